@@ -1,0 +1,38 @@
+"""The one contract shared by the app, the Lambdas and the local cloud.
+
+S3 key layout, SSM parameter names, the request schema, notification and model-output
+parsing, manifests, inference ids and the PNG `parameters` text form live here and
+nowhere else. The Lambda assets bundle this package.
+"""
+
+from .ids import MAX_ID_LENGTH, check_inference_id, id_time, is_safe_inference_id, new_inference_id
+from .keys import (
+    APP_NAME,
+    BUCKET_PARAM,
+    ENDPOINT_PARAM,
+    ERROR_TOPIC_PARAM,
+    FAILURES,
+    GUIDANCE_APP_NAME,
+    IMAGES,
+    MANIFEST_NAME,
+    MESSAGES,
+    OUTPUT,
+    REQUESTS,
+    SUCCESS_TOPIC_PARAM,
+    S3Location,
+    id_from_key,
+    image_key,
+    image_prefix,
+    manifest_key,
+    message_key,
+    request_key,
+    ssm_name,
+    ssm_prefix,
+)
+from .manifest import STATUS_COMPLETED, STATUS_FAILED, Manifest, ManifestError, parse_manifest
+from .notification import COMPLETED, FAILED, Notification, NotificationError, build_notification, parse_notification
+from .output import ACCEPT_JPEG, ACCEPT_RGB, ACCEPTS, OutputError, decode_image, decode_output, encode_output
+from .parameters import CHUNK_KEY, Parameters, format_parameters, parse_parameters
+from .request import LABELS, LIMITS, MAX_SEED, PROMPT_MAX, GenerationRequest, RequestError
+
+__all__ = [name for name in dir() if not name.startswith("_")]

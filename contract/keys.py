@@ -1,0 +1,93 @@
+"""The S3 key layout and SSM parameter names that every part of the product shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from .ids import check_inference_id
+
+REQUESTS = "requests/"
+OUTPUT = "output/"
+FAILURES = "failures/"
+MESSAGES = "messages/"
+IMAGES = "images/"
+MANIFEST_NAME = "manifest.json"
+
+APP_NAME = "diffusion-desk"
+#: The prefix the AWS guidance's own CDK app writes its parameters under.
+GUIDANCE_APP_NAME = "simple-gen-ai-service"
+
+BUCKET_PARAM = "bucketName"
+ENDPOINT_PARAM = "endpointName"
+SUCCESS_TOPIC_PARAM = "successTopicArn"
+ERROR_TOPIC_PARAM = "errorTopicArn"
+
+
+def request_key(inference_id: str) -> str:
+    return f"{REQUESTS}{check_inference_id(inference_id)}.json"
+
+
+def message_key(inference_id: str) -> str:
+    return f"{MESSAGES}{check_inference_id(inference_id)}.json"
+
+
+def image_prefix(inference_id: str) -> str:
+    return f"{IMAGES}{check_inference_id(inference_id)}/"
+
+
+def image_key(inference_id: str, index: int) -> str:
+    return f"{image_prefix(inference_id)}{int(index)}.png"
+
+
+def manifest_key(inference_id: str) -> str:
+    return f"{image_prefix(inference_id)}{MANIFEST_NAME}"
+
+
+def id_from_key(key: str, prefix: str) -> str | None:
+    """The inference id in `messages/<id>.json` or `images/<id>/…`, or None."""
+    if not key.startswith(prefix):
+        return None
+    rest = key[len(prefix):]
+    if prefix == IMAGES:
+        rest, sep, _ = rest.partition("/")
+        if not sep:
+            return None
+    elif rest.endswith(".json"):
+        rest = rest[: -len(".json")]
+    else:
+        return None
+    try:
+        return check_inference_id(rest)
+    except ValueError:
+        return None
+
+
+def ssm_prefix(deployment: str, app: str = APP_NAME) -> str:
+    if not deployment or "/" in deployment:
+        raise ValueError(f"a deployment name is one path segment, not {deployment!r}")
+    return f"/{app}/{deployment}/"
+
+
+def ssm_name(deployment: str, param: str, app: str = APP_NAME) -> str:
+    return f"{ssm_prefix(deployment, app)}{param}"
+
+
+@dataclass(frozen=True, slots=True)
+class S3Location:
+    bucket: str
+    key: str
+
+    @classmethod
+    def parse(cls, uri: str) -> "S3Location":
+        """Parse `s3://bucket/key`; raise ValueError naming what is wrong."""
+        if not isinstance(uri, str):
+            raise ValueError(f"an S3 location is a string, not {type(uri).__name__}")
+        parsed = urlparse(uri)
+        if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
+            raise ValueError(f"not an s3://bucket/key location: {uri!r}")
+        return cls(parsed.netloc, parsed.path.lstrip("/"))
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
