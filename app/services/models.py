@@ -1,0 +1,67 @@
+"""The records the services share: jobs and images, in the user's words."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from contract import GenerationRequest, Parameters
+
+
+class JobState(str, enum.Enum):
+    PENDING = "pending"  # recorded locally, nothing sent yet
+    UPLOADING = "uploading"  # the request object is being written to S3
+    QUEUED = "queued"  # InvokeEndpointAsync accepted it; waiting for the endpoint
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"  # its TTL passed with no notification
+    CANCELLED = "cancelled"  # we stopped waiting; the endpoint may still run it
+
+    @property
+    def finished(self) -> bool:
+        return self in _FINISHED
+
+
+_FINISHED = {JobState.COMPLETED, JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED}
+
+
+class Origin(str, enum.Enum):
+    LOCAL = "local"  # submitted by this installation
+    REMOTE = "remote"  # found in the deployment: another computer, the CLI elsewhere, a script
+
+
+@dataclass(slots=True)
+class Job:
+    """One submission and everything known about it. Times are UTC ISO-8601 strings."""
+
+    inference_id: str
+    request: GenerationRequest
+    target: str  # the Target's name
+    state: JobState = JobState.PENDING
+    created_at: str = ""
+    updated_at: str = ""
+    input_location: str | None = None
+    output_location: str | None = None
+    failure_location: str | None = None
+    message: str = ""  # the latest status line for the user ("warming up…")
+    failure_reason: str | None = None
+    origin: Origin = Origin.LOCAL
+    retry_of: str | None = None
+    image_paths: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ImageRecord:
+    """One PNG in the library."""
+
+    id: int | None
+    path: str
+    parameters: Parameters
+    inference_id: str | None = None
+    index: int = 0
+    width: int = 0
+    height: int = 0
+    created_at: str = ""
+    favourite: bool = False
+    origin: Origin = Origin.LOCAL
+    engine: str | None = None  # "sandbox" for test patterns, else the model id
