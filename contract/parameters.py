@@ -110,7 +110,7 @@ def parse_parameters(text: str) -> Parameters:
             elif key == "Size":
                 width, _, height = value.lower().partition("x")
                 params.width, params.height = int(width), int(height)
-            elif key in ("Model", "Model hash") and not params.model:
+            elif key == "Model":
                 params.model = value
             else:
                 params.extra[key] = value

@@ -145,6 +145,6 @@ def _number(name: str, value: Any, limit: _Limit) -> int | float:
             value = int(value)
     else:
         value = float(value)
-    if not limit.low <= value <= limit.high or value % limit.multiple_of:
+    if not limit.low <= value <= limit.high or (limit.multiple_of > 1 and value % limit.multiple_of):
         raise RequestError(name, f"is {_fmt(value)}; {allowed}")
     return value
