@@ -1,0 +1,342 @@
+"""The one bridge between plain service calls and the GUI thread.
+
+In the spirit of Anki's QueryOp/taskman and superqt's thread_worker:
+
+    Task(self, lambda: library.search(text), success=self._show).run()
+    Task(self, deployer.deploy, progress=self._step, lane=Lane.LIBRARY).with_progress("Deploying…").run()
+
+The op runs on a worker; it never touches the UI. Results, progress and errors come back to
+the GUI thread through one Qt signal. An op that returns a generator reports progress: every
+yielded value is a progress event (step, fraction, message) and the generator's return value
+is the result. Library writes go to a one-worker lane so the store is never written from two
+threads. A busy cursor appears after 300 ms and a progress dialog (when asked for) after
+600 ms, so quick work never flashes. An error without a failure handler goes to one dialog
+with the UserError text; tracebacks go to the log only.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import itertools
+import logging
+import threading
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable
+
+import shiboken6
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog, QWidget
+
+from app.services.errors import UserError
+
+log = logging.getLogger(__name__)
+
+BUSY_CURSOR_MS = 300
+PROGRESS_DIALOG_MS = 600
+
+
+class Lane(enum.Enum):
+    """Where an op runs: the shared pool (network, reads) or the one-worker library lane."""
+
+    POOL = "pool"
+    LIBRARY = "library"
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """One progress event as the GUI sees it; `fraction` is None when unknown."""
+
+    step: str = ""
+    fraction: float | None = None
+    message: str = ""
+
+    @classmethod
+    def of(cls, event: Any) -> "Progress":
+        """Accept a Progress-like object, a (step, fraction, message) tuple, a number or text."""
+        if isinstance(event, Progress):
+            return event
+        if isinstance(event, tuple):
+            return cls(*(list(event) + [None, None, None])[:3])
+        if isinstance(event, (int, float)) and not isinstance(event, bool):
+            return cls(fraction=float(event))
+        if isinstance(event, str):
+            return cls(message=event)
+        return cls(
+            step=str(getattr(event, "step", "") or ""),
+            fraction=_fraction(event),
+            message=str(getattr(event, "message", "") or ""),
+        )
+
+
+def _fraction(event: Any) -> float | None:
+    value = getattr(event, "fraction", None)
+    if value is None and getattr(event, "percent", None) is not None:
+        value = event.percent / 100
+    return None if value is None else float(value)
+
+
+class _Relay(QObject):
+    """Lives on the GUI thread; a closure emitted from a worker runs there."""
+
+    deliver = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deliver.connect(lambda closure: closure(), Qt.ConnectionType.QueuedConnection)
+
+
+class TaskManager(QObject):
+    """Owns the worker pools, the busy cursor and the single error dialog."""
+
+    changed = Signal()  # a task started or finished
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._relay = _Relay()
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(max(4, QThreadPool.globalInstance().maxThreadCount()))
+        self._library = QThreadPool(self)
+        self._library.setMaxThreadCount(1)
+        self._running: set[Task] = set()
+        self._busy = 0
+        self._error_box: QMessageBox | None = None
+        self._more_errors = 0
+
+    def pool(self, lane: Lane) -> QThreadPool:
+        return self._library if lane is Lane.LIBRARY else self._pool
+
+    def post(self, closure: Callable[[], None]) -> None:
+        """Run `closure` on the GUI thread (safe to call from any thread)."""
+        self._relay.deliver.emit(closure)
+
+    @property
+    def pending(self) -> int:
+        return len(self._running)
+
+    def wait(self, msecs: int = 10_000) -> bool:
+        """Wait for the workers to finish (at exit, and in tests); True if they did."""
+        return self._pool.waitForDone(msecs) and self._library.waitForDone(msecs)
+
+    def _started(self, task: Task) -> None:
+        self._running.add(task)
+        self.changed.emit()
+
+    def _finished(self, task: Task) -> None:
+        self._running.discard(task)
+        self.changed.emit()
+
+    def _push_busy(self) -> None:
+        if self._busy == 0:
+            QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
+        self._busy += 1
+
+    def _pop_busy(self) -> None:
+        self._busy -= 1
+        if self._busy == 0:
+            QApplication.restoreOverrideCursor()
+
+    def show_error(self, parent: QWidget | None, error: BaseException) -> None:
+        """One dialog at a time; later problems while it is open are counted in it."""
+        text = str(error) if isinstance(error, UserError) else _unexpected(error)
+        if self._error_box is not None and shiboken6.isValid(self._error_box) and self._error_box.isVisible():
+            self._more_errors += 1
+            self._error_box.setInformativeText(f"{self._more_errors} more problem(s) since; see the log for each.")
+            return
+        self._more_errors = 0
+        box = QMessageBox(QMessageBox.Icon.Warning, "Diffusion Desk", text, QMessageBox.StandardButton.Ok, parent)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setObjectName("errorDialog")
+        self._error_box = box
+        box.open()
+
+
+def _unexpected(error: BaseException) -> str:
+    return f"Something went wrong: {error or type(error).__name__}. The details are in the log."
+
+
+_manager: TaskManager | None = None
+
+
+def manager() -> TaskManager:
+    """The application's task manager, made on first use (needs a QApplication)."""
+    global _manager
+    if _manager is None or not shiboken6.isValid(_manager):
+        _manager = TaskManager()
+    return _manager
+
+
+_ids = itertools.count(1)
+
+
+class Task:
+    """One background op and what to do with its result, progress and error on the GUI thread.
+
+    Callbacks are skipped once the parent widget is gone or the task was cancelled.
+    """
+
+    def __init__(
+        self,
+        parent: QObject | None,
+        op: Callable[[], Any],
+        *,
+        success: Callable[[Any], None] | None = None,
+        failure: Callable[[BaseException], None] | None = None,
+        progress: Callable[[Progress], None] | None = None,
+        lane: Lane = Lane.POOL,
+        busy: bool = True,
+    ) -> None:
+        self.id = next(_ids)
+        self._parent = parent
+        self._op = op
+        self._success = success
+        self._failure = failure
+        self._progress = progress
+        self._lane = lane
+        self._busy = busy
+        self._label: str | None = None
+        self._dialog: QProgressDialog | None = None
+        self._timers: list[QTimer] = []
+        self._busy_shown = False
+        self._cancelled = threading.Event()
+        self._done = False
+
+    def with_progress(self, label: str) -> "Task":
+        """Show a cancellable progress dialog if the op is still running after 600 ms."""
+        self._label = label
+        return self
+
+    def failure(self, handler: Callable[[BaseException], None]) -> "Task":
+        self._failure = handler
+        return self
+
+    def success(self, handler: Callable[[Any], None]) -> "Task":
+        self._success = handler
+        return self
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def cancel(self) -> None:
+        """Stop delivering callbacks; a generator op stops at its next yield."""
+        self._cancelled.set()
+        self._finish()
+
+    def run(self) -> "Task":
+        mgr = manager()
+        mgr._started(self)
+        if self._busy:
+            self._later(BUSY_CURSOR_MS, self._show_busy)
+        if self._label is not None:
+            self._later(PROGRESS_DIALOG_MS, self._show_dialog)
+        runnable = QRunnable.create(self._work)
+        mgr.pool(self._lane).start(runnable)
+        return self
+
+    def _later(self, msecs: int, fn: Callable[[], None]) -> None:
+        timer = QTimer()
+        timer.setSingleShot(True)
+        timer.timeout.connect(fn)
+        timer.start(msecs)
+        self._timers.append(timer)
+
+    def _work(self) -> None:
+        post = manager().post
+        try:
+            result = self._op()
+            if inspect.isgenerator(result):
+                result = self._drain(result, post)
+        except BaseException as error:  # noqa: BLE001 - every error is reported on the GUI thread
+            if not isinstance(error, UserError):
+                log.exception("Background task %s failed", self.id)
+            else:
+                log.info("Background task %s: %s", self.id, error)
+            post(partial(self._deliver_failure, error))
+            return
+        post(partial(self._deliver_success, result))
+
+    def _drain(self, generator: Any, post: Callable[[Callable[[], None]], None]) -> Any:
+        while True:
+            if self._cancelled.is_set():
+                generator.close()
+                return None
+            try:
+                event = next(generator)
+            except StopIteration as stop:
+                return stop.value
+            progress = Progress.of(event)
+            post(partial(self._deliver_progress, progress))
+
+    def _alive(self) -> bool:
+        if self._cancelled.is_set():
+            return False
+        return self._parent is None or shiboken6.isValid(self._parent)
+
+    def _deliver_progress(self, event: Progress) -> None:
+        if not self._alive():
+            return
+        if self._dialog is not None:
+            if event.fraction is not None:
+                self._dialog.setRange(0, 1000)
+                self._dialog.setValue(int(event.fraction * 1000))
+            if event.message or event.step:
+                self._dialog.setLabelText(event.message or event.step)
+        if self._progress is not None:
+            self._progress(event)
+
+    def _deliver_success(self, result: Any) -> None:
+        alive = self._alive()
+        self._finish()
+        if alive and self._success is not None:
+            self._success(result)
+
+    def _deliver_failure(self, error: BaseException) -> None:
+        alive = self._alive()
+        self._finish()
+        if not alive:
+            return
+        if self._failure is not None:
+            self._failure(error)
+        else:
+            parent = self._parent if isinstance(self._parent, QWidget) else None
+            manager().show_error(parent.window() if parent else None, error)
+
+    def _show_busy(self) -> None:
+        if not self._done and not self._busy_shown:
+            self._busy_shown = True
+            manager()._push_busy()
+
+    def _show_dialog(self) -> None:
+        if self._done or self._label is None:
+            return
+        parent = self._parent if isinstance(self._parent, QWidget) and shiboken6.isValid(self._parent) else None
+        dialog = QProgressDialog(self._label, "Cancel", 0, 0, parent)
+        dialog.setObjectName("taskProgress")
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(0)
+        dialog.canceled.connect(self.cancel)
+        dialog.show()
+        self._dialog = dialog
+
+    def _finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        for timer in self._timers:
+            timer.stop()
+        self._timers.clear()
+        if self._busy_shown:
+            self._busy_shown = False
+            manager()._pop_busy()
+        if self._dialog is not None and shiboken6.isValid(self._dialog):
+            self._dialog.canceled.disconnect(self.cancel)
+            self._dialog.close()
+            self._dialog.deleteLater()
+        self._dialog = None
+        manager()._finished(self)
