@@ -1,0 +1,719 @@
+"""The local library: an SQLite (WAL) index of jobs and images, and the files it points to.
+
+One writer connection behind a lock, one reader connection per thread, so any worker
+may call any method. Image files live under `<data_dir>/images/<inference id>/<n>.png`
+(downloads) and `<data_dir>/imports/` (imported PNGs); paths inside the data dir are
+stored relative to it, so the library can be moved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+from boto3.s3.transfer import TransferConfig
+
+from contract import GenerationRequest, Manifest, Parameters, RequestError, check_inference_id
+
+from .errors import UserError
+from .models import ImageRecord, Job, JobState, Origin
+from .pngmeta import open_png, parameters_of, read_parameters, write_parameters
+from .thumbnails import DEFAULT_SIZE, ThumbnailCache
+
+DATABASE_NAME = "library.sqlite3"
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    inference_id TEXT PRIMARY KEY,
+    target TEXT NOT NULL,
+    state TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    negative_prompt TEXT NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    num_inference_steps INTEGER,
+    guidance_scale REAL,
+    num_images_per_prompt INTEGER,
+    seed INTEGER,
+    input_location TEXT,
+    output_location TEXT,
+    failure_location TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    failure_reason TEXT,
+    retry_of TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at DESC);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
+
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    inference_id TEXT,
+    idx INTEGER NOT NULL DEFAULT 0,
+    width INTEGER NOT NULL DEFAULT 0,
+    height INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    favourite INTEGER NOT NULL DEFAULT 0,
+    origin TEXT NOT NULL,
+    engine TEXT,
+    prompt TEXT NOT NULL DEFAULT '',
+    negative_prompt TEXT NOT NULL DEFAULT '',
+    steps INTEGER,
+    guidance_scale REAL,
+    seed INTEGER,
+    param_width INTEGER,
+    param_height INTEGER,
+    model TEXT,
+    extra TEXT NOT NULL DEFAULT '{}'
+);
+CREATE UNIQUE INDEX IF NOT EXISTS images_of_job ON images (inference_id, idx);
+CREATE INDEX IF NOT EXISTS images_by_time ON images (created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS favourites_by_time ON images (favourite, created_at DESC, id DESC);
+
+CREATE VIRTUAL TABLE IF NOT EXISTS images_fts USING fts5(
+    prompt, negative_prompt, content='images', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS images_ai AFTER INSERT ON images BEGIN
+    INSERT INTO images_fts (rowid, prompt, negative_prompt) VALUES (new.id, new.prompt, new.negative_prompt);
+END;
+CREATE TRIGGER IF NOT EXISTS images_ad AFTER DELETE ON images BEGIN
+    INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt)
+    VALUES ('delete', old.id, old.prompt, old.negative_prompt);
+END;
+CREATE TRIGGER IF NOT EXISTS images_au AFTER UPDATE OF prompt, negative_prompt ON images BEGIN
+    INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt)
+    VALUES ('delete', old.id, old.prompt, old.negative_prompt);
+    INSERT INTO images_fts (rowid, prompt, negative_prompt) VALUES (new.id, new.prompt, new.negative_prompt);
+END;
+"""
+_REQUEST_FIELDS = tuple(f.name for f in fields(GenerationRequest))
+_JOB_FIELDS = (
+    "target",
+    "state",
+    "origin",
+    "created_at",
+    "updated_at",
+    "input_location",
+    "output_location",
+    "failure_location",
+    "message",
+    "failure_reason",
+    "retry_of",
+)
+_IMAGE_COLUMNS = (
+    "id, path, inference_id, idx, width, height, created_at, favourite, origin, engine,"
+    " prompt, negative_prompt, steps, guidance_scale, seed, param_width, param_height, model, extra"
+)
+#: Downloads are a few small PNGs per job: a couple of threads, botocore's own retries.
+DOWNLOAD_CONFIG = TransferConfig(max_concurrency=2, multipart_threshold=64 * 1024 * 1024)
+
+
+def now() -> str:
+    """The library's timestamp form: UTC ISO-8601 with microseconds, which sorts as text."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What `import_png` did, with a sentence for the user."""
+
+    record: ImageRecord
+    has_parameters: bool
+    message: str
+
+
+class Library:
+    """Jobs and images of one installation, kept in `data_dir`. Thread-safe; never call it on the GUI thread."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.data_dir = Path(data_dir)
+        self.images_dir = self.data_dir / "images"
+        self.imports_dir = self.data_dir / "imports"
+        self.thumbnails = ThumbnailCache(self.data_dir / "thumbnails")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._path = self.data_dir / DATABASE_NAME
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        self._writer = self._connect()
+        self._create_schema()
+
+    # connections
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"The library at {self._path} cannot be opened ({exc}).") from None
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _create_schema(self) -> None:
+        with self._write_lock:
+            version = self._writer.execute("PRAGMA user_version").fetchone()[0]
+            if version > _SCHEMA_VERSION:
+                raise UserError(f"The library at {self._path} was made by a newer Diffusion Desk; update the app.")
+            self._writer.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={_SCHEMA_VERSION};COMMIT;")
+
+    @property
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise RuntimeError("the library is closed")
+            conn = self._connect()
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction at a time, committed (and synced) when the block ends."""
+        with self._write_lock:
+            if self._closed:
+                raise RuntimeError("the library is closed")
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every connection; the library cannot be used afterwards."""
+        with self._write_lock:
+            self._closed = True
+            self._writer.close()
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # jobs
+
+    def add_job(self, job: Job) -> bool:
+        """Record a job durably (synced to disk on return); False when the id is already known."""
+        check_inference_id(job.inference_id)
+        stamp = now()
+        job.created_at = job.created_at or stamp
+        job.updated_at = job.updated_at or job.created_at
+        values = {name: getattr(job, name) for name in _JOB_FIELDS}
+        values["state"] = JobState(job.state).value
+        values["origin"] = Origin(job.origin).value
+        values.update(_request_values(job.request))
+        columns = ["inference_id", *values]
+        with self._write() as conn:
+            cursor = conn.execute(
+                f"INSERT OR IGNORE INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                [job.inference_id, *values.values()],
+            )
+            return cursor.rowcount == 1
+
+    def update_job(self, inference_id: str, **changes: Any) -> Job | None:
+        """Change some of a job's fields (`state=…, message=…`, or `request=`); the updated job, or None."""
+        values: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name == "request":
+                values.update(_request_values(value))
+            elif name == "state":
+                values[name] = JobState(value).value
+            elif name == "origin":
+                values[name] = Origin(value).value
+            elif name in _JOB_FIELDS:
+                values[name] = value
+            else:
+                raise TypeError(f"update_job() cannot change {name!r}")
+        values.setdefault("updated_at", now())
+        with self._write() as conn:
+            conn.execute(
+                f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in values)} WHERE inference_id = ?",
+                [*values.values(), inference_id],
+            )
+        return self.get_job(inference_id)
+
+    def get_job(self, inference_id: str) -> Job | None:
+        row = self._reader.execute("SELECT * FROM jobs WHERE inference_id = ?", (inference_id,)).fetchone()
+        return self._jobs_from_rows([row])[0] if row else None
+
+    def jobs(self, states: Iterable[JobState | str] | None = None, limit: int | None = None) -> list[Job]:
+        """Jobs newest first, optionally only those in `states`."""
+        sql, args = "SELECT * FROM jobs", []
+        if states is not None:
+            wanted = [JobState(s).value for s in states]
+            sql += f" WHERE state IN ({', '.join('?' * len(wanted))})"
+            args.extend(wanted)
+        sql += " ORDER BY created_at DESC, rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return self._jobs_from_rows(self._reader.execute(sql, args).fetchall())
+
+    def unfinished_jobs(self) -> list[Job]:
+        """Jobs still waiting for a result, oldest first (the order the tracker resumes them in)."""
+        unfinished = [s.value for s in JobState if not s.finished]
+        rows = self._reader.execute(
+            f"SELECT * FROM jobs WHERE state IN ({', '.join('?' * len(unfinished))}) ORDER BY created_at, rowid",
+            unfinished,
+        ).fetchall()
+        return self._jobs_from_rows(rows)
+
+    def remove_job(self, inference_id: str) -> None:
+        """Forget a job and delete its images (files, thumbnails and rows)."""
+        ids = [row[0] for row in self._reader.execute("SELECT id FROM images WHERE inference_id = ?", (inference_id,))]
+        self.delete_images(ids)
+        with self._write() as conn:
+            conn.execute("DELETE FROM jobs WHERE inference_id = ?", (inference_id,))
+        folder = self._job_folder(inference_id)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _jobs_from_rows(self, rows: Sequence[sqlite3.Row]) -> list[Job]:
+        paths: dict[str, list[str]] = {}
+        ids = [row["inference_id"] for row in rows]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for image in self._reader.execute(
+                f"SELECT inference_id, path FROM images WHERE inference_id IN ({', '.join('?' * len(chunk))})"
+                " ORDER BY idx",
+                chunk,
+            ):
+                paths.setdefault(image["inference_id"], []).append(str(self._absolute(image["path"])))
+        return [
+            Job(
+                inference_id=row["inference_id"],
+                request=_request_from_row(row),
+                target=row["target"],
+                state=JobState(row["state"]),
+                created_at=row["created_at"],
+                updated_at=row["updated_at"],
+                input_location=row["input_location"],
+                output_location=row["output_location"],
+                failure_location=row["failure_location"],
+                message=row["message"],
+                failure_reason=row["failure_reason"],
+                origin=Origin(row["origin"]),
+                retry_of=row["retry_of"],
+                image_paths=paths.get(row["inference_id"], []),
+            )
+            for row in rows
+        ]
+
+    # images
+
+    def add_image(
+        self,
+        path: str | os.PathLike[str],
+        parameters: Parameters,
+        *,
+        inference_id: str | None = None,
+        index: int = 0,
+        width: int = 0,
+        height: int = 0,
+        created_at: str | None = None,
+        origin: Origin = Origin.LOCAL,
+        engine: str | None = None,
+        favourite: bool = False,
+    ) -> ImageRecord:
+        """Index one image file; an image already known (same path, or same job and index) is returned as is."""
+        record = ImageRecord(
+            id=None,
+            path=str(Path(path).absolute()),
+            parameters=parameters,
+            inference_id=inference_id,
+            index=index,
+            width=width,
+            height=height,
+            created_at=created_at or now(),
+            favourite=favourite,
+            origin=Origin(origin),
+            engine=engine,
+        )
+        return self.add_images([record])[0]
+
+    def add_images(self, records: Sequence[ImageRecord]) -> list[ImageRecord]:
+        """Index many images in one transaction (fast bulk path); returns them with their ids."""
+        out: list[ImageRecord] = []
+        with self._write() as conn:
+            for record in records:
+                if not record.width or not record.height:
+                    record.width, record.height = _image_size(Path(record.path))
+                values = self._image_values(record)
+                cursor = conn.execute(
+                    f"INSERT OR IGNORE INTO images ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                    list(values.values()),
+                )
+                if cursor.rowcount == 1:
+                    record.id = cursor.lastrowid
+                    out.append(record)
+                else:
+                    row = conn.execute(
+                        f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path = ? OR (inference_id = ? AND idx = ?)",
+                        (values["path"], record.inference_id, record.index),
+                    ).fetchone()
+                    out.append(self._image_from_row(row))
+        return out
+
+    def images(
+        self, query: str = "", favourites_only: bool = False, offset: int = 0, limit: int | None = None
+    ) -> list[ImageRecord]:
+        """One page of the gallery, newest first, filtered by a prompt search and the favourites switch."""
+        where, args = self._image_filter(query, favourites_only)
+        sql = f"SELECT {_IMAGE_COLUMNS} FROM images{where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        rows = self._reader.execute(sql, [*args, -1 if limit is None else int(limit), int(offset)]).fetchall()
+        return [self._image_from_row(row) for row in rows]
+
+    def count(self, query: str = "", favourites_only: bool = False) -> int:
+        where, args = self._image_filter(query, favourites_only)
+        return self._reader.execute(f"SELECT count(*) FROM images{where}", args).fetchone()[0]
+
+    def get_image(self, image_id: int) -> ImageRecord | None:
+        row = self._reader.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone()
+        return self._image_from_row(row) if row else None
+
+    def set_favourite(self, image_id: int, favourite: bool) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE images SET favourite = ? WHERE id = ?", (int(bool(favourite)), image_id))
+
+    def delete_images(self, image_ids: Iterable[int]) -> int:
+        """Delete images: rows, files and thumbnails. Returns how many were deleted."""
+        ids = list(image_ids)
+        paths: list[Path] = []
+        with self._write() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                paths += [self._absolute(r[0]) for r in conn.execute(f"SELECT path FROM images WHERE id IN ({marks})", chunk)]
+                conn.execute(f"DELETE FROM images WHERE id IN ({marks})", chunk)
+        for path in paths:
+            self.thumbnails.discard(path)
+            path.unlink(missing_ok=True)
+        return len(paths)
+
+    def export_images(self, image_ids: Iterable[int], dest_dir: str | os.PathLike[str]) -> list[Path]:
+        """Copy images to `dest_dir` with their `parameters` chunk; never overwrites a file there."""
+        dest_dir = Path(dest_dir)
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        for image_id in image_ids:
+            record = self.get_image(image_id)
+            if record is None:
+                continue
+            source = Path(record.path)
+            if not source.exists():
+                raise UserError(f"{source.name} is no longer in the library folder; it cannot be exported.")
+            dest = _free_name(dest_dir, _export_name(record))
+            if read_parameters(source) is None and record.parameters != Parameters():
+                write_parameters(source, record.parameters, dest)
+            else:
+                shutil.copy2(source, dest)
+            written.append(dest)
+        return written
+
+    def prompt_history(self, search: str = "", limit: int = 50) -> list[str]:
+        """Distinct prompts, most recently used first, optionally containing `search`."""
+        like = f"%{_escape_like(search)}%"
+        rows = self._reader.execute(
+            """
+            SELECT prompt, max(created_at) AS last FROM (
+                SELECT prompt, created_at FROM jobs WHERE prompt LIKE ? ESCAPE '\\'
+                UNION ALL
+                SELECT prompt, created_at FROM images WHERE prompt LIKE ? ESCAPE '\\' AND prompt != ''
+            ) GROUP BY prompt ORDER BY last DESC LIMIT ?
+            """,
+            (like, like, int(limit)),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def thumbnail_path(self, image_path: str | os.PathLike[str], size: int = DEFAULT_SIZE) -> Path:
+        """A fresh thumbnail of a library image (made when missing or stale)."""
+        return self.thumbnails.thumbnail_path(image_path, size)
+
+    # downloads and imports
+
+    def download_job_images(self, job: Job, s3_client: Any, bucket: str, manifest: Manifest) -> list[ImageRecord]:
+        """Download a completed job's images once each, atomically, index them and make their thumbnails.
+
+        Files already present and whole are kept, so a download killed halfway resumes.
+        """
+        folder = self.images_dir / check_inference_id(job.inference_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        for leftover in folder.glob(".*.part"):
+            leftover.unlink(missing_ok=True)
+        fallback = _parameters_from_request(manifest.request) if manifest.request else None
+        if fallback is None or not fallback.prompt:
+            fallback = _parameters_from_request(job.request.to_dict())
+        records: list[ImageRecord] = []
+        for index, key in enumerate(manifest.image_keys):
+            path = folder / f"{index}.png"
+            if not _is_whole_png(path):
+                fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{index}.", suffix=".part")
+                os.close(fd)
+                try:
+                    s3_client.download_file(bucket, key, temp, Config=DOWNLOAD_CONFIG)
+                    params = self._ensure_parameters(Path(temp), fallback, key)
+                    os.replace(temp, path)
+                except BaseException:
+                    Path(temp).unlink(missing_ok=True)
+                    raise
+            else:
+                params = self._ensure_parameters(path, fallback, key)
+            with open_png(path, load=False) as image:
+                width, height = image.size
+            records.append(
+                ImageRecord(
+                    id=None,
+                    path=str(path),
+                    parameters=params,
+                    inference_id=job.inference_id,
+                    index=index,
+                    width=width,
+                    height=height,
+                    created_at=job.created_at or now(),
+                    origin=Origin(job.origin),
+                    engine=_engine(params),
+                )
+            )
+        records = self.add_images(records)
+        for record in records:
+            self.thumbnails.thumbnail_path(record.path)
+        return records
+
+    @staticmethod
+    def _ensure_parameters(path: Path, fallback: Parameters, key: str) -> Parameters:
+        """The file's own parameters; when it has none, write `fallback` into it and return that."""
+        try:
+            params = read_parameters(path)
+        except UserError as exc:
+            raise UserError(f"The image {key} from the cloud is not a usable PNG: {exc}") from None
+        if params is None:
+            write_parameters(path, fallback, path)
+            params = fallback
+        return params
+
+    def import_png(self, path: str | os.PathLike[str]) -> ImportResult:
+        """Copy a PNG into the library and restore its parameters (ours or another tool's).
+
+        UserError names the file and the problem; nothing is left behind when it fails.
+        Importing the same file twice gives the same record.
+        """
+        source = Path(path)
+        with open_png(source) as image:
+            params = parameters_of(image, source.name)
+            width, height = image.size
+        data = source.read_bytes()
+        self.imports_dir.mkdir(parents=True, exist_ok=True)
+        dest = self.imports_dir / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+        created = not dest.exists()
+        if created:
+            fd, temp = tempfile.mkstemp(dir=self.imports_dir, prefix=f".{dest.stem}.", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                os.replace(temp, dest)
+            except BaseException:
+                Path(temp).unlink(missing_ok=True)
+                raise
+        try:
+            record = self.add_image(
+                dest, params or Parameters(), width=width, height=height, engine=_engine(params) if params else None
+            )
+        except BaseException:
+            if created:
+                dest.unlink(missing_ok=True)
+            raise
+        if params is None:
+            message = f"Imported {source.name}. It carries no generation parameters, so there is nothing to restore."
+        else:
+            message = f"Imported {source.name} with its generation parameters."
+        return ImportResult(record, params is not None, message)
+
+    # rows and paths
+
+    def _image_filter(self, query: str, favourites_only: bool) -> tuple[str, list[Any]]:
+        clauses, args = [], []
+        match = _fts_query(query)
+        if match:
+            clauses.append("id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+            args.append(match)
+        if favourites_only:
+            clauses.append("favourite = 1")
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+    def _image_values(self, record: ImageRecord) -> dict[str, Any]:
+        p = record.parameters
+        return {
+            "path": self._relative(Path(record.path)),
+            "inference_id": record.inference_id,
+            "idx": record.index,
+            "width": record.width,
+            "height": record.height,
+            "created_at": record.created_at or now(),
+            "favourite": int(record.favourite),
+            "origin": Origin(record.origin).value,
+            "engine": record.engine,
+            "prompt": p.prompt,
+            "negative_prompt": p.negative_prompt,
+            "steps": p.steps,
+            "guidance_scale": p.guidance_scale,
+            "seed": p.seed,
+            "param_width": p.width,
+            "param_height": p.height,
+            "model": p.model,
+            "extra": orjson.dumps(p.extra).decode(),
+        }
+
+    def _image_from_row(self, row: sqlite3.Row) -> ImageRecord:
+        return ImageRecord(
+            id=row["id"],
+            path=str(self._absolute(row["path"])),
+            parameters=Parameters(
+                prompt=row["prompt"],
+                negative_prompt=row["negative_prompt"],
+                steps=row["steps"],
+                guidance_scale=row["guidance_scale"],
+                seed=row["seed"],
+                width=row["param_width"],
+                height=row["param_height"],
+                model=row["model"],
+                extra=orjson.loads(row["extra"]),
+            ),
+            inference_id=row["inference_id"],
+            index=row["idx"],
+            width=row["width"],
+            height=row["height"],
+            created_at=row["created_at"],
+            favourite=bool(row["favourite"]),
+            origin=Origin(row["origin"]),
+            engine=row["engine"],
+        )
+
+    def _relative(self, path: Path) -> str:
+        path = path.absolute()
+        try:
+            return path.relative_to(self.data_dir.absolute()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _absolute(self, stored: str) -> Path:
+        path = Path(stored)
+        return path if path.is_absolute() else self.data_dir.absolute() / path
+
+    def _job_folder(self, inference_id: str) -> Path | None:
+        try:
+            return self.images_dir / check_inference_id(inference_id)
+        except ValueError:
+            return None
+
+
+def _request_values(request: GenerationRequest) -> dict[str, Any]:
+    return {name: getattr(request, name) for name in _REQUEST_FIELDS}
+
+
+def _request_from_row(row: sqlite3.Row) -> GenerationRequest:
+    """The stored request; one from another client that breaks our limits is kept as it was sent."""
+    data = {name: row[name] for name in _REQUEST_FIELDS}
+    try:
+        return GenerationRequest(**data)
+    except (RequestError, TypeError):
+        request = object.__new__(GenerationRequest)
+        for name, value in data.items():
+            object.__setattr__(request, name, value)
+        return request
+
+
+def _parameters_from_request(request: dict[str, Any]) -> Parameters:
+    def number(name: str, kind: type) -> Any:
+        value = request.get(name)
+        return kind(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    return Parameters(
+        prompt=request.get("prompt") if isinstance(request.get("prompt"), str) else "",
+        negative_prompt=request.get("negative_prompt") if isinstance(request.get("negative_prompt"), str) else "",
+        steps=number("num_inference_steps", int),
+        guidance_scale=number("guidance_scale", float),
+        seed=number("seed", int),
+        width=number("width", int),
+        height=number("height", int),
+    )
+
+
+def _engine(params: Parameters) -> str | None:
+    engine = params.extra.get("Engine") or params.model
+    if engine and "sandbox" in engine.lower():
+        return "sandbox"
+    return engine
+
+
+def _is_whole_png(path: Path) -> bool:
+    """True when `path` is a PNG that decodes to the end (a half-written file is not)."""
+    if not path.is_file():
+        return False
+    try:
+        with open_png(path):
+            return True
+    except UserError:
+        return False
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    try:
+        with open_png(path, load=False) as image:
+            return image.size
+    except UserError:
+        return 0, 0
+
+
+def _export_name(record: ImageRecord) -> str:
+    if record.inference_id:
+        return f"{record.inference_id}-{record.index}.png"
+    return Path(record.path).name
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    candidate = folder / name
+    stem, suffix = candidate.stem, candidate.suffix
+    n = 2
+    while candidate.exists():
+        candidate = folder / f"{stem} ({n}){suffix}"
+        n += 1
+    return candidate
+
+
+def _fts_query(text: str) -> str:
+    """Every word of `text` must appear (the last one as a prefix, for search-as-you-type)."""
+    words = [w.replace('"', '""') for w in text.split() if w.strip('"')]
+    if not words:
+        return ""
+    return " ".join(f'"{w}"' for w in words[:-1]) + (" " if len(words) > 1 else "") + f'"{words[-1]}"*'
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
