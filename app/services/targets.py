@@ -1,0 +1,158 @@
+"""Targets: where jobs go (region, bucket, endpoint), found in the SSM parameters a stack writes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from contract import APP_NAME, BUCKET_PARAM, ENDPOINT_PARAM, ERROR_TOPIC_PARAM, GUIDANCE_APP_NAME, SUCCESS_TOPIC_PARAM, ssm_name, ssm_prefix
+
+from .aws import Connection, error_code, is_transient
+from .errors import UserError
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One deployment the app sends jobs to. `name` is what jobs record as their target."""
+
+    name: str
+    region: str
+    bucket: str
+    endpoint_name: str
+    endpoint_url: str | None = None  # set for the local cloud only
+    deployment: str = ""
+    app: str = APP_NAME  # GUIDANCE_APP_NAME for a stack made with the AWS guidance
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Target":
+        try:
+            return cls(**{key: data[key] for key in cls.__slots__ if key in data})  # type: ignore[attr-defined]
+        except TypeError:
+            raise UserError(f"A saved target is incomplete: {sorted(data)}.", hint="Connect to the deployment again in Settings.") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """A parameter set found in SSM; `missing` names parameters it lacks."""
+
+    name: str
+    app: str
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def missing(self) -> list[str]:
+        return [p for p in (BUCKET_PARAM, ENDPOINT_PARAM) if not self.parameters.get(p)]
+
+    @property
+    def adopted(self) -> bool:
+        return self.app == GUIDANCE_APP_NAME
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointState:
+    status: str
+    instances: int | None
+    asynchronous: bool
+
+
+def list_deployments(connection: Connection) -> list[Deployment]:
+    """Every deployment in the region: ours under /diffusion-desk/ and the guidance's under /simple-gen-ai-service/."""
+    ssm = connection.client("ssm")
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for app in (APP_NAME, GUIDANCE_APP_NAME):
+        root = f"/{app}/"
+        try:
+            for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=root, Recursive=True):
+                for param in page.get("Parameters", []):
+                    rest = param["Name"][len(root):]
+                    deployment, sep, key = rest.partition("/")
+                    if sep and deployment and "/" not in key:
+                        found.setdefault((app, deployment), {})[key] = param["Value"]
+        except (BotoCoreError, ClientError) as exc:
+            raise _target_error(exc, f"the deployments in {connection.region}") from None
+    return [Deployment(name, app, params) for (app, name), params in sorted(found.items())]
+
+
+def load_target(connection: Connection, deployment: str, *, app: str = APP_NAME, name: str | None = None) -> Target:
+    """Read one deployment's SSM parameters into a Target; names every missing parameter."""
+    try:
+        prefix = ssm_prefix(deployment, app)
+    except ValueError as exc:
+        raise UserError(f"{deployment!r} is not a deployment name: {exc}.") from None
+    wanted = [ssm_name(deployment, p, app) for p in (BUCKET_PARAM, ENDPOINT_PARAM, SUCCESS_TOPIC_PARAM, ERROR_TOPIC_PARAM)]
+    try:
+        reply = connection.client("ssm").get_parameters(Names=wanted)
+    except (BotoCoreError, ClientError) as exc:
+        raise _target_error(exc, f"the settings of deployment {deployment!r}") from None
+    values = {p["Name"][len(prefix):]: p["Value"] for p in reply.get("Parameters", [])}
+    missing = [ssm_name(deployment, p, app) for p in (BUCKET_PARAM, ENDPOINT_PARAM) if not values.get(p)]
+    if missing:
+        raise UserError(
+            f"Deployment {deployment!r} in {connection.region} is incomplete: missing SSM parameter {', '.join(missing)}.",
+            hint="Check the region, or deploy it again.",
+        )
+    return Target(
+        name=name or deployment,
+        region=connection.region,
+        bucket=values[BUCKET_PARAM],
+        endpoint_name=values[ENDPOINT_PARAM],
+        endpoint_url=connection.endpoint_url,
+        deployment=deployment,
+        app=app,
+    )
+
+
+def endpoint_state(connection: Connection, target: Target) -> EndpointState:
+    """The endpoint's status, instance count (0 when scaled in) and whether it is asynchronous."""
+    try:
+        reply = connection.client("sagemaker").describe_endpoint(EndpointName=target.endpoint_name)
+    except ClientError as exc:
+        if error_code(exc) == "ValidationException" or "Could not find" in str(exc):
+            raise UserError(
+                f"The endpoint {target.endpoint_name!r} does not exist in {target.region}.",
+                hint="It may have been deleted: deploy again, or choose another target.",
+            ) from None
+        raise
+    variants = reply.get("ProductionVariants") or []
+    counts = [v.get("CurrentInstanceCount") for v in variants if v.get("CurrentInstanceCount") is not None]
+    return EndpointState(
+        status=reply.get("EndpointStatus", ""),
+        instances=sum(counts) if counts else None,
+        asynchronous="AsyncInferenceConfig" in reply or bool(reply.get("AsyncInferenceConfig")),
+    )
+
+
+def check_target(connection: Connection, target: Target) -> EndpointState:
+    """Check that the bucket can be reached and the endpoint exists; UserError names what is wrong."""
+    try:
+        connection.s3.head_bucket(Bucket=target.bucket)
+    except ClientError as exc:
+        code = error_code(exc)
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            raise UserError(f"The bucket {target.bucket!r} of target {target.name!r} does not exist.", hint="Deploy again, or choose another target.") from None
+        if code in ("403", "AccessDenied", "Forbidden"):
+            raise UserError(
+                f"Access to the bucket {target.bucket!r} was denied.",
+                hint="The credentials need s3:GetObject, s3:PutObject and s3:ListBucket on it.",
+            ) from None
+        raise _target_error(exc, f"the bucket {target.bucket!r}") from None
+    except BotoCoreError as exc:
+        raise _target_error(exc, f"the bucket {target.bucket!r}") from None
+    try:
+        return endpoint_state(connection, target)
+    except (BotoCoreError, ClientError) as exc:
+        raise _target_error(exc, f"the endpoint {target.endpoint_name!r}") from None
+
+
+def _target_error(exc: BaseException, what: str) -> UserError:
+    code = error_code(exc)
+    if is_transient(exc):
+        return UserError(f"AWS could not be reached to read {what} ({code}).", hint="Check the network and try again.")
+    if code in ("AccessDenied", "AccessDeniedException", "403"):
+        return UserError(f"These credentials may not read {what}.", hint="Ask your AWS admin for access, or choose another profile.")
+    return UserError(f"Reading {what} failed ({code}).")
