@@ -16,6 +16,8 @@ from contract import CHUNK_KEY, Parameters, format_parameters, parse_parameters
 
 from .errors import UserError
 
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 
 def open_png(path: str | os.PathLike[str], *, load: bool = True) -> Image.Image:
     """Open a PNG (fully decoded when `load`), or raise UserError naming the file and the problem."""
@@ -27,6 +29,8 @@ def open_png(path: str | os.PathLike[str], *, load: bool = True) -> Image.Image:
     except IsADirectoryError:
         raise UserError(f"{path.name} is a folder, not a PNG image.") from None
     except UnidentifiedImageError:
+        if _has_png_signature(path):
+            raise UserError(f"{path.name} is a damaged PNG: one of its chunks is corrupt.") from None
         raise UserError(f"{path.name} is not an image Diffusion Desk can read: it is not a PNG.") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise UserError(f"{path.name} could not be read as a PNG image ({exc}).") from None
@@ -40,6 +44,14 @@ def open_png(path: str | os.PathLike[str], *, load: bool = True) -> Image.Image:
             image.close()
             raise UserError(f"{path.name} is damaged or incomplete ({exc}).") from None
     return image
+
+
+def _has_png_signature(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(8) == _SIGNATURE
+    except OSError:
+        return False
 
 
 def parameters_text(image: Image.Image) -> str | None:
