@@ -1,0 +1,334 @@
+"""The gallery: a searchable, virtualized grid of the library's images and what you can do with them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMenu,
+    QMessageBox,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.services.errors import UserError
+from app.services.models import ImageRecord
+from app.ui import icons
+from app.ui.gallery_delegate import GalleryDelegate
+from app.ui.gallery_model import GalleryModel
+from app.ui.tasks import Lane, Task
+
+SEARCH_DELAY_MS = 250
+SIZES = (96, 320, 16)  # smallest, largest, step of the thumbnail slider (logical pixels)
+DEFAULT_SIZE = 176
+MARGIN = 8
+
+
+class GalleryView(QListView):
+    """The grid itself: uniform cells laid out left to right, wrapping, with an empty-state line."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setMovement(QListView.Movement.Static)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(500)
+        self.setUniformItemSizes(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setSelectionRectVisible(True)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setDragEnabled(False)
+        self.setMouseTracking(True)
+        self.setFrameShape(QListView.Shape.NoFrame)
+        self.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover)
+        self.setSpacing(0)
+        self.setViewportMargins(MARGIN, MARGIN // 2, MARGIN, MARGIN // 2)
+        self.empty_text = ""
+        self.cell = QSize(100, 100)
+
+    def set_cell_size(self, cell: QSize) -> None:
+        """The smallest cell; columns are widened so the row fills the width with no ragged gap."""
+        self.cell = cell
+        self._fit_grid()
+
+    def resizeEvent(self, event: Any) -> None:
+        self._fit_grid()
+        super().resizeEvent(event)
+
+    def _fit_grid(self) -> None:
+        width = self.viewport().width() - 1
+        columns = max(1, width // max(1, self.cell.width()))
+        grid = QSize(max(self.cell.width(), width // columns), self.cell.height())
+        if grid != self.gridSize():
+            self.setGridSize(grid)
+
+    def paintEvent(self, event: Any) -> None:
+        super().paintEvent(event)
+        if self.model() is not None and self.model().rowCount() == 0 and self.empty_text:
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(self.viewport().rect().adjusted(24, 24, -24, -24),
+                             int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self.empty_text)
+
+
+class Gallery(QWidget):
+    """Search, favourites filter, size slider and the grid, with delete, export, copy and reveal."""
+
+    openRequested = Signal(int)  # row in `model` to show in the viewer
+    message = Signal(str)  # a short line for the status bar ("Exported 3 images to …")
+    copied = Signal(object)  # ImageRecord now on the clipboard
+    deleted = Signal(int)  # how many images were deleted
+    exported = Signal(list)  # the written paths
+
+    def __init__(self, library: Any, parent: QWidget | None = None, *, model: GalleryModel | None = None):
+        super().__init__(parent)
+        self.setObjectName("gallery")
+        self.library = library
+        self.model = model or GalleryModel(library, self)
+        self.delegate = GalleryDelegate(self)
+
+        self.search = QLineEdit(placeholderText="Search prompts", clearButtonEnabled=True)
+        self.search.setObjectName("gallerySearch")
+        self.search.setAccessibleName("Search prompts")
+        self.search.addAction(icons.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        self.favourites = QToolButton(text="Favourites", checkable=True)
+        self.favourites.setObjectName("galleryFavourites")
+        self.favourites.setToolTip("Show only favourites")
+        self.favourites.setIcon(icons.icon("favourite"))
+        self.favourites.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.count_label = QLabel()
+        self.count_label.setObjectName("galleryCount")
+        self.count_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.size_slider = QSlider(Qt.Orientation.Horizontal)
+        self.size_slider.setObjectName("galleryThumbnailSize")
+        self.size_slider.setRange(SIZES[0], SIZES[1])
+        self.size_slider.setSingleStep(SIZES[2])
+        self.size_slider.setPageStep(SIZES[2] * 4)
+        self.size_slider.setValue(DEFAULT_SIZE)
+        self.size_slider.setFixedWidth(120)
+        self.size_slider.setToolTip("Thumbnail size")
+        self.size_slider.setAccessibleName("Thumbnail size")
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(10, 8, 10, 4)
+        bar.setSpacing(8)
+        bar.addWidget(self.search, 1)
+        bar.addWidget(self.favourites)
+        bar.addSpacing(6)
+        bar.addWidget(self.count_label)
+        bar.addSpacing(6)
+        muted = self.palette().color(QPalette.ColorRole.PlaceholderText)
+        for side, widget in ((12, None), (0, self.size_slider), (18, None)):
+            if widget is None:
+                widget = QLabel()
+                widget.setPixmap(icons.icon("image", muted).pixmap(side, side))
+            bar.addWidget(widget, 0, Qt.AlignmentFlag.AlignVCenter)
+
+        self.view = GalleryView(self)
+        self.view.setObjectName("galleryView")
+        self.view.setItemDelegate(self.delegate)
+        self.view.setModel(self.model)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(bar)
+        layout.addWidget(self.view, 1)
+
+        self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self._apply_filter)
+        self.search.textChanged.connect(self._search_timer.start)
+        self.search.returnPressed.connect(self._apply_filter)
+        self.favourites.toggled.connect(self._apply_filter)
+        self.favourites.toggled.connect(
+            lambda on: self.favourites.setIcon(icons.icon("favourite-on" if on else "favourite")))
+        self.size_slider.valueChanged.connect(self.set_thumbnail_size)
+        self.view.activated.connect(lambda index: self.openRequested.emit(index.row()))
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.selectionModel().selectionChanged.connect(self._update_actions)
+        self.model.reloaded.connect(self._reloaded)
+        self.model.failed.connect(self.message)
+
+        self.open_action = self._action("Open", self._open_current, QKeySequence(Qt.Key.Key_Return))
+        self.favourite_action = self._action("Favourite", self._toggle_favourite, QKeySequence("F"))
+        self.copy_action = self._action("Copy image", self.copy_selected, QKeySequence.StandardKey.Copy)
+        self.export_action = self._action("Export…", self.export_selected, QKeySequence("Ctrl+E"))
+        self.reveal_action = self._action("Show in folder", self.reveal_selected, QKeySequence("Ctrl+Shift+R"))
+        self.delete_action = self._action("Delete…", self.delete_selected, QKeySequence.StandardKey.Delete)
+        self.select_all_action = self._action("Select all", self.view.selectAll, QKeySequence.StandardKey.SelectAll)
+
+        self.set_thumbnail_size(DEFAULT_SIZE)
+        self._update_actions()
+
+    def reload(self) -> None:
+        """Query the library again (images were added, removed or changed elsewhere)."""
+        self.model.reload()
+
+    def start(self) -> None:
+        """Run the first query (call once the library is open)."""
+        self._apply_filter()
+
+    def set_thumbnail_size(self, pixels: int) -> None:
+        pixels = max(SIZES[0], min(SIZES[1], round(pixels / SIZES[2]) * SIZES[2]))
+        self.delegate.thumbnail = pixels
+        self.view.set_cell_size(self.delegate.cell_size(self.view.font()))
+        self.model.set_thumbnail_size(pixels, self.devicePixelRatioF())
+        if self.size_slider.value() != pixels:
+            self.size_slider.setValue(pixels)
+
+    def selected_records(self) -> list[ImageRecord]:
+        """The selected images whose records are loaded, in grid order."""
+        rows = sorted(index.row() for index in self.view.selectionModel().selectedIndexes())
+        return [r for r in (self.model.record(row) for row in rows) if r is not None]
+
+    def copy_selected(self) -> None:
+        """Put the current image on the clipboard (read on a worker, set on the GUI thread)."""
+        records = self.selected_records()
+        if not records:
+            return
+        record = records[0]
+
+        def placed(image: QImage) -> None:
+            mime = QMimeData()
+            mime.setImageData(image)
+            mime.setUrls([QUrl.fromLocalFile(record.path)])
+            QGuiApplication.clipboard().setMimeData(mime)
+            self.message.emit("Copied the image to the clipboard")
+            self.copied.emit(record)
+
+        Task(self, lambda: _read_image(record.path), success=placed).run()
+
+    def delete_selected(self) -> None:
+        """Ask, then delete the selected images and their files."""
+        records = self.selected_records()
+        if not records:
+            return
+        count = len(records)
+        what = "this image" if count == 1 else f"these {count:,} images"
+        answer = QMessageBox.question(
+            self, "Delete images", f"Delete {what}? The files are removed from disk; this cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        ids = [r.id for r in records]
+
+        def done(deleted: int) -> None:
+            self.model.reload()
+            self.message.emit(f"Deleted {deleted:,} image{'s' if deleted != 1 else ''}")
+            self.deleted.emit(deleted)
+
+        Task(self, lambda: self.library.delete_images(ids), success=done, lane=Lane.LIBRARY).run()
+
+    def export_selected(self, folder: str | None = None) -> None:
+        """Copy the selected images, with their generation parameters, into a folder the user picks."""
+        records = self.selected_records()
+        if not records:
+            return
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Export images to")
+            if not folder:
+                return
+        ids = [r.id for r in records]
+
+        def done(paths: list) -> None:
+            self.message.emit(f"Exported {len(paths):,} image{'s' if len(paths) != 1 else ''} to {folder}")
+            self.exported.emit(paths)
+
+        Task(self, lambda: self.library.export_images(ids, folder), success=done).with_progress("Exporting…").run()
+
+    def reveal_selected(self) -> None:
+        records = self.selected_records()
+        if records:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(records[0].path).parent)))
+
+    def shutdown(self) -> None:
+        """Stop thumbnail work and wait for renders in flight (at exit)."""
+        self.model.shutdown()
+
+    def _action(self, text: str, slot: Any, shortcut: QKeySequence) -> QAction:
+        action = QAction(text, self)
+        action.setShortcut(shortcut)
+        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        action.triggered.connect(lambda: slot())
+        self.view.addAction(action)
+        return action
+
+    def _apply_filter(self) -> None:
+        self._search_timer.stop()
+        self.model.set_filter(self.search.text(), self.favourites.isChecked())
+
+    def _reloaded(self, total: int) -> None:
+        if total:
+            self.count_label.setText(f"{total:,} image{'s' if total != 1 else ''}")
+        else:
+            self.count_label.setText("")
+        if self.model.query:
+            self.view.empty_text = f"No image has “{self.model.query}” in its prompt."
+        elif self.model.favourites_only:
+            self.view.empty_text = "No favourites yet. Press F or click the star in the viewer to add one."
+        else:
+            self.view.empty_text = "No images yet. Write a prompt and press Generate; your images appear here."
+        self.view.viewport().update()
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        selected = self.view.selectionModel().hasSelection()
+        for action in (self.open_action, self.favourite_action, self.copy_action, self.export_action,
+                       self.reveal_action, self.delete_action):
+            action.setEnabled(selected)
+
+    def _open_current(self) -> None:
+        index = self.view.currentIndex()
+        if index.isValid():
+            self.openRequested.emit(index.row())
+
+    def _toggle_favourite(self) -> None:
+        records = self.selected_records()
+        if not records:
+            return
+        favourite = not all(r.favourite for r in records)
+        for record in records:
+            self.model.set_favourite(record, favourite)
+
+    def _context_menu(self, pos: Any) -> None:
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            return
+        if not self.view.selectionModel().isSelected(index):
+            self.view.setCurrentIndex(index)
+        records = self.selected_records()
+        self.favourite_action.setText("Remove from favourites" if records and all(r.favourite for r in records)
+                                      else "Add to favourites")
+        menu = QMenu(self)
+        for action in (self.open_action, self.favourite_action, None, self.copy_action, self.export_action,
+                       self.reveal_action, None, self.delete_action):
+            if action is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(action)
+        menu.popup(self.view.viewport().mapToGlobal(pos))
+
+    def sizeHint(self) -> QSize:
+        return QSize(760, 560)
+
+
+def _read_image(path: str) -> QImage:
+    image = QImage(path)
+    if image.isNull():
+        raise UserError(f"{Path(path).name} could not be read; it may have been moved or deleted.")
+    return image
+
