@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 CHUNK_KEY = "parameters"
 _NEGATIVE = "Negative prompt:"
+#: One of these is enough to recognise the settings line (`format_parameters` may write just one).
+_SETTINGS = frozenset({"Steps", "CFG scale", "Seed", "Size", "Model"})
 _PAIR = re.compile(r'\s*([\w][\w \-/+.()]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
 
 
@@ -87,7 +89,7 @@ def parse_parameters(text: str) -> Parameters:
         raise ValueError("the parameters text is empty")
     lines = text.strip("\n").split("\n")
     pairs = _pairs(lines[-1])
-    if len(pairs) < 2:
+    if len(pairs) < 2 and not pairs.keys() & _SETTINGS:
         raise ValueError("the parameters text has no settings line (Steps: …, Seed: …)")
     body = lines[:-1]
     prompt_lines: list[str] = []
