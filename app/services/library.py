@@ -467,9 +467,7 @@ class Library:
         folder.mkdir(parents=True, exist_ok=True)
         for leftover in folder.glob(".*.part"):
             leftover.unlink(missing_ok=True)
-        fallback = _parameters_from_request(manifest.request) if manifest.request else None
-        if fallback is None or not fallback.prompt:
-            fallback = _parameters_from_request(job.request.to_dict())
+        fallback = _parameters_from_request({**job.request.to_dict(), **manifest.request})
         records: list[ImageRecord] = []
         for index, key in enumerate(manifest.image_keys):
             path = folder / f"{index}.png"

@@ -123,3 +123,9 @@ def test_corrupt_chunk_is_named_as_damage(tmp_path):
     path.write_bytes(data[:33] + chunk + data[33:])
     with pytest.raises(UserError, match=r"crc\.png is a damaged PNG"):
         read_parameters(path)
+
+
+def test_parameters_with_a_single_setting_round_trip(tmp_path):
+    params = Parameters(prompt="a bare image", seed=5)
+    path = write_parameters(Image.new("RGB", (8, 8)), params, tmp_path / "one.png")
+    assert read_parameters(path) == params
