@@ -73,9 +73,9 @@ class ThumbnailCache:
         _, limit = _folder(size)
         with Image.open(source) as image:
             image.draft("RGB", (limit, limit))
-            image.thumbnail((limit, limit), Image.Resampling.LANCZOS, reducing_gap=2.0)
             if image.mode not in ("RGB", "RGBA"):
-                image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+                image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+            image.thumbnail((limit, limit), Image.Resampling.LANCZOS, reducing_gap=2.0)
             info = PngImagePlugin.PngInfo()
             info.add_text("Thumb::URI", source.as_uri())
             info.add_text("Thumb::MTime", str(int(stat.st_mtime)))
