@@ -1,0 +1,29 @@
+"""The local cloud: the whole AWS side of Diffusion Desk on 127.0.0.1, with real HTTP.
+
+    cloud = LocalCloud().start()
+    deployment = cloud.provision("sandbox")      # bucket, topics, async endpoint, SSM parameters
+    s3 = cloud.client("s3")                      # or any boto3 client with endpoint_url=cloud.endpoint_url
+    ...
+    cloud.stop()
+
+moto serves S3, SNS, SSM, STS, SageMaker and the rest; the emulator serves
+InvokeEndpointAsync with its queue, instances and notifications; the runner delivers the
+notifications to the Lambda handlers. The engine behind the endpoint is a sandbox test
+pattern unless a real one is given.
+"""
+
+from .cloud import LocalCloud, LocalDeployment
+from .engine import SANDBOX_NAME, DiffusersEngine, Engine, SandboxEngine
+from .runner import LambdaContext, LambdaFailure, sns_event
+
+__all__ = [
+    "SANDBOX_NAME",
+    "DiffusersEngine",
+    "Engine",
+    "LambdaContext",
+    "LambdaFailure",
+    "LocalCloud",
+    "LocalDeployment",
+    "SandboxEngine",
+    "sns_event",
+]

@@ -1,0 +1,380 @@
+"""One local cloud on 127.0.0.1: moto's server, the async endpoint emulator and the Lambda runner.
+
+Every service answers at the same URL, so the app's code differs from AWS only by
+`endpoint_url`. Requests for the emulator and the runner are picked out by path; all the
+rest goes to moto.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.request import Request, urlopen
+
+import boto3
+from botocore.client import BaseClient
+from botocore.config import Config
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import ThreadedWSGIServer
+
+from contract import (
+    APP_NAME,
+    BUCKET_PARAM,
+    ENDPOINT_PARAM,
+    ERROR_TOPIC_PARAM,
+    FAILURES,
+    OUTPUT,
+    SUCCESS_TOPIC_PARAM,
+    ssm_name,
+)
+
+from .emulator import PATH as ENDPOINT_PATH
+from .emulator import AsyncEndpointEmulator
+from .engine import Engine, SandboxEngine
+from .runner import PATH_PREFIX as RUNNER_PREFIX
+from .runner import Handler, LambdaRunner, load_lambda
+
+log = logging.getLogger(__name__)
+
+DUMMY_KEY = "testing"
+#: The real handlers, wired by `provision`: (function, subscribed to the error topic too).
+LAMBDAS = (("save_message", True), ("extract_image", False))
+
+
+@dataclass(frozen=True, slots=True)
+class LocalDeployment:
+    """What `provision` made; the same things a client finds through SSM."""
+
+    name: str
+    bucket: str
+    endpoint_name: str
+    success_topic_arn: str
+    error_topic_arn: str
+
+
+class LocalCloud:
+    """The whole AWS side on one machine (see the package docstring for a tour)."""
+
+    def __init__(
+        self,
+        port: int = 0,
+        region: str = "us-east-1",
+        engine: Engine | None = None,
+        cold_start_seconds: float = 0.0,
+        instance_idle_seconds: float = 300.0,
+        max_instances: int = 1,
+    ) -> None:
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        self.region = region
+        self.account_id = DEFAULT_ACCOUNT_ID
+        self._port = port
+        self._defaults = (engine or SandboxEngine(), cold_start_seconds, instance_idle_seconds, max_instances)
+        self._server: ThreadedWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._clients: dict[tuple[str, str], BaseClient] = {}
+        self._client_lock = threading.Lock()
+        self._session: boto3.Session | None = None
+        self._moto: Any = None
+        self._lambda_modules: dict[str, Any] = {}
+        self.endpoint_url = ""
+        self.emulator: AsyncEndpointEmulator | None = None
+        self.runner: LambdaRunner | None = None
+
+    def start(self) -> "LocalCloud":
+        _share_sns_signing_key()
+        self._moto = DomainDispatcherApplication(create_backend_app)
+        self._server = _Server("127.0.0.1", self._port, self._dispatch, handler=_RequestHandler)
+        self.endpoint_url = f"http://127.0.0.1:{self._server.server_port}"
+        engine, cold, idle, most = self._defaults
+        self.emulator = AsyncEndpointEmulator(
+            region=self.region,
+            account_id=self.account_id,
+            engine=engine,
+            clients=self._internal_client,
+            cold_start_seconds=cold,
+            instance_idle_seconds=idle,
+            max_instances=most,
+        )
+        self.runner = LambdaRunner(self.endpoint_url, self.region, self.account_id, lambda: self._internal_client("sns"))
+        self.emulator.start()
+        self.runner.start()
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), name="local-cloud-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and join every thread the cloud started."""
+        if self._server is None:
+            return
+        if self.emulator:
+            self.emulator.stop()
+        if self.runner:
+            self.runner.stop()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join()
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        self._server = self._thread = None
+
+    def __enter__(self) -> "LocalCloud":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def engine(self) -> Engine:
+        return self._emulator.engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:
+        self._emulator.engine = engine
+
+    @property
+    def cold_start_seconds(self) -> float:
+        return self._emulator.cold_start_seconds
+
+    @cold_start_seconds.setter
+    def cold_start_seconds(self, seconds: float) -> None:
+        self._emulator.cold_start_seconds = seconds
+
+    @property
+    def instance_idle_seconds(self) -> float:
+        return self._emulator.instance_idle_seconds
+
+    @instance_idle_seconds.setter
+    def instance_idle_seconds(self, seconds: float) -> None:
+        self._emulator.instance_idle_seconds = seconds
+
+    @property
+    def max_instances(self) -> int:
+        return self._emulator.max_instances
+
+    @max_instances.setter
+    def max_instances(self, count: int) -> None:
+        self._emulator.max_instances = count
+
+    @property
+    def _emulator(self) -> AsyncEndpointEmulator:
+        if self.emulator is None:
+            raise RuntimeError("the local cloud is not started")
+        return self.emulator
+
+    def session(self) -> boto3.Session:
+        """A boto3 session with dummy credentials in this cloud's region."""
+        return boto3.Session(aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY, region_name=self.region)
+
+    def client(self, service: str, **kwargs: Any) -> BaseClient:
+        """A new boto3 client for `service` pointed at this cloud."""
+        if self._session is None:
+            self._session = self.session()
+        kwargs.setdefault("config", Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=20))
+        with self._client_lock:
+            return self._session.client(service, endpoint_url=self.endpoint_url, **kwargs)
+
+    def _internal_client(self, service: str, region: str | None = None) -> BaseClient:
+        key = (service, region or self.region)
+        with self._client_lock:
+            found = self._clients.get(key)
+        if found is None:
+            found = self.client(service, region_name=key[1])
+            with self._client_lock:
+                found = self._clients.setdefault(key, found)
+        return found
+
+    def provision(
+        self,
+        deployment: str = "sandbox",
+        *,
+        max_concurrent_invocations: int = 1,
+        lambdas: bool = True,
+    ) -> LocalDeployment:
+        """Create what the real stack creates and publish it in SSM, as the pipeline does.
+
+        With `lambdas`, the handlers in `lambdas/` (when present) are subscribed to the topics.
+        """
+        safe = re.sub(r"[^a-z0-9-]", "-", deployment.lower()).strip("-") or "deployment"
+        base = f"{APP_NAME}-{safe}"
+        bucket = f"{base}-{self.account_id}"[:63]
+        s3, sns, sagemaker, ssm = (self._internal_client(name) for name in ("s3", "sns", "sagemaker", "ssm"))
+        if self.region == "us-east-1":
+            s3.create_bucket(Bucket=bucket)
+        else:
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": self.region})
+        success = sns.create_topic(Name=f"{base}-success")["TopicArn"]
+        error = sns.create_topic(Name=f"{base}-error")["TopicArn"]
+        sagemaker.create_model(
+            ModelName=f"{base}-model",
+            ExecutionRoleArn=f"arn:aws:iam::{self.account_id}:role/{base}-sagemaker",
+            PrimaryContainer={"Image": "local-cloud/sandbox:latest", "ModelDataUrl": f"s3://{bucket}/model.tar.gz"},
+        )
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=f"{base}-config",
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": f"{base}-model",
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.g4dn.2xlarge",  # moto knows no g5 types,
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+            AsyncInferenceConfig={
+                "OutputConfig": {
+                    "S3OutputPath": f"s3://{bucket}/{OUTPUT.rstrip('/')}",
+                    "S3FailurePath": f"s3://{bucket}/{FAILURES.rstrip('/')}",
+                    "NotificationConfig": {"SuccessTopic": success, "ErrorTopic": error},
+                },
+                "ClientConfig": {"MaxConcurrentInvocationsPerInstance": max_concurrent_invocations},
+            },
+        )
+        endpoint = sagemaker.create_endpoint(EndpointName=base, EndpointConfigName=f"{base}-config")
+        self._emulator_scale_in(base)
+        for param, value in (
+            (BUCKET_PARAM, bucket),
+            (ENDPOINT_PARAM, base),
+            (SUCCESS_TOPIC_PARAM, success),
+            (ERROR_TOPIC_PARAM, error),
+        ):
+            ssm.put_parameter(Name=ssm_name(deployment, param), Value=value, Type="String", Overwrite=True)
+        result = LocalDeployment(deployment, bucket, base, success, error)
+        if lambdas:
+            self._wire_lambdas(result)
+        log.info("provisioned %s (%s)", deployment, endpoint.get("EndpointArn"))
+        return result
+
+    def _emulator_scale_in(self, endpoint: str) -> None:
+        """A new endpoint in the local cloud starts with zero instances, ready for a cold start."""
+        self._internal_client("sagemaker").update_endpoint_weights_and_capacities(
+            EndpointName=endpoint,
+            DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredWeight": 1.0, "DesiredInstanceCount": 0}],
+        )
+
+    def _wire_lambdas(self, deployment: LocalDeployment) -> None:
+        env = {"BUCKET_NAME": deployment.bucket}
+        for function, on_error in LAMBDAS:
+            module = self._lambda_module(function)
+            if module is None:
+                continue
+            name = f"{APP_NAME}-{deployment.name}-{function.replace('_', '-')}"
+            topics = [deployment.success_topic_arn] + ([deployment.error_topic_arn] if on_error else [])
+            for topic in topics:
+                self.register_handler(topic, module.lambda_handler, env=env, function_name=name)
+
+    def _lambda_module(self, function: str) -> Any:
+        if function not in self._lambda_modules:
+            path = _lambdas_dir() / function / "index.py"
+            self._lambda_modules[function] = (
+                load_lambda(
+                    path, endpoint_url=self.endpoint_url, region=self.region, client=self._internal_client,
+                    tag=f"{self._server.server_port if self._server else 0}",
+                )
+                if path.is_file()
+                else None
+            )
+        return self._lambda_modules[function]
+
+    def register_handler(
+        self,
+        topic_arn: str,
+        handler: Handler,
+        env: Mapping[str, str] | None = None,
+        *,
+        function_name: str | None = None,
+    ) -> str:
+        """Subscribe a handler(event, context) to a topic through the runner; returns the subscription ARN."""
+        if self.runner is None:
+            raise RuntimeError("the local cloud is not started")
+        return self.runner.register(topic_arn, handler, env=env, function_name=function_name)
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Return once no invocation is queued or running and no Lambda delivery is pending."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self._emulator.wait_idle(deadline) or not self.runner.wait_idle(deadline):
+                raise TimeoutError(
+                    f"the local cloud was still busy after {timeout} s "
+                    f"({self._emulator.busy} invocations, {self.runner.pending} Lambda deliveries)"
+                )
+            if not self._emulator.busy and not self.runner.pending:
+                return
+
+    def reset(self) -> None:
+        """Wipe all state: moto's backends, the endpoint queues and instances, the runner's subscriptions."""
+        try:
+            self.wait_idle(timeout=5.0)
+        except TimeoutError as exc:
+            log.warning("resetting a busy local cloud: %s", exc)
+        engine, cold, idle, most = self._defaults
+        self._emulator.reset()
+        self.runner.reset()
+        self._emulator.engine = engine
+        self._emulator.cold_start_seconds = cold
+        self._emulator.instance_idle_seconds = idle
+        self._emulator.max_instances = most
+        self.runner.retry_delays = (0.05, 0.2)
+        with urlopen(Request(f"{self.endpoint_url}/moto-api/reset", method="POST"), timeout=30) as response:
+            response.read()
+
+    def _dispatch(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(RUNNER_PREFIX):
+            return self.runner(environ, start_response)
+        if environ.get("REQUEST_METHOD") == "POST" and ENDPOINT_PATH.match(path) and _signed_for(environ) in (
+            None,
+            "sagemaker",
+        ):
+            return self.emulator(environ, start_response)
+        return self._moto(environ, start_response)
+
+
+class _RequestHandler(MotoRequestHandler):
+    # One request per connection: a stopped server then leaves no thread waiting on a
+    # kept-alive socket.
+    protocol_version = "HTTP/1.0"
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        pass
+
+
+class _Server(ThreadedWSGIServer):
+    daemon_threads = False
+    block_on_close = True
+
+
+def _signed_for(environ: dict[str, Any]) -> str | None:
+    match = re.search(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    return match[1] if match else None
+
+
+def _lambdas_dir() -> Path:
+    spec = importlib.util.find_spec("lambdas")
+    if spec and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parents[3] / "lambdas"
+
+
+_key_lock = threading.Lock()
+
+
+def _share_sns_signing_key() -> None:
+    """moto makes a 2048-bit RSA key per subscription; one shared key keeps provisioning fast."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from moto.sns import models
+
+    with _key_lock:
+        if getattr(models.Subscription, "_local_cloud_key", None) is None:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            models.Subscription._local_cloud_key = key
+            models.Subscription.private_key = lambda self: key

@@ -1,0 +1,317 @@
+"""The Lambda runner: SNS HTTP deliveries in, Lambda SNS events out to Python handlers.
+
+Each registered handler is one SNS subscription (protocol http) to
+`<endpoint_url>/_local/sns/<id>`. moto's SNS posts each notification synchronously, so the
+runner answers 200 at once and calls the handler on a worker pool with a Lambda SNS event
+(`{"Records": [{"EventSource": "aws:sns", "Sns": {...}}]}`) and a small fake LambdaContext.
+A handler that raises is retried twice, as Lambda does for asynchronous events, and then
+recorded in `failures` and logged.
+
+Handler convention (the real functions in `lambdas/<name>/index.py`): a module-level
+`lambda_handler(event, context)`, module-level boto3 clients, and configuration read from
+environment variables (`BUCKET_NAME`). `load_lambda` imports such a module as a private copy,
+with `AWS_ENDPOINT_URL` pointing at the local cloud during the import, then replaces every
+module-level boto3 client with one from the local cloud. The `env` of a registration is
+applied to `os.environ` for the duration of each call; calls that carry an env run one at a
+time because the environment is process-wide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.request import urlopen
+
+import orjson
+from botocore.client import BaseClient
+
+log = logging.getLogger(__name__)
+
+PATH_PREFIX = "/_local/sns/"
+Handler = Callable[[dict[str, Any], Any], Any]
+_env_lock = threading.RLock()
+
+
+@dataclass
+class LambdaContext:
+    """The fields of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    timeout_seconds: float = 60.0
+    _started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
+
+
+@dataclass(frozen=True)
+class LambdaFailure:
+    """A delivery whose handler raised on every attempt."""
+
+    function_name: str
+    topic_arn: str
+    message: str
+    error: str
+    attempts: int
+
+
+@dataclass
+class _Registration:
+    handler: Handler
+    topic_arn: str
+    function_name: str
+    env: dict[str, str] | None
+    subscription_arn: str = ""
+
+
+class LambdaRunner:
+    """Delivers SNS notifications to registered handlers (see the module docstring)."""
+
+    def __init__(
+        self,
+        endpoint_url: str,
+        region: str,
+        account_id: str,
+        sns_client: Callable[[], BaseClient],
+        *,
+        workers: int = 4,
+        retry_delays: tuple[float, ...] = (0.05, 0.2),
+    ) -> None:
+        self._endpoint_url = endpoint_url
+        self._region = region
+        self._account_id = account_id
+        self._sns = sns_client
+        self._workers = workers
+        self.retry_delays = retry_delays
+        self._registrations: dict[str, _Registration] = {}
+        self._pending = 0
+        self._cond = threading.Condition()
+        self._pool: ThreadPoolExecutor | None = None
+        self.failures: list[LambdaFailure] = []
+        self.delivered = 0
+
+    def start(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="local-lambda")
+
+    def stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def register(
+        self,
+        topic_arn: str,
+        handler: Handler,
+        *,
+        env: Mapping[str, str] | None = None,
+        function_name: str | None = None,
+    ) -> str:
+        """Subscribe `handler` to the topic; returns the subscription ARN."""
+        key = uuid.uuid4().hex
+        name = function_name or getattr(handler, "__name__", "handler")
+        reg = _Registration(handler, topic_arn, name, dict(env) if env is not None else None)
+        with self._cond:
+            self._registrations[key] = reg
+        response = self._sns().subscribe(
+            TopicArn=topic_arn,
+            Protocol="http",
+            Endpoint=f"{self._endpoint_url}{PATH_PREFIX}{key}",
+            ReturnSubscriptionArn=True,
+        )
+        reg.subscription_arn = response["SubscriptionArn"]
+        return reg.subscription_arn
+
+    def reset(self) -> None:
+        """Forget every registration and failure (moto's reset drops the subscriptions)."""
+        with self._cond:
+            self._registrations.clear()
+            self.failures.clear()
+            self.delivered = 0
+
+    @property
+    def pending(self) -> int:
+        with self._cond:
+            return self._pending
+
+    def wait_idle(self, deadline: float) -> bool:
+        """Wait until no delivery is queued or running; False when `deadline` passes."""
+        with self._cond:
+            while self._pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
+        """The WSGI side: accept a delivery, answer at once, run the handler later."""
+        key = environ.get("PATH_INFO", "")[len(PATH_PREFIX):]
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = orjson.loads(environ["wsgi.input"].read(length))
+        except (ValueError, orjson.JSONDecodeError):
+            return _respond(start_response, "400 Bad Request", b"not an SNS message")
+        with self._cond:
+            reg = self._registrations.get(key)
+        if reg is None:
+            return _respond(start_response, "404 Not Found", b"no such subscription")
+        kind = body.get("Type")
+        if kind == "SubscriptionConfirmation" and body.get("SubscribeURL"):
+            self._submit(self._confirm, body["SubscribeURL"])
+        elif kind == "Notification":
+            self._submit(self._deliver, reg, body)
+        return _respond(start_response, "200 OK", b"")
+
+    def _submit(self, fn: Callable, *args: Any) -> None:
+        with self._cond:
+            if self._pool is None:
+                return
+            self._pending += 1
+        try:
+            self._pool.submit(self._run, fn, *args)
+        except RuntimeError:
+            self._done()
+
+    def _run(self, fn: Callable, *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("local Lambda runner: unexpected error")
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        with self._cond:
+            self._pending -= 1
+            self._cond.notify_all()
+
+    def _confirm(self, url: str) -> None:
+        with urlopen(url, timeout=10) as response:  # noqa: S310 - the local cloud's own URL
+            response.read()
+
+    def _deliver(self, reg: _Registration, body: dict[str, Any]) -> None:
+        event = sns_event(body, reg.subscription_arn)
+        arn = f"arn:aws:lambda:{self._region}:{self._account_id}:function:{reg.function_name}"
+        attempts = 1 + len(self.retry_delays)
+        for attempt in range(attempts):
+            context = LambdaContext(function_name=reg.function_name, invoked_function_arn=arn)
+            try:
+                with _environment(reg.env):
+                    reg.handler(event, context)
+            except Exception as exc:
+                if attempt + 1 < attempts:
+                    log.warning("Lambda %s failed (attempt %d), retrying: %s", reg.function_name, attempt + 1, exc)
+                    time.sleep(self.retry_delays[attempt])
+                    continue
+                log.error("Lambda %s failed %d times on %s:\n%s", reg.function_name, attempts, reg.topic_arn,
+                          traceback.format_exc())
+                with self._cond:
+                    self.failures.append(
+                        LambdaFailure(reg.function_name, reg.topic_arn, body.get("Message", ""), repr(exc), attempts)
+                    )
+            else:
+                with self._cond:
+                    self.delivered += 1
+            return
+
+
+def sns_event(body: Mapping[str, Any], subscription_arn: str) -> dict[str, Any]:
+    """Wrap an SNS HTTP delivery as the event Lambda receives for the same message."""
+    attributes = {
+        name: {"Type": value.get("Type", "String"), "Value": value.get("Value", "")}
+        for name, value in (body.get("MessageAttributes") or {}).items()
+    }
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": subscription_arn,
+                "Sns": {
+                    "Type": body.get("Type", "Notification"),
+                    "MessageId": body.get("MessageId", ""),
+                    "TopicArn": body.get("TopicArn", ""),
+                    "Subject": body.get("Subject"),
+                    "Message": body.get("Message", ""),
+                    "Timestamp": body.get("Timestamp", ""),
+                    "SignatureVersion": body.get("SignatureVersion", "1"),
+                    "Signature": body.get("Signature", ""),
+                    "SigningCertUrl": body.get("SigningCertURL", ""),
+                    "UnsubscribeUrl": body.get("UnsubscribeURL", ""),
+                    "MessageAttributes": attributes,
+                },
+            }
+        ]
+    }
+
+
+def load_lambda(
+    path: Path,
+    *,
+    endpoint_url: str,
+    region: str,
+    client: Callable[[str], BaseClient],
+    tag: str,
+) -> ModuleType:
+    """Import `lambdas/<name>/index.py` as a private copy whose boto3 clients use the local cloud."""
+    package = f"{path.parent.parent.name}.{path.parent.name}"
+    name = f"{package}._local_cloud_{tag}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the Lambda handler at {path}")
+    module = importlib.util.module_from_spec(spec)
+    env = {"AWS_ENDPOINT_URL": endpoint_url, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+    with _environment(env):
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+    for attr, value in list(vars(module).items()):
+        if isinstance(value, BaseClient):
+            setattr(module, attr, client(value.meta.service_model.service_name))
+    return module
+
+
+@contextlib.contextmanager
+def _environment(env: Mapping[str, str] | None) -> Iterator[None]:
+    """Apply `env` to os.environ for the block, one block at a time."""
+    if not env:
+        yield
+        return
+    with _env_lock:
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def _respond(start_response: Callable, status: str, body: bytes) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
