@@ -28,7 +28,7 @@ from contract import GenerationRequest, Manifest, Parameters, RequestError, chec
 
 from .errors import UserError
 from .models import ImageRecord, Job, JobState, Origin
-from .pngmeta import open_png, parameters_of, read_parameters, write_parameters
+from .pngmeta import open_png, parameters_of, parameters_text, read_parameters, write_parameters
 from .thumbnails import DEFAULT_SIZE, ThumbnailCache
 
 DATABASE_NAME = "library.sqlite3"
@@ -424,18 +424,27 @@ class Library:
         written: list[Path] = []
         for image_id in image_ids:
             record = self.get_image(image_id)
-            if record is None:
-                continue
-            source = Path(record.path)
-            if not source.exists():
-                raise UserError(f"{source.name} is no longer in the library folder; it cannot be exported.")
-            dest = _free_name(dest_dir, _export_name(record))
-            if read_parameters(source) is None and record.parameters != Parameters():
-                write_parameters(source, record.parameters, dest)
-            else:
-                shutil.copy2(source, dest)
-            written.append(dest)
+            if record is not None:
+                written.append(self._export(record, _free_name(dest_dir, _export_name(record))))
         return written
+
+    def export_image(self, image_id: int, dest: str | os.PathLike[str]) -> Path:
+        """Save one image at `dest` (replacing what is there: the caller has asked) with its `parameters` chunk."""
+        record = self.get_image(image_id)
+        if record is None:
+            raise UserError("That image is no longer in the library.")
+        return self._export(record, Path(dest))
+
+    def _export(self, record: ImageRecord, dest: Path) -> Path:
+        source = Path(record.path)
+        if not source.is_file():
+            raise UserError(f"{source.name} is no longer in the library folder, so it cannot be exported.")
+        with open_png(source, load=False) as image:
+            has_chunk = parameters_text(image) is not None
+        if not has_chunk and record.parameters != Parameters():
+            return write_parameters(source, record.parameters, dest)
+        _atomic_copy(source, dest)
+        return dest
 
     def prompt_history(self, search: str = "", limit: int = 50) -> list[str]:
         """Distinct prompts, most recently used first, optionally containing `search`."""
@@ -526,19 +535,13 @@ class Library:
         with open_png(source) as image:
             params = parameters_of(image, source.name)
             width, height = image.size
-        data = source.read_bytes()
+        with source.open("rb") as file:
+            digest = hashlib.file_digest(file, "sha256").hexdigest()
         self.imports_dir.mkdir(parents=True, exist_ok=True)
-        dest = self.imports_dir / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+        dest = self.imports_dir / f"{digest[:32]}.png"
         created = not dest.exists()
         if created:
-            fd, temp = tempfile.mkstemp(dir=self.imports_dir, prefix=f".{dest.stem}.", suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                os.replace(temp, dest)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
+            _atomic_copy(source, dest)
         try:
             record = self.add_image(
                 dest, params or Parameters(), width=width, height=height, engine=_engine(params) if params else None
@@ -687,6 +690,18 @@ def _image_size(path: Path) -> tuple[int, int]:
             return image.size
     except UserError:
         return 0, 0
+
+
+def _atomic_copy(source: Path, dest: Path) -> None:
+    """Copy bytes and times to `dest` through a temp file, so `dest` is never half-written."""
+    fd, temp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        shutil.copy2(source, temp)
+        os.replace(temp, dest)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 def _export_name(record: ImageRecord) -> str:

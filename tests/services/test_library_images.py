@@ -241,3 +241,15 @@ def test_demo_library_is_varied_and_searchable(library):
     assert library.count(favourites_only=True) >= 1
     word = records[0].parameters.prompt.split(",")[0].split()[-1]
     assert library.count(word) >= 1
+
+
+def test_save_as_replaces_the_chosen_file_and_keeps_metadata(library, tmp_path):
+    bare = library.add_image(png(library.images_dir / "b" / "0.png"), Parameters(prompt="bare", steps=9),
+                             inference_id="b")
+    dest = png(tmp_path / "chosen.png", "old\nSteps: 1, Seed: 1")
+    assert library.export_image(bare.id, dest) == dest
+    assert read_parameters(dest) == bare.parameters
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["chosen.png"]
+    library.delete_images([bare.id])
+    with pytest.raises(UserError, match="no longer in the library"):
+        library.export_image(bare.id, dest)
