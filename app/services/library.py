@@ -14,6 +14,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -127,6 +128,10 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced, so a finished thread's reader is closed with it."""
+
+
 @dataclass(frozen=True, slots=True)
 class ImportResult:
     """What `import_png` did, with a sentence for the user."""
@@ -148,7 +153,7 @@ class Library:
         self._path = self.data_dir / DATABASE_NAME
         self._write_lock = threading.RLock()
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        self._readers: weakref.WeakSet[_Connection] = weakref.WeakSet()  # a thread's ends with it
         self._readers_lock = threading.Lock()
         self._closed = False
         self._writer = self._connect()
@@ -156,9 +161,11 @@ class Library:
 
     # connections
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> "_Connection":
         try:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, timeout=30, factory=_Connection
+            )
             conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
             raise UserError(f"The library at {self._path} cannot be opened ({exc}).") from None
@@ -183,7 +190,7 @@ class Library:
             conn = self._connect()
             self._local.conn = conn
             with self._readers_lock:
-                self._readers.append(conn)
+                self._readers.add(conn)
         return conn
 
     @contextmanager
@@ -207,7 +214,7 @@ class Library:
             self._closed = True
             self._writer.close()
         with self._readers_lock:
-            for conn in self._readers:
+            for conn in list(self._readers):
                 conn.close()
             self._readers.clear()
 

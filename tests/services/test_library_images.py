@@ -204,6 +204,12 @@ def _not_png(tmp_path):
     return path
 
 
+def _jpeg(tmp_path):
+    path = tmp_path / "photo.jpg"
+    Image.new("RGB", (16, 16)).save(path, format="JPEG")
+    return path
+
+
 def _truncated(tmp_path):
     whole = tmp_path / "whole.png"
     Image.effect_noise((128, 128), 60).convert("RGB").save(whole)
@@ -218,6 +224,7 @@ def _truncated(tmp_path):
         (lambda tmp: png(tmp / "garbage.png", "\x07\x00 garbage"), r"garbage\.png has a `parameters` text that cannot"),
         (lambda tmp: png(tmp / "empty-chunk.png", ""), r"empty-chunk\.png has a `parameters` text .* empty"),
         (_not_png, r"notes\.png is not .* PNG"),
+        (_jpeg, r"photo\.jpg is a JPEG image; only PNG"),
         (_truncated, r"truncated\.png is damaged or incomplete"),
         (lambda tmp: tmp / "missing.png", r"missing\.png was not found"),
         (lambda tmp: tmp, r"is a folder"),
