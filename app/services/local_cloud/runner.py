@@ -169,6 +169,8 @@ class LambdaRunner:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = orjson.loads(environ["wsgi.input"].read(length))
         except (ValueError, orjson.JSONDecodeError):
+            body = None
+        if not isinstance(body, dict):
             return _respond(start_response, "400 Bad Request", b"not an SNS message")
         with self._cond:
             reg = self._registrations.get(key)

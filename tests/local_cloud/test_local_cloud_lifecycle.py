@@ -1,0 +1,68 @@
+"""Starting and stopping the local cloud, in-process and as `python -m app local-cloud`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import boto3
+import orjson
+
+from app.services.local_cloud import LocalCloud
+from contract import BUCKET_PARAM, ssm_name
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_stop_leaves_no_thread_behind():
+    before = set(threading.enumerate())
+    cloud = LocalCloud().start()
+    deployment = cloud.provision("lifecycle", lambdas=False)
+    seen = []
+    cloud.register_handler(deployment.success_topic_arn, lambda event, context: seen.append(event))
+    cloud.client("sagemaker-runtime").invoke_endpoint_async(
+        EndpointName=deployment.endpoint_name,
+        Body=orjson.dumps({"prompt": "a door", "width": 64, "height": 64}),
+        ContentType="application/json",
+    )
+    cloud.wait_idle()
+    cloud.stop()
+
+    assert len(seen) == 1
+    left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert left == []
+
+
+def test_the_command_prints_its_url_serves_and_exits_on_sigterm():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "local-cloud", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url_line = process.stdout.readline().strip()
+        region_line = process.stdout.readline().strip()
+        assert url_line.startswith("endpoint_url=http://127.0.0.1:"), process.stderr.read()
+        assert region_line == "region=us-east-1"
+        endpoint_url = url_line.partition("=")[2]
+
+        ssm = boto3.client("ssm", endpoint_url=endpoint_url, region_name="us-east-1")
+        bucket = ssm.get_parameter(Name=ssm_name("sandbox", BUCKET_PARAM))["Parameter"]["Value"]
+        assert bucket in [b["Name"] for b in boto3.client("s3", endpoint_url=endpoint_url).list_buckets()["Buckets"]]
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
