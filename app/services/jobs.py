@@ -6,7 +6,9 @@ repeat, so a job interrupted at any point is resumed by `resume` without duplica
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -16,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contract import ACCEPT_JPEG, LABELS, GenerationRequest, RequestError, S3Location, message_key, new_inference_id, request_key
+from contract import ACCEPT_JPEG, LABELS, MAX_SEED, GenerationRequest, RequestError, S3Location, message_key, new_inference_id, request_key
 
 from .aws import Connection, error_code, is_transient
 from .errors import UserError
@@ -100,8 +102,14 @@ class JobService:
             return list(pool.map(send, jobs))
 
     def record(self, request: GenerationRequest | dict[str, Any], *, retry_of: str | None = None) -> Job:
-        """Validate the request and record the job in the library; nothing is sent yet."""
+        """Validate the request and record the job in the library; nothing is sent yet.
+
+        A random seed is chosen here, so the job can be reproduced and a resend after a crash
+        draws the same images.
+        """
         request = _validated(request)
+        if request.seed is None:
+            request = dataclasses.replace(request, seed=secrets.randbelow(MAX_SEED + 1))
         inference_id = new_inference_id()
         job = Job(
             inference_id=inference_id,
@@ -145,6 +153,7 @@ class JobService:
                 uploaded = False
             if not uploaded:
                 s3.put_object(Bucket=self.target.bucket, Key=key, Body=job.request.to_json(), ContentType="application/json")
+            cold = self._instances_now() == 0
             reply = self.connection.client("sagemaker-runtime").invoke_endpoint_async(
                 EndpointName=self.target.endpoint_name,
                 InputLocation=S3Location(self.target.bucket, key).uri,
@@ -161,7 +170,7 @@ class JobService:
             state=JobState.QUEUED,
             output_location=reply.get("OutputLocation"),
             failure_location=reply.get("FailureLocation"),
-            message=WARMING_UP if self._instances_now() == 0 else QUEUED,
+            message=WARMING_UP if cold else QUEUED,
         )
 
     def _exists(self, key: str) -> bool:

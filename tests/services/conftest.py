@@ -67,3 +67,74 @@ def aws_home(tmp_path, monkeypatch):
                  "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+class Killed(BaseException):
+    """Stands for the app being killed at this very moment: nothing catches it."""
+
+
+def kill_at(client, event: str, *, when=lambda **kwargs: True):
+    """Raise Killed from a botocore event hook (once) when `when(**kwargs)` holds."""
+    fired = []
+
+    def hook(**kwargs):
+        if not fired and when(**kwargs):
+            fired.append(kwargs.get("request") or kwargs.get("params"))
+            raise Killed(event)
+
+    client.meta.events.register(event, hook)
+    return fired
+
+
+def count_requests(client, event: str = "before-send.s3"):
+    """A list that grows by one operation name per HTTP request the client sends."""
+    seen: list[str] = []
+
+    def hook(request, **kwargs):
+        seen.append(kwargs.get("event_name", "").rsplit(".", 1)[-1])
+
+    client.meta.events.register(event, hook)
+    return seen
+
+
+@pytest.fixture
+def open_services(cloud, dirs):
+    """Build the services for the cloud's deployment from the data dir, as a fresh app start does."""
+    from app.services.aws import Connection, client_config
+    from app.services.credentials import CredentialSource
+    from app.services.jobs import JobService
+    from app.services.library import Library
+    from app.services.settings import Settings
+    from app.services.targets import load_target
+    from app.services.tracker import JobTracker
+    from app.services.workspace import Workspace
+
+    opened = []
+
+    def open_(*, config=None, endpoint_url=None, **job_options) -> Workspace:
+        connection = Connection(
+            cloud.session(),
+            CredentialSource(),
+            region=cloud.region,
+            endpoint_url=endpoint_url or cloud.endpoint_url,
+            config=config or client_config("standard", max_attempts=2, connect_timeout=2, read_timeout=20),
+        )
+        target = load_target(Connection(cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url), cloud.deployment.name)
+        library = Library(dirs.data_dir)
+        jobs = JobService(library, connection, target, **job_options)
+        tracker = JobTracker(library, connection, target, jobs)
+        workspace = Workspace(dirs, Settings(), library, connection, target, jobs, tracker)
+        opened.append(workspace)
+        return workspace
+
+    yield open_
+    for workspace in opened:
+        workspace.close()
+
+
+@pytest.fixture
+def hooks():
+    """`hooks.kill_at`, `hooks.count_requests` and `hooks.Killed` for tests that interrupt or count calls."""
+    import types
+
+    return types.SimpleNamespace(Killed=Killed, kill_at=kill_at, count_requests=count_requests)

@@ -1,0 +1,298 @@
+"""The command-line client, on the same services as the app.
+
+    python -m app [--profile P] [--region R] [--endpoint-url URL] [--deployment D] COMMAND …
+    generate "prompt" [--negative T --steps N --guidance G --size WxH --n N --seed S] [--wait] [--out DIR] [--json]
+    batch FILE        one prompt per line, or JSON objects (JSONL); the options above apply to every line
+    jobs [--json]     the jobs in the library, refreshed from the active target when there is one
+    import PNG…       add PNGs to the library with their generation parameters
+
+Progress goes to stderr, results to stdout; a failure exits non-zero with a clear message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from .services.errors import UserError
+from .services.library import Library
+from .services.logs import setup_logging
+from .services.models import Job, JobState
+from .services.settings import AppDirs
+from .services.tracker import TrackerStatus
+from .services.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+_OPTION_FIELDS = {
+    "negative": "negative_prompt",
+    "steps": "num_inference_steps",
+    "guidance": "guidance_scale",
+    "n": "num_images_per_prompt",
+    "seed": "seed",
+}
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    parser = _parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    dirs = AppDirs.default().create()
+    setup_logging(dirs.log_dir)
+    ui = _Console(out, err)
+    try:
+        return args.run(args, dirs, ui)
+    except UserError as exc:
+        ui.error(str(exc))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        ui.error("Stopped. Jobs already sent go on; `python -m app jobs` shows them.")
+        return EXIT_INTERRUPTED
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--profile", default=argparse.SUPPRESS, help="a named AWS profile (SSO profiles too)")
+    common.add_argument("--region", default=argparse.SUPPRESS, help="the AWS region of the deployment")
+    common.add_argument("--endpoint-url", default=argparse.SUPPRESS, help="send every AWS call here (the local cloud)")
+    common.add_argument("--deployment", default=argparse.SUPPRESS, help="the deployment to use, when there are several")
+    parser = argparse.ArgumentParser(prog="python -m app", parents=[common], description="Diffusion Desk on the command line.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    params = argparse.ArgumentParser(add_help=False)
+    params.add_argument("--negative", help="negative prompt")
+    params.add_argument("--steps", type=int, help="inference steps (1–150)")
+    params.add_argument("--guidance", type=float, help="guidance scale (0–30)")
+    params.add_argument("--size", type=_size, help="WIDTHxHEIGHT, multiples of 8 (default 512x512)")
+    params.add_argument("--n", type=int, help="images per prompt (1–8)")
+    params.add_argument("--seed", type=int, help="seed (0–4294967295; random when left out)")
+    params.add_argument("--wait", action="store_true", help="wait for the images")
+    params.add_argument("--out", type=Path, help="copy every PNG here (implies --wait)")
+    params.add_argument("--json", action="store_true", help="print the jobs as JSON")
+
+    generate = commands.add_parser("generate", parents=[common, params], help="generate images from one prompt")
+    generate.add_argument("prompt")
+    generate.set_defaults(run=_generate)
+    batch = commands.add_parser("batch", parents=[common, params], help="generate from a file of prompts")
+    batch.add_argument("file", type=Path)
+    batch.set_defaults(run=_batch)
+    jobs = commands.add_parser("jobs", parents=[common], help="list the jobs")
+    jobs.add_argument("--json", action="store_true")
+    jobs.set_defaults(run=_jobs)
+    imports = commands.add_parser("import", parents=[common], help="import PNGs with their parameters")
+    imports.add_argument("png", nargs="+", type=Path)
+    imports.add_argument("--json", action="store_true")
+    imports.set_defaults(run=_import)
+    return parser
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, sep, height = text.lower().partition("x")
+    try:
+        if not sep:
+            raise ValueError
+        return int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 512x768, not {text!r}") from None
+
+
+def _fields(args: argparse.Namespace) -> dict[str, Any]:
+    fields = {name: getattr(args, option) for option, name in _OPTION_FIELDS.items() if getattr(args, option) is not None}
+    if args.size:
+        fields["width"], fields["height"] = args.size
+    return fields
+
+
+def _generate(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> int:
+    return _submit(args, dirs, ui, [{**_fields(args), "prompt": args.prompt}])
+
+
+def _batch(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> int:
+    return _submit(args, dirs, ui, read_batch(args.file, _fields(args)))
+
+
+def read_batch(path: Path, defaults: dict[str, Any]) -> list[dict[str, Any]]:
+    """One request per non-blank line: a prompt, or a JSON object whose fields win over the options."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"The batch file {path} cannot be read ({exc}).") from None
+    requests = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("{"):
+            try:
+                data = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise UserError(f"Line {number} of {path.name} is not valid JSON ({exc}).") from None
+            requests.append({**defaults, **data})
+        else:
+            requests.append({**defaults, "prompt": line})
+    if not requests:
+        raise UserError(f"The batch file {path.name} has no prompts.")
+    return requests
+
+
+def _open(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> Workspace:
+    return Workspace.open(
+        dirs,
+        profile=getattr(args, "profile", None),
+        region=getattr(args, "region", None),
+        endpoint_url=getattr(args, "endpoint_url", None),
+        deployment=getattr(args, "deployment", None),
+        on_status=ui.status,
+    )
+
+
+def _submit(args: argparse.Namespace, dirs: AppDirs, ui: "_Console", requests: list[dict[str, Any]]) -> int:
+    workspace = _open(args, dirs, ui)
+    try:
+        ui.progress(0, len(requests), f"Sending {len(requests)} job{'s' if len(requests) != 1 else ''} to {workspace.target.name}")
+        jobs = workspace.jobs.submit_many(requests, progress=lambda p: ui.progress(p.step, p.total, p.message))
+        if args.wait or args.out:
+            jobs = _wait(workspace, [job.inference_id for job in jobs], ui)
+        if args.out:
+            _copy_images(jobs, args.out)
+        ui.done()
+        ui.print_jobs(jobs, as_json=args.json)
+        good = JobState.COMPLETED if (args.wait or args.out) else JobState.QUEUED
+        return 0 if all(job.state == good for job in jobs) else EXIT_FAILED
+    finally:
+        workspace.close()
+
+
+def _wait(workspace: Workspace, ids: list[str], ui: "_Console") -> list[Job]:
+    tracker, library = workspace.tracker, workspace.library
+    tracker.submitted()
+    while True:
+        tracker.step()
+        jobs = [library.get_job(i) for i in ids]
+        done = sum(1 for job in jobs if job and job.state.finished)
+        latest = next((job.message for job in jobs if job and not job.state.finished), "")
+        ui.progress(done, len(ids), latest or "Done")
+        if done == len(ids):
+            return [job for job in jobs if job]
+        time.sleep(min(tracker.interval(), 2.0))
+
+
+def _copy_images(jobs: list[Job], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for job in jobs:
+        for index, source in enumerate(job.image_paths):
+            shutil.copy2(source, out / f"{job.inference_id}-{index}.png")
+
+
+def _jobs(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> int:
+    try:
+        workspace = _open(args, dirs, ui)
+    except UserError as exc:
+        ui.note(f"Not refreshed: {exc}")
+        library = Library(dirs.data_dir)
+    else:
+        workspace.tracker.step()
+        library = workspace.library
+    try:
+        ui.print_jobs(library.jobs(), as_json=args.json)
+    finally:
+        library.close()
+    return 0
+
+
+def _import(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> int:
+    library = Library(dirs.data_dir)
+    failed, results = 0, []
+    try:
+        for path in args.png:
+            try:
+                result = library.import_png(path)
+            except UserError as exc:
+                ui.error(str(exc))
+                failed += 1
+                continue
+            ui.note(result.message)
+            results.append({"file": str(path), "path": result.record.path, "has_parameters": result.has_parameters,
+                            "prompt": result.record.parameters.prompt})
+    finally:
+        library.close()
+    if args.json:
+        ui.out.write(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        for item in results:
+            ui.out.write(f"{item['path']}\t{item['prompt']}\n")
+    return EXIT_FAILED if failed else 0
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    return {
+        "inference_id": job.inference_id,
+        "state": job.state.value,
+        "message": job.message,
+        "target": job.target,
+        "created_at": job.created_at,
+        "request": job.request.to_dict(),
+        "images": job.image_paths,
+        "failure_reason": job.failure_reason,
+        "origin": job.origin.value,
+        "retry_of": job.retry_of,
+    }
+
+
+class _Console:
+    """Progress on stderr (a bar on a terminal), results on stdout."""
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self.out, self.err = out, err
+        self.tty = bool(getattr(err, "isatty", lambda: False)())
+        self._last = ""
+        self._bar = False
+
+    def progress(self, step: int, total: int, message: str) -> None:
+        if self.tty:
+            filled = int(24 * step / total) if total else 24
+            self.err.write(f"\r[{'#' * filled}{'.' * (24 - filled)}] {step}/{total} {message[:60]:<60}")
+            self.err.flush()
+            self._bar = True
+        elif message != self._last:
+            self.err.write(f"{step}/{total} {message}\n")
+        self._last = message
+
+    def status(self, status: TrackerStatus) -> None:
+        if not status.online:
+            self.note(status.message)
+
+    def note(self, message: str) -> None:
+        self.done()
+        self.err.write(message + "\n")
+
+    def error(self, message: str) -> None:
+        self.note(f"error: {message}")
+
+    def done(self) -> None:
+        if self._bar:
+            self.err.write("\n")
+            self._bar = False
+
+    def print_jobs(self, jobs: list[Job], *, as_json: bool) -> None:
+        if as_json:
+            self.out.write(orjson.dumps([job_json(job) for job in jobs], option=orjson.OPT_INDENT_2).decode() + "\n")
+            return
+        for job in jobs:
+            detail = " ".join(job.image_paths) if job.image_paths else job.message
+            self.out.write(f"{job.inference_id}\t{job.state.value}\t{job.request.prompt[:40]}\t{detail}\n")
+        self.out.flush()

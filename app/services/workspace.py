@@ -1,0 +1,92 @@
+"""Everything one target needs, built from the settings: connection, library, jobs, tracker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from contract import APP_NAME
+
+from .aws import Connection
+from .credentials import CredentialSource
+from .errors import UserError
+from .jobs import JobService
+from .library import Library
+from .models import Job
+from .settings import AppDirs, Settings, load_settings
+from .targets import Target, list_deployments, load_target
+from .tracker import JobTracker, TrackerStatus
+
+
+@dataclass
+class Workspace:
+    dirs: AppDirs
+    settings: Settings
+    library: Library
+    connection: Connection
+    target: Target
+    jobs: JobService
+    tracker: JobTracker
+
+    @classmethod
+    def open(
+        cls,
+        dirs: AppDirs | None = None,
+        *,
+        profile: str | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        deployment: str | None = None,
+        library: Library | None = None,
+        on_change: Callable[[Job], None] | None = None,
+        on_status: Callable[[TrackerStatus], None] | None = None,
+    ) -> "Workspace":
+        """Open the active target (or `deployment`); UserError says what to set up when it cannot."""
+        dirs = (dirs or AppDirs.default()).create()
+        settings = load_settings(dirs)
+        source = CredentialSource("profile", profile=profile) if profile else CredentialSource.from_dict(settings.credentials)
+        saved = _saved_target(settings)
+        region = region or (saved.region if saved and not deployment else None) or settings.region
+        endpoint_url = endpoint_url or (saved.endpoint_url if saved and not deployment else None)
+        connection = Connection.open(source, region=region, endpoint_url=endpoint_url, retry_mode=settings.retry_mode)
+        if deployment:
+            target = load_target(connection, deployment)
+        elif saved and saved.region == connection.region and saved.endpoint_url == endpoint_url:
+            target = saved
+        else:
+            target = _only_deployment(connection)
+        library = library or Library(dirs.data_dir)
+        jobs = JobService(
+            library,
+            connection,
+            target,
+            invocation_timeout=settings.invocation_timeout_seconds,
+            request_ttl=settings.request_ttl_seconds,
+            on_change=on_change,
+        )
+        tracker = JobTracker(library, connection, target, jobs, on_change=on_change, on_status=on_status)
+        return cls(dirs, settings, library, connection, target, jobs, tracker)
+
+    def close(self) -> None:
+        self.tracker.stop()
+        self.library.close()
+
+
+def _saved_target(settings: Settings) -> Target | None:
+    for data in settings.targets:
+        if data.get("name") == settings.active_target:
+            return Target.from_dict(data)
+    return None
+
+
+def _only_deployment(connection: Connection) -> Target:
+    found = [d for d in list_deployments(connection) if d.app == APP_NAME and not d.missing]
+    if len(found) == 1:
+        return load_target(connection, found[0].name)
+    if not found:
+        raise UserError(
+            f"No Diffusion Desk deployment was found in {connection.region}.",
+            hint="Deploy one from Settings, choose another region, or pass --endpoint-url for the local cloud.",
+        )
+    names = ", ".join(d.name for d in found)
+    raise UserError(f"Several deployments are in {connection.region} ({names}).", hint="Choose one with --deployment NAME.")

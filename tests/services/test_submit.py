@@ -1,0 +1,94 @@
+"""Submission on the local cloud: recorded first, uploaded, invoked with every option, in bulk."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from app.services.errors import UserError
+from app.services.jobs import WARMING_UP
+from app.services.models import JobState
+from contract import GenerationRequest, S3Location, id_time, request_key
+
+
+def test_submit_records_the_job_before_any_network_call(open_services, cloud):
+    ws = open_services()
+    seen_at_first_call = []
+
+    def first_call(**kwargs):
+        if not seen_at_first_call:
+            seen_at_first_call.append([(j.inference_id, j.state) for j in ws.library.jobs()])
+
+    for client in (ws.connection.s3, ws.connection.client("sagemaker-runtime"), ws.connection.client("sagemaker")):
+        client.meta.events.register("before-send", first_call)
+    job = ws.jobs.submit(GenerationRequest("a red kite over hills", seed=7, width=384, height=256))
+    assert seen_at_first_call == [[(job.inference_id, JobState.UPLOADING)]]
+    assert job.state == JobState.QUEUED
+    assert job.message == WARMING_UP  # the deployment starts scaled in to zero instances
+    assert id_time(job.inference_id) is not None
+    body = cloud.client("s3").get_object(Bucket=cloud.deployment.bucket, Key=request_key(job.inference_id))["Body"].read()
+    assert orjson.loads(body)["prompt"] == "a red kite over hills"
+    assert S3Location.parse(job.output_location).bucket == cloud.deployment.bucket
+    assert job.failure_location
+    assert ws.library.get_job(job.inference_id).output_location == job.output_location
+
+
+def test_invoke_carries_the_id_the_input_and_every_option(open_services):
+    ws = open_services(invocation_timeout=900, request_ttl=3600)
+    sent = []
+    ws.connection.client("sagemaker-runtime").meta.events.register(
+        "before-send.sagemaker-runtime.InvokeEndpointAsync", lambda request, **_: sent.append({k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()})
+    )
+    job = ws.jobs.submit({"prompt": "teapot"})
+    (headers,) = sent
+    assert headers["X-Amzn-SageMaker-Inference-Id"] == job.inference_id
+    assert headers["X-Amzn-SageMaker-InputLocation"] == job.input_location
+    assert headers["X-Amzn-SageMaker-InvocationTimeoutSeconds"] == "900"
+    assert headers["X-Amzn-SageMaker-RequestTTLSeconds"] == "3600"
+    assert headers["X-Amzn-SageMaker-Content-Type"] == "application/json"
+    assert headers["X-Amzn-SageMaker-Accept"] == "application/json;jpeg"
+
+
+def test_a_random_seed_is_chosen_and_kept(open_services):
+    ws = open_services()
+    job = ws.jobs.submit({"prompt": "teapot"})
+    assert job.request.seed is not None
+    assert ws.library.get_job(job.inference_id).request.seed == job.request.seed
+
+
+def test_batch_sends_every_job_with_progress_and_two_requests_each(open_services, hooks):
+    ws = open_services()
+    s3_calls = hooks.count_requests(ws.connection.s3)
+    progress = []
+    jobs = ws.jobs.submit_many([{"prompt": f"tile {n}", "seed": n} for n in range(20)], progress=progress.append)
+    assert [job.state for job in jobs] == [JobState.QUEUED] * 20
+    assert [job.request.prompt for job in jobs] == [f"tile {n}" for n in range(20)]
+    assert len({job.inference_id for job in jobs}) == 20
+    assert sorted(p.step for p in progress) == list(range(1, 21)) and progress[-1].total == 20
+    assert s3_calls.count("PutObject") == 20 and len(s3_calls) == 20
+
+
+def test_a_bad_line_in_a_batch_records_nothing(open_services):
+    ws = open_services()
+    with pytest.raises(UserError, match=r"Line 2: Steps \(num_inference_steps\) is 0"):
+        ws.jobs.submit_many([{"prompt": "fine"}, {"prompt": "bad", "num_inference_steps": 0}])
+    assert ws.library.jobs() == []
+
+
+def test_missing_endpoint_fails_the_job_with_a_clear_message(open_services, cloud):
+    ws = open_services()
+    cloud.client("sagemaker").delete_endpoint(EndpointName=cloud.deployment.endpoint_name)
+    job = ws.jobs.submit({"prompt": "teapot"})
+    assert job.state == JobState.FAILED
+    assert "does not exist" in job.message and cloud.deployment.endpoint_name in job.message
+
+
+def test_cancel_says_the_endpoint_cannot_abort_and_retry_resubmits(open_services):
+    ws = open_services()
+    job = ws.jobs.submit({"prompt": "teapot", "seed": 3, "num_inference_steps": 12})
+    cancelled = ws.jobs.cancel(job.inference_id)
+    assert cancelled.state == JobState.CANCELLED
+    assert "cannot stop" in cancelled.message
+    again = ws.jobs.retry(job.inference_id)
+    assert again.inference_id != job.inference_id and again.retry_of == job.inference_id
+    assert again.request == job.request and again.state == JobState.QUEUED
