@@ -7,7 +7,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, Q
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from app.ui import icons
-from app.ui.gallery_model import RecordRole, ThumbnailRole, is_test_pattern
+from app.ui.gallery_model import RecordRole, ThumbnailRole, badge_text
 
 PADDING = 6
 RADIUS = 8
@@ -58,8 +58,9 @@ class GalleryDelegate(QStyledItemDelegate):
         if record is not None:
             if record.favourite:
                 _draw_heart(painter, QPointF(tile.right() - 15, tile.top() + 15))
-            if is_test_pattern(record):
-                _draw_badge(painter, tile, "TEST PATTERN", option.font)
+            badge = badge_text(record)
+            if badge:
+                _draw_badge(painter, tile, badge, option.font)
 
         if selected or hovered:
             colour = palette.color(QPalette.ColorRole.Highlight)

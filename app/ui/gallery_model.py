@@ -23,9 +23,16 @@ PAGE_SIZE = 150
 KEPT_PAGES = 40  # 6,000 records at most in memory
 
 
+PATTERN_ENGINES = {"sandbox": "TEST PATTERN", "demo": "DEMO"}
+
+
 def is_test_pattern(record: ImageRecord) -> bool:
-    """Made by the sandbox renderer rather than a model."""
-    return record.engine == "sandbox"
+    """Drawn by the sandbox renderer or the demo filler rather than made by a model."""
+    return record.engine in PATTERN_ENGINES
+
+
+def badge_text(record: ImageRecord) -> str | None:
+    return PATTERN_ENGINES.get(record.engine or "")
 
 
 class GalleryModel(QAbstractListModel):
@@ -222,6 +229,8 @@ def _tooltip(record: ImageRecord) -> str:
     lines = [params.prompt or "Untitled image"]
     if record.width and record.height:
         lines.append(f"{record.width} × {record.height}" + (f" · seed {params.seed}" if params.seed is not None else ""))
-    if is_test_pattern(record):
+    if record.engine == "sandbox":
         lines.append("Sandbox test pattern, not a model's image")
+    elif is_test_pattern(record):
+        lines.append("Demo pattern, not a model's image")
     return "\n".join(lines)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -297,9 +296,4 @@ def _read_image(path: str) -> QImage:
 
 def _save(library: Any, record: ImageRecord, dest: Path) -> Path:
     """Through the library, so the `parameters` chunk is kept (or written when the file lacks it)."""
-    if hasattr(library, "export_image"):
-        return library.export_image(record.id, dest)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".save-") as folder:
-        (written,) = library.export_images([record.id], folder)
-        Path(written).replace(dest)
-    return dest
+    return library.export_image(record.id, dest)

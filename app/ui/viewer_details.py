@@ -57,7 +57,7 @@ class ParameterPanel(QScrollArea):
 
         self.badge = QLabel("Sandbox test pattern")
         self.badge.setObjectName("sandboxBadge")
-        self.badge.setToolTip("Drawn by the sandbox renderer from the prompt and seed; no model made this image.")
+        self.badge.setToolTip("A pattern drawn from the prompt and seed; no model made this image.")
         self.badge.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         layout.addWidget(self.badge, 0, Qt.AlignmentFlag.AlignLeft)
 
@@ -101,6 +101,10 @@ class ParameterPanel(QScrollArea):
         self.record = record
         params = record.parameters if record else None
         self.badge.setVisible(bool(record and is_test_pattern(record)))
+        if record is not None and record.engine == "demo":
+            self.badge.setText("Demo pattern")
+        else:
+            self.badge.setText("Sandbox test pattern")
         self.prompt.setText(params.prompt if params and params.prompt else "—")
         negative = params.negative_prompt if params else ""
         self.negative.setText(negative)

@@ -1,0 +1,170 @@
+"""The gallery: paging, thumbnails for what is on screen, search, favourites, delete, export, copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import QMessageBox
+
+from app.services.demo import populate_demo_library
+from app.services.library import Library
+from app.services.pngmeta import read_parameters
+from app.ui import gallery_model
+from app.ui.gallery import Gallery
+from app.ui.gallery_model import GalleryModel, ThumbnailRole
+from app.ui.tasks import manager
+from app.ui.thumbnails import renderer
+
+
+@pytest.fixture
+def library(tmp_path):
+    lib = Library(tmp_path / "library")
+    populate_demo_library(lib, 40, favourite_every=5)
+    yield lib
+    manager().wait()
+    lib.close()
+
+
+@pytest.fixture
+def gallery(qtbot, library):
+    widget = Gallery(library)
+    qtbot.addWidget(widget)
+    widget.resize(900, 640)
+    widget.show()
+    qtbot.waitExposed(widget)
+    with qtbot.waitSignal(widget.model.reloaded):
+        widget.start()
+    yield widget
+    widget.shutdown()
+
+
+def select(gallery: Gallery, *rows: int) -> None:
+    selection = gallery.view.selectionModel()
+    gallery.view.setCurrentIndex(gallery.model.index(rows[0]))
+    for row in rows:
+        selection.select(gallery.model.index(row), QItemSelectionModel.SelectionFlag.Select)
+
+
+def test_rows_come_in_pages_as_they_are_needed(qtbot, library, monkeypatch):
+    monkeypatch.setattr(gallery_model, "PAGE_SIZE", 8)
+    asked = []
+    images = library.images
+    monkeypatch.setattr(library, "images", lambda q, f, offset, limit: asked.append(offset) or images(q, f, offset, limit))
+    model = GalleryModel(library)
+    with qtbot.waitSignal(model.reloaded) as reloaded:
+        model.reload()
+    assert reloaded.args == [40] and model.rowCount() == 40
+    assert asked == [0]
+    assert model.record(20) is None  # not fetched yet: asks for its page
+    qtbot.waitUntil(lambda: model.record(20) is not None)
+    assert asked == [0, 16]
+    assert model.record(20).id == library.images("", False, 20, 1)[0].id
+    assert model.index(20).data() == library.images("", False, 20, 1)[0].parameters.prompt
+    model.shutdown()
+
+
+def test_thumbnails_are_made_only_for_rows_on_screen(qtbot, library):
+    rendered = []
+    render = renderer(library.thumbnail_path)
+    model = GalleryModel(library, render=lambda path, pixels: rendered.append(path) or render(path, pixels))
+    widget = Gallery(library, model=model)
+    qtbot.addWidget(widget)
+    widget.resize(520, 330)
+    widget.show()
+    qtbot.waitExposed(widget)
+    with qtbot.waitSignal(model.reloaded):
+        widget.start()
+
+    def on_screen():
+        viewport = widget.view.viewport().rect()
+        return [row for row in range(model.rowCount()) if widget.view.visualRect(model.index(row)).intersects(viewport)]
+
+    def on_screen_ready():
+        rows = on_screen()
+        return rows and all(model.thumbnails.pixmap((model.record(r).path, 176)) is not None for r in rows)
+
+    qtbot.waitUntil(on_screen_ready)
+    visible = on_screen()
+    assert 0 < len(visible) < 20
+    assert sorted(rendered) == sorted(model.record(r).path for r in visible)
+    pixmap = model.index(visible[0]).data(ThumbnailRole)
+    assert not pixmap.isNull() and max(pixmap.width(), pixmap.height()) == 176
+    widget.shutdown()
+
+
+def test_search_and_favourites_filter_the_grid(qtbot, gallery, library):
+    word = library.images("", False, 0, 1)[0].parameters.prompt.split(",")[0].split()[-1]
+    with qtbot.waitSignal(gallery.model.reloaded, timeout=3000) as searched:
+        qtbot.keyClicks(gallery.search, word)
+    assert searched.args == [library.count(word)]
+    assert 0 < gallery.model.rowCount() < 40
+    assert all(word in gallery.model.record(r).parameters.prompt for r in range(gallery.model.rowCount()))
+
+    with qtbot.waitSignal(gallery.model.reloaded):
+        gallery.search.clear()
+    with qtbot.waitSignal(gallery.model.reloaded):
+        gallery.favourites.click()
+    assert gallery.model.rowCount() == library.count("", True) == 8
+    assert all(gallery.model.record(r).favourite for r in range(gallery.model.rowCount()))
+
+
+def test_delete_asks_first_and_removes_the_files(qtbot, gallery, library, monkeypatch):
+    select(gallery, 0, 1)
+    records = gallery.selected_records()
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Yes]
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kw: asked.append(args[2]) or answers.pop(0))
+
+    qtbot.keyClick(gallery.view, Qt.Key.Key_Delete)
+    assert asked and "these 2 images" in asked[0]
+    assert library.count() == 40 and all(Path(r.path).exists() for r in records)
+
+    with qtbot.waitSignal(gallery.deleted) as deleted, qtbot.waitSignal(gallery.model.reloaded):
+        qtbot.keyClick(gallery.view, Qt.Key.Key_Delete)
+    assert deleted.args == [2]
+    assert not any(Path(r.path).exists() for r in records)
+    assert library.count() == 38 and gallery.model.rowCount() == 38
+
+
+def test_export_keeps_the_generation_parameters(qtbot, gallery, tmp_path):
+    select(gallery, 3)
+    record = gallery.selected_records()[0]
+    with qtbot.waitSignal(gallery.exported) as exported:
+        gallery.export_selected(str(tmp_path / "out"))
+    (path,) = exported.args[0]
+    assert Path(path).parent == tmp_path / "out"
+    params = read_parameters(path)
+    assert params.prompt == record.parameters.prompt and params.seed == record.parameters.seed
+
+
+def test_ctrl_c_puts_the_image_on_the_clipboard(qtbot, gallery):
+    QGuiApplication.clipboard().clear()
+    select(gallery, 2)
+    record = gallery.selected_records()[0]
+    with qtbot.waitSignal(gallery.copied):
+        qtbot.keyClick(gallery.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    image = QGuiApplication.clipboard().image()
+    assert (image.width(), image.height()) == (record.width, record.height)
+
+
+def test_activating_an_image_asks_for_the_viewer_and_reveal_opens_its_folder(qtbot, gallery, monkeypatch):
+    select(gallery, 5)
+    with qtbot.waitSignal(gallery.openRequested) as opened:
+        qtbot.keyClick(gallery.view, Qt.Key.Key_Return)
+    assert opened.args == [5]
+    urls = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: urls.append(url) or True)
+    gallery.reveal_action.trigger()
+    assert [Path(u.toLocalFile()) for u in urls] == [Path(gallery.model.record(5).path).parent]
+
+
+def test_favourite_shortcut_marks_the_selection(qtbot, gallery, library):
+    row = next(r for r in range(gallery.model.rowCount()) if not gallery.model.record(r).favourite)
+    select(gallery, row)
+    image_id = gallery.model.record(row).id
+    qtbot.keyClick(gallery.view, Qt.Key.Key_F)
+    qtbot.waitUntil(lambda: gallery.model.record(row).favourite)
+    assert library.get_image(image_id).favourite
