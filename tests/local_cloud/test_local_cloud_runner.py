@@ -102,3 +102,38 @@ def test_the_runner_refuses_what_is_not_an_sns_message(cloud, body):
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(urllib.request.Request(url, data=body))
     assert caught.value.code == 400
+
+
+FUNCTION = '''
+import os
+
+import boto3
+
+s3 = boto3.client("s3")
+
+
+def lambda_handler(event, context):
+    for record in event["Records"]:
+        s3.put_object(Bucket=os.environ["BUCKET_NAME"], Key="seen/" + record["Sns"]["MessageId"], Body=b"")
+'''
+
+
+def test_a_lambda_module_is_loaded_with_its_clients_pointed_at_the_local_cloud(cloud, submit, tmp_path):
+    from app.services.local_cloud.runner import load_lambda
+
+    path = tmp_path / "lambdas" / "fake_function" / "index.py"
+    path.parent.mkdir(parents=True)
+    path.write_text(FUNCTION)
+    module = load_lambda(
+        path, endpoint_url=cloud.endpoint_url, region=cloud.region, client=cloud.cloud.client, tag="test"
+    )
+    assert module.s3.meta.endpoint_url == cloud.endpoint_url
+    cloud.cloud.register_handler(
+        cloud.deployment.success_topic_arn, module.lambda_handler, env={"BUCKET_NAME": cloud.deployment.bucket}
+    )
+    submit(REQUEST)
+    cloud.wait_idle()
+
+    listed = cloud.client("s3").list_objects_v2(Bucket=cloud.deployment.bucket, Prefix="seen/")
+    assert listed["KeyCount"] == 1
+    assert cloud.cloud.runner.failures == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import re
 import threading
 import time
@@ -90,6 +91,7 @@ class LocalCloud:
 
     def start(self) -> "LocalCloud":
         _share_sns_signing_key()
+        _bypass_proxies()
         self._moto = DomainDispatcherApplication(create_backend_app)
         self._server = _Server("127.0.0.1", self._port, self._dispatch, handler=_RequestHandler)
         self.endpoint_url = f"http://127.0.0.1:{self._server.server_port}"
@@ -363,6 +365,15 @@ def _lambdas_dir() -> Path:
     if spec and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
     return Path(__file__).resolve().parents[3] / "lambdas"
+
+
+def _bypass_proxies() -> None:
+    """Requests to 127.0.0.1 never go through a proxy set in the environment (moto's SNS uses requests)."""
+    if not any(os.environ.get(name) for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy")):
+        return
+    for name in ("NO_PROXY", "no_proxy"):
+        hosts = [h for h in os.environ.get(name, "").split(",") if h]
+        os.environ[name] = ",".join(hosts + [h for h in ("127.0.0.1", "localhost") if h not in hosts])
 
 
 _key_lock = threading.Lock()

@@ -58,6 +58,7 @@ class _Invocation:
     timeout: int
     received: float
     received_time: str
+    generation: int = 0
 
 
 @dataclass
@@ -104,6 +105,7 @@ class AsyncEndpointEmulator:
         self._endpoints: dict[tuple[str, str], _Endpoint] = {}
         self._active = 0
         self._offset = 0.0
+        self._generation = 0
         self._threads: set[threading.Thread] = set()
         self._stopping = False
         self._scheduler: threading.Thread | None = None
@@ -131,6 +133,7 @@ class AsyncEndpointEmulator:
             for ep in self._endpoints.values():
                 self._active -= len(ep.queue)
             self._endpoints.clear()
+            self._generation += 1
             self._offset = 0.0
             self.max_running_seen = 0
             self._cond.notify_all()
@@ -248,6 +251,7 @@ class AsyncEndpointEmulator:
             timeout=timeout,
             received=self.clock(),
             received_time=_now_iso(),
+            generation=self._generation,
         )
         with self._cond:
             ep = self._endpoints.get((region, name))
@@ -387,6 +391,10 @@ class AsyncEndpointEmulator:
                 ep.idle_since = self.clock()
                 self._cond.notify_all()
 
+    def _stale(self, invocation: _Invocation) -> bool:
+        """True for an invocation from before a reset: its results must not leak into new state."""
+        return invocation.generation != self._generation
+
     def _run(self, invocation: _Invocation) -> None:
         s3 = self._clients("s3", invocation.region)
         body = invocation.body
@@ -419,12 +427,16 @@ class AsyncEndpointEmulator:
                 reason = f'ModelError: Received server error (500) from model with message "{outcome}". {_LOGS}'
             self._fail(invocation, reason)
             return
+        if self._stale(invocation):
+            return
         output = encode_output(outcome, request.prompt, invocation.accept)
         target = S3Location.parse(invocation.output_location)
         s3.put_object(Bucket=target.bucket, Key=target.key, Body=output, ContentType="application/json")
         self._notify(invocation, COMPLETED, invocation.success_topic)
 
     def _fail(self, invocation: _Invocation, reason: str) -> None:
+        if self._stale(invocation):
+            return
         if invocation.failure_location:
             target = S3Location.parse(invocation.failure_location)
             try:

@@ -80,6 +80,7 @@ class _Registration:
     topic_arn: str
     function_name: str
     env: dict[str, str] | None
+    generation: int = 0
     subscription_arn: str = ""
 
 
@@ -108,6 +109,7 @@ class LambdaRunner:
         self._pool: ThreadPoolExecutor | None = None
         self.failures: list[LambdaFailure] = []
         self.delivered = 0
+        self._generation = 0
 
     def start(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="local-lambda")
@@ -130,6 +132,7 @@ class LambdaRunner:
         name = function_name or getattr(handler, "__name__", "handler")
         reg = _Registration(handler, topic_arn, name, dict(env) if env is not None else None)
         with self._cond:
+            reg.generation = self._generation
             self._registrations[key] = reg
         response = self._sns().subscribe(
             TopicArn=topic_arn,
@@ -143,6 +146,7 @@ class LambdaRunner:
     def reset(self) -> None:
         """Forget every registration and failure (moto's reset drops the subscriptions)."""
         with self._cond:
+            self._generation += 1
             self._registrations.clear()
             self.failures.clear()
             self.delivered = 0
@@ -215,6 +219,8 @@ class LambdaRunner:
         arn = f"arn:aws:lambda:{self._region}:{self._account_id}:function:{reg.function_name}"
         attempts = 1 + len(self.retry_delays)
         for attempt in range(attempts):
+            if reg.generation != self._generation:
+                return  # registered before a reset
             context = LambdaContext(function_name=reg.function_name, invoked_function_arn=arn)
             try:
                 with _environment(reg.env):
@@ -282,13 +288,17 @@ def load_lambda(
         raise ImportError(f"cannot load the Lambda handler at {path}")
     module = importlib.util.module_from_spec(spec)
     env = {"AWS_ENDPOINT_URL": endpoint_url, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+    folder = str(path.parent)
     with _environment(env):
         sys.modules[name] = module
+        sys.path.insert(0, folder)  # Lambda puts the function's folder first on the path
         try:
             spec.loader.exec_module(module)
         except BaseException:
             sys.modules.pop(name, None)
             raise
+        finally:
+            sys.path.remove(folder)
     for attr, value in list(vars(module).items()):
         if isinstance(value, BaseClient):
             setattr(module, attr, client(value.meta.service_model.service_name))
