@@ -16,6 +16,8 @@ from .keys import (
     IMAGES,
     MANIFEST_NAME,
     MESSAGES,
+    MODEL_DATA_PARAM,
+    MODEL_IMAGE_PARAM,
     OUTPUT,
     REQUESTS,
     SUCCESS_TOPIC_PARAM,

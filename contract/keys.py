@@ -22,6 +22,9 @@ BUCKET_PARAM = "bucketName"
 ENDPOINT_PARAM = "endpointName"
 SUCCESS_TOPIC_PARAM = "successTopicArn"
 ERROR_TOPIC_PARAM = "errorTopicArn"
+#: Written by the pipeline's model build step, read by the endpoint stack at deploy time.
+MODEL_IMAGE_PARAM = "modelImageUri"
+MODEL_DATA_PARAM = "modelDataUrl"
 
 
 def request_key(inference_id: str) -> str:

@@ -1,0 +1,1 @@
+"""The AWS CDK app of Diffusion Desk: source, pipeline and endpoint stacks."""

@@ -1,0 +1,143 @@
+"""The typed form of infra/config.toml, loaded once and passed to the stacks as props."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import MISSING, dataclass, field
+from pathlib import Path
+
+from contract import ssm_prefix
+
+CONFIG_PATH = Path(__file__).with_name("config.toml")
+SOURCE_KINDS = ("s3", "codecommit")
+ARCHITECTURES = ("arm64", "x86_64")
+
+
+class ConfigError(ValueError):
+    """config.toml holds a value the cloud side cannot use; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    id: str
+    version: str
+    instance_type: str
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    max_instances: int
+    max_concurrent_invocations_per_instance: int
+    backlog_per_instance: float
+    scale_in_cooldown: int
+    scale_out_cooldown: int
+
+
+@dataclass(frozen=True, slots=True)
+class BucketConfig:
+    expire_days: int
+    versioned: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LambdaConfig:
+    runtime: str
+    architecture: str
+    powertools_layer: str
+    log_level: str
+    save_message_memory: int
+    extract_image_memory: int
+    timeout: int
+    reserved_concurrency: int
+    log_retention_days: int
+
+    @property
+    def python(self) -> str:
+        """The runtime as the Powertools layer names it, e.g. `python312`."""
+        return self.runtime.replace(".", "")
+
+    @property
+    def pip_platform(self) -> str:
+        return "manylinux2014_aarch64" if self.architecture == "arm64" else "manylinux2014_x86_64"
+
+    @property
+    def python_version(self) -> str:
+        """The runtime's version as pip's --python-version wants it, e.g. `3.12`."""
+        return self.runtime.removeprefix("python")
+
+
+@dataclass(frozen=True, slots=True)
+class BuildConfig:
+    image: str
+    compute_type: str
+    sagemaker_core: str
+    part_size_mb: int
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    deployment: str
+    region: str
+    source_kind: str
+    model: ModelConfig
+    endpoint: EndpointConfig
+    bucket: BucketConfig
+    function: LambdaConfig
+    build: BuildConfig
+
+    def stack_name(self, part: str) -> str:
+        """`diffusion-desk-<deployment>-<part>`: the CloudFormation name of one stack."""
+        return f"{ssm_prefix(self.deployment).strip('/').replace('/', '-')}-{part}"
+
+
+def _section(data: dict, name: str, cls: type, key_prefix: str = ""):
+    values = data.get(name)
+    if not isinstance(values, dict):
+        raise ConfigError(f"config.toml needs a [{key_prefix}{name}] section")
+    wanted = {f.name: f for f in cls.__dataclass_fields__.values()}
+    unknown = set(values) - set(wanted)
+    if unknown:
+        raise ConfigError(f"config.toml [{key_prefix}{name}] has unknown keys: {', '.join(sorted(unknown))}")
+    missing = [k for k, f in wanted.items() if k not in values and f.default is MISSING and f.default_factory is MISSING]
+    if missing:
+        raise ConfigError(f"config.toml [{key_prefix}{name}] is missing: {', '.join(missing)}")
+    return cls(**values)
+
+
+def parse_config(data: dict) -> Config:
+    """Build a Config from parsed TOML, raising ConfigError that names the bad key."""
+    try:
+        config = Config(
+            deployment=str(data["deployment"]),
+            region=str(data["region"]),
+            source_kind=str(data.get("source_kind", "s3")),
+            model=_section(data, "model", ModelConfig),
+            endpoint=_section(data, "endpoint", EndpointConfig),
+            bucket=_section(data, "bucket", BucketConfig),
+            function=_section(data, "lambda", LambdaConfig),
+            build=_section(data, "build", BuildConfig),
+        )
+    except KeyError as missing:
+        raise ConfigError(f"config.toml is missing the key {missing}") from None
+    try:
+        ssm_prefix(config.deployment)
+    except ValueError as bad:
+        raise ConfigError(f"config.toml deployment: {bad}") from None
+    if config.source_kind not in SOURCE_KINDS:
+        raise ConfigError(f"config.toml source_kind is {config.source_kind!r}; use one of {SOURCE_KINDS}")
+    if config.function.architecture not in ARCHITECTURES:
+        raise ConfigError(f"config.toml [lambda] architecture must be one of {ARCHITECTURES}")
+    if not 1 <= config.endpoint.max_instances <= 100:
+        raise ConfigError("config.toml [endpoint] max_instances must be from 1 to 100")
+    if config.bucket.expire_days < 0:
+        raise ConfigError("config.toml [bucket] expire_days must be 0 or more")
+    if config.build.part_size_mb < 5:
+        raise ConfigError("config.toml [build] part_size_mb must be at least 5 (the S3 minimum)")
+    return config
+
+
+def load_config(path: Path | str = CONFIG_PATH) -> Config:
+    """Read config.toml (by default the one beside this module)."""
+    with open(path, "rb") as handle:
+        return parse_config(tomllib.load(handle))

@@ -1,0 +1,83 @@
+"""The application stack: bucket, topics, Lambdas, async endpoint, scaling and SSM discovery."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from contract import (
+    BUCKET_PARAM,
+    ENDPOINT_PARAM,
+    ERROR_TOPIC_PARAM,
+    FAILURES,
+    MODEL_DATA_PARAM,
+    MODEL_IMAGE_PARAM,
+    OUTPUT,
+    REQUESTS,
+    SUCCESS_TOPIC_PARAM,
+    ssm_name,
+)
+from infra.config import Config
+from infra.parts.async_endpoint import VARIANT, AsyncEndpoint
+from infra.parts.functions import NotificationFunctions
+from infra.parts.scaling import ScaleToZero
+from infra.parts.secure_bucket import AccessLogBucket, secure_bucket
+from infra.parts.topics import NotificationTopics
+
+
+class EndpointStack(Stack):
+    """Everything one image needs, from the request object to the PNG."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: Config, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        deployment = config.deployment
+        logs = AccessLogBucket(self, "AccessLogs")
+        self.bucket = secure_bucket(
+            self,
+            "Bucket",
+            logs=logs,
+            versioned=config.bucket.versioned,
+            lifecycle_rules=_expiry_rules(config.bucket.expire_days, config.bucket.versioned),
+        )
+        self.topics = NotificationTopics(self, "Topics")
+        self.functions = NotificationFunctions(self, "Functions", bucket=self.bucket, topics=self.topics, config=config.function)
+        self.endpoint = AsyncEndpoint(
+            self,
+            "Async",
+            bucket=self.bucket,
+            topics=self.topics,
+            image_uri=ssm.StringParameter.value_for_string_parameter(self, ssm_name(deployment, MODEL_IMAGE_PARAM)),
+            model_data_url=ssm.StringParameter.value_for_string_parameter(self, ssm_name(deployment, MODEL_DATA_PARAM)),
+            model=config.model,
+            endpoint=config.endpoint,
+        )
+        self.scaling = ScaleToZero(
+            self, "Scaling", endpoint_name=self.endpoint.endpoint_name, variant=VARIANT, config=config.endpoint
+        )
+        discovery = {
+            BUCKET_PARAM: self.bucket.bucket_name,
+            ENDPOINT_PARAM: self.endpoint.endpoint_name,
+            SUCCESS_TOPIC_PARAM: self.topics.success.topic_arn,
+            ERROR_TOPIC_PARAM: self.topics.error.topic_arn,
+        }
+        for param, value in discovery.items():
+            ssm.StringParameter(self, f"{param}Parameter", parameter_name=ssm_name(deployment, param), string_value=value)
+            CfnOutput(self, param, value=value)
+
+
+def _expiry_rules(days: int, versioned: bool) -> list[s3.LifecycleRule]:
+    """Expire requests, outputs and failures after `days` (none when 0); uploads never linger."""
+    rules = [s3.LifecycleRule(id="AbortUploads", abort_incomplete_multipart_upload_after=Duration.days(1))]
+    if days:
+        rules += [
+            s3.LifecycleRule(
+                id=f"Expire-{prefix.rstrip('/')}",
+                prefix=prefix,
+                expiration=Duration.days(days),
+                noncurrent_version_expiration=Duration.days(1) if versioned else None,
+            )
+            for prefix in (REQUESTS, OUTPUT, FAILURES)
+        ]
+    return rules

@@ -1,0 +1,1 @@
+"""Constructs of the Diffusion Desk stacks, one idea per module."""

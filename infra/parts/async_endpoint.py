@@ -1,0 +1,148 @@
+"""The SageMaker model, async endpoint config and endpoint, with a least-privilege role."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Fn, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from contract import FAILURES, OUTPUT, REQUESTS
+from infra.config import EndpointConfig, ModelConfig
+from infra.parts.functions import acknowledge_object_grants
+from infra.parts.nag import acknowledge
+from infra.parts.topics import NotificationTopics
+
+VARIANT = "AllTraffic"
+#: What every JumpStart inference container reads (the spec's defaults for a repackaged model).
+JUMPSTART_ENVIRONMENT = {
+    "SAGEMAKER_PROGRAM": "inference.py",
+    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+    "SAGEMAKER_MODEL_SERVER_TIMEOUT": "3600",
+    "ENDPOINT_SERVER_TIMEOUT": "3600",
+    "MODEL_CACHE_ROOT": "/opt/ml/model",
+    "SAGEMAKER_ENV": "1",
+    "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+}
+
+
+class AsyncEndpoint(Construct):
+    """An asynchronous endpoint reading `requests/`, writing `output/` and `failures/`, notifying the topics.
+
+    The image URI and model data URL are CloudFormation values resolved at deploy time (from the
+    SSM parameters that the pipeline's model build step writes), never looked up at synth time.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        topics: NotificationTopics,
+        image_uri: str,
+        model_data_url: str,
+        model: ModelConfig,
+        endpoint: EndpointConfig,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.role = self._role(bucket, topics, image_uri, model_data_url)
+        self.model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=image_uri,
+                model_data_url=model_data_url,
+                environment={**JUMPSTART_ENVIRONMENT, **model.environment},
+            ),
+        )
+        self.model.node.add_dependency(self.role)
+        self.config = sagemaker.CfnEndpointConfig(
+            self,
+            "Config",
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=VARIANT,
+                    model_name=self.model.attr_model_name,
+                    initial_instance_count=1,
+                    instance_type=model.instance_type,
+                )
+            ],
+            async_inference_config=sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
+                output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
+                    s3_output_path=bucket.s3_url_for_object(OUTPUT.rstrip("/")),
+                    s3_failure_path=bucket.s3_url_for_object(FAILURES.rstrip("/")),
+                    notification_config=sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
+                        success_topic=topics.success.topic_arn,
+                        error_topic=topics.error.topic_arn,
+                    ),
+                ),
+                client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(
+                    max_concurrent_invocations_per_instance=endpoint.max_concurrent_invocations_per_instance,
+                ),
+            ),
+        )
+        self.endpoint = sagemaker.CfnEndpoint(self, "Endpoint", endpoint_config_name=self.config.attr_endpoint_config_name)
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.endpoint.attr_endpoint_name
+
+    def _role(self, bucket: s3.IBucket, topics: NotificationTopics, image_uri: str, model_data_url: str) -> iam.Role:
+        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+        bucket.grant_read(role, f"{REQUESTS}*")
+        bucket.grant_put(role, f"{OUTPUT}*")
+        bucket.grant_put(role, f"{FAILURES}*")
+        for topic in topics.both:
+            topic.grant_publish(role)
+        model_object = Fn.select(1, Fn.split("s3://", model_data_url))
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{model_object}"])
+        )
+        registry_account = Fn.select(0, Fn.split(".", image_uri))
+        registry_region = Fn.select(3, Fn.split(".", image_uri))
+        repository = Fn.select(0, Fn.split(":", Fn.select(1, Fn.split("/", image_uri))))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                resources=[f"arn:{Aws.PARTITION}:ecr:{registry_region}:{registry_account}:repository/{repository}"],
+            )
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        log_groups = f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws/sagemaker/Endpoints/*"
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[log_groups, f"{log_groups}:log-stream:*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/Endpoints*", "AWS/SageMaker"]}},
+            )
+        )
+        acknowledge_object_grants(role, bucket, REQUESTS, OUTPUT, FAILURES, reads=True)
+        acknowledge(
+            role,
+            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions (the "
+            "latter is limited to SageMaker namespaces by a condition).",
+            "AwsSolutions-IAM5[Resource::*]",
+        )
+        acknowledge(
+            role,
+            "SageMaker names the endpoint's log groups and streams at run time under /aws/sagemaker/Endpoints/.",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/Endpoints/*]",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/Endpoints/*:log-stream:*]",
+        )
+        acknowledge(
+            role,
+            "kms:GenerateDataKey* and kms:ReEncrypt* are what grant_publish gives on the topics' own key, and nothing else.",
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+            "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
+        )
+        return role
