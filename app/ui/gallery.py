@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QItemSelectionModel, QMimeData, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -28,8 +28,10 @@ from app.ui import icons
 from app.ui.gallery_delegate import GalleryDelegate
 from app.ui.gallery_model import GalleryModel
 from app.ui.tasks import Lane, Task
+from app.ui.viewer import Viewer
 
 SEARCH_DELAY_MS = 250
+RELOAD_DELAY_MS = 200  # new images arrive in bursts: one query for the burst
 SIZES = (96, 320, 16)  # smallest, largest, step of the thumbnail slider (logical pixels)
 DEFAULT_SIZE = 176
 MARGIN = 8
@@ -171,16 +173,58 @@ class Gallery(QWidget):
         self.delete_action = self._action("Delete…", self.delete_selected, QKeySequence.StandardKey.Delete)
         self.select_all_action = self._action("Select all", self.view.selectAll, QKeySequence.StandardKey.SelectAll)
 
+        self._reload_timer = QTimer(self, singleShot=True, interval=RELOAD_DELAY_MS)
+        self._reload_timer.timeout.connect(self.reload)
+        self._keep: tuple[set[int], int | None, int] | None = None
+        self._started = False
+        self._events: Any = None
+        self.viewer: Viewer | None = None
+        self.openRequested.connect(self.open_row)
+
         self.set_thumbnail_size(DEFAULT_SIZE)
         self._update_actions()
 
+    def connect_events(self, events: Any) -> None:
+        """Follow the app's events: new or changed images reload the grid; "open image" shows the viewer."""
+        self._events = events
+        events.images_added.connect(lambda _records: self._reload_timer.start())
+        events.library_changed.connect(self._reload_timer.start)
+        events.open_image_requested.connect(self.open_image)
+
     def reload(self) -> None:
-        """Query the library again (images were added, removed or changed elsewhere)."""
+        """Query the library again (images were added, removed or changed elsewhere), keeping the selection."""
+        selected = {r.id for r in self.selected_records() if r.id is not None}
+        current = self.model.record(self.view.currentIndex().row()) if self.view.currentIndex().isValid() else None
+        self._keep = (selected, current.id if current else None, self.view.verticalScrollBar().value())
         self.model.reload()
 
     def start(self) -> None:
-        """Run the first query (call once the library is open)."""
+        """Run the first query (done by itself when first shown)."""
+        self._started = True
         self._apply_filter()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self._started:
+            self.start()
+
+    def open_row(self, row: int) -> None:
+        """Show the image at `row` in the viewer window (made on first use)."""
+        viewer = self._viewer()
+        viewer.show_row(row)
+        self._present(viewer)
+
+    def open_image(self, image: Any) -> None:
+        """Show an image given as a record, an id or a file path (the job queue's "open")."""
+        if isinstance(image, ImageRecord):
+            self._open_record(image)
+            return
+        library = self.library
+        if isinstance(image, int):
+            op = lambda: library.get_image(image)  # noqa: E731
+        else:
+            op = lambda: _image_by_path(library, str(image))  # noqa: E731
+        Task(self, op, success=lambda record: record is not None and self._open_record(record)).run()
 
     def set_thumbnail_size(self, pixels: int) -> None:
         pixels = max(SIZES[0], min(SIZES[1], round(pixels / SIZES[2]) * SIZES[2]))
@@ -258,6 +302,40 @@ class Gallery(QWidget):
     def shutdown(self) -> None:
         """Stop thumbnail work and wait for renders in flight (at exit)."""
         self.model.shutdown()
+        if self.viewer is not None:
+            self.viewer.close()
+
+    def _viewer(self) -> Viewer:
+        if self.viewer is None:
+            viewer = Viewer(self.model, self)
+            viewer.setWindowFlag(Qt.WindowType.Window)
+            viewer.setWindowTitle("Diffusion Desk — Viewer")
+            viewer.resize(1180, 780)
+            viewer.closeRequested.connect(viewer.close)
+            viewer.message.connect(self.message)
+            viewer.currentChanged.connect(self._follow_viewer)
+            if self._events is not None:
+                viewer.restoreRequested.connect(self._events.restore_requested)
+            viewer.restoreRequested.connect(lambda *_: self.window().activateWindow())
+            self.viewer = viewer
+        return self.viewer
+
+    def _present(self, viewer: Viewer) -> None:
+        viewer.show()
+        viewer.raise_()
+        viewer.activateWindow()
+
+    def _open_record(self, record: ImageRecord) -> None:
+        viewer = self._viewer()
+        viewer.show_record(record)
+        self._present(viewer)
+
+    def _follow_viewer(self, record: ImageRecord) -> None:
+        """Keep the grid's current cell on the image the viewer shows, so closing it lands there."""
+        row = self.model.row_of(record.id) if record.id is not None else -1
+        if row >= 0:
+            self.view.setCurrentIndex(self.model.index(row))
+            self.view.scrollTo(self.model.index(row))
 
     def _action(self, text: str, slot: Any, shortcut: QKeySequence) -> QAction:
         action = QAction(text, self)
@@ -272,6 +350,9 @@ class Gallery(QWidget):
         self.model.set_filter(self.search.text(), self.favourites.isChecked())
 
     def _reloaded(self, total: int) -> None:
+        if self._keep is not None:
+            self._restore_selection(*self._keep)
+            self._keep = None
         if total:
             self.count_label.setText(f"{total:,} image{'s' if total != 1 else ''}")
         else:
@@ -284,6 +365,16 @@ class Gallery(QWidget):
             self.view.empty_text = "No images yet. Write a prompt and press Generate; your images appear here."
         self.view.viewport().update()
         self._update_actions()
+
+    def _restore_selection(self, ids: set[int], current: int | None, scroll: int) -> None:
+        self.view.verticalScrollBar().setValue(scroll)
+        selection = self.view.selectionModel()
+        if current is not None and (row := self.model.row_of(current)) >= 0:
+            selection.setCurrentIndex(self.model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
+        for image_id in ids:
+            row = self.model.row_of(image_id)
+            if row >= 0:
+                selection.select(self.model.index(row), QItemSelectionModel.SelectionFlag.Select)
 
     def _update_actions(self) -> None:
         selected = self.view.selectionModel().hasSelection()
@@ -324,6 +415,14 @@ class Gallery(QWidget):
 
     def sizeHint(self) -> QSize:
         return QSize(760, 560)
+
+
+def _image_by_path(library: Any, path: str, limit: int = 2000) -> ImageRecord | None:
+    """The library record of a file, looked for among the newest images (worker thread)."""
+    if hasattr(library, "image_by_path"):
+        return library.image_by_path(path)
+    wanted = str(Path(path).absolute())
+    return next((r for r in library.images("", False, 0, limit) if r.path == wanted), None)
 
 
 def _read_image(path: str) -> QImage:

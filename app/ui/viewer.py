@@ -145,6 +145,12 @@ class Viewer(QWidget):
             return
         self._show(record)
 
+    def show_record(self, record: ImageRecord) -> None:
+        """Show an image found elsewhere (the job queue); previous/next work when it is in the grid."""
+        self.row = self.model.row_of(record.id) if record.id is not None else -1
+        self.canvas.setFocus()
+        self._show(record)
+
     def previous(self) -> None:
         if self.row > 0:
             self.show_row(self.row - 1)

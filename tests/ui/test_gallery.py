@@ -14,6 +14,7 @@ from app.services.library import Library
 from app.services.pngmeta import read_parameters
 from app.ui import gallery_model
 from app.ui.gallery import Gallery
+from app.ui.events import Events
 from app.ui.gallery_model import GalleryModel, ThumbnailRole
 from app.ui.tasks import manager
 from app.ui.thumbnails import renderer
@@ -168,3 +169,21 @@ def test_favourite_shortcut_marks_the_selection(qtbot, gallery, library):
     qtbot.keyClick(gallery.view, Qt.Key.Key_F)
     qtbot.waitUntil(lambda: gallery.model.record(row).favourite)
     assert library.get_image(image_id).favourite
+
+
+def test_new_images_appear_and_an_image_opened_elsewhere_shows_in_the_viewer(qtbot, gallery, library):
+    events = Events()
+    gallery.connect_events(events)
+    (added,) = populate_demo_library(library, 1, seed=99)
+    with qtbot.waitSignal(gallery.model.reloaded) as reloaded:
+        events.images_added.emit([added])
+    assert reloaded.args == [41]
+
+    events.open_image_requested.emit(added.path)  # the job queue's "open"
+    qtbot.waitUntil(lambda: gallery.viewer is not None and gallery.viewer.record is not None)
+    viewer = gallery.viewer
+    assert viewer.isVisible() and viewer.record.id == added.id
+    assert viewer.details.prompt.text() == added.parameters.prompt
+    with qtbot.waitSignal(events.restore_requested) as restored:
+        viewer.details.use.click()
+    assert restored.args == [added.parameters.request_fields(), True]
