@@ -79,18 +79,18 @@ class JobService:
 
     def submit(self, request: GenerationRequest | dict[str, Any], *, retry_of: str | None = None) -> Job:
         """Validate, record and send one job; returns it queued, waiting offline, or failed with a message."""
-        return self.send(self.record(request, retry_of=retry_of))
+        return self._send_claimed(self.record(request, retry_of=retry_of, claim=True))
 
     def submit_many(self, requests: Iterable[GenerationRequest | dict[str, Any]], progress: Callable[[Progress], None] | None = None) -> list[Job]:
         """Record every job first (all or none: a bad one raises before anything is recorded), then send on a bounded pool."""
         validated = [_validated(request, number) for number, request in enumerate(requests, 1)]
-        jobs = [self.record(request) for request in validated]
+        jobs = [self.record(request, claim=True) for request in validated]
         total, done = len(jobs), 0
         done_lock = threading.Lock()
 
         def send(job: Job) -> Job:
             nonlocal done
-            sent = self.send(job)
+            sent = self._send_claimed(job)
             with done_lock:
                 done += 1
                 step = done
@@ -101,7 +101,7 @@ class JobService:
         with ThreadPoolExecutor(max_workers=min(self.max_workers, max(total, 1)), thread_name_prefix="submit") as pool:
             return list(pool.map(send, jobs))
 
-    def record(self, request: GenerationRequest | dict[str, Any], *, retry_of: str | None = None) -> Job:
+    def record(self, request: GenerationRequest | dict[str, Any], *, retry_of: str | None = None, claim: bool = False) -> Job:
         """Validate the request and record the job in the library; nothing is sent yet.
 
         A random seed is chosen here, so the job can be reproduced and a resend after a crash
@@ -120,6 +120,9 @@ class JobService:
             origin=Origin.LOCAL,
             retry_of=retry_of,
         )
+        if claim:
+            with self._lock:
+                self._sending.add(inference_id)  # so `resume` leaves it to the caller
         self.library.add_job(job)
         return job
 
@@ -129,6 +132,9 @@ class JobService:
             if job.inference_id in self._sending:
                 return job
             self._sending.add(job.inference_id)
+        return self._send_claimed(job)
+
+    def _send_claimed(self, job: Job) -> Job:
         try:
             return self._send(job)
         finally:
@@ -211,14 +217,19 @@ class JobService:
         self._instances = (time.monotonic(), count)
         return count
 
-    def resume(self) -> list[Job]:
-        """Send every job of this target that was recorded but not (surely) sent; oldest first."""
-        waiting = [
+    def waiting(self) -> list[Job]:
+        """Jobs of this target recorded but not (surely) sent, and not being sent now; oldest first."""
+        return [
             job
             for job in self.library.unfinished_jobs()
-            if job.target == self.target.name and job.state in (JobState.PENDING, JobState.UPLOADING)
+            if job.target == self.target.name
+            and job.state in (JobState.PENDING, JobState.UPLOADING)
+            and not self.is_sending(job.inference_id)
         ]
-        return [self.send(job) for job in waiting if not self.is_sending(job.inference_id)]
+
+    def resume(self) -> list[Job]:
+        """Send every waiting job (after a restart or an outage); returns them as they are now."""
+        return [self.send(job) for job in self.waiting()]
 
     def retry(self, inference_id: str) -> Job:
         """Submit the same parameters again as a new job."""

@@ -89,7 +89,6 @@ class JobTracker:
         self.in_flight = 0
         self._backoff = 0.0
         self._last_activity = time.monotonic()
-        self._resume_due = True
         self._cursors: dict[str, str] = {}
         self._read_messages: set[str] = set()
         self._completed_at: dict[str, datetime] = {}
@@ -119,9 +118,10 @@ class JobTracker:
 
     def step(self) -> list[Job]:
         """Send what is waiting to be sent (after a restart or an outage), then poll once."""
-        if self._resume_due or not self.online:
-            self._resume_due = False
-            self.jobs.resume()
+        resent = self.jobs.resume()
+        if any(job.state in (JobState.PENDING, JobState.UPLOADING) for job in resent):
+            self._went_offline(None)
+            return []
         return self.poll()
 
     def interval(self) -> float:
@@ -147,10 +147,7 @@ class JobTracker:
             except (BotoCoreError, ClientError, RetriesExceededError) as exc:
                 self._went_offline(exc)
                 return []
-            was_offline = not self.online
             self.online, self._backoff = True, 0.0
-            if was_offline:
-                self._resume_due = True
             if changed:
                 self._last_activity = time.monotonic()
             self._status("Online")
@@ -271,11 +268,12 @@ class JobTracker:
             self.on_change(updated)
         return updated
 
-    def _went_offline(self, exc: BaseException) -> None:
+    def _went_offline(self, exc: BaseException | None) -> None:
+        """`exc` None: jobs could not be sent for want of a network."""
         self.online = False
         self._backoff = min(self.MAX_BACKOFF, max(2.0, self._backoff * 2))
-        if is_transient(exc):
-            log.info("tracker offline (%s); next try in %.0f s", error_code(exc), self._backoff)
+        if exc is None or is_transient(exc):
+            log.info("offline (%s); next try in %.0f s", error_code(exc) if exc else "jobs not sent", self._backoff)
             self._status(f"Offline: retrying in {self._backoff:.0f} s")
         else:
             log.warning("tracker cannot read the bucket: %s", exc)

@@ -138,3 +138,72 @@ def hooks():
     import types
 
     return types.SimpleNamespace(Killed=Killed, kill_at=kill_at, count_requests=count_requests)
+
+
+class Results:
+    """Writes what the Lambdas write (messages/, images/, manifests), so tracker tests need no endpoint."""
+
+    def __init__(self, cloud) -> None:
+        self.s3 = cloud.client("s3")
+        self.bucket = cloud.deployment.bucket
+        self.region = cloud.region
+        self.endpoint = cloud.deployment.endpoint_name
+
+    def queued(self, ws, prompt: str = "a lighthouse", **request):
+        """A job recorded as sent (QUEUED) without touching the endpoint."""
+        from app.services.models import Job, JobState
+        from contract import GenerationRequest, new_inference_id
+
+        job = Job(new_inference_id(), GenerationRequest(prompt, **request), ws.target.name, state=JobState.QUEUED,
+                  failure_location=f"s3://{self.bucket}/failures/{new_inference_id()}-error.out")
+        ws.library.add_job(job)
+        return job
+
+    def put(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+
+    def message(self, job, status: str = "Completed", reason: str | None = None) -> None:
+        import orjson
+
+        from contract import build_notification, message_key
+
+        note = build_notification(
+            inference_id=job.inference_id, status=status, region=self.region, endpoint_name=self.endpoint,
+            input_location=f"s3://{self.bucket}/requests/{job.inference_id}.json", received_time="2026-11-25T15:00:00.000Z",
+            event_time="2026-11-25T15:00:05.000Z", output_location=f"s3://{self.bucket}/output/x.out" if status == "Completed" else None,
+            failure_location=job.failure_location if status == "Failed" else None, failure_reason=reason,
+        )
+        self.put(message_key(job.inference_id), orjson.dumps(note))
+
+    def complete(self, job, count: int = 1, *, with_message: bool = True) -> None:
+        import io
+
+        from PIL import Image, PngImagePlugin
+
+        from contract import Manifest, Parameters, format_parameters, image_key, manifest_key
+
+        keys = []
+        for index in range(count):
+            info = PngImagePlugin.PngInfo()
+            info.add_text("parameters", format_parameters(Parameters(prompt=job.request.prompt, steps=30, seed=index, width=64, height=64)))
+            buf = io.BytesIO()
+            Image.new("RGB", (64, 64), (index * 40, 90, 160)).save(buf, "PNG", pnginfo=info)
+            self.put(image_key(job.inference_id, index), buf.getvalue())
+            keys.append(image_key(job.inference_id, index))
+        manifest = Manifest(job.inference_id, "completed", tuple(keys), job.request.to_dict(), 64, 64, "2026-11-25T15:00:06Z")
+        self.put(manifest_key(job.inference_id), manifest.to_json())
+        if with_message:
+            self.message(job)
+
+    def fail(self, job, reason: str, error_text: str | None = None) -> None:
+        from contract import S3Location
+
+        if error_text is not None:
+            where = S3Location.parse(job.failure_location)
+            self.put(where.key, error_text.encode())
+        self.message(job, "Failed", reason)
+
+
+@pytest.fixture
+def results(cloud) -> Results:
+    return Results(cloud)

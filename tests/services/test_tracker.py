@@ -1,0 +1,218 @@
+"""The tracker: two list requests per poll, every final state, offline and throttled, adaptive interval."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import EndpointConnectionError
+
+from app.services.models import Job, JobState
+from contract import GenerationRequest
+
+
+def _lists(calls):
+    return [c for c in calls if c == "ListObjectsV2"]
+
+
+def test_a_poll_lists_twice_whatever_the_number_of_jobs_in_flight(open_services, results, hooks):
+    ws = open_services()
+    calls = hooks.count_requests(ws.connection.s3)
+    assert ws.tracker.poll() == [] and calls == []  # nothing in flight, nothing asked
+    jobs = [results.queued(ws, f"tile {n}") for n in range(60)]
+    assert ws.tracker.poll() == []
+    assert calls == ["ListObjectsV2", "ListObjectsV2"]
+    for job in jobs[10:20]:
+        results.complete(job)
+    calls.clear()
+    changed = ws.tracker.poll()
+    assert sorted(j.inference_id for j in changed) == sorted(j.inference_id for j in jobs[10:20])
+    assert len(_lists(calls)) == 2
+    assert ws.tracker.in_flight == 50
+
+
+def test_a_completed_job_gets_its_images_once_with_their_parameters(open_services, results):
+    ws = open_services()
+    job = results.queued(ws, "two cats", num_images_per_prompt=2)
+    results.complete(job, count=2)
+    (done,) = ws.tracker.poll()
+    assert done.state == JobState.COMPLETED and done.message == "Done: 2 images."
+    assert len(done.image_paths) == 2
+    assert [img.parameters.prompt for img in ws.library.images()] == ["two cats", "two cats"]
+    assert ws.tracker.poll() == []
+    assert ws.library.count() == 2
+
+
+def test_a_failure_carries_sagemakers_reason_and_the_error_text(open_services, results):
+    ws = open_services()
+    job = results.queued(ws)
+    results.fail(job, "ModelError: Received server error (500) from model", "CUDA out of memory at step 12")
+    (failed,) = ws.tracker.poll()
+    assert failed.state == JobState.FAILED
+    assert "Received server error (500)" in failed.message
+    assert "CUDA out of memory at step 12" in failed.failure_reason
+
+
+def test_an_expired_request_is_marked_expired(open_services, results):
+    ws = open_services()
+    job = results.queued(ws)
+    results.fail(job, "ClientError: Request expired: it waited in the queue longer than its RequestTTLSeconds (60 seconds).")
+    (expired,) = ws.tracker.poll()
+    assert expired.state == JobState.EXPIRED and "Expired" in expired.message
+
+
+def test_a_job_whose_ttl_passed_without_a_notification_expires(open_services, results):
+    ws = open_services(request_ttl=3600, invocation_timeout=900)
+    job = results.queued(ws)
+    assert ws.tracker.poll() == []
+    ws.tracker.clock = lambda: datetime.now(timezone.utc) + timedelta(hours=1, minutes=20)
+    (expired,) = ws.tracker.poll()
+    assert expired.state == JobState.EXPIRED
+    assert "no result arrived" in expired.message and "Retry" in expired.message
+
+
+def test_finished_on_the_endpoint_but_no_images_fails_after_a_grace(open_services, results):
+    ws = open_services()
+    job = results.queued(ws)
+    results.message(job, "Completed")
+    (waiting,) = ws.tracker.poll()
+    assert waiting.state == JobState.QUEUED and "preparing the images" in waiting.message
+    ws.tracker.clock = lambda: datetime.now(timezone.utc) + timedelta(minutes=10)
+    (failed,) = ws.tracker.poll()
+    assert failed.state == JobState.FAILED and "images never appeared" in failed.message
+
+
+def test_ids_that_do_not_sort_by_time_are_tracked_too(open_services, results):
+    ws = open_services()
+    ours = results.queued(ws, "ours")
+    theirs = Job(str(uuid.uuid4()), GenerationRequest("theirs"), ws.target.name, state=JobState.QUEUED)
+    early = Job("0000-" + uuid.uuid4().hex[:12], GenerationRequest("early"), ws.target.name, state=JobState.QUEUED)
+    for job in (theirs, early):
+        ws.library.add_job(job)
+    for job in (ours, theirs, early):
+        results.complete(job)
+    assert {j.inference_id for j in ws.tracker.poll()} == {ours.inference_id, theirs.inference_id, early.inference_id}
+
+
+def test_a_long_listing_is_read_one_page_per_poll(open_services, results, hooks):
+    ws = open_services()
+    ws.tracker.page_size = 5
+    jobs = [results.queued(ws, f"p{n}") for n in range(8)]
+    for job in jobs:
+        results.complete(job)
+    calls = hooks.count_requests(ws.connection.s3)
+    finished = set()
+    for _ in range(12):
+        calls.clear()
+        finished |= {j.inference_id for j in ws.tracker.poll() if j.state.finished}
+        assert len(_lists(calls)) <= 2
+        if len(finished) == 8:
+            break
+    assert len(finished) == 8
+
+
+def test_a_cancelled_job_is_left_alone_when_its_result_comes(open_services, results):
+    ws = open_services()
+    job = results.queued(ws)
+    ws.jobs.cancel(job.inference_id)
+    results.complete(job)
+    assert ws.tracker.poll() == []
+    assert ws.library.get_job(job.inference_id).state == JobState.CANCELLED
+    assert ws.library.count() == 0
+
+
+def _offline(request, **kwargs):
+    raise EndpointConnectionError(endpoint_url=request.url)
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **kwargs):
+        yield self.body
+
+
+def _slow_down(request, **kwargs):
+    body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+    return AWSResponse(request.url, 503, {}, _Raw(body))
+
+
+def test_offline_then_back_online_resumes_without_an_exception(open_services, results):
+    ws = open_services()
+    statuses = []
+    ws.tracker.on_status = statuses.append
+    job = results.queued(ws)
+    results.complete(job)
+    events = ws.connection.s3.meta.events
+    events.register("before-send.s3", _offline, unique_id="offline")
+    assert ws.tracker.poll() == []
+    assert not ws.tracker.online and statuses[-1].message.startswith("Offline")
+    first = ws.tracker.interval()
+    ws.tracker.poll()
+    assert ws.tracker.interval() > first  # backing off
+    events.unregister("before-send.s3", unique_id="offline")
+    (done,) = ws.tracker.poll()
+    assert done.state == JobState.COMPLETED and ws.tracker.online and statuses[-1].online
+
+
+def test_throttled_by_s3_slowdown_backs_off_and_resumes(open_services, results):
+    ws = open_services()
+    statuses = []
+    ws.tracker.on_status = statuses.append
+    job = results.queued(ws)
+    results.complete(job)
+    events = ws.connection.s3.meta.events
+    events.register("before-send.s3", _slow_down, unique_id="slowdown")
+    assert ws.tracker.poll() == []
+    assert not statuses[-1].online and "SlowDown" not in statuses[-1].message
+    events.unregister("before-send.s3", unique_id="slowdown")
+    assert [j.state for j in ws.tracker.poll()] == [JobState.COMPLETED]
+
+
+def test_submitting_offline_keeps_the_job_and_sends_it_when_back(open_services):
+    ws = open_services()
+    for name in ("s3", "sagemaker", "sagemaker-runtime"):
+        ws.connection.client(name).meta.events.register("before-send", _offline, unique_id="offline")
+    job = ws.jobs.submit({"prompt": "sent later"})
+    assert job.state in (JobState.PENDING, JobState.UPLOADING) and job.message.startswith("Offline")
+    ws.tracker.step()
+    assert not ws.tracker.online
+    for name in ("s3", "sagemaker", "sagemaker-runtime"):
+        ws.connection.client(name).meta.events.unregister("before-send", unique_id="offline")
+    ws.tracker.step()  # back online: the poll succeeds, then the next step resends
+    ws.tracker.step()
+    assert ws.library.get_job(job.inference_id).state == JobState.QUEUED
+
+
+def test_the_interval_is_fast_after_a_submit_and_slow_in_long_waits(open_services, results):
+    ws = open_services()
+    assert ws.tracker.interval() == ws.tracker.IDLE
+    results.queued(ws)
+    ws.tracker.poll()
+    ws.tracker.submitted()
+    assert ws.tracker.interval() == ws.tracker.FAST
+    ws.tracker._last_activity -= 900
+    assert ws.tracker.interval() == ws.tracker.SLOWEST
+
+
+def test_wake_polls_at_once(open_services, results):
+    ws = open_services()
+    results.queued(ws)
+    polled = threading.Event()
+    count = []
+    ws.tracker.on_status = lambda status: (count.append(status), polled.set())
+    ws.tracker._last_activity -= 900  # a slow interval: 15 s
+    thread = threading.Thread(target=ws.tracker.run, daemon=True)
+    thread.start()
+    assert polled.wait(10)
+    polled.clear()
+    started = time.monotonic()
+    ws.tracker.wake()
+    assert polled.wait(10) and time.monotonic() - started < 5
+    ws.tracker.stop()
+    thread.join(10)
+    assert not thread.is_alive()
