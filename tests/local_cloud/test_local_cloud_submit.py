@@ -52,14 +52,14 @@ def test_plain_boto3_submission_writes_the_output_and_notifies_a_handler(cloud, 
 
 
 def test_a_client_that_sends_no_id_no_accept_and_no_seed_gets_rgb_arrays(cloud, inbox, submit):
-    response = submit({"prompt": "two foxes", "width": 400, "height": 400, "num_images_per_prompt": 2})
+    response = submit({"prompt": "two foxes", "width": 400, "height": 72, "num_images_per_prompt": 2})
     cloud.wait_idle()
 
     assert len(response["InferenceId"]) == 36  # a UUID, as SageMaker assigns
     data = orjson.loads(_read(cloud, response["OutputLocation"]))
     assert data["prompt"] == "two foxes"
     assert isinstance(data["generated_images"][0], list)
-    assert [image.shape for image in decode_output(orjson.dumps(data))] == [(400, 400, 3)] * 2
+    assert [image.shape for image in decode_output(orjson.dumps(data))] == [(72, 400, 3)] * 2
     assert inbox.by_id(response["InferenceId"]).completed
 
 

@@ -48,16 +48,21 @@ def _pattern(prompt: str, seed: int, width: int, height: int) -> np.ndarray:
     angle = rng.uniform(0, 2 * np.pi)
     t = np.clip(0.5 + (x - 0.5) * np.cos(angle) + (y - 0.5) * np.sin(angle), 0.0, 1.0)
     start, end = _palette(rng, 2)
-    image = start[None, None, :] * (1 - t)[..., None] + end[None, None, :] * t[..., None]
+    image = start + (end - start) * t[..., None]
     aspect = width / height
+    rings = 0.025 * np.sin(np.sqrt(((x - 0.5) * aspect) ** 2 + (y - 0.5) ** 2) * rng.uniform(12, 36))
+    image += rings[..., None]
     for colour in _palette(rng, int(rng.integers(3, 7))):
         cx, cy = rng.uniform(0.1, 0.9, 2)
         radius = rng.uniform(0.08, 0.3)
-        dist = np.sqrt(((x - cx) * aspect) ** 2 + (y - cy) ** 2)
-        alpha = (np.clip((radius - dist) / (radius * 0.35), 0.0, 1.0) * rng.uniform(0.45, 0.8))[..., None]
-        image = image * (1 - alpha) + colour[None, None, :] * alpha
-    rings = 0.04 * np.sin(np.sqrt(((x - 0.5) * aspect) ** 2 + (y - 0.5) ** 2) * rng.uniform(20, 60))
-    image = image + rings[..., None]
+        opacity = rng.uniform(0.45, 0.8)
+        # Only the disc's bounding box is touched, so large images stay fast.
+        rows = slice(max(0, int((cy - radius) * height)), min(height, int((cy + radius) * height) + 2))
+        cols = slice(max(0, int((cx - radius / aspect) * width)), min(width, int((cx + radius / aspect) * width) + 2))
+        dist = np.sqrt(((x[:, cols] - cx) * aspect) ** 2 + (y[rows] - cy) ** 2)
+        alpha = (np.clip((radius - dist) / (radius * 0.35), 0.0, 1.0) * opacity)[..., None]
+        patch = image[rows, cols]
+        patch += (colour - patch) * alpha
     return np.clip(image * 255.0, 0, 255).astype(np.uint8)
 
 
