@@ -146,6 +146,7 @@ class Library:
 
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
         self.data_dir = Path(data_dir)
+        self._root = str(self.data_dir.absolute())
         self.images_dir = self.data_dir / "images"
         self.imports_dir = self.data_dir / "imports"
         self.thumbnails = ThumbnailCache(self.data_dir / "thumbnails")
@@ -312,7 +313,7 @@ class Library:
                 " ORDER BY idx",
                 chunk,
             ):
-                paths.setdefault(image["inference_id"], []).append(str(self._absolute(image["path"])))
+                paths.setdefault(image["inference_id"], []).append(self._absolute(image["path"]))
         return [
             Job(
                 inference_id=row["inference_id"],
@@ -417,7 +418,7 @@ class Library:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ", ".join("?" * len(chunk))
-                paths += [self._absolute(r[0]) for r in conn.execute(f"SELECT path FROM images WHERE id IN ({marks})", chunk)]
+                paths += [Path(self._absolute(r[0])) for r in conn.execute(f"SELECT path FROM images WHERE id IN ({marks})", chunk)]
                 conn.execute(f"DELETE FROM images WHERE id IN ({marks})", chunk)
         for path in paths:
             self.thumbnails.discard(path)
@@ -569,7 +570,8 @@ class Library:
         clauses, args = [], []
         match = _fts_query(query)
         if match:
-            clauses.append("id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+            # `+id`: walk the newest-first index and test membership, rather than sort every match
+            clauses.append("+id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
             args.append(match)
         if favourites_only:
             clauses.append("favourite = 1")
@@ -601,7 +603,7 @@ class Library:
     def _image_from_row(self, row: sqlite3.Row) -> ImageRecord:
         return ImageRecord(
             id=row["id"],
-            path=str(self._absolute(row["path"])),
+            path=self._absolute(row["path"]),
             parameters=Parameters(
                 prompt=row["prompt"],
                 negative_prompt=row["negative_prompt"],
@@ -630,9 +632,9 @@ class Library:
         except ValueError:
             return str(path)
 
-    def _absolute(self, stored: str) -> Path:
-        path = Path(stored)
-        return path if path.is_absolute() else self.data_dir.absolute() / path
+    def _absolute(self, stored: str) -> str:
+        """The absolute path of a stored one (string work only: the gallery asks for thousands)."""
+        return stored if os.path.isabs(stored) else os.path.join(self._root, os.path.normpath(stored))
 
     def _job_folder(self, inference_id: str) -> Path | None:
         try:

@@ -239,12 +239,15 @@ def test_bad_png_imports_name_the_file_and_leave_nothing_behind(library, tmp_pat
 
 
 def test_demo_library_is_varied_and_searchable(library):
-    records = populate_demo_library(library, 40, seed=3)
+    records = populate_demo_library(library, 40, seed=3, variety=10)
     assert library.count() == 40
     assert len({r.parameters.prompt for r in records}) > 10
     assert len({r.inference_id for r in records}) < 40  # some jobs have several images
     assert all(r.engine == "demo" for r in records)
-    assert read_parameters(records[0].path) == records[0].parameters
+    assert all(read_parameters(r.path) == r.parameters for r in records)
+    for record in records:
+        with Image.open(record.path) as image:
+            assert image.size == (record.width, record.height)
     assert library.count(favourites_only=True) >= 1
     word = records[0].parameters.prompt.split(",")[0].split()[-1]
     assert library.count(word) >= 1
