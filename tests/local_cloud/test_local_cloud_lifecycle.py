@@ -66,3 +66,12 @@ def test_the_command_prints_its_url_serves_and_exits_on_sigterm():
             process.wait()
         process.stdout.close()
         process.stderr.close()
+
+
+def test_provisioning_twice_returns_the_same_deployment(cloud):
+    sns = cloud.client("sns")
+    before = sns.list_subscriptions()["Subscriptions"]
+    again = cloud.cloud.provision("test")
+
+    assert again == cloud.deployment
+    assert sns.list_subscriptions()["Subscriptions"] == before  # no handler wired twice

@@ -85,6 +85,7 @@ class LocalCloud:
         self._session: boto3.Session | None = None
         self._moto: Any = None
         self._lambda_modules: dict[str, Any] = {}
+        self._deployments: dict[str, LocalDeployment] = {}
         self.endpoint_url = ""
         self.emulator: AsyncEndpointEmulator | None = None
         self.runner: LambdaRunner | None = None
@@ -205,7 +206,10 @@ class LocalCloud:
         """Create what the real stack creates and publish it in SSM, as the pipeline does.
 
         With `lambdas`, the handlers in `lambdas/` (when present) are subscribed to the topics.
+        Provisioning a deployment that already exists returns it unchanged.
         """
+        if deployment in self._deployments:
+            return self._deployments[deployment]
         safe = re.sub(r"[^a-z0-9-]", "-", deployment.lower()).strip("-") or "deployment"
         base = f"{APP_NAME}-{safe}"
         bucket = f"{base}-{self.account_id}"[:63]
@@ -253,6 +257,7 @@ class LocalCloud:
         result = LocalDeployment(deployment, bucket, base, success, error)
         if lambdas:
             self._wire_lambdas(result)
+        self._deployments[deployment] = result
         log.info("provisioned %s (%s)", deployment, endpoint.get("EndpointArn"))
         return result
 
@@ -321,6 +326,7 @@ class LocalCloud:
         engine, cold, idle, most = self._defaults
         self._emulator.reset()
         self.runner.reset()
+        self._deployments.clear()
         self._emulator.engine = engine
         self._emulator.cold_start_seconds = cold
         self._emulator.instance_idle_seconds = idle
