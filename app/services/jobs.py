@@ -268,7 +268,10 @@ def _validated(request: GenerationRequest | dict[str, Any], number: int | None =
 
 def _field_message(exc: Exception) -> str:
     if isinstance(exc, RequestError):
-        label = LABELS.get(exc.field, exc.field)
         detail = str(exc).split(": ", 1)[-1]
-        return f"{label} ({exc.field}) {detail}."
+        if exc.field == "request":
+            return f"The request {detail}."
+        if exc.field not in LABELS:
+            return f"{exc.field!r} is not a request field: {detail.replace('unknown field; ', '')}."
+        return f"{LABELS[exc.field]} ({exc.field}) {detail}."
     return f"The request is not valid: {exc}."

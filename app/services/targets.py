@@ -144,9 +144,15 @@ def check_target(connection: Connection, target: Target) -> EndpointState:
     except BotoCoreError as exc:
         raise _target_error(exc, f"the bucket {target.bucket!r}") from None
     try:
-        return endpoint_state(connection, target)
+        state = endpoint_state(connection, target)
     except (BotoCoreError, ClientError) as exc:
         raise _target_error(exc, f"the endpoint {target.endpoint_name!r}") from None
+    if not state.asynchronous:
+        raise UserError(
+            f"The endpoint {target.endpoint_name!r} is a real-time endpoint; Diffusion Desk needs an asynchronous one.",
+            hint="Choose another deployment, or deploy one from Settings.",
+        )
+    return state
 
 
 def _target_error(exc: BaseException, what: str) -> UserError:

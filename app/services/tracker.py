@@ -174,6 +174,11 @@ class JobTracker:
                     result = self._check_overdue(job)
             except UserError as exc:
                 result = self._update(job, state=JobState.FAILED, message=str(exc), failure_reason=str(exc))
+            except ClientError as exc:
+                if is_transient(exc):
+                    raise
+                reason = f"its result could not be downloaded ({error_code(exc)}: {exc.response.get('Error', {}).get('Message', '')})"
+                result = self._update(job, state=JobState.FAILED, message=f"Failed: {reason}.", failure_reason=str(exc))
             except OSError as exc:
                 log.warning("job %s: the images could not be saved: %s", inference_id, exc)
                 result = self._update(job, message=f"The images could not be saved yet ({exc.strerror or exc}); trying again.")
