@@ -16,7 +16,7 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -157,6 +157,8 @@ class Library:
         self._readers: weakref.WeakSet[_Connection] = weakref.WeakSet()  # a thread's ends with it
         self._readers_lock = threading.Lock()
         self._closed = False
+        self._download_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
         self._writer = self._connect()
         self._create_schema()
 
@@ -420,9 +422,19 @@ class Library:
                 marks = ", ".join("?" * len(chunk))
                 paths += [Path(self._absolute(r[0])) for r in conn.execute(f"SELECT path FROM images WHERE id IN ({marks})", chunk)]
                 conn.execute(f"DELETE FROM images WHERE id IN ({marks})", chunk)
+        stuck: list[str] = []
         for path in paths:
             self.thumbnails.discard(path)
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                stuck.append(path.name)
+                continue
+            if path.parent.parent == self.images_dir:
+                with suppress(OSError):
+                    path.parent.rmdir()  # the job's folder, once it is empty
+        if stuck:
+            raise UserError(f"Removed from the library, but these files could not be deleted: {', '.join(stuck)}.")
         return len(paths)
 
     def export_images(self, image_ids: Iterable[int], dest_dir: str | os.PathLike[str]) -> list[Path]:
@@ -480,6 +492,18 @@ class Library:
 
         Files already present and whole are kept, so a download killed halfway resumes.
         """
+        with self._download_lock(job.inference_id):
+            return self._download(job, s3_client, bucket, manifest)
+
+    @contextmanager
+    def _download_lock(self, inference_id: str) -> Iterator[None]:
+        """One download per job at a time (the tracker and a user's retry may ask together)."""
+        with self._locks_lock:
+            lock = self._download_locks.setdefault(inference_id, threading.Lock())
+        with lock:
+            yield
+
+    def _download(self, job: Job, s3_client: Any, bucket: str, manifest: Manifest) -> list[ImageRecord]:
         folder = self.images_dir / check_inference_id(job.inference_id)
         folder.mkdir(parents=True, exist_ok=True)
         for leftover in folder.glob(".*.part"):
@@ -540,6 +564,13 @@ class Library:
         Importing the same file twice gives the same record.
         """
         source = Path(path)
+        known = self._reader.execute(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path = ?", (self._relative(source),)
+        ).fetchone()
+        if known is not None:  # a file of the library itself, dropped on the composer
+            record = self._image_from_row(known)
+            has = record.parameters != Parameters()
+            return ImportResult(record, has, f"{source.name} is already in the library.")
         with open_png(source) as image:
             params = parameters_of(image, source.name)
             width, height = image.size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import pytest
 from PIL import Image, PngImagePlugin
@@ -139,3 +140,18 @@ def test_an_object_that_is_not_a_png_is_refused_and_leaves_nothing(cloud, librar
         library.download_job_images(job, s3, bucket, manifest)
     assert library.count() == 0
     assert sorted(p.name for p in (library.images_dir / job.inference_id).iterdir()) == ["0.png"]
+
+
+def test_two_threads_downloading_one_job_fetch_each_image_once(cloud, library, s3):
+    bucket = cloud.deployment.bucket
+    job, manifest, _ = completed_job(library, s3, bucket)
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(library.download_job_images(job, s3, bucket, manifest)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(s3.gets) == sorted(manifest.image_keys)
+    assert [r.id for r in results[0]] == [r.id for r in results[1]]
+    assert library.count() == 2

@@ -139,6 +139,7 @@ def test_delete_removes_files_thumbnails_and_rows(library, tmp_path):
     assert library.get_image(gone.id) is None
     assert prompts(library.images("fox")) == ["a red fox"]
     assert (library.images_dir / "keep" / "0.png").exists() and library.get_image(keep.id)
+    assert not (library.images_dir / "gone").exists()  # the emptied job folder goes too
 
 
 def test_export_keeps_metadata_and_never_overwrites(library, tmp_path):
@@ -263,3 +264,11 @@ def test_save_as_replaces_the_chosen_file_and_keeps_metadata(library, tmp_path):
     library.delete_images([bare.id])
     with pytest.raises(UserError, match="no longer in the library"):
         library.export_image(bare.id, dest)
+
+
+def test_importing_a_file_of_the_library_itself_adds_nothing(library, tmp_path):
+    record = add(library, tmp_path, "a", "a red fox")
+    result = library.import_png(record.path)
+    assert result.record.id == record.id and result.has_parameters
+    assert "already in the library" in result.message
+    assert library.count() == 1 and not library.imports_dir.exists()

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from app.services.errors import UserError
 from app.services.library import Library
 from app.services.models import Job, JobState, Origin
 from contract import GenerationRequest, Parameters, new_inference_id
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_job(prompt: str = "a lighthouse at dusk", **kwargs) -> Job:
@@ -143,3 +150,25 @@ def test_remove_job_deletes_its_images(library):
     assert library.get_job(job.inference_id) is None
     assert not path.exists()
     assert library.count() == 0
+
+
+def test_a_job_survives_the_app_being_killed_right_after_add_job(tmp_path):
+    """add_job returns only once the record is on disk: a SIGKILL straight after loses nothing."""
+    script = (
+        "import os, signal, sys\n"
+        "from app.services.library import Library\n"
+        "from app.services.models import Job\n"
+        "from contract import GenerationRequest\n"
+        "Library(sys.argv[1]).add_job(Job('killed-job', GenerationRequest('a fox'), 'sandbox'))\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    with Library(tmp_path) as library:
+        assert library.get_job("killed-job").request.prompt == "a fox"
+
+
+def test_a_damaged_database_is_reported_for_the_user(tmp_path):
+    (tmp_path / "library.sqlite3").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(UserError, match=r"library.*cannot be opened"):
+        Library(tmp_path)
