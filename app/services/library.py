@@ -408,6 +408,13 @@ class Library:
         row = self._reader.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone()
         return self._image_from_row(row) if row else None
 
+    def image_by_path(self, path: str | os.PathLike[str]) -> ImageRecord | None:
+        """The record of a library file (as in `Job.image_paths`), or None."""
+        row = self._reader.execute(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path = ?", (self._relative(Path(path)),)
+        ).fetchone()
+        return self._image_from_row(row) if row else None
+
     def set_favourite(self, image_id: int, favourite: bool) -> None:
         with self._write() as conn:
             conn.execute("UPDATE images SET favourite = ? WHERE id = ?", (int(bool(favourite)), image_id))
@@ -564,13 +571,9 @@ class Library:
         Importing the same file twice gives the same record.
         """
         source = Path(path)
-        known = self._reader.execute(
-            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path = ?", (self._relative(source),)
-        ).fetchone()
+        known = self.image_by_path(source)
         if known is not None:  # a file of the library itself, dropped on the composer
-            record = self._image_from_row(known)
-            has = record.parameters != Parameters()
-            return ImportResult(record, has, f"{source.name} is already in the library.")
+            return ImportResult(known, known.parameters != Parameters(), f"{source.name} is already in the library.")
         with open_png(source) as image:
             params = parameters_of(image, source.name)
             width, height = image.size

@@ -146,6 +146,7 @@ def test_remove_job_deletes_its_images(library):
     Image.new("RGB", (8, 8)).save(path)
     library.add_image(path, Parameters(prompt="a lighthouse at dusk"), inference_id=job.inference_id)
     assert library.get_job(job.inference_id).image_paths == [str(path.absolute())]
+    assert library.image_by_path(path).inference_id == job.inference_id
     library.remove_job(job.inference_id)
     assert library.get_job(job.inference_id) is None
     assert not path.exists()
