@@ -57,7 +57,7 @@ def test_one_invocation_per_instance_runs_at_a_time(cloud, inbox, submit):
     cloud.cloud.engine = gate
     responses = [submit(REQUEST) for _ in range(3)]
     gate.wait_started()
-    assert cloud.cloud.emulator.busy == 3  # one running, two queued
+    assert cloud.cloud.emulator.queued(cloud.deployment.endpoint_name) == 2
     gate.released.set()
     cloud.wait_idle()
 
@@ -72,7 +72,7 @@ def test_max_concurrent_invocations_per_instance_lets_that_many_run(cloud, inbox
     for _ in range(3):
         submit(REQUEST, endpoint=wide.endpoint_name)
     gate.wait_started(2)
-    assert gate.running == 2
+    assert cloud.cloud.emulator.queued(wide.endpoint_name) == 1
     gate.released.set()
     cloud.wait_idle()
 
@@ -118,7 +118,7 @@ def test_cold_start_from_zero_and_scale_in_after_idle(cloud, inbox, submit):
 
     assert time.monotonic() - started >= 0.3
     assert inbox.by_id(response["InferenceId"]).completed
-    _eventually(lambda: _instances(cloud) == 1)
+    assert _instances(cloud) == 1
 
     cloud.cloud.cold_start_seconds = 60  # a second cold start would outlast the wait below
     warm = submit(REQUEST)
@@ -126,4 +126,6 @@ def test_cold_start_from_zero_and_scale_in_after_idle(cloud, inbox, submit):
     assert inbox.by_id(warm["InferenceId"]).completed
 
     cloud.cloud.emulator.advance(601)
-    _eventually(lambda: _instances(cloud) == 0)
+    _eventually(lambda: cloud.cloud.emulator.instance_count(cloud.deployment.endpoint_name) == 0)
+    cloud.wait_idle()
+    assert _instances(cloud) == 0

@@ -102,6 +102,7 @@ class AsyncEndpointEmulator:
         self.max_instances = max_instances
         self._clients = clients
         self._cond = threading.Condition()
+        self._sync_lock = threading.Lock()
         self._endpoints: dict[tuple[str, str], _Endpoint] = {}
         self._active = 0
         self._offset = 0.0
@@ -149,7 +150,8 @@ class AsyncEndpointEmulator:
 
     @property
     def busy(self) -> int:
-        """Invocations accepted and not yet finished (queued, running or being reported)."""
+        """Invocations accepted and not yet finished (queued, running or being reported), plus
+        instance-count updates not yet written to the endpoint record."""
         with self._cond:
             return self._active
 
@@ -157,6 +159,12 @@ class AsyncEndpointEmulator:
         with self._cond:
             ep = self._endpoints.get((region or self.region, endpoint))
             return ep.instances if ep else 0
+
+    def queued(self, endpoint: str, region: str | None = None) -> int:
+        """Invocations waiting for a free instance."""
+        with self._cond:
+            ep = self._endpoints.get((region or self.region, endpoint))
+            return len(ep.queue) if ep else 0
 
     def wait_idle(self, deadline: float) -> bool:
         with self._cond:
@@ -287,7 +295,7 @@ class AsyncEndpointEmulator:
         while True:
             expired: list[_Invocation] = []
             started: list[tuple[_Endpoint, _Invocation]] = []
-            syncs: list[tuple[_Endpoint, int]] = []
+            syncs: list[_Endpoint] = []
             with self._cond:
                 if self._stopping:
                     return
@@ -298,8 +306,8 @@ class AsyncEndpointEmulator:
                 if not (expired or started or syncs):
                     self._cond.wait(max(0.001, wake - now))
                     continue
-            for ep, count in syncs:
-                self._spawn(self._sync_instances, ep, count, counted=False)
+            for ep in syncs:
+                self._spawn(self._sync_instances, ep)
             for invocation in expired:
                 self._spawn(self._expire, invocation)
             for ep, invocation in started:
@@ -342,10 +350,11 @@ class AsyncEndpointEmulator:
             wake = min(wake, min(ep.starting))
         if ep.synced != ep.instances:
             ep.synced = ep.instances
-            syncs.append((ep, ep.instances))
+            self._active += 1  # wait_idle also waits for describe_endpoint to show the change
+            syncs.append(ep)
         return wake
 
-    def _spawn(self, target: Callable, *args: Any, counted: bool = True) -> None:
+    def _spawn(self, target: Callable, *args: Any) -> None:
         def run() -> None:
             try:
                 target(*args)
@@ -353,8 +362,7 @@ class AsyncEndpointEmulator:
                 log.exception("local endpoint: %s failed", target.__name__)
             finally:
                 with self._cond:
-                    if counted:
-                        self._active -= 1
+                    self._active -= 1
                     self._threads.discard(threading.current_thread())
                     self._cond.notify_all()
 
@@ -363,17 +371,23 @@ class AsyncEndpointEmulator:
             self._threads.add(thread)
         thread.start()
 
-    def _sync_instances(self, ep: _Endpoint, count: int) -> None:
-        """Keep describe_endpoint's CurrentInstanceCount equal to the emulated instances."""
-        try:
-            self._clients("sagemaker", ep.region).update_endpoint_weights_and_capacities(
-                EndpointName=ep.name,
-                DesiredWeightsAndCapacities=[
-                    {"VariantName": ep.variant, "DesiredWeight": ep.weight, "DesiredInstanceCount": count}
-                ],
-            )
-        except (ClientError, BotoCoreError) as exc:
-            log.debug("could not record %d instances on %s: %s", count, ep.name, exc)
+    def _sync_instances(self, ep: _Endpoint) -> None:
+        """Keep describe_endpoint's CurrentInstanceCount equal to the emulated instances.
+
+        One sync at a time, each sending the count current when it runs, so the last word is right.
+        """
+        with self._sync_lock:
+            with self._cond:
+                count = ep.instances
+            try:
+                self._clients("sagemaker", ep.region).update_endpoint_weights_and_capacities(
+                    EndpointName=ep.name,
+                    DesiredWeightsAndCapacities=[
+                        {"VariantName": ep.variant, "DesiredWeight": ep.weight, "DesiredInstanceCount": count}
+                    ],
+                )
+            except (ClientError, BotoCoreError) as exc:
+                log.debug("could not record %d instances on %s: %s", count, ep.name, exc)
 
     def _expire(self, invocation: _Invocation) -> None:
         self._fail(
