@@ -152,7 +152,7 @@ class Library:
         self.thumbnails = ThumbnailCache(self.data_dir / "thumbnails")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._path = self.data_dir / DATABASE_NAME
-        self._write_lock = threading.RLock()
+        self._write_lock = threading.Lock()
         self._local = threading.local()
         self._readers: weakref.WeakSet[_Connection] = weakref.WeakSet()  # a thread's ends with it
         self._readers_lock = threading.Lock()
@@ -162,18 +162,14 @@ class Library:
         self._writer = self._connect()
         self._create_schema()
 
-    # connections
-
     def _connect(self) -> "_Connection":
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30, factory=_Connection)
         try:
-            conn = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False, timeout=30, factory=_Connection
-            )
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # a job is on disk before its request leaves the machine
         except sqlite3.DatabaseError as exc:
+            conn.close()
             raise UserError(f"The library at {self._path} cannot be opened ({exc}).") from None
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
         conn.row_factory = sqlite3.Row
         return conn
 
@@ -226,8 +222,6 @@ class Library:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # jobs
 
     def add_job(self, job: Job) -> bool:
         """Record a job durably (synced to disk on return); False when the id is already known."""
@@ -335,8 +329,6 @@ class Library:
             )
             for row in rows
         ]
-
-    # images
 
     def add_image(
         self,
@@ -492,8 +484,6 @@ class Library:
         """A fresh thumbnail of a library image (made when missing or stale)."""
         return self.thumbnails.thumbnail_path(image_path, size)
 
-    # downloads and imports
-
     def download_job_images(self, job: Job, s3_client: Any, bucket: str, manifest: Manifest) -> list[ImageRecord]:
         """Download a completed job's images once each, atomically, index them and make their thumbnails.
 
@@ -597,8 +587,6 @@ class Library:
         else:
             message = f"Imported {source.name} with its generation parameters."
         return ImportResult(record, params is not None, message)
-
-    # rows and paths
 
     def _image_filter(self, query: str, favourites_only: bool) -> tuple[str, list[Any]]:
         clauses, args = [], []
