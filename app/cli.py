@@ -22,7 +22,10 @@ from typing import Any, TextIO
 
 import orjson
 
+from contract import GenerationRequest
+
 from .services.errors import UserError
+from .services.jobs import validate_request
 from .services.library import Library
 from .services.logs import setup_logging
 from .services.models import Job, JobState
@@ -118,14 +121,14 @@ def _fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _generate(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> int:
-    return _submit(args, dirs, ui, [{**_fields(args), "prompt": args.prompt}])
+    return _submit(args, dirs, ui, [validate_request({**_fields(args), "prompt": args.prompt})])
 
 
 def _batch(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> int:
     return _submit(args, dirs, ui, read_batch(args.file, _fields(args)))
 
 
-def read_batch(path: Path, defaults: dict[str, Any]) -> list[dict[str, Any]]:
+def read_batch(path: Path, defaults: dict[str, Any]) -> list[GenerationRequest]:
     """One request per non-blank line: a prompt, or a JSON object whose fields win over the options."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -141,9 +144,10 @@ def read_batch(path: Path, defaults: dict[str, Any]) -> list[dict[str, Any]]:
                 data = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
                 raise UserError(f"Line {number} of {path.name} is not valid JSON ({exc}).") from None
-            requests.append({**defaults, **data})
+            fields = {**defaults, **data} if isinstance(data, dict) else data
         else:
-            requests.append({**defaults, "prompt": line})
+            fields = {**defaults, "prompt": line}
+        requests.append(validate_request(fields, f"Line {number} of {path.name}: "))
     if not requests:
         raise UserError(f"The batch file {path.name} has no prompts.")
     return requests
@@ -160,7 +164,7 @@ def _open(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> Workspace:
     )
 
 
-def _submit(args: argparse.Namespace, dirs: AppDirs, ui: "_Console", requests: list[dict[str, Any]]) -> int:
+def _submit(args: argparse.Namespace, dirs: AppDirs, ui: "_Console", requests: list[GenerationRequest]) -> int:
     workspace = _open(args, dirs, ui)
     try:
         ui.progress(0, len(requests), f"Sending {len(requests)} job{'s' if len(requests) != 1 else ''} to {workspace.target.name}")

@@ -83,7 +83,9 @@ class JobService:
 
     def submit_many(self, requests: Iterable[GenerationRequest | dict[str, Any]], progress: Callable[[Progress], None] | None = None) -> list[Job]:
         """Record every job first (all or none: a bad one raises before anything is recorded), then send on a bounded pool."""
-        validated = [_validated(request, number) for number, request in enumerate(requests, 1)]
+        requests = list(requests)
+        many = len(requests) > 1
+        validated = [validate_request(request, f"Request {n}: " if many else "") for n, request in enumerate(requests, 1)]
         jobs = [self.record(request, claim=True) for request in validated]
         total, done = len(jobs), 0
         done_lock = threading.Lock()
@@ -107,7 +109,7 @@ class JobService:
         A random seed is chosen here, so the job can be reproduced and a resend after a crash
         draws the same images.
         """
-        request = _validated(request)
+        request = validate_request(request)
         if request.seed is None:
             request = dataclasses.replace(request, seed=secrets.randbelow(MAX_SEED + 1))
         inference_id = new_inference_id()
@@ -256,13 +258,13 @@ class JobService:
         return updated
 
 
-def _validated(request: GenerationRequest | dict[str, Any], number: int | None = None) -> GenerationRequest:
+def validate_request(request: GenerationRequest | dict[str, Any], where: str = "") -> GenerationRequest:
+    """A GenerationRequest from fields, or UserError naming the field and its range (after `where`)."""
     if isinstance(request, GenerationRequest):
         return request
     try:
         return GenerationRequest.from_dict(request)
     except (RequestError, TypeError) as exc:
-        where = f"Line {number}: " if number else ""
         raise UserError(f"{where}{_field_message(exc)}") from None
 
 

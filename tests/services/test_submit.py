@@ -70,7 +70,7 @@ def test_batch_sends_every_job_with_progress_and_two_requests_each(open_services
 
 def test_a_bad_line_in_a_batch_records_nothing(open_services):
     ws = open_services()
-    with pytest.raises(UserError, match=r"Line 2: Steps \(num_inference_steps\) is 0"):
+    with pytest.raises(UserError, match=r"Request 2: Steps \(num_inference_steps\) is 0"):
         ws.jobs.submit_many([{"prompt": "fine"}, {"prompt": "bad", "num_inference_steps": 0}])
     assert ws.library.jobs() == []
 

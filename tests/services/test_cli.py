@@ -1,0 +1,110 @@
+"""`python -m app generate|batch|jobs|import` in-process against the local cloud."""
+
+from __future__ import annotations
+
+import io
+
+import orjson
+import pytest
+from PIL import Image, PngImagePlugin
+
+from app.__main__ import main as app_main
+from app.cli import main
+from app.services.library import Library
+from contract import request_key
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def cloud_args(cloud, dirs):
+    return ["--endpoint-url", cloud.endpoint_url, "--region", cloud.region]
+
+
+def test_generate_queues_a_job_and_prints_its_id(cloud, cloud_args, dirs):
+    code, out, err = run(*cloud_args, "generate", "a paper boat", "--steps", "12", "--size", "384x256", "--seed", "5", "--json")
+    assert code == 0, err
+    (job,) = orjson.loads(out)
+    assert job["state"] == "queued" and job["request"]["width"] == 384 and job["request"]["num_inference_steps"] == 12
+    assert "Sending 1 job to test" in err
+    body = cloud.client("s3").get_object(Bucket=cloud.deployment.bucket, Key=request_key(job["inference_id"]))["Body"].read()
+    assert orjson.loads(body)["seed"] == 5
+
+
+def test_global_options_may_come_first_through_python_m_app(cloud, cloud_args, dirs, capsys):
+    assert app_main([*cloud_args, "generate", "a paper boat"]) == 0
+    captured = capsys.readouterr()
+    assert "\tqueued\ta paper boat" in captured.out and captured.err
+
+
+def test_a_bad_value_exits_non_zero_naming_the_field(cloud, cloud_args, dirs):
+    code, out, err = run(*cloud_args, "generate", "a paper boat", "--steps", "0")
+    assert code == 1 and out == ""
+    assert "error: Steps (num_inference_steps) is 0; allowed: a whole number 1 to 150" in err
+    with Library(dirs.data_dir) as library:
+        assert library.jobs() == []
+
+
+def test_a_bad_size_is_a_usage_error(dirs, capsys):
+    code, out, err = run("generate", "boat", "--size", "big")
+    assert code == 2 and "size must look like 512x768" in capsys.readouterr().err
+
+
+def test_no_deployment_says_how_to_get_one(cloud, dirs):
+    cloud.cloud.reset()
+    code, out, err = run("--endpoint-url", cloud.endpoint_url, "generate", "boat")
+    assert code == 1 and "No Diffusion Desk deployment was found in us-east-1" in err and "--endpoint-url" in err
+
+
+def test_batch_sends_every_line_with_the_options_and_per_line_values(cloud, cloud_args, dirs, tmp_path):
+    batch = tmp_path / "prompts.txt"
+    batch.write_text('a red boat\n\n# a comment\n{"prompt": "a blue boat", "num_inference_steps": 40}\na green boat\n')
+    code, out, err = run(*cloud_args, "batch", str(batch), "--steps", "10", "--json")
+    assert code == 0, err
+    jobs = orjson.loads(out)
+    assert [(j["request"]["prompt"], j["request"]["num_inference_steps"]) for j in jobs] == [
+        ("a red boat", 10), ("a blue boat", 40), ("a green boat", 10)]
+
+
+def test_a_bad_batch_line_is_named_and_nothing_is_sent(cloud, cloud_args, dirs, tmp_path):
+    batch = tmp_path / "prompts.jsonl"
+    batch.write_text('{"prompt": "fine"}\n{"prompt": "bad", "width": 500}\n')
+    code, out, err = run(*cloud_args, "batch", str(batch))
+    assert code == 1 and "Line 2 of prompts.jsonl: Width (width) is 500" in err
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"prompt": "fine"}\n{"prompt": \n')
+    code, out, err = run(*cloud_args, "batch", str(broken))
+    assert code == 1 and "Line 2 of broken.jsonl is not valid JSON" in err
+    with Library(dirs.data_dir) as library:
+        assert library.jobs() == []
+
+
+def test_jobs_lists_the_library(cloud, cloud_args, dirs):
+    run(*cloud_args, "generate", "one")
+    run(*cloud_args, "generate", "two")
+    code, out, err = run(*cloud_args, "jobs", "--json")
+    assert code == 0
+    assert sorted(j["request"]["prompt"] for j in orjson.loads(out)) == ["one", "two"]
+
+
+def test_jobs_without_a_target_still_lists(dirs):
+    code, out, err = run("--endpoint-url", "http://127.0.0.1:9", "jobs")
+    assert code == 0 and out == "" and "Not refreshed" in err
+
+
+def test_import_restores_parameters_and_names_a_bad_file(dirs, tmp_path):
+    good = tmp_path / "a1111.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", 'a castle, "misty"\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 9, Size: 64x64')
+    Image.new("RGB", (64, 64)).save(good, pnginfo=info)
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    code, out, err = run("import", str(good), str(bad), "--json")
+    assert code == 1
+    (item,) = orjson.loads(out)
+    assert item["prompt"] == 'a castle, "misty"' and item["has_parameters"]
+    assert "notes.png is not an image" in err
