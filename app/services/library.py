@@ -15,7 +15,7 @@ import sqlite3
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
@@ -670,13 +670,32 @@ def _request_values(request: GenerationRequest) -> dict[str, Any]:
 
 
 def _request_from_row(row: sqlite3.Row) -> GenerationRequest:
-    """The stored request; one from another client that breaks our limits is kept as it was sent."""
-    data = {name: row[name] for name in _REQUEST_FIELDS}
+    return request_as_sent({name: row[name] for name in _REQUEST_FIELDS})
+
+
+def request_as_sent(data: Mapping[str, Any]) -> GenerationRequest:
+    """A request as another client sent it, kept even where our limits would refuse it.
+
+    Unknown fields are dropped, and a value of the wrong type becomes the default; the job
+    can be shown and tracked, and a retry validates it like any new request.
+    """
+    defaults = {f.name: f.default for f in fields(GenerationRequest)}
+    defaults["prompt"] = ""
+    values = {}
+    for name, default in defaults.items():
+        value = data.get(name, default)
+        if name in ("prompt", "negative_prompt"):
+            ok = isinstance(value, str)
+        else:
+            ok = (value is None and name == "seed") or (
+                isinstance(value, (int, float)) and not isinstance(value, bool)
+            )
+        values[name] = value if ok else default
     try:
-        return GenerationRequest(**data)
-    except (RequestError, TypeError):
+        return GenerationRequest(**values)
+    except RequestError:
         request = object.__new__(GenerationRequest)
-        for name, value in data.items():
+        for name, value in values.items():
             object.__setattr__(request, name, value)
         return request
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from app.services.errors import UserError
-from app.services.library import Library
+from app.services.library import Library, request_as_sent
 from app.services.models import Job, JobState, Origin
 from contract import GenerationRequest, Parameters, new_inference_id
 
@@ -173,3 +173,20 @@ def test_a_damaged_database_is_reported_for_the_user(tmp_path):
     (tmp_path / "library.sqlite3").write_bytes(b"this is not a database" * 100)
     with pytest.raises(UserError, match=r"library.*cannot be opened"):
         Library(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        ({"prompt": "a fox", "width": 400, "height": 400, "num_images_per_prompt": 2}, ("a fox", 400, 2, None)),
+        ({"prompt": "a fox", "width": 500, "num_inference_steps": 1000}, ("a fox", 500, 1, None)),
+        ({"negative_prompt": "blurry", "seed": 7}, ("", 512, 1, 7)),  # no prompt: the endpoint fails it
+        ({"prompt": "a fox", "width": "wide", "seed": True, "scheduler": "ddim"}, ("a fox", 512, 1, None)),
+    ],
+)
+def test_requests_from_other_clients_are_kept_as_sent(library, sent, expected):
+    job = Job("2f0c7a7e-1b61-4c0e-9d8f-0a1b2c3d4e5f", request_as_sent(sent), "shared", origin=Origin.REMOTE)
+    library.add_job(job)
+    request = library.get_job(job.inference_id).request
+    assert (request.prompt, request.width, request.num_images_per_prompt, request.seed) == expected
+    assert request == job.request
