@@ -75,3 +75,13 @@ def test_provisioning_twice_returns_the_same_deployment(cloud):
 
     assert again == cloud.deployment
     assert sns.list_subscriptions()["Subscriptions"] == before  # no handler wired twice
+
+
+def test_provisioning_again_after_another_cloud_wiped_moto_makes_the_deployment_anew(cloud):
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{cloud.endpoint_url}/moto-api/reset", method="POST")).read()
+    again = cloud.cloud.provision("test")
+
+    assert again == cloud.deployment
+    assert cloud.client("sagemaker").describe_endpoint(EndpointName=again.endpoint_name)["EndpointStatus"] == "InService"

@@ -22,6 +22,8 @@ from urllib.request import Request, urlopen
 import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import ThreadedWSGIServer
 
@@ -61,7 +63,11 @@ class LocalDeployment:
 
 
 class LocalCloud:
-    """The whole AWS side on one machine (see the package docstring for a tour)."""
+    """The whole AWS side on one machine (see the package docstring for a tour).
+
+    moto keeps its state per process: LocalClouds in one process share it, and `reset`
+    wipes it for all of them. Tests should use the `local_cloud`/`cloud` fixtures.
+    """
 
     def __init__(
         self,
@@ -72,8 +78,6 @@ class LocalCloud:
         instance_idle_seconds: float = 300.0,
         max_instances: int = 1,
     ) -> None:
-        from moto.core import DEFAULT_ACCOUNT_ID
-
         self.region = region
         self.account_id = DEFAULT_ACCOUNT_ID
         self._port = port
@@ -208,8 +212,9 @@ class LocalCloud:
         With `lambdas`, the handlers in `lambdas/` (when present) are subscribed to the topics.
         Provisioning a deployment that already exists returns it unchanged.
         """
-        if deployment in self._deployments:
-            return self._deployments[deployment]
+        known = self._deployments.get(deployment)
+        if known is not None and self._endpoint_exists(known.endpoint_name):
+            return known
         safe = re.sub(r"[^a-z0-9-]", "-", deployment.lower()).strip("-") or "deployment"
         base = f"{APP_NAME}-{safe}"
         bucket = f"{base}-{self.account_id}"[:63]
@@ -260,6 +265,14 @@ class LocalCloud:
         self._deployments[deployment] = result
         log.info("provisioned %s (%s)", deployment, endpoint.get("EndpointArn"))
         return result
+
+    def _endpoint_exists(self, endpoint: str) -> bool:
+        """False once moto's state was wiped, which another LocalCloud in this process may do."""
+        try:
+            self._internal_client("sagemaker").describe_endpoint(EndpointName=endpoint)
+        except ClientError:
+            return False
+        return True
 
     def _emulator_scale_in(self, endpoint: str) -> None:
         """A new endpoint in the local cloud starts with zero instances, ready for a cold start."""
