@@ -15,117 +15,41 @@ import sqlite3
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 from boto3.s3.transfer import TransferConfig
 
-from contract import GenerationRequest, Manifest, Parameters, RequestError, check_inference_id
+from contract import Manifest, Parameters, check_inference_id
 
 from .errors import UserError
+from .library_schema import (
+    IMAGE_COLUMNS,
+    JOB_FIELDS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    escape_like,
+    fts_query,
+    image_from_row,
+    image_values,
+    now,
+    parameters_from_request,
+    request_as_sent,
+    request_from_row,
+    request_values,
+)
 from .models import ImageRecord, Job, JobState, Origin
 from .pngmeta import open_png, parameters_of, parameters_text, read_parameters, write_parameters
 from .thumbnails import DEFAULT_SIZE, ThumbnailCache
 
+__all__ = ["DATABASE_NAME", "ImportResult", "Library", "now", "request_as_sent"]
+
 DATABASE_NAME = "library.sqlite3"
-_SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    inference_id TEXT PRIMARY KEY,
-    target TEXT NOT NULL,
-    state TEXT NOT NULL,
-    origin TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    negative_prompt TEXT NOT NULL,
-    width INTEGER,
-    height INTEGER,
-    num_inference_steps INTEGER,
-    guidance_scale REAL,
-    num_images_per_prompt INTEGER,
-    seed INTEGER,
-    input_location TEXT,
-    output_location TEXT,
-    failure_location TEXT,
-    message TEXT NOT NULL DEFAULT '',
-    failure_reason TEXT,
-    retry_of TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at DESC);
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
-
-CREATE TABLE IF NOT EXISTS images (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
-    inference_id TEXT,
-    idx INTEGER NOT NULL DEFAULT 0,
-    width INTEGER NOT NULL DEFAULT 0,
-    height INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    favourite INTEGER NOT NULL DEFAULT 0,
-    origin TEXT NOT NULL,
-    engine TEXT,
-    prompt TEXT NOT NULL DEFAULT '',
-    negative_prompt TEXT NOT NULL DEFAULT '',
-    steps INTEGER,
-    guidance_scale REAL,
-    seed INTEGER,
-    param_width INTEGER,
-    param_height INTEGER,
-    model TEXT,
-    extra TEXT NOT NULL DEFAULT '{}'
-);
-CREATE UNIQUE INDEX IF NOT EXISTS images_of_job ON images (inference_id, idx);
-CREATE INDEX IF NOT EXISTS images_by_time ON images (created_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS favourites_by_time ON images (favourite, created_at DESC, id DESC);
-
-CREATE VIRTUAL TABLE IF NOT EXISTS images_fts USING fts5(
-    prompt, negative_prompt, content='images', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS images_ai AFTER INSERT ON images BEGIN
-    INSERT INTO images_fts (rowid, prompt, negative_prompt) VALUES (new.id, new.prompt, new.negative_prompt);
-END;
-CREATE TRIGGER IF NOT EXISTS images_ad AFTER DELETE ON images BEGIN
-    INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt)
-    VALUES ('delete', old.id, old.prompt, old.negative_prompt);
-END;
-CREATE TRIGGER IF NOT EXISTS images_au AFTER UPDATE OF prompt, negative_prompt ON images BEGIN
-    INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt)
-    VALUES ('delete', old.id, old.prompt, old.negative_prompt);
-    INSERT INTO images_fts (rowid, prompt, negative_prompt) VALUES (new.id, new.prompt, new.negative_prompt);
-END;
-"""
-_REQUEST_FIELDS = tuple(f.name for f in fields(GenerationRequest))
-_JOB_FIELDS = (
-    "target",
-    "state",
-    "origin",
-    "created_at",
-    "updated_at",
-    "input_location",
-    "output_location",
-    "failure_location",
-    "message",
-    "failure_reason",
-    "retry_of",
-)
-_IMAGE_COLUMNS = (
-    "id, path, inference_id, idx, width, height, created_at, favourite, origin, engine,"
-    " prompt, negative_prompt, steps, guidance_scale, seed, param_width, param_height, model, extra"
-)
 #: Downloads are a few small PNGs per job: a couple of threads, botocore's own retries.
 DOWNLOAD_CONFIG = TransferConfig(max_concurrency=2, multipart_threshold=64 * 1024 * 1024)
-
-
-def now() -> str:
-    """The library's timestamp form: UTC ISO-8601 with microseconds, which sorts as text."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 class _Connection(sqlite3.Connection):
@@ -176,9 +100,9 @@ class Library:
     def _create_schema(self) -> None:
         with self._write_lock:
             version = self._writer.execute("PRAGMA user_version").fetchone()[0]
-            if version > _SCHEMA_VERSION:
+            if version > SCHEMA_VERSION:
                 raise UserError(f"The library at {self._path} was made by a newer Diffusion Desk; update the app.")
-            self._writer.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={_SCHEMA_VERSION};COMMIT;")
+            self._writer.executescript(f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
 
     @property
     def _reader(self) -> sqlite3.Connection:
@@ -229,10 +153,10 @@ class Library:
         stamp = now()
         job.created_at = job.created_at or stamp
         job.updated_at = job.updated_at or job.created_at
-        values = {name: getattr(job, name) for name in _JOB_FIELDS}
+        values = {name: getattr(job, name) for name in JOB_FIELDS}
         values["state"] = JobState(job.state).value
         values["origin"] = Origin(job.origin).value
-        values.update(_request_values(job.request))
+        values.update(request_values(job.request))
         columns = ["inference_id", *values]
         with self._write() as conn:
             cursor = conn.execute(
@@ -246,12 +170,12 @@ class Library:
         values: dict[str, Any] = {}
         for name, value in changes.items():
             if name == "request":
-                values.update(_request_values(value))
+                values.update(request_values(value))
             elif name == "state":
                 values[name] = JobState(value).value
             elif name == "origin":
                 values[name] = Origin(value).value
-            elif name in _JOB_FIELDS:
+            elif name in JOB_FIELDS:
                 values[name] = value
             else:
                 raise TypeError(f"update_job() cannot change {name!r}")
@@ -313,7 +237,7 @@ class Library:
         return [
             Job(
                 inference_id=row["inference_id"],
-                request=_request_from_row(row),
+                request=request_from_row(row),
                 target=row["target"],
                 state=JobState(row["state"]),
                 created_at=row["created_at"],
@@ -377,7 +301,7 @@ class Library:
                     out.append(record)
                 else:
                     row = conn.execute(
-                        f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path = ? OR (inference_id = ? AND idx = ?)",
+                        f"SELECT {IMAGE_COLUMNS} FROM images WHERE path = ? OR (inference_id = ? AND idx = ?)",
                         (values["path"], record.inference_id, record.index),
                     ).fetchone()
                     out.append(self._image_from_row(row))
@@ -388,7 +312,7 @@ class Library:
     ) -> list[ImageRecord]:
         """One page of the gallery, newest first, filtered by a prompt search and the favourites switch."""
         where, args = self._image_filter(query, favourites_only)
-        sql = f"SELECT {_IMAGE_COLUMNS} FROM images{where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        sql = f"SELECT {IMAGE_COLUMNS} FROM images{where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
         rows = self._reader.execute(sql, [*args, -1 if limit is None else int(limit), int(offset)]).fetchall()
         return [self._image_from_row(row) for row in rows]
 
@@ -397,13 +321,13 @@ class Library:
         return self._reader.execute(f"SELECT count(*) FROM images{where}", args).fetchone()[0]
 
     def get_image(self, image_id: int) -> ImageRecord | None:
-        row = self._reader.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone()
+        row = self._reader.execute(f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone()
         return self._image_from_row(row) if row else None
 
     def image_by_path(self, path: str | os.PathLike[str]) -> ImageRecord | None:
         """The record of a library file (as in `Job.image_paths`), or None."""
         row = self._reader.execute(
-            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path = ?", (self._relative(Path(path)),)
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE path = ?", (self._relative(Path(path)),)
         ).fetchone()
         return self._image_from_row(row) if row else None
 
@@ -467,7 +391,7 @@ class Library:
 
     def prompt_history(self, search: str = "", limit: int = 50) -> list[str]:
         """Distinct prompts, most recently used first, optionally containing `search`."""
-        like = f"%{_escape_like(search)}%"
+        like = f"%{escape_like(search)}%"
         rows = self._reader.execute(
             """
             SELECT prompt, max(created_at) AS last FROM (
@@ -505,7 +429,7 @@ class Library:
         folder.mkdir(parents=True, exist_ok=True)
         for leftover in folder.glob(".*.part"):
             leftover.unlink(missing_ok=True)
-        fallback = _parameters_from_request({**job.request.to_dict(), **manifest.request})
+        fallback = parameters_from_request({**job.request.to_dict(), **manifest.request})
         records: list[ImageRecord] = []
         for index, key in enumerate(manifest.image_keys):
             path = folder / f"{index}.png"
@@ -590,7 +514,7 @@ class Library:
 
     def _image_filter(self, query: str, favourites_only: bool) -> tuple[str, list[Any]]:
         clauses, args = [], []
-        match = _fts_query(query)
+        match = fts_query(query)
         if match:
             # `+id`: walk the newest-first index and test membership, rather than sort every match
             clauses.append("+id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
@@ -600,52 +524,10 @@ class Library:
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
     def _image_values(self, record: ImageRecord) -> dict[str, Any]:
-        p = record.parameters
-        return {
-            "path": self._relative(Path(record.path)),
-            "inference_id": record.inference_id,
-            "idx": record.index,
-            "width": record.width,
-            "height": record.height,
-            "created_at": record.created_at or now(),
-            "favourite": int(record.favourite),
-            "origin": Origin(record.origin).value,
-            "engine": record.engine,
-            "prompt": p.prompt,
-            "negative_prompt": p.negative_prompt,
-            "steps": p.steps,
-            "guidance_scale": p.guidance_scale,
-            "seed": p.seed,
-            "param_width": p.width,
-            "param_height": p.height,
-            "model": p.model,
-            "extra": orjson.dumps(p.extra).decode(),
-        }
+        return image_values(record, self._relative(Path(record.path)))
 
     def _image_from_row(self, row: sqlite3.Row) -> ImageRecord:
-        return ImageRecord(
-            id=row["id"],
-            path=self._absolute(row["path"]),
-            parameters=Parameters(
-                prompt=row["prompt"],
-                negative_prompt=row["negative_prompt"],
-                steps=row["steps"],
-                guidance_scale=row["guidance_scale"],
-                seed=row["seed"],
-                width=row["param_width"],
-                height=row["param_height"],
-                model=row["model"],
-                extra=orjson.loads(row["extra"]),
-            ),
-            inference_id=row["inference_id"],
-            index=row["idx"],
-            width=row["width"],
-            height=row["height"],
-            created_at=row["created_at"],
-            favourite=bool(row["favourite"]),
-            origin=Origin(row["origin"]),
-            engine=row["engine"],
-        )
+        return image_from_row(row, self._absolute(row["path"]))
 
     def _relative(self, path: Path) -> str:
         path = path.absolute()
@@ -663,57 +545,6 @@ class Library:
             return self.images_dir / check_inference_id(inference_id)
         except ValueError:
             return None
-
-
-def _request_values(request: GenerationRequest) -> dict[str, Any]:
-    return {name: getattr(request, name) for name in _REQUEST_FIELDS}
-
-
-def _request_from_row(row: sqlite3.Row) -> GenerationRequest:
-    return request_as_sent({name: row[name] for name in _REQUEST_FIELDS})
-
-
-def request_as_sent(data: Mapping[str, Any]) -> GenerationRequest:
-    """A request as another client sent it, kept even where our limits would refuse it.
-
-    Unknown fields are dropped, and a value of the wrong type becomes the default; the job
-    can be shown and tracked, and a retry validates it like any new request.
-    """
-    defaults = {f.name: f.default for f in fields(GenerationRequest)}
-    defaults["prompt"] = ""
-    values = {}
-    for name, default in defaults.items():
-        value = data.get(name, default)
-        if name in ("prompt", "negative_prompt"):
-            ok = isinstance(value, str)
-        else:
-            ok = (value is None and name == "seed") or (
-                isinstance(value, (int, float)) and not isinstance(value, bool)
-            )
-        values[name] = value if ok else default
-    try:
-        return GenerationRequest(**values)
-    except RequestError:
-        request = object.__new__(GenerationRequest)
-        for name, value in values.items():
-            object.__setattr__(request, name, value)
-        return request
-
-
-def _parameters_from_request(request: dict[str, Any]) -> Parameters:
-    def number(name: str, kind: type) -> Any:
-        value = request.get(name)
-        return kind(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-    return Parameters(
-        prompt=request.get("prompt") if isinstance(request.get("prompt"), str) else "",
-        negative_prompt=request.get("negative_prompt") if isinstance(request.get("negative_prompt"), str) else "",
-        steps=number("num_inference_steps", int),
-        guidance_scale=number("guidance_scale", float),
-        seed=number("seed", int),
-        width=number("width", int),
-        height=number("height", int),
-    )
 
 
 def _engine(params: Parameters) -> str | None:
@@ -770,13 +601,3 @@ def _free_name(folder: Path, name: str) -> Path:
     return candidate
 
 
-def _fts_query(text: str) -> str:
-    """Every word of `text` must appear (the last one as a prefix, for search-as-you-type)."""
-    words = [w.replace('"', '""') for w in text.split() if w.strip('"')]
-    if not words:
-        return ""
-    return " ".join(f'"{w}"' for w in words[:-1]) + (" " if len(words) > 1 else "") + f'"{words[-1]}"*'
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
