@@ -15,6 +15,7 @@ from .keys import (
     GUIDANCE_APP_NAME,
     IMAGES,
     MANIFEST_NAME,
+    MESSAGE_INDEX,
     MESSAGES,
     MODEL_DATA_PARAM,
     MODEL_IMAGE_PARAM,
@@ -26,14 +27,27 @@ from .keys import (
     image_key,
     image_prefix,
     manifest_key,
+    message_index_key,
     message_key,
+    parse_message_index_key,
     request_key,
     ssm_name,
     ssm_prefix,
 )
 from .manifest import STATUS_COMPLETED, STATUS_FAILED, Manifest, ManifestError, parse_manifest
 from .notification import COMPLETED, FAILED, Notification, NotificationError, build_notification, parse_notification
-from .output import ACCEPT_JPEG, ACCEPT_RGB, ACCEPTS, OutputError, decode_image, decode_output, encode_output
+from .output import (
+    ACCEPT_JPEG,
+    ACCEPT_RGB,
+    ACCEPTS,
+    ModelOutput,
+    OutputError,
+    decode_image,
+    decode_output,
+    encode_output,
+    encode_png,
+    read_output,
+)
 from .parameters import CHUNK_KEY, Parameters, format_parameters, parse_parameters
 from .request import LABELS, LIMITS, MAX_SEED, PROMPT_MAX, GenerationRequest, RequestError
 

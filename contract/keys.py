@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from urllib.parse import urlparse
 
 from .ids import check_inference_id
@@ -11,6 +12,9 @@ REQUESTS = "requests/"
 OUTPUT = "output/"
 FAILURES = "failures/"
 MESSAGES = "messages/"
+#: `messages-by-time/<eventTime>_<id>`: written by our save_message after `messages/<id>.json`,
+#: so a tracker lists new notifications in time order whatever the ids look like.
+MESSAGE_INDEX = "messages-by-time/"
 IMAGES = "images/"
 MANIFEST_NAME = "manifest.json"
 
@@ -33,6 +37,29 @@ def request_key(inference_id: str) -> str:
 
 def message_key(inference_id: str) -> str:
     return f"{MESSAGES}{check_inference_id(inference_id)}.json"
+
+
+_INDEX_TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
+
+
+def message_index_key(event_time: datetime, inference_id: str) -> str:
+    """`messages-by-time/20261125T145500123456Z_<id>`: sorts by the notification's UTC time."""
+    if event_time.tzinfo is None:
+        raise ValueError("the event time needs a time zone")
+    stamp = event_time.astimezone(timezone.utc).strftime(_INDEX_TIME_FORMAT)
+    return f"{MESSAGE_INDEX}{stamp}_{check_inference_id(inference_id)}"
+
+
+def parse_message_index_key(key: str) -> tuple[datetime, str] | None:
+    """The time and inference id in a `messages-by-time/` key, or None."""
+    if not key.startswith(MESSAGE_INDEX):
+        return None
+    stamp, sep, inference_id = key[len(MESSAGE_INDEX):].partition("_")
+    try:
+        when = datetime.strptime(stamp, _INDEX_TIME_FORMAT).replace(tzinfo=timezone.utc)
+        return (when, check_inference_id(inference_id)) if sep else None
+    except ValueError:
+        return None
 
 
 def image_prefix(inference_id: str) -> str:

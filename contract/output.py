@@ -1,7 +1,8 @@
 """The model's output: `{"generated_images": [...], "prompt": ...}` in either Accept form.
 
 `application/json` gives each image as nested RGB arrays (H × W × 3, 0–255);
-`application/json;jpeg` gives each as a base64 JPEG string.
+`application/json;jpeg` gives each as a base64 JPEG string. The nested arrays are
+parsed straight from the bytes into numpy, with no Python object per pixel.
 """
 
 from __future__ import annotations
@@ -9,10 +10,16 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
+import struct
+import zlib
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import orjson
+
+from .parameters import CHUNK_KEY
 
 ACCEPT_RGB = "application/json"
 ACCEPT_JPEG = "application/json;jpeg"
@@ -23,45 +30,390 @@ class OutputError(ValueError):
     """The model output cannot be turned into images; the message says why, for a person."""
 
 
+@dataclass(frozen=True, slots=True)
+class ModelOutput:
+    """The decoded output: images as (H, W, 3) uint8 arrays, the prompt, other plain fields."""
+
+    images: list[np.ndarray]
+    prompt: str | None = None
+    details: dict[str, str | int | float | bool] = field(default_factory=dict)
+
+
+def read_output(body: bytes) -> ModelOutput:
+    """Decode every image and keep the prompt and the other top-level plain values."""
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise OutputError("the model output is not bytes")
+    body = bytes(body)
+    spans = _quick_spans(body)
+    if spans is not None:
+        try:
+            return _read(body, spans)
+        except OutputError:
+            pass
+    return _read(body, _exact_spans(body))
+
+
 def decode_output(body: bytes) -> list[np.ndarray]:
     """Every image in the output as an (H, W, 3) uint8 array."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise OutputError("the model output is not valid JSON (it may be truncated)") from None
-    if not isinstance(data, dict):
-        raise OutputError("the model output is not a JSON object")
-    images = data.get("generated_images")
-    if not isinstance(images, list):
-        raise OutputError("the model output has no list of generated_images")
-    if not images:
-        raise OutputError("the model output's generated_images list is empty")
-    return [decode_image(image, index) for index, image in enumerate(images)]
+    return read_output(body).images
 
 
 def decode_image(image: Any, index: int = 0) -> np.ndarray:
+    """One already-parsed image: nested RGB lists or a base64 JPEG string."""
     if isinstance(image, str):
         return _decode_jpeg(image, index)
-    return _decode_rgb(image, index)
-
-
-def _decode_rgb(image: Any, index: int) -> np.ndarray:
-    where = f"image {index + 1}"
     if not isinstance(image, list) or not image:
-        raise OutputError(f"{where} is neither nested RGB arrays nor a base64 JPEG")
+        raise OutputError(f"image {index + 1} is neither nested RGB arrays nor a base64 JPEG")
     try:
-        array = np.array(image)
-    except ValueError:
-        raise OutputError(f"{where} has rows or pixels of different lengths") from None
-    if array.dtype == object or array.ndim != 3:
-        raise OutputError(f"{where} has rows or pixels of different lengths")
-    if array.shape[2] != 3:
-        raise OutputError(f"{where} has pixels with {array.shape[2]} channels; expected 3 (RGB)")
-    if array.dtype.kind not in "iu":
-        raise OutputError(f"{where} has values that are not whole numbers 0–255")
-    if array.size and (array.min() < 0 or array.max() > 255):
-        raise OutputError(f"{where} has values outside 0–255")
-    return array.astype(np.uint8)
+        raw = orjson.dumps(image)
+    except (TypeError, orjson.JSONEncodeError):
+        raise OutputError(f"image {index + 1} holds values that are not numbers") from None
+    return _parse_image(raw, index)
+
+
+def _read(body: bytes, spans: list[tuple[int, int]]) -> ModelOutput:
+    """Parse the output with each span (a whole batch or one image) standing in as a placeholder."""
+    data = _load_skeleton(body, spans)
+    images = data.get("generated_images")
+    if not isinstance(images, list):
+        raise OutputError("the model output has no list of generated_images")
+    elif not images:
+        raise OutputError("the model output's generated_images list is empty")
+    else:
+        decoded = []
+        for index, image in enumerate(images):
+            span = _placeholder_span(image, spans)
+            if span is not None:
+                decoded.append(_parse_image(body[span[0] : span[1] + 1], index))
+            elif isinstance(image, str):
+                decoded.append(_decode_jpeg(image, index))
+            else:
+                raise OutputError(f"image {index + 1} is neither nested RGB arrays nor a base64 JPEG")
+    prompt = data.get("prompt") if isinstance(data.get("prompt"), str) else None
+    details = {
+        key: value
+        for key, value in data.items()
+        if key not in ("generated_images", "prompt") and isinstance(value, (str, int, float, bool))
+    }
+    return ModelOutput(decoded, prompt, details)
+
+
+def _parse_image(raw: bytes, index: int) -> np.ndarray:
+    compact = raw.translate(None, _SPACES)
+    try:
+        return _parse_rows(compact, index)
+    except _Irregular:
+        raise _describe_bad_image(compact, index) from None
+
+
+_OPEN, _CLOSE, _QUOTE, _BACKSLASH = ord("["), ord("]"), ord('"'), ord("\\")
+_IMAGE_LEVEL = 3  # the object is level 1, generated_images level 2, each image level 3
+_STRUCTURE = re.compile(rb'[\[\]{}"]')
+_QUICK_STEPS = 10_000
+_SCAN_CHUNK = 1 << 22
+_DEPTH_STEP = np.zeros(256, dtype=np.int8)
+_DEPTH_STEP[[ord("["), ord("{")]] = 1
+_DEPTH_STEP[[ord("]"), ord("}")]] = -1
+_PLACEHOLDER = "\x00"
+_SPACES = b" \t\r\n"
+
+
+def _not_json() -> OutputError:
+    return OutputError("the model output is not valid JSON (it may be truncated)")
+
+
+def _string_end(body: bytes, start: int) -> int | None:
+    """The index after the string that opens at `start`, or None if it never closes."""
+    end = body.find(b'"', start + 1)
+    while end > 0:
+        before = end
+        while body[before - 1] == _BACKSLASH:
+            before -= 1
+        if (end - before) % 2 == 0:
+            return end + 1
+        end = body.find(b'"', end + 1)
+    return None
+
+
+def _quick_spans(body: bytes) -> list[tuple[int, int]] | None:
+    """Image spans, assuming each image ends at its first `]]]` (true of compact JSON and of
+    json.dumps). Anything unusual returns None; a wrong guess fails verification later."""
+    spans: list[tuple[int, int]] = []
+    depth = pos = 0
+    for _ in range(_QUICK_STEPS):
+        match = _STRUCTURE.search(body, pos)
+        if match is None:
+            return spans if depth == 0 else None
+        at = match.start()
+        char = body[at]
+        if char == _QUOTE:
+            pos = _string_end(body, at)
+            if pos is None:
+                return None
+            continue
+        depth += 1 if char in b"[{" else -1
+        if depth < 0:
+            return None
+        pos = at + 1
+        if depth == _IMAGE_LEVEL and char == _OPEN:
+            end = body.find(b"]]]", at)
+            if end < 0:
+                return None
+            spans.append((at, end + 2))
+            depth -= 1
+            pos = end + 3
+    return None
+
+
+def _string_spans(body: bytes, text: np.ndarray) -> np.ndarray:
+    """(k, 2) first and last byte of every JSON string, so brackets inside them are ignored."""
+    quotes = np.concatenate(
+        [np.flatnonzero(text[i : i + _SCAN_CHUNK] == _QUOTE) + i for i in range(0, text.size, _SCAN_CHUNK)]
+        or [np.empty(0, dtype=np.intp)]
+    )
+    if quotes.size and body.find(b"\\") >= 0:
+        unescaped = []
+        for q in quotes.tolist():
+            start = q
+            while start > 0 and body[start - 1] == _BACKSLASH:
+                start -= 1
+            if (q - start) % 2 == 0:
+                unescaped.append(q)
+        quotes = np.array(unescaped, dtype=np.intp)
+    if quotes.size % 2:
+        raise _not_json()
+    return quotes.reshape(-1, 2)
+
+
+def _exact_spans(body: bytes) -> list[tuple[int, int]]:
+    """Image spans by bracket depth over the whole body, in bounded chunks (any layout)."""
+    text = np.frombuffer(body, dtype=np.uint8)
+    strings = _string_spans(body, text)
+    opens: list[np.ndarray] = []
+    closes: list[np.ndarray] = []
+    depth = 0
+    for start in range(0, text.size, _SCAN_CHUNK):
+        chunk = text[start : start + _SCAN_CHUNK]
+        step = _DEPTH_STEP[chunk]
+        first, last = np.searchsorted(strings[:, 1], start), np.searchsorted(strings[:, 0], start + chunk.size)
+        for a, b in strings[first:last].tolist():
+            step[max(a - start, 0) : b - start + 1] = 0
+        level = np.cumsum(step, dtype=np.int32)
+        level += depth
+        if level.min() < 0:
+            raise _not_json()
+        depth = int(level[-1])
+        opens.append(np.flatnonzero((level == _IMAGE_LEVEL) & (step == 1) & (chunk == _OPEN)) + start)
+        closes.append(np.flatnonzero((level == _IMAGE_LEVEL - 1) & (step == -1) & (chunk == _CLOSE)) + start)
+    if depth != 0:
+        raise _not_json()
+    starts = np.concatenate(opens) if opens else np.empty(0, dtype=np.intp)
+    ends = np.concatenate(closes) if closes else np.empty(0, dtype=np.intp)
+    if starts.size != ends.size or np.any(ends < starts) or np.any(starts[1:] < ends[:-1]):
+        raise _not_json()
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+def _load_skeleton(body: bytes, spans: list[tuple[int, int]]) -> dict[str, Any]:
+    """Parse the output with each image-level array replaced by a small placeholder string."""
+    if spans:
+        parts, previous = [], 0
+        for number, (start, end) in enumerate(spans):
+            parts += [body[previous:start], b'"\\u0000%d"' % number]
+            previous = end + 1
+        parts.append(body[previous:])
+        skeleton = b"".join(parts)
+    else:
+        skeleton = body
+    try:
+        data = orjson.loads(skeleton)
+    except orjson.JSONDecodeError:
+        raise _not_json() from None
+    if not isinstance(data, dict):
+        raise OutputError("the model output is not a JSON object")
+    return data
+
+
+def _placeholder_span(image: Any, spans: list[tuple[int, int]]) -> tuple[int, int] | None:
+    if isinstance(image, str) and image.startswith(_PLACEHOLDER) and image[1:].isdigit():
+        number = int(image[1:])
+        if number < len(spans):
+            return spans[number]
+    return None
+
+
+class _Irregular(Exception):
+    """The text is not exactly rows of [r, g, b] pixels; the slow path says why."""
+
+
+def _parse_rows(compact: bytes, index: int) -> np.ndarray:
+    """Parse one `[[[r,g,b],…],…]` without whitespace into an (H, W, 3) uint8 array.
+
+    Such text is exactly `[[[` n `,` n `,` n `],[` … `]],[[` … `]]]` with runs of 1–3 digits.
+    Checking every run and every gap between runs is as strict as json.loads and needs no
+    Python object per value. Raise _Irregular otherwise.
+    """
+    text = np.frombuffer(compact, dtype=np.uint8)
+    digit = (text - ord("0")) < 10
+    ends = np.flatnonzero(digit[:-1] > digit[1:])
+    if not (compact.startswith(b"[[[") and compact.endswith(b"]]]") and ends.size and ends[-1] == text.size - 4):
+        raise _Irregular
+    value, length = _numbers(text, digit, ends)
+    del digit
+    gaps = np.empty(ends.size, dtype=np.int64)
+    np.subtract(ends[1:], ends[:-1], out=gaps[:-1])
+    gaps[:-1] -= length[1:]
+    gaps[-1] = 5
+    per_row = int(np.argmax(gaps >= 5)) + 1
+    if per_row % 3 or ends.size % per_row or ends[0] + 1 - length[0] != 3:
+        raise _Irregular
+    shape = (ends.size // per_row, per_row // 3)
+    if not _well_laid_out(text, ends, gaps.reshape(shape[0], per_row)):
+        raise _Irregular
+    del gaps, ends
+    _check_values(value, length, shape, index)
+    return value.astype(np.uint8).reshape(*shape, 3)
+
+
+def _numbers(text: np.ndarray, digit: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The value and digit count of each run, read back from its last digit (4 means 4 or more)."""
+    at = ends - 1
+    value = text[ends].astype(np.uint16)
+    value -= ord("0")
+    more = digit[at]
+    length = more.astype(np.uint8)
+    place = text[at]
+    place -= ord("0")
+    place *= more
+    value += place * np.uint16(10)
+    at -= 1
+    more &= digit[at]
+    length += more
+    place = text[at]
+    place -= ord("0")
+    place *= more
+    value += place * np.uint16(100)
+    at -= 1
+    more &= digit[at]
+    length += more
+    length += 1
+    return value, length
+
+
+def _well_laid_out(text: np.ndarray, ends: np.ndarray, gaps: np.ndarray) -> bool:
+    """Each gap is `,` inside a pixel, `],[` between pixels and `]],[[` between rows.
+
+    `gaps` is (H, W·3): the length of the gap after each run; its first byte is folded in so
+    that one comparison with a one-row pattern checks both.
+    """
+    height, row_size = gaps.shape
+    width = row_size // 3
+    gaps <<= 8
+    gaps |= text[ends + 1].reshape(gaps.shape)
+    pattern = np.full((width, 3), (1 << 8) | ord(","), dtype=np.int64)
+    pattern[:, 2] = (3 << 8) | _CLOSE
+    pattern[-1, 2] = (5 << 8) | _CLOSE
+    if not np.array_equal(gaps, np.broadcast_to(pattern.reshape(1, row_size), gaps.shape)):
+        return False
+    pixel_ends = ends[2::3].reshape(height, width)
+    second = text[pixel_ends + 2]
+    pattern = np.full(width, ord(","), dtype=np.uint8)
+    pattern[-1] = _CLOSE
+    if not np.array_equal(second, np.broadcast_to(pattern, second.shape)):
+        return False
+    third = text[pixel_ends + 3]
+    pattern = np.full(width, _OPEN, dtype=np.uint8)
+    pattern[-1] = ord(",")
+    if not (np.array_equal(third[:-1], np.broadcast_to(pattern, (height - 1, width))) and third[-1, -1] == _CLOSE):
+        return False
+    if not np.array_equal(third[-1, :-1], pattern[:-1]):
+        return False
+    row_ends = pixel_ends[:-1, -1]
+    return bool(np.all(text[row_ends + 4] == _OPEN) and np.all(text[row_ends + 5] == _OPEN))
+
+
+def _check_values(value: np.ndarray, length: np.ndarray, shape: tuple[int, int], index: int) -> None:
+    leading_zero = ((length == 2) & (value < 10)) | ((length == 3) & (value < 100))
+    if leading_zero.any():
+        where = _where_value(int(np.argmax(leading_zero)), shape, index)
+        raise OutputError(f"{where} has a number with leading zeros, which is not valid JSON")
+    too_big = (length > 3) | (value > 255)
+    if too_big.any():
+        number = int(np.argmax(too_big))
+        shown = "a value above 999" if length[number] > 3 else f"the value {int(value[number])}"
+        raise OutputError(f"{_where_value(number, shape, index)} has {shown}; every value must be from 0 to 255")
+
+
+def _where_value(number: int, shape: tuple[int, int], index: int) -> str:
+    pixel, channel = divmod(number, 3)
+    row, column = divmod(pixel, shape[1])
+    colour = ("red", "green", "blue")[channel]
+    return f"image {index + 1} at row {row + 1}, column {column + 1} ({colour})"
+
+
+def _describe_bad_image(compact: bytes, index: int) -> OutputError:
+    """Say, for a person, why a span is not rows of [r, g, b] pixels (the slow, rare path)."""
+    where = f"image {index + 1}"
+    text = np.frombuffer(compact, dtype=np.uint8)
+    kind = _KIND[text]
+    bad = np.flatnonzero(kind == _BAD)
+    if bad.size:
+        return _bad_character(chr(int(text[bad[0]])), where)
+    digit = kind == _DIGIT
+    starts = ~digit
+    starts[1:] |= digit[1:] & starts[:-1]
+    tokens = kind[starts]
+    step = np.zeros(tokens.size, dtype=np.int32)
+    step[tokens == _LIST_OPEN] = 1
+    step[tokens == _LIST_CLOSE] = -1
+    level = np.cumsum(step)
+    numbers = tokens == _DIGIT
+    opens = tokens == _LIST_OPEN
+    if np.any(opens & (level > 3)):
+        return OutputError(f"{where} is nested deeper than rows of [red, green, blue] pixels")
+    if np.any(numbers & (level < 3)):
+        return OutputError(f"{where} is not rows of [red, green, blue] pixels: a value stands outside a pixel")
+    if np.any(opens[:-1] & (tokens[1:] == _LIST_CLOSE)):
+        return OutputError(f"{where} has an empty row or pixel")
+    pixel_opens = np.flatnonzero(opens & (level == 3))
+    pixel_closes = np.flatnonzero((tokens == _LIST_CLOSE) & (level == 2))
+    if pixel_opens.size and pixel_opens.size == pixel_closes.size:
+        seen = np.cumsum(numbers)
+        channels = seen[pixel_closes] - seen[pixel_opens]
+        odd = np.flatnonzero(channels != 3)
+        if odd.size:
+            return OutputError(
+                f"{where} has a pixel with {int(channels[odd[0]])} values; "
+                "each pixel needs exactly 3 (red, green, blue)"
+            )
+    row_opens = np.flatnonzero(opens & (level == 2))
+    if row_opens.size > 1:
+        pixels_seen = np.cumsum(opens & (level == 3))
+        row_ends = np.append(row_opens[1:], tokens.size - 1)
+        lengths = pixels_seen[row_ends] - pixels_seen[row_opens]
+        odd = np.flatnonzero(lengths != lengths[0])
+        if odd.size:
+            return OutputError(
+                f"{where} has rows of different lengths: row 1 has {int(lengths[0])} pixels, "
+                f"row {int(odd[0]) + 1} has {int(lengths[odd[0]])}"
+            )
+    if row_opens.size == 0:
+        return OutputError(f"{where} is not rows of [red, green, blue] pixels")
+    return OutputError(f"{where} is not valid JSON arrays of pixels (misplaced commas or brackets)")
+
+
+def _bad_character(char: str, where: str) -> OutputError:
+    if char == "-":
+        return OutputError(f"{where} has negative values; every value must be a whole number from 0 to 255")
+    if char in ".eE+":
+        return OutputError(f"{where} has decimal values; every value must be a whole number from 0 to 255")
+    if char == '"':
+        return OutputError(f"{where} has text where a pixel value should be")
+    if char in "ntf":
+        return OutputError(f"{where} has null, true or false where a pixel value should be")
+    if char in "{}":
+        return OutputError(f"{where} has a JSON object where a pixel should be")
+    return OutputError(f"{where} has an unexpected character {char!r} among its pixel values")
 
 
 def _decode_jpeg(text: str, index: int) -> np.ndarray:
@@ -71,7 +423,7 @@ def _decode_jpeg(text: str, index: int) -> np.ndarray:
         raw = base64.b64decode(text, validate=True)
         with Image.open(io.BytesIO(raw)) as img:
             return np.asarray(img.convert("RGB"))
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
+    except (binascii.Error, ValueError, UnidentifiedImageError, OSError, Image.DecompressionBombError):
         raise OutputError(f"image {index + 1} is a string but not a base64 JPEG") from None
 
 
@@ -90,3 +442,45 @@ def encode_output(images: list[np.ndarray], prompt: str, accept: str = ACCEPT_RG
         {"generated_images": [np.ascontiguousarray(i, dtype=np.uint8) for i in images], "prompt": prompt},
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_UP_FILTER = 2
+
+
+def encode_png(image: np.ndarray, parameters: str | None = None) -> bytes:
+    """A lossless 8-bit RGB PNG, with `parameters` in a text chunk when given.
+
+    Every row uses PNG's Up filter and zlib's RLE strategy: on generated images this is as
+    small as Pillow's default PNG and several times faster to write.
+    """
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    if image.ndim != 3 or image.shape[2] != 3 or not image.shape[0] or not image.shape[1]:
+        raise ValueError(f"a PNG needs an (H, W, 3) image, not shape {image.shape}")
+    height, width, _ = image.shape
+    rows = np.empty((height, 1 + 3 * width), dtype=np.uint8)
+    rows[:, 0] = _UP_FILTER
+    filtered = rows[:, 1:].reshape(height, width, 3)
+    filtered[0] = image[0]
+    np.subtract(image[1:], image[:-1], out=filtered[1:])
+    deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    data = deflate.compress(rows) + deflate.flush()
+    del rows, filtered
+    parts = [_PNG_SIGNATURE, _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))]
+    if parameters is not None:
+        parts.append(_text_chunk(CHUNK_KEY, parameters))
+    parts += [_png_chunk(b"IDAT", data), _png_chunk(b"IEND", b"")]
+    return b"".join(parts)
+
+
+def _text_chunk(key: str, text: str) -> bytes:
+    """tEXt when the text is Latin-1 (what other tools read first), else UTF-8 iTXt, as Pillow does."""
+    text = text.replace("\x00", "")
+    try:
+        return _png_chunk(b"tEXt", key.encode("latin-1") + b"\x00" + text.encode("latin-1"))
+    except UnicodeEncodeError:
+        return _png_chunk(b"iTXt", key.encode("latin-1") + b"\x00\x00\x00\x00\x00" + text.encode("utf-8"))
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
