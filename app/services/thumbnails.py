@@ -75,7 +75,7 @@ class ThumbnailCache:
             image.draft("RGB", (limit, limit))
             if image.mode not in ("RGB", "RGBA"):
                 image = image.convert("RGBA" if image.has_transparency_data else "RGB")
-            image.thumbnail((limit, limit), Image.Resampling.LANCZOS, reducing_gap=2.0)
+            image.thumbnail((limit, limit), Image.Resampling.BICUBIC, reducing_gap=2.0)
             info = PngImagePlugin.PngInfo()
             info.add_text("Thumb::URI", source.as_uri())
             info.add_text("Thumb::MTime", str(int(stat.st_mtime)))
