@@ -90,6 +90,7 @@ class Gallery(QWidget):
     """Search, favourites filter, size slider and the grid, with delete, export, copy and reveal."""
 
     openRequested = Signal(int)  # row in `model` to show in the viewer
+    recordOpenRequested = Signal(object)  # an ImageRecord found by `open_image`, for the viewer
     message = Signal(str)  # a short line for the status bar ("Exported 3 images to …")
     copied = Signal(object)  # ImageRecord now on the clipboard
     deleted = Signal(int)  # how many images were deleted
@@ -179,17 +180,27 @@ class Gallery(QWidget):
         self._started = False
         self._events: Any = None
         self.viewer: Viewer | None = None
-        self.openRequested.connect(self.open_row)
 
         self.set_thumbnail_size(DEFAULT_SIZE)
         self._update_actions()
 
-    def connect_events(self, events: Any) -> None:
-        """Follow the app's events: new or changed images reload the grid; "open image" shows the viewer."""
+    def connect_events(self, events: Any, *, own_viewer: bool = True) -> None:
+        """Follow the app's events: new or changed images reload the grid, "open image" finds the image.
+
+        With `own_viewer` the gallery shows images in a viewer window of its own; a host that
+        places the viewer itself connects `openRequested` and `recordOpenRequested` instead.
+        """
         self._events = events
-        events.images_added.connect(lambda _records: self._reload_timer.start())
-        events.library_changed.connect(self._reload_timer.start)
+        events.images_added.connect(lambda _records: self.reload_soon())
+        events.library_changed.connect(self.reload_soon)
         events.open_image_requested.connect(self.open_image)
+        if own_viewer:
+            self.openRequested.connect(self.open_row)
+            self.recordOpenRequested.connect(self._open_record)
+
+    def reload_soon(self) -> None:
+        """Reload once a burst of changes is over."""
+        self._reload_timer.start()
 
     def reload(self) -> None:
         """Query the library again (images were added, removed or changed elsewhere), keeping the selection."""
@@ -215,16 +226,17 @@ class Gallery(QWidget):
         self._present(viewer)
 
     def open_image(self, image: Any) -> None:
-        """Show an image given as a record, an id or a file path (the job queue's "open")."""
+        """Find an image given as a record, an id or a file path (the job queue's "open") on a worker,
+        then emit `recordOpenRequested(record)`."""
         if isinstance(image, ImageRecord):
-            self._open_record(image)
+            self.recordOpenRequested.emit(image)
             return
         library = self.library
         if isinstance(image, int):
             op = lambda: library.get_image(image)  # noqa: E731
         else:
             op = lambda: _image_by_path(library, str(image))  # noqa: E731
-        Task(self, op, success=lambda record: record is not None and self._open_record(record)).run()
+        Task(self, op, success=lambda record: record is not None and self.recordOpenRequested.emit(record)).run()
 
     def set_thumbnail_size(self, pixels: int) -> None:
         pixels = max(SIZES[0], min(SIZES[1], round(pixels / SIZES[2]) * SIZES[2]))

@@ -45,6 +45,9 @@ class _Relay(QObject):
 
 
 class _Job(QRunnable):
+    """A Python subclass on purpose: shiboken forgets its wrapper when the pool deletes it, which it
+    does not do for `QRunnable.create()` (a stale wrapper then stands in for the next object at that address)."""
+
     def __init__(self, relay: _Relay, render: Render, generation: int, key: Hashable, path: str, pixels: int):
         super().__init__()
         self._args = relay, render, generation, key, path, pixels
@@ -106,11 +109,14 @@ class ThumbnailLoader(QObject):
         self._start()
 
     def clear(self) -> None:
-        """Forget waiting renders (the view changed); running ones finish and are ignored."""
+        """Forget waiting renders (the view changed); running ones finish and are ignored.
+
+        The waiting list is ours (the pool only ever holds what is running), so this is the
+        pool being cleared.
+        """
         self._generation += 1
         self._queued.clear()
         self._running.clear()
-        self._pool.clear()
         self._turned_away.clear()
 
     def clear_cache(self) -> None:

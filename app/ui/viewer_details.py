@@ -36,7 +36,7 @@ class ParameterPanel(QScrollArea):
     """Prompt, negative prompt and settings, selectable, with copy-seed and restore buttons."""
 
     restoreRequested = Signal(object, bool)  # GenerationRequest fields, with the seed?
-    seedCopied = Signal(int)
+    seedCopied = Signal(object)  # the seed (up to 2**32 - 1: wider than a Qt int)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
