@@ -9,6 +9,7 @@ stored relative to it, so the library can be moved.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import sqlite3
@@ -42,8 +43,10 @@ from .library_schema import (
     request_values,
 )
 from .models import ImageRecord, Job, JobState, Origin
-from .pngmeta import open_png, parameters_of, parameters_text, read_parameters, write_parameters
+from .pngmeta import open_png, parameters_of, parameters_text, write_parameters
 from .thumbnails import DEFAULT_SIZE, ThumbnailCache
+
+log = logging.getLogger(__name__)
 
 __all__ = ["DATABASE_NAME", "ImportResult", "Library", "now", "request_as_sent"]
 
@@ -69,8 +72,8 @@ class Library:
     """Jobs and images of one installation, kept in `data_dir`. Thread-safe; never call it on the GUI thread."""
 
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
-        self.data_dir = Path(data_dir)
-        self._root = str(self.data_dir.absolute())
+        self.data_dir = Path(data_dir).absolute()
+        self._root = str(self.data_dir)
         self.images_dir = self.data_dir / "images"
         self.imports_dir = self.data_dir / "imports"
         self.thumbnails = ThumbnailCache(self.data_dir / "thumbnails")
@@ -463,16 +466,23 @@ class Library:
             )
         records = self.add_images(records)
         for record in records:
-            self.thumbnails.thumbnail_path(record.path)
+            try:
+                self.thumbnails.thumbnail_path(record.path)
+            except OSError:  # a cache: the gallery makes it again when it asks
+                log.warning("no thumbnail for %s", record.path, exc_info=True)
         return records
 
     @staticmethod
     def _ensure_parameters(path: Path, fallback: Parameters, key: str) -> Parameters:
-        """The file's own parameters; when it has none, write `fallback` into it and return that."""
+        """The file's own parameters; when it has none (or unreadable ones), write `fallback` into it."""
         try:
-            params = read_parameters(path)
+            with open_png(path) as image:
+                params = parameters_of(image, key)
         except UserError as exc:
-            raise UserError(f"The image {key} from the cloud is not a usable PNG: {exc}") from None
+            if not _is_whole_png(path):
+                raise UserError(f"The image {key} from the cloud is not a usable PNG: {exc}") from None
+            log.warning("%s; using the job's request instead", exc)
+            params = None
         if params is None:
             write_parameters(path, fallback, path)
             params = fallback

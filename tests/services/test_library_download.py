@@ -155,3 +155,12 @@ def test_two_threads_downloading_one_job_fetch_each_image_once(cloud, library, s
     assert sorted(s3.gets) == sorted(manifest.image_keys)
     assert [r.id for r in results[0]] == [r.id for r in results[1]]
     assert library.count() == 2
+
+
+def test_an_unreadable_chunk_is_replaced_by_the_request(cloud, library, s3):
+    bucket = cloud.deployment.bucket
+    job, manifest, _ = completed_job(library, s3, bucket)
+    s3.put_object(Bucket=bucket, Key=manifest.image_keys[0], Body=png_bytes((1, 2, 3), "\x07 not parameters"))
+    first, _ = library.download_job_images(job, s3, bucket, manifest)
+    assert (first.parameters.prompt, first.parameters.seed) == (REQUEST.prompt, 99)
+    assert read_parameters(first.path) == first.parameters
