@@ -194,6 +194,15 @@ class Library:
         row = self._reader.execute("SELECT * FROM jobs WHERE inference_id = ?", (inference_id,)).fetchone()
         return self._jobs_from_rows([row])[0] if row else None
 
+    def known_job_ids(self, inference_ids: Iterable[str]) -> set[str]:
+        """Which of these ids the library already has (the tracker's test for jobs from elsewhere)."""
+        ids, known = list(inference_ids), set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            known.update(r[0] for r in self._reader.execute(f"SELECT inference_id FROM jobs WHERE inference_id IN ({marks})", chunk))
+        return known
+
     def jobs(self, states: Iterable[JobState | str] | None = None, limit: int | None = None) -> list[Job]:
         """Jobs newest first, optionally only those in `states`."""
         sql, args = "SELECT * FROM jobs", []

@@ -95,6 +95,11 @@ def test_jobs_are_listed_newest_first_and_filtered_by_state(library):
     assert [j.inference_id for j in library.jobs(limit=2)] == [jobs[4].inference_id, jobs[3].inference_id]
     assert [j.inference_id for j in library.jobs(states=[JobState.COMPLETED])] == [jobs[1].inference_id]
     assert [j.inference_id for j in library.unfinished_jobs()] == [jobs[n].inference_id for n in (0, 2, 4)]
+    others = [f"uuid-{n}" for n in range(1200)]
+    assert library.known_job_ids([*others, jobs[0].inference_id, jobs[3].inference_id]) == {
+        jobs[0].inference_id,
+        jobs[3].inference_id,
+    }
 
 
 def test_a_job_from_another_client_keeps_the_request_it_sent(library):
