@@ -1,0 +1,263 @@
+"""Turns a completed job's model output into PNG files with their generation parameters.
+
+Subscribed to the success topic. Reads the output named in the notification, decodes every
+image (nested RGB arrays or base64 JPEG), writes `images/<id>/<n>.png` with a `parameters`
+text chunk, then `images/<id>/manifest.json` last: its presence means the images are complete.
+Output that cannot be turned into images gets a failed manifest that says why; S3 errors are
+raised so Lambda retries. Everything written depends only on the notification and the stored
+objects, so a notification delivered twice writes the same objects again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import orjson
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from contract import (
+    STATUS_COMPLETED,
+    STATUS_FAILED,
+    Manifest,
+    ModelOutput,
+    Notification,
+    NotificationError,
+    OutputError,
+    Parameters,
+    S3Location,
+    encode_png,
+    format_parameters,
+    image_key,
+    is_safe_inference_id,
+    manifest_key,
+    parse_notification,
+    read_output,
+)
+
+logger = Logger()
+s3 = boto3.client("s3")
+
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+_UNREADABLE_REQUEST = _MISSING | {"AccessDenied", "403"}
+
+
+class JobFailed(Exception):
+    """The job's data cannot become images; the message is written for a designer."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one completed notification asks for."""
+
+    inference_id: str
+    notification: Notification | None
+    created: str | None
+
+
+@logger.inject_lambda_context
+@event_source(data_class=SNSEvent)
+def lambda_handler(event: SNSEvent, context: LambdaContext) -> None:
+    bucket = bucket_name()
+    for message in sns_messages(event.raw_event):
+        logger.remove_keys(["inference_id"])
+        job = read_job(message)
+        if job is None:
+            continue
+        logger.append_keys(inference_id=job.inference_id)
+        process(job, bucket)
+
+
+def bucket_name() -> str:
+    bucket = os.environ.get("BUCKET_NAME")
+    if not bucket:
+        raise RuntimeError("BUCKET_NAME is not set: the function is deployed without its bucket")
+    return bucket
+
+
+def sns_messages(event: Any) -> Iterator[str]:
+    """The Message of every SNS record; records of any other shape are logged and skipped."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        logger.error("Ignored an event without Records: it did not come from SNS")
+        return
+    for number, record in enumerate(records, 1):
+        sns = record.get("Sns") if isinstance(record, dict) else None
+        message = sns.get("Message") if isinstance(sns, dict) else None
+        if not isinstance(message, str):
+            logger.error("Ignored record %d: it has no SNS message", number)
+            continue
+        yield message
+
+
+def read_job(message: str) -> Job | None:
+    """The job a message asks to post-process, or None (logged) when there is none.
+
+    A message with a safe inference id that is not a readable Completed or Failed notification
+    is still a job: it gets a failed manifest, so the client does not wait for it forever.
+    """
+    try:
+        data = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        logger.warning("Ignored a message that is not JSON (not an inference notification)")
+        return None
+    inference_id = data.get("inferenceId") if isinstance(data, dict) else None
+    if inference_id is None:
+        logger.warning("Ignored a message without an inferenceId (not an inference notification)")
+        return None
+    if not is_safe_inference_id(inference_id):
+        logger.error("Ignored a notification whose inference id is not safe as an S3 key: %r", inference_id)
+        return None
+    created = data.get("eventTime") if isinstance(data.get("eventTime"), str) else None
+    try:
+        notification = parse_notification(data)
+    except NotificationError as exc:
+        logger.error("The notification cannot be read: %s", exc)
+        return Job(inference_id, None, created)
+    if notification.failed:
+        logger.info("The job failed at the endpoint; only its message is stored")
+        return None
+    return Job(inference_id, notification, created)
+
+
+def process(job: Job, bucket: str) -> Manifest:
+    """Write the job's PNGs and manifest, or a failed manifest; S3 errors propagate."""
+    request: dict[str, Any] = {}
+    try:
+        if job.notification is None:
+            raise JobFailed("SageMaker's notification for this job has an unknown status, so there are no images")
+        output = read_output_object(job.notification, bucket)
+        request = read_request(job.notification, bucket) or {"prompt": output.prompt or ""}
+        manifest = write_images(job, output, request, bucket)
+    except JobFailed as exc:
+        logger.error("Post-processing failed: %s", exc)
+        manifest = Manifest(job.inference_id, STATUS_FAILED, request=request, created=job.created, reason=str(exc))
+    put(bucket, manifest_key(job.inference_id), manifest.to_json(), "application/json")
+    logger.info("Wrote the %s manifest", manifest.status, extra={"images": len(manifest.image_keys)})
+    return manifest
+
+
+def read_output_object(notification: Notification, bucket: str) -> ModelOutput:
+    """The decoded model output; JobFailed when it is missing, elsewhere or not images."""
+    if not notification.output_location:
+        raise JobFailed("The notification does not say where the model output is")
+    try:
+        location = S3Location.parse(notification.output_location)
+    except ValueError:
+        raise JobFailed(f"The output location {notification.output_location!r} is not an s3:// address") from None
+    if location.bucket != bucket:
+        raise JobFailed(f"The model output is in another bucket ({location.bucket}), not this deployment's")
+    try:
+        body = get(bucket, location.key)
+    except ClientError as exc:
+        if _code(exc) in _MISSING:
+            raise JobFailed("The model output is missing from S3 (it may have been deleted)") from None
+        raise
+    try:
+        return read_output(body)
+    except OutputError as exc:
+        raise JobFailed(_sentence(str(exc))) from None
+
+
+def read_request(notification: Notification, bucket: str) -> dict[str, Any] | None:
+    """The request as submitted, or None (logged) when it cannot be read; transient errors raise."""
+    if not notification.input_location:
+        logger.warning("The notification names no request; parameters come from the output")
+        return None
+    try:
+        location = S3Location.parse(notification.input_location)
+    except ValueError:
+        logger.warning("The request location %r is not an s3:// address", notification.input_location)
+        return None
+    if location.bucket != bucket:
+        logger.warning("The request is in another bucket (%s); parameters come from the output", location.bucket)
+        return None
+    try:
+        body = get(bucket, location.key)
+    except ClientError as exc:
+        if _code(exc) in _UNREADABLE_REQUEST:
+            logger.warning("The request %s cannot be read (%s); parameters come from the output", location.uri, _code(exc))
+            return None
+        raise
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        logger.warning("The request %s is not a JSON object; parameters come from the output", location.uri)
+        return None
+    return data
+
+
+def parameters_for(request: dict[str, Any], output: ModelOutput, image: int, notification: Notification) -> Parameters:
+    """What the PNG of image `image` says about how it was made, from the request and the output."""
+    count = len(output.images)
+    height, width = output.images[image].shape[:2]
+    details = dict(output.details)
+    model = details.pop("model", None)
+    extra = {key: str(value) for key, value in details.items()}
+    if count > 1:
+        extra |= {"Batch size": str(count), "Batch pos": str(image)}
+    prompt = request.get("prompt")
+    negative = request.get("negative_prompt")
+    return Parameters(
+        prompt=prompt if isinstance(prompt, str) else output.prompt or "",
+        negative_prompt=negative if isinstance(negative, str) else "",
+        steps=_whole(request.get("num_inference_steps")),
+        guidance_scale=_number(request.get("guidance_scale")),
+        seed=_whole(request.get("seed")),
+        width=width,
+        height=height,
+        model=str(model) if model is not None else notification.endpoint_name,
+        extra=extra,
+    )
+
+
+def write_images(job: Job, output: ModelOutput, request: dict[str, Any], bucket: str) -> Manifest:
+    assert job.notification is not None
+    keys = []
+    for number, image in enumerate(output.images):
+        text = format_parameters(parameters_for(request, output, number, job.notification))
+        key = image_key(job.inference_id, number)
+        put(bucket, key, encode_png(image, text), "image/png")
+        keys.append(key)
+    height, width = output.images[0].shape[:2]
+    logger.info("Wrote %d PNG file(s) of %dx%d", len(keys), width, height)
+    return Manifest(
+        job.inference_id, STATUS_COMPLETED, tuple(keys), request=request, width=width, height=height, created=job.created
+    )
+
+
+def get(bucket: str, key: str) -> bytes:
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def put(bucket: str, key: str, body: bytes, content_type: str) -> None:
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+    except Exception:
+        logger.exception("Could not write %s; Lambda will retry", key)
+        raise
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _sentence(text: str) -> str:
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith(".") else text + "."
+
+
+def _whole(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
