@@ -27,7 +27,7 @@ from contract import GenerationRequest
 from .services.errors import UserError
 from .services.jobs import validate_request
 from .services.library import Library
-from .services.logs import setup_logging
+from .services.logs import setup_logging, stop_logging
 from .services.models import Job, JobState
 from .services.settings import AppDirs
 from .services.tracker import TrackerStatus
@@ -54,17 +54,24 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    dirs = AppDirs.default().create()
-    setup_logging(dirs.log_dir)
     ui = _Console(out, err)
+    try:
+        dirs = AppDirs.default().create()
+    except OSError as exc:
+        ui.error(f"The app's folders cannot be created ({exc}).")
+        return EXIT_FAILED
+    handler = setup_logging(dirs.log_dir)
     try:
         return args.run(args, dirs, ui)
     except UserError as exc:
+        log.info("command failed: %s", exc)
         ui.error(str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt:
         ui.error("Stopped. Jobs already sent go on; `python -m app jobs` shows them.")
         return EXIT_INTERRUPTED
+    finally:
+        stop_logging(handler)
 
 
 def _parser() -> argparse.ArgumentParser:

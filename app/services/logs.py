@@ -10,16 +10,25 @@ LOG_NAME = "diffusion-desk.log"
 _QUIET = ("botocore", "boto3", "urllib3", "s3transfer")
 
 
-def setup_logging(log_dir: Path, level: int = logging.INFO) -> Path:
-    """Log to a rotating file under `log_dir`; returns its path. Safe to call twice."""
+def setup_logging(log_dir: Path, level: int = logging.INFO) -> logging.Handler:
+    """Log to a rotating file under `log_dir`; returns the handler (the same one when called twice)."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    path = log_dir / LOG_NAME
+    path = (log_dir / LOG_NAME).absolute()
     root = logging.getLogger()
-    if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path for h in root.handlers):
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-    root.setLevel(min(root.level or level, level))
+    for handler in root.handlers:
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == path:
+            return handler
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+    handler.setLevel(level)
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > level:
+        root.setLevel(level)
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
-    return path
+    return handler
+
+
+def stop_logging(handler: logging.Handler) -> None:
+    logging.getLogger().removeHandler(handler)
+    handler.close()

@@ -145,14 +145,22 @@ def check_target(connection: Connection, target: Target) -> EndpointState:
         raise _target_error(exc, f"the bucket {target.bucket!r}") from None
     try:
         state = endpoint_state(connection, target)
+        asynchronous = state.asynchronous or _config_is_async(connection, target)
     except (BotoCoreError, ClientError) as exc:
         raise _target_error(exc, f"the endpoint {target.endpoint_name!r}") from None
-    if not state.asynchronous:
+    if not asynchronous:
         raise UserError(
             f"The endpoint {target.endpoint_name!r} is a real-time endpoint; Diffusion Desk needs an asynchronous one.",
             hint="Choose another deployment, or deploy one from Settings.",
         )
-    return state
+    return EndpointState(state.status, state.instances, True)
+
+
+def _config_is_async(connection: Connection, target: Target) -> bool:
+    """DescribeEndpoint may leave AsyncInferenceConfig out; the endpoint config always has it."""
+    sagemaker = connection.client("sagemaker")
+    config_name = sagemaker.describe_endpoint(EndpointName=target.endpoint_name)["EndpointConfigName"]
+    return bool(sagemaker.describe_endpoint_config(EndpointConfigName=config_name).get("AsyncInferenceConfig"))
 
 
 def _target_error(exc: BaseException, what: str) -> UserError:

@@ -1,0 +1,51 @@
+"""Targets found in SSM: our deployments and the AWS guidance's, checked before use."""
+
+from __future__ import annotations
+
+from app.services.aws import Connection
+from app.services.credentials import CredentialSource
+from app.services.settings import Settings, save_settings
+from app.services.targets import Target, check_target, list_deployments, load_target
+from app.services.workspace import Workspace
+from contract import APP_NAME, GUIDANCE_APP_NAME
+
+
+def _connection(cloud) -> Connection:
+    return Connection(cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url)
+
+
+def test_deployments_are_listed_from_both_parameter_trees(cloud):
+    ssm = cloud.client("ssm")
+    ssm.put_parameter(Name="/simple-gen-ai-service/sd-repo/bucketName", Value="their-bucket", Type="String")
+    ssm.put_parameter(Name="/simple-gen-ai-service/sd-repo/endpointName", Value="their-endpoint", Type="String")
+    ssm.put_parameter(Name="/diffusion-desk/half/bucketName", Value="half-bucket", Type="String")
+    found = {(d.app, d.name): d for d in list_deployments(_connection(cloud))}
+    assert set(found) == {(APP_NAME, "test"), (APP_NAME, "half"), (GUIDANCE_APP_NAME, "sd-repo")}
+    assert found[(GUIDANCE_APP_NAME, "sd-repo")].adopted
+    assert found[(GUIDANCE_APP_NAME, "sd-repo")].parameters["endpointName"] == "their-endpoint"
+    assert found[(APP_NAME, "half")].missing == ["endpointName"]
+    assert found[(APP_NAME, "test")].missing == []
+
+
+def test_a_target_is_read_from_ssm_and_checked(cloud):
+    connection = _connection(cloud)
+    target = load_target(connection, "test")
+    assert (target.bucket, target.endpoint_name, target.region) == (
+        cloud.deployment.bucket, cloud.deployment.endpoint_name, cloud.region)
+    assert target.endpoint_url == cloud.endpoint_url
+    state = check_target(connection, target)
+    assert state.asynchronous and state.instances == 0
+
+
+def test_the_saved_active_target_is_used_without_asking_ssm(cloud, dirs):
+    target = Target("studio", cloud.region, cloud.deployment.bucket, cloud.deployment.endpoint_name, cloud.endpoint_url, "test")
+    save_settings(dirs, Settings(targets=[target.to_dict()], active_target="studio"))
+    asked = []
+    workspace = Workspace.open(dirs)
+    try:
+        workspace.connection.client("ssm").meta.events.register("before-send", lambda **kw: asked.append(kw))
+        assert workspace.target == target
+        assert workspace.connection.endpoint_url == cloud.endpoint_url
+        assert asked == []
+    finally:
+        workspace.close()
