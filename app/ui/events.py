@@ -17,4 +17,5 @@ class Events(QObject):
     restore_requested = Signal(object, bool)  # dict of GenerationRequest fields, with the seed?
     open_image_requested = Signal(object)  # ImageRecord (or image id) to show in the viewer
     target_changed = Signal(object)  # the TargetInfo now in use
-    endpoint_state_changed = Signal(str)  # "ready", "warming up", "offline", …
+    endpoint_state_changed = Signal(object)  # targets.EndpointState, or None when unknown
+    tracker_status = Signal(object)  # tracker.TrackerStatus: online, jobs in flight, a line for the user

@@ -159,6 +159,15 @@ def _unexpected(error: BaseException) -> str:
 _manager: TaskManager | None = None
 
 
+class _Runnable(QRunnable):
+    def __init__(self, task: "Task") -> None:
+        super().__init__()
+        self._task = task
+
+    def run(self) -> None:
+        self._task._work()
+
+
 def manager() -> TaskManager:
     """The application's task manager, made on first use (needs a QApplication)."""
     global _manager
@@ -235,8 +244,7 @@ class Task:
             self._later(BUSY_CURSOR_MS, self._show_busy)
         if self._label is not None:
             self._later(PROGRESS_DIALOG_MS, self._show_dialog)
-        runnable = QRunnable.create(self._work)
-        mgr.pool(self._lane).start(runnable)
+        mgr.pool(self._lane).start(_Runnable(self))
         return self
 
     def _later(self, msecs: int, fn: Callable[[], None]) -> None:

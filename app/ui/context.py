@@ -1,0 +1,193 @@
+"""The one place where the app's services are built from the settings.
+
+The GUI, `--self-test`, the screenshots and the tests all start from an `AppContext`.
+`open()` reads the settings and opens the library (before the window exists);
+`connect()` does the network part and runs on a worker: it starts the in-process local
+cloud in sandbox mode, or opens the AWS connection and the active target.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from app.services.credentials import CredentialSource, Identity
+from app.services.errors import UserError
+from app.services.library import Library
+from app.services.models import Job
+from app.services.settings import AppDirs, Settings, load_settings, save_settings
+
+from .events import Events
+from .tasks import manager
+
+log = logging.getLogger(__name__)
+
+SANDBOX = "sandbox"
+AWS = "aws"
+SANDBOX_BADGE = "Sandbox — local cloud, test-pattern images"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    """What the status bar says about where jobs go."""
+
+    sandbox: bool
+    label: str  # "123456789012 · eu-west-1 · my-endpoint" or the sandbox badge
+    account: str = ""
+    region: str = ""
+    endpoint_name: str = ""
+    endpoint_url: str | None = None
+
+
+class AppContext:
+    """Settings, library, connection, target and job service of one running app."""
+
+    def __init__(self, dirs: AppDirs, settings: Settings, library: Library, *, sandbox: bool | None = None) -> None:
+        self.dirs = dirs
+        self.settings = settings
+        self.library = library
+        self.events = Events()
+        self.forced_sandbox = sandbox
+        self.connection: Any = None
+        self.target: Any = None
+        self.jobs: Any = None  # JobService once connected
+        self.tracker: Any = None
+        self.local_cloud: Any = None
+        self.identity: Identity | None = None
+        self.info: TargetInfo | None = None
+        self._lock = threading.Lock()
+        self._mode_fallback: str | None = None
+
+    @classmethod
+    def open(cls, dirs: AppDirs | None = None, *, sandbox: bool | None = None) -> "AppContext":
+        dirs = (dirs or AppDirs.default()).create()
+        try:
+            settings = load_settings(dirs)
+        except UserError:
+            log.exception("Settings unreadable; starting from the defaults")
+            settings = Settings()
+        return cls(dirs, settings, Library(dirs.data_dir), sandbox=sandbox)
+
+    @property
+    def mode(self) -> str | None:
+        """"sandbox", "aws", or None when the user has not chosen yet (first run)."""
+        if self.forced_sandbox:
+            return SANDBOX
+        return getattr(self.settings, "mode", None) or self._mode_fallback or _legacy_mode(self.settings)
+
+    @property
+    def first_run(self) -> bool:
+        return self.mode is None
+
+    @property
+    def sandbox(self) -> bool:
+        return self.mode == SANDBOX
+
+    def choose_mode(self, mode: str) -> None:
+        """Remember the user's choice (worker thread: it writes the settings file)."""
+        if hasattr(self.settings, "mode"):
+            self.settings.mode = mode
+            save_settings(self.dirs, self.settings)
+        self._mode_fallback = mode
+
+    def save_settings(self) -> None:
+        save_settings(self.dirs, self.settings)
+
+    def connect(self) -> TargetInfo:
+        """Build the connection, target and job service for the current mode (worker thread)."""
+        with self._lock:
+            self._disconnect()
+            if self.sandbox:
+                info = self._connect_sandbox()
+            else:
+                info = self._connect_aws()
+            self.info = info
+            return info
+
+    def _connect_sandbox(self) -> TargetInfo:
+        from app.services.aws import Connection
+        from app.services.local_cloud import LocalCloud
+        from app.services.targets import load_target
+
+        if self.local_cloud is None:
+            self.local_cloud = LocalCloud(port=0).start()
+        cloud = self.local_cloud
+        deployment = cloud.provision(SANDBOX)
+        connection = Connection(cloud.session(), CredentialSource(), region=cloud.region,
+                                endpoint_url=cloud.endpoint_url)
+        self._use(connection, load_target(connection, deployment.name))
+        return TargetInfo(True, SANDBOX_BADGE, region=cloud.region, endpoint_name=deployment.endpoint_name,
+                          endpoint_url=cloud.endpoint_url)
+
+    def _connect_aws(self) -> TargetInfo:
+        from app.services.aws import Connection
+        from app.services.targets import Target
+
+        source = CredentialSource.from_dict(self.settings.credentials)
+        connection = Connection.open(source, region=self.settings.region, retry_mode=self.settings.retry_mode)
+        self.identity = connection.identity()
+        target = None
+        for data in self.settings.targets:
+            if data.get("name") == self.settings.active_target:
+                target = Target.from_dict(data)
+        if target is None:
+            self.connection = connection
+            return TargetInfo(False, f"{self.identity.account} · {connection.region} · no deployment yet",
+                              account=self.identity.account, region=connection.region)
+        if target.region != connection.region:
+            connection = Connection.open(source, region=target.region, retry_mode=self.settings.retry_mode)
+        self._use(connection, target)
+        return TargetInfo(False, f"{self.identity.account} · {target.region} · {target.endpoint_name}",
+                          account=self.identity.account, region=target.region, endpoint_name=target.endpoint_name)
+
+    def _use(self, connection: Any, target: Any) -> None:
+        from app.services.jobs import JobService
+        from app.services.tracker import JobTracker
+
+        self.connection = connection
+        self.target = target
+        self.jobs = JobService(
+            self.library, connection, target,
+            invocation_timeout=self.settings.invocation_timeout_seconds,
+            request_ttl=self.settings.request_ttl_seconds,
+            on_change=self._job_changed,
+        )
+        self.tracker = JobTracker(self.library, connection, target, self.jobs, on_change=self._job_changed,
+                                  on_status=self._tracker_status)
+
+    def endpoint_state(self) -> Any:
+        """The endpoint's status and instance count (worker thread)."""
+        from app.services.targets import endpoint_state
+
+        if self.connection is None or self.target is None:
+            return None
+        return endpoint_state(self.connection, self.target)
+
+    def _job_changed(self, job: Job) -> None:
+        """Called by services on worker threads; re-emitted on the GUI thread."""
+        manager().post(lambda: self.events.jobs_changed.emit([job]))
+
+    def _tracker_status(self, status: Any) -> None:
+        manager().post(lambda: self.events.tracker_status.emit(status))
+
+    def _disconnect(self) -> None:
+        if self.tracker is not None:
+            self.tracker.stop()
+        self.jobs = self.tracker = self.connection = self.target = None
+
+    def close(self) -> None:
+        """Stop everything (at exit; may block briefly, the window is gone by then)."""
+        with self._lock:
+            self._disconnect()
+            if self.local_cloud is not None:
+                self.local_cloud.stop()
+                self.local_cloud = None
+        self.library.close()
+
+
+def _legacy_mode(settings: Settings) -> str | None:
+    if settings.active_target or settings.targets:
+        return AWS
+    return None

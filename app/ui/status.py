@@ -1,0 +1,76 @@
+"""The status bar: where jobs go (account · region · endpoint, or the sandbox badge) and the endpoint's state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+
+from .context import TargetInfo
+
+
+class StatusBar(QStatusBar):
+    """Permanent badges on the right; passing messages on the left."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("statusBar")
+        self.setSizeGripEnabled(False)
+        self.endpoint = QLabel()
+        self.endpoint.setObjectName("endpointState")
+        self.endpoint.setAccessibleName("Endpoint state")
+        self.target = QLabel()
+        self.target.setObjectName("targetBadge")
+        self.target.setAccessibleName("Target")
+        self.addPermanentWidget(self.endpoint)
+        self.addPermanentWidget(self.target)
+        self.show_not_connected()
+
+    def show_not_connected(self) -> None:
+        self._badge("targetBadge", "Not connected")
+        self.target.setToolTip("Choose the sandbox or an AWS deployment in Settings.")
+        self.endpoint.setText("")
+
+    def show_connecting(self) -> None:
+        self.endpoint.setText("Connecting…")
+
+    def show_target(self, info: TargetInfo) -> None:
+        if info.sandbox:
+            self._badge("sandboxBadge", info.label)
+            self.target.setToolTip(
+                "Jobs run on a local cloud inside this app. Its images are test patterns drawn from the "
+                f"prompt and seed, not a model's work.\nEndpoint URL: {info.endpoint_url}"
+            )
+        else:
+            self._badge("targetBadge", info.label)
+            self.target.setToolTip(f"AWS account {info.account}, region {info.region}, endpoint {info.endpoint_name}")
+        self.endpoint.setText("Ready" if info.endpoint_name else "No deployment: deploy one in Settings")
+
+    def show_endpoint_state(self, state: Any) -> None:
+        if state is None:
+            return
+        if state.instances == 0:
+            text = f"Endpoint {state.status.lower()} · scaled to zero: the first image warms it up"
+        elif state.instances:
+            text = f"Endpoint {state.status.lower()} · {state.instances} instance{'s' if state.instances > 1 else ''}"
+        else:
+            text = f"Endpoint {state.status.lower()}"
+        self.endpoint.setText(text)
+
+    def show_tracker(self, status: Any) -> None:
+        if not status.online:
+            self.endpoint.setText(status.message)
+        elif status.in_flight:
+            self.endpoint.setText(f"{status.in_flight} job{'s' if status.in_flight != 1 else ''} in flight")
+
+    def show_problem(self, text: str) -> None:
+        self._badge("targetBadge", "Not connected")
+        self.target.setToolTip(text)
+        self.endpoint.setText(text if len(text) < 90 else text[:88] + "…")
+
+    def _badge(self, name: str, text: str) -> None:
+        if self.target.objectName() != name:
+            self.target.setObjectName(name)
+            self.target.style().unpolish(self.target)
+            self.target.style().polish(self.target)
+        self.target.setText(text)
