@@ -90,7 +90,9 @@ class Library:
         self._create_schema()
 
     def _connect(self) -> "_Connection":
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30, factory=_Connection)
+        conn = sqlite3.connect(
+            self._path, isolation_level=None, check_same_thread=False, timeout=30, factory=_Connection
+        )
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")  # a job is on disk before its request leaves the machine
@@ -156,17 +158,12 @@ class Library:
         stamp = now()
         job.created_at = job.created_at or stamp
         job.updated_at = job.updated_at or job.created_at
-        values = {name: getattr(job, name) for name in JOB_FIELDS}
+        values = {"inference_id": job.inference_id, **{name: getattr(job, name) for name in JOB_FIELDS}}
         values["state"] = JobState(job.state).value
         values["origin"] = Origin(job.origin).value
         values.update(request_values(job.request))
-        columns = ["inference_id", *values]
         with self._write() as conn:
-            cursor = conn.execute(
-                f"INSERT OR IGNORE INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                [job.inference_id, *values.values()],
-            )
-            return cursor.rowcount == 1
+            return _insert(conn, "jobs", values).rowcount == 1
 
     def update_job(self, inference_id: str, **changes: Any) -> Job | None:
         """Change some of a job's fields (`state=…, message=…`, or `request=`); the updated job, or None."""
@@ -196,11 +193,10 @@ class Library:
 
     def known_job_ids(self, inference_ids: Iterable[str]) -> set[str]:
         """Which of these ids the library already has (the tracker's test for jobs from elsewhere)."""
-        ids, known = list(inference_ids), set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            known.update(r[0] for r in self._reader.execute(f"SELECT inference_id FROM jobs WHERE inference_id IN ({marks})", chunk))
+        known: set[str] = set()
+        for chunk, marks in _batches(inference_ids):
+            rows = self._reader.execute(f"SELECT inference_id FROM jobs WHERE inference_id IN ({marks})", chunk)
+            known.update(row[0] for row in rows)
         return known
 
     def jobs(self, states: Iterable[JobState | str] | None = None, limit: int | None = None) -> list[Job]:
@@ -237,14 +233,9 @@ class Library:
 
     def _jobs_from_rows(self, rows: Sequence[sqlite3.Row]) -> list[Job]:
         paths: dict[str, list[str]] = {}
-        ids = [row["inference_id"] for row in rows]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            for image in self._reader.execute(
-                f"SELECT inference_id, path FROM images WHERE inference_id IN ({', '.join('?' * len(chunk))})"
-                " ORDER BY idx",
-                chunk,
-            ):
+        for chunk, marks in _batches(row["inference_id"] for row in rows):
+            sql = f"SELECT inference_id, path FROM images WHERE inference_id IN ({marks}) ORDER BY idx"
+            for image in self._reader.execute(sql, chunk):
                 paths.setdefault(image["inference_id"], []).append(self._absolute(image["path"]))
         return [
             Job(
@@ -304,10 +295,7 @@ class Library:
                 if not record.width or not record.height:
                     record.width, record.height = _image_size(Path(record.path))
                 values = self._image_values(record)
-                cursor = conn.execute(
-                    f"INSERT OR IGNORE INTO images ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-                    list(values.values()),
-                )
+                cursor = _insert(conn, "images", values)
                 if cursor.rowcount == 1:
                     record.id = cursor.lastrowid
                     out.append(record)
@@ -349,13 +337,11 @@ class Library:
 
     def delete_images(self, image_ids: Iterable[int]) -> int:
         """Delete images: rows, files and thumbnails. Returns how many were deleted."""
-        ids = list(image_ids)
         paths: list[Path] = []
         with self._write() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
-                paths += [Path(self._absolute(r[0])) for r in conn.execute(f"SELECT path FROM images WHERE id IN ({marks})", chunk)]
+            for chunk, marks in _batches(image_ids):
+                rows = conn.execute(f"SELECT path FROM images WHERE id IN ({marks})", chunk)
+                paths += [Path(self._absolute(row[0])) for row in rows]
                 conn.execute(f"DELETE FROM images WHERE id IN ({marks})", chunk)
         stuck: list[str] = []
         for path in paths:
@@ -407,7 +393,7 @@ class Library:
         rows = self._reader.execute(
             """
             SELECT prompt, max(created_at) AS last FROM (
-                SELECT prompt, created_at FROM jobs WHERE prompt LIKE ? ESCAPE '\\'
+                SELECT prompt, created_at FROM jobs WHERE prompt LIKE ? ESCAPE '\\' AND prompt != ''
                 UNION ALL
                 SELECT prompt, created_at FROM images WHERE prompt LIKE ? ESCAPE '\\' AND prompt != ''
             ) GROUP BY prompt ORDER BY last DESC LIMIT ?
@@ -571,6 +557,25 @@ def _engine(params: Parameters) -> str | None:
     if engine and "sandbox" in engine.lower():
         return "sandbox"
     return engine
+
+
+def _insert(conn: sqlite3.Connection, table: str, values: dict[str, Any]) -> sqlite3.Cursor:
+    """Insert a row unless one with the same unique key exists (then rowcount is 0)."""
+    columns, marks = ", ".join(values), ", ".join("?" * len(values))
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+    return conn.execute(sql, list(values.values()))
+
+
+def _batches(items: Iterable[Any], size: int = 500) -> Iterator[tuple[list[Any], str]]:
+    """`items` in lists short enough for one `IN (?, ?, …)`, each with its placeholders."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch, ", ".join("?" * size)
+            batch = []
+    if batch:
+        yield batch, ", ".join("?" * len(batch))
 
 
 def _is_whole_png(path: Path) -> bool:
