@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench synth installer screenshots local-cloud clean
+.PHONY: run test bench synth templates installer screenshots local-cloud clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Every stack into cdk.out/, in-process (no CDK CLI, no AWS); Lambda wheels come from PyPI via pip.
+synth: $(STAMP)
+	rm -rf cdk.out && $(PY) -m infra.app cdk.out
+
+# Refresh the pre-synthesized source and pipeline templates that the app ships.
+templates: $(STAMP)
+	$(PY) -m infra.templates
 
 local-cloud: $(STAMP)
 	$(PY) -m app local-cloud

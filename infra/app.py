@@ -24,7 +24,7 @@ class EndpointStage(cdk.Stage):
     def __init__(self, scope, construct_id: str, *, config: Config, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.stack = EndpointStack(self, "Endpoint", config=config, stack_name=config.stack_name("endpoint"))
-        cdk.Validations.of(self).add_plugins(AwsSolutionsChecks(self))
+        cdk.Validations.of(self).add_plugins(AwsSolutionsChecks(self, write_suppressions_to_cloud_formation=True))
 
 
 def build_app(config: Config | None = None, **app_options) -> cdk.App:
@@ -41,7 +41,7 @@ def build_app(config: Config | None = None, **app_options) -> cdk.App:
         stage=lambda scope: EndpointStage(scope, "Deploy", config=config),
         stack_name=config.stack_name("pipeline"),
     )
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))
     return app
 
 

@@ -42,10 +42,12 @@ class PipelineStack(Stack):
         self.models = secure_bucket(self, "Models", logs=logs, versioned=False)
         if source.repository is not None:
             source_input = pipelines.CodePipelineSource.code_commit(
-                source.repository, SOURCE_BRANCH, trigger=actions.CodeCommitTrigger.NONE
+                source.repository, SOURCE_BRANCH, trigger=actions.CodeCommitTrigger.NONE, action_name="Source"
             )
         else:
-            source_input = pipelines.CodePipelineSource.s3(source.bucket, SOURCE_KEY, trigger=actions.S3Trigger.NONE)
+            source_input = pipelines.CodePipelineSource.s3(
+                source.bucket, SOURCE_KEY, trigger=actions.S3Trigger.NONE, action_name="Source"
+            )
         python = {"phases": {"install": {"runtime-versions": {"python": "3.12"}}}}
         self.pipeline = pipelines.CodePipeline(
             self,

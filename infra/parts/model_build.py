@@ -33,8 +33,8 @@ def model_build_step(
     return pipelines.CodeBuildStep(
         "BuildModel",
         input=source,
-        install_commands=["pip install --quiet -r infra/build/requirements.txt"],
-        commands=["python -m infra.build.prepare_model --config infra/config.toml --bucket \"$MODEL_BUCKET\""],
+        install_commands=["pip install --quiet -r infra/model_build/requirements.txt"],
+        commands=["python -m infra.model_build.prepare_model --config infra/config.toml --bucket \"$MODEL_BUCKET\""],
         env={"MODEL_BUCKET": models.bucket_name},
         build_environment=codebuild.BuildEnvironment(
             build_image=codebuild.LinuxBuildImage.from_code_build_image_id(config.build.image),

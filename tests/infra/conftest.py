@@ -62,3 +62,26 @@ def jumpstart_metadata(_jumpstart_dirs, monkeypatch):
     return SimpleNamespace(
         model_id=MODEL_ID, image_uri=IMAGE_URI, bucket=JUMPSTART_BUCKET, model_key=MODEL_KEY, script_key=SCRIPT_KEY
     )
+
+
+@pytest.fixture(scope="session")
+def synthesis(tmp_path_factory):
+    """The app synthesized once per session (no Lambda bundling: no network in tests).
+
+    A cdk-nag finding without an acknowledgment makes synthesis itself fail, so every test that
+    uses this fixture also stands on 0 unacknowledged AwsSolutions findings.
+    """
+    from infra.templates import synthesize
+
+    return synthesize(outdir=tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def codecommit_synthesis(tmp_path_factory):
+    """The same app with `source_kind = "codecommit"`."""
+    from dataclasses import replace
+
+    from infra.config import load_config
+    from infra.templates import synthesize
+
+    return synthesize(replace(load_config(), source_kind="codecommit"), outdir=tmp_path_factory.mktemp("cdk.out"))
