@@ -100,10 +100,18 @@ def _read(body: bytes, spans: list[tuple[int, int]]) -> ModelOutput:
 
 def _parse_image(raw: bytes, index: int) -> np.ndarray:
     compact = raw.translate(None, _SPACES)
+    if len(compact) != len(raw) and _runs(raw) != _runs(compact):
+        raise OutputError(f"image {index + 1} is not valid JSON: two numbers are separated by a space, not a comma")
     try:
         return _parse_rows(compact, index)
     except _Irregular:
         raise _describe_bad_image(compact, index) from None
+
+
+def _runs(text: bytes) -> int:
+    """How many runs of digits the text holds (whitespace must never join two of them)."""
+    digit = (np.frombuffer(text, dtype=np.uint8) - ord("0")) < 10
+    return int(np.count_nonzero(digit[:-1] > digit[1:])) + int(digit[-1]) if digit.size else 0
 
 
 _OPEN, _CLOSE, _QUOTE, _BACKSLASH = ord("["), ord("]"), ord('"'), ord("\\")
@@ -349,6 +357,12 @@ def _where_value(number: int, shape: tuple[int, int], index: int) -> str:
     row, column = divmod(pixel, shape[1])
     colour = ("red", "green", "blue")[channel]
     return f"image {index + 1} at row {row + 1}, column {column + 1} ({colour})"
+
+
+_BAD, _DIGIT, _LIST_OPEN, _LIST_CLOSE, _COMMA = range(5)
+_KIND = np.full(256, _BAD, dtype=np.uint8)
+_KIND[ord("0") : ord("9") + 1] = _DIGIT
+_KIND[_OPEN], _KIND[_CLOSE], _KIND[ord(",")] = _LIST_OPEN, _LIST_CLOSE, _COMMA
 
 
 def _describe_bad_image(compact: bytes, index: int) -> OutputError:
