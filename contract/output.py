@@ -441,8 +441,14 @@ def _decode_jpeg(text: str, index: int) -> np.ndarray:
         raise OutputError(f"image {index + 1} is a string but not a base64 JPEG") from None
 
 
-def encode_output(images: list[np.ndarray], prompt: str, accept: str = ACCEPT_RGB) -> bytes:
-    """Serialize images the way JumpStart does for the given Accept type."""
+def encode_output(
+    images: list[np.ndarray], prompt: str, accept: str = ACCEPT_RGB, details: dict[str, Any] | None = None
+) -> bytes:
+    """Serialize images the way JumpStart does for the given Accept type.
+
+    `details` adds plain top-level fields (the local cloud's engines add `model`).
+    """
+    extra = dict(details or {})
     if accept == ACCEPT_JPEG:
         from PIL import Image
 
@@ -451,9 +457,9 @@ def encode_output(images: list[np.ndarray], prompt: str, accept: str = ACCEPT_RG
             buf = io.BytesIO()
             Image.fromarray(image, "RGB").save(buf, "JPEG", quality=95)
             encoded.append(base64.b64encode(buf.getvalue()).decode("ascii"))
-        return orjson.dumps({"generated_images": encoded, "prompt": prompt})
+        return orjson.dumps({"generated_images": encoded, "prompt": prompt, **extra})
     return orjson.dumps(
-        {"generated_images": [np.ascontiguousarray(i, dtype=np.uint8) for i in images], "prompt": prompt},
+        {"generated_images": [np.ascontiguousarray(i, dtype=np.uint8) for i in images], "prompt": prompt, **extra},
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
 

@@ -29,7 +29,9 @@ def test_a_completed_job_leaves_its_message_images_and_manifest(cloud, submit):
     assert parse_notification(_get(cloud, message_key(inference_id))).completed
     manifest = parse_manifest(_get(cloud, manifest_key(inference_id)), inference_id)
     assert set(manifest.image_keys) >= {image_key(inference_id, 0), image_key(inference_id, 1)}
-    assert _get(cloud, image_key(inference_id, 0)).startswith(b"\x89PNG")
+    png = _get(cloud, image_key(inference_id, 0))
+    assert png.startswith(b"\x89PNG")
+    assert b"Sandbox test pattern (not a model)" in png  # the parameters chunk says what drew it
 
 
 def test_a_failed_job_leaves_its_message(cloud, submit):

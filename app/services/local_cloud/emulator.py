@@ -443,7 +443,7 @@ class AsyncEndpointEmulator:
             return
         if self._stale(invocation):
             return
-        output = encode_output(outcome, request.prompt, invocation.accept)
+        output = encode_output(outcome, request.prompt, invocation.accept, {"model": self.engine.name})
         target = S3Location.parse(invocation.output_location)
         s3.put_object(Bucket=target.bucket, Key=target.key, Body=output, ContentType="application/json")
         self._notify(invocation, COMPLETED, invocation.success_topic)
