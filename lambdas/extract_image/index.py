@@ -132,8 +132,9 @@ def process(job: Job, bucket: str) -> Manifest:
     try:
         if job.notification is None:
             raise JobFailed("SageMaker's notification for this job has an unknown status, so there are no images")
+        request = read_request(job.notification, bucket) or {}
         output = read_output_object(job.notification, bucket)
-        request = read_request(job.notification, bucket) or {"prompt": output.prompt or ""}
+        request = request or {"prompt": output.prompt or ""}
         manifest = write_images(job, output, request, bucket)
     except JobFailed as exc:
         logger.error("Post-processing failed: %s", exc)
