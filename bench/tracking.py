@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
@@ -42,6 +43,7 @@ from contract import (  # noqa: E402
     build_notification,
     image_key,
     manifest_key,
+    message_index_key,
     message_key,
     new_inference_id,
 )
@@ -72,7 +74,7 @@ class Counter:
 
 
 def land(s3, bucket: str, region: str, endpoint: str, job: Job, png: bytes) -> None:
-    """Write what the Lambdas write for a completed job: the image, the manifest (last), the message."""
+    """Write what the Lambdas write for a completed job: image, manifest (last), message and its index entry."""
     key = image_key(job.inference_id, 0)
     s3.put_object(Bucket=bucket, Key=key, Body=png)
     manifest = Manifest(job.inference_id, "completed", (key,), job.request.to_dict(), 64, 64)
@@ -83,6 +85,7 @@ def land(s3, bucket: str, region: str, endpoint: str, job: Job, png: bytes) -> N
         output_location=f"s3://{bucket}/output/{job.inference_id}.out",
     )
     s3.put_object(Bucket=bucket, Key=message_key(job.inference_id), Body=orjson.dumps(note))
+    s3.put_object(Bucket=bucket, Key=message_index_key(datetime.now(timezone.utc), job.inference_id), Body=b"{}")
 
 
 def naive_poll(s3, bucket: str, jobs: list[Job]) -> int:

@@ -27,6 +27,7 @@ from .keys import (
     image_key,
     image_prefix,
     manifest_key,
+    message_index_after,
     message_index_key,
     message_key,
     parse_message_index_key,

@@ -50,6 +50,13 @@ def message_index_key(event_time: datetime, inference_id: str) -> str:
     return f"{MESSAGE_INDEX}{stamp}_{check_inference_id(inference_id)}"
 
 
+def message_index_after(when: datetime) -> str:
+    """A StartAfter for `messages-by-time/` that lists every entry at or after `when`."""
+    if when.tzinfo is None:
+        raise ValueError("the time needs a time zone")
+    return f"{MESSAGE_INDEX}{when.astimezone(timezone.utc).strftime(_INDEX_TIME_FORMAT)}"
+
+
 def parse_message_index_key(key: str) -> tuple[datetime, str] | None:
     """The time and inference id in a `messages-by-time/` key, or None."""
     if not key.startswith(MESSAGE_INDEX):

@@ -1,9 +1,12 @@
 """Following jobs to the end: at most two S3 list requests per poll, whatever the number in flight.
 
-A poll lists `images/` and `messages/` once each, starting after the smallest id in flight
-(our ids sort by submission time, so that is the oldest job; any other id is still covered,
-only the listing is longer). A manifest means the images are ready; a message without one is
-read once, for a failure. Only jobs that changed cost further requests.
+On our deployments a poll lists the time-ordered index `messages-by-time/` from the oldest job
+in flight (or the last notification seen), which names every job that got a notification,
+whatever its id: ours, or one sent from elsewhere (it is added to the library as REMOTE). Then,
+only if some job in flight was notified, it lists `images/` from the smallest such id: a
+manifest means the images are ready. A notification without a manifest is read once, for a
+failure. A stack made with the AWS guidance writes no index: there `messages/` is listed from
+the smallest id in flight instead. Only jobs that changed cost further requests.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 from s3transfer.exceptions import RetriesExceededError
 
 from contract import (
+    APP_NAME,
     IMAGES,
     MANIFEST_NAME,
+    MESSAGE_INDEX,
     MESSAGES,
     STATUS_FAILED,
     ManifestError,
@@ -29,16 +35,18 @@ from contract import (
     S3Location,
     id_from_key,
     manifest_key,
+    message_index_after,
     message_key,
     parse_manifest,
+    parse_message_index_key,
     parse_notification,
 )
 
 from .aws import Connection, error_code, is_transient
 from .errors import UserError
 from .jobs import JobService
-from .library import Library
-from .models import Job, JobState
+from .library import Library, request_as_sent
+from .models import Job, JobState, Origin
 from .targets import Target
 
 log = logging.getLogger(__name__)
@@ -62,6 +70,8 @@ class JobTracker:
 
     FAST, MEDIUM, SLOW, SLOWEST, IDLE = 1.0, 2.0, 5.0, 15.0, 30.0
     MAX_BACKOFF = 60.0
+    #: How far back the index is read: notifications can be indexed late, clocks differ.
+    INDEX_LAG = timedelta(minutes=10)
 
     def __init__(
         self,
@@ -90,6 +100,10 @@ class JobTracker:
         self._backoff = 0.0
         self._last_activity = time.monotonic()
         self._cursors: dict[str, str] = {}
+        self._polls = 0
+        self._index_mark = clock()
+        self._noted: set[str] = set()
+        self._seen_ids: set[str] = set()
         self._read_messages: set[str] = set()
         self._completed_at: dict[str, datetime] = {}
         self._poll_lock = threading.Lock()
@@ -155,20 +169,36 @@ class JobTracker:
 
     def _poll(self) -> list[Job]:
         unfinished = [job for job in self.library.unfinished_jobs() if job.target == self.target.name]
-        self.in_flight = len(unfinished)
         queued = {job.inference_id: job for job in unfinished if job.state == JobState.QUEUED}
+        self._polls += 1
+        arrived: dict[str, Job] = {}
+        if self.target.app == APP_NAME:
+            noted = self._list_index(queued)
+            arrived = self._discover(noted - queued.keys())
+            queued.update(arrived)
+            unfinished.extend(arrived.values())
+            self._noted = (self._noted | noted) & queued.keys()
+            # Every tenth poll looks from the oldest job in flight, in case an index entry never came.
+            look_from = set(queued) if self._polls % 10 == 0 else self._noted
+        else:
+            # A stack made with the AWS guidance writes no index: list messages/ from the smallest id.
+            look_from = set(queued)
+            start = min(queued, default=None)
+            self._noted = {i for key in self._list(MESSAGES, MESSAGES + start) if (i := id_from_key(key, MESSAGES))} if start else set()
+        self.in_flight = len(unfinished)
         if not queued:
-            self._cursors.clear()
-            return []
-        start = min(queued)
-        manifests = {i for key in self._list(IMAGES, start) if key.endswith("/" + MANIFEST_NAME) and (i := id_from_key(key, IMAGES))}
-        messages = {i for key in self._list(MESSAGES, start) if (i := id_from_key(key, MESSAGES))}
-        changed: list[Job] = []
+            self._cursors.pop(IMAGES, None)
+            return list(arrived.values())
+        manifests: set[str] = set()
+        if look_from:
+            keys = self._list(IMAGES, IMAGES + min(look_from))
+            manifests = {i for key in keys if key.endswith("/" + MANIFEST_NAME) and (i := id_from_key(key, IMAGES))}
+        changed: dict[str, Job] = dict(arrived)
         for inference_id, job in sorted(queued.items()):
             try:
                 if inference_id in manifests:
                     result = self._finish(job)
-                elif inference_id in messages and inference_id not in self._read_messages:
+                elif inference_id in self._noted and inference_id not in self._read_messages:
                     result = self._read_message(job)
                 else:
                     result = self._check_overdue(job)
@@ -183,13 +213,70 @@ class JobTracker:
                 log.warning("job %s: the images could not be saved: %s", inference_id, exc)
                 result = self._update(job, message=f"The images could not be saved yet ({exc.strerror or exc}); trying again.")
             if result is not None:
-                changed.append(result)
-        self.in_flight = len(unfinished) - sum(1 for job in changed if job.state.finished)
-        return changed
+                changed[inference_id] = result
+        self.in_flight = len(unfinished) - sum(1 for job in changed.values() if job.state.finished)
+        return list(changed.values())
 
-    def _list(self, prefix: str, start: str) -> list[str]:
-        """One page of keys under `prefix` from the job `start` on; the next poll goes on from a truncated page."""
-        first = prefix + start
+    def _list_index(self, queued: dict[str, Job]) -> set[str]:
+        """Ids with a notification since the oldest job in flight or the last one seen (one list request)."""
+        since = self._index_mark - self.INDEX_LAG
+        created = [t for job in queued.values() if (t := _parse_time(job.created_at))]
+        if created:
+            since = min(since, min(created) - self.INDEX_LAG)
+        ids: set[str] = set()
+        for key in self._list(MESSAGE_INDEX, message_index_after(since)):
+            entry = parse_message_index_key(key)
+            if entry:
+                when, inference_id = entry
+                ids.add(inference_id)
+                self._index_mark = max(self._index_mark, when)
+        return ids
+
+    def _discover(self, ids: set[str]) -> dict[str, Job]:
+        """Jobs someone else sent to this deployment (another computer, the CLI, a script): add them."""
+        new = ids - self._seen_ids
+        if not new:
+            return {}
+        self._seen_ids |= new
+        found: dict[str, Job] = {}
+        for inference_id in sorted(new - self.library.known_job_ids(new)):
+            try:
+                job = self._remote_job(inference_id)
+            except (UserError, ValueError) as exc:
+                log.info("ignored job %s from elsewhere: %s", inference_id, exc)
+                continue
+            if self.library.add_job(job):
+                found[inference_id] = job
+                if self.on_change:
+                    self.on_change(job)
+        return found
+
+    def _remote_job(self, inference_id: str) -> Job:
+        note = parse_notification(self._get(message_key(inference_id)))
+        data: Any = {}
+        if note.input_location:
+            where = S3Location.parse(note.input_location)
+            try:
+                data = orjson.loads(self.connection.s3.get_object(Bucket=where.bucket, Key=where.key)["Body"].read())
+            except ClientError as exc:
+                if is_transient(exc):
+                    raise
+            except orjson.JSONDecodeError:
+                data = {}
+        return Job(
+            inference_id=inference_id,
+            request=request_as_sent(data if isinstance(data, dict) else {}),
+            target=self.target.name,
+            state=JobState.QUEUED,
+            created_at=_iso(note.received_time) or self.clock().isoformat(),
+            input_location=note.input_location,
+            output_location=note.output_location,
+            message="Sent from another computer or script.",
+            origin=Origin.REMOTE,
+        )
+
+    def _list(self, prefix: str, first: str) -> list[str]:
+        """One page of keys under `prefix` after `first`; the next poll goes on from a truncated page."""
         after = max(self._cursors.pop(prefix, ""), first)
         reply = self.connection.s3.list_objects_v2(Bucket=self.target.bucket, Prefix=prefix, StartAfter=after, MaxKeys=self.page_size)
         keys = [item["Key"] for item in reply.get("Contents", [])]
@@ -287,6 +374,11 @@ class JobTracker:
     def _status(self, message: str) -> None:
         if self.on_status:
             self.on_status(TrackerStatus(self.online, self.in_flight, message, self.interval()))
+
+
+def _iso(text: str | None) -> str | None:
+    stamp = _parse_time(text) if text else None
+    return stamp.isoformat(timespec="microseconds") if stamp else None
 
 
 def _parse_time(text: str) -> datetime | None:

@@ -165,15 +165,29 @@ class Results:
     def message(self, job, status: str = "Completed", reason: str | None = None) -> None:
         import orjson
 
-        from contract import build_notification, message_key
+        from contract import build_notification
 
+        now = self._now()
         note = build_notification(
             inference_id=job.inference_id, status=status, region=self.region, endpoint_name=self.endpoint,
-            input_location=f"s3://{self.bucket}/requests/{job.inference_id}.json", received_time="2026-11-25T15:00:00.000Z",
-            event_time="2026-11-25T15:00:05.000Z", output_location=f"s3://{self.bucket}/output/x.out" if status == "Completed" else None,
+            input_location=f"s3://{self.bucket}/requests/{job.inference_id}.json", received_time=now.isoformat(),
+            event_time=now.isoformat(), output_location=f"s3://{self.bucket}/output/x.out" if status == "Completed" else None,
             failure_location=job.failure_location if status == "Failed" else None, failure_reason=reason,
         )
-        self.put(message_key(job.inference_id), orjson.dumps(note))
+        self.raw_message(job.inference_id, orjson.dumps(note))
+
+    def raw_message(self, inference_id: str, body: bytes) -> None:
+        """messages/<id>.json and its time-ordered index entry, as save_message writes them."""
+        from contract import message_index_key, message_key
+
+        self.put(message_key(inference_id), body)
+        self.put(message_index_key(self._now(), inference_id), b"{}")
+
+    @staticmethod
+    def _now():
+        from datetime import datetime, timezone
+
+        return datetime.now(timezone.utc)
 
     def complete(self, job, count: int = 1, *, with_message: bool = True) -> None:
         import io

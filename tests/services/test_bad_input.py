@@ -21,7 +21,7 @@ from app.services.library import Library
 from app.services.models import JobState
 from app.services.targets import Target, check_target, load_target
 from app.services.workspace import Workspace
-from contract import ENDPOINT_PARAM, image_key, manifest_key, message_key, ssm_name
+from contract import ENDPOINT_PARAM, image_key, manifest_key, ssm_name
 
 REQUEST_CASES = {
     "empty prompt": ({"prompt": ""}, r"Prompt \(prompt\) must have 1 to 2000 characters"),
@@ -193,24 +193,25 @@ def test_bad_targets_are_named(name, message, cloud, dirs):
 
 
 def _png_garbage(results, job):
+    results.message(job)
     results.put(image_key(job.inference_id, 0), b"\x89PNG\r\n\x1a\n-- not really")
     results.put(manifest_key(job.inference_id), orjson.dumps(
         {"inferenceId": job.inference_id, "status": "completed", "imageKeys": [image_key(job.inference_id, 0)]}))
 
 
 RESULT_CASES = {
-    "message not JSON": (lambda r, j: r.put(message_key(j.inference_id), b"{oops"), r"notification could not be read \(the message is not JSON\)"),
-    "message unknown status": (lambda r, j: r.put(message_key(j.inference_id), orjson.dumps({"inferenceId": j.inference_id, "invocationStatus": "Paused"})), r"unknown invocationStatus 'Paused'"),
-    "message without inferenceId": (lambda r, j: r.put(message_key(j.inference_id), b'{"invocationStatus": "Completed"}'), r"has no inferenceId"),
-    "message a JSON list": (lambda r, j: r.put(message_key(j.inference_id), b"[1, 2]"), r"not a JSON object"),
+    "message not JSON": (lambda r, j: r.raw_message(j.inference_id, b"{oops"), r"notification could not be read \(the message is not JSON\)"),
+    "message unknown status": (lambda r, j: r.raw_message(j.inference_id, orjson.dumps({"inferenceId": j.inference_id, "invocationStatus": "Paused"})), r"unknown invocationStatus 'Paused'"),
+    "message without inferenceId": (lambda r, j: r.raw_message(j.inference_id, b'{"invocationStatus": "Completed"}'), r"has no inferenceId"),
+    "message a JSON list": (lambda r, j: r.raw_message(j.inference_id, b"[1, 2]"), r"not a JSON object"),
     "failed with reason and error text": (lambda r, j: r.fail(j, "ModelError: out of memory", "Traceback: CUDA OOM"), r"Failed: ModelError: out of memory"),
     "failed without a reason": (lambda r, j: r.message(j, "Failed"), r"the endpoint gave no reason"),
-    "manifest not JSON": (lambda r, j: r.put(manifest_key(j.inference_id), b"not json"), r"manifest of .* is not JSON"),
-    "manifest unknown status": (lambda r, j: r.put(manifest_key(j.inference_id), b'{"status": "half-done", "imageKeys": []}'), r"unknown status 'half-done'"),
-    "manifest failed": (lambda r, j: r.put(manifest_key(j.inference_id), b'{"status": "failed", "reason": "the output had no images"}'), r"Failed: the output had no images"),
-    "manifest lists no images": (lambda r, j: r.put(manifest_key(j.inference_id), b'{"status": "completed", "imageKeys": []}'), r"lists no imageKeys"),
-    "manifest points outside its folder": (lambda r, j: r.put(manifest_key(j.inference_id), orjson.dumps({"status": "completed", "imageKeys": ["images/other/0.png"]})), r"points outside images/"),
-    "manifest points to a missing image": (lambda r, j: r.put(manifest_key(j.inference_id), orjson.dumps({"status": "completed", "imageKeys": [image_key(j.inference_id, 0)]})), r"could not be downloaded \(404"),
+    "manifest not JSON": (lambda r, j: r.message(j) or r.put(manifest_key(j.inference_id), b"not json"), r"manifest of .* is not JSON"),
+    "manifest unknown status": (lambda r, j: r.message(j) or r.put(manifest_key(j.inference_id), b'{"status": "half-done", "imageKeys": []}'), r"unknown status 'half-done'"),
+    "manifest failed": (lambda r, j: r.message(j) or r.put(manifest_key(j.inference_id), b'{"status": "failed", "reason": "the output had no images"}'), r"Failed: the output had no images"),
+    "manifest lists no images": (lambda r, j: r.message(j) or r.put(manifest_key(j.inference_id), b'{"status": "completed", "imageKeys": []}'), r"lists no imageKeys"),
+    "manifest points outside its folder": (lambda r, j: r.message(j) or r.put(manifest_key(j.inference_id), orjson.dumps({"status": "completed", "imageKeys": ["images/other/0.png"]})), r"points outside images/"),
+    "manifest points to a missing image": (lambda r, j: r.message(j) or r.put(manifest_key(j.inference_id), orjson.dumps({"status": "completed", "imageKeys": [image_key(j.inference_id, 0)]})), r"could not be downloaded \(404"),
     "image is not a PNG": (_png_garbage, r"is not a usable PNG"),
 }
 

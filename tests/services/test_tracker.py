@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import orjson
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 
-from app.services.models import Job, JobState
-from contract import GenerationRequest
+from app.services.models import Job, JobState, Origin
+from contract import GUIDANCE_APP_NAME, GenerationRequest, new_inference_id
 
 
 def _lists(calls):
@@ -21,10 +23,11 @@ def _lists(calls):
 def test_a_poll_lists_twice_whatever_the_number_of_jobs_in_flight(open_services, results, hooks):
     ws = open_services()
     calls = hooks.count_requests(ws.connection.s3)
-    assert ws.tracker.poll() == [] and calls == []  # nothing in flight, nothing asked
+    assert ws.tracker.poll() == [] and calls == ["ListObjectsV2"]  # only the index: jobs from elsewhere
     jobs = [results.queued(ws, f"tile {n}") for n in range(60)]
+    calls.clear()
     assert ws.tracker.poll() == []
-    assert calls == ["ListObjectsV2", "ListObjectsV2"]
+    assert calls == ["ListObjectsV2"]  # nothing was notified: no need to look at images/
     for job in jobs[10:20]:
         results.complete(job)
     calls.clear()
@@ -216,3 +219,36 @@ def test_wake_polls_at_once(open_services, results):
     ws.tracker.stop()
     thread.join(10)
     assert not thread.is_alive()
+
+
+def test_a_job_sent_by_a_plain_script_without_an_id_appears(open_services, cloud):
+    ws = open_services()
+    ws.tracker.poll()
+    s3, runtime = cloud.client("s3"), cloud.client("sagemaker-runtime")
+    body = {"prompt": "a harbour at night", "width": 64, "height": 64, "num_images_per_prompt": 2}
+    s3.put_object(Bucket=cloud.deployment.bucket, Key="requests/from-a-script.json", Body=orjson.dumps(body))
+    reply = runtime.invoke_endpoint_async(EndpointName=cloud.deployment.endpoint_name, ContentType="application/json",
+                                          InputLocation=f"s3://{cloud.deployment.bucket}/requests/from-a-script.json",
+                                          InvocationTimeoutSeconds=3600)
+    cloud.wait_idle()
+    found = {}
+    for _ in range(5):
+        found.update({j.inference_id: j for j in ws.tracker.poll()})
+        if reply["InferenceId"] in found and found[reply["InferenceId"]].state.finished:
+            break
+    job = found[reply["InferenceId"]]
+    assert job.origin == Origin.REMOTE and job.state == JobState.COMPLETED, job.message
+    assert job.request.prompt == "a harbour at night" and job.request.num_images_per_prompt == 2
+    assert len(job.image_paths) == 2
+
+
+def test_a_guidance_stack_without_an_index_is_tracked_from_messages(open_services, results, hooks):
+    ws = open_services()
+    ws.tracker.target = dataclasses.replace(ws.target, app=GUIDANCE_APP_NAME)
+    job = Job(new_inference_id(), GenerationRequest("theirs"), ws.target.name, state=JobState.QUEUED)
+    ws.library.add_job(job)
+    results.complete(job)
+    calls = hooks.count_requests(ws.connection.s3)
+    (done,) = ws.tracker.poll()
+    assert done.state == JobState.COMPLETED
+    assert calls.count("ListObjectsV2") == 2
