@@ -44,8 +44,13 @@ class TargetInfo:
 class AppContext:
     """Settings, library, connection, target and job service of one running app."""
 
-    def __init__(self, dirs: AppDirs, settings: Settings, library: Library, *, sandbox: bool | None = None) -> None:
+    def __init__(self, dirs: AppDirs, settings: Settings, library: Library, *, sandbox: bool | None = None,
+                 endpoint_url: str | None = None, cloud: Any = None, deployment: str = SANDBOX) -> None:
         self.dirs = dirs
+        self.endpoint_url = endpoint_url  # AWS mode against another endpoint (the local cloud in tests)
+        self.deployment = deployment  # the local cloud deployment sandbox mode uses
+        self._owns_cloud = cloud is None
+        self._provisioned = False
         self.settings = settings
         self.library = library
         self.events = Events()
@@ -54,21 +59,22 @@ class AppContext:
         self.target: Any = None
         self.jobs: Any = None  # JobService once connected
         self.tracker: Any = None
-        self.local_cloud: Any = None
+        self.local_cloud: Any = cloud
         self.identity: Identity | None = None
         self.info: TargetInfo | None = None
         self._lock = threading.Lock()
         self._mode_fallback: str | None = None
 
     @classmethod
-    def open(cls, dirs: AppDirs | None = None, *, sandbox: bool | None = None) -> "AppContext":
+    def open(cls, dirs: AppDirs | None = None, *, sandbox: bool | None = None, **options: Any) -> "AppContext":
+        """Read the settings and open the library; `options` as for the constructor."""
         dirs = (dirs or AppDirs.default()).create()
         try:
             settings = load_settings(dirs)
         except UserError:
             log.exception("Settings unreadable; starting from the defaults")
             settings = Settings()
-        return cls(dirs, settings, Library(dirs.data_dir), sandbox=sandbox)
+        return cls(dirs, settings, Library(dirs.data_dir), sandbox=sandbox, **options)
 
     @property
     def mode(self) -> str | None:
@@ -114,11 +120,14 @@ class AppContext:
         if self.local_cloud is None:
             self.local_cloud = LocalCloud(port=0).start()
         cloud = self.local_cloud
-        deployment = cloud.provision(SANDBOX)
+        if self._owns_cloud and not self._provisioned:
+            cloud.provision(self.deployment)
+            self._provisioned = True
         connection = Connection(cloud.session(), CredentialSource(), region=cloud.region,
                                 endpoint_url=cloud.endpoint_url)
-        self._use(connection, load_target(connection, deployment.name))
-        return TargetInfo(True, SANDBOX_BADGE, region=cloud.region, endpoint_name=deployment.endpoint_name,
+        target = load_target(connection, self.deployment)
+        self._use(connection, target)
+        return TargetInfo(True, SANDBOX_BADGE, region=cloud.region, endpoint_name=target.endpoint_name,
                           endpoint_url=cloud.endpoint_url)
 
     def _connect_aws(self) -> TargetInfo:
@@ -126,7 +135,8 @@ class AppContext:
         from app.services.targets import Target
 
         source = CredentialSource.from_dict(self.settings.credentials)
-        connection = Connection.open(source, region=self.settings.region, retry_mode=self.settings.retry_mode)
+        connection = Connection.open(source, region=self.settings.region, retry_mode=self.settings.retry_mode,
+                                     endpoint_url=self.endpoint_url)
         self.identity = connection.identity()
         target = None
         for data in self.settings.targets:
@@ -137,7 +147,8 @@ class AppContext:
             return TargetInfo(False, f"{self.identity.account} · {connection.region} · no deployment yet",
                               account=self.identity.account, region=connection.region)
         if target.region != connection.region:
-            connection = Connection.open(source, region=target.region, retry_mode=self.settings.retry_mode)
+            connection = Connection.open(source, region=target.region, retry_mode=self.settings.retry_mode,
+                                         endpoint_url=target.endpoint_url or self.endpoint_url)
         self._use(connection, target)
         return TargetInfo(False, f"{self.identity.account} · {target.region} · {target.endpoint_name}",
                           account=self.identity.account, region=target.region, endpoint_name=target.endpoint_name)
@@ -181,9 +192,9 @@ class AppContext:
         """Stop everything (at exit; may block briefly, the window is gone by then)."""
         with self._lock:
             self._disconnect()
-            if self.local_cloud is not None:
+            if self.local_cloud is not None and self._owns_cloud:
                 self.local_cloud.stop()
-                self.local_cloud = None
+            self.local_cloud = None
         self.library.close()
 
 
@@ -191,3 +202,4 @@ def _legacy_mode(settings: Settings) -> str | None:
     if settings.active_target or settings.targets:
         return AWS
     return None
+

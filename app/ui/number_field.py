@@ -27,7 +27,7 @@ class NumberField(QWidget):
         self.spin.setRange(low, high)
         self.spin.setKeyboardTracking(False)
         self.spin.setAlignment(Qt.AlignmentFlag.AlignRight)
-        self.spin.setFixedWidth(72)
+        self.spin.setFixedWidth(64)
         if name:
             self.setObjectName(name)
             self.spin.setObjectName(f"{name}Spin")

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from contract import LIMITS
 
@@ -46,6 +56,8 @@ class SizeField(QWidget):
         grid = QGridLayout()
         grid.setHorizontalSpacing(4)
         grid.setVerticalSpacing(4)
+        for column in range(4):
+            grid.setColumnStretch(column, 1)
         for n, (label, rw, rh) in enumerate(PRESETS):
             button = QToolButton()
             button.setText(label)
@@ -53,6 +65,7 @@ class SizeField(QWidget):
             button.setCheckable(True)
             button.setToolTip(f"{label}: {'×'.join(map(str, preset_size(rw, rh, native)))}")
             button.setAccessibleName(f"Aspect {label}")
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             button.clicked.connect(lambda _=False, rw=rw, rh=rh: self.apply_preset(rw, rh))
             self.presets.addButton(button, n)
             grid.addWidget(button, 0 if n < 4 else 1, n if n < 4 else n - 4)
@@ -81,6 +94,7 @@ class SizeField(QWidget):
         spin.setRange(int(LIMITS[name].low), int(LIMITS[name].high))
         spin.setSingleStep(MULTIPLE)
         spin.setSuffix(" px")
+        spin.setAlignment(Qt.AlignmentFlag.AlignCenter)
         spin.setAccessibleName(name.capitalize())
         spin.valueChanged.connect(self._changed)
         spin.editingFinished.connect(lambda: self._snap(spin))

@@ -9,6 +9,13 @@ from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 from .context import TargetInfo
 
 
+ENDPOINT_STATUS = {
+    "InService": "ready", "Creating": "being created", "Updating": "updating", "SystemUpdating": "updating",
+    "RollingBack": "rolling back", "Deleting": "being deleted", "Failed": "failed", "OutOfService": "out of service",
+    "UpdateRollbackFailed": "failed to update",
+}
+
+
 class StatusBar(QStatusBar):
     """Permanent badges on the right; passing messages on the left."""
 
@@ -49,12 +56,13 @@ class StatusBar(QStatusBar):
     def show_endpoint_state(self, state: Any) -> None:
         if state is None:
             return
-        if state.instances == 0:
-            text = f"Endpoint {state.status.lower()} · scaled to zero: the first image warms it up"
+        status = ENDPOINT_STATUS.get(state.status, state.status)
+        if state.status == "InService" and state.instances == 0:
+            text = "Endpoint ready · scaled to zero: the next image starts an instance (a few minutes)"
         elif state.instances:
-            text = f"Endpoint {state.status.lower()} · {state.instances} instance{'s' if state.instances > 1 else ''}"
+            text = f"Endpoint {status} · {state.instances} instance{'s' if state.instances > 1 else ''} running"
         else:
-            text = f"Endpoint {state.status.lower()}"
+            text = f"Endpoint {status}"
         self.endpoint.setText(text)
 
     def show_tracker(self, status: Any) -> None:

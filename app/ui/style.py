@@ -103,4 +103,5 @@ def palette(c: Colors) -> QPalette:
 def style_sheet(c: Colors) -> str:
     text = (icons.resources_dir() / "style" / "app.qss").read_text(encoding="utf-8")
     values = {name: getattr(c, name) for name in c.__slots__}  # type: ignore[attr-defined]
+    values["style_dir"] = (icons.resources_dir() / "style").as_posix()
     return re.sub(r"@(\w+)", lambda m: values.get(m.group(1), m.group(0)), text)
