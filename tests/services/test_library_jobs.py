@@ -195,3 +195,20 @@ def test_requests_from_other_clients_are_kept_as_sent(library, sent, expected):
     request = library.get_job(job.inference_id).request
     assert (request.prompt, request.width, request.num_images_per_prompt, request.seed) == expected
     assert request == job.request
+
+
+def test_two_apps_on_one_data_dir_both_write(tmp_path):
+    """The desktop app and the CLI may hold the same library open at once."""
+    first, second = Library(tmp_path), Library(tmp_path)
+    jobs = [make_job(f"app prompt {n}") for n in range(40)]
+    threads = [
+        threading.Thread(target=lambda lib=lib, chunk=jobs[n::2]: [lib.add_job(job) for job in chunk])
+        for n, lib in enumerate((first, second))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(first.jobs()) == len(second.jobs()) == 40
+    first.close()
+    second.close()
