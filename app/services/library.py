@@ -324,6 +324,11 @@ class Library:
         row = self._reader.execute(f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone()
         return self._image_from_row(row) if row else None
 
+    def images_of_job(self, inference_id: str) -> list[ImageRecord]:
+        """A job's images in the order the endpoint made them."""
+        sql = f"SELECT {IMAGE_COLUMNS} FROM images WHERE inference_id = ? ORDER BY idx"
+        return [self._image_from_row(row) for row in self._reader.execute(sql, (inference_id,))]
+
     def image_by_path(self, path: str | os.PathLike[str]) -> ImageRecord | None:
         """The record of a library file (as in `Job.image_paths`), or None."""
         row = self._reader.execute(

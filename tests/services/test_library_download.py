@@ -70,6 +70,7 @@ def test_images_are_downloaded_indexed_and_thumbnailed(cloud, library, s3):
     assert read_parameters(folder / "1.png") == from_request  # the chunk is written into the file
     assert all(library.thumbnails.cached_path(r.path).exists() for r in records)
     assert library.get_job(job.inference_id).image_paths == [r.path for r in records]
+    assert [r.id for r in library.images_of_job(job.inference_id)] == [r.id for r in records]
     assert library.count("lighthouse") == 2
     assert sorted(p.name for p in folder.iterdir()) == ["0.png", "1.png"]
 
