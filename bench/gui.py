@@ -169,7 +169,12 @@ def _child(data_dir: Path, spawned: float) -> int:
             return
         bar.setValue(bar.value() + max(bar.pageStep() // 2, 1))
 
+    scroller.timeout.connect(scroll)
+
     def start_scrolling() -> None:
+        if os.environ.get("BENCH_DEBUG"):
+            t = model.thumbnails
+            print("DBG", marks, t.pending, list(t._queued)[:3], list(t._running)[:3], file=sys.stderr)
         if "gallery" not in marks or model.thumbnails.pending:
             QTimer.singleShot(20, start_scrolling)  # wait for the first screen's thumbnails
             return
@@ -210,7 +215,7 @@ def _window(data_dir: Path):
         context = AppContext.open(AppDirs(config, data_dir), sandbox=True)
         window = MainWindow(context)
         window.resize(1440, 900)
-        return window, window.gallery
+        return window, getattr(window, "gallery_widget", None) or window.gallery
     from app.services.library import Library
     from app.ui.gallery import Gallery
 

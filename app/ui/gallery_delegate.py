@@ -7,7 +7,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, Q
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from app.ui import icons
-from app.ui.gallery_model import RecordRole, ThumbnailRole, badge_text
+from app.ui.gallery_model import badge_text
 
 PADDING = 6
 RADIUS = 8
@@ -16,7 +16,7 @@ FAVOURITE = "#ff5c7a"
 
 
 class GalleryDelegate(QStyledItemDelegate):
-    """Paints a cell; asking the model for ThumbnailRole is what starts a thumbnail render."""
+    """Paints a cell; asking the model for a cell's thumbnail is what starts its render."""
 
     def __init__(self, parent=None, thumbnail: int = 160):
         super().__init__(parent)
@@ -41,8 +41,11 @@ class GalleryDelegate(QStyledItemDelegate):
         hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
         cell = QRectF(option.rect)
         tile = QRectF(cell.center().x() - self.thumbnail / 2, cell.top() + PADDING, self.thumbnail, self.thumbnail)
-        record = index.data(RecordRole)
-        pixmap = index.data(ThumbnailRole) if record is not None else None
+        # Straight to the model: in PySide6 6.12 `index.data()` loses a reference to None each
+        # time a Python model returns None, and Python 3.11 then aborts.
+        model = index.model()
+        record = model.record(index.row())
+        pixmap = model.thumbnail(index, record) if record is not None else None
 
         clip = QPainterPath()
         clip.addRoundedRect(tile, RADIUS, RADIUS)

@@ -148,7 +148,7 @@ class GalleryModel(QAbstractListModel):
         if role == RecordRole:
             return record
         if role == ThumbnailRole:
-            return self._thumbnail(index, record)
+            return self.thumbnail(index, record)
         if role == Qt.ItemDataRole.DisplayRole:
             return record.parameters.prompt
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -167,7 +167,8 @@ class GalleryModel(QAbstractListModel):
         self._generation += 1
         self.thumbnails.shutdown()
 
-    def _thumbnail(self, index: QModelIndex | QPersistentModelIndex, record: ImageRecord) -> Any:
+    def thumbnail(self, index: QModelIndex | QPersistentModelIndex, record: ImageRecord) -> Any:
+        """The cell's pixmap (null when unreadable), or None while it renders; asking starts the render."""
         pixels = round(self._pixels * self._ratio)
         key = (record.path, pixels)
         pixmap = self.thumbnails.pixmap(key)
