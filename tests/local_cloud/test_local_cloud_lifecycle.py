@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -78,8 +79,6 @@ def test_provisioning_twice_returns_the_same_deployment(cloud):
 
 
 def test_provisioning_again_after_another_cloud_wiped_moto_makes_the_deployment_anew(cloud):
-    import urllib.request
-
     urllib.request.urlopen(urllib.request.Request(f"{cloud.endpoint_url}/moto-api/reset", method="POST")).read()
     again = cloud.cloud.provision("test")
 

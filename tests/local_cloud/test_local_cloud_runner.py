@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import orjson
@@ -47,14 +50,14 @@ def test_a_handler_sees_its_environment_only_while_it_runs(cloud, submit, monkey
     seen = []
     cloud.cloud.register_handler(
         cloud.deployment.success_topic_arn,
-        lambda event, context: seen.append(__import__("os").environ.get("BUCKET_NAME")),
+        lambda event, context: seen.append(os.environ.get("BUCKET_NAME")),
         env={"BUCKET_NAME": cloud.deployment.bucket},
     )
     submit(REQUEST)
     cloud.wait_idle()
 
     assert seen == [cloud.deployment.bucket]
-    assert "BUCKET_NAME" not in __import__("os").environ
+    assert "BUCKET_NAME" not in os.environ
 
 
 def test_a_subscription_confirmation_is_confirmed_by_fetching_its_url(cloud):
@@ -74,15 +77,13 @@ def test_a_subscription_confirmation_is_confirmed_by_fetching_its_url(cloud):
     thread.start()
     try:
         arn = cloud.cloud.register_handler(cloud.deployment.success_topic_arn, lambda e, c: None)
-        key = cloud.client("sns").get_subscription_attributes(SubscriptionArn=arn)["Attributes"]["Endpoint"]
+        url = cloud.client("sns").get_subscription_attributes(SubscriptionArn=arn)["Attributes"]["Endpoint"]
         confirmation = {
             "Type": "SubscriptionConfirmation",
             "TopicArn": cloud.deployment.success_topic_arn,
             "SubscribeURL": f"http://127.0.0.1:{server.server_port}/confirm?Token=abc",
         }
-        import urllib.request
-
-        with urllib.request.urlopen(urllib.request.Request(key, data=orjson.dumps(confirmation))) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, data=orjson.dumps(confirmation))) as response:
             assert response.status == 200
         cloud.wait_idle()
         assert fetched.is_set()
@@ -94,9 +95,6 @@ def test_a_subscription_confirmation_is_confirmed_by_fetching_its_url(cloud):
 
 @pytest.mark.parametrize("body", [b"not json", b"[]"])
 def test_the_runner_refuses_what_is_not_an_sns_message(cloud, body):
-    import urllib.error
-    import urllib.request
-
     arn = cloud.cloud.register_handler(cloud.deployment.success_topic_arn, lambda e, c: None)
     url = cloud.client("sns").get_subscription_attributes(SubscriptionArn=arn)["Attributes"]["Endpoint"]
     with pytest.raises(urllib.error.HTTPError) as caught:
