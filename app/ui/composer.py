@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.pngmeta import read_parameters
-from contract import LABELS, LIMITS, PROMPT_MAX, GenerationRequest, RequestError
+from contract import LABELS, LIMITS, GenerationRequest, RequestError
 
 from .context import AppContext
 from .icons import icon
@@ -216,11 +216,11 @@ class Composer(QFrame):
         self._show_errors(None)
 
     def _show_errors(self, error: RequestError | None) -> None:
-        for key, label in self.errors.items():
-            wanted = error is not None and error.field == key
-            label.setVisible(wanted)
-            if wanted:
-                label.setText(field_message(error))
+        shown = self.errors.get(error.field) if error is not None else None
+        for label in set(self.errors.values()):
+            label.setVisible(label is shown)
+        if shown is not None:
+            shown.setText(field_message(error))
         for key, widget in self._field_widgets().items():
             invalid = error is not None and error.field == key
             if widget.property("invalid") != invalid:

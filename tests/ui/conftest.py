@@ -47,3 +47,53 @@ def gui_thread_guard(monkeypatch):
     monkeypatch.setattr(botocore.endpoint.Endpoint, "_send", guarded_send)
     yield guard
     assert not guard.violations, f"AWS requests made on the GUI thread: {guard.violations}"
+
+
+@pytest.fixture
+def app_dirs(tmp_path):
+    from app.services.settings import AppDirs
+
+    return AppDirs(tmp_path / "config", tmp_path / "data").create()
+
+
+@pytest.fixture
+def offline_context(app_dirs, qapp):
+    """An app context with its library but no connection (composer and queue tests)."""
+    from app.ui import style
+    from app.ui.context import AppContext
+    from app.ui.tasks import manager
+
+    style.apply(qapp)
+    context = AppContext.open(app_dirs)
+    yield context
+    manager().wait(10_000)
+    context.close()
+
+
+@pytest.fixture
+def sandbox_context(cloud, app_dirs, qapp):
+    """Sandbox mode on the shared local cloud's deployment "test" (not connected yet)."""
+    from app.ui import style
+    from app.ui.context import AppContext
+    from app.ui.tasks import manager
+
+    style.apply(qapp)
+    context = AppContext.open(app_dirs, sandbox=True, cloud=cloud.cloud, deployment=cloud.deployment.name)
+    yield context
+    manager().wait(10_000)
+    context.close()
+
+
+@pytest.fixture
+def window(qtbot, sandbox_context, gui_thread_guard):
+    """The main window, connected to the local cloud, with the GUI-thread network guard on."""
+    from app.ui.window import MainWindow
+
+    win = MainWindow(sandbox_context)
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.show()
+    win.start()
+    qtbot.waitUntil(lambda: sandbox_context.jobs is not None, timeout=30_000)
+    yield win
+    win.close()

@@ -1,0 +1,205 @@
+"""The composer: validation at the field, sizes, seed, prompt history and PNG drops."""
+
+from __future__ import annotations
+
+from PIL import Image, PngImagePlugin
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+from app.services.models import Job
+from app.ui.composer import Composer
+from contract import GenerationRequest, new_inference_id
+
+
+class RecordingJobs:
+    """Stands in for JobService where a test only checks what the composer sends."""
+
+    def __init__(self):
+        self.sent = []
+
+    def submit(self, request):
+        self.sent.append(request)
+        return Job(new_inference_id(), request, target="test")
+
+
+def make_composer(qtbot, context):
+    composer = Composer(context)
+    qtbot.addWidget(composer)
+    composer.resize(360, 900)
+    composer.show()
+    return composer
+
+
+def test_empty_prompt_blocks_generate_with_the_message(qtbot, offline_context):
+    offline_context.jobs = jobs = RecordingJobs()
+    composer = make_composer(qtbot, offline_context)
+    composer.generate_button.click()
+    assert jobs.sent == []
+    assert composer.errors["prompt"].isVisible()
+    assert composer.errors["prompt"].text() == "Prompt must have 1 to 2000 characters"
+    assert composer.generate_error.text() == "Not sent: Prompt must have 1 to 2000 characters."
+    assert composer.focusWidget() is composer.prompt
+
+
+def test_size_not_a_multiple_of_8_is_shown_at_the_field_and_blocks_generate(qtbot, offline_context):
+    offline_context.jobs = jobs = RecordingJobs()
+    composer = make_composer(qtbot, offline_context)
+    composer.prompt.set_text("a koi pond")
+    composer.size_field.width_spin.setValue(500)
+    error = composer.errors["width"]
+    assert error.isVisible()
+    assert error.text() == "Width is 500; allowed: a multiple of 8 from 64 to 2048"
+    assert composer.size_field.width_spin.property("invalid") is True
+    composer.generate()
+    assert jobs.sent == []
+    composer.size_field.width_spin.setValue(504)
+    assert not error.isVisible()
+    composer.generate()
+    qtbot.waitUntil(lambda: len(jobs.sent) == 1)
+    assert jobs.sent[0].width == 504
+
+
+def test_too_long_prompt_is_shown_while_typing(qtbot, offline_context):
+    composer = make_composer(qtbot, offline_context)
+    composer.prompt.set_text("x" * 2001)
+    assert composer.errors["prompt"].text() == "Prompt has 2001 characters; at most 2000"
+
+
+def test_typed_size_snaps_to_a_multiple_of_8_when_editing_ends(qtbot, offline_context):
+    composer = make_composer(qtbot, offline_context)
+    messages = []
+    composer.message.connect(messages.append)
+    spin = composer.size_field.height_spin
+    spin.setValue(301)
+    spin.editingFinished.emit()
+    assert spin.value() == 304
+    assert messages == ["Height snapped to 304 px: sizes are multiples of 8."]
+
+
+def test_aspect_presets_are_multiples_of_8_and_far_sizes_warn(qtbot, offline_context):
+    composer = make_composer(qtbot, offline_context)
+    field = composer.size_field
+    for button in field.presets.buttons():
+        button.click()
+        width, height = field.size()
+        assert width % 8 == 0 and height % 8 == 0, button.text()
+        assert button.isChecked()
+    field.apply_preset(16, 9)
+    assert field.size() == (680, 384)
+    assert not field.warning.isVisible()
+    field.set_size(2048, 2048)
+    assert field.warning.isVisible()
+    assert "512×512" in field.warning.text()
+
+
+def test_unlocked_seed_rolls_for_each_job_and_locked_seed_is_reused(qtbot, offline_context):
+    offline_context.jobs = jobs = RecordingJobs()
+    composer = make_composer(qtbot, offline_context)
+    composer.prompt.set_text("a steampunk airship")
+    composer.generate()
+    composer.generate()
+    qtbot.waitUntil(lambda: len(jobs.sent) == 2)
+    first, second = (r.seed for r in jobs.sent)
+    assert first is not None and second is not None and first != second
+    assert composer.seed.value() == second
+    composer.seed.lock.click()
+    composer.generate()
+    composer.generate()
+    qtbot.waitUntil(lambda: len(jobs.sent) == 4)
+    assert jobs.sent[2].seed == jobs.sent[3].seed == second
+    composer.seed.dice.click()
+    assert composer.seed.value() != second and composer.seed.locked
+
+
+def test_typing_a_seed_locks_it(qtbot, offline_context):
+    composer = make_composer(qtbot, offline_context)
+    qtbot.keyClicks(composer.seed.edit, "1234")
+    assert composer.seed.locked and composer.seed.value() == 1234
+
+
+def test_up_and_down_in_the_prompt_walk_the_history(qtbot, offline_context):
+    library = offline_context.library
+    for prompt in ("first prompt", "second prompt"):
+        library.add_job(Job(new_inference_id(), GenerationRequest(prompt=prompt), target="t"))
+    composer = make_composer(qtbot, offline_context)
+    qtbot.waitUntil(lambda: composer.prompt.history == ["second prompt", "first prompt"])
+    composer.prompt.set_text("my draft")
+    composer.prompt.setFocus()
+    qtbot.keyClick(composer.prompt, Qt.Key.Key_Up)
+    assert composer.prompt.text() == "second prompt"
+    qtbot.keyClick(composer.prompt, Qt.Key.Key_Up)
+    assert composer.prompt.text() == "first prompt"
+    qtbot.keyClick(composer.prompt, Qt.Key.Key_Down)
+    qtbot.keyClick(composer.prompt, Qt.Key.Key_Down)
+    assert composer.prompt.text() == "my draft"
+
+
+def test_history_popup_searches_past_prompts(qtbot, offline_context):
+    library = offline_context.library
+    for prompt in ("a lighthouse at dusk", "a koi pond", "a lighthouse in fog"):
+        library.add_job(Job(new_inference_id(), GenerationRequest(prompt=prompt), target="t"))
+    composer = make_composer(qtbot, offline_context)
+    qtbot.waitUntil(lambda: len(composer.prompt.history) == 3)
+    composer.history_action.trigger()
+    popup = composer.history_popup
+    assert popup.isVisible()
+    qtbot.keyClicks(popup.search, "lighthouse")
+    qtbot.waitUntil(lambda: popup.model.stringList() == ["a lighthouse in fog", "a lighthouse at dusk"])
+    qtbot.keyClick(popup.search, Qt.Key.Key_Down)
+    qtbot.keyClick(popup.search, Qt.Key.Key_Return)
+    assert composer.prompt.text() == "a lighthouse at dusk"
+    assert not popup.isVisible()
+
+
+def _png_with_parameters(path, text):
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", text)
+    Image.new("RGB", (64, 64), "teal").save(path, pnginfo=info)
+    return path
+
+
+def _drop(widget, path):
+    """Drag a file over the widget and drop it, as a file manager does."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(QPointF(20, 20), *args)
+    widget.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    event = QDropEvent(QPointF(20, 20), *args)
+    widget.dropEvent(event)
+    return event, mime  # the event does not own its mime data
+
+
+def test_dropping_another_tools_png_restores_every_parameter(qtbot, offline_context, tmp_path):
+    path = _png_with_parameters(
+        tmp_path / "a1111.png",
+        'a castle on a hill, "golden hour"\nNegative prompt: fog, people\n'
+        'Steps: 42, Sampler: Euler a, CFG scale: 9, Seed: 987654, Size: 640x448, Model: "sd, v1.5"',
+    )
+    composer = make_composer(qtbot, offline_context)
+    messages = []
+    composer.message.connect(messages.append)
+    event, _mime = _drop(composer, path)
+    assert event.isAccepted()
+    qtbot.waitUntil(lambda: bool(messages))
+    assert messages == ["Restored the settings of a1111.png."]
+    assert composer.prompt.text() == 'a castle on a hill, "golden hour"'
+    assert composer.negative.text() == "fog, people"
+    assert composer.steps.value() == 42
+    assert composer.guidance.value() == 9
+    assert composer.seed.value() == 987654 and composer.seed.locked
+    assert composer.size_field.size() == (640, 448)
+
+
+def test_dropping_a_png_without_parameters_says_so(qtbot, offline_context, tmp_path):
+    path = tmp_path / "plain.png"
+    Image.new("RGB", (32, 32), "red").save(path)
+    composer = make_composer(qtbot, offline_context)
+    composer.prompt.set_text("kept")
+    messages = []
+    composer.message.connect(messages.append)
+    _drop(composer, path)
+    qtbot.waitUntil(lambda: bool(messages))
+    assert messages == ["plain.png carries no generation parameters; nothing to restore."]
+    assert composer.prompt.text() == "kept"
