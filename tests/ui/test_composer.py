@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+
 from PIL import Image, PngImagePlugin
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
 from app.services.models import Job
@@ -163,7 +165,9 @@ def _drop(widget, path):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    enter = QDragEnterEvent(QPointF(20, 20), *args)
+    with warnings.catch_warnings():  # PySide6 binds only the QPoint form, marked deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        enter = QDragEnterEvent(QPoint(20, 20), *args)
     widget.dragEnterEvent(enter)
     assert enter.isAccepted()
     event = QDropEvent(QPointF(20, 20), *args)
