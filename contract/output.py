@@ -100,25 +100,33 @@ def _read(body: bytes, spans: list[tuple[int, int]]) -> ModelOutput:
 
 def _parse_image(raw: bytes, index: int) -> np.ndarray:
     compact = raw.translate(None, _SPACES)
-    if len(compact) != len(raw) and _runs(raw) != _runs(compact):
-        raise OutputError(f"image {index + 1} is not valid JSON: two numbers are separated by a space, not a comma")
     try:
-        return _parse_rows(compact, index)
+        image = _parse_rows(compact, index)
     except _Irregular:
-        raise _describe_bad_image(compact, index) from None
+        image = None
+    if len(compact) != len(raw) and _runs(raw) != (image.size if image is not None else _runs(compact)):
+        raise OutputError(f"image {index + 1} is not valid JSON: two numbers are separated by a space, not a comma")
+    if image is None:
+        raise _describe_bad_image(compact, index)
+    return image
 
 
 def _runs(text: bytes) -> int:
     """How many runs of digits the text holds (whitespace must never join two of them)."""
-    digit = (np.frombuffer(text, dtype=np.uint8) - ord("0")) < 10
-    return int(np.count_nonzero(digit[:-1] > digit[1:])) + int(digit[-1]) if digit.size else 0
+    data = np.frombuffer(text, dtype=np.uint8)
+    count, previous = 0, False
+    for low in range(0, data.size, _SCAN_CHUNK):
+        digit = (data[low : low + _SCAN_CHUNK] - ord("0")) < 10
+        count += int(np.count_nonzero(digit[1:] > digit[:-1])) + int(digit[0] and not previous)
+        previous = bool(digit[-1])
+    return count
 
 
 _OPEN, _CLOSE, _QUOTE, _BACKSLASH = ord("["), ord("]"), ord('"'), ord("\\")
 _IMAGE_LEVEL = 3  # the object is level 1, generated_images level 2, each image level 3
 _STRUCTURE = re.compile(rb'[\[\]{}"]')
 _QUICK_STEPS = 10_000
-_SCAN_CHUNK = 1 << 22
+_SCAN_CHUNK = 1 << 20
 _DEPTH_STEP = np.zeros(256, dtype=np.int8)
 _DEPTH_STEP[[ord("["), ord("{")]] = 1
 _DEPTH_STEP[[ord("]"), ord("}")]] = -1
@@ -164,13 +172,24 @@ def _quick_spans(body: bytes) -> list[tuple[int, int]] | None:
             return None
         pos = at + 1
         if depth == _IMAGE_LEVEL and char == _OPEN:
-            end = body.find(b"]]]", at)
+            end = _first_triple_close(body, at)
             if end < 0:
                 return None
             spans.append((at, end + 2))
             depth -= 1
             pos = end + 3
     return None
+
+
+def _first_triple_close(body: bytes, start: int) -> int:
+    """Where the first `]]]` at or after `start` begins, or -1 (numpy: bytes.find is slow on `]`-dense text)."""
+    text = np.frombuffer(body, dtype=np.uint8)
+    for low in range(start, text.size, _SCAN_CHUNK):
+        close = text[low : low + _SCAN_CHUNK + 2] == _CLOSE
+        hits = close[:-2] & close[1:-1] & close[2:]
+        if hits.any():
+            return low + int(np.argmax(hits))
+    return -1
 
 
 def _string_spans(body: bytes, text: np.ndarray) -> np.ndarray:
@@ -268,12 +287,12 @@ def _parse_rows(compact: bytes, index: int) -> np.ndarray:
         raise _Irregular
     value, length = _numbers(text, digit, ends)
     del digit
-    gaps = np.empty(ends.size, dtype=np.int64)
-    np.subtract(ends[1:], ends[:-1], out=gaps[:-1])
+    gaps = np.empty(ends.size, dtype=np.int32)
+    np.subtract(ends[1:], ends[:-1], out=gaps[:-1], casting="unsafe")
     gaps[:-1] -= length[1:]
     gaps[-1] = 5
     per_row = int(np.argmax(gaps >= 5)) + 1
-    if per_row % 3 or ends.size % per_row or ends[0] + 1 - length[0] != 3:
+    if gaps.max() > 5 or per_row % 3 or ends.size % per_row or ends[0] + 1 - length[0] != 3:
         raise _Irregular
     shape = (ends.size // per_row, per_row // 3)
     if not _well_laid_out(text, ends, gaps.reshape(shape[0], per_row)):
@@ -318,7 +337,7 @@ def _well_laid_out(text: np.ndarray, ends: np.ndarray, gaps: np.ndarray) -> bool
     width = row_size // 3
     gaps <<= 8
     gaps |= text[ends + 1].reshape(gaps.shape)
-    pattern = np.full((width, 3), (1 << 8) | ord(","), dtype=np.int64)
+    pattern = np.full((width, 3), (1 << 8) | ord(","), dtype=gaps.dtype)
     pattern[:, 2] = (3 << 8) | _CLOSE
     pattern[-1, 2] = (5 << 8) | _CLOSE
     if not np.array_equal(gaps, np.broadcast_to(pattern.reshape(1, row_size), gaps.shape)):
