@@ -1,0 +1,120 @@
+"""The job queue on the local cloud: warming up, failures in full, retry, cancel, remove, and a busy GUI."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+
+from app.services.local_cloud import SandboxEngine
+from app.services.models import JobState
+from app.ui.job_delegate import ROW_MIN, detail_text
+
+REASON = "CUDA out of memory. Tried to allocate 2.25 GiB (GPU 0; 22.20 GiB total capacity; 19.80 GiB already allocated)"
+
+
+class BrokenEngine:
+    """An engine that fails the way a GPU does when a request is too large."""
+
+    def render(self, request):
+        raise RuntimeError(REASON)
+
+
+class Engine:
+    """Lets a test swap the local cloud's engine and make its endpoint cold."""
+
+    def __init__(self, local, guard):
+        self.local, self.guard = local, guard
+
+    def set(self, engine):
+        self.local.engine = engine
+
+    def cold(self, window, seconds):
+        """Scale the endpoint to zero; the next job waits `seconds` for an instance."""
+        self.local.cold_start_seconds = seconds
+        with self.guard.paused():  # test set-up, not the app
+            self.local._emulator_scale_in(window.context.target.endpoint_name)
+
+
+@pytest.fixture
+def engine(cloud, gui_thread_guard):
+    local = cloud.cloud
+    saved = local.engine, local.cold_start_seconds
+    yield Engine(local, gui_thread_guard)
+    local.engine, local.cold_start_seconds = saved
+
+
+def _generate(qtbot, window, prompt):
+    rows = window.queue.model.rowCount()
+    window.composer.prompt.set_text(prompt)
+    window.composer.generate()
+    qtbot.waitUntil(lambda: window.queue.model.rowCount() == rows + 1, timeout=10_000)
+    return window.queue.model.job(0).inference_id
+
+
+def _job(window, inference_id):
+    return window.queue.model.job(window.queue.model.row_of(inference_id))
+
+
+def test_a_failure_shows_its_full_reason_and_retry_runs_it_again(qtbot, window, engine):
+    engine.set(BrokenEngine())
+    failed_id = _generate(qtbot, window, "a cathedral made of ice")
+    qtbot.waitUntil(lambda: _job(window, failed_id).state == JobState.FAILED, timeout=60_000)
+    job = _job(window, failed_id)
+    assert REASON in job.failure_reason
+    assert REASON in detail_text(job)
+    queue = window.queue
+    index = queue.model.index(queue.model.row_of(failed_id))
+    assert REASON in index.data(Qt.ItemDataRole.ToolTipRole)
+    assert queue.view.visualRect(index).height() > ROW_MIN
+
+    engine.set(SandboxEngine())
+    queue.view.setCurrentIndex(index)
+    queue.view.setFocus()
+    qtbot.keyClick(queue.view, Qt.Key.Key_R)
+    qtbot.waitUntil(lambda: queue.model.rowCount() == 2, timeout=10_000)
+    retried = queue.model.job(0)
+    assert retried.retry_of == failed_id
+    qtbot.waitUntil(lambda: _job(window, retried.inference_id).state == JobState.COMPLETED, timeout=60_000)
+
+
+def test_a_cold_endpoint_says_warming_up_with_a_busy_ring_until_done(qtbot, window, engine):
+    engine.cold(window, 2.0)
+    inference_id = _generate(qtbot, window, "a mountain lake at sunrise")
+    qtbot.waitUntil(lambda: _job(window, inference_id).state == JobState.QUEUED, timeout=10_000)
+    assert _job(window, inference_id).message.startswith("Warming up")
+    assert window.queue._tick.isActive()
+    qtbot.waitUntil(lambda: _job(window, inference_id).state == JobState.COMPLETED, timeout=60_000)
+    assert not window.queue._tick.isActive()
+
+
+def test_escape_cancels_the_selected_job_and_delete_removes_it(qtbot, window, engine):
+    engine.cold(window, 600.0)
+    inference_id = _generate(qtbot, window, "a desert caravan")
+    qtbot.waitUntil(lambda: _job(window, inference_id).state == JobState.QUEUED, timeout=10_000)
+    queue = window.queue
+    queue.view.setCurrentIndex(queue.model.index(0))
+    queue.view.setFocus()
+    qtbot.keyClick(queue.view, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: _job(window, inference_id).state == JobState.CANCELLED, timeout=10_000)
+    assert "cannot stop a job it has accepted" in _job(window, inference_id).message
+    qtbot.keyClick(queue.view, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: queue.model.rowCount() == 0, timeout=10_000)
+    assert window.context.library.get_job(inference_id) is None
+
+
+def test_the_window_keeps_running_while_100_jobs_are_submitted(qtbot, window, engine):
+    engine.cold(window, 600.0)
+    queue, composer = window.queue, window.composer
+    rows_at_heartbeat = []
+    heartbeat = QTimer()
+    heartbeat.setInterval(15)
+    heartbeat.timeout.connect(lambda: rows_at_heartbeat.append(queue.model.rowCount()))
+    heartbeat.start()
+    composer.prompt.set_text("a field of sunflowers")
+    for _ in range(100):
+        composer.generate()
+    qtbot.waitUntil(lambda: queue.model.rowCount() == 100, timeout=60_000)
+    qtbot.waitUntil(lambda: all(j.state == JobState.QUEUED for j in queue.model.jobs()), timeout=60_000)
+    heartbeat.stop()
+    assert any(0 < rows < 100 for rows in rows_at_heartbeat), "the GUI thread stalled for the whole submission"
+    assert len({j.request.seed for j in queue.model.jobs()}) == 100
