@@ -101,7 +101,7 @@ def _read(body: bytes, spans: list[tuple[int, int]]) -> ModelOutput:
 def _parse_image(raw: bytes, index: int) -> np.ndarray:
     compact = raw.translate(None, _SPACES)
     try:
-        image = _parse_rows(compact, index)
+        image = _parse_bands(compact, index)
     except _Irregular:
         image = None
     if len(compact) != len(raw) and _runs(raw) != (image.size if image is not None else _runs(compact)):
@@ -109,6 +109,24 @@ def _parse_image(raw: bytes, index: int) -> np.ndarray:
     if image is None:
         raise _describe_bad_image(compact, index)
     return image
+
+
+def _parse_bands(compact: bytes, index: int) -> np.ndarray:
+    """Parse an image a band of rows at a time, so the work stays in cache and memory stays small."""
+    if not (compact.startswith(b"[[[") and compact.endswith(b"]]]")):
+        raise _Irregular
+    bands: list[np.ndarray] = []
+    start, end, rows = 1, len(compact) - 1, 0
+    while start < end:
+        cut = compact.find(b"]],[[", start + _BAND, end) if start + _BAND < end else -1
+        stop = cut + 2 if cut >= 0 else end
+        band = _parse_rows(b"[" + compact[start:stop] + b"]", index, rows)
+        if bands and band.shape[1] != bands[0].shape[1]:
+            raise _Irregular
+        bands.append(band)
+        rows += band.shape[0]
+        start = stop + 1
+    return bands[0] if len(bands) == 1 else np.concatenate(bands)
 
 
 def _runs(text: bytes) -> int:
@@ -127,6 +145,7 @@ _IMAGE_LEVEL = 3  # the object is level 1, generated_images level 2, each image 
 _STRUCTURE = re.compile(rb'[\[\]{}"]')
 _QUICK_STEPS = 10_000
 _SCAN_CHUNK = 1 << 20
+_BAND = 1 << 18  # bytes of compact text per band of rows
 _DEPTH_STEP = np.zeros(256, dtype=np.int8)
 _DEPTH_STEP[[ord("["), ord("{")]] = 1
 _DEPTH_STEP[[ord("]"), ord("}")]] = -1
@@ -273,7 +292,7 @@ class _Irregular(Exception):
     """The text is not exactly rows of [r, g, b] pixels; the slow path says why."""
 
 
-def _parse_rows(compact: bytes, index: int) -> np.ndarray:
+def _parse_rows(compact: bytes, index: int, first_row: int = 0) -> np.ndarray:
     """Parse one `[[[r,g,b],…],…]` without whitespace into an (H, W, 3) uint8 array.
 
     Such text is exactly `[[[` n `,` n `,` n `],[` … `]],[[` … `]]]` with runs of 1–3 digits.
@@ -298,7 +317,7 @@ def _parse_rows(compact: bytes, index: int) -> np.ndarray:
     if not _well_laid_out(text, ends, gaps.reshape(shape[0], per_row)):
         raise _Irregular
     del gaps, ends
-    _check_values(value, length, shape, index)
+    _check_values(value, length, shape, index, first_row)
     return value.astype(np.uint8).reshape(*shape, 3)
 
 
@@ -359,21 +378,22 @@ def _well_laid_out(text: np.ndarray, ends: np.ndarray, gaps: np.ndarray) -> bool
     return bool(np.all(text[row_ends + 4] == _OPEN) and np.all(text[row_ends + 5] == _OPEN))
 
 
-def _check_values(value: np.ndarray, length: np.ndarray, shape: tuple[int, int], index: int) -> None:
+def _check_values(value: np.ndarray, length: np.ndarray, shape: tuple[int, int], index: int, first_row: int) -> None:
     leading_zero = ((length == 2) & (value < 10)) | ((length == 3) & (value < 100))
     if leading_zero.any():
-        where = _where_value(int(np.argmax(leading_zero)), shape, index)
+        where = _where_value(int(np.argmax(leading_zero)), shape, index, first_row)
         raise OutputError(f"{where} has a number with leading zeros, which is not valid JSON")
     too_big = (length > 3) | (value > 255)
     if too_big.any():
         number = int(np.argmax(too_big))
         shown = "a value above 999" if length[number] > 3 else f"the value {int(value[number])}"
-        raise OutputError(f"{_where_value(number, shape, index)} has {shown}; every value must be from 0 to 255")
+        raise OutputError(f"{_where_value(number, shape, index, first_row)} has {shown}; every value must be from 0 to 255")
 
 
-def _where_value(number: int, shape: tuple[int, int], index: int) -> str:
+def _where_value(number: int, shape: tuple[int, int], index: int, first_row: int) -> str:
     pixel, channel = divmod(number, 3)
     row, column = divmod(pixel, shape[1])
+    row += first_row
     colour = ("red", "green", "blue")[channel]
     return f"image {index + 1} at row {row + 1}, column {column + 1} ({colour})"
 
