@@ -250,8 +250,10 @@ class ConnectionPanel(QWidget):
         self.deployment.clear()
         for name in check.deployments:
             self.deployment.addItem(name, name)
-        if current:
+        if current in check.deployments:
             self.deployment.setCurrentText(current)
+        elif check.deployments:
+            self.deployment.setCurrentIndex(0)
 
     def _test_failed(self, error: BaseException) -> None:
         self.test_button.setEnabled(True)

@@ -1,0 +1,115 @@
+"""Settings: Test connection shows the account and ARN or the exact reason; Apply connects."""
+
+from __future__ import annotations
+
+import keyring
+import keyring.backend
+import pytest
+from PySide6.QtCore import Qt
+
+from app.services.credentials import KEYRING_SERVICE
+from app.ui.context import AppContext
+from app.ui.settings_dialog import SettingsDialog
+from app.ui.tasks import Task, manager
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    priority = 5  # type: ignore[assignment]
+
+    def __init__(self):
+        super().__init__()
+        self.entries = {}
+
+    def get_password(self, service, username):
+        return self.entries.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service, username):
+        self.entries.pop((service, username), None)
+
+
+@pytest.fixture
+def memory_keyring():
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def aws_context(cloud, app_dirs, qapp):
+    """AWS mode whose endpoint URL is the local cloud (as `--endpoint-url` does for the CLI)."""
+    from app.ui import style
+
+    style.apply(qapp)
+    context = AppContext.open(app_dirs, endpoint_url=cloud.endpoint_url)
+    yield context
+    manager().wait(10_000)
+    context.close()
+
+
+def make_dialog(qtbot, context):
+    dialog = SettingsDialog(context)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.show_tab("account")
+    return dialog
+
+
+def test_test_connection_shows_account_arn_and_deployments(qtbot, aws_context, gui_thread_guard):
+    dialog = make_dialog(qtbot, aws_context)
+    panel = dialog.connection
+    assert panel.aws_radio.isChecked()
+    panel.kind_buttons.button(2).setChecked(True)  # environment
+    panel.region.setCurrentText("us-east-1")
+    qtbot.mouseClick(panel.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.result.text().startswith(("✓", "✗")), timeout=20_000)
+    assert panel.result.text() == (
+        "✓ Connected to account 123456789012 as arn:aws:sts::123456789012:user/moto · 1 deployment in us-east-1."
+    )
+    assert panel.deployment.currentText() == "test"
+
+
+def test_test_connection_names_a_missing_profile(qtbot, aws_context, gui_thread_guard):
+    dialog = make_dialog(qtbot, aws_context)
+    panel = dialog.connection
+    panel.kind_buttons.button(0).setChecked(True)  # profile
+    panel.profile.setCurrentText("nope")
+    qtbot.mouseClick(panel.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.result.text().startswith(("✓", "✗")), timeout=20_000)
+    assert panel.result.text() == (
+        "✗ There is no AWS profile named 'nope' in your AWS config files. Check the name, or create it with "
+        "`aws configure`."
+    )
+    assert panel.result.objectName() == "fieldError"
+
+
+def test_a_key_pair_goes_to_the_keyring_only_and_apply_connects(qtbot, aws_context, gui_thread_guard,
+                                                                memory_keyring, app_dirs):
+    dialog = make_dialog(qtbot, aws_context)
+    panel = dialog.connection
+    panel.kind_buttons.button(1).setChecked(True)  # access key
+    panel.key_name.setText("work")
+    panel.access_key.setText("AKIAEXAMPLEEXAMPLE12")
+    panel.secret_key.setText("s3cr3t/s3cr3t/s3cr3t")
+    panel.region.setCurrentText("us-east-1")
+    qtbot.mouseClick(panel.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.result.text().startswith(("✓", "✗")), timeout=20_000)
+    assert panel.result.text().startswith("✓ Connected to account 123456789012")
+    assert panel.secret_key.text() == ""
+    assert "s3cr3t/s3cr3t/s3cr3t" in memory_keyring.entries[(KEYRING_SERVICE, "work")]
+
+    applied = []
+    dialog.applied.connect(lambda: applied.append(True))
+    qtbot.mouseClick(dialog.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(applied), timeout=20_000)
+    settings_text = app_dirs.settings_file.read_text()
+    assert "s3cr3t" not in settings_text and '"key_name": "work"' in settings_text
+    assert aws_context.settings.active_target == "test"
+    connected = []
+    Task(None, aws_context.connect, success=connected.append).run()
+    qtbot.waitUntil(lambda: bool(connected), timeout=20_000)
+    assert connected[0].label == "123456789012 · us-east-1 · diffusion-desk-test"
