@@ -29,7 +29,6 @@ class Synthesis:
 
     outdir: Path
     templates: dict[str, dict]
-    asset_hashes: frozenset[str]
 
 
 def synthesize(config: Config | None = None, outdir: Path | str | None = None, *, bundle: bool = False) -> Synthesis:
@@ -39,16 +38,13 @@ def synthesize(config: Config | None = None, outdir: Path | str | None = None, *
     app = build_app(config, outdir=str(outdir), context={} if bundle else dict(NO_BUNDLING))
     assembly = app.synth()
     templates = {}
-    hashes: set[str] = set()
     for part in ("source", "pipeline"):
         templates[part] = assembly.get_stack_by_name(config.stack_name(part)).template
     for nested in assembly.nested_assemblies:
         for stack in nested.nested_assembly.stacks:
             if stack.stack_name == config.stack_name("endpoint"):
                 templates["endpoint"] = stack.template
-        for manifest in Path(nested.nested_assembly.directory).glob("*.assets.json"):
-            hashes.update(json.loads(manifest.read_text()).get("files", {}))
-    return Synthesis(outdir, templates, frozenset(hashes))
+    return Synthesis(outdir, templates)
 
 
 def template_name(part: str, source_kind: str) -> str:
@@ -57,16 +53,17 @@ def template_name(part: str, source_kind: str) -> str:
     return f"{part}{suffix}.template.json"
 
 
-def without_asset_hashes(template: dict, hashes: frozenset[str]) -> str:
-    """The template as text with Lambda asset hashes masked.
+_ASSET = re.compile(r"[0-9a-f]{64}:current_account-current_region(-[0-9a-f]{8})?")
 
-    The pipeline publishes the endpoint stack's assets by hash. A pipeline deployed from an older
-    template still works: its first run re-synthesizes and updates itself (self-mutation) before
-    the asset stage, so a change to Lambda code alone does not make a shipped template stale.
+
+def without_asset_hashes(template: dict) -> str:
+    """The template as text with the Lambda asset ids that the pipeline publishes masked.
+
+    A pipeline deployed from an older template still works: its first run re-synthesizes and
+    updates itself (self-mutation) before its asset stage, so a change to Lambda code alone does
+    not make a shipped template stale.
     """
-    text = json.dumps(template, indent=1, sort_keys=True)
-    pattern = re.compile("|".join(sorted(hashes, key=len, reverse=True))) if hashes else None
-    return pattern.sub("<asset-hash>", text) if pattern else text
+    return _ASSET.sub("<asset>", json.dumps(template, indent=1, sort_keys=True))
 
 
 def write_templates(directory: Path = TEMPLATES_DIR) -> list[Path]:

@@ -12,7 +12,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from contract import IMAGES, MESSAGES, OUTPUT, REQUESTS
+from contract import IMAGES, MESSAGE_INDEX, MESSAGES, OUTPUT, REQUESTS
 from infra.config import LambdaConfig
 from infra.parts.function_code import function_code
 from infra.parts.nag import acknowledge, arn_of
@@ -57,7 +57,8 @@ class NotificationFunctions(Construct):
 
         self.save_message = self._function("save_message", bucket, config.save_message_memory)
         bucket.grant_put(self.save_message, f"{MESSAGES}*")
-        acknowledge_object_grants(self.save_message.role, bucket, MESSAGES)
+        bucket.grant_put(self.save_message, f"{MESSAGE_INDEX}*")
+        acknowledge_object_grants(self.save_message.role, bucket, MESSAGES, MESSAGE_INDEX)
         for topic in topics.both:
             topic.add_subscription(subscriptions.LambdaSubscription(self.save_message))
 

@@ -33,7 +33,7 @@ def model_build_step(
     return pipelines.CodeBuildStep(
         "BuildModel",
         input=source,
-        install_commands=["pip install --quiet -r infra/model_build/requirements.txt"],
+        install_commands=[f"pip install --quiet '{config.build.sagemaker_core}' boto3"],
         commands=["python -m infra.model_build.prepare_model --config infra/config.toml --bucket \"$MODEL_BUCKET\""],
         env={"MODEL_BUCKET": models.bucket_name},
         build_environment=codebuild.BuildEnvironment(

@@ -10,6 +10,8 @@ from contract import (
     ENDPOINT_PARAM,
     ERROR_TOPIC_PARAM,
     FAILURES,
+    IMAGES,
+    MESSAGE_INDEX,
     MESSAGES,
     OUTPUT,
     REQUESTS,
@@ -194,15 +196,15 @@ def _object_prefixes(statements: list[dict], action: str) -> set[str]:
     return prefixes
 
 
-def test_save_message_may_write_only_messages(template):
+def test_save_message_may_write_only_messages_and_their_time_index(template):
     statements = _function_policy(template, "save_message")
-    assert _object_prefixes(statements, "s3:PutObject") == {f"/{MESSAGES}*"}
+    assert _object_prefixes(statements, "s3:PutObject") == {f"/{MESSAGES}*", f"/{MESSAGE_INDEX}*"}
     assert _object_prefixes(statements, "s3:GetObject*") == set()
 
 
 def test_extract_image_reads_outputs_and_requests_and_writes_only_images(template):
     statements = _function_policy(template, "extract_image")
-    assert _object_prefixes(statements, "s3:PutObject") == {"/images/*"}
+    assert _object_prefixes(statements, "s3:PutObject") == {f"/{IMAGES}*"}
     assert _object_prefixes(statements, "s3:GetObject*") == {f"/{OUTPUT}*", f"/{REQUESTS}*"}
 
 
