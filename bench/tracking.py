@@ -117,8 +117,9 @@ def run_size(cloud: LocalCloud, n: int, samples: int, png: bytes) -> None:
                              on_change=lambda job: job.state.finished and changed_at.setdefault(job.inference_id, time.monotonic()))
         old = [Job(new_inference_id(), GenerationRequest(f"old {i}", seed=i), target.name, state=JobState.COMPLETED)
                for i in range(FINISHED_BEFORE)]
-        for job in old:
+        for job in old:  # this installation's earlier jobs, finished and in the library
             land(internal, target.bucket, cloud.region, target.endpoint_name, job, png)
+            library.add_job(job)
         flying = [Job(new_inference_id(), GenerationRequest(f"job {i}", seed=i), target.name, state=JobState.QUEUED)
                   for i in range(n)]
         for job in flying:
