@@ -72,23 +72,22 @@ def decode_image(image: Any, index: int = 0) -> np.ndarray:
 
 
 def _read(body: bytes, spans: list[tuple[int, int]]) -> ModelOutput:
-    """Parse the output with each span (a whole batch or one image) standing in as a placeholder."""
+    """Parse the output with each image span standing in as a placeholder, then each image."""
     data = _load_skeleton(body, spans)
     images = data.get("generated_images")
     if not isinstance(images, list):
         raise OutputError("the model output has no list of generated_images")
-    elif not images:
+    if not images:
         raise OutputError("the model output's generated_images list is empty")
-    else:
-        decoded = []
-        for index, image in enumerate(images):
-            span = _placeholder_span(image, spans)
-            if span is not None:
-                decoded.append(_parse_image(body[span[0] : span[1] + 1], index))
-            elif isinstance(image, str):
-                decoded.append(_decode_jpeg(image, index))
-            else:
-                raise OutputError(f"image {index + 1} is neither nested RGB arrays nor a base64 JPEG")
+    decoded = []
+    for index, image in enumerate(images):
+        span = _placeholder_span(image, spans)
+        if span is not None:
+            decoded.append(_parse_image(body[span[0] : span[1] + 1], index))
+        elif isinstance(image, str):
+            decoded.append(_decode_jpeg(image, index))
+        else:
+            raise OutputError(f"image {index + 1} is neither nested RGB arrays nor a base64 JPEG")
     prompt = data.get("prompt") if isinstance(data.get("prompt"), str) else None
     details = {
         key: value
@@ -99,6 +98,7 @@ def _read(body: bytes, spans: list[tuple[int, int]]) -> ModelOutput:
 
 
 def _parse_image(raw: bytes, index: int) -> np.ndarray:
+    """One image's JSON text as an (H, W, 3) array; whitespace may stand only between tokens."""
     compact = raw.translate(None, _SPACES)
     try:
         image = _parse_bands(compact, index)
@@ -413,6 +413,9 @@ def _describe_bad_image(compact: bytes, index: int) -> OutputError:
     if bad.size:
         return _bad_character(chr(int(text[bad[0]])), where)
     digit = kind == _DIGIT
+    long_runs = digit[3:] & digit[2:-1] & digit[1:-2] & digit[:-3]
+    if long_runs.any():
+        return OutputError(f"{where} has a value above 999; every value must be from 0 to 255")
     starts = ~digit
     starts[1:] |= digit[1:] & starts[:-1]
     tokens = kind[starts]

@@ -107,6 +107,7 @@ BAD_OUTPUTS = {
     "minus-one": (_body("[[[[1, -1, 3]]]]"), "negative values"),
     "256": (_body("[[[[1, 2, 3], [1, 256, 3]]]]"), "image 1 at row 1, column 2 (green) has the value 256"),
     "1000": (_body("[[[[1000, 2, 3]]]]"), "a value above 999"),
+    "12345": (_body("[[[[1, 2, 3], [12345, 2, 3]]]]"), "a value above 999"),
     "float": (_body("[[[[1.0, 2, 3]]]]"), "decimal values"),
     "exponent": (_body("[[[[1e2, 2, 3]]]]"), "decimal values"),
     "leading-zero": (_body("[[[[01, 2, 3]]]]"), "leading zeros"),
@@ -139,3 +140,51 @@ def test_our_png_holds_the_exact_pixels_and_the_parameters_text(shape, parameter
         png.load()
         assert png.mode == "RGB" and np.array_equal(np.asarray(png), image)
         assert png.text["parameters"] == parameters
+
+
+def _oracle(body: bytes) -> list[np.ndarray] | None:
+    """What json.loads accepts as images of whole numbers 0–255, or None."""
+    try:
+        data = json.loads(body)
+        images = data["generated_images"]
+        assert isinstance(images, list) and images
+        arrays = []
+        for image in images:
+            assert isinstance(image, list)
+            array = np.array(image, dtype=object)
+            assert array.ndim == 3 and array.shape[2] == 3 and array.size
+            assert all(type(v) is int and 0 <= v <= 255 for v in array.ravel())
+            arrays.append(array.astype(np.uint8))
+        return arrays
+    except (ValueError, KeyError, TypeError, AssertionError, AttributeError):
+        return None
+
+
+def test_damaged_outputs_are_decoded_exactly_when_json_loads_accepts_them_and_refused_otherwise():
+    fuzz = np.random.default_rng(7)
+    alphabet = b' ,[]0123456789-.e"{}:'
+    accepted = refused = 0
+    for _ in range(600):
+        body = bytearray(_as_jumpstart([_random(2, 3), _random(2, 3)], prompt="p"))
+        for _ in range(int(fuzz.integers(1, 3))):
+            at = int(fuzz.integers(0, len(body)))
+            action = fuzz.integers(0, 3)
+            if action == 0:
+                del body[at]
+            elif action == 1:
+                body.insert(at, alphabet[int(fuzz.integers(0, len(alphabet)))])
+            else:
+                body[at] = alphabet[int(fuzz.integers(0, len(alphabet)))]
+        body = bytes(body)
+        if b"-0" in body:
+            continue  # json.loads reads -0 as 0; we refuse every minus sign as a negative value
+        expected = _oracle(body)
+        if expected is None:
+            with pytest.raises(OutputError):
+                decode_output(body)
+            refused += 1
+        else:
+            ours = decode_output(body)
+            assert len(ours) == len(expected) and all(np.array_equal(a, b) for a, b in zip(ours, expected)), body
+            accepted += 1
+    assert accepted > 50 and refused > 50
