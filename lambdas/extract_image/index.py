@@ -68,10 +68,8 @@ def lambda_handler(event: SNSEvent, context: LambdaContext) -> None:
     for message in sns_messages(event.raw_event):
         logger.remove_keys(["inference_id"])
         job = read_job(message)
-        if job is None:
-            continue
-        logger.append_keys(inference_id=job.inference_id)
-        process(job, bucket)
+        if job is not None:
+            process(job, bucket)
 
 
 def bucket_name() -> str:
@@ -114,6 +112,7 @@ def read_job(message: str) -> Job | None:
     if not is_safe_inference_id(inference_id):
         logger.error("Ignored a notification whose inference id is not safe as an S3 key: %r", inference_id)
         return None
+    logger.append_keys(inference_id=inference_id)
     created = data.get("eventTime") if isinstance(data.get("eventTime"), str) else None
     try:
         notification = parse_notification(data)

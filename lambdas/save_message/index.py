@@ -32,7 +32,6 @@ def lambda_handler(event: SNSEvent, context: LambdaContext) -> None:
         logger.remove_keys(["inference_id"])
         notification = read_notification(message)
         if notification is not None:
-            logger.append_keys(inference_id=notification.inference_id)
             save(notification, message, bucket)
 
 
@@ -61,10 +60,12 @@ def sns_messages(event: Any) -> Iterator[str]:
 def read_notification(message: str) -> Notification | None:
     """The notification, or None (logged) for test messages, unknown statuses and unsafe ids."""
     try:
-        return parse_notification(message)
+        notification = parse_notification(message)
     except NotificationError as exc:
         logger.warning("Ignored a message that is not an inference notification we can store: %s", exc)
         return None
+    logger.append_keys(inference_id=notification.inference_id)
+    return notification
 
 
 def index_time(notification: Notification) -> datetime:

@@ -161,8 +161,9 @@ def test_output_that_is_not_images_gets_a_failed_manifest_that_says_why(extract_
     manifest = _manifest(extract_image, inference_id)
     assert manifest.status == "failed" and reason in manifest.reason and manifest.reason.endswith(".")
     assert manifest.request == REQUEST and manifest.image_keys == ()
-    assert any("Post-processing failed" in line["message"] and line.get("inference_id") == inference_id
-               for line in extract_image.lines())
+    lines = extract_image.lines()
+    assert any("Post-processing failed" in line["message"] for line in lines)
+    assert lines and all(line.get("inference_id") == inference_id for line in lines)
 
 
 @pytest.mark.parametrize(
@@ -195,6 +196,7 @@ def test_an_unknown_status_gets_a_failed_manifest(extract_image):
     extract_image(sns_event({"inferenceId": inference_id, "invocationStatus": "Stopped"}))
 
     assert "unknown status" in _manifest(extract_image, inference_id).reason
+    assert all(line.get("inference_id") == inference_id for line in extract_image.lines())
 
 
 @pytest.mark.parametrize(
