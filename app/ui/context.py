@@ -13,6 +13,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from PySide6.QtCore import QSettings
+
 from app.services.credentials import CredentialSource, Identity
 from app.services.errors import UserError
 from app.services.library import Library
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 SANDBOX = "sandbox"
 AWS = "aws"
 SANDBOX_BADGE = "Sandbox — local cloud, test-pattern images"
+UI_STATE_FILE = "window.ini"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,10 @@ class AppContext:
         except UserError:
             log.exception("Settings unreadable; starting from the defaults")
             settings = Settings()
-        return cls(dirs, settings, Library(dirs.data_dir), sandbox=sandbox, **options)
+        context = cls(dirs, settings, Library(dirs.data_dir), sandbox=sandbox, **options)
+        if not hasattr(settings, "mode"):
+            context._mode_fallback = _ui_state(dirs).value("mode") or None
+        return context
 
     @property
     def mode(self) -> str | None:
@@ -96,6 +102,10 @@ class AppContext:
         if hasattr(self.settings, "mode"):
             self.settings.mode = mode
             save_settings(self.dirs, self.settings)
+        else:  # until Settings has a mode field, the UI state file keeps it
+            state = _ui_state(self.dirs)
+            state.setValue("mode", mode)
+            state.sync()
         self._mode_fallback = mode
 
     def save_settings(self) -> None:
@@ -203,3 +213,7 @@ def _legacy_mode(settings: Settings) -> str | None:
         return AWS
     return None
 
+
+
+def _ui_state(dirs: AppDirs) -> QSettings:
+    return QSettings(str(dirs.config_dir / UI_STATE_FILE), QSettings.Format.IniFormat)

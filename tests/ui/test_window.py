@@ -1,0 +1,111 @@
+"""The main window: first-run welcome, keyboard shortcuts, remembered layout, the network guard."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from app.ui.context import SANDBOX, AppContext
+from app.ui.tasks import manager
+from app.ui.window import MainWindow
+
+
+def make_window(qtbot, context):
+    window = MainWindow(context)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    return window
+
+
+@pytest.fixture
+def first_run_context(cloud, app_dirs, qapp):
+    """Nothing configured yet; "Try the sandbox" uses the shared local cloud's deployment."""
+    from app.ui import style
+
+    style.apply(qapp)
+    context = AppContext.open(app_dirs, cloud=cloud.cloud, deployment=cloud.deployment.name)
+    yield context
+    manager().wait(10_000)
+    context.close()
+
+
+def test_first_run_offers_the_sandbox_in_one_click(qtbot, first_run_context, gui_thread_guard, app_dirs):
+    window = make_window(qtbot, first_run_context)
+    assert window.pages.currentWidget() is window.welcome
+    qtbot.mouseClick(window.welcome.sandbox_button, Qt.MouseButton.LeftButton)
+    assert window.pages.currentIndex() == 0
+    qtbot.waitUntil(lambda: first_run_context.jobs is not None, timeout=30_000)
+    assert window.status.target.text() == "Sandbox — local cloud, test-pattern images"
+    assert window.status.target.objectName() == "sandboxBadge"
+    window.close()
+    again = AppContext.open(app_dirs)
+    assert again.mode == SANDBOX and not again.first_run
+    again.close()
+
+
+def test_first_run_connect_aws_opens_the_account_settings(qtbot, offline_context):
+    window = make_window(qtbot, offline_context)
+    qtbot.mouseClick(window.welcome.aws_button, Qt.MouseButton.LeftButton)
+    dialog = window.settings_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.tabs.currentIndex() == 0 and dialog.connection.aws_radio.isChecked()
+    dialog.close()
+
+
+def test_keyboard_shortcuts(qtbot, offline_context):
+    window = make_window(qtbot, offline_context)
+    window.pages.setCurrentIndex(0)
+    composer = window.composer
+    composer.focus_prompt()
+    qtbot.keyClick(composer.prompt, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    rolled = composer.seed.value()
+    assert rolled is not None
+    qtbot.keyClick(composer.prompt, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    assert composer.seed.locked
+    qtbot.keyClick(composer.prompt, Qt.Key.Key_H, Qt.KeyboardModifier.ControlModifier)
+    assert composer.history_popup.isVisible()
+    composer.history_popup.close()
+    window.queue.focus_list()
+    qtbot.keyClick(window.queue.view, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    assert QApplication.focusWidget() is composer.prompt
+    qtbot.keyClick(composer.prompt, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
+    assert window.settings_dialog is not None and window.settings_dialog.isVisible()
+    window.settings_dialog.close()
+    qtbot.keyClick(composer.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert composer.generate_error.isVisible()  # empty prompt: refused at the field, nothing sent
+
+
+def test_every_control_is_reachable_with_tab(qtbot, offline_context):
+    window = make_window(qtbot, offline_context)
+    window.pages.setCurrentIndex(0)
+    window.composer.focus_prompt()
+    reached = set()
+    for _ in range(60):
+        widget = QApplication.focusWidget()
+        reached.add(widget.objectName())
+        qtbot.keyClick(widget, Qt.Key.Key_Tab)
+    for name in ("prompt", "negativePrompt", "width", "height", "stepsSlider", "stepsSpin", "guidanceSpin",
+                 "imagesSpin", "seed", "primary", "jobList"):
+        assert name in reached, name
+
+
+def test_splitter_sizes_are_remembered(qtbot, offline_context):
+    window = make_window(qtbot, offline_context)
+    window.pages.setCurrentIndex(0)
+    window.splitter.setSizes([420, 600, 260])
+    sizes = window.splitter.sizes()
+    window.close()
+    again = make_window(qtbot, offline_context)
+    again.pages.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: again.splitter.sizes() == sizes)
+
+
+def test_the_guard_fails_a_request_made_on_the_gui_thread(cloud, gui_thread_guard):
+    with pytest.raises(AssertionError, match="botocore request on the GUI thread"):
+        cloud.client("sts").get_caller_identity()
+    assert gui_thread_guard.violations == [f"POST {cloud.endpoint_url}/"]
+    gui_thread_guard.violations.clear()
