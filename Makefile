@@ -34,5 +34,10 @@ templates: $(STAMP)
 local-cloud: $(STAMP)
 	$(PY) -m app local-cloud
 
+# PNGs of the main window, viewer, settings and welcome (offscreen, local cloud) into docs/screenshots/.
+screenshots: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m app.ui.screenshots --out docs/screenshots
+	QT_QPA_PLATFORM=offscreen $(PY) -m app.ui.screenshots --out docs/screenshots --scheme dark
+
 clean:
 	rm -rf $(VENV) build dist cdk.out
