@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def test_the_handlers_import_without_their_environment_and_say_what_is_missing(n
     path = Path(__file__).resolve().parents[2] / "lambdas" / name / "index.py"
     spec = importlib.util.spec_from_file_location(f"fresh_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
     spec.loader.exec_module(module)
 
     with pytest.raises(RuntimeError, match="BUCKET_NAME is not set"):
