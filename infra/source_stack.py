@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_codecommit as codecommit
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import Config
@@ -11,6 +12,8 @@ from infra.parts.secure_bucket import AccessLogBucket, secure_bucket
 
 SOURCE_KEY = "source.zip"
 SOURCE_BRANCH = "main"
+#: Earlier uploads of source.zip stay this long (the pipeline reads the newest version).
+OLD_SOURCE_DAYS = 30
 
 
 class SourceStack(Stack):
@@ -35,6 +38,12 @@ class SourceStack(Stack):
             CfnOutput(self, "Branch", value=SOURCE_BRANCH)
         else:
             logs = AccessLogBucket(self, "AccessLogs")
-            self.bucket = secure_bucket(self, "Bucket", logs=logs, versioned=True)
+            self.bucket = secure_bucket(
+                self,
+                "Bucket",
+                logs=logs,
+                versioned=True,
+                lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(OLD_SOURCE_DAYS))],
+            )
             CfnOutput(self, "BucketName", value=self.bucket.bucket_name)
             CfnOutput(self, "SourceKey", value=SOURCE_KEY)
