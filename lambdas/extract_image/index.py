@@ -136,8 +136,9 @@ def process(job: Job, bucket: str) -> Manifest:
         request = request or {"prompt": output.prompt or ""}
         manifest = write_images(job, output, request, bucket)
     except JobFailed as exc:
-        logger.error("Post-processing failed: %s", exc)
-        manifest = Manifest(job.inference_id, STATUS_FAILED, request=request, created=job.created, reason=str(exc))
+        reason = _sentence(str(exc))
+        logger.error("Post-processing failed: %s", reason)
+        manifest = Manifest(job.inference_id, STATUS_FAILED, request=request, created=job.created, reason=reason)
     put(bucket, manifest_key(job.inference_id), manifest.to_json(), "application/json")
     logger.info("Wrote the %s manifest", manifest.status, extra={"images": len(manifest.image_keys)})
     return manifest
@@ -162,7 +163,7 @@ def read_output_object(notification: Notification, bucket: str) -> ModelOutput:
     try:
         return read_output(body)
     except OutputError as exc:
-        raise JobFailed(_sentence(str(exc))) from None
+        raise JobFailed(str(exc)) from None
 
 
 def read_request(notification: Notification, bucket: str) -> dict[str, Any] | None:

@@ -188,7 +188,7 @@ def test_output_that_cannot_be_read_gets_a_failed_manifest(extract_image, locati
     extract_image(sns_event(message))
 
     manifest = _manifest(extract_image, inference_id)
-    assert manifest.status == "failed" and reason in manifest.reason
+    assert manifest.status == "failed" and reason in manifest.reason and manifest.reason.endswith(".")
 
 
 def test_an_unknown_status_gets_a_failed_manifest(extract_image):
