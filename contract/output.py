@@ -422,7 +422,7 @@ def _describe_bad_image(compact: bytes, index: int) -> OutputError:
     step = np.zeros(tokens.size, dtype=np.int32)
     step[tokens == _LIST_OPEN] = 1
     step[tokens == _LIST_CLOSE] = -1
-    level = np.cumsum(step)
+    level = np.cumsum(step, dtype=np.int32)
     numbers = tokens == _DIGIT
     opens = tokens == _LIST_OPEN
     if np.any(opens & (level > 3)):
@@ -434,7 +434,7 @@ def _describe_bad_image(compact: bytes, index: int) -> OutputError:
     pixel_opens = np.flatnonzero(opens & (level == 3))
     pixel_closes = np.flatnonzero((tokens == _LIST_CLOSE) & (level == 2))
     if pixel_opens.size and pixel_opens.size == pixel_closes.size:
-        seen = np.cumsum(numbers)
+        seen = np.cumsum(numbers, dtype=np.int32)
         channels = seen[pixel_closes] - seen[pixel_opens]
         odd = np.flatnonzero(channels != 3)
         if odd.size:
@@ -444,7 +444,7 @@ def _describe_bad_image(compact: bytes, index: int) -> OutputError:
             )
     row_opens = np.flatnonzero(opens & (level == 2))
     if row_opens.size > 1:
-        pixels_seen = np.cumsum(opens & (level == 3))
+        pixels_seen = np.cumsum(opens & (level == 3), dtype=np.int32)
         row_ends = np.append(row_opens[1:], tokens.size - 1)
         lengths = pixels_seen[row_ends] - pixels_seen[row_opens]
         odd = np.flatnonzero(lengths != lengths[0])
