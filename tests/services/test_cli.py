@@ -26,17 +26,17 @@ def cloud_args(cloud, dirs):
 
 
 def test_generate_queues_a_job_and_prints_its_id(cloud, cloud_args, dirs):
-    code, out, err = run(*cloud_args, "generate", "a paper boat", "--steps", "12", "--size", "384x256", "--seed", "5", "--json")
+    code, out, err = run(*cloud_args, "generate", "a paper boat", "--steps", "12", "--size", "128x64", "--seed", "5", "--json")
     assert code == 0, err
     (job,) = orjson.loads(out)
-    assert job["state"] == "queued" and job["request"]["width"] == 384 and job["request"]["num_inference_steps"] == 12
+    assert job["state"] == "queued" and job["request"]["width"] == 128 and job["request"]["num_inference_steps"] == 12
     assert "Sending 1 job to test" in err
     body = cloud.client("s3").get_object(Bucket=cloud.deployment.bucket, Key=request_key(job["inference_id"]))["Body"].read()
     assert orjson.loads(body)["seed"] == 5
 
 
 def test_global_options_may_come_first_through_python_m_app(cloud, cloud_args, dirs, capsys):
-    assert app_main([*cloud_args, "generate", "a paper boat"]) == 0
+    assert app_main([*cloud_args, "generate", "a paper boat", "--size", "64x64"]) == 0
     captured = capsys.readouterr()
     assert "\tqueued\ta paper boat" in captured.out and captured.err
 
@@ -63,7 +63,7 @@ def test_no_deployment_says_how_to_get_one(cloud, dirs):
 def test_batch_sends_every_line_with_the_options_and_per_line_values(cloud, cloud_args, dirs, tmp_path):
     batch = tmp_path / "prompts.txt"
     batch.write_text('a red boat\n\n# a comment\n{"prompt": "a blue boat", "num_inference_steps": 40}\na green boat\n')
-    code, out, err = run(*cloud_args, "batch", str(batch), "--steps", "10", "--json")
+    code, out, err = run(*cloud_args, "batch", str(batch), "--steps", "10", "--size", "64x64", "--json")
     assert code == 0, err
     jobs = orjson.loads(out)
     assert [(j["request"]["prompt"], j["request"]["num_inference_steps"]) for j in jobs] == [
@@ -84,8 +84,8 @@ def test_a_bad_batch_line_is_named_and_nothing_is_sent(cloud, cloud_args, dirs, 
 
 
 def test_jobs_lists_the_library(cloud, cloud_args, dirs):
-    run(*cloud_args, "generate", "one")
-    run(*cloud_args, "generate", "two")
+    run(*cloud_args, "generate", "one", "--size", "64x64")
+    run(*cloud_args, "generate", "two", "--size", "64x64")
     code, out, err = run(*cloud_args, "jobs", "--json")
     assert code == 0
     assert sorted(j["request"]["prompt"] for j in orjson.loads(out)) == ["one", "two"]

@@ -10,6 +10,8 @@ from app.services.jobs import WARMING_UP
 from app.services.models import JobState
 from contract import GenerationRequest, S3Location, id_time, request_key
 
+SMALL = {"width": 64, "height": 64}  # the sandbox engine draws small images quickly
+
 
 def test_submit_records_the_job_before_any_network_call(open_services, cloud):
     ws = open_services()
@@ -39,7 +41,7 @@ def test_invoke_carries_the_id_the_input_and_every_option(open_services):
     ws.connection.client("sagemaker-runtime").meta.events.register(
         "before-send.sagemaker-runtime.InvokeEndpointAsync", lambda request, **_: sent.append({k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()})
     )
-    job = ws.jobs.submit({"prompt": "teapot"})
+    job = ws.jobs.submit({"prompt": "teapot", **SMALL})
     (headers,) = sent
     assert headers["X-Amzn-SageMaker-Inference-Id"] == job.inference_id
     assert headers["X-Amzn-SageMaker-InputLocation"] == job.input_location
@@ -51,7 +53,7 @@ def test_invoke_carries_the_id_the_input_and_every_option(open_services):
 
 def test_a_random_seed_is_chosen_and_kept(open_services):
     ws = open_services()
-    job = ws.jobs.submit({"prompt": "teapot"})
+    job = ws.jobs.submit({"prompt": "teapot", **SMALL})
     assert job.request.seed is not None
     assert ws.library.get_job(job.inference_id).request.seed == job.request.seed
 
@@ -60,7 +62,7 @@ def test_batch_sends_every_job_with_progress_and_two_requests_each(open_services
     ws = open_services()
     s3_calls = hooks.count_requests(ws.connection.s3)
     progress = []
-    jobs = ws.jobs.submit_many([{"prompt": f"tile {n}", "seed": n} for n in range(20)], progress=progress.append)
+    jobs = ws.jobs.submit_many([{"prompt": f"tile {n}", "seed": n, **SMALL} for n in range(20)], progress=progress.append)
     assert [job.state for job in jobs] == [JobState.QUEUED] * 20
     assert [job.request.prompt for job in jobs] == [f"tile {n}" for n in range(20)]
     assert len({job.inference_id for job in jobs}) == 20
@@ -78,14 +80,14 @@ def test_a_bad_line_in_a_batch_records_nothing(open_services):
 def test_missing_endpoint_fails_the_job_with_a_clear_message(open_services, cloud):
     ws = open_services()
     cloud.client("sagemaker").delete_endpoint(EndpointName=cloud.deployment.endpoint_name)
-    job = ws.jobs.submit({"prompt": "teapot"})
+    job = ws.jobs.submit({"prompt": "teapot", **SMALL})
     assert job.state == JobState.FAILED
     assert "does not exist" in job.message and cloud.deployment.endpoint_name in job.message
 
 
 def test_cancel_says_the_endpoint_cannot_abort_and_retry_resubmits(open_services):
     ws = open_services()
-    job = ws.jobs.submit({"prompt": "teapot", "seed": 3, "num_inference_steps": 12})
+    job = ws.jobs.submit({"prompt": "teapot", "seed": 3, "num_inference_steps": 12, **SMALL})
     cancelled = ws.jobs.cancel(job.inference_id)
     assert cancelled.state == JobState.CANCELLED
     assert "cannot stop" in cancelled.message

@@ -12,6 +12,7 @@ import orjson
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 
+from app.services.aws import client_config
 from app.services.models import Job, JobState, Origin
 from contract import GUIDANCE_APP_NAME, GenerationRequest, new_inference_id
 
@@ -163,7 +164,7 @@ def test_offline_then_back_online_resumes_without_an_exception(open_services, re
 
 
 def test_throttled_by_s3_slowdown_backs_off_and_resumes(open_services, results):
-    ws = open_services()
+    ws = open_services(config=client_config("standard", max_attempts=1))  # botocore's own retries are its business
     statuses = []
     ws.tracker.on_status = statuses.append
     job = results.queued(ws)
@@ -180,7 +181,7 @@ def test_submitting_offline_keeps_the_job_and_sends_it_when_back(open_services):
     ws = open_services()
     for name in ("s3", "sagemaker", "sagemaker-runtime"):
         ws.connection.client(name).meta.events.register("before-send", _offline, unique_id="offline")
-    job = ws.jobs.submit({"prompt": "sent later"})
+    job = ws.jobs.submit({"prompt": "sent later", "width": 64, "height": 64})
     assert job.state in (JobState.PENDING, JobState.UPLOADING) and job.message.startswith("Offline")
     ws.tracker.step()
     assert not ws.tracker.online
