@@ -387,7 +387,8 @@ def _check_values(value: np.ndarray, length: np.ndarray, shape: tuple[int, int],
     if too_big.any():
         number = int(np.argmax(too_big))
         shown = "a value above 999" if length[number] > 3 else f"the value {int(value[number])}"
-        raise OutputError(f"{_where_value(number, shape, index, first_row)} has {shown}; every value must be from 0 to 255")
+        where = _where_value(number, shape, index, first_row)
+        raise OutputError(f"{where} has {shown}; every value must be from 0 to 255")
 
 
 def _where_value(number: int, shape: tuple[int, int], index: int, first_row: int) -> str:

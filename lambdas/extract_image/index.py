@@ -183,7 +183,9 @@ def read_request(notification: Notification, bucket: str) -> dict[str, Any] | No
         body = get(bucket, location.key)
     except ClientError as exc:
         if _code(exc) in _UNREADABLE_REQUEST:
-            logger.warning("The request %s cannot be read (%s); parameters come from the output", location.uri, _code(exc))
+            logger.warning(
+                "The request %s cannot be read (%s); parameters come from the output", location.uri, _code(exc)
+            )
             return None
         raise
     try:
@@ -231,7 +233,13 @@ def write_images(job: Job, output: ModelOutput, request: dict[str, Any], bucket:
     height, width = output.images[0].shape[:2]
     logger.info("Wrote %d PNG file(s) of %dx%d", len(keys), width, height)
     return Manifest(
-        job.inference_id, STATUS_COMPLETED, tuple(keys), request=request, width=width, height=height, created=job.created
+        job.inference_id,
+        STATUS_COMPLETED,
+        tuple(keys),
+        request=request,
+        width=width,
+        height=height,
+        created=job.created,
     )
 
 

@@ -43,7 +43,8 @@ def _job(extract_image, output: bytes | None, request: dict | bytes | None = REQ
     """Store a job's request and output as the endpoint would; return its inference id."""
     inference_id = new_inference_id()
     if request is not None:
-        extract_image.put(f"requests/{inference_id}.json", request if isinstance(request, bytes) else orjson.dumps(request))
+        body = request if isinstance(request, bytes) else orjson.dumps(request)
+        extract_image.put(f"requests/{inference_id}.json", body)
     if output is not None:
         extract_image.put(f"output/{inference_id}.out", output)
     return inference_id

@@ -22,7 +22,8 @@ def test_a_completed_notification_is_stored_exactly_as_sent_then_indexed_by_time
     assert indexed_id == inference_id and when.isoformat() == "2026-11-25T15:00:01.250000+00:00"
     entry = orjson.loads(save_message.get(index_key))
     assert entry == {"inferenceId": inference_id, "invocationStatus": "Completed"}
-    assert any(line.get("inference_id") == inference_id and "Stored" in line["message"] for line in save_message.lines())
+    stored = [line for line in save_message.lines() if "Stored" in line["message"]]
+    assert [line.get("inference_id") for line in stored] == [inference_id]
 
 
 def test_a_failed_notification_is_stored_with_its_reason(save_message):
