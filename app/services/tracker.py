@@ -126,7 +126,11 @@ class JobTracker:
     def run(self) -> None:
         """Poll until `stop()`; meant for one worker thread."""
         while not self._stop.is_set():
-            self.step()
+            try:
+                self.step()
+            except Exception as exc:  # a bug or a full disk must not end tracking for good
+                log.exception("tracking step failed")
+                self._went_offline(exc)
             self._wake.wait(self.interval())
             self._wake.clear()
 
@@ -361,10 +365,12 @@ class JobTracker:
         return updated
 
     def _went_offline(self, exc: BaseException | None) -> None:
-        """`exc` None: jobs could not be sent for want of a network."""
+        """Back off and say why; `exc` None: jobs could not be sent for want of a network."""
         self.online = False
         self._backoff = min(self.MAX_BACKOFF, max(2.0, self._backoff * 2))
-        if exc is None or is_transient(exc):
+        if exc is not None and not isinstance(exc, (BotoCoreError, ClientError, RetriesExceededError)):
+            self._status(f"Tracking hit a problem (see the log): retrying in {self._backoff:.0f} s")
+        elif exc is None or is_transient(exc):
             log.info("offline (%s); next try in %.0f s", error_code(exc) if exc else "jobs not sent", self._backoff)
             self._status(f"Offline: retrying in {self._backoff:.0f} s")
         else:

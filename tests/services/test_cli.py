@@ -108,3 +108,21 @@ def test_import_restores_parameters_and_names_a_bad_file(dirs, tmp_path):
     (item,) = orjson.loads(out)
     assert item["prompt"] == 'a castle, "misty"' and item["has_parameters"]
     assert "notes.png is not an image" in err
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
+    from app.cli import _Console
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    bar, plain = Terminal(), io.StringIO()
+    for err in (bar, plain):
+        console = _Console(io.StringIO(), err)
+        console.progress(1, 4, "Sent 1 of 4")
+        console.progress(4, 4, "Sent 4 of 4")
+        console.done()
+    assert bar.getvalue().startswith("\r[######..................] 1/4 Sent 1 of 4")
+    assert "\r[########################] 4/4" in bar.getvalue()
+    assert plain.getvalue() == "1/4 Sent 1 of 4\n4/4 Sent 4 of 4\n"

@@ -253,3 +253,30 @@ def test_a_guidance_stack_without_an_index_is_tracked_from_messages(open_service
     (done,) = ws.tracker.poll()
     assert done.state == JobState.COMPLETED
     assert calls.count("ListObjectsV2") == 2
+
+
+def test_an_unexpected_error_does_not_end_tracking(open_services, results, monkeypatch):
+    ws = open_services()
+    job = results.queued(ws)
+    results.complete(job)
+    real = ws.library.unfinished_jobs
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk I/O error")
+        return real()
+
+    monkeypatch.setattr(ws.library, "unfinished_jobs", flaky)
+    monkeypatch.setattr(ws.tracker, "MAX_BACKOFF", 0.2)
+    ws.tracker._backoff = 0.05
+    statuses, done = [], threading.Event()
+    ws.tracker.on_status = statuses.append
+    ws.tracker.on_change = lambda changed: changed.state.finished and done.set()
+    thread = threading.Thread(target=ws.tracker.run, daemon=True)
+    thread.start()
+    assert done.wait(20)
+    ws.tracker.stop()
+    thread.join(10)
+    assert "problem" in statuses[0].message and statuses[-1].online
