@@ -20,6 +20,9 @@ from contract import (
 )
 from infra.config import load_config
 
+#: One synthesis per session: keep every test that reads it on one xdist worker.
+pytestmark = pytest.mark.xdist_group("synthesis")
+
 CONFIG = load_config()
 
 

@@ -9,6 +9,9 @@ from cfnlint.api import ManualArgs, lint
 
 from infra.templates import TEMPLATES_DIR, template_name, without_asset_hashes
 
+#: One synthesis per session: keep every test that reads it on one xdist worker.
+pytestmark = pytest.mark.xdist_group("synthesis")
+
 PARTS = ("source", "pipeline", "endpoint")
 
 

@@ -10,6 +10,9 @@ from aws_cdk.assertions import Match, Template
 from contract import MODEL_DATA_PARAM, MODEL_IMAGE_PARAM, ssm_name
 from infra.config import load_config
 
+#: One synthesis per session: keep every test that reads it on one xdist worker.
+pytestmark = pytest.mark.xdist_group("synthesis")
+
 CONFIG = load_config()
 
 
