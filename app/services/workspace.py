@@ -13,7 +13,7 @@ from .errors import UserError
 from .jobs import JobService
 from .library import Library
 from .models import Job
-from .settings import AppDirs, Settings, load_settings
+from .settings import AppDirs, Settings, load_settings, save_settings
 from .targets import Target, list_deployments, load_target
 from .tracker import JobTracker, TrackerStatus
 
@@ -70,6 +70,18 @@ class Workspace:
     def close(self) -> None:
         self.tracker.stop()
         self.library.close()
+
+
+def remember_target(dirs: AppDirs, target: Target, source: CredentialSource | None = None) -> Settings:
+    """Save `target` (replacing one of the same name) as the active target, with the credential choice."""
+    settings = load_settings(dirs)
+    settings.targets = [t for t in settings.targets if t.get("name") != target.name] + [target.to_dict()]
+    settings.active_target = target.name
+    settings.region = target.region
+    if source is not None:
+        settings.credentials = source.to_dict()
+    save_settings(dirs, settings)
+    return settings
 
 
 def _saved_target(settings: Settings) -> Target | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from app.services.aws import Connection
 from app.services.credentials import CredentialSource
-from app.services.settings import Settings, save_settings
+from app.services.settings import load_settings
 from app.services.targets import Target, check_target, list_deployments, load_target
-from app.services.workspace import Workspace
+from app.services.workspace import Workspace, remember_target
 from contract import APP_NAME, GUIDANCE_APP_NAME
 
 
@@ -39,7 +39,9 @@ def test_a_target_is_read_from_ssm_and_checked(cloud):
 
 def test_the_saved_active_target_is_used_without_asking_ssm(cloud, dirs):
     target = Target("studio", cloud.region, cloud.deployment.bucket, cloud.deployment.endpoint_name, cloud.endpoint_url, "test")
-    save_settings(dirs, Settings(targets=[target.to_dict()], active_target="studio"))
+    remember_target(dirs, Target("studio", "eu-west-1", "old", "old"))
+    remember_target(dirs, target, CredentialSource())
+    assert len(load_settings(dirs).targets) == 1
     asked = []
     workspace = Workspace.open(dirs)
     try:
