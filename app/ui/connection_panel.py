@@ -120,9 +120,8 @@ class ConnectionPanel(QWidget):
             box.addWidget(page)
         rest = QFormLayout()
         rest.setHorizontalSpacing(16)
-        rest.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        rest.addRow("Region", self.region)
-        rest.addRow("Deployment", self.deployment)
+        rest.addRow(_label("Region"), self.region)
+        rest.addRow(_label("Deployment"), self.deployment)
         box.addLayout(rest)
         test_row = QHBoxLayout()
         test_row.addWidget(self.test_button)
@@ -301,12 +300,22 @@ def _form(*rows: tuple[str, QWidget], note: str = "") -> QWidget:
     form.setContentsMargins(0, 0, 0, 0)
     form.setHorizontalSpacing(16)
     form.setVerticalSpacing(8)
-    form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
     for label, widget in rows:
-        form.addRow(label, widget)
+        form.addRow(_label(label), widget)
     if note:
         hint = QLabel(note)
         hint.setObjectName("hint")
         hint.setWordWrap(True)
         form.addRow(hint)
     return page
+
+
+LABEL_WIDTH = 128
+
+
+def _label(text: str) -> QLabel:
+    """Form labels of one width, so the fields of every credentials page line up with Region."""
+    label = QLabel(text)
+    label.setFixedWidth(LABEL_WIDTH)
+    label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return label

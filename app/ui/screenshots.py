@@ -69,22 +69,30 @@ def _shoot(tmp: Path, out: Path, suffix: str) -> list[Path]:
         composer.restore({"prompt": prompt, "num_images_per_prompt": 1, "seed": seed}, with_seed=True)
         composer.generate()
         _settle(app, 300)
-    _wait(app, lambda: all(j.state.finished for j in window.queue.model.jobs()) and window.queue.model.rowCount() >= 2, 90)
     _add_example_failure(context, window)
+    _settle(app, 300)
     composer.restore({
         "prompt": "a lighthouse at dusk on a rocky coast, oil painting, warm rim light, dramatic clouds",
         "negative_prompt": "blurry, lowres, watermark", "width": 768, "height": 512, "num_inference_steps": 30,
         "guidance_scale": 7.5, "num_images_per_prompt": 2, "seed": 1234567,
     }, with_seed=True)
     composer.generate()
-    _wait(app, lambda: window.queue.model.rowCount() >= 4, 30)
-    window.queue.view.setCurrentIndex(window.queue.model.index(1))
+    _wait(app, lambda: window.queue.model.rowCount() >= 4
+          and all(j.state.finished for j in window.queue.model.jobs()), 90)
+    held = _hold_engine(context.local_cloud)
+    composer.restore({"prompt": "a steampunk airship above the clouds, isometric 3d render", "width": 512,
+                      "height": 512, "num_images_per_prompt": 4, "seed": 31337}, with_seed=True)
+    composer.generate()
+    _wait(app, lambda: window.queue.model.rowCount() >= 5
+          and window.queue.model.job(0).state.value == "queued", 30)
+    window.queue.view.setCurrentIndex(window.queue.model.index(2))
     window.gallery_widget.reload()
+    window.queue.check_endpoint()
     _settle(app, 2500)
     written.append(_grab(window, out / f"main{suffix}.png"))
 
     if window.viewer is not None:
-        window.show_in_viewer(2)
+        window.show_in_viewer(0)
         _settle(app, 2000)
         written.append(_grab(window, out / f"viewer{suffix}.png"))
         window.show_grid()
@@ -103,6 +111,7 @@ def _shoot(tmp: Path, out: Path, suffix: str) -> list[Path]:
     written.append(_grab(dialog, out / f"settings-deploy{suffix}.png"))
     dialog.close()
 
+    held.release.set()
     window.close()
     manager().wait(10_000)
     context.close()
@@ -124,6 +133,26 @@ def _add_example_failure(context: Any, window: Any) -> None:
 
 
 SANDBOX_TARGET = "sandbox"
+
+
+class _HeldEngine:
+    """Wraps the sandbox engine and holds each render until released, so a job stays queued on screen."""
+
+    def __init__(self, engine: Any) -> None:
+        import threading
+
+        self.engine = engine
+        self.release = threading.Event()
+
+    def render(self, request: Any) -> Any:
+        self.release.wait(120)
+        return self.engine.render(request)
+
+
+def _hold_engine(cloud: Any) -> _HeldEngine:
+    held = _HeldEngine(cloud.engine)
+    cloud.engine = held
+    return held
 
 
 def _ui_font(font: Any) -> Any:

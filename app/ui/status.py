@@ -29,6 +29,10 @@ class StatusBar(QStatusBar):
         self.target = QLabel()
         self.target.setObjectName("targetBadge")
         self.target.setAccessibleName("Target")
+        self.tracking = QLabel()
+        self.tracking.setObjectName("endpointState")
+        self.tracking.setAccessibleName("Jobs in flight")
+        self.addPermanentWidget(self.tracking)
         self.addPermanentWidget(self.endpoint)
         self.addPermanentWidget(self.target)
         self.show_not_connected()
@@ -66,10 +70,13 @@ class StatusBar(QStatusBar):
         self.endpoint.setText(text)
 
     def show_tracker(self, status: Any) -> None:
+        """The tracker's last poll: offline (and when it retries), or how many jobs are in flight."""
         if not status.online:
-            self.endpoint.setText(status.message)
+            self.tracking.setText(status.message)
         elif status.in_flight:
-            self.endpoint.setText(f"{status.in_flight} job{'s' if status.in_flight != 1 else ''} in flight")
+            self.tracking.setText(f"{status.in_flight} job{'s' if status.in_flight != 1 else ''} in flight ·")
+        else:
+            self.tracking.setText("")
 
     def show_problem(self, text: str) -> None:
         self._badge("targetBadge", "Not connected")

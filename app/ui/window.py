@@ -163,6 +163,7 @@ class MainWindow(QMainWindow):
         events = self.context.events
         events.target_changed.connect(self.status.show_target)
         events.endpoint_state_changed.connect(self.status.show_endpoint_state)
+        events.tracker_status.connect(self.status.show_tracker)
         self.composer.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.queue.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.welcome.sandbox_chosen.connect(self.start_sandbox)
