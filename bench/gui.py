@@ -122,6 +122,8 @@ def _child(data_dir: Path, spawned: float) -> int:
     from PySide6.QtWidgets import QApplication
 
     sys.path.insert(0, str(ROOT))
+    if os.environ.get("BENCH_SWITCH"):
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
     app = QApplication(sys.argv[:1])
     from app.ui import style
 

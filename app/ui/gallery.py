@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QMimeData, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QMimeData, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -143,6 +143,7 @@ class Gallery(QWidget):
         self.view = GalleryView(self)
         self.view.setObjectName("galleryView")
         self.view.setItemDelegate(self.delegate)
+        self._configure_delegate()
         self.view.setModel(self.model)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
 
@@ -160,6 +161,7 @@ class Gallery(QWidget):
         self.favourites.toggled.connect(
             lambda on: self.favourites.setIcon(icons.icon("favourite-on" if on else "favourite")))
         self.size_slider.valueChanged.connect(self.set_thumbnail_size)
+        self.view.verticalScrollBar().valueChanged.connect(lambda _value: self.model.thumbnails.hold())
         self.view.activated.connect(lambda index: self.openRequested.emit(index.row()))
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.selectionModel().selectionChanged.connect(self._update_actions)
@@ -241,7 +243,7 @@ class Gallery(QWidget):
     def set_thumbnail_size(self, pixels: int) -> None:
         pixels = max(SIZES[0], min(SIZES[1], round(pixels / SIZES[2]) * SIZES[2]))
         self.delegate.thumbnail = pixels
-        self.view.set_cell_size(self.delegate.cell_size(self.view.font()))
+        self.view.set_cell_size(self.delegate.cell_size())
         self.model.set_thumbnail_size(pixels, self.devicePixelRatioF())
         if self.size_slider.value() != pixels:
             self.size_slider.setValue(pixels)
@@ -348,6 +350,16 @@ class Gallery(QWidget):
         if row >= 0:
             self.view.setCurrentIndex(self.model.index(row))
             self.view.scrollTo(self.model.index(row))
+
+    def changeEvent(self, event: Any) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._configure_delegate()
+            self.set_thumbnail_size(self.delegate.thumbnail)
+            self.view.viewport().update()
+
+    def _configure_delegate(self) -> None:
+        self.delegate.configure(self.view.font(), self.view.palette(), self.devicePixelRatioF())
 
     def _action(self, text: str, slot: Any, shortcut: QKeySequence) -> QAction:
         action = QAction(text, self)

@@ -1,150 +1,208 @@
-"""How one gallery cell looks: a rounded thumbnail, its badges and a one-line caption."""
+"""How one gallery cell looks: a rounded thumbnail, its badges and a one-line caption.
+
+Painting is a handful of blits: thumbnails arrive already cropped and rounded, and the
+placeholder, heart and badges are drawn once into cached pixmaps ("stamps"). Every Qt
+call from Python costs a trip through the GIL, which worker threads are competing for.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRectF, QSize, Qt
+from collections import OrderedDict
+from collections.abc import Callable
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from app.ui import icons
 from app.ui.gallery_model import badge_text
+from app.ui.thumbnails import TILE_RADIUS
 
 PADDING = 6
-RADIUS = 8
 CAPTION_GAP = 4
 FAVOURITE = "#ff5c7a"
+CAPTIONS_KEPT = 600
+_CAPTION_FLAGS = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+_SELECTED = QStyle.StateFlag.State_Selected.value
+_HOVER = QStyle.StateFlag.State_MouseOver.value
+_FOCUS_BY_KEYBOARD = QStyle.StateFlag.State_HasFocus.value | QStyle.StateFlag.State_KeyboardFocusChange.value
 
 
 class GalleryDelegate(QStyledItemDelegate):
-    """Paints a cell; asking the model for a cell's thumbnail is what starts its render."""
+    """Paints a cell; asking the model for a cell's thumbnail is what starts its render.
+
+    `configure(font, palette, ratio)` is called by the view when any of them changes; paint
+    then only looks things up.
+    """
 
     def __init__(self, parent=None, thumbnail: int = 160):
         super().__init__(parent)
         self.thumbnail = thumbnail
+        self._stamps: dict[tuple, QPixmap] = {}
+        self._captions: OrderedDict[tuple, QPixmap] = OrderedDict()
+        self.configure(QFont(), QPalette(), 1.0)
 
-    def caption_height(self, option_font: QFont) -> int:
-        return QFontMetrics(self._caption_font(option_font)).height() + CAPTION_GAP
+    def configure(self, font: QFont, palette: QPalette, ratio: float) -> None:
+        """The view's font, palette and device pixel ratio; cached drawings are redrawn."""
+        self._font, self._palette, self._ratio = font, palette, ratio
+        self._caption_font = QFont(font)
+        if font.pointSizeF() > 0:
+            self._caption_font.setPointSizeF(max(7.5, font.pointSizeF() * 0.88))
+        self._caption_metrics = QFontMetrics(self._caption_font)
+        self._caption_colours = (palette.color(QPalette.ColorRole.PlaceholderText), palette.color(QPalette.ColorRole.Text))
+        self._stamps.clear()
+        self._captions.clear()
 
-    def cell_size(self, font: QFont) -> QSize:
+    def caption_height(self) -> int:
+        return self._caption_metrics.height() + CAPTION_GAP
+
+    def cell_size(self) -> QSize:
         side = self.thumbnail + 2 * PADDING
-        return QSize(side, side + self.caption_height(font))
+        return QSize(side, side + self.caption_height())
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
-        return self.cell_size(option.font)
+        return self.cell_size()
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        palette = option.palette
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
-        cell = QRectF(option.rect)
-        tile = QRectF(cell.center().x() - self.thumbnail / 2, cell.top() + PADDING, self.thumbnail, self.thumbnail)
-        # Straight to the model: in PySide6 6.12 `index.data()` loses a reference to None each
-        # time a Python model returns None, and Python 3.11 then aborts.
+        # Straight to the model rather than index.data(): no QVariant round trip per cell.
         model = index.model()
         record = model.record(index.row())
+        side = self.thumbnail
+        rect = option.rect
+        x, y = rect.x() + (rect.width() - side) // 2, rect.y() + PADDING
+        state = option.state.value
+
         pixmap = model.thumbnail(index, record) if record is not None else None
-
-        clip = QPainterPath()
-        clip.addRoundedRect(tile, RADIUS, RADIUS)
-        painter.fillPath(clip, _placeholder_colour(palette))
-        if isinstance(pixmap, QPixmap) and not pixmap.isNull():
-            painter.save()
-            painter.setClipPath(clip)
-            painter.drawPixmap(_cover(tile, pixmap), pixmap, QRectF(pixmap.rect()))
-            painter.restore()
+        if pixmap is not None and not pixmap.isNull():
+            painter.drawPixmap(x, y, pixmap)
         else:
-            _draw_placeholder(painter, tile, palette, broken=isinstance(pixmap, QPixmap))
+            painter.drawPixmap(x, y, self._placeholder(broken=pixmap is not None))
+        if record is None:
+            return
+        if record.favourite:
+            painter.drawPixmap(x + side - 28, y + 6, self._stamp(("heart",), QSize(22, 22), _heart))
+        badge = badge_text(record)
+        if badge:
+            stamp = self._badge(badge)
+            painter.drawPixmap(x + 6, y + side - 6 - round(stamp.height() / self._ratio), stamp)
 
-        if record is not None:
-            if record.favourite:
-                _draw_heart(painter, QPointF(tile.right() - 15, tile.top() + 15))
-            badge = badge_text(record)
-            if badge:
-                _draw_badge(painter, tile, badge, option.font)
+        selected = bool(state & _SELECTED)
+        focus = state & _FOCUS_BY_KEYBOARD == _FOCUS_BY_KEYBOARD
+        if selected or focus or state & _HOVER:
+            _ring(painter, QRectF(x, y, side, side), self._palette, selected, focus)
+        painter.drawPixmap(x, y + side + CAPTION_GAP, self._caption(record, selected))
 
-        if selected or hovered:
-            colour = palette.color(QPalette.ColorRole.Highlight)
-            if not selected:
-                colour.setAlpha(110)
-            width = 3.0 if selected else 2.0
-            painter.setPen(QPen(colour, width))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            ring = tile.adjusted(-width / 2 - 1, -width / 2 - 1, width / 2 + 1, width / 2 + 1)
-            painter.drawRoundedRect(ring, RADIUS + 2, RADIUS + 2)
+    def _placeholder(self, broken: bool) -> QPixmap:
+        palette, size = self._palette, QSize(self.thumbnail, self.thumbnail)
+        return self._stamp(("placeholder", broken, self.thumbnail), size,
+                           lambda painter, size: _placeholder(painter, size, palette, broken))
 
-        if option.state & QStyle.StateFlag.State_HasFocus and option.state & QStyle.StateFlag.State_KeyboardFocusChange:
-            painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight), 1, Qt.PenStyle.DotLine))
-            painter.drawRoundedRect(cell.adjusted(1, 1, -1, -1), RADIUS, RADIUS)
+    def _badge(self, text: str) -> QPixmap:
+        stamp = self._stamps.get(("badge", text))
+        if stamp is None:
+            font = _badge_font(self._font)
+            metrics = QFontMetrics(font)
+            size = QSize(metrics.horizontalAdvance(text) + 10, metrics.height() + 2)
+            stamp = self._stamp(("badge", text), size, lambda painter, size: _badge(painter, size, text, font))
+        return stamp
 
-        font = self._caption_font(option.font)
-        painter.setFont(font)
-        caption = QRectF(tile.left(), tile.bottom() + CAPTION_GAP, tile.width(), QFontMetrics(font).height())
-        role = QPalette.ColorRole.Text if selected else QPalette.ColorRole.PlaceholderText
-        painter.setPen(palette.color(role))
-        text = record.parameters.prompt if record is not None else ""
-        elided = QFontMetrics(font).elidedText(" ".join(text.split()), Qt.TextElideMode.ElideRight, int(caption.width()))
-        painter.drawText(caption, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), elided)
-        painter.restore()
+    def _stamp(self, key: tuple, size: QSize, draw: Callable[[QPainter, QSize], None]) -> QPixmap:
+        stamp = self._stamps.get(key)
+        if stamp is None:
+            stamp = _drawn(size, self._ratio, draw)
+            if len(self._stamps) > 64:
+                self._stamps.clear()
+            self._stamps[key] = stamp
+        return stamp
 
-    @staticmethod
-    def _caption_font(font: QFont) -> QFont:
-        small = QFont(font)
-        size = font.pointSizeF()
-        if size > 0:
-            small.setPointSizeF(max(7.5, size * 0.88))
-        return small
+    def _caption(self, record, selected: bool) -> QPixmap:
+        """The prompt on one line, elided, drawn once per image and state (text layout is slow)."""
+        key = (record.id, record.parameters.prompt, self.thumbnail, selected)
+        stamp = self._captions.get(key)
+        if stamp is None:
+            metrics, font = self._caption_metrics, self._caption_font
+            text = metrics.elidedText(" ".join(record.parameters.prompt.split()), Qt.TextElideMode.ElideRight,
+                                      self.thumbnail)
+            colour = self._caption_colours[selected]
+
+            def draw(painter: QPainter, size: QSize) -> None:
+                painter.setFont(font)
+                painter.setPen(colour)
+                painter.drawText(QRect(QPoint(0, 0), size), _CAPTION_FLAGS, text)
+
+            stamp = _drawn(QSize(self.thumbnail, metrics.height()), self._ratio, draw)
+            self._captions[key] = stamp
+            if len(self._captions) > CAPTIONS_KEPT:
+                self._captions.popitem(last=False)
+        else:
+            self._captions.move_to_end(key)
+        return stamp
 
 
-def _cover(tile: QRectF, pixmap: QPixmap) -> QRectF:
-    """Where to draw `pixmap` so it fills `tile`, centred, keeping its aspect ratio."""
-    ratio = pixmap.devicePixelRatio() or 1.0
-    width, height = pixmap.width() / ratio, pixmap.height() / ratio
-    scale = max(tile.width() / width, tile.height() / height)
-    w, h = width * scale, height * scale
-    return QRectF(tile.center().x() - w / 2, tile.center().y() - h / 2, w, h)
+def _drawn(size: QSize, ratio: float, draw: Callable[[QPainter, QSize], None]) -> QPixmap:
+    pixmap = QPixmap(size * ratio)
+    pixmap.setDevicePixelRatio(ratio)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    draw(painter, size)
+    painter.end()
+    return pixmap
 
 
-def _placeholder_colour(palette: QPalette) -> QColor:
-    base, text = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text)
-    return _mix(base, text, 0.07)
+def _ring(painter: QPainter, tile: QRectF, palette: QPalette, selected: bool, focus: bool) -> None:
+    colour = palette.color(QPalette.ColorRole.Highlight)
+    if not selected:
+        colour.setAlpha(200 if focus else 110)
+    width = 3.0 if selected else 2.0
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(QPen(colour, width, Qt.PenStyle.DotLine if focus and not selected else Qt.PenStyle.SolidLine))
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    grow = width / 2 + 1
+    painter.drawRoundedRect(tile.adjusted(-grow, -grow, grow, grow), TILE_RADIUS + 2, TILE_RADIUS + 2)
+    painter.restore()
 
 
 def _mix(a: QColor, b: QColor, t: float) -> QColor:
     return QColor.fromRgbF(*(a.getRgbF()[i] * (1 - t) + b.getRgbF()[i] * t for i in range(3)))
 
 
-def _draw_placeholder(painter: QPainter, tile: QRectF, palette: QPalette, *, broken: bool) -> None:
-    """A quiet picture glyph while the thumbnail renders; a warning glyph when the file is unreadable."""
-    colour = _mix(palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text), 0.25)
-    side = max(16, round(min(tile.width(), tile.height()) * 0.22))
-    box = QRectF(0, 0, side, side)
-    box.moveCenter(tile.center())
-    icons.icon("warning" if broken else "image", colour).paint(painter, box.toRect())
+def _placeholder(painter: QPainter, size: QSize, palette: QPalette, broken: bool) -> None:
+    """A rounded tile with a quiet picture glyph; a warning glyph when the file is unreadable."""
+    base, text = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text)
+    tile = QRectF(0, 0, size.width(), size.height())
+    path = QPainterPath()
+    path.addRoundedRect(tile, TILE_RADIUS, TILE_RADIUS)
+    painter.fillPath(path, _mix(base, text, 0.07))
+    side = max(16, round(size.width() * 0.22))
+    box = QRect(0, 0, side, side)
+    box.moveCenter(tile.center().toPoint())
+    icons.icon("warning" if broken else "image", _mix(base, text, 0.25)).paint(painter, box)
 
 
-def _draw_heart(painter: QPainter, centre: QPointF) -> None:
+def _heart(painter: QPainter, size: QSize) -> None:
     """The favourite mark: the app's heart icon on a dark disc, legible on any image."""
     painter.setPen(Qt.PenStyle.NoPen)
     painter.setBrush(QColor(20, 20, 24, 170))
-    painter.drawEllipse(centre, 11, 11)
-    icons.icon("favourite-on", QColor(FAVOURITE)).paint(painter, QRectF(centre.x() - 7, centre.y() - 7, 14, 14).toRect())
+    painter.drawEllipse(QRectF(0, 0, size.width(), size.height()))
+    icons.icon("favourite-on", QColor(FAVOURITE)).paint(painter, QRect(QPoint(4, 4), QSize(14, 14)))
 
 
-def _draw_badge(painter: QPainter, tile: QRectF, text: str, font: QFont) -> None:
-    """A small dark pill in the bottom-left corner, legible on any image."""
-    badge_font = QFont(font)
-    badge_font.setPointSizeF(max(6.5, (font.pointSizeF() if font.pointSizeF() > 0 else 9) * 0.72))
-    badge_font.setWeight(QFont.Weight.DemiBold)
-    badge_font.setLetterSpacing(QFont.SpacingType.PercentageSpacing, 106)
-    metrics = QFontMetrics(badge_font)
-    width, height = metrics.horizontalAdvance(text) + 10, metrics.height() + 2
-    pill = QRectF(tile.left() + 6, tile.bottom() - height - 6, width, height)
+def _badge_font(font: QFont) -> QFont:
+    badge = QFont(font)
+    badge.setPointSizeF(max(6.5, (font.pointSizeF() if font.pointSizeF() > 0 else 9) * 0.72))
+    badge.setWeight(QFont.Weight.DemiBold)
+    badge.setLetterSpacing(QFont.SpacingType.PercentageSpacing, 106)
+    return badge
+
+
+def _badge(painter: QPainter, size: QSize, text: str, font: QFont) -> None:
+    """A small dark pill, legible on any image."""
+    pill = QRectF(0, 0, size.width(), size.height())
     painter.setPen(Qt.PenStyle.NoPen)
     painter.setBrush(QColor(20, 20, 24, 190))
-    painter.drawRoundedRect(pill, height / 2, height / 2)
-    painter.setFont(badge_font)
+    painter.drawRoundedRect(pill, pill.height() / 2, pill.height() / 2)
+    painter.setFont(font)
     painter.setPen(QColor(255, 255, 255, 235))
     painter.drawText(pill, int(Qt.AlignmentFlag.AlignCenter), text)

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
-from PySide6.QtGui import QImage, QImageReader, QPixmap
+from PySide6.QtCore import QObject, QPoint, QRectF, QRunnable, QSize, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QImage, QImageReader, QPainter, QPainterPath, QPixmap
 
 MAX_PENDING = 32
+HOLD_MS = 90  # renders wait while the grid scrolls: rows flying past are not worth a thumbnail
 CACHE_BYTES = 96 * 1024 * 1024
+TILE_RADIUS = 8  # logical pixels; the delegate's selection ring follows it
 DISK_SIZES = (128, 256, 512, 1024)  # the freedesktop normal, large, x-large and xx-large
 
 Render = Callable[[str, int], QImage]
@@ -40,6 +42,25 @@ def render_thumbnail(thumbnail_path: ThumbnailPath, path: str, pixels: int) -> Q
     return image
 
 
+def tile(image: QImage, pixels: int, radius: float) -> QImage:
+    """`image` cropped to fill a `pixels` square, centred, with rounded corners (worker thread).
+
+    Done here so that painting a cell on the GUI thread is one unscaled, unclipped blit.
+    """
+    scaled = image.scaled(QSize(pixels, pixels), Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                          Qt.TransformationMode.SmoothTransformation)
+    out = QImage(pixels, pixels, QImage.Format.Format_ARGB32_Premultiplied)
+    out.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(out)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    path = QPainterPath()
+    path.addRoundedRect(QRectF(0, 0, pixels, pixels), radius, radius)
+    painter.setClipPath(path)
+    painter.drawImage(QPoint((pixels - scaled.width()) // 2, (pixels - scaled.height()) // 2), scaled)
+    painter.end()
+    return out
+
+
 class _Relay(QObject):
     done = Signal(int, object, object)  # generation, key, QImage or None
 
@@ -48,14 +69,15 @@ class _Job(QRunnable):
     """A Python subclass on purpose: shiboken forgets its wrapper when the pool deletes it, which it
     does not do for `QRunnable.create()` (a stale wrapper then stands in for the next object at that address)."""
 
-    def __init__(self, relay: _Relay, render: Render, generation: int, key: Hashable, path: str, pixels: int):
+    def __init__(self, relay: _Relay, render: Render, generation: int, key: Hashable, path: str, pixels: int,
+                 radius: float):
         super().__init__()
-        self._args = relay, render, generation, key, path, pixels
+        self._args = relay, render, generation, key, path, pixels, radius
 
     def run(self) -> None:
-        relay, render, generation, key, path, pixels = self._args
+        relay, render, generation, key, path, pixels, radius = self._args
         try:
-            image = render(path, pixels)
+            image = tile(render(path, pixels), pixels, radius)
         except Exception:  # a missing or unreadable file shows the broken placeholder
             image = None
         relay.done.emit(generation, key, image)
@@ -80,6 +102,16 @@ class ThumbnailLoader(QObject):
         self._queued: OrderedDict[Hashable, tuple[str, int, float]] = OrderedDict()
         self._running: set[Hashable] = set()
         self._turned_away: OrderedDict[Hashable, None] = OrderedDict()
+        self._hold = QTimer(self, singleShot=True, interval=HOLD_MS)
+        self._hold.timeout.connect(self._start)
+
+    def hold(self) -> None:
+        """Start no render until the grid has been still for HOLD_MS (call on every scroll step).
+
+        Worker threads compete with the GUI thread for the GIL; while the user scrolls, the GUI
+        thread gets it to itself, and what is on screen when scrolling stops is rendered first.
+        """
+        self._hold.start()
 
     def pixmap(self, key: Hashable) -> QPixmap | None:
         """The cached pixmap (a null one when the file could not be read), or None."""
@@ -129,10 +161,13 @@ class ThumbnailLoader(QObject):
         self._pool.waitForDone()
 
     def _start(self) -> None:
+        if self._hold.isActive():
+            return
         while self._queued and len(self._running) < self._pool.maxThreadCount():
             key, (path, pixels, ratio) = self._queued.popitem(last=True)
             self._running.add(key)
-            self._pool.start(_Job(self._relay, self._render, self._generation, (key, ratio), path, pixels))
+            self._pool.start(_Job(self._relay, self._render, self._generation, (key, ratio), path, pixels,
+                                  TILE_RADIUS * ratio))
 
     def _finished(self, generation: int, tagged: tuple[Hashable, float], image: QImage | None) -> None:
         if generation != self._generation:
