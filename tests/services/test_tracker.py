@@ -14,7 +14,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from app.services.aws import client_config
 from app.services.models import Job, JobState, Origin
-from contract import GUIDANCE_APP_NAME, GenerationRequest, new_inference_id
+from contract import GUIDANCE_APP_NAME, GenerationRequest, message_index_key, new_inference_id
 
 
 def _lists(calls):
@@ -89,7 +89,7 @@ def test_finished_on_the_endpoint_but_no_images_fails_after_a_grace(open_service
     assert failed.state == JobState.FAILED and "images never appeared" in failed.message
 
 
-def test_ids_that_do_not_sort_by_time_are_tracked_too(open_services, results):
+def test_ids_that_do_not_sort_by_time_are_tracked_too(open_services, results, hooks):
     ws = open_services()
     ours = results.queued(ws, "ours")
     theirs = Job(str(uuid.uuid4()), GenerationRequest("theirs"), ws.target.name, state=JobState.QUEUED)
@@ -98,7 +98,25 @@ def test_ids_that_do_not_sort_by_time_are_tracked_too(open_services, results):
         ws.library.add_job(job)
     for job in (ours, theirs, early):
         results.complete(job)
+    calls = hooks.count_requests(ws.connection.s3)
     assert {j.inference_id for j in ws.tracker.poll()} == {ours.inference_id, theirs.inference_id, early.inference_id}
+    assert calls.count("ListObjectsV2") == 2
+
+
+def test_a_notification_indexed_late_is_still_found(open_services, results):
+    ws = open_services()
+    ws.tracker.poll()
+    job = results.queued(ws)
+    results.complete(job, with_message=False)
+    results.message(job)
+    late = datetime.now(timezone.utc) - timedelta(minutes=6)  # a Lambda retry indexes it under its eventTime
+    keys = results.s3.list_objects_v2(Bucket=results.bucket, Prefix="messages-by-time/")["Contents"]
+    (entry,) = [o["Key"] for o in keys if job.inference_id in o["Key"]]
+    results.s3.delete_object(Bucket=results.bucket, Key=entry)
+    results.put(message_index_key(late, job.inference_id), b"{}")
+    ws.tracker._index_mark = datetime.now(timezone.utc)  # newer notifications were seen meanwhile
+    (done,) = ws.tracker.poll()
+    assert done.state == JobState.COMPLETED
 
 
 def test_a_long_listing_is_read_one_page_per_poll(open_services, results, hooks):
