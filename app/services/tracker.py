@@ -137,10 +137,10 @@ class JobTracker:
     def step(self) -> list[Job]:
         """Send what is waiting to be sent (after a restart or an outage), then poll once."""
         resent = self.jobs.resume()
+        changed = self.poll()
         if any(job.state in (JobState.PENDING, JobState.UPLOADING) for job in resent):
             self._went_offline(None)
-            return []
-        return self.poll()
+        return changed
 
     def interval(self) -> float:
         """Fast right after a submit or a change, slower during long waits, backing off when offline."""
