@@ -15,7 +15,6 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from app.services.credentials import CredentialSource, Identity
 from app.services.errors import UserError
 from app.services.library import Library
 from app.services.models import Job
@@ -63,7 +62,7 @@ class AppContext:
         self.jobs: Any = None  # JobService once connected
         self.tracker: Any = None
         self.local_cloud: Any = cloud
-        self.identity: Identity | None = None
+        self.identity: Any = None  # credentials.Identity once connected to AWS
         self.info: TargetInfo | None = None
         self._lock = threading.Lock()
         self._mode_fallback: str | None = None
@@ -124,6 +123,7 @@ class AppContext:
 
     def _connect_sandbox(self) -> TargetInfo:
         from app.services.aws import Connection
+        from app.services.credentials import CredentialSource
         from app.services.local_cloud import LocalCloud
         from app.services.targets import load_target
 
@@ -142,6 +142,7 @@ class AppContext:
 
     def _connect_aws(self) -> TargetInfo:
         from app.services.aws import Connection
+        from app.services.credentials import CredentialSource
         from app.services.targets import Target
 
         source = CredentialSource.from_dict(self.settings.credentials)

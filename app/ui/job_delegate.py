@@ -12,7 +12,7 @@ from app.services.models import Job, JobState
 
 from . import style
 from .icons import icon
-from .job_model import STATE_LABELS, ElapsedRole, JobRole, ThumbnailRole
+from .job_model import STATE_LABELS, elapsed_text
 
 THUMB = 56
 PAD = 10
@@ -48,7 +48,7 @@ class JobDelegate(QStyledItemDelegate):
         return max(80, width - (THUMB + 3 * PAD) - 2 * GAP)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
-        job: Job = index.data(JobRole)
+        job = _job(index)
         width = self.view.viewport().width()
         if job is None:
             return QSize(width, ROW_MIN)
@@ -62,7 +62,7 @@ class JobDelegate(QStyledItemDelegate):
         return QSize(width, ROW_MIN)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
-        job: Job = index.data(JobRole)
+        job = _job(index)
         if job is None:
             return
         c = style.colors()
@@ -76,7 +76,7 @@ class JobDelegate(QStyledItemDelegate):
         painter.drawRoundedRect(card, 8, 8)
 
         thumb = QRectF(card.left() + PAD - GAP, card.top() + PAD - GAP, THUMB, THUMB)
-        self._paint_thumbnail(painter, thumb, job, index.data(ThumbnailRole), c)
+        self._paint_thumbnail(painter, thumb, job, index.model().thumbnail(job.inference_id), c)
 
         left = int(thumb.right()) + PAD
         right = int(card.right()) - PAD + GAP
@@ -85,7 +85,7 @@ class JobDelegate(QStyledItemDelegate):
         bold.setWeight(QFont.Weight.DemiBold)
         bold_metrics = QFontMetrics(bold)
         metrics = QFontMetrics(option.font)
-        elapsed = index.data(ElapsedRole) or ""
+        elapsed = elapsed_text(job)
         elapsed_width = metrics.horizontalAdvance(elapsed) + 2
         painter.setFont(bold)
         painter.setPen(QColor(c.text))
@@ -164,6 +164,12 @@ class JobDelegate(QStyledItemDelegate):
         glyph = icon(name, state_color(job.state) if job.state != JobState.COMPLETED else QColor(c.muted))
         size = 24
         glyph.paint(painter, QRect(int(rect.center().x() - size / 2), int(rect.center().y() - size / 2), size, size))
+
+
+def _job(index: QModelIndex | QPersistentModelIndex) -> Job | None:
+    """The row's job, asked of the Python model directly (no QVariant round trip in paint)."""
+    model = index.model()
+    return model.job(index.row()) if model is not None else None
 
 
 def repaint_active(view: QListView, rows: list[int]) -> None:

@@ -126,6 +126,9 @@ class JobModel(QAbstractListModel):
             index = self.index(row)
             self.dataChanged.emit(index, index, [ThumbnailRole])
 
+    def thumbnail(self, inference_id: str) -> QPixmap | None:
+        return self._thumbnails.get(inference_id)
+
     def has_thumbnail(self, inference_id: str) -> bool:
         return inference_id in self._thumbnails
 

@@ -15,6 +15,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sandbox", action="store_true", help="use the in-process local cloud (test-pattern images)")
     parser.add_argument("--self-test", action="store_true",
                         help="open the window offscreen, generate one image on the local cloud, exit 0 when it works")
+    parser.add_argument("--measure-startup", action="store_true",
+                        help="start in sandbox mode with fresh temporary dirs, print 'window-shown' once the "
+                             "window is painted, then quit (for the start-up benchmarks)")
     return parser.parse_args(argv)
 
 
@@ -47,21 +50,70 @@ def main(argv: list[str] | None = None) -> int:
         from .selftest import run
 
         return run()
+    if args.measure_startup:
+        return _measure_startup()
     from app.services.logs import setup_logging
     from app.services.settings import AppDirs
 
+    dirs = AppDirs.default().create()
+    setup_logging(dirs.log_dir)
+    return _run(dirs, sandbox=True if args.sandbox else None)
+
+
+def _run(dirs: "AppDirs", *, sandbox: bool | None, on_painted: "Callable[[QWidget], None] | None" = None) -> int:  # noqa: F821
     from .context import AppContext
     from .tasks import manager
     from .window import MainWindow
 
-    dirs = AppDirs.default().create()
-    setup_logging(dirs.log_dir)
     app = make_application()
-    context = AppContext.open(dirs, sandbox=True if args.sandbox else None)
+    context = AppContext.open(dirs, sandbox=sandbox)
     window = MainWindow(context)
+
+    def painted(shown: "QWidget") -> None:  # noqa: F821
+        window.start()  # connecting imports and starts heavy things: only once the first frame is up
+        if on_painted is not None:
+            on_painted(shown)
+
+    _FirstPaint(window, painted)
     window.show()
-    window.start()
     code = app.exec()
     manager().wait(5000)
     context.close()
     return code
+
+
+def _measure_startup() -> int:
+    """`window-shown` on stdout once the first frame is painted; fresh dirs, so no library is touched."""
+    import tempfile
+    from pathlib import Path
+
+    from PySide6.QtCore import QTimer
+
+    from app.services.settings import AppDirs
+
+    def painted(window: "QWidget") -> None:  # noqa: F821
+        print("window-shown", flush=True)
+        QTimer.singleShot(0, window.close)
+
+    with tempfile.TemporaryDirectory(prefix="diffusion-desk-startup-") as tmp:
+        return _run(AppDirs(Path(tmp) / "config", Path(tmp) / "data").create(), sandbox=True, on_painted=painted)
+
+
+class _FirstPaint:
+    """Calls back once, after the window's first paint event has been handled."""
+
+    def __init__(self, window: "QWidget", callback: "Callable[[QWidget], None]") -> None:  # noqa: F821
+        from PySide6.QtCore import QEvent, QObject, QTimer
+
+        outer = self
+
+        class Filter(QObject):
+            def eventFilter(self, watched: object, event: QEvent) -> bool:
+                if event.type() == QEvent.Type.Paint and not outer.done:
+                    outer.done = True
+                    QTimer.singleShot(0, lambda: callback(window))
+                return False
+
+        self.done = False
+        self.filter = Filter(window)
+        window.installEventFilter(self.filter)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QFrame, QLabel, QMainWindow, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from .composer import Composer
@@ -83,15 +83,14 @@ class MainWindow(QMainWindow):
         slot.addWidget(self.gallery_widget)
         slot.addWidget(self.viewer)
         gallery, viewer, events = self.gallery_widget, self.viewer, self.context.events
+        gallery.connect_events(events, own_viewer=False)
         gallery.openRequested.connect(self.show_in_viewer)
+        gallery.recordOpenRequested.connect(self.show_record)
         viewer.closeRequested.connect(self.show_grid)
         viewer.restoreRequested.connect(events.restore_requested)
         for source in (gallery, viewer):
             source.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
-        events.library_changed.connect(gallery.reload)
-        events.open_image_requested.connect(self.open_image)
         self.gallery_slot = slot
-        gallery.start()
         return _framed(slot)
 
     def show_in_viewer(self, row: int) -> None:
@@ -105,19 +104,10 @@ class MainWindow(QMainWindow):
         self.gallery_slot.setCurrentWidget(self.gallery_widget)
         self.gallery_widget.view.setFocus(Qt.FocusReason.OtherFocusReason)
 
-    def open_image(self, path: Any) -> None:
-        """Show a library image (by path) in the viewer; the system viewer when it is not in the grid yet."""
-        if self.gallery_widget is None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
-            return
-        model = self.gallery_widget.model
-        wanted = str(getattr(path, "path", path))
-        for row in range(model.rowCount()):
-            record = model.record(row)
-            if record is not None and record.path == wanted:
-                self.show_in_viewer(row)
-                return
-        QDesktopServices.openUrl(QUrl.fromLocalFile(wanted))
+    def show_record(self, record: Any) -> None:
+        """Show an image found elsewhere (the job queue's Open) in the viewer."""
+        self.viewer.show_record(record)
+        self.gallery_slot.setCurrentWidget(self.viewer)
 
     def _make_menus(self) -> None:
         bar = self.menuBar()

@@ -37,7 +37,7 @@ def test_compose_generate_view_and_reuse_settings(qtbot, window):
 
     queue.view.setCurrentIndex(queue.model.index(0))
     queue.open_action.trigger()
-    assert window.gallery_slot.currentWidget() is window.viewer
+    qtbot.waitUntil(lambda: window.gallery_slot.currentWidget() is window.viewer)
     details = window.viewer.details
     qtbot.waitUntil(lambda: details.record is not None and details.record.id == record.id)
     assert details.prompt.text() == "a red fox in the snow, watercolour"
