@@ -208,3 +208,19 @@ def test_dropping_a_png_without_parameters_says_so(qtbot, offline_context, tmp_p
     qtbot.waitUntil(lambda: bool(messages))
     assert messages == ["plain.png carries no generation parameters; nothing to restore."]
     assert composer.prompt.text() == "kept"
+
+
+def test_import_png_adds_it_to_the_library_and_restores_its_settings(qtbot, offline_context, tmp_path):
+    path = _png_with_parameters(tmp_path / "ours.png",
+                                "a red fox in the snow\nSteps: 25, CFG scale: 7, Seed: 5, Size: 512x384")
+    composer = make_composer(qtbot, offline_context)
+    changed = []
+    offline_context.events.library_changed.connect(lambda: changed.append(True))
+    messages = []
+    composer.message.connect(messages.append)
+    composer.import_png(str(path))
+    qtbot.waitUntil(lambda: bool(messages))
+    assert messages == ["Imported ours.png with its generation parameters."]
+    assert changed
+    assert composer.prompt.text() == "a red fox in the snow" and composer.size_field.size() == (512, 384)
+    assert offline_context.library.count() == 1
