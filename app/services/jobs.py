@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contract import ACCEPT_JPEG, LABELS, MAX_SEED, GenerationRequest, RequestError, S3Location, message_key, new_inference_id, request_key
+from contract import ACCEPT_JPEG, ACCEPT_RGB, GUIDANCE_APP_NAME, LABELS, MAX_SEED, GenerationRequest, RequestError, S3Location, message_key, new_inference_id, request_key
 
 from .aws import Connection, error_code, is_transient
 from .errors import UserError
@@ -59,7 +59,7 @@ class JobService:
         connection: Connection,
         target: Target,
         *,
-        accept: str = ACCEPT_JPEG,
+        accept: str | None = None,
         invocation_timeout: int = 3600,
         request_ttl: int = 6 * 3600,
         max_workers: int = 8,
@@ -68,7 +68,8 @@ class JobService:
         self.library = library
         self.connection = connection
         self.target = target
-        self.accept = accept
+        # The guidance's Lambdas decode only RGB arrays; ours take the much smaller JPEG form.
+        self.accept = accept or (ACCEPT_RGB if target.app == GUIDANCE_APP_NAME else ACCEPT_JPEG)
         self.invocation_timeout = invocation_timeout
         self.request_ttl = request_ttl
         self.max_workers = max_workers

@@ -44,6 +44,7 @@ from contract import (
 
 from .aws import Connection, error_code, is_transient
 from .errors import UserError
+from .foreign_listing import new_message_ids
 from .jobs import JobService
 from .library import Library, request_as_sent
 from .models import Job, JobState, Origin
@@ -185,7 +186,11 @@ class JobTracker:
             # Every tenth poll looks from the oldest job in flight, in case an index entry never came.
             look_from = set(queued) if self._polls % 10 == 0 else self._noted
         else:
-            # A stack made with the AWS guidance writes no index: list messages/ from the smallest id.
+            # A stack made with the AWS guidance writes no index: jobs from elsewhere come from a full
+            # listing now and then; ours from listing messages/ from the smallest id in flight.
+            arrived = self._discover(new_message_ids(self))
+            queued.update(arrived)
+            unfinished.extend(arrived.values())
             look_from = set(queued)
             start = min(queued, default=None)
             self._noted = {i for key in self._list(MESSAGES, MESSAGES + start) if (i := id_from_key(key, MESSAGES))} if start else set()

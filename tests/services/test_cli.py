@@ -126,3 +126,8 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
     assert bar.getvalue().startswith("\r[######..................] 1/4 Sent 1 of 4")
     assert "\r[########################] 4/4" in bar.getvalue()
     assert plain.getvalue() == "1/4 Sent 1 of 4\n4/4 Sent 4 of 4\n"
+
+
+def test_a_missing_profile_is_named(dirs):
+    code, out, err = run("--profile", "nowhere", "generate", "boat")
+    assert code == 1 and out == "" and "There is no AWS profile named 'nowhere'" in err

@@ -13,6 +13,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 
 from app.services.aws import client_config
+from app.services.jobs import JobService
 from app.services.models import Job, JobState, Origin
 from contract import GUIDANCE_APP_NAME, GenerationRequest, message_index_key, new_inference_id
 
@@ -270,7 +271,19 @@ def test_a_guidance_stack_without_an_index_is_tracked_from_messages(open_service
     calls = hooks.count_requests(ws.connection.s3)
     (done,) = ws.tracker.poll()
     assert done.state == JobState.COMPLETED
+    # messages/ and images/ from the smallest id, plus the once-a-minute full listing for jobs from elsewhere
+    assert calls.count("ListObjectsV2") == 3
+    results.queued(ws)
+    calls.clear()
+    ws.tracker.poll()
     assert calls.count("ListObjectsV2") == 2
+
+
+def test_jobs_for_a_guidance_stack_ask_for_rgb_arrays(open_services):
+    ws = open_services()
+    assert ws.jobs.accept == "application/json;jpeg"
+    guidance = JobService(ws.library, ws.connection, dataclasses.replace(ws.target, app=GUIDANCE_APP_NAME))
+    assert guidance.accept == "application/json"
 
 
 def test_an_unexpected_error_does_not_end_tracking(open_services, results, monkeypatch):
