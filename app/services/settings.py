@@ -52,6 +52,7 @@ class AppDirs:
 class Settings:
     """Everything the user chose that is not a secret. Secrets live in the OS keyring only."""
 
+    mode: str | None = None  # "sandbox" or "aws"; None until the user chose (the app shows its welcome)
     credentials: dict[str, Any] = field(default_factory=lambda: {"kind": "environment"})
     region: str | None = None
     targets: list[dict[str, Any]] = field(default_factory=list)

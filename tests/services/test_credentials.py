@@ -63,8 +63,9 @@ def test_plaintext_keyring_is_refused(aws_home):
 
 def test_settings_hold_the_choice_but_not_the_secret(memory_keyring, dirs):
     source = store_key_pair("work", "AKIAEXAMPLE", "s3cr3t-value")
-    save_settings(dirs, Settings(credentials=source.to_dict(), region="eu-west-1"))
+    save_settings(dirs, Settings(credentials=source.to_dict(), region="eu-west-1", mode="aws"))
     loaded = load_settings(dirs)
+    assert (loaded.mode, loaded.region) == ("aws", "eu-west-1")
     assert CredentialSource.from_dict(loaded.credentials) == source
     assert "s3cr3t-value" not in dirs.settings_file.read_text()
     assert [p.name for p in dirs.config_dir.iterdir()] == ["settings.json"]  # no temp file left
