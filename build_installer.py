@@ -83,6 +83,23 @@ def run_pyinstaller(dist: Path, work: Path, icons: Path, version: str) -> None:
     subprocess.run(command, check=True, cwd=ROOT)
 
 
+def strip_binaries(bundle: Path) -> None:
+    """Strip the debug symbols that a self-built Python carries (tens of MB).
+
+    Libraries vendored by wheels (`numpy.libs/`, `pillow.libs/`) are already stripped and
+    patched by auditwheel; strip would break them, so they are left alone.
+    """
+    strip = shutil.which("strip")
+    if not strip:
+        return
+    for path in (bundle / "_internal").rglob("*"):
+        if path.is_file() and not path.is_symlink() and not any(p.endswith(".libs") for p in path.parts):
+            with path.open("rb") as file:
+                if file.read(4) != b"\x7fELF":
+                    continue
+            subprocess.run([strip, "--strip-unneeded", str(path)], check=True)
+
+
 def linux_package(dist: Path, icons: Path, version: str) -> Path:
     """A .tar.gz of the bundle with its .desktop entry, icon and install.sh."""
     top = f"{SLUG}-{version}"
@@ -99,14 +116,17 @@ def linux_package(dist: Path, icons: Path, version: str) -> Path:
     return target
 
 
-def windows_package(dist: Path, version: str) -> Path | None:
+def windows_package(dist: Path, icons: Path, version: str) -> Path | None:
     iscc = shutil.which("iscc") or shutil.which("ISCC")
     if not iscc:
         print("iscc (Inno Setup) not on PATH: the bundle is built, the setup program is not", file=sys.stderr)
         return None
     script = PACKAGING / "windows" / f"{NAME}.iss"
     subprocess.run(
-        [iscc, f"/DAppVersion={version}", f"/DSourceDir={dist / NAME}", f"/DOutputDir={dist}", str(script)],
+        [
+            iscc, f"/DAppVersion={version}", f"/DSourceDir={dist / NAME}", f"/DOutputDir={dist}",
+            f"/DIconFile={icons / 'app.ico'}", str(script),
+        ],
         check=True,
     )
     return dist / f"{NAME}-{version}-setup.exe"
@@ -127,11 +147,13 @@ def build(dist: Path, work: Path, bundle_only: bool = False) -> Path:
     icons = work / "icons"
     make_icons(icons)
     run_pyinstaller(dist, work, icons, version)
+    if sys.platform.startswith("linux"):
+        strip_binaries(dist / NAME)
     if not bundle_only:
         if sys.platform.startswith("linux"):
             package = linux_package(dist, icons, version)
         elif sys.platform == "win32":
-            package = windows_package(dist, version)
+            package = windows_package(dist, icons, version)
         else:
             package = macos_package(dist, version)
         if package:
