@@ -8,6 +8,7 @@ stored relative to it, so the library can be moved.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -21,8 +22,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from boto3.s3.transfer import TransferConfig
 
 from contract import Manifest, Parameters, check_inference_id
 
@@ -51,8 +50,17 @@ log = logging.getLogger(__name__)
 __all__ = ["DATABASE_NAME", "ImportResult", "Library", "now", "request_as_sent"]
 
 DATABASE_NAME = "library.sqlite3"
-#: Downloads are a few small PNGs per job: a couple of threads, botocore's own retries.
-DOWNLOAD_CONFIG = TransferConfig(max_concurrency=2, multipart_threshold=64 * 1024 * 1024)
+
+
+@functools.cache
+def download_config() -> Any:
+    """boto3's TransferConfig for a job's few small PNGs: a couple of threads, botocore's own retries.
+
+    Built on first use, so opening the library (and the first window) does not import boto3.
+    """
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(max_concurrency=2, multipart_threshold=64 * 1024 * 1024)
 
 
 class _Connection(sqlite3.Connection):
@@ -440,7 +448,7 @@ class Library:
                 fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{index}.", suffix=".part")
                 os.close(fd)
                 try:
-                    s3_client.download_file(bucket, key, temp, Config=DOWNLOAD_CONFIG)
+                    s3_client.download_file(bucket, key, temp, Config=download_config())
                     params = self._ensure_parameters(Path(temp), fallback, key)
                     os.replace(temp, path)
                 except BaseException:
