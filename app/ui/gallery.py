@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QSlider,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -35,10 +36,13 @@ RELOAD_DELAY_MS = 200  # new images arrive in bursts: one query for the burst
 SIZES = (96, 320, 16)  # smallest, largest, step of the thumbnail slider (logical pixels)
 DEFAULT_SIZE = 176
 MARGIN = 8
+GUTTER = 12  # between tiles, both ways
 
 
 class GalleryView(QListView):
     """The grid itself: uniform cells laid out left to right, wrapping, with an empty-state line."""
+
+    tileChanged = Signal(int)  # the fitted thumbnail side, logical pixels
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -59,23 +63,30 @@ class GalleryView(QListView):
         self.setSpacing(0)
         self.setViewportMargins(MARGIN, MARGIN // 2, MARGIN, MARGIN // 2)
         self.empty_text = ""
-        self.cell = QSize(100, 100)
+        self.target = DEFAULT_SIZE
+        self.tile = 0
 
-    def set_cell_size(self, cell: QSize) -> None:
-        """The smallest cell; columns are widened so the row fills the width with no ragged gap."""
-        self.cell = cell
+    def set_target(self, pixels: int) -> None:
+        """The thumbnail size the user asked for; tiles are fitted around it so rows fill the width."""
+        self.target = pixels
         self._fit_grid()
 
     def resizeEvent(self, event: Any) -> None:
-        self._fit_grid()
         super().resizeEvent(event)
+        self._fit_grid()
 
     def _fit_grid(self) -> None:
-        width = self.viewport().width() - 1
-        columns = max(1, width // max(1, self.cell.width()))
-        grid = QSize(max(self.cell.width(), width // columns), self.cell.height())
-        if grid != self.gridSize():
-            self.setGridSize(grid)
+        """As many columns as tiles near the target size allow, with equal gutters both ways."""
+        # QListView lays out within the viewport as if a scroll bar were always there.
+        extent = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self.verticalScrollBar())
+        width = self.maximumViewportSize().width() - extent - 2
+        columns = max(1, round(width / (self.target + GUTTER)))
+        cell = max(SIZES[0] // 2, width // columns)
+        if cell != self.gridSize().width():
+            self.setGridSize(QSize(cell, cell))
+        if cell - GUTTER != self.tile:
+            self.tile = cell - GUTTER
+            self.tileChanged.emit(self.tile)
 
     def paintEvent(self, event: Any) -> None:
         super().paintEvent(event)
@@ -143,6 +154,7 @@ class Gallery(QWidget):
         self.view = GalleryView(self)
         self.view.setObjectName("galleryView")
         self.view.setItemDelegate(self.delegate)
+        self.view.tileChanged.connect(self._tile_changed)
         self._configure_delegate()
         self.view.setModel(self.model)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -241,12 +253,16 @@ class Gallery(QWidget):
         Task(self, op, success=lambda record: record is not None and self.recordOpenRequested.emit(record)).run()
 
     def set_thumbnail_size(self, pixels: int) -> None:
+        """About how large thumbnails are (the slider); the grid fits the exact size to its width."""
         pixels = max(SIZES[0], min(SIZES[1], round(pixels / SIZES[2]) * SIZES[2]))
-        self.delegate.thumbnail = pixels
-        self.view.set_cell_size(self.delegate.cell_size())
-        self.model.set_thumbnail_size(pixels, self.devicePixelRatioF())
+        self.view.set_target(pixels)
         if self.size_slider.value() != pixels:
             self.size_slider.setValue(pixels)
+
+    def _tile_changed(self, side: int) -> None:
+        self.delegate.thumbnail = side
+        self.model.set_thumbnail_size(side, self.devicePixelRatioF())
+        self.model.thumbnails.hold()  # while the window is being resized, draw what is cached
 
     def selected_records(self) -> list[ImageRecord]:
         """The selected images whose records are loaded, in grid order."""
@@ -355,7 +371,6 @@ class Gallery(QWidget):
         super().changeEvent(event)
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.FontChange, QEvent.Type.StyleChange):
             self._configure_delegate()
-            self.set_thumbnail_size(self.delegate.thumbnail)
             self.view.viewport().update()
 
     def _configure_delegate(self) -> None:

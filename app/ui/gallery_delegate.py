@@ -1,4 +1,4 @@
-"""How one gallery cell looks: a rounded thumbnail, its badges and a one-line caption.
+"""How one gallery cell looks: a rounded thumbnail and its badges; the prompt shows on hover.
 
 Painting is a handful of blits: thumbnails arrive already cropped and rounded, and the
 placeholder, heart and badges are drawn once into cached pixmaps ("stamps"). Every Qt
@@ -7,11 +7,10 @@ call from Python costs a trip through the GIL, which worker threads are competin
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QLinearGradient, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from app.ui import icons
@@ -19,10 +18,7 @@ from app.ui.gallery_model import badge_text
 from app.ui.thumbnails import TILE_RADIUS
 
 PADDING = 6
-CAPTION_GAP = 4
 FAVOURITE = "#ff5c7a"
-CAPTIONS_KEPT = 600
-_CAPTION_FLAGS = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 _SELECTED = QStyle.StateFlag.State_Selected.value
 _HOVER = QStyle.StateFlag.State_MouseOver.value
 _FOCUS_BY_KEYBOARD = QStyle.StateFlag.State_HasFocus.value | QStyle.StateFlag.State_KeyboardFocusChange.value
@@ -39,7 +35,6 @@ class GalleryDelegate(QStyledItemDelegate):
         super().__init__(parent)
         self.thumbnail = thumbnail
         self._stamps: dict[tuple, QPixmap] = {}
-        self._captions: OrderedDict[tuple, QPixmap] = OrderedDict()
         self.configure(QFont(), QPalette(), 1.0)
 
     def configure(self, font: QFont, palette: QPalette, ratio: float) -> None:
@@ -49,19 +44,10 @@ class GalleryDelegate(QStyledItemDelegate):
         if font.pointSizeF() > 0:
             self._caption_font.setPointSizeF(max(7.5, font.pointSizeF() * 0.88))
         self._caption_metrics = QFontMetrics(self._caption_font)
-        self._caption_colours = (palette.color(QPalette.ColorRole.PlaceholderText), palette.color(QPalette.ColorRole.Text))
         self._stamps.clear()
-        self._captions.clear()
-
-    def caption_height(self) -> int:
-        return self._caption_metrics.height() + CAPTION_GAP
-
-    def cell_size(self) -> QSize:
-        side = self.thumbnail + 2 * PADDING
-        return QSize(side, side + self.caption_height())
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
-        return self.cell_size()
+        return QSize(self.thumbnail + 2 * PADDING, self.thumbnail + 2 * PADDING)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
         # Straight to the model rather than index.data(): no QVariant round trip per cell.
@@ -69,12 +55,15 @@ class GalleryDelegate(QStyledItemDelegate):
         record = model.record(index.row())
         side = self.thumbnail
         rect = option.rect
-        x, y = rect.x() + (rect.width() - side) // 2, rect.y() + PADDING
+        x, y = rect.x() + (rect.width() - side) // 2, rect.y() + (rect.height() - side) // 2
         state = option.state.value
 
         pixmap = model.thumbnail(index, record) if record is not None else None
         if pixmap is not None and not pixmap.isNull():
-            painter.drawPixmap(x, y, pixmap)
+            if round(pixmap.width() / pixmap.devicePixelRatio()) == side:
+                painter.drawPixmap(x, y, pixmap)
+            else:  # another size's thumbnail while this one renders (the window is being resized)
+                painter.drawPixmap(QRect(x, y, side, side), pixmap)
         else:
             painter.drawPixmap(x, y, self._placeholder(broken=pixmap is not None))
         if record is None:
@@ -83,14 +72,15 @@ class GalleryDelegate(QStyledItemDelegate):
             painter.drawPixmap(x + side - 28, y + 6, self._stamp(("heart",), QSize(22, 22), _heart))
         badge = badge_text(record)
         if badge:
-            stamp = self._badge(badge)
-            painter.drawPixmap(x + 6, y + side - 6 - round(stamp.height() / self._ratio), stamp)
+            painter.drawPixmap(x + 6, y + 6, self._badge(badge))
 
         selected = bool(state & _SELECTED)
         focus = state & _FOCUS_BY_KEYBOARD == _FOCUS_BY_KEYBOARD
-        if selected or focus or state & _HOVER:
+        hovered = bool(state & _HOVER)
+        if hovered:
+            self._caption(painter, QRectF(x, y, side, side), record.parameters.prompt)
+        if selected or focus or hovered:
             _ring(painter, QRectF(x, y, side, side), self._palette, selected, focus)
-        painter.drawPixmap(x, y + side + CAPTION_GAP, self._caption(record, selected))
 
     def _placeholder(self, broken: bool) -> QPixmap:
         palette, size = self._palette, QSize(self.thumbnail, self.thumbnail)
@@ -115,28 +105,25 @@ class GalleryDelegate(QStyledItemDelegate):
             self._stamps[key] = stamp
         return stamp
 
-    def _caption(self, record, selected: bool) -> QPixmap:
-        """The prompt on one line, elided, drawn once per image and state (text layout is slow)."""
-        key = (record.id, record.parameters.prompt, self.thumbnail, selected)
-        stamp = self._captions.get(key)
-        if stamp is None:
-            metrics, font = self._caption_metrics, self._caption_font
-            text = metrics.elidedText(" ".join(record.parameters.prompt.split()), Qt.TextElideMode.ElideRight,
-                                      self.thumbnail)
-            colour = self._caption_colours[selected]
-
-            def draw(painter: QPainter, size: QSize) -> None:
-                painter.setFont(font)
-                painter.setPen(colour)
-                painter.drawText(QRect(QPoint(0, 0), size), _CAPTION_FLAGS, text)
-
-            stamp = _drawn(QSize(self.thumbnail, metrics.height()), self._ratio, draw)
-            self._captions[key] = stamp
-            if len(self._captions) > CAPTIONS_KEPT:
-                self._captions.popitem(last=False)
-        else:
-            self._captions.move_to_end(key)
-        return stamp
+    def _caption(self, painter: QPainter, tile: QRectF, prompt: str) -> None:
+        """The prompt over a dark fade at the foot of the hovered tile (the grid itself stays quiet)."""
+        metrics = self._caption_metrics
+        height = min(tile.height() * 0.45, metrics.height() * 3.2)
+        band = QRectF(tile.left(), tile.bottom() - height, tile.width(), height)
+        fade = QLinearGradient(band.topLeft(), band.bottomLeft())
+        fade.setColorAt(0, QColor(0, 0, 0, 0))
+        fade.setColorAt(1, QColor(0, 0, 0, 170))
+        path = QPainterPath()
+        path.addRoundedRect(tile, TILE_RADIUS, TILE_RADIUS)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setClipPath(path)
+        painter.fillRect(band, fade)
+        painter.setFont(self._caption_font)
+        painter.setPen(QColor(255, 255, 255, 240))
+        text = metrics.elidedText(" ".join(prompt.split()), Qt.TextElideMode.ElideRight, int(tile.width()) - 16)
+        painter.drawText(band.adjusted(8, 0, -8, -6), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom), text)
+        painter.restore()
 
 
 def _drawn(size: QSize, ratio: float, draw: Callable[[QPainter, QSize], None]) -> QPixmap:

@@ -92,6 +92,11 @@ class GalleryModel(QAbstractListModel):
         if self._total:
             self.dataChanged.emit(self.index(0), self.index(self._total - 1), [ThumbnailRole])
 
+    @property
+    def thumbnail_pixels(self) -> int:
+        """The side of the thumbnails being made, in device pixels."""
+        return round(self._pixels * self._ratio)
+
     def record(self, row: int) -> ImageRecord | None:
         """The record at `row` if its page is in; otherwise None, and the page is fetched."""
         if not 0 <= row < self._total:
@@ -168,13 +173,17 @@ class GalleryModel(QAbstractListModel):
         self.thumbnails.shutdown()
 
     def thumbnail(self, index: QModelIndex | QPersistentModelIndex, record: ImageRecord) -> Any:
-        """The cell's pixmap (null when unreadable), or None while it renders; asking starts the render."""
+        """The cell's pixmap (null when unreadable); while it renders, one of another size or None.
+
+        Asking is what starts the render.
+        """
         pixels = round(self._pixels * self._ratio)
         key = (record.path, pixels)
         pixmap = self.thumbnails.pixmap(key)
         if pixmap is None:
             self._waiting[key] = QPersistentModelIndex(index)
             self.thumbnails.request(key, record.path, pixels, self._ratio)
+            pixmap = self.thumbnails.latest(record.path)
         return pixmap
 
     def _thumbnail_ready(self, key: Hashable) -> None:

@@ -102,6 +102,7 @@ class ThumbnailLoader(QObject):
         self._queued: OrderedDict[Hashable, tuple[str, int, float]] = OrderedDict()
         self._running: set[Hashable] = set()
         self._turned_away: OrderedDict[Hashable, None] = OrderedDict()
+        self._latest: dict[str, Hashable] = {}  # image path -> key of its newest pixmap
         self._hold = QTimer(self, singleShot=True, interval=HOLD_MS)
         self._hold.timeout.connect(self._start)
 
@@ -119,6 +120,12 @@ class ThumbnailLoader(QObject):
         if pixmap is not None:
             self._cache.move_to_end(key)
         return pixmap
+
+    def latest(self, path: str) -> QPixmap | None:
+        """The newest cached pixmap of `path` at any size (drawn scaled while the right one renders)."""
+        key = self._latest.get(path)
+        pixmap = self._cache.get(key) if key is not None else None
+        return pixmap if pixmap is not None and not pixmap.isNull() else None
 
     def is_pending(self, key: Hashable) -> bool:
         return key in self._queued or key in self._running
@@ -153,6 +160,7 @@ class ThumbnailLoader(QObject):
 
     def clear_cache(self) -> None:
         self._cache.clear()
+        self._latest.clear()
         self._cache_bytes = 0
 
     def shutdown(self) -> None:
@@ -166,14 +174,15 @@ class ThumbnailLoader(QObject):
         while self._queued and len(self._running) < self._pool.maxThreadCount():
             key, (path, pixels, ratio) = self._queued.popitem(last=True)
             self._running.add(key)
-            self._pool.start(_Job(self._relay, self._render, self._generation, (key, ratio), path, pixels,
+            self._pool.start(_Job(self._relay, self._render, self._generation, (key, ratio, path), path, pixels,
                                   TILE_RADIUS * ratio))
 
-    def _finished(self, generation: int, tagged: tuple[Hashable, float], image: QImage | None) -> None:
+    def _finished(self, generation: int, tagged: tuple[Hashable, float, str], image: QImage | None) -> None:
         if generation != self._generation:
             return
-        key, ratio = tagged
+        key, ratio, path = tagged
         self._running.discard(key)
+        self._latest[path] = key
         if image is None:
             pixmap = QPixmap()
         else:

@@ -85,14 +85,15 @@ def test_thumbnails_are_made_only_for_rows_on_screen(qtbot, library):
 
     def on_screen_ready():
         rows = on_screen()
-        return rows and all(model.thumbnails.pixmap((model.record(r).path, 176)) is not None for r in rows)
+        side = model.thumbnail_pixels
+        return rows and all(model.thumbnails.pixmap((model.record(r).path, side)) is not None for r in rows)
 
     qtbot.waitUntil(on_screen_ready)
     visible = on_screen()
     assert 0 < len(visible) < 20
     assert sorted(rendered) == sorted(model.record(r).path for r in visible)
     pixmap = model.index(visible[0]).data(ThumbnailRole)
-    assert not pixmap.isNull() and max(pixmap.width(), pixmap.height()) == 176
+    assert not pixmap.isNull() and (pixmap.width(), pixmap.height()) == (model.thumbnail_pixels,) * 2
     widget.shutdown()
 
 
