@@ -137,8 +137,10 @@ def _child(data_dir: Path, spawned: float) -> int:
             if event.type() == QEvent.Type.Paint:
                 if watched is window and "window" not in marks:
                     marks["window"] = time.time()
+                    marks["window_cpu"] = time.process_time()
                 if watched is view.viewport() and "gallery" not in marks and _first_rows_drawn(view, model):
                     marks["gallery"] = time.time()
+                    marks["gallery_cpu"] = time.process_time()
             return False
 
     watch = Watch()
@@ -149,12 +151,14 @@ def _child(data_dir: Path, spawned: float) -> int:
     heartbeat = QTimer(timerType=Qt.TimerType.PreciseTimer, interval=HEARTBEAT_MS)
     clock = QElapsedTimer()
     gaps: list[float] = []
-    last = [0.0]
+    busy: list[float] = []  # GUI-thread CPU time between beats: our work, without the machine's load
+    last = [0.0, time.thread_time()]
 
     def beat() -> None:
-        now = clock.nsecsElapsed() / 1e6
+        now, cpu = clock.nsecsElapsed() / 1e6, time.thread_time()
         gaps.append(now - last[0] - HEARTBEAT_MS)
-        last[0] = now
+        busy.append((cpu - last[1]) * 1000)
+        last[0], last[1] = now, cpu
 
     heartbeat.timeout.connect(beat)
     scroller = QTimer(timerType=Qt.TimerType.PreciseTimer, interval=SCROLL_TICK_MS)
@@ -190,11 +194,16 @@ def _child(data_dir: Path, spawned: float) -> int:
     app.exec()
     gallery.shutdown()
 
-    _emit("first_window_s", marks.get("window", float("inf")) - spawned, window=type(window).__name__)
-    _emit("first_gallery_paint_s", marks.get("gallery", float("inf")) - spawned, rows=model.rowCount())
-    steady = sorted(gaps[1:]) or [0.0]
+    load = round(os.getloadavg()[0], 1)
+    _emit("first_window_s", marks.get("window", float("inf")) - spawned, window=type(window).__name__,
+          process_cpu_s=round(marks.get("window_cpu", 0), 3), load_average=load)
+    _emit("first_gallery_paint_s", marks.get("gallery", float("inf")) - spawned, rows=model.rowCount(),
+          process_cpu_s=round(marks.get("gallery_cpu", 0), 3))
+    steady, cpu = sorted(gaps[1:]) or [0.0], sorted(busy[1:]) or [0.0]
     _emit("longest_stall_ms", max(steady), p99_ms=round(steady[int(len(steady) * 0.99) - 1], 2),
-          beats=len(gaps), scroll_ticks=scrolled["ticks"], scroll_s=round(scrolled.get("seconds", 0), 2))
+          longest_busy_cpu_ms=round(cpu[-1], 2), p99_busy_cpu_ms=round(cpu[int(len(cpu) * 0.99) - 1], 2),
+          beats=len(gaps), scroll_ticks=scrolled["ticks"], scroll_s=round(scrolled.get("seconds", 0), 2),
+          load_average=load)
     _emit("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return 0
 
