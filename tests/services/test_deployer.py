@@ -1,0 +1,389 @@
+"""The deployer end to end on the local cloud: preflight, stacks, bundle, pipeline, target, update, teardown.
+
+moto's CloudFormation creates what it models (buckets, IAM, SSM, KMS, the CDK bootstrap) and
+skips the rest. Calls moto lacks go through botocore's Stubber, named where they are used:
+CodePipeline StartPipelineExecution / GetPipelineState / GetPipelineExecution /
+ListPipelineExecutions (moto's CloudFormation skips AWS::CodePipeline::Pipeline, and moto has no
+GetPipelineState), Service Quotas ListServiceQuotas, and CodeCommit GetBranch / GetDifferences /
+CreateCommit. The pipeline's deploy stage is emulated by creating the endpoint stack from a small
+template with what that stack publishes (bucket, topics, SSM parameters under the contract names).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from botocore.stub import ANY, Stubber
+from moto.cloudformation.models import Event, cloudformation_backends
+from moto.cloudformation.parsing import NULL_MODELS, get_model_map
+
+from app.services import deploy_bundle
+from app.services.aws import Connection
+from app.services.credentials import CredentialSource
+from app.services.deployer import BOOTSTRAP_STACK, TEMPLATE_PREFIX, Deployer, TeardownPlan
+from app.services.deploy_bundle import DeployOptions
+from app.services.errors import UserError
+from app.services.settings import load_settings
+from contract import BUCKET_PARAM, ENDPOINT_PARAM, ERROR_TOPIC_PARAM, MODEL_DATA_PARAM, MODEL_IMAGE_PARAM, SUCCESS_TOPIC_PARAM, ssm_name
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "resources" / "templates"
+MODEL = "model-txt2img-stabilityai-stable-diffusion-v2-1-base"
+OPTIONS = DeployOptions(MODEL, "ml.g5.xlarge", 2)
+DEPLOYMENT = "studio"
+STACKS = {part: f"diffusion-desk-{DEPLOYMENT}-{part}" for part in ("source", "pipeline", "endpoint")}
+MOTO_MODELS = set(get_model_map()) | set(NULL_MODELS)
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
+
+
+def moto_template(template: dict) -> dict:
+    """moto skips resource types it does not model, then fails on any Fn::GetAtt of them: those become placeholders."""
+    types = {name: resource["Type"] for name, resource in template.get("Resources", {}).items()}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if len(node) == 1 and "Fn::GetAtt" in node and types.get(node["Fn::GetAtt"][0]) not in MOTO_MODELS:
+                return f"arn:aws:placeholder:::{node['Fn::GetAtt'][0]}"
+            if len(node) == 1 and node.get("Ref") in types and types[node["Ref"]] not in MOTO_MODELS:
+                return f"placeholder-{node['Ref']}"
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(value) for value in node]
+        return node
+
+    return walk(template)
+
+
+def endpoint_template() -> str:
+    """What the pipeline's deploy stage leaves: the endpoint stack's bucket, topics and SSM parameters."""
+    def parameter(name, value):
+        return {"Type": "AWS::SSM::Parameter", "Properties": {"Name": ssm_name(DEPLOYMENT, name), "Type": "String", "Value": value}}
+
+    return json.dumps({"Resources": {
+        "Bucket": {"Type": "AWS::S3::Bucket"},
+        "SuccessTopic": {"Type": "AWS::SNS::Topic"},
+        "ErrorTopic": {"Type": "AWS::SNS::Topic"},
+        "BucketParameter": parameter(BUCKET_PARAM, {"Ref": "Bucket"}),
+        "EndpointParameter": parameter(ENDPOINT_PARAM, f"diffusion-desk-{DEPLOYMENT}"),
+        "SuccessParameter": parameter(SUCCESS_TOPIC_PARAM, {"Ref": "SuccessTopic"}),
+        "ErrorParameter": parameter(ERROR_TOPIC_PARAM, {"Ref": "ErrorTopic"}),
+    }})
+
+
+@pytest.fixture
+def templates(tmp_path) -> Path:
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    for path in TEMPLATES.iterdir():
+        if path.suffix == ".json":
+            (folder / path.name).write_text(json.dumps(moto_template(json.loads(path.read_text()))))
+        else:
+            shutil.copy(path, folder / path.name)
+    return folder
+
+
+@pytest.fixture
+def deployer(cloud, dirs, templates) -> Deployer:
+    connection = Connection(cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url)
+    return Deployer(connection, dirs, templates=templates, poll_seconds=0, sleep=lambda seconds: None)
+
+
+def run(operation):
+    """Drain a deployer generator: (events, result)."""
+    events = []
+    while True:
+        try:
+            events.append(next(operation))
+        except StopIteration as stop:
+            return events, stop.value
+
+
+def stage(name, status, execution="run-1", action=None, error=None):
+    latest = {"status": status}
+    if error:
+        latest["errorDetails"] = {"code": "JobFailed", "message": error}
+    return {"stageName": name, "latestExecution": {"pipelineExecutionId": execution, "status": status},
+            "actionStates": [{"actionName": action or name, "latestExecution": latest}]}
+
+
+def execution(status, run_id="run-1"):
+    return {"pipelineExecution": {"pipelineExecutionId": run_id, "pipelineName": "p", "status": status}}
+
+
+class Pipeline:
+    """Stubs the CodePipeline calls moto lacks, and plays the deploy stage by creating the endpoint stack."""
+
+    def __init__(self, deployer: Deployer, cloud) -> None:
+        self.client = deployer.connection.client("codepipeline")
+        self.stubber = Stubber(self.client)
+        self.cloud = cloud
+        self.client.meta.events.register("after-call.codepipeline.GetPipelineState", self._deploy_stage,
+                                         unique_id="deploy-stage")
+
+    def _deploy_stage(self, parsed, **kwargs) -> None:
+        if not any(s["stageName"] == "Deploy" for s in parsed.get("stageStates", [])):
+            return
+        cloudformation = self.cloud.client("cloudformation")
+        if STACKS["endpoint"] not in [s["StackName"] for s in cloudformation.describe_stacks()["Stacks"]]:
+            cloudformation.create_stack(StackName=STACKS["endpoint"], TemplateBody=endpoint_template())
+            ssm = self.cloud.client("ssm")  # what the model build step publishes
+            ssm.put_parameter(Name=ssm_name(DEPLOYMENT, MODEL_IMAGE_PARAM), Value="image:1", Type="String", Overwrite=True)
+            ssm.put_parameter(Name=ssm_name(DEPLOYMENT, MODEL_DATA_PARAM), Value="s3://m/model.tar.gz", Type="String", Overwrite=True)
+
+    def succeeds(self, *, superseded: bool = False) -> "Pipeline":
+        self.stubber.add_response("start_pipeline_execution", {"pipelineExecutionId": "run-1"}, {"name": ANY})
+        self.stubber.add_response("get_pipeline_state", {"stageStates": [
+            stage("Source", "Succeeded"), stage("Build", "InProgress", action="Synth"), stage("Deploy", "InProgress")]})
+        if superseded:
+            self.stubber.add_response("get_pipeline_execution", execution("Superseded"))
+            self.stubber.add_response("list_pipeline_executions", {"pipelineExecutionSummaries": [
+                {"pipelineExecutionId": "run-2", "status": "InProgress", "startTime": datetime(2026, 11, 25, 15, 5, tzinfo=timezone.utc)},
+                {"pipelineExecutionId": "run-1", "status": "Superseded", "startTime": datetime(2026, 11, 25, 15, 0, tzinfo=timezone.utc)}]})
+            run_id = "run-2"
+            self.stubber.add_response("get_pipeline_state", {"stageStates": [
+                stage("Source", "Succeeded", run_id), stage("Build", "Succeeded", run_id, action="Synth"),
+                stage("Deploy", "InProgress", run_id)]})
+            self.stubber.add_response("get_pipeline_execution", execution("InProgress", run_id))
+        else:
+            run_id = "run-1"
+            self.stubber.add_response("get_pipeline_execution", execution("InProgress"))
+        self.stubber.add_response("get_pipeline_state", {"stageStates": [
+            stage("Source", "Succeeded", run_id), stage("Build", "Succeeded", run_id, action="Synth"),
+            stage("Deploy", "Succeeded", run_id)]})
+        self.stubber.add_response("get_pipeline_execution", execution("Succeeded", run_id))
+        self.stubber.activate()
+        return self
+
+    def fails(self, message: str) -> "Pipeline":
+        self.stubber.add_response("start_pipeline_execution", {"pipelineExecutionId": "run-1"}, {"name": ANY})
+        self.stubber.add_response("get_pipeline_state", {"stageStates": [
+            stage("Source", "Succeeded"), stage("Build", "Failed", action="BuildModel", error=message)]})
+        self.stubber.add_response("get_pipeline_execution", execution("Failed"))
+        self.stubber.activate()
+        return self
+
+    def done(self) -> None:
+        self.stubber.assert_no_pending_responses()
+        self.stubber.deactivate()
+        self.client.meta.events.unregister("after-call.codepipeline.GetPipelineState", unique_id="deploy-stage")
+
+
+def source_zip(cloud) -> zipfile.ZipFile:
+    """The uploaded source.zip, found through the source stack's outputs."""
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cloud.client("cloudformation").describe_stacks(
+        StackName=STACKS["source"])["Stacks"][0]["Outputs"]}
+    body = cloud.client("s3").get_object(Bucket=outputs["BucketName"], Key=outputs["SourceKey"])["Body"].read()
+    return zipfile.ZipFile(io.BytesIO(body))
+
+
+def messages(events) -> str:
+    return "\n".join(f"{e.step}: {e.message}" for e in events)
+
+
+def test_deploy_from_an_empty_account_ends_with_the_new_target_active(cloud, deployer, dirs):
+    pipeline = Pipeline(deployer, cloud).succeeds(superseded=True)
+
+    events, target = run(deployer.deploy(OPTIONS))
+
+    pipeline.done()
+    log = messages(events)
+    percents = [e.percent for e in events]
+    assert percents == sorted(percents) and percents[-1] == 100
+    assert "Service Quotas did not answer" in log  # moto has no ListServiceQuotas: a warning, not a stop
+    assert "CDK bootstrap: not found" in log and f"{BOOTSTRAP_STACK}: CREATE_COMPLETE" in log
+    assert "following run run-2" in log and "Stage Deploy: Succeeded" in log
+    cloudformation, s3, ssm = (cloud.client(name) for name in ("cloudformation", "s3", "ssm"))
+    assert ssm.get_parameter(Name="/cdk-bootstrap/hnb659fds/version")["Parameter"]["Value"].isdigit()
+    stacks = {s["StackName"]: s["StackStatus"] for s in cloudformation.describe_stacks()["Stacks"]}
+    assert stacks[STACKS["source"]] == stacks[STACKS["pipeline"]] == "CREATE_COMPLETE"
+    buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert {"artifacts", "models", "source-bucket"} <= {part for name in buckets for part in ("artifacts", "models", "source-bucket") if part in name}
+    bundle = source_zip(cloud)
+    names = bundle.namelist()
+    assert {"infra/app.py", "infra/requirements.txt", "lambdas/save_message/index.py", "contract/keys.py"} <= set(names)
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "cdk.out" in n]
+    config = bundle.read("infra/config.toml").decode()
+    assert f'id = "{MODEL}"' in config and 'instance_type = "ml.g5.xlarge"' in config and "max_instances = 2" in config
+    assert "# The endpoint scales between zero" in config  # the user's copy keeps every comment
+    endpoint_bucket = cloudformation.describe_stack_resource(StackName=STACKS["endpoint"], LogicalResourceId="Bucket")
+    assert target.bucket == endpoint_bucket["StackResourceDetail"]["PhysicalResourceId"]
+    assert target.endpoint_name == "diffusion-desk-studio" and target.region == cloud.region
+    settings = load_settings(dirs)
+    assert settings.active_target == target.name == DEPLOYMENT
+    assert [t["bucket"] for t in settings.targets] == [target.bucket]
+
+
+def test_update_uploads_the_changed_config_and_runs_the_pipeline_again(cloud, deployer):
+    with pytest.raises(UserError, match="Press Deploy"):
+        run(deployer.update(OPTIONS))
+    first = Pipeline(deployer, cloud).succeeds()
+    run(deployer.deploy(OPTIONS))
+    first.done()
+    assert "max_instances = 2" in source_zip(cloud).read("infra/config.toml").decode()
+    pipeline = Pipeline(deployer, cloud).succeeds()
+
+    events, target = run(deployer.update(DeployOptions(MODEL, "ml.g5.2xlarge", 4)))
+
+    pipeline.done()
+    config = source_zip(cloud).read("infra/config.toml").decode()
+    assert 'instance_type = "ml.g5.2xlarge"' in config and "max_instances = 4" in config
+    log = messages(events)
+    assert f"{STACKS['pipeline']}: already up to date" in log and "Stage Deploy: Succeeded" in log
+    assert target.name == DEPLOYMENT
+    assert deployer.options() == DeployOptions(MODEL, "ml.g5.2xlarge", 4)
+
+
+def everything(cloud) -> tuple[set[str], set[str], set[str]]:
+    """Every stack, bucket and SSM parameter in the local cloud."""
+    return ({s["StackName"] for s in cloud.client("cloudformation").describe_stacks()["Stacks"]},
+            {b["Name"] for b in cloud.client("s3").list_buckets()["Buckets"]},
+            {p["Name"] for p in cloud.client("ssm").describe_parameters()["Parameters"]})
+
+
+def test_teardown_names_what_it_deletes_and_leaves_nothing_behind(cloud, deployer, dirs):
+    stacks, buckets, parameters = everything(cloud)
+    pipeline = Pipeline(deployer, cloud).succeeds()
+    _, target = run(deployer.deploy(OPTIONS))
+    pipeline.done()
+    s3 = cloud.client("s3")
+    for n in range(3):
+        s3.put_object(Bucket=target.bucket, Key=f"images/job-{n}/0.png", Body=b"png")
+
+    plan = deployer.plan_teardown()
+
+    text = plan.describe()
+    for name in (*STACKS.values(), target.bucket, ssm_name(DEPLOYMENT, BUCKET_PARAM), ssm_name(DEPLOYMENT, MODEL_DATA_PARAM)):
+        assert name in text
+    assert "CDKToolkit" in text.split("Kept:")[1]
+    assert plan.stacks == (STACKS["endpoint"], STACKS["pipeline"], STACKS["source"])
+    assert any(TEMPLATE_PREFIX in copy for copy in plan.template_copies)  # the pipeline template is too big to send inline
+    with pytest.raises(UserError, match="confirmed list"):
+        run(deployer.teardown("yes"))
+
+    events, _ = run(deployer.teardown(plan))
+
+    assert events[-1].percent == 100 and "gone" in events[-1].message
+    staging = f"cdk-hnb659fds-assets-{cloud.cloud.account_id}-{cloud.region}"
+    assert everything(cloud) == (stacks | {BOOTSTRAP_STACK}, buckets | {staging},
+                                 parameters | {"/cdk-bootstrap/hnb659fds/version"})
+    assert "Contents" not in s3.list_objects_v2(Bucket=staging, Prefix=TEMPLATE_PREFIX)
+    settings = load_settings(dirs)
+    assert settings.targets == [] and settings.active_target is None
+    assert deployer.plan_teardown().empty
+
+
+def _roll_back(cloud, stack_name: str, failures: list[tuple[str, str, str]]) -> None:
+    """Leave a stack as CloudFormation leaves a failed creation: ROLLBACK_COMPLETE, with the failure events."""
+    backend = cloudformation_backends[cloud.cloud.account_id][cloud.region]
+    stack = next(s for s in backend.stacks.values() if s.name == stack_name)
+    for logical_id, resource_type, reason in failures:
+        stack.events.append(Event(stack.stack_id, stack.name, logical_id, "", resource_type, "CREATE_FAILED", reason, None))
+    stack.events.append(Event(stack.stack_id, stack.name, stack.name, stack.stack_id, "AWS::CloudFormation::Stack",
+                              "ROLLBACK_COMPLETE", None, None))
+    stack.status = "ROLLBACK_COMPLETE"
+
+
+def test_a_failed_stack_is_explained_in_cloudformations_words(cloud, deployer):
+    failures = [("ModelsC55D3500", "AWS::S3::Bucket", "Resource handler returned message: \"You have reached the bucket limit\""),
+                ("ArtifactsPolicy", "AWS::S3::BucketPolicy", "Resource creation cancelled")]
+
+    def fail_pipeline_stack(parsed, **kwargs):
+        if f":stack/{STACKS['pipeline']}/" in parsed.get("StackId", ""):
+            _roll_back(cloud, STACKS["pipeline"], failures)
+
+    deployer.stacks.client.meta.events.register("after-call.cloudformation.CreateStack", fail_pipeline_stack)
+
+    with pytest.raises(UserError) as failed:
+        run(deployer.deploy(OPTIONS))
+
+    text = str(failed.value)
+    assert STACKS["pipeline"] in text and "ModelsC55D3500" in text and "bucket limit" in text
+    assert "cancelled" not in text
+
+
+def test_rerun_after_a_partial_failure_continues(cloud, deployer):
+    pipeline = Pipeline(deployer, cloud).fails("Could not find model data for model-txt2img-x in us-east-1")
+    with pytest.raises(UserError) as failed:
+        run(deployer.deploy(OPTIONS))
+    pipeline.done()
+    assert "stage Build, step BuildModel: Could not find model data for model-txt2img-x" in str(failed.value)
+    cloudformation = cloud.client("cloudformation")
+    source_id = cloudformation.describe_stacks(StackName=STACKS["source"])["Stacks"][0]["StackId"]
+    pipeline_id = cloudformation.describe_stacks(StackName=STACKS["pipeline"])["Stacks"][0]["StackId"]
+    _roll_back(cloud, STACKS["pipeline"], [("Pipeline9850B417", "AWS::CodePipeline::Pipeline", "Internal failure")])
+    pipeline = Pipeline(deployer, cloud).succeeds()
+
+    events, target = run(deployer.deploy(OPTIONS))
+
+    pipeline.done()
+    log = messages(events)
+    assert "ROLLBACK_COMPLETE from an earlier attempt: deleting it to start again" in log
+    assert "CDK bootstrap version" in log and "is ready" in log  # not deployed twice
+    assert cloudformation.describe_stacks(StackName=STACKS["source"])["Stacks"][0]["StackId"] == source_id
+    new = cloudformation.describe_stacks(StackName=STACKS["pipeline"])["Stacks"][0]
+    assert new["StackId"] != pipeline_id and new["StackStatus"] == "CREATE_COMPLETE"
+    assert target.name == DEPLOYMENT
+
+
+def test_preflight_reads_the_sagemaker_quota_where_service_quotas_answers(cloud, deployer):
+    quotas = Stubber(deployer.quotas)  # Service Quotas ListServiceQuotas: moto does not implement it
+    quota = {"ServiceCode": "sagemaker", "QuotaName": "ml.g5.xlarge for endpoint usage", "Value": 1.0}
+    quotas.add_response("list_service_quotas", {"Quotas": [quota]}, {"ServiceCode": "sagemaker"})
+    quotas.add_response("list_service_quotas", {"Quotas": [dict(quota, Value=0.0)]}, {"ServiceCode": "sagemaker"})
+    quotas.activate()
+
+    events, preflight = run(deployer.preflight(OPTIONS))
+    assert preflight.account == cloud.cloud.account_id and preflight.bootstrap_version is None
+    assert "will not scale beyond 1" in messages(events)
+    with pytest.raises(UserError, match="no ml.g5.xlarge endpoint instances.*quota 0"):
+        run(deployer.preflight(OPTIONS))
+
+
+def test_bad_choices_are_refused_before_anything_is_deployed(cloud, deployer):
+    with pytest.raises(UserError, match="max_instances must be from 1 to 100"):
+        run(deployer.deploy(DeployOptions(MODEL, "ml.g5.xlarge", 0)))
+    assert cloud.client("cloudformation").describe_stacks()["Stacks"] == []
+
+
+def test_bundle_is_the_same_bytes_for_the_same_files(tmp_path, dirs):
+    text, config = deploy_bundle.configure(dirs, OPTIONS, "eu-west-1")
+    first = deploy_bundle.build_bundle(text, tmp_path / "a.zip").read_bytes()
+    second = deploy_bundle.build_bundle(text, tmp_path / "b.zip").read_bytes()
+    assert first == second and config.region == "eu-west-1"
+    assert 'region = "eu-west-1"' in zipfile.ZipFile(io.BytesIO(first)).read("infra/config.toml").decode()
+    assert deploy_bundle.user_config_path(dirs).read_text() == text
+
+
+def test_codecommit_source_is_committed_through_the_api(cloud, deployer, dirs):
+    text = deploy_bundle.read_config_text(dirs).replace('source_kind = "s3"', 'source_kind = "codecommit"')
+    deploy_bundle.user_config_path(dirs).parent.mkdir(parents=True, exist_ok=True)
+    deploy_bundle.user_config_path(dirs).write_text(text)
+    codecommit = deployer.connection.client("codecommit")
+    commits = Stubber(codecommit)  # CodeCommit GetBranch, GetDifferences and CreateCommit: moto lacks them
+    sent = []
+    codecommit.meta.events.register("before-parameter-build.codecommit.CreateCommit", lambda params, **kw: sent.append(params))
+    commits.add_client_error("get_branch", "BranchDoesNotExistException", "no branch main")
+    commits.add_response("create_commit", {"commitId": "a" * 40, "treeId": "t"})
+    commits.add_response("get_branch", {"branch": {"branchName": "main", "commitId": "a" * 40}})
+    commits.add_response("get_differences", {"differences": [
+        {"afterBlob": {"path": "infra/old_part.py", "blobId": "b", "mode": "100644"}, "changeType": "A"},
+        {"afterBlob": {"path": "infra/app.py", "blobId": "c", "mode": "100644"}, "changeType": "A"}]})
+    commits.add_response("create_commit", {"commitId": "b" * 40, "treeId": "t"})
+    commits.activate()
+    for _ in range(2):
+        pipeline = Pipeline(deployer, cloud).succeeds()
+        events, target = run(deployer.deploy(OPTIONS))
+        pipeline.done()
+
+    commits.assert_no_pending_responses()
+    first, second = sent
+    files = {f["filePath"]: f["fileContent"] for f in first["putFiles"]}
+    assert b'source_kind = "codecommit"' in files["infra/config.toml"] and "contract/keys.py" in files
+    assert "parentCommitId" not in first and second["parentCommitId"] == "a" * 40
+    assert second["deleteFiles"] == [{"filePath": "infra/old_part.py"}]
+    assert "Committed bbbbbbbbbb, 1 old files removed" in messages(events)
