@@ -33,6 +33,7 @@ class ForeignListing:
         self.interval = interval
         self.page_size = page_size
         self.monotonic = monotonic
+        self.listings = 0  # full listings made so far
         self.requests = 0  # list requests made by the latest listing
         self.objects = 0  # keys it saw
         self._next = 0.0
@@ -40,6 +41,10 @@ class ForeignListing:
 
     def due(self) -> bool:
         return self.monotonic() >= self._next
+
+    def look_now(self) -> None:
+        """Make the next call list, whatever the interval (after the user presses Refresh)."""
+        self._next = 0.0
 
     def new_ids(self, *, force: bool = False) -> set[str]:
         """Ids under messages/ written since `since` and not returned before; nothing when not due."""
@@ -60,6 +65,7 @@ class ForeignListing:
                 inference_id = id_from_key(item["Key"], MESSAGES)
                 if inference_id and inference_id not in self._returned:
                     found.add(inference_id)
+        self.listings += 1
         self.requests, self.objects = requests, objects
         self._returned |= found
         return found

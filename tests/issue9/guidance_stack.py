@@ -81,6 +81,8 @@ class GuidanceLambdas:
         where = S3Location.parse(note.output_location)
         output = orjson.loads(self.s3.get_object(Bucket=where.bucket, Key=where.key)["Body"].read())
         prompt = output["prompt"]
+        if any(isinstance(image, str) for image in output["generated_images"]):
+            return  # base64 JPEGs: the guidance's function reads RGB arrays only and writes nothing
         keys = []
         for index, pixels in enumerate(decode_output(orjson.dumps(output))):
             buf = io.BytesIO()
