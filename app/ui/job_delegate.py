@@ -19,6 +19,7 @@ PAD = 10
 GAP = 4
 ROW_MIN = THUMB + 2 * PAD + 2 * GAP
 _PROBLEMS = (JobState.FAILED, JobState.EXPIRED)
+_DONE = (JobState.COMPLETED,)  # one short line; every other state's message is shown in full
 
 
 def state_color(state: JobState) -> QColor:
@@ -54,7 +55,7 @@ class JobDelegate(QStyledItemDelegate):
             return QSize(width, ROW_MIN)
         metrics = QFontMetrics(self.view.font())
         text = detail_text(job)
-        if job.state in _PROBLEMS and text:
+        if job.state not in _DONE and text:
             flags = int(Qt.TextFlag.TextWordWrap)
             rect = metrics.boundingRect(QRect(0, 0, self._text_width(width), 10_000), flags, text)
             height = PAD + metrics.height() * 2 + GAP * 2 + rect.height() + PAD + 2 * GAP
@@ -114,7 +115,8 @@ class JobDelegate(QStyledItemDelegate):
         painter.setPen(colour)
         painter.drawText(chip, int(Qt.AlignmentFlag.AlignCenter), label)
         r = job.request
-        summary = f"{r.width}×{r.height} · {r.num_images_per_prompt}× · {r.num_inference_steps} steps"
+        images = r.num_images_per_prompt
+        summary = f"{r.width}×{r.height} · {images} image{'s' if images != 1 else ''}"
         painter.setFont(option.font)
         painter.setPen(QColor(c.muted))
         painter.drawText(QRect(int(chip.right()) + 8, line2 + 1, right - int(chip.right()) - 8, metrics.height()),
@@ -125,8 +127,9 @@ class JobDelegate(QStyledItemDelegate):
         text = detail_text(job)
         if text:
             box = QRect(left, line3, right - left, int(card.bottom()) - line3 - 2)
-            if job.state in _PROBLEMS:
-                painter.setPen(QColor(c.danger if job.state == JobState.FAILED else c.warning_text))
+            if job.state not in _DONE:
+                colour = {JobState.FAILED: c.danger, JobState.EXPIRED: c.warning_text}.get(job.state, c.muted)
+                painter.setPen(QColor(colour))
                 option_text = QTextOption()
                 option_text.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
                 painter.drawText(QRectF(box), text, option_text)

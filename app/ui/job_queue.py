@@ -129,6 +129,7 @@ class JobQueue(QFrame):
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         self.model.rowsInserted.connect(lambda *_: self._update_actions())
         self.model.dataChanged.connect(lambda *_: self._update_actions())
+        self.model.dataChanged.connect(lambda *_: self.view.scheduleDelayedItemsLayout())  # messages change heights
         self.model.modelReset.connect(self._update_actions)
         context.events.jobs_changed.connect(self.show_jobs)
         self._update_actions()

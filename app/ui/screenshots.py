@@ -144,6 +144,9 @@ class _HeldEngine:
         self.engine = engine
         self.release = threading.Event()
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
     def render(self, request: Any) -> Any:
         self.release.wait(120)
         return self.engine.render(request)
