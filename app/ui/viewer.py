@@ -28,6 +28,8 @@ from app.ui.viewer_canvas import ImageCanvas
 from app.ui.viewer_details import ParameterPanel
 
 KEPT_IMAGES = 6
+WIDE = 900  # narrower than this, the parameters go under the picture
+DETAILS_WIDTH = 320
 
 
 class Viewer(QWidget):
@@ -48,6 +50,7 @@ class Viewer(QWidget):
         self.record: ImageRecord | None = None
         self._pixmaps: OrderedDict[str, QPixmap] = OrderedDict()
         self._loading: set[str] = set()
+        self._laid_out = False
 
         self.canvas = ImageCanvas(self)
         self.details = ParameterPanel(self)
@@ -101,7 +104,7 @@ class Viewer(QWidget):
         split.addWidget(self.canvas)
         split.addWidget(self.details)
         split.setStretchFactor(0, 1)
-        split.setSizes([700, 320])
+        split.setStretchFactor(1, 0)
         self.splitter = split
 
         layout = QVBoxLayout(self)
@@ -130,6 +133,20 @@ class Viewer(QWidget):
         ):
             self._shortcut(keys, slot)
         self._update_controls()
+
+    def resizeEvent(self, event: Any) -> None:
+        """Beside the picture when there is room, below it in a narrow slot (the picture comes first)."""
+        super().resizeEvent(event)
+        wide = self.width() >= WIDE
+        orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if orientation != self.splitter.orientation() or not self._laid_out:
+            self._laid_out = True
+            self.splitter.setOrientation(orientation)
+            self.details.setMinimumWidth(260 if wide else 0)
+            if wide:
+                self.splitter.setSizes([self.width() - DETAILS_WIDTH, DETAILS_WIDTH])
+            else:
+                self.splitter.setSizes([round(self.height() * 0.6), round(self.height() * 0.4)])
 
     def show_row(self, row: int) -> None:
         """Show the image at `row` of the gallery model (fetched first if its page is not in)."""

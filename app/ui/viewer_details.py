@@ -8,7 +8,9 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QFrame,
+    QBoxLayout,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
@@ -61,6 +63,22 @@ class ParameterPanel(QScrollArea):
         self.badge.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         layout.addWidget(self.badge, 0, Qt.AlignmentFlag.AlignLeft)
 
+        self.use = QPushButton("Use these settings")
+        self.use.setObjectName("primary")
+        self.use.setToolTip("Put the prompt and every setting, seed included, into the composer (Ctrl+R)")
+        self.use.clicked.connect(lambda: self._restore(True))
+        self.use_without_seed = QPushButton("Without the seed")
+        self.use_without_seed.setObjectName("useWithoutSeed")
+        self.use_without_seed.setToolTip("The same settings with a new random seed, for variations (Ctrl+Shift+R)")
+        self.use_without_seed.clicked.connect(lambda: self._restore(False))
+        buttons = self._buttons = QBoxLayout(QBoxLayout.Direction.TopToBottom)
+        buttons.setSpacing(6)
+        buttons.addWidget(self.use, 3)
+        buttons.addWidget(self.use_without_seed, 2)
+        layout.addSpacing(6)
+        layout.addLayout(buttons)
+        layout.addSpacing(8)
+
         self.prompt = self._text(layout, "PROMPT")
         self.negative_title, self.negative = self._section(layout, "NEGATIVE PROMPT")
 
@@ -82,20 +100,15 @@ class ParameterPanel(QScrollArea):
         self.copy_seed.clicked.connect(self.copy_seed_to_clipboard)
         self._extra_rows: list[QWidget] = []
 
-        layout.addSpacing(14)
-        self.use = QPushButton("Use these settings")
-        self.use.setObjectName("primary")
-        self.use.setToolTip("Put the prompt and every setting, seed included, into the composer (Ctrl+R)")
-        self.use.clicked.connect(lambda: self._restore(True))
-        self.use_without_seed = QPushButton("Use without the seed")
-        self.use_without_seed.setObjectName("useWithoutSeed")
-        self.use_without_seed.setToolTip("The same settings with a new random seed, for variations (Ctrl+Shift+R)")
-        self.use_without_seed.clicked.connect(lambda: self._restore(False))
-        layout.addWidget(self.use)
-        layout.addWidget(self.use_without_seed)
         layout.addStretch(1)
         self.setWidget(body)
-        self.setMinimumWidth(280)
+        self.setMinimumWidth(260)
+
+    def resizeEvent(self, event) -> None:
+        """The two restore buttons side by side when they fit, else one above the other."""
+        super().resizeEvent(event)
+        wide = self.viewport().width() >= 420
+        self._buttons.setDirection(QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom)
 
     def show_record(self, record: ImageRecord | None) -> None:
         self.record = record
@@ -132,7 +145,7 @@ class ParameterPanel(QScrollArea):
             widget.deleteLater()
         self._extra_rows.clear()
         self.values = {}
-        self.grid.removeWidget(self.copy_seed)
+        self.copy_seed.setParent(self)
         if record is None:
             return
         p = record.parameters
@@ -162,7 +175,17 @@ class ParameterPanel(QScrollArea):
             self._extra_rows += [title, shown]
             self.values[name] = shown
             if name == "seed":
-                self.grid.addWidget(self.copy_seed, row, 2, Qt.AlignmentFlag.AlignTop)
+                self.grid.removeWidget(shown)
+                cell = QWidget()
+                line = QHBoxLayout(cell)
+                line.setContentsMargins(0, 0, 0, 0)
+                line.setSpacing(4)
+                line.addWidget(shown)
+                line.addWidget(self.copy_seed)
+                line.addStretch(1)
+                self.copy_seed.show()
+                self.grid.addWidget(cell, row, 1, Qt.AlignmentFlag.AlignTop)
+                self._extra_rows.append(cell)
 
     def _section(self, layout: QVBoxLayout, title: str) -> tuple[QLabel, QLabel]:
         heading = _section_label(title)
