@@ -1,20 +1,24 @@
-"""The Settings deploy section: what to deploy, Deploy / Update / Tear down, progress and a live log.
+"""Settings → Deploy: what to deploy, Deploy / Update / Tear down, progress, a live log and the result.
 
-A thin view: it emits what the user asked for and shows what it is told. The deployer is
-wired by `attach(...)`; until then the buttons say that deploying is not available yet.
+The panel runs a deployer (app.services.deployer) on a worker through `tasks.Task`: every event the
+deployer yields moves the progress bar, sets the step line and adds one log line. `attach` gives it
+a factory that is called on the GUI thread when a button is pressed (to read the connection
+choices) and returns the function that builds the deployer on the worker.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -23,30 +27,43 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.services.deploy_bundle import DeployOptions
+from app.services.errors import UserError
+
 from .icons import icon
+from .tasks import Progress, Task
 
 MODELS = (
     ("Stable Diffusion 2.1 base (512 px)", "model-txt2img-stabilityai-stable-diffusion-v2-1-base"),
     ("Stable Diffusion 2 (768 px)", "model-txt2img-stabilityai-stable-diffusion-v2"),
 )
-INSTANCE_TYPES = ("ml.g5.2xlarge", "ml.g5.xlarge", "ml.g4dn.2xlarge", "ml.g4dn.xlarge", "ml.p3.2xlarge")
+INSTANCE_TYPES = ("ml.g5.xlarge", "ml.g5.2xlarge", "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.p3.2xlarge")
 LOG_LINES = 5000
 COST_NOTE = (
-    "The endpoint scales to zero when idle, so instances are billed only while images are made. "
-    "The first image after a quiet spell waits for an instance to start (usually 5–10 minutes)."
+    "<b>Cost.</b> The endpoint scales to zero when idle, so GPU instances are billed only while images are "
+    "made (plus a little S3 storage). The first image after a quiet spell waits for an instance to start, "
+    "usually 5–10 minutes."
 )
+NOT_AVAILABLE = "Choose “My AWS account” on the Connection page to deploy; the sandbox needs no deployment."
+
+DeployerFactory = Callable[[], Callable[[], Any]]
 
 
 class DeployPanel(QWidget):
-    """Emits deploy/update/teardown with the chosen options; shows progress, log, failure and result."""
+    """Deploy / Update / Tear down with the chosen options; shows progress, log, failure and the target."""
 
-    deploy_requested = Signal(dict)
-    update_requested = Signal(dict)
-    teardown_requested = Signal()
+    target_ready = Signal(object)  # the Target after a deploy or update, now active
+    torn_down = Signal(str)  # the deployment name
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("deployPanel")
+        self._factory: DeployerFactory | None = None
+        self._task: Task | None = None
+        self._last_step = ""
+        self.confirm_box: QMessageBox | None = None
+        self._tips: dict[str, str] = {}
+
         self.model = QComboBox()
         self.model.setObjectName("deployModel")
         for label, model_id in MODELS:
@@ -55,32 +72,50 @@ class DeployPanel(QWidget):
         self.instance_type.setObjectName("deployInstanceType")
         self.instance_type.setEditable(True)
         self.instance_type.addItems(INSTANCE_TYPES)
+        self.instance_type.setToolTip("A GPU instance type; your SageMaker quota for it is checked before deploying")
         self.max_instances = QSpinBox()
         self.max_instances.setObjectName("deployMaxInstances")
         self.max_instances.setRange(1, 20)
-        self.max_instances.setValue(1)
+        self.max_instances.setValue(2)
+        self.max_instances.setSuffix(" at most")
         self.region = QLabel("—")
         self.region.setObjectName("deployRegion")
         self.region.setToolTip("The region chosen on the Connection page")
+        for field in (self.model, self.instance_type, self.max_instances):
+            field.setMinimumWidth(320)
         form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         form.setHorizontalSpacing(16)
         form.setVerticalSpacing(8)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.addRow("Model", self.model)
         form.addRow("Instance type", self.instance_type)
-        form.addRow("Max instances", self.max_instances)
+        form.addRow("Instances", self.max_instances)
         form.addRow("Region", self.region)
 
         note = QLabel(COST_NOTE)
         note.setObjectName("hint")
         note.setWordWrap(True)
+        note_frame = QFrame()
+        note_frame.setObjectName("panel")
+        note_row = QHBoxLayout(note_frame)
+        note_row.setContentsMargins(12, 10, 12, 10)
+        note_row.setSpacing(10)
+        note_icon = QLabel()
+        note_icon.setPixmap(icon("info").pixmap(18, 18))
+        note_icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+        note_row.addWidget(note_icon)
+        note_row.addWidget(note, 1)
 
         self.deploy_button = QPushButton(icon("deploy"), "Deploy")
         self.deploy_button.setObjectName("primary")
+        self.deploy_button.setToolTip("Create everything in your account: takes 20–40 minutes, mostly the model build")
         self.update_button = QPushButton(icon("retry"), "Update")
         self.update_button.setObjectName("deployUpdate")
+        self.update_button.setToolTip("Apply changed choices to the existing deployment")
         self.teardown_button = QPushButton(icon("teardown"), "Tear down…")
         self.teardown_button.setObjectName("danger")
+        self.teardown_button.setToolTip("Delete the deployment; you confirm a list of everything that goes")
         buttons = QHBoxLayout()
         buttons.setSpacing(8)
         buttons.addWidget(self.deploy_button)
@@ -88,49 +123,86 @@ class DeployPanel(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.teardown_button)
 
-        self.step = QLabel("Nothing deployed from this app yet.")
+        caption = QLabel("PROGRESS")
+        caption.setObjectName("sectionLabel")
+        self.step = QLabel("Nothing is running.")
         self.step.setObjectName("deployStep")
         self.step.setWordWrap(True)
+        self.step.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.percent = QLabel()
+        self.percent.setObjectName("hint")
+        self.percent.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.percent.setMinimumWidth(40)
         self.progress = QProgressBar()
         self.progress.setObjectName("deployProgress")
         self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
         self.progress.setTextVisible(False)
-        self.progress.hide()
+        bar = QHBoxLayout()
+        bar.setSpacing(8)
+        bar.addWidget(self.progress, 1)
+        bar.addWidget(self.percent)
         self.log = QPlainTextEdit()
         self.log.setObjectName("deployLog")
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(LOG_LINES)
+        self.log.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.log.setPlaceholderText("CloudFormation and pipeline events appear here while deploying.")
         self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.log.setMinimumHeight(120)
+        self.log.setMinimumHeight(140)
         self.result = QLabel()
-        self.result.setObjectName("deployResult")
+        self.result.setObjectName("connectionOk")
         self.result.setWordWrap(True)
+        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.result.hide()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(10)
+        what = QLabel("WHAT TO DEPLOY")
+        what.setObjectName("sectionLabel")
+        layout.addWidget(what)
         layout.addLayout(form)
-        layout.addWidget(note)
+        layout.addWidget(note_frame)
         layout.addLayout(buttons)
+        layout.addWidget(caption)
         layout.addWidget(self.step)
-        layout.addWidget(self.progress)
+        layout.addLayout(bar)
         layout.addWidget(self.log, 1)
         layout.addWidget(self.result)
 
-        self.deploy_button.clicked.connect(lambda: self.deploy_requested.emit(self.options()))
-        self.update_button.clicked.connect(lambda: self.update_requested.emit(self.options()))
-        self.teardown_button.clicked.connect(self.teardown_requested)
-        self.set_available(False, "One-click deploy arrives with the deployer; use the sandbox meanwhile.")
+        self.deploy_button.clicked.connect(lambda: self._run("deploy"))
+        self.update_button.clicked.connect(lambda: self._run("update"))
+        self.teardown_button.clicked.connect(self._plan_teardown)
+        self.set_available(False, NOT_AVAILABLE)
 
-    def options(self) -> dict[str, Any]:
-        return {
-            "model_id": self.model.currentData(),
-            "instance_type": self.instance_type.currentText().strip(),
-            "max_instances": self.max_instances.value(),
-        }
+    def attach(self, factory: DeployerFactory, *, load_options: Callable[[], DeployOptions] | None = None) -> None:
+        """Wire the deployer; `load_options` (run on a worker) fills the fields from the saved config."""
+        self._factory = factory
+        if load_options is not None:
+            Task(self, load_options, success=self.set_options, failure=lambda error: None, busy=False).run()
+
+    def connect_settings(self, context: Any, connection_panel: Any) -> None:
+        """Deploy with the Connection page's credentials and region, in AWS mode only."""
+        from app.services.deploy_bundle import load_options
+
+        self.attach(deployer_factory(context, connection_panel), load_options=lambda: load_options(context.dirs))
+        connection_panel.region.currentTextChanged.connect(self.set_region)
+        connection_panel.aws_radio.toggled.connect(lambda aws: self.set_available(aws, NOT_AVAILABLE))
+        self.set_region(connection_panel.region.currentText())
+        self.set_available(connection_panel.aws_radio.isChecked(), NOT_AVAILABLE)
+
+    def options(self) -> DeployOptions:
+        return DeployOptions(self.model.currentData() or self.model.currentText().strip(),
+                             self.instance_type.currentText().strip(), self.max_instances.value())
+
+    def set_options(self, options: DeployOptions) -> None:
+        index = self.model.findData(options.model_id)
+        if index < 0:
+            self.model.addItem(options.model_id, options.model_id)
+            index = self.model.count() - 1
+        self.model.setCurrentIndex(index)
+        self.instance_type.setCurrentText(options.instance_type)
+        self.max_instances.setValue(options.max_instances)
 
     def set_region(self, region: str | None) -> None:
         self.region.setText(region or "—")
@@ -138,50 +210,156 @@ class DeployPanel(QWidget):
     def set_available(self, available: bool, reason: str = "") -> None:
         for button in (self.deploy_button, self.update_button, self.teardown_button):
             button.setEnabled(available)
-            button.setToolTip("" if available else reason)
-        if not available and reason:
-            self.step.setText(reason)
+            tip = self._tips.setdefault(button.objectName(), button.toolTip())
+            button.setToolTip(tip if available else reason)
+        if not self.busy:
+            self.step.setText("Nothing is running." if available else reason)
 
-    def set_busy(self, busy: bool) -> None:
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done
+
+    def _set_busy(self, busy: bool) -> None:
         for widget in (self.deploy_button, self.update_button, self.teardown_button, self.model,
                        self.instance_type, self.max_instances):
             widget.setEnabled(not busy)
         if busy:
             self.result.hide()
+            self._set_step_error(False)
+            self.progress.setRange(0, 1000)
             self.progress.setValue(0)
-            self.progress.show()
+            self.percent.setText("0 %")
 
-    def show_progress(self, event: Any) -> None:
-        """A tasks.Progress: step, fraction (None = unknown) and message."""
-        if event.fraction is None:
-            self.progress.setRange(0, 0)
-        else:
+    def _run(self, action: str) -> None:
+        if self._factory is None or self.busy:
+            return
+        make, options = self._factory(), self.options()
+        self.log.clear()
+        self._last_step = ""
+        self.append_log(f"{'Deploying' if action == 'deploy' else 'Updating'}: {options.model_id} on "
+                        f"{options.instance_type}, 0 to {options.max_instances} instances, in {self.region.text()}")
+        self._start(lambda: getattr(make(), action)(options), self._succeeded)
+
+    def _start(self, op: Callable[[], Any], success: Callable[[Any], None]) -> None:
+        self._set_busy(True)
+        self._task = Task(self, op, success=success, failure=self.show_failure, progress=self.show_progress, busy=False)
+        self._task.run()
+
+    def show_progress(self, event: Progress) -> None:
+        """One deployer event: step line, bar and a log line (a header when the step changes)."""
+        if event.fraction is not None:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(event.fraction * 1000))
-        if event.step or event.message:
-            self.step.setText(event.step if not event.message else f"{event.step}: {event.message}" if event.step else event.message)
+            self.percent.setText(f"{event.fraction * 100:.0f} %")
+        if event.step and event.step != self._last_step:
+            self._last_step = event.step
+            self.append_log(f"── {event.step}")
+        if event.step:
+            self.step.setText(event.step + ("…" if (event.fraction or 0) < 1 else ""))
+        if event.message:
+            self.append_log(event.message)
 
     def append_log(self, line: str) -> None:
         self.log.appendPlainText(line.rstrip("\n"))
         self.log.moveCursor(QTextCursor.MoveOperation.End)
+        self.log.moveCursor(QTextCursor.MoveOperation.StartOfLine)
 
-    def show_failure(self, text: str) -> None:
-        self.set_busy(False)
-        self.progress.setRange(0, 1000)
-        self.step.setText(text)
-        self.step.setObjectName("fieldError")
-        self._repolish(self.step)
+    def show_failure(self, error: BaseException) -> None:
+        """The reason in words stays on screen (step line and log); the bar shows how far it got."""
+        self._set_busy(False)
+        self._task = None
+        text = str(error) if isinstance(error, UserError) else \
+            f"Something went wrong ({error or type(error).__name__}); the details are in the log file."
+        self.step.setText(f"Stopped: {text}")
+        self._set_step_error(True)
+        self.append_log(f"✗ {text}")
+        self.append_log("Nothing was rolled back by the app: press the same button again to continue from here.")
+
+    def _succeeded(self, target: Any) -> None:
+        self._task = None
+        self._set_busy(False)
+        self.progress.setValue(1000)
+        self.percent.setText("100 %")
+        self.step.setText("Deployed.")
+        self.show_result(f"✓ Jobs now go to “{target.name}”: endpoint {target.endpoint_name} in {target.region}, "
+                         f"bucket {target.bucket}.")
+        self.target_ready.emit(target)
 
     def show_result(self, text: str) -> None:
-        self.set_busy(False)
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(1000)
-        self.step.setObjectName("deployStep")
-        self._repolish(self.step)
         self.result.setText(text)
         self.result.show()
 
-    @staticmethod
-    def _repolish(widget: QWidget) -> None:
-        widget.style().unpolish(widget)
-        widget.style().polish(widget)
+    def _set_step_error(self, error: bool) -> None:
+        self.step.setObjectName("fieldError" if error else "deployStep")
+        self.step.style().unpolish(self.step)
+        self.step.style().polish(self.step)
+
+    def _plan_teardown(self) -> None:
+        if self._factory is None or self.busy:
+            return
+        make = self._factory()
+        self.step.setText("Listing what the teardown would delete…")
+        self._set_busy(True)
+        self.progress.setRange(0, 0)
+        self._task = Task(self, lambda: (make, make().plan_teardown()), success=self._confirm_teardown,
+                          failure=self.show_failure, busy=False)
+        self._task.run()
+
+    def _confirm_teardown(self, found: tuple[Callable[[], Any], Any]) -> None:
+        make, plan = found
+        self._task = None
+        self._set_busy(False)
+        self.progress.setRange(0, 1000)
+        if plan.empty:
+            self.step.setText(plan.describe())
+            return
+        self.step.setText("Waiting for your confirmation…")
+        box = QMessageBox(QMessageBox.Icon.Warning, "Tear down the deployment?", plan.describe(),
+                          QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("teardownConfirm")
+        box.setInformativeText("This cannot be undone.")
+        delete = box.addButton("Delete all of this", QMessageBox.ButtonRole.DestructiveRole)
+        delete.setObjectName("danger")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda button: self._teardown(make, plan) if button is delete else self._cancelled())
+        self.confirm_box = box
+        box.open()
+
+    def _cancelled(self) -> None:
+        self.confirm_box = None
+        self.step.setText("Teardown cancelled: nothing was deleted.")
+
+    def _teardown(self, make: Callable[[], Any], plan: Any) -> None:
+        self.confirm_box = None
+        self.log.clear()
+        self._last_step = ""
+        self.append_log(f"Tearing down {plan.deployment!r} in {plan.region}")
+        self._start(lambda: make().teardown(plan), lambda _: self._torn_down(plan))
+
+    def _torn_down(self, plan: Any) -> None:
+        self._task = None
+        self._set_busy(False)
+        self.step.setText("Torn down.")
+        self.show_result(f"✓ Deployment “{plan.deployment}” is deleted from {plan.region}. "
+                         "Images already in your library stay on this computer.")
+        self.torn_down.emit(plan.deployment)
+
+
+def deployer_factory(context: Any, connection_panel: Any) -> DeployerFactory:
+    """Reads the Connection page's choice on the GUI thread; the returned builder runs on a worker."""
+    from app.services.aws import Connection
+    from app.services.deployer import Deployer
+
+    def factory() -> Callable[[], Any]:
+        source_op = connection_panel._source_op()
+        region = connection_panel.region.currentText().strip() or None
+
+        def build() -> Deployer:
+            connection = Connection.open(source_op(), region=region, endpoint_url=context.endpoint_url,
+                                         retry_mode=context.settings.retry_mode)
+            return Deployer(connection, context.dirs, settings=context.settings)
+
+        return build
+
+    return factory

@@ -36,6 +36,9 @@ class SettingsDialog(QDialog):
         self.apply_button.setText("Apply and connect")
         self.apply_button.clicked.connect(self.apply)
         self.buttons.rejected.connect(self.reject)
+        self.adopt_button = self.buttons.addButton("Connect to an existing deployment…", QDialogButtonBox.ButtonRole.ActionRole)
+        self.adopt_button.setObjectName("adoptDeployment")
+        self.adopt_button.clicked.connect(self.adopt)
         self.status = QLabel()
         self.status.setObjectName("hint")
         layout = QVBoxLayout(self)
@@ -47,8 +50,9 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
-        self.connection.region.currentTextChanged.connect(self.deploy.set_region)
-        self.deploy.set_region(self.connection.region.currentText())
+        self.deploy.connect_settings(context, self.connection)
+        self.deploy.target_ready.connect(self._deployed)
+        self.deploy.torn_down.connect(self._torn_down)
 
     def show_tab(self, tab: str | None) -> None:
         if tab == "account":
@@ -67,6 +71,28 @@ class SettingsDialog(QDialog):
         self.connection.applied()
         self.status.setText("Saved. Connecting…")
         self.applied.emit()
+
+    def _deployed(self, target) -> None:
+        """The deployer made `target` active: select it on the Connection page and reconnect."""
+        deployments = self.connection.deployment
+        if deployments.findText(target.name) < 0:
+            deployments.addItem(target.name, target.deployment)
+        deployments.setCurrentText(target.name)
+        self.status.setText(f"Deployed; connecting to {target.name}…")
+        self.applied.emit()
+
+    def _torn_down(self, deployment: str) -> None:
+        deployments = self.connection.deployment
+        index = deployments.findData(deployment)
+        if index >= 0:
+            deployments.removeItem(index)
+        self.applied.emit()
+
+    def adopt(self) -> None:
+        """Connect to an existing deployment: ours, or one made with the AWS guidance (app/ui/adopt_dialog.py)."""
+        from .adopt_dialog import open_adopt_dialog
+
+        open_adopt_dialog(self)
 
     def _failed(self, error: BaseException) -> None:
         self.apply_button.setEnabled(True)

@@ -1,37 +1,148 @@
-"""The reserved deploy section lays out what deploying needs: options, buttons, progress, log, result."""
+"""Settings → Deploy with a fake deployer: live progress and log, failure in words, teardown confirmation."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import threading
 
-from app.ui.deploy_panel import DeployPanel
-from app.ui.tasks import Progress
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from app.services.deploy_bundle import DeployOptions
+from app.services.deployer import DeployEvent, TeardownPlan
+from app.services.errors import UserError
+from app.services.targets import Target
+from app.ui import style
+from app.ui.deploy_panel import NOT_AVAILABLE, DeployPanel
+
+TARGET = Target("studio", "eu-west-1", "diffusion-desk-studio-bucket", "diffusion-desk-studio", deployment="studio")
+PLAN = TeardownPlan("123456789012", "eu-west-1", "studio",
+                    stacks=("diffusion-desk-studio-endpoint", "diffusion-desk-studio-pipeline", "diffusion-desk-studio-source"),
+                    buckets=("diffusion-desk-studio-bucket",), parameters=("/diffusion-desk/studio/bucketName",))
 
 
-def test_deploy_panel_shows_progress_log_failure_and_result(qtbot):
-    panel = DeployPanel()
-    qtbot.addWidget(panel)
-    panel.show()
-    assert not panel.deploy_button.isEnabled()
-    assert panel.deploy_button.toolTip().startswith("One-click deploy arrives with the deployer")
-    panel.set_available(True)
-    requested = []
-    panel.deploy_requested.connect(requested.append)
+class FakeDeployer:
+    """Yields what a deploy yields; `hold` pauses it at 40 % until the test releases it."""
+
+    def __init__(self, *, fail: str | None = None) -> None:
+        self.fail = fail
+        self.hold = threading.Event()
+        self.held = threading.Event()
+        self.calls: list[tuple[str, object]] = []
+
+    def deploy(self, options: DeployOptions):
+        self.calls.append(("deploy", options))
+        yield DeployEvent("Checking your AWS account", 2, "Account 123456789012")
+        yield DeployEvent("Deploying the pipeline stack", 30,
+                          "15:02:11  ModelsC55D3500  AWS::S3::Bucket  CREATE_IN_PROGRESS")
+        yield DeployEvent("Building the model and the endpoint", 40, "Stage Build: InProgress")
+        self.held.set()
+        self.hold.wait(10)
+        if self.fail:
+            raise UserError(self.fail)
+        yield DeployEvent("Connecting the app", 100, "Ready")
+        return TARGET
+
+    update = deploy
+
+    def plan_teardown(self) -> TeardownPlan:
+        self.calls.append(("plan", None))
+        return PLAN
+
+    def teardown(self, plan: TeardownPlan):
+        self.calls.append(("teardown", plan))
+        yield DeployEvent("Deleting diffusion-desk-studio-endpoint", 50, "Emptied s3://diffusion-desk-studio-bucket")
+        yield DeployEvent("Removing the rest", 100, "Deployment 'studio' is gone from eu-west-1")
+
+
+@pytest.fixture
+def panel(qtbot, qapp):
+    style.apply(qapp)
+    widget = DeployPanel()
+    qtbot.addWidget(widget)
+    widget.resize(640, 560)
+    widget.set_region("eu-west-1")
+    widget.set_available(True)
+    widget.show()
+    return widget
+
+
+def attach(panel: DeployPanel, deployer: FakeDeployer) -> None:
+    panel.attach(lambda: (lambda: deployer))
+
+
+def test_deploy_shows_each_step_live_and_ends_with_the_target(qtbot, panel):
+    deployer = FakeDeployer()
+    attach(panel, deployer)
+    panel.instance_type.setCurrentText("ml.g5.2xlarge")
     panel.max_instances.setValue(3)
-    qtbot.mouseClick(panel.deploy_button, Qt.MouseButton.LeftButton)
-    assert requested == [{"model_id": "model-txt2img-stabilityai-stable-diffusion-v2-1-base",
-                          "instance_type": "ml.g5.2xlarge", "max_instances": 3}]
 
-    panel.set_busy(True)
-    assert panel.progress.isVisible() and not panel.deploy_button.isEnabled()
-    panel.show_progress(Progress("Pipeline stack", 0.4, "CREATE_IN_PROGRESS"))
-    panel.append_log("12:00:01 diffusion-desk-pipeline CREATE_IN_PROGRESS AWS::CodePipeline::Pipeline")
-    assert panel.progress.value() == 400
-    assert panel.step.text() == "Pipeline stack: CREATE_IN_PROGRESS"
-    assert panel.log.toPlainText().endswith("AWS::CodePipeline::Pipeline")
+    panel.deploy_button.click()
+    qtbot.waitUntil(lambda: panel.progress.value() == 400, timeout=5000)
 
-    panel.show_failure("The stack failed: the role already exists (CREATE_FAILED).")
-    assert panel.step.objectName() == "fieldError" and panel.deploy_button.isEnabled()
-    panel.set_busy(True)
-    panel.show_result("Deployed: diffusion-desk-main in eu-west-1 is now the active target.")
-    assert panel.result.isVisible() and panel.progress.value() == 1000
+    assert panel.step.text() == "Building the model and the endpoint…"
+    assert panel.percent.text() == "40 %"
+    log = panel.log.toPlainText()
+    assert "ModelsC55D3500  AWS::S3::Bucket  CREATE_IN_PROGRESS" in log and "── Deploying the pipeline stack" in log
+    assert not panel.deploy_button.isEnabled() and not panel.max_instances.isEnabled()
+    with qtbot.waitSignal(panel.target_ready, timeout=5000) as ready:
+        deployer.hold.set()
+    assert ready.args == [TARGET]
+    assert deployer.calls == [("deploy", DeployOptions("model-txt2img-stabilityai-stable-diffusion-v2-1-base", "ml.g5.2xlarge", 3))]
+    assert panel.progress.value() == 1000 and panel.result.isVisible()
+    assert "studio" in panel.result.text() and "diffusion-desk-studio" in panel.result.text()
+    assert panel.deploy_button.isEnabled()
+
+
+def test_a_failure_stays_on_screen_in_words(qtbot, panel):
+    reason = ("CloudFormation could not finish the stack diffusion-desk-studio-pipeline (ROLLBACK_COMPLETE): "
+              "ModelsC55D3500 (AWS::S3::Bucket) failed: You have reached the bucket limit")
+    deployer = FakeDeployer(fail=reason)
+    deployer.hold.set()
+    attach(panel, deployer)
+
+    panel.update_button.click()
+    qtbot.waitUntil(lambda: panel.step.objectName() == "fieldError", timeout=5000)
+
+    assert panel.step.text() == f"Stopped: {reason}"
+    assert f"✗ {reason}" in panel.log.toPlainText()
+    assert panel.progress.value() == 400  # how far it got
+    assert not panel.result.isVisible()
+    assert panel.deploy_button.isEnabled() and panel.update_button.isEnabled()
+    panel.grab().save("/tmp/deploy-failure.png")
+
+
+def test_teardown_asks_with_the_list_of_what_goes(qtbot, panel):
+    deployer = FakeDeployer()
+    attach(panel, deployer)
+
+    panel.teardown_button.click()
+    qtbot.waitUntil(lambda: panel.confirm_box is not None and panel.confirm_box.isVisible(), timeout=5000)
+    text = panel.confirm_box.text()
+    assert all(name in text for name in (*PLAN.stacks, *PLAN.buckets, *PLAN.parameters))
+    assert deployer.calls == [("plan", None)]
+    panel.confirm_box.button(QMessageBox.StandardButton.Cancel).click()
+    assert panel.step.text() == "Teardown cancelled: nothing was deleted."
+
+    panel.teardown_button.click()
+    qtbot.waitUntil(lambda: panel.confirm_box is not None and panel.confirm_box.isVisible(), timeout=5000)
+    delete = next(b for b in panel.confirm_box.buttons() if b.text() == "Delete all of this")
+    with qtbot.waitSignal(panel.torn_down, timeout=5000) as gone:
+        delete.click()
+
+    assert gone.args == ["studio"]
+    assert deployer.calls[-1] == ("teardown", PLAN)
+    assert "Emptied s3://diffusion-desk-studio-bucket" in panel.log.toPlainText()
+    assert "deleted from eu-west-1" in panel.result.text()
+
+
+def test_deploying_needs_an_aws_account(qtbot, offline_context):
+    from app.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(offline_context)
+    qtbot.addWidget(dialog)
+    dialog.connection.sandbox_radio.setChecked(True)
+    assert not dialog.deploy.deploy_button.isEnabled() and dialog.deploy.step.text() == NOT_AVAILABLE
+    dialog.connection.aws_radio.setChecked(True)
+    dialog.connection.region.setCurrentText("eu-north-1")
+    assert dialog.deploy.deploy_button.isEnabled() and dialog.deploy.region.text() == "eu-north-1"
+    qtbot.waitUntil(lambda: dialog.deploy.max_instances.value() == 2, timeout=5000)  # from the shipped config.toml
