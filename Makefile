@@ -23,6 +23,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# dist/DiffusionDesk/ and this platform's installer (README: "Building the installer").
+installer: $(STAMP)
+	$(PY) build_installer.py
+
 # Every stack into cdk.out/, in-process (no CDK CLI, no AWS); Lambda wheels come from PyPI via pip.
 synth: $(STAMP)
 	rm -rf cdk.out && $(PY) -m infra.app cdk.out
