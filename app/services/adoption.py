@@ -16,7 +16,8 @@ from contract import ACCEPT_JPEG, ACCEPT_RGB, APP_NAME, GUIDANCE_APP_NAME
 
 from .aws import Connection, error_code, is_transient
 from .errors import UserError
-from .settings import AppDirs
+from .credentials import CredentialSource
+from .settings import AppDirs, Settings
 from .targets import Deployment, EndpointState, Target, check_target, list_deployments, load_target
 from .workspace import remember_target
 
@@ -141,10 +142,20 @@ def check_candidate(connection: Connection, candidate: Candidate) -> CheckResult
 
 
 def adopt(connection: Connection, dirs: AppDirs, candidate: Candidate) -> CheckResult:
-    """Check the candidate and make it the active target; on any problem nothing is saved."""
+    """Check the candidate and make it the active target in the settings file; on any problem nothing is saved."""
     result = check_candidate(connection, candidate)
     remember_target(dirs, result.target, connection.source)
     return result
+
+
+def record_target(settings: Settings, target: Target, source: CredentialSource | None = None) -> Settings:
+    """Make `target` the active one in `settings` (the caller saves them), replacing one of the same name."""
+    settings.targets = [t for t in settings.targets if t.get("name") != target.name] + [target.to_dict()]
+    settings.active_target = target.name
+    settings.region = target.region
+    if source is not None:
+        settings.credentials = source.to_dict()
+    return settings
 
 
 def upgrade_plan(target: Target) -> UpgradePlan:
