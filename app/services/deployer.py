@@ -76,7 +76,7 @@ class TeardownPlan:
     log_groups: tuple[str, ...] = ()
     template_copies: tuple[str, ...] = ()
     kept: tuple[str, ...] = field(default=(
-        "the CDK bootstrap stack CDKToolkit (other CDK apps in the account may use it)",
+        "the CDK bootstrap stack CDKToolkit and its staging bucket (other CDK apps in the account may use them)",
         "the images already in your library on this computer",
     ))
 

@@ -159,10 +159,10 @@ class Pipeline:
         self.stubber.activate()
         return self
 
-    def fails(self, message: str) -> "Pipeline":
+    def fails(self, message: str, *, in_stage: str = "Build") -> "Pipeline":
         self.stubber.add_response("start_pipeline_execution", {"pipelineExecutionId": "run-1"}, {"name": ANY})
-        self.stubber.add_response("get_pipeline_state", {"stageStates": [
-            stage("Source", "Succeeded"), stage("Build", "Failed", action="BuildModel", error=message)]})
+        failed = stage(in_stage, "Failed", action="BuildModel" if in_stage == "Build" else "Endpoint.Deploy", error=message)
+        self.stubber.add_response("get_pipeline_state", {"stageStates": [stage("Source", "Succeeded"), failed]})
         self.stubber.add_response("get_pipeline_execution", execution("Failed"))
         self.stubber.activate()
         return self
@@ -304,6 +304,25 @@ def test_a_failed_stack_is_explained_in_cloudformations_words(cloud, deployer):
     text = str(failed.value)
     assert STACKS["pipeline"] in text and "ModelsC55D3500" in text and "bucket limit" in text
     assert "cancelled" not in text
+
+
+def test_a_failed_endpoint_deployment_says_why_in_cloudformations_words(cloud, deployer):
+    pipeline = Pipeline(deployer, cloud).fails("Stack diffusion-desk-studio-endpoint is in ROLLBACK_COMPLETE state",
+                                               in_stage="Deploy")
+    quota = ("Resource handler returned message: \"The account-level service limit 'ml.g5.xlarge for endpoint usage' "
+             "is 0 Instances\" (HandlerErrorCode: ServiceLimitExceeded)")
+    # The deploy stage made the endpoint stack (the Pipeline helper), and it rolled back:
+    deployer.connection.client("codepipeline").meta.events.register(
+        "after-call.codepipeline.GetPipelineState",
+        lambda **kwargs: _roll_back(cloud, STACKS["endpoint"], [("Endpoint", "AWS::SageMaker::Endpoint", quota)]))
+
+    with pytest.raises(UserError) as failed:
+        run(deployer.deploy(OPTIONS))
+
+    pipeline.done()
+    text = str(failed.value)
+    assert "failed in stage Deploy, step Endpoint.Deploy: Stack diffusion-desk-studio-endpoint is in ROLLBACK_COMPLETE" in text
+    assert "Endpoint (AWS::SageMaker::Endpoint) failed" in text and "'ml.g5.xlarge for endpoint usage' is 0 Instances" in text
 
 
 def test_rerun_after_a_partial_failure_continues(cloud, deployer):
