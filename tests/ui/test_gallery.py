@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage
 from PySide6.QtWidgets import QMessageBox
 
 from app.services.demo import populate_demo_library
@@ -17,7 +18,7 @@ from app.ui.gallery import Gallery
 from app.ui.events import Events
 from app.ui.gallery_model import GalleryModel, ThumbnailRole
 from app.ui.tasks import manager
-from app.ui.thumbnails import renderer
+from app.ui.thumbnails import MAX_PENDING, ThumbnailLoader, renderer
 
 
 @pytest.fixture
@@ -188,3 +189,30 @@ def test_new_images_appear_and_an_image_opened_elsewhere_shows_in_the_viewer(qtb
     with qtbot.waitSignal(events.restore_requested) as restored:
         viewer.details.use.click()
     assert restored.args == [added.parameters.request_fields(), True]
+
+
+def test_thumbnail_renders_are_capped_newest_first(qtbot):
+    gate, rendered = threading.Event(), []
+
+    def render(path, pixels):
+        gate.wait(10)
+        rendered.append(path)
+        image = QImage(8, 8, QImage.Format.Format_RGB32)
+        image.fill(0)
+        return image
+
+    loader = ThumbnailLoader(render, threads=2)
+    turned_away = []
+    loader.retry.connect(turned_away.extend)
+    for n in range(40):
+        loader.request(n, f"image-{n}.png", 32)
+    assert loader.pending == MAX_PENDING
+    gate.set()
+    qtbot.waitUntil(lambda: loader.pending == 0)
+    # the first two were already running; of the rest, the newest were kept and ran newest first
+    assert set(rendered[:2]) == {"image-0.png", "image-1.png"}
+    assert set(rendered) == {f"image-{n}.png" for n in [0, 1, *range(10, 40)]}
+    assert set(rendered[2:4]) == {"image-39.png", "image-38.png"}
+    assert sorted(turned_away) == list(range(2, 10))  # asked again if still on screen
+    assert loader.pixmap(39).size().width() == 32
+    loader.shutdown()
