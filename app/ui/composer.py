@@ -260,7 +260,11 @@ class Composer(QFrame):
             return
         jobs = self.context.jobs
         if jobs is None:
-            self.generate_error.setText("Not connected yet: choose the sandbox or an AWS deployment in Settings.")
+            self.generate_error.setText(
+                "No deployment yet: deploy one in Settings → Deploy, or choose an existing one."
+                if self.context.connection is not None
+                else "Not connected yet: choose the sandbox or an AWS deployment in Settings."
+            )
             self.generate_error.show()
             return
         self.generate_error.hide()

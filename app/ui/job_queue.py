@@ -308,6 +308,10 @@ class JobQueue(QFrame):
                            lambda: self.context.events.restore_requested.emit(job.request.to_dict(), True))
         menu.exec(self.view.viewport().mapToGlobal(pos))
 
+    @property
+    def tracking(self) -> bool:
+        return self._tracking
+
     def start_tracking(self) -> None:
         """Poll the target through the tracker, at the interval it asks for."""
         self._tracking = True

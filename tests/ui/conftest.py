@@ -94,6 +94,6 @@ def window(qtbot, sandbox_context, gui_thread_guard):
     win.resize(1280, 800)
     win.show()
     win.start()
-    qtbot.waitUntil(lambda: sandbox_context.jobs is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: win.queue.tracking, timeout=30_000)
     yield win
     win.close()
