@@ -182,12 +182,12 @@ class Deployer:
                 raise UserError(f"There is no complete deployment in {self.region} to update ({', '.join(missing)} missing).",
                                 hint="Press Deploy.")
         text, config = deploy_bundle.configure(self.dirs, options, self.region, self.source_dir)
-        preflight = yield from self.preflight(options)
-        yield DeployEvent("Saving your choices", 5, f"Model {config.model.id} on {config.model.instance_type}, "
+        yield DeployEvent("Saving your choices", 0, f"Model {config.model.id} on {config.model.instance_type}, "
                           f"0 to {config.endpoint.max_instances} instances, in {config.region}")
+        preflight = yield from self.preflight(options)
         staging = yield from self._bootstrap(preflight)
         for part, low, high in (("source", 12, 20), ("pipeline", 20, 35)):
-            yield from self._stack(config, part, staging, preflight.account, low, high)
+            yield from self._stack(config, part, staging, low, high)
         source = self.stacks.outputs(config.stack_name("source"))
         yield from self._upload(config, text, source)
         yield from self._pipeline(config)
@@ -211,7 +211,7 @@ class Deployer:
         outputs = self.stacks.outputs(BOOTSTRAP_STACK) if self.stacks.status(BOOTSTRAP_STACK) else {}
         return outputs.get("BucketName") or f"cdk-{qualifier}-assets-{preflight.account}-{self.region}"
 
-    def _stack(self, config: Config, part: str, staging: str, account: str, low: float, high: float) -> Iterator[DeployEvent]:
+    def _stack(self, config: Config, part: str, staging: str, low: float, high: float) -> Iterator[DeployEvent]:
         name = config.stack_name(part)
         step = f"Deploying the {part} stack"
         text = self._template_text(part, config.source_kind)

@@ -40,9 +40,8 @@ MODELS = (
 INSTANCE_TYPES = ("ml.g5.xlarge", "ml.g5.2xlarge", "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.p3.2xlarge")
 LOG_LINES = 5000
 COST_NOTE = (
-    "<b>Cost.</b> The endpoint scales to zero when idle, so GPU instances are billed only while images are "
-    "made (plus a little S3 storage). The first image after a quiet spell waits for an instance to start, "
-    "usually 5–10 minutes."
+    "<b>Cost.</b> The endpoint scales to zero when idle: GPU instances are billed only while images are made. "
+    "The first image after a quiet spell waits 5–10 minutes for an instance to start."
 )
 NOT_AVAILABLE = "Choose “My AWS account” on the Connection page to deploy; the sandbox needs no deployment."
 
@@ -77,20 +76,28 @@ class DeployPanel(QWidget):
         self.max_instances.setObjectName("deployMaxInstances")
         self.max_instances.setRange(1, 20)
         self.max_instances.setValue(2)
-        self.max_instances.setSuffix(" at most")
+        self.max_instances.setToolTip("The endpoint scales between zero and this many instances")
         self.region = QLabel("—")
         self.region.setObjectName("deployRegion")
         self.region.setToolTip("The region chosen on the Connection page")
-        for field in (self.model, self.instance_type, self.max_instances):
-            field.setMinimumWidth(320)
+        self.model.setMinimumWidth(320)
+        self.instance_type.setMinimumWidth(170)
+        self.max_instances.setFixedWidth(64)
+        instances = QHBoxLayout()
+        instances.setSpacing(8)
+        instances.addWidget(self.instance_type)
+        instances.addSpacing(8)
+        instances.addWidget(QLabel("from 0 to"))
+        instances.addWidget(self.max_instances)
+        instances.addWidget(QLabel("instances"))
+        instances.addStretch(1)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         form.setHorizontalSpacing(16)
         form.setVerticalSpacing(8)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         form.addRow("Model", self.model)
-        form.addRow("Instance type", self.instance_type)
-        form.addRow("Instances", self.max_instances)
+        form.addRow("Instance type", instances)
         form.addRow("Region", self.region)
 
         note = QLabel(COST_NOTE)
@@ -99,7 +106,7 @@ class DeployPanel(QWidget):
         note_frame = QFrame()
         note_frame.setObjectName("panel")
         note_row = QHBoxLayout(note_frame)
-        note_row.setContentsMargins(12, 10, 12, 10)
+        note_row.setContentsMargins(10, 8, 10, 8)
         note_row.setSpacing(10)
         note_icon = QLabel()
         note_icon.setPixmap(icon("info").pixmap(18, 18))
@@ -123,8 +130,6 @@ class DeployPanel(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.teardown_button)
 
-        caption = QLabel("PROGRESS")
-        caption.setObjectName("sectionLabel")
         self.step = QLabel("Nothing is running.")
         self.step.setObjectName("deployStep")
         self.step.setWordWrap(True)
@@ -148,7 +153,7 @@ class DeployPanel(QWidget):
         self.log.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.log.setPlaceholderText("CloudFormation and pipeline events appear here while deploying.")
         self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.log.setMinimumHeight(140)
+        self.log.setMinimumHeight(72)
         self.result = QLabel()
         self.result.setObjectName("connectionOk")
         self.result.setWordWrap(True)
@@ -157,14 +162,13 @@ class DeployPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(10)
+        layout.setSpacing(8)
         what = QLabel("WHAT TO DEPLOY")
         what.setObjectName("sectionLabel")
         layout.addWidget(what)
         layout.addLayout(form)
         layout.addWidget(note_frame)
         layout.addLayout(buttons)
-        layout.addWidget(caption)
         layout.addWidget(self.step)
         layout.addLayout(bar)
         layout.addWidget(self.log, 1)
