@@ -12,7 +12,7 @@ from .credentials import CredentialSource
 from .errors import UserError
 from .jobs import JobService
 from .library import Library
-from .models import Job
+from .models import Job, JobState
 from .settings import AppDirs, Settings, load_settings, save_settings
 from .targets import Target, list_deployments, load_target
 from .tracker import JobTracker, TrackerStatus
@@ -27,6 +27,7 @@ class Workspace:
     target: Target
     jobs: JobService
     tracker: JobTracker
+    owns_library: bool = True
 
     @classmethod
     def open(
@@ -55,6 +56,7 @@ class Workspace:
             target = saved
         else:
             target = _only_deployment(connection)
+        owns_library = library is None
         library = library or Library(dirs.data_dir)
         jobs = JobService(
             library,
@@ -65,11 +67,21 @@ class Workspace:
             on_change=on_change,
         )
         tracker = JobTracker(library, connection, target, jobs, on_change=on_change, on_status=on_status)
-        return cls(dirs, settings, library, connection, target, jobs, tracker)
+
+        def sent(job: Job) -> None:
+            if job.state == JobState.QUEUED:
+                tracker.submitted()  # poll fast from now on
+            if on_change:
+                on_change(job)
+
+        jobs.on_change = sent
+        return cls(dirs, settings, library, connection, target, jobs, tracker, owns_library)
 
     def close(self) -> None:
+        """Stop the tracker; close the library if this workspace opened it."""
         self.tracker.stop()
-        self.library.close()
+        if self.owns_library:
+            self.library.close()
 
 
 def remember_target(dirs: AppDirs, target: Target, source: CredentialSource | None = None) -> Settings:
