@@ -311,3 +311,29 @@ def test_an_unexpected_error_does_not_end_tracking(open_services, results, monke
     ws.tracker.stop()
     thread.join(10)
     assert "problem" in statuses[0].message and statuses[-1].online
+
+
+def test_two_computers_sharing_a_deployment_see_each_others_results(open_services, cloud, tmp_path):
+    from app.services.library import Library
+    from app.services.tracker import JobTracker
+
+    alice = open_services()
+    bob_library = Library(tmp_path / "bob")
+    bob = JobTracker(bob_library, alice.connection, alice.target, JobService(bob_library, alice.connection, alice.target))
+    try:
+        bob.poll()
+        job = alice.jobs.submit({"prompt": "a shared moodboard", "seed": 8, "width": 64, "height": 64})
+        cloud.wait_idle()
+        for _ in range(5):
+            alice.tracker.poll()
+            bob.poll()
+            theirs = bob_library.get_job(job.inference_id)
+            if theirs and theirs.state.finished and alice.library.get_job(job.inference_id).state.finished:
+                break
+        ours = alice.library.get_job(job.inference_id)
+        assert (ours.origin, ours.state) == (Origin.LOCAL, JobState.COMPLETED)
+        assert (theirs.origin, theirs.state) == (Origin.REMOTE, JobState.COMPLETED)
+        assert theirs.request == ours.request and len(theirs.image_paths) == 1
+        assert bob_library.images()[0].parameters.seed == 8
+    finally:
+        bob_library.close()
