@@ -131,3 +131,24 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
 def test_a_missing_profile_is_named(dirs):
     code, out, err = run("--profile", "nowhere", "generate", "boat")
     assert code == 1 and out == "" and "There is no AWS profile named 'nowhere'" in err
+
+
+def test_wait_reports_a_failed_job_and_exits_non_zero(cloud, cloud_args, dirs, tmp_path):
+    cloud.client("sagemaker").delete_endpoint(EndpointName=cloud.deployment.endpoint_name)
+    code, out, err = run(*cloud_args, "generate", "a paper boat", "--wait", "--out", str(tmp_path / "out"))
+    assert code == 1
+    assert "\tfailed\ta paper boat\tNot sent: the endpoint 'diffusion-desk-test' does not exist" in out
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_wait_and_out_receive_every_png(cloud, cloud_args, dirs, tmp_path):
+    batch = tmp_path / "prompts.txt"
+    batch.write_text("a red boat\na blue boat\n")
+    code, out, err = run(*cloud_args, "batch", str(batch), "--size", "64x64", "--n", "2", "--out", str(tmp_path / "out"), "--json")
+    assert code == 0, err
+    jobs = orjson.loads(out)
+    assert [j["state"] for j in jobs] == ["completed", "completed"]
+    pngs = sorted((tmp_path / "out").iterdir())
+    assert len(pngs) == 4
+    with Image.open(pngs[0]) as image:
+        assert image.text["parameters"].startswith(("a red boat", "a blue boat"))
