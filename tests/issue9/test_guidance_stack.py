@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import orjson
 import pytest
 from guidance_stack import guidance_image_name, provision_guidance, write_guidance_result
 from instances import connect, poll_until
@@ -86,44 +87,51 @@ def test_a_result_without_its_request_keeps_the_manifests_prompt(cloud, app_inst
     assert image.parameters.prompt == "a quiet harbour" and image.origin == Origin.REMOTE
 
 
-@pytest.mark.parametrize(
-    ("manifest", "expected"),
-    [
-        (lambda i: {"imageId": i, "prompt": "a red fox"}, "lists no imageKeys"),
-        (lambda i: {"imageId": i, "prompt": "a red fox", "imageKeys": [f"images/{uuid.uuid4()}/a_red_fox_0.png"]}, "points outside"),
-        (lambda i: {"imageId": i, "prompt": "a red fox", "imageKeys": [f"images/{i}/../../requests/secret.png"]}, "points outside"),
-        (lambda i: {"imageId": i, "prompt": "a red fox", "imageKeys": ["requests/x.json"]}, "points outside"),
-    ],
-    ids=["no-image-keys", "another-job", "dot-dot", "another-prefix"],
-)
-def test_a_manifest_that_cannot_be_trusted_fails_the_job_and_downloads_nothing(cloud, app_instance, manifest, expected):
-    stack, target = _adopted(cloud, lambdas=False)
-    ws = app_instance("studio", target)
-    ws.tracker.poll()
-    theirs = str(uuid.uuid4())
-    write_guidance_result(cloud.client("s3"), stack.bucket, theirs, "a red fox", {"prompt": "a red fox"},
-                          manifest=manifest(theirs))
-    with pytest.raises(ValueError, match=expected):
-        parse_manifest(cloud.client("s3").get_object(Bucket=stack.bucket, Key=f"images/{theirs}/manifest.json")["Body"].read(), theirs)
-    _look_now(ws)
-    job = poll_until(ws, lambda f: theirs in f and f[theirs].state.finished)[theirs]
-    assert job.state == JobState.FAILED and expected in job.message
-    assert ws.library.images() == []
-    assert not any(p.is_file() for p in ws.library.data_dir.rglob("*.png"))
+UNTRUSTED = {
+    "no-image-keys": (lambda i: {"imageId": i, "prompt": "a red fox"}, "lists no imageKeys"),
+    "another-job": (lambda i: {"imageId": i, "prompt": "a red fox", "imageKeys": [f"images/{uuid.uuid4()}/a_red_fox_0.png"]},
+                    "points outside"),
+    "dot-dot": (lambda i: {"imageId": i, "prompt": "a red fox", "imageKeys": [f"images/{i}/../../requests/secret.png"]},
+                "points outside"),
+    "another-prefix": (lambda i: {"imageId": i, "prompt": "a red fox", "imageKeys": ["requests/x.json"]}, "points outside"),
+}
 
 
-@pytest.mark.parametrize("bad", ["..", "x" * 65, "a\x01b", "", "nested/id", "sp ace"],
-                         ids=["dot-dot", "65-chars", "control", "empty", "slash", "space"])
-def test_messages_with_unsafe_ids_are_ignored(cloud, app_instance, bad):
+def test_a_manifest_that_cannot_be_trusted_fails_the_job_and_downloads_nothing(cloud, app_instance):
     stack, target = _adopted(cloud, lambdas=False)
     ws = app_instance("studio", target)
     ws.tracker.poll()
     s3 = cloud.client("s3")
-    s3.put_object(Bucket=stack.bucket, Key=f"messages/{bad}.json",
-                  Body=b'{"inferenceId": "%s", "invocationStatus": "Completed"}' % bad.encode("unicode_escape"))
+    expected = {}
+    for manifest, reason in UNTRUSTED.values():
+        theirs = str(uuid.uuid4())
+        write_guidance_result(s3, stack.bucket, theirs, "a red fox", {"prompt": "a red fox"}, manifest=manifest(theirs))
+        with pytest.raises(ValueError, match=reason):
+            parse_manifest(s3.get_object(Bucket=stack.bucket, Key=f"images/{theirs}/manifest.json")["Body"].read(), theirs)
+        expected[theirs] = reason
+    _look_now(ws)
+    found = poll_until(ws, lambda f: all(i in f and f[i].state.finished for i in expected))
+    for theirs, reason in expected.items():
+        assert found[theirs].state == JobState.FAILED and reason in found[theirs].message
+    assert ws.library.images() == []
+    assert not any(p.is_file() for p in ws.library.data_dir.rglob("*.png"))
+
+
+UNSAFE_IDS = ["..", "x" * 65, "a\x01b", "", "nested/id", "sp ace"]
+
+
+def test_messages_with_unsafe_ids_are_ignored(cloud, app_instance):
+    stack, target = _adopted(cloud, lambdas=False)
+    ws = app_instance("studio", target)
+    ws.tracker.poll()
+    s3 = cloud.client("s3")
+    for bad in UNSAFE_IDS:
+        s3.put_object(Bucket=stack.bucket, Key=f"messages/{bad}.json",
+                      Body=orjson.dumps({"inferenceId": bad, "invocationStatus": "Completed"}))
     good = str(uuid.uuid4())
     write_guidance_result(s3, stack.bucket, good, "a red fox", {"prompt": "a red fox"})
-    _look_now(ws)
+    listing = _look_now(ws)
     found = poll_until(ws, lambda f: good in f and f[good].state.finished)
+    assert listing.objects == len(UNSAFE_IDS) + 1
     assert set(found) == {good}
     assert [j.inference_id for j in ws.library.jobs()] == [good]
