@@ -66,6 +66,7 @@ def _run(dirs: "AppDirs", *, sandbox: bool | None, on_painted: "Callable[[QWidge
     from .window import MainWindow
 
     app = make_application()
+    sys.excepthook = _report_unexpected
     context = AppContext.open(dirs, sandbox=sandbox)
     window = MainWindow(context)
 
@@ -80,6 +81,15 @@ def _run(dirs: "AppDirs", *, sandbox: bool | None, on_painted: "Callable[[QWidge
     manager().wait(5000)
     context.close()
     return code
+
+
+def _report_unexpected(kind: type, error: BaseException, trace: object) -> None:
+    """An error in GUI code: the traceback to the log, one dialog with a sentence to the user."""
+    from .tasks import manager
+
+    log.error("Unexpected error", exc_info=(kind, error, trace))  # type: ignore[arg-type]
+    if isinstance(error, Exception):
+        manager().show_error(None, error)
 
 
 def _measure_startup() -> int:

@@ -166,7 +166,7 @@ class MainWindow(QMainWindow):
 
     def connect_target(self) -> None:
         self.status.show_connecting()
-        Task(self, self.context.connect, success=self._connected, failure=self._connect_failed).run()
+        Task(self, self.context.connect, success=self._connected, failure=self._connect_failed, busy=False).run()
 
     def _connected(self, info: TargetInfo) -> None:
         self.context.events.target_changed.emit(info)

@@ -13,10 +13,13 @@ import pytest
 
 
 class GuiThreadGuard:
-    """Fails a test when botocore sends an HTTP request from the main (GUI) thread."""
+    """Fails a test when botocore sends an HTTP request from the main (GUI) thread.
+
+    Active while a test body runs (not during fixture set-up, which may provision the local cloud).
+    """
 
     def __init__(self) -> None:
-        self.active = True
+        self.active = False
         self.violations: list[str] = []
 
     def check(self, request) -> None:
@@ -28,15 +31,16 @@ class GuiThreadGuard:
     @contextmanager
     def paused(self):
         """For test set-up that talks to the local cloud directly (not the app)."""
-        self.active = False
+        active, self.active = self.active, False
         try:
             yield
         finally:
-            self.active = True
+            self.active = active
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def gui_thread_guard(monkeypatch):
+    """Every UI test: no AWS request may leave from the GUI thread."""
     guard = GuiThreadGuard()
     original = botocore.endpoint.Endpoint._send
 
@@ -47,6 +51,18 @@ def gui_thread_guard(monkeypatch):
     monkeypatch.setattr(botocore.endpoint.Endpoint, "_send", guarded_send)
     yield guard
     assert not guard.violations, f"AWS requests made on the GUI thread: {guard.violations}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    guard = item.funcargs.get("gui_thread_guard")
+    if guard is not None:
+        guard.active = True
+    try:
+        yield
+    finally:
+        if guard is not None:
+            guard.active = False
 
 
 @pytest.fixture
@@ -85,8 +101,8 @@ def sandbox_context(cloud, app_dirs, qapp):
 
 
 @pytest.fixture
-def window(qtbot, sandbox_context, gui_thread_guard):
-    """The main window, connected to the local cloud, with the GUI-thread network guard on."""
+def window(qtbot, sandbox_context):
+    """The main window, connected to the local cloud."""
     from app.ui.window import MainWindow
 
     win = MainWindow(sandbox_context)
