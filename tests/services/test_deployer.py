@@ -406,3 +406,24 @@ def test_codecommit_source_is_committed_through_the_api(cloud, deployer, dirs):
     assert "parentCommitId" not in first and second["parentCommitId"] == "a" * 40
     assert second["deleteFiles"] == [{"filePath": "infra/old_part.py"}]
     assert "Committed bbbbbbbbbb, 1 old files removed" in messages(events)
+
+
+def test_no_updates_to_perform_is_not_an_error(cloud, deployer, templates):
+    first = Pipeline(deployer, cloud).succeeds()
+    run(deployer.deploy(OPTIONS))
+    first.done()
+    source = json.loads((templates / "source.template.json").read_text())
+    source["Metadata"] = {"Note": "a change CloudFormation itself would ignore"}
+    (templates / "source.template.json").write_text(json.dumps(source))
+
+    def no_updates(**kwargs):  # what CloudFormation answers for a change without effect; moto never says it
+        error = {"Error": {"Code": "ValidationError", "Message": "No updates are to be performed."}}
+        return type("Response", (), {"status_code": 400, "headers": {}})(), error
+
+    deployer.stacks.client.meta.events.register("before-call.cloudformation.UpdateStack", no_updates)
+    pipeline = Pipeline(deployer, cloud).succeeds()
+
+    events, target = run(deployer.update(OPTIONS))
+
+    pipeline.done()
+    assert f"{STACKS['source']}: already up to date" in messages(events) and target.name == DEPLOYMENT

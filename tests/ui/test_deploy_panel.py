@@ -146,3 +146,18 @@ def test_deploying_needs_an_aws_account(qtbot, offline_context):
     dialog.connection.region.setCurrentText("eu-north-1")
     assert dialog.deploy.deploy_button.isEnabled() and dialog.deploy.region.text() == "eu-north-1"
     qtbot.waitUntil(lambda: dialog.deploy.max_instances.value() == 2, timeout=5000)  # from the shipped config.toml
+
+
+def test_the_deployed_target_is_selected_in_settings(qtbot, offline_context):
+    from app.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(offline_context)
+    qtbot.addWidget(dialog)
+    dialog.connection.aws_radio.setChecked(True)
+    deployer = FakeDeployer()
+    deployer.hold.set()
+    dialog.deploy.attach(lambda: (lambda: deployer))
+    with qtbot.waitSignal(dialog.applied, timeout=5000):
+        dialog.deploy.deploy_button.click()
+    assert dialog.connection.deployment.currentText() == "studio"
+    assert "studio" in dialog.status.text()
