@@ -4,7 +4,9 @@ Its CDK app writes only `bucketName` and `endpointName` under /simple-gen-ai-ser
 its endpoint has an output path and two topics but no failure path; its save Lambda stores
 each notification as `messages/<id>.json` (no index); its PNG Lambda decodes RGB arrays and
 writes `images/<id>/<first five prompt words joined by _>_<n>.png` (no parameters chunk) and a
-manifest with only imageId, prompt and imageKeys.
+manifest with only imageId, prompt and imageKeys. Read from the guidance's published source
+(aws-solutions-library-samples/guidance-for-generative-ai-deployments-using-amazon-sagemaker-jumpstart,
+simple_generative_ai_service/lambda/*/index.py).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class GuidanceStack:
 
 
 def guidance_image_name(prompt: str, index: int) -> str:
-    return "_".join(prompt.split()[:5]) + f"_{index}.png"
+    return "_".join(prompt.split(" ")[:5]) + f"_{index}.png"  # split on single spaces, as it does
 
 
 def provision_guidance(cloud, repo: str = "sd-repo", *, realtime: bool = False, lambdas: bool = True,
