@@ -32,6 +32,8 @@ def open_png(path: str | os.PathLike[str], *, load: bool = True) -> Image.Image:
         if _has_png_signature(path):
             raise UserError(f"{path.name} is a damaged PNG: one of its chunks is corrupt.") from None
         raise UserError(f"{path.name} is not an image Diffusion Desk can read: it is not a PNG.") from None
+    except Image.DecompressionBombError:
+        raise UserError(f"{path.name} is too large an image to open safely.") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise UserError(f"{path.name} could not be read as a PNG image ({exc}).") from None
     if image.format != "PNG":

@@ -129,3 +129,10 @@ def test_parameters_with_a_single_setting_round_trip(tmp_path):
     params = Parameters(prompt="a bare image", seed=5)
     path = write_parameters(Image.new("RGB", (8, 8)), params, tmp_path / "one.png")
     assert read_parameters(path) == params
+
+
+def test_an_image_too_large_to_open_safely(tmp_path, monkeypatch):
+    path = save_png(tmp_path / "huge.png", size=(64, 64))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64x64 is then over twice the limit
+    with pytest.raises(UserError, match=r"huge\.png is too large"):
+        read_parameters(path)
