@@ -29,6 +29,7 @@ SANDBOX = "sandbox"
 AWS = "aws"
 SANDBOX_BADGE = "Sandbox — local cloud, test-pattern images"
 UI_STATE_FILE = "window.ini"
+SANDBOX_RESTARTED = "The sandbox restarted with the app, and this job was lost with it. Retry to send it again."
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,7 @@ class AppContext:
         """"sandbox", "aws", or None when the user has not chosen yet (first run)."""
         if self.forced_sandbox:
             return SANDBOX
-        return getattr(self.settings, "mode", None) or self._mode_fallback or _legacy_mode(self.settings)
+        return getattr(self.settings, "mode", None) or self._mode_fallback or _mode_from_targets(self.settings)
 
     @property
     def first_run(self) -> bool:
@@ -133,12 +134,24 @@ class AppContext:
         if self._owns_cloud and not self._provisioned:
             cloud.provision(self.deployment)
             self._provisioned = True
+            self._forget_lost_sandbox_jobs()
         connection = Connection(cloud.session(), CredentialSource(), region=cloud.region,
                                 endpoint_url=cloud.endpoint_url)
         target = load_target(connection, self.deployment)
         self._use(connection, target)
         return TargetInfo(True, SANDBOX_BADGE, region=cloud.region, endpoint_name=target.endpoint_name,
                           endpoint_url=cloud.endpoint_url)
+
+    def _forget_lost_sandbox_jobs(self) -> None:
+        """A new in-process cloud knows nothing of jobs sent to the previous one: say so instead of waiting."""
+        from app.services.models import JobState
+
+        for job in self.library.unfinished_jobs():
+            if job.target == self.deployment:
+                lost = self.library.update_job(job.inference_id, state=JobState.EXPIRED, message=SANDBOX_RESTARTED,
+                                               failure_reason=SANDBOX_RESTARTED)
+                if lost is not None:
+                    self._job_changed(lost)
 
     def _connect_aws(self) -> TargetInfo:
         from app.services.aws import Connection
@@ -157,9 +170,10 @@ class AppContext:
             self.connection = connection
             return TargetInfo(False, f"{self.identity.account} · {connection.region} · no deployment yet",
                               account=self.identity.account, region=connection.region)
-        if target.region != connection.region:
+        endpoint_url = target.endpoint_url or self.endpoint_url
+        if target.region != connection.region or endpoint_url != self.endpoint_url:
             connection = Connection.open(source, region=target.region, retry_mode=self.settings.retry_mode,
-                                         endpoint_url=target.endpoint_url or self.endpoint_url)
+                                         endpoint_url=endpoint_url)
         self._use(connection, target)
         return TargetInfo(False, f"{self.identity.account} · {target.region} · {target.endpoint_name}",
                           account=self.identity.account, region=target.region, endpoint_name=target.endpoint_name)
@@ -209,11 +223,11 @@ class AppContext:
         self.library.close()
 
 
-def _legacy_mode(settings: Settings) -> str | None:
+def _mode_from_targets(settings: Settings) -> str | None:
+    """Settings from before the mode was saved: a saved target means the user chose AWS."""
     if settings.active_target or settings.targets:
         return AWS
     return None
-
 
 
 def _ui_state(dirs: AppDirs) -> QSettings:

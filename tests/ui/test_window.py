@@ -109,3 +109,25 @@ def test_the_guard_fails_a_request_made_on_the_gui_thread(cloud, gui_thread_guar
         cloud.client("sts").get_caller_identity()
     assert gui_thread_guard.violations == [f"POST {cloud.endpoint_url}/"]
     gui_thread_guard.violations.clear()
+
+
+def test_jobs_left_in_a_previous_sandbox_are_marked_lost_with_a_way_out(qtbot, app_dirs, qapp):
+    """The sandbox lives inside the app: jobs it held when the app quit cannot finish after a restart."""
+    from app.services.models import Job, JobState
+    from app.ui.context import SANDBOX_RESTARTED
+    from app.ui.tasks import Task
+    from contract import GenerationRequest, new_inference_id
+
+    context = AppContext.open(app_dirs, sandbox=True)
+    job = Job(new_inference_id(), GenerationRequest(prompt="left behind"), target=SANDBOX, state=JobState.QUEUED)
+    context.library.add_job(job)
+    changed = []
+    context.events.jobs_changed.connect(changed.extend)
+    try:
+        Task(None, context.connect).run()
+        qtbot.waitUntil(lambda: any(j.inference_id == job.inference_id for j in changed), timeout=60_000)
+        lost = context.library.get_job(job.inference_id)
+        assert lost.state == JobState.EXPIRED and lost.message == SANDBOX_RESTARTED
+    finally:
+        manager().wait(60_000)
+        context.close()
