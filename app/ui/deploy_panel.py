@@ -123,10 +123,16 @@ class DeployPanel(QWidget):
         self.teardown_button = QPushButton(icon("teardown"), "Tear down…")
         self.teardown_button.setObjectName("danger")
         self.teardown_button.setToolTip("Delete the deployment; you confirm a list of everything that goes")
+        self.stop_button = QPushButton(icon("cancel"), "Stop following")
+        self.stop_button.setObjectName("deployStop")
+        self.stop_button.setToolTip("Stop watching here; what AWS already started carries on, and Deploy or Update "
+                                    "picks it up again")
+        self.stop_button.hide()
         buttons = QHBoxLayout()
         buttons.setSpacing(8)
         buttons.addWidget(self.deploy_button)
         buttons.addWidget(self.update_button)
+        buttons.addWidget(self.stop_button)
         buttons.addStretch(1)
         buttons.addWidget(self.teardown_button)
 
@@ -177,6 +183,7 @@ class DeployPanel(QWidget):
         self.deploy_button.clicked.connect(lambda: self._run("deploy"))
         self.update_button.clicked.connect(lambda: self._run("update"))
         self.teardown_button.clicked.connect(self._plan_teardown)
+        self.stop_button.clicked.connect(self.stop)
         self.set_available(False, NOT_AVAILABLE)
 
     def attach(self, factory: DeployerFactory, *, load_options: Callable[[], DeployOptions] | None = None) -> None:
@@ -227,6 +234,7 @@ class DeployPanel(QWidget):
         for widget in (self.deploy_button, self.update_button, self.teardown_button, self.model,
                        self.instance_type, self.max_instances):
             widget.setEnabled(not busy)
+        self.stop_button.setVisible(busy)
         if busy:
             self.result.hide()
             self._set_step_error(False)
@@ -248,6 +256,17 @@ class DeployPanel(QWidget):
         self._set_busy(True)
         self._task = Task(self, op, success=success, failure=self.show_failure, progress=self.show_progress, busy=False)
         self._task.run()
+
+    def stop(self) -> None:
+        """Stop following (the worker stops at the deployer's next event); AWS carries on."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        self._task = None
+        self._set_busy(False)
+        self.step.setText("Stopped following. What AWS already started carries on: press Deploy or Update "
+                          "to follow it again.")
+        self.append_log("■ Stopped following here")
 
     def show_progress(self, event: Progress) -> None:
         """One deployer event: step line, bar and a log line (a header when the step changes)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.services.deploy_bundle import DeployOptions
 from app.services.deployer import DeployEvent, TeardownPlan
@@ -13,6 +13,7 @@ from app.services.errors import UserError
 from app.services.targets import Target
 from app.ui import style
 from app.ui.deploy_panel import NOT_AVAILABLE, DeployPanel
+from app.ui.tasks import manager
 
 TARGET = Target("studio", "eu-west-1", "diffusion-desk-studio-bucket", "diffusion-desk-studio", deployment="studio")
 PLAN = TeardownPlan("123456789012", "eu-west-1", "studio",
@@ -161,3 +162,20 @@ def test_the_deployed_target_is_selected_in_settings(qtbot, offline_context):
         dialog.deploy.deploy_button.click()
     assert dialog.connection.deployment.currentText() == "studio"
     assert "studio" in dialog.status.text()
+
+
+def test_stop_following_frees_the_panel(qtbot, panel):
+    deployer = FakeDeployer()
+    attach(panel, deployer)
+    panel.deploy_button.click()
+    qtbot.waitUntil(deployer.held.is_set, timeout=5000)
+    assert panel.stop_button.isVisible()
+
+    panel.stop_button.click()
+    deployer.hold.set()
+
+    assert panel.deploy_button.isEnabled() and not panel.stop_button.isVisible()
+    assert panel.step.text().startswith("Stopped following")
+    assert manager().wait(5000)  # the worker stops at its next event; nothing of it reaches the panel
+    QApplication.processEvents()
+    assert not panel.result.isVisible() and panel.progress.value() == 400
