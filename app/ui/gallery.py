@@ -6,18 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QItemSelectionModel, QMimeData, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence, QPainter, QPalette
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence, QPalette
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListView,
     QMenu,
     QMessageBox,
     QSlider,
-    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -28,73 +25,12 @@ from app.services.models import ImageRecord
 from app.ui import icons
 from app.ui.gallery_delegate import GalleryDelegate
 from app.ui.gallery_model import GalleryModel
+from app.ui.gallery_view import DEFAULT_SIZE, SIZES, GalleryView
 from app.ui.tasks import Lane, Task
 from app.ui.viewer import Viewer
 
 SEARCH_DELAY_MS = 250
 RELOAD_DELAY_MS = 200  # new images arrive in bursts: one query for the burst
-SIZES = (96, 320, 16)  # smallest, largest, step of the thumbnail slider (logical pixels)
-DEFAULT_SIZE = 176
-MARGIN = 8
-GUTTER = 12  # between tiles, both ways
-
-
-class GalleryView(QListView):
-    """The grid itself: uniform cells laid out left to right, wrapping, with an empty-state line."""
-
-    tileChanged = Signal(int)  # the fitted thumbnail side, logical pixels
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setViewMode(QListView.ViewMode.IconMode)
-        self.setMovement(QListView.Movement.Static)
-        self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(500)
-        self.setUniformItemSizes(True)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.setSelectionRectVisible(True)
-        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.setDragEnabled(False)
-        self.setMouseTracking(True)
-        self.setFrameShape(QListView.Shape.NoFrame)
-        self.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover)
-        self.setSpacing(0)
-        self.setViewportMargins(MARGIN, MARGIN // 2, MARGIN, MARGIN // 2)
-        self.empty_text = ""
-        self.target = DEFAULT_SIZE
-        self.tile = 0
-
-    def set_target(self, pixels: int) -> None:
-        """The thumbnail size the user asked for; tiles are fitted around it so rows fill the width."""
-        self.target = pixels
-        self._fit_grid()
-
-    def resizeEvent(self, event: Any) -> None:
-        super().resizeEvent(event)
-        self._fit_grid()
-
-    def _fit_grid(self) -> None:
-        """As many columns as tiles near the target size allow, with equal gutters both ways."""
-        # QListView lays out within the viewport as if a scroll bar were always there.
-        extent = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self.verticalScrollBar())
-        width = self.maximumViewportSize().width() - extent - 2
-        columns = max(1, round(width / (self.target + GUTTER)))
-        cell = max(SIZES[0] // 2, width // columns)
-        if cell != self.gridSize().width():
-            self.setGridSize(QSize(cell, cell))
-        if cell - GUTTER != self.tile:
-            self.tile = cell - GUTTER
-            self.tileChanged.emit(self.tile)
-
-    def paintEvent(self, event: Any) -> None:
-        super().paintEvent(event)
-        if self.model() is not None and self.model().rowCount() == 0 and self.empty_text:
-            painter = QPainter(self.viewport())
-            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(self.viewport().rect().adjusted(24, 24, -24, -24),
-                             int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self.empty_text)
 
 
 class Gallery(QWidget):
@@ -117,11 +53,10 @@ class Gallery(QWidget):
         self.search = QLineEdit(placeholderText="Search prompts", clearButtonEnabled=True)
         self.search.setObjectName("gallerySearch")
         self.search.setAccessibleName("Search prompts")
-        self.search.addAction(icons.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        self._search_icon = self.search.addAction(icons.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
         self.favourites = QToolButton(text="Favourites", checkable=True)
         self.favourites.setObjectName("galleryFavourites")
         self.favourites.setToolTip("Show only favourites")
-        self.favourites.setIcon(icons.icon("favourite"))
         self.favourites.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.count_label = QLabel()
         self.count_label.setObjectName("galleryCount")
@@ -144,11 +79,8 @@ class Gallery(QWidget):
         bar.addSpacing(6)
         bar.addWidget(self.count_label)
         bar.addSpacing(6)
-        muted = self.palette().color(QPalette.ColorRole.PlaceholderText)
-        for side, widget in ((12, None), (0, self.size_slider), (18, None)):
-            if widget is None:
-                widget = QLabel()
-                widget.setPixmap(icons.icon("image", muted).pixmap(side, side))
+        self._size_icons = (QLabel(), QLabel())
+        for widget in (self._size_icons[0], self.size_slider, self._size_icons[1]):
             bar.addWidget(widget, 0, Qt.AlignmentFlag.AlignVCenter)
 
         self.view = GalleryView(self)
@@ -170,8 +102,7 @@ class Gallery(QWidget):
         self.search.textChanged.connect(self._search_timer.start)
         self.search.returnPressed.connect(self._apply_filter)
         self.favourites.toggled.connect(self._apply_filter)
-        self.favourites.toggled.connect(
-            lambda on: self.favourites.setIcon(icons.icon("favourite-on" if on else "favourite")))
+        self.favourites.toggled.connect(self._tint_icons)
         self.size_slider.valueChanged.connect(self.set_thumbnail_size)
         self.view.verticalScrollBar().valueChanged.connect(lambda _value: self.model.thumbnails.hold())
         self.view.activated.connect(lambda index: self.openRequested.emit(index.row()))
@@ -196,6 +127,7 @@ class Gallery(QWidget):
         self.viewer: Viewer | None = None
 
         self.set_thumbnail_size(DEFAULT_SIZE)
+        self._tint_icons()
         self._update_actions()
 
     def connect_events(self, events: Any, *, own_viewer: bool = True) -> None:
@@ -371,7 +303,16 @@ class Gallery(QWidget):
         super().changeEvent(event)
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.FontChange, QEvent.Type.StyleChange):
             self._configure_delegate()
+            self._tint_icons()
             self.view.viewport().update()
+
+    def _tint_icons(self) -> None:
+        """Line icons in the palette's colours (again after a light/dark switch)."""
+        muted = self.palette().color(QPalette.ColorRole.PlaceholderText)
+        self._search_icon.setIcon(icons.icon("search", muted))
+        self.favourites.setIcon(icons.icon("favourite-on" if self.favourites.isChecked() else "favourite"))
+        for label, side in zip(self._size_icons, (12, 18)):
+            label.setPixmap(icons.icon("image", muted).pixmap(side, side))
 
     def _configure_delegate(self) -> None:
         self.delegate.configure(self.view.font(), self.view.palette(), self.devicePixelRatioF())
