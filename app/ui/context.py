@@ -13,8 +13,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QSettings
-
 from app.services.errors import UserError
 from app.services.library import Library
 from app.services.models import Job
@@ -28,7 +26,6 @@ log = logging.getLogger(__name__)
 SANDBOX = "sandbox"
 AWS = "aws"
 SANDBOX_BADGE = "Sandbox — local cloud, test-pattern images"
-UI_STATE_FILE = "window.ini"
 SANDBOX_RESTARTED = "The sandbox restarted with the app, and this job was lost with it. Retry to send it again."
 
 
@@ -66,7 +63,6 @@ class AppContext:
         self.identity: Any = None  # credentials.Identity once connected to AWS
         self.info: TargetInfo | None = None
         self._lock = threading.Lock()
-        self._mode_fallback: str | None = None
 
     @classmethod
     def open(cls, dirs: AppDirs | None = None, *, sandbox: bool | None = None, **options: Any) -> "AppContext":
@@ -77,17 +73,14 @@ class AppContext:
         except UserError:
             log.exception("Settings unreadable; starting from the defaults")
             settings = Settings()
-        context = cls(dirs, settings, Library(dirs.data_dir), sandbox=sandbox, **options)
-        if not hasattr(settings, "mode"):
-            context._mode_fallback = _ui_state(dirs).value("mode") or None
-        return context
+        return cls(dirs, settings, Library(dirs.data_dir), sandbox=sandbox, **options)
 
     @property
     def mode(self) -> str | None:
         """"sandbox", "aws", or None when the user has not chosen yet (first run)."""
         if self.forced_sandbox:
             return SANDBOX
-        return getattr(self.settings, "mode", None) or self._mode_fallback or _mode_from_targets(self.settings)
+        return self.settings.mode or _mode_from_targets(self.settings)
 
     @property
     def first_run(self) -> bool:
@@ -99,14 +92,8 @@ class AppContext:
 
     def choose_mode(self, mode: str) -> None:
         """Remember the user's choice (worker thread: it writes the settings file)."""
-        if hasattr(self.settings, "mode"):
-            self.settings.mode = mode
-            save_settings(self.dirs, self.settings)
-        else:  # until Settings has a mode field, the UI state file keeps it
-            state = _ui_state(self.dirs)
-            state.setValue("mode", mode)
-            state.sync()
-        self._mode_fallback = mode
+        self.settings.mode = mode
+        save_settings(self.dirs, self.settings)
 
     def save_settings(self) -> None:
         save_settings(self.dirs, self.settings)
@@ -228,7 +215,3 @@ def _mode_from_targets(settings: Settings) -> str | None:
     if settings.active_target or settings.targets:
         return AWS
     return None
-
-
-def _ui_state(dirs: AppDirs) -> QSettings:
-    return QSettings(str(dirs.config_dir / UI_STATE_FILE), QSettings.Format.IniFormat)

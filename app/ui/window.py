@@ -10,7 +10,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QFrame, QLabel, QMainWindow, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from .composer import Composer
-from .context import UI_STATE_FILE, AppContext, TargetInfo
+from .context import AppContext, TargetInfo
 from .icons import app_icon, icon
 from .job_queue import JobQueue
 from .status import StatusBar
@@ -18,6 +18,8 @@ from .tasks import Task, manager
 from .welcome import Welcome
 
 log = logging.getLogger(__name__)
+
+UI_STATE_FILE = "window.ini"  # geometry and splitter positions (QSettings, INI)
 
 
 class MainWindow(QMainWindow):
