@@ -13,13 +13,15 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tomlkit
 
-from infra.config import Config, ConfigError, parse_config
-
 from .errors import UserError
 from .settings import AppDirs, write_atomically
+
+if TYPE_CHECKING:
+    from infra.config import Config
 
 SOURCE_FOLDERS = ("infra", "lambdas", "contract")
 CONFIG_ARCNAME = "infra/config.toml"
@@ -66,8 +68,10 @@ def read_config_text(dirs: AppDirs, source_dir: Path | None = None) -> str:
     return ((source_dir or cloud_source_dir()) / CONFIG_ARCNAME).read_text(encoding="utf-8")
 
 
-def parse(text: str) -> Config:
+def parse(text: str) -> "Config":
     """Validate config.toml text; a bad value becomes a UserError naming the key."""
+    from infra.config import ConfigError, parse_config  # only deploying needs the cloud side's config types
+
     try:
         return parse_config(tomllib.loads(text))
     except tomllib.TOMLDecodeError as exc:
@@ -82,7 +86,7 @@ def load_options(dirs: AppDirs, source_dir: Path | None = None) -> DeployOptions
     return DeployOptions(config.model.id, config.model.instance_type, config.endpoint.max_instances)
 
 
-def configure(dirs: AppDirs, options: DeployOptions, region: str, source_dir: Path | None = None) -> tuple[str, Config]:
+def configure(dirs: AppDirs, options: DeployOptions, region: str, source_dir: Path | None = None) -> tuple[str, "Config"]:
     """Write the user's choices into their config.toml (comments kept); returns its text and Config."""
     document = tomlkit.parse(read_config_text(dirs, source_dir))
     document["region"] = region
