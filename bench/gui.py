@@ -126,6 +126,7 @@ def _child(data_dir: Path, spawned: float) -> int:
     from PySide6.QtWidgets import QApplication
 
     sys.path.insert(0, str(ROOT))
+    thumbnails_existed = (data_dir / "thumbnails").exists()
     app = QApplication(sys.argv[:1])
     from app.ui import style
 
@@ -198,6 +199,7 @@ def _child(data_dir: Path, spawned: float) -> int:
         if "gallery" not in marks or model.thumbnails.pending:
             QTimer.singleShot(20, start_scrolling)  # wait for the first screen's thumbnails
             return
+        marks["thumbnails"] = time.time()
         clock.start()
         heartbeat.start()
         scrolled["started"] = time.perf_counter()
@@ -213,6 +215,8 @@ def _child(data_dir: Path, spawned: float) -> int:
           process_cpu_s=round(marks.get("window_cpu", 0), 3), **load)
     _emit("first_gallery_paint_s", marks.get("gallery", float("inf")) - spawned, rows=model.rowCount(),
           process_cpu_s=round(marks.get("gallery_cpu", 0), 3))
+    _emit("first_screen_of_thumbnails_s", marks.get("thumbnails", float("inf")) - spawned,
+          cold=not thumbnails_existed)
     for name, metric in (("scroll", "longest_stall_ms"), ("browse", "browse_longest_stall_ms")):
         wall, cpu = sorted(gaps[name][1:]) or [0.0], sorted(busy[name][1:]) or [0.0]
         extra = ({"scroll_ticks": scrolled["ticks"], "scroll_s": round(scrolled.get("seconds", 0), 2)}
