@@ -12,6 +12,7 @@ import hashlib
 import json
 import tempfile
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,6 +281,7 @@ class Deployer:
         step = "Building the model and the endpoint"
         name = self.stacks.outputs(config.stack_name("pipeline"))["PipelineName"]
         client = self.connection.client("codepipeline")
+        started = datetime.now(timezone.utc)
         try:
             execution = client.start_pipeline_execution(name=name)["pipelineExecutionId"]
         except (BotoCoreError, ClientError) as exc:
@@ -289,7 +291,7 @@ class Deployer:
             yield from _scaled(follow(client, name, execution, poll_seconds=self.poll_seconds * 2, sleep=self.sleep,
                                       timeout=self.pipeline_timeout), step, 41, 97)
         except PipelineFailed as failed:
-            reason = self.stacks.failure_reason(config.stack_name("endpoint"))
+            reason = self.stacks.failure_reason(config.stack_name("endpoint"), since=started)
             if reason:
                 raise PipelineFailed(f"{failed.args[0]} {reason}", stage=failed.stage, action=failed.action,
                                      hint=failed.hint) from None
@@ -327,7 +329,6 @@ class Deployer:
             yield from _scaled(self.stacks.delete(name, before_retry=retry), step, low, low + share)
             yield from self._delete_buckets(buckets, step, low + share)
         step = "Removing the rest"
-        yield from self._empty(list(plan.buckets), step, 86)
         yield from self._delete_buckets(list(plan.buckets), step, 88)
         self._delete_parameters(plan.parameters)
         yield DeployEvent(step, 92, f"Deleted {len(plan.parameters)} SSM parameters")

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,6 +23,8 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAN
 RECREATE = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED", "REVIEW_IN_PROGRESS"}
 UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
 DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
+#: How far this computer's clock may be behind AWS's when comparing times.
+CLOCK_SKEW = timedelta(minutes=5)
 _CANCELLED = ("Resource creation cancelled", "Resource update cancelled", "Resource deletion cancelled")
 
 
@@ -210,10 +213,13 @@ class Stacks:
                                 hint="Check it in the CloudFormation console, then deploy again.")
             self.sleep(self.poll_seconds)
 
-    def failure_reason(self, name: str) -> str | None:
-        """Why the stack's last operation failed, in CloudFormation's words, or None."""
+    def failure_reason(self, name: str, *, since: datetime | None = None) -> str | None:
+        """Why the stack's last operation (at or after `since`) failed, in CloudFormation's words, or None."""
         stack = self.describe(name)
         if stack is None or not (stack["StackStatus"] in RECREATE or "ROLLBACK" in stack["StackStatus"]):
+            return None
+        changed = stack.get("LastUpdatedTime") or stack.get("CreationTime")
+        if since is not None and isinstance(changed, datetime) and changed < since - CLOCK_SKEW:
             return None
         events = self.client.describe_stack_events(StackName=stack["StackId"]).get("StackEvents", [])
         failures = [e for e in reversed(events) if e.get("ResourceStatus", "").endswith("_FAILED")]

@@ -26,7 +26,7 @@ from moto.cloudformation.parsing import NULL_MODELS, get_model_map
 from app.services import deploy_bundle
 from app.services.aws import Connection
 from app.services.credentials import CredentialSource
-from app.services.deployer import BOOTSTRAP_STACK, TEMPLATE_PREFIX, Deployer, TeardownPlan
+from app.services.deployer import BOOTSTRAP_STACK, TEMPLATE_PREFIX, Deployer
 from app.services.deploy_bundle import DeployOptions
 from app.services.errors import UserError
 from app.services.settings import load_settings
