@@ -216,3 +216,16 @@ def test_thumbnail_renders_are_capped_newest_first(qtbot):
     assert sorted(turned_away) == list(range(2, 10))  # asked again if still on screen
     assert loader.pixmap(39).size().width() == 32
     loader.shutdown()
+
+
+def test_ctrl_f_searches_and_escape_clears(qtbot, gallery):
+    gallery.activateWindow()
+    gallery.view.setFocus()
+    qtbot.waitUntil(gallery.view.hasFocus)
+    qtbot.keyClick(gallery.view, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert gallery.search.hasFocus()
+    with qtbot.waitSignal(gallery.model.reloaded):
+        qtbot.keyClicks(gallery.search, "fox")
+    with qtbot.waitSignal(gallery.model.reloaded) as cleared:
+        qtbot.keyClick(gallery.search, Qt.Key.Key_Escape)
+    assert gallery.search.text() == "" and cleared.args == [40]
