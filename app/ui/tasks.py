@@ -206,6 +206,7 @@ class Task:
         self._busy = busy
         self._label: str | None = None
         self._dialog: QProgressDialog | None = None
+        self._last_progress: Progress | None = None
         self._timers: list[QTimer] = []
         self._busy_shown = False
         self._cancelled = threading.Event()
@@ -289,14 +290,20 @@ class Task:
     def _deliver_progress(self, event: Progress) -> None:
         if not self._alive():
             return
-        if self._dialog is not None:
-            if event.fraction is not None:
-                self._dialog.setRange(0, 1000)
-                self._dialog.setValue(int(event.fraction * 1000))
-            if event.message or event.step:
-                self._dialog.setLabelText(event.message or event.step)
+        self._last_progress = event
+        self._show_progress_in_dialog()
         if self._progress is not None:
             self._progress(event)
+
+    def _show_progress_in_dialog(self) -> None:
+        event = self._last_progress
+        if self._dialog is None or event is None:
+            return
+        if event.fraction is not None:
+            self._dialog.setRange(0, 1000)
+            self._dialog.setValue(int(event.fraction * 1000))
+        if event.message or event.step:
+            self._dialog.setLabelText(event.message or event.step)
 
     def _deliver_success(self, result: Any) -> None:
         alive = self._alive()
@@ -331,6 +338,7 @@ class Task:
         dialog.canceled.connect(self.cancel)
         dialog.show()
         self._dialog = dialog
+        self._show_progress_in_dialog()
 
     def _finish(self) -> None:
         if self._done:

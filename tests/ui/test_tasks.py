@@ -97,3 +97,33 @@ def test_cancelled_task_delivers_nothing(qtbot):
     assert manager().wait(5000)
     qtbot.wait(50)
     assert seen == []
+
+
+def test_slow_work_gets_a_busy_cursor_then_a_cancellable_progress_dialog(qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QProgressDialog
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    parent.show()
+    gate = threading.Event()
+    results = []
+
+    def op():
+        yield ("Uploading", 0.25, "source.zip")
+        gate.wait(10)
+        return "done"
+
+    task = Task(parent, op, success=results.append).with_progress("Deploying…").run()
+    qtbot.waitUntil(lambda: QApplication.overrideCursor() is not None)
+    assert QApplication.overrideCursor().shape() == Qt.CursorShape.BusyCursor
+    qtbot.waitUntil(lambda: any(isinstance(w, QProgressDialog) and w.isVisible()
+                                for w in QApplication.topLevelWidgets()))
+    dialog = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QProgressDialog) and w.isVisible())
+    assert dialog.labelText() == "source.zip" and dialog.value() == 250
+    gate.set()
+    qtbot.waitUntil(lambda: task.done)
+    assert results == ["done"]
+    assert QApplication.overrideCursor() is None
+    qtbot.waitUntil(lambda: not any(isinstance(w, QProgressDialog) and w.isVisible()
+                                    for w in QApplication.topLevelWidgets()))
