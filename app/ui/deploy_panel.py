@@ -201,6 +201,10 @@ class DeployPanel(QWidget):
         connection_panel.aws_radio.toggled.connect(lambda aws: self.set_available(aws, NOT_AVAILABLE))
         self.set_region(connection_panel.region.currentText())
         self.set_available(connection_panel.aws_radio.isChecked(), NOT_AVAILABLE)
+        active = next((t for t in context.settings.targets if t.get("name") == context.settings.active_target), None)
+        if active and not active.get("endpoint_url"):
+            self.show_result(f"Jobs go to “{active['name']}”: endpoint {active.get('endpoint_name')} in "
+                             f"{active.get('region')}, bucket {active.get('bucket')}.")
 
     def options(self) -> DeployOptions:
         return DeployOptions(self.model.currentData() or self.model.currentText().strip(),

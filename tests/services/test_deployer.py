@@ -15,7 +15,7 @@ import io
 import json
 import shutil
 import zipfile
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -323,6 +323,15 @@ def test_a_failed_endpoint_deployment_says_why_in_cloudformations_words(cloud, d
     text = str(failed.value)
     assert "failed in stage Deploy, step Endpoint.Deploy: Stack diffusion-desk-studio-endpoint is in ROLLBACK_COMPLETE" in text
     assert "Endpoint (AWS::SageMaker::Endpoint) failed" in text and "'ml.g5.xlarge for endpoint usage' is 0 Instances" in text
+
+    deployer.connection.client("codepipeline").meta.events.unregister("after-call.codepipeline.GetPipelineState")
+    backend = cloudformation_backends[cloud.cloud.account_id][cloud.region]
+    next(s for s in backend.stacks.values() if s.name == STACKS["endpoint"]).creation_time -= timedelta(hours=2)
+    pipeline = Pipeline(deployer, cloud).fails("Could not find model data")
+    with pytest.raises(UserError) as later:
+        run(deployer.deploy(OPTIONS))
+    pipeline.done()
+    assert "Could not find model data" in str(later.value) and "endpoint usage" not in str(later.value)  # an old failure is not cited
 
 
 def test_rerun_after_a_partial_failure_continues(cloud, deployer):
