@@ -36,20 +36,30 @@ from .keys import (
     ssm_prefix,
 )
 from .manifest import STATUS_COMPLETED, STATUS_FAILED, Manifest, ManifestError, parse_manifest
-from .notification import COMPLETED, FAILED, Notification, NotificationError, build_notification, parse_notification
-from .output import (
-    ACCEPT_JPEG,
-    ACCEPT_RGB,
-    ACCEPTS,
-    ModelOutput,
-    OutputError,
-    decode_image,
-    decode_output,
-    encode_output,
-    encode_png,
-    read_output,
+from .notification import (
+    COMPLETED,
+    FAILED,
+    Notification,
+    NotificationError,
+    build_notification,
+    parse_notification,
+    sns_messages,
 )
 from .parameters import CHUNK_KEY, Parameters, format_parameters, parse_parameters
 from .request import LABELS, LIMITS, MAX_SEED, PROMPT_MAX, GenerationRequest, RequestError
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+# The model-output names load numpy; they are imported on first use so that the app starts fast.
+_OUTPUT_NAMES = frozenset(
+    {"ACCEPT_JPEG", "ACCEPT_RGB", "ACCEPTS", "ModelOutput", "OutputError", "decode_image",
+     "decode_output", "encode_output", "encode_png", "read_output"}
+)
+
+__all__ = sorted({name for name in dir() if not name.startswith("_")} | _OUTPUT_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _OUTPUT_NAMES:
+        from . import output
+
+        return getattr(output, name)
+    raise AttributeError(f"module 'contract' has no attribute {name!r}")

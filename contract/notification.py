@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,3 +120,18 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def sns_messages(event: Any, log: Any) -> Iterator[str]:
+    """The Message of every record of a Lambda SNS event; other records are logged and skipped."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        log.error("Ignored an event without Records: it did not come from SNS")
+        return
+    for number, record in enumerate(records, 1):
+        sns = record.get("Sns") if isinstance(record, dict) else None
+        message = sns.get("Message") if isinstance(sns, dict) else None
+        if not isinstance(message, str):
+            log.error("Ignored record %d: it has no SNS message", number)
+            continue
+        yield message

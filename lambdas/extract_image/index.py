@@ -11,7 +11,6 @@ objects, so a notification delivered twice writes the same objects again.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +34,7 @@ from contract import (
     encode_png,
     format_parameters,
     image_key,
+    sns_messages,
     is_safe_inference_id,
     manifest_key,
     parse_notification,
@@ -65,7 +65,7 @@ class Job:
 @event_source(data_class=SNSEvent)
 def lambda_handler(event: SNSEvent, context: LambdaContext) -> None:
     bucket = bucket_name()
-    for message in sns_messages(event.raw_event):
+    for message in sns_messages(event.raw_event, logger):
         logger.remove_keys(["inference_id"])
         job = read_job(message)
         if job is not None:
@@ -78,20 +78,6 @@ def bucket_name() -> str:
         raise RuntimeError("BUCKET_NAME is not set: the function is deployed without its bucket")
     return bucket
 
-
-def sns_messages(event: Any) -> Iterator[str]:
-    """The Message of every SNS record; records of any other shape are logged and skipped."""
-    records = event.get("Records") if isinstance(event, dict) else None
-    if not isinstance(records, list):
-        logger.error("Ignored an event without Records: it did not come from SNS")
-        return
-    for number, record in enumerate(records, 1):
-        sns = record.get("Sns") if isinstance(record, dict) else None
-        message = sns.get("Message") if isinstance(sns, dict) else None
-        if not isinstance(message, str):
-            logger.error("Ignored record %d: it has no SNS message", number)
-            continue
-        yield message
 
 
 def read_job(message: str) -> Job | None:

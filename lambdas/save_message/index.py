@@ -8,9 +8,7 @@ message exactly as SageMaker sent it, then the time-ordered index entry
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any
 
 import boto3
 import orjson
@@ -18,7 +16,14 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from contract import Notification, NotificationError, message_index_key, message_key, parse_notification
+from contract import (
+    Notification,
+    NotificationError,
+    message_index_key,
+    message_key,
+    parse_notification,
+    sns_messages,
+)
 
 logger = Logger()
 s3 = boto3.client("s3")
@@ -28,7 +33,7 @@ s3 = boto3.client("s3")
 @event_source(data_class=SNSEvent)
 def lambda_handler(event: SNSEvent, context: LambdaContext) -> None:
     bucket = bucket_name()
-    for message in sns_messages(event.raw_event):
+    for message in sns_messages(event.raw_event, logger):
         logger.remove_keys(["inference_id"])
         notification = read_notification(message)
         if notification is not None:
@@ -41,20 +46,6 @@ def bucket_name() -> str:
         raise RuntimeError("BUCKET_NAME is not set: the function is deployed without its bucket")
     return bucket
 
-
-def sns_messages(event: Any) -> Iterator[str]:
-    """The Message of every SNS record; records of any other shape are logged and skipped."""
-    records = event.get("Records") if isinstance(event, dict) else None
-    if not isinstance(records, list):
-        logger.error("Ignored an event without Records: it did not come from SNS")
-        return
-    for number, record in enumerate(records, 1):
-        sns = record.get("Sns") if isinstance(record, dict) else None
-        message = sns.get("Message") if isinstance(sns, dict) else None
-        if not isinstance(message, str):
-            logger.error("Ignored record %d: it has no SNS message", number)
-            continue
-        yield message
 
 
 def read_notification(message: str) -> Notification | None:
