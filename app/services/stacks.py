@@ -22,7 +22,6 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAN
 #: States a stack cannot be updated from: what a failed first creation leaves behind.
 RECREATE = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED", "REVIEW_IN_PROGRESS"}
 UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
-DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
 #: How far this computer's clock may be behind AWS's when comparing times.
 CLOCK_SKEW = timedelta(minutes=5)
 _CANCELLED = ("Resource creation cancelled", "Resource update cancelled", "Resource deletion cancelled")
@@ -94,8 +93,9 @@ class Stacks:
         stack = self._settled(name)
         if stack is not None and stack["StackStatus"] == "UPDATE_ROLLBACK_FAILED":
             yield StackLine(None, f"{name}: continuing the rollback of an update that failed earlier")
+            seen = self._event_ids(stack["StackId"])
             self._call("continue_update_rollback", name, StackName=stack["StackId"])
-            yield from self._wait(stack["StackId"], name, set(), resource_count)
+            yield from self._wait(stack["StackId"], name, seen, resource_count, success="UPDATE_ROLLBACK_COMPLETE")
             stack = self.describe(name)
         if stack is not None and stack["StackStatus"] in RECREATE:
             yield StackLine(None, f"{name} is {stack['StackStatus']} from an earlier attempt: deleting it to start again")
@@ -105,7 +105,7 @@ class Stacks:
             yield StackLine(0.0, f"{name}: creating")
             reply = self._call("create_stack", name, StackName=name, Capabilities=CAPABILITIES,
                                OnFailure="ROLLBACK", **source)
-            yield from self._wait(reply["StackId"], name, set(), resource_count)
+            yield from self._wait(reply["StackId"], name, set(), resource_count, success="CREATE_COMPLETE")
             return
         if self._deployed_template(name) == _parsed(template):
             yield StackLine(1.0, f"{name}: already up to date")
@@ -121,7 +121,7 @@ class Stacks:
         except BotoCoreError as exc:
             raise _error(exc, f"updating the stack {name}") from None
         yield StackLine(0.0, f"{name}: updating")
-        yield from self._wait(stack["StackId"], name, seen, resource_count)
+        yield from self._wait(stack["StackId"], name, seen, resource_count, success="UPDATE_COMPLETE")
 
     def _deployed_template(self, name: str) -> Any:
         try:
@@ -140,7 +140,7 @@ class Stacks:
             yield StackLine(0.0, f"{name}: deleting" + (f" (attempt {attempt + 1})" if attempt else ""))
             self._call("delete_stack", name, StackName=stack["StackId"])
             try:
-                yield from self._wait(stack["StackId"], name, seen, 0, deleting=True)
+                yield from self._wait(stack["StackId"], name, seen, 0, success="DELETE_COMPLETE")
                 return
             except UserError:
                 if attempt + 1 == attempts or before_retry is None:
@@ -181,7 +181,9 @@ class Stacks:
         return list(reversed(fresh))
 
     def _wait(self, stack_id: str, name: str, seen: set[str], resource_count: int, *,
-              deleting: bool = False) -> Iterator[StackLine]:
+              success: str) -> Iterator[StackLine]:
+        """Yield the stack's new events until it settles; UserError unless it settles as `success`."""
+        deleting = success == "DELETE_COMPLETE"
         done: set[str] = set()
         deadline = time.monotonic() + self.timeout
         failures: list[dict[str, Any]] = []
@@ -204,7 +206,7 @@ class Stacks:
                 yield StackLine(fraction, event_line(event))
             state = status["StackStatus"]
             if not state.endswith("_IN_PROGRESS"):
-                if state in DONE and (state == "DELETE_COMPLETE") == deleting:
+                if state == success:
                     yield StackLine(1.0, f"{name}: {state}")
                     return
                 raise UserError(_failure_text(name, state, status.get("StackStatusReason"), failures))
