@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QColor, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -89,7 +89,7 @@ class Composer(QFrame):
         self.history_popup.picked.connect(self._use_history)
         self.history_popup.searched.connect(self._search_history)
 
-        self.generate_button = QPushButton(icon("generate", _white()), "Generate")
+        self.generate_button = QPushButton(icon("generate", QColor("#ffffff")), "Generate")
         self.generate_button.setObjectName("primary")
         self.generate_button.setAccessibleName("Generate")
         self.generate_button.setToolTip("Generate (Ctrl+Enter)")
@@ -363,9 +363,3 @@ class Composer(QFrame):
     def _use_history(self, text: str) -> None:
         self.prompt.set_text(text)
         self.focus_prompt()
-
-
-def _white() -> Any:
-    from PySide6.QtGui import QColor
-
-    return QColor("#ffffff")

@@ -228,7 +228,7 @@ class ConnectionPanel(QWidget):
             note, names = "", []
             try:
                 names = [d.name for d in list_deployments(connection) if not d.missing]
-            except Exception as error:  # the identity is what was asked for; say why the list is missing
+            except Exception as error:  # noqa: BLE001 - the identity was asked for; say why the list is missing
                 note = f"Deployments could not be listed: {error}"
             return ConnectionCheck(identity, connection.region, names, note)
 

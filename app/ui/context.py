@@ -65,7 +65,7 @@ class AppContext:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, dirs: AppDirs | None = None, *, sandbox: bool | None = None, **options: Any) -> "AppContext":
+    def open(cls, dirs: AppDirs | None = None, *, sandbox: bool | None = None, **options: Any) -> AppContext:
         """Read the settings and open the library; `options` as for the constructor."""
         dirs = (dirs or AppDirs.default()).create()
         try:

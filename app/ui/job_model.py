@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+)
 from PySide6.QtGui import QPixmap
 
 from app.services.models import Job, JobState
@@ -27,10 +33,10 @@ STATE_LABELS = {
 
 def parse_time(text: str) -> datetime | None:
     try:
-        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        stamp = datetime.fromisoformat(text)
     except (ValueError, AttributeError):
         return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def elapsed_text(job: Job, now: datetime | None = None) -> str:
@@ -38,7 +44,7 @@ def elapsed_text(job: Job, now: datetime | None = None) -> str:
     start = parse_time(job.created_at)
     if start is None:
         return ""
-    end = parse_time(job.updated_at) if job.state.finished else (now or datetime.now(timezone.utc))
+    end = parse_time(job.updated_at) if job.state.finished else (now or datetime.now(UTC))
     seconds = max(0, int(((end or start) - start).total_seconds()))
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)
@@ -54,8 +60,8 @@ class JobModel(QAbstractListModel):
         self._rows: dict[str, int] = {}
         self._thumbnails: dict[str, QPixmap] = {}
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._jobs)
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:
+        return 0 if parent is not None and parent.isValid() else len(self._jobs)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._jobs):
@@ -141,8 +147,9 @@ class JobModel(QAbstractListModel):
 
 def _tooltip(job: Job) -> str:
     r = job.request
-    lines = [r.prompt, f"{r.width}×{r.height} · {r.num_inference_steps} steps · guidance {r.guidance_scale:g}"
-             f" · seed {r.seed if r.seed is not None else 'random'} · {r.num_images_per_prompt} image(s)"]
+    settings = (f"{r.width}×{r.height} · {r.num_inference_steps} steps · guidance {r.guidance_scale:g}"
+                f" · seed {r.seed if r.seed is not None else 'random'} · {r.num_images_per_prompt} image(s)")
+    lines = [r.prompt, settings]
     if job.failure_reason:
         lines.append(job.failure_reason)
     elif job.message:

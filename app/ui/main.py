@@ -6,6 +6,14 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from app.services.settings import AppDirs
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +29,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def make_application(argv: list[str] | None = None) -> "QApplication":  # noqa: F821
+def make_application(argv: list[str] | None = None) -> QApplication:
     """The QApplication with our name, icon and look (created once)."""
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QGuiApplication
@@ -60,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     return _run(dirs, sandbox=True if args.sandbox else None)
 
 
-def _run(dirs: "AppDirs", *, sandbox: bool | None, on_painted: "Callable[[QWidget], None] | None" = None) -> int:  # noqa: F821
+def _run(dirs: AppDirs, *, sandbox: bool | None, on_painted: Callable[[QWidget], None] | None = None) -> int:
     from .context import AppContext
     from .tasks import manager
     from .window import MainWindow
@@ -70,7 +78,7 @@ def _run(dirs: "AppDirs", *, sandbox: bool | None, on_painted: "Callable[[QWidge
     context = AppContext.open(dirs, sandbox=sandbox)
     window = MainWindow(context)
 
-    def painted(shown: "QWidget") -> None:  # noqa: F821
+    def painted(shown: QWidget) -> None:
         window.start()  # connecting imports and starts heavy things: only once the first frame is up
         if on_painted is not None:
             on_painted(shown)
@@ -101,7 +109,7 @@ def _measure_startup() -> int:
 
     from app.services.settings import AppDirs
 
-    def painted(window: "QWidget") -> None:  # noqa: F821
+    def painted(window: QWidget) -> None:
         print("window-shown", flush=True)
         QTimer.singleShot(0, window.close)
 
@@ -112,7 +120,7 @@ def _measure_startup() -> int:
 class _FirstPaint:
     """Calls back once, after the window's first paint event has been handled."""
 
-    def __init__(self, window: "QWidget", callback: "Callable[[QWidget], None]") -> None:  # noqa: F821
+    def __init__(self, window: QWidget, callback: Callable[[QWidget], None]) -> None:
         from PySide6.QtCore import QEvent, QObject, QTimer
 
         outer = self

@@ -26,7 +26,7 @@ FAR_FACTOR = 1.6  # a side this many times smaller or larger than native gets th
 
 def snap(value: float) -> int:
     low, high = int(LIMITS["width"].low), int(LIMITS["width"].high)
-    return max(low, min(high, int(round(value / MULTIPLE)) * MULTIPLE))
+    return max(low, min(high, round(value / MULTIPLE) * MULTIPLE))
 
 
 def preset_size(ratio_w: int, ratio_h: int, native: int) -> tuple[int, int]:

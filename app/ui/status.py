@@ -8,7 +8,6 @@ from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from .context import TargetInfo
 
-
 ENDPOINT_STATUS = {
     "InService": "ready", "Creating": "being created", "Updating": "updating", "SystemUpdating": "updating",
     "RollingBack": "rolling back", "Deleting": "being deleted", "Failed": "failed", "OutOfService": "out of service",

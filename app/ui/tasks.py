@@ -21,9 +21,10 @@ import inspect
 import itertools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
@@ -53,7 +54,7 @@ class Progress:
     message: str = ""
 
     @classmethod
-    def of(cls, event: Any) -> "Progress":
+    def of(cls, event: Any) -> Progress:
         """Accept a Progress-like object, a (step, fraction, message) tuple, a number or text."""
         if isinstance(event, Progress):
             return event
@@ -160,7 +161,7 @@ _manager: TaskManager | None = None
 
 
 class _Runnable(QRunnable):
-    def __init__(self, task: "Task") -> None:
+    def __init__(self, task: Task) -> None:
         super().__init__()
         self._task = task
 
@@ -212,16 +213,16 @@ class Task:
         self._cancelled = threading.Event()
         self._done = False
 
-    def with_progress(self, label: str) -> "Task":
+    def with_progress(self, label: str) -> Task:
         """Show a cancellable progress dialog if the op is still running after 600 ms."""
         self._label = label
         return self
 
-    def failure(self, handler: Callable[[BaseException], None]) -> "Task":
+    def failure(self, handler: Callable[[BaseException], None]) -> Task:
         self._failure = handler
         return self
 
-    def success(self, handler: Callable[[Any], None]) -> "Task":
+    def success(self, handler: Callable[[Any], None]) -> Task:
         self._success = handler
         return self
 
@@ -238,7 +239,7 @@ class Task:
         self._cancelled.set()
         self._finish()
 
-    def run(self) -> "Task":
+    def run(self) -> Task:
         mgr = manager()
         mgr._started(self)
         if self._busy:
@@ -261,7 +262,7 @@ class Task:
             result = self._op()
             if inspect.isgenerator(result):
                 result = self._drain(result, post)
-        except BaseException as error:  # noqa: BLE001 - every error is reported on the GUI thread
+        except BaseException as error:
             if not isinstance(error, UserError):
                 log.exception("Background task %s failed", self.id)
             else:
