@@ -65,9 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     dist = args.dist.resolve()
     program = build_installer.executable(dist)
     if args.rebuild or not program.exists():
-        started = time.perf_counter()
+        started, before = time.perf_counter(), os.times()
         build_installer.build(dist, ROOT / "build" / "installer")
-        emit("build_s", time.perf_counter() - started, cores=os.cpu_count())
+        after = os.times()
+        cpu = sum(after[:4]) - sum(before[:4])
+        emit("build_s", time.perf_counter() - started, cpu_s=round(cpu, 1), cores=os.cpu_count())
 
     emit("bundle_mb", build_installer.folder_size(build_installer.bundle_dir(dist)) / 1e6)
     for package in sorted(dist.glob("*.tar.gz")) + sorted(dist.glob("*.exe")) + sorted(dist.glob("*.dmg")):
