@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -149,6 +150,10 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         self._action(view, "Reset layout", None, self.reset_layout)
 
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "Show log folder", None, self.show_logs, "folder")
+        self._action(help_menu, "About Diffusion Desk", None, self.show_about)
+
     def _action(self, menu: Any, text: str, shortcut: Any, slot: Any, icon_name: str | None = None) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
@@ -206,6 +211,19 @@ class MainWindow(QMainWindow):
         self.settings_dialog.show()
         self.settings_dialog.raise_()
         self.settings_dialog.activateWindow()
+
+    def show_logs(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.context.dirs.log_dir)))
+
+    def show_about(self) -> None:
+        from app import __version__
+
+        QMessageBox.about(
+            self, "About Diffusion Desk",
+            f"<b>Diffusion Desk {__version__}</b><p>Generate images with Stable Diffusion in your own AWS "
+            "account: an asynchronous SageMaker endpoint that scales to zero when idle.</p>"
+            "<p>The sandbox runs the same steps on this computer and draws test patterns, not a model's work.</p>",
+        )
 
     def reset_layout(self) -> None:
         self.splitter.setSizes([360, max(400, self.width() - 720), 340])
