@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.models import Job, JobState
+from app.services.models import Job, JobState, Origin
 
 from . import style
 from .icons import icon
@@ -131,6 +131,8 @@ class JobDelegate(QStyledItemDelegate):
         r = job.request
         images = r.num_images_per_prompt
         summary = f"{r.width}×{r.height} · {images} image{'s' if images != 1 else ''}"
+        if job.origin == Origin.REMOTE:
+            summary += " · from elsewhere"
         painter.setFont(option.font)
         painter.setPen(QColor(c.muted))
         painter.drawText(QRect(int(chip.right()) + 8, line2 + 1, right - int(chip.right()) - 8, metrics.height()),

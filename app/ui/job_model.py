@@ -14,7 +14,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QPixmap
 
-from app.services.models import Job, JobState
+from app.services.models import Job, JobState, Origin
 
 JobRole = Qt.ItemDataRole.UserRole + 1
 ThumbnailRole = Qt.ItemDataRole.UserRole + 2
@@ -150,6 +150,8 @@ def _tooltip(job: Job) -> str:
     settings = (f"{r.width}×{r.height} · {r.num_inference_steps} steps · guidance {r.guidance_scale:g}"
                 f" · seed {r.seed if r.seed is not None else 'random'} · {r.num_images_per_prompt} image(s)")
     lines = [r.prompt, settings]
+    if job.origin == Origin.REMOTE:
+        lines.append("Sent from another computer or script that uses this deployment.")
     if job.failure_reason:
         lines.append(job.failure_reason)
     elif job.message:

@@ -118,3 +118,18 @@ def test_the_window_keeps_running_while_100_jobs_are_submitted(qtbot, window, en
     heartbeat.stop()
     assert any(0 < rows < 100 for rows in rows_at_heartbeat), "the GUI thread stalled for the whole submission"
     assert len({j.request.seed for j in queue.model.jobs()}) == 100
+
+
+def test_a_job_from_another_computer_says_where_it_came_from(qtbot, offline_context):
+    from app.services.models import Job, Origin
+    from app.ui.job_queue import JobQueue
+    from contract import GenerationRequest, new_inference_id
+
+    job = Job(new_inference_id(), GenerationRequest(prompt="a koi pond"), target="team", state=JobState.QUEUED,
+              origin=Origin.REMOTE)
+    offline_context.library.add_job(job)
+    queue = JobQueue(offline_context)
+    qtbot.addWidget(queue)
+    qtbot.waitUntil(lambda: queue.model.rowCount() == 1)
+    tooltip = queue.model.index(0).data(Qt.ItemDataRole.ToolTipRole)
+    assert "Sent from another computer or script" in tooltip
