@@ -330,16 +330,28 @@ class Composer(QFrame):
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if png_paths(event.mimeData()):
             event.acceptProposedAction()
+            self._show_drop_target(True)
 
     def dragMoveEvent(self, event: Any) -> None:
         if png_paths(event.mimeData()):
             event.acceptProposedAction()
 
+    def dragLeaveEvent(self, event: Any) -> None:
+        self._show_drop_target(False)
+
     def dropEvent(self, event: QDropEvent) -> None:
+        self._show_drop_target(False)
         paths = png_paths(event.mimeData())
         if paths:
             event.acceptProposedAction()
             self.restore_from_png(paths[0])
+
+    def _show_drop_target(self, on: bool) -> None:
+        """An accent outline while a PNG is held over the composer."""
+        if self.property("dropping") != on:
+            self.setProperty("dropping", on)
+            self.style().unpolish(self)
+            self.style().polish(self)
 
     def load_history(self) -> None:
         library = self.context.library

@@ -171,6 +171,7 @@ def _drop(widget, path):
         enter = QDragEnterEvent(QPoint(20, 20), *args)
     widget.dragEnterEvent(enter)
     assert enter.isAccepted()
+    assert widget.property("dropping") is True  # the composer lights up as a drop target
     event = QDropEvent(QPointF(20, 20), *args)
     widget.dropEvent(event)
     return event, mime  # the event does not own its mime data
