@@ -306,7 +306,10 @@ def _form(*rows: tuple[str, QWidget], note: str = "") -> QWidget:
         hint = QLabel(note)
         hint.setObjectName("hint")
         hint.setWordWrap(True)
-        form.addRow(hint)
+        if rows:
+            form.addRow(_label(""), hint)  # under the fields, not under the labels
+        else:
+            form.addRow(hint)
     return page
 
 
