@@ -131,3 +131,23 @@ def test_jobs_left_in_a_previous_sandbox_are_marked_lost_with_a_way_out(qtbot, a
     finally:
         manager().wait(60_000)
         context.close()
+
+
+def test_status_bar_says_where_jobs_go_and_how_the_endpoint_is(qtbot):
+    from app.services.targets import EndpointState
+    from app.services.tracker import TrackerStatus
+    from app.ui.context import TargetInfo
+    from app.ui.status import StatusBar
+
+    bar = StatusBar()
+    qtbot.addWidget(bar)
+    bar.show_target(TargetInfo(False, "123456789012 · eu-west-1 · diffusion-desk-main", account="123456789012",
+                               region="eu-west-1", endpoint_name="diffusion-desk-main"))
+    assert bar.target.text() == "123456789012 · eu-west-1 · diffusion-desk-main"
+    assert bar.target.objectName() == "targetBadge"
+    bar.show_endpoint_state(EndpointState("InService", 0, True))
+    assert bar.endpoint.text() == "Endpoint ready · scaled to zero: the next image starts an instance (a few minutes)"
+    bar.show_endpoint_state(EndpointState("Updating", 2, True))
+    assert bar.endpoint.text() == "Endpoint updating · 2 instances running"
+    bar.show_tracker(TrackerStatus(False, 3, "Offline: retrying in 8 s", 8.0))
+    assert bar.tracking.text() == "Offline: retrying in 8 s"
