@@ -185,12 +185,24 @@ class MainWindow(QMainWindow):
 
     def _connected(self, info: TargetInfo) -> None:
         self.context.events.target_changed.emit(info)
+        self.setWindowTitle(f"Diffusion Desk — {'Sandbox' if info.sandbox else info.label}")
+        self._tell_settings(f"Connected: {info.label}.")
         self.queue.start_tracking()
 
     def _connect_failed(self, error: BaseException) -> None:
         log.info("Not connected: %s", error)
         self.status.show_problem(str(error))
-        manager().show_error(self, error)
+        self.setWindowTitle("Diffusion Desk")
+        if not self._tell_settings(f"Not connected: {error}"):
+            manager().show_error(self, error)
+
+    def _tell_settings(self, text: str) -> bool:
+        """Say it in the open Settings dialog (where the user just pressed Apply); False when it is closed."""
+        dialog = self.settings_dialog
+        if dialog is None or not dialog.isVisible():
+            return False
+        dialog.status.setText(text)
+        return True
 
     def start_sandbox(self) -> None:
         self.pages.setCurrentIndex(0)

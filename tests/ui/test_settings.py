@@ -113,3 +113,25 @@ def test_a_key_pair_goes_to_the_keyring_only_and_apply_connects(qtbot, aws_conte
     Task(None, aws_context.connect, success=connected.append).run()
     qtbot.waitUntil(lambda: bool(connected), timeout=20_000)
     assert connected[0].label == "123456789012 · us-east-1 · diffusion-desk-test"
+
+
+def test_apply_in_the_window_connects_and_says_so(qtbot, aws_context):
+    from app.ui.window import MainWindow
+
+    window = MainWindow(aws_context)
+    qtbot.addWidget(window)
+    window.show()
+    window.show_settings(tab="account")
+    dialog = window.settings_dialog
+    panel = dialog.connection
+    panel.kind_buttons.button(2).setChecked(True)  # environment
+    panel.region.setCurrentText("us-east-1")
+    qtbot.mouseClick(panel.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.deployment.currentText() == "test", timeout=20_000)
+    qtbot.mouseClick(dialog.apply_button, Qt.MouseButton.LeftButton)
+    label = "123456789012 · us-east-1 · diffusion-desk-test"
+    qtbot.waitUntil(lambda: dialog.status.text() == f"Connected: {label}.", timeout=30_000)
+    assert window.status.target.text() == label
+    assert window.windowTitle() == f"Diffusion Desk — {label}"
+    qtbot.waitUntil(lambda: window.queue.tracking)
+    window.close()
