@@ -87,7 +87,7 @@ class HistoryPopup(QFrame):
         self.list.setModel(self.model)
         self.list.setWordWrap(True)
         self.list.setUniformItemSizes(False)
-        self.list.setAlternatingRowColors(True)
+        self.list.setSpacing(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(6)
