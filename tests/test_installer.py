@@ -71,6 +71,10 @@ def test_the_bundle_has_the_app_resources_and_no_build_tools(built: Path) -> Non
     assert not [name for name in modules if any(name == left_out or name.startswith(f"{left_out}.") for left_out in NEVER_SHIPPED)]
     assert any(name.endswith("resources/icons/app.svg") for name in files)
     assert any(name.endswith("lambdas/extract_image/index.py") for name in files)
+    assert any(name.endswith("resources/templates/source.template.json") for name in files)
+    cloud_source = {name.partition("cloud-source/")[2] for name in files if "cloud-source/" in name}
+    assert {"infra/config.toml", "infra/app.py", "lambdas/extract_image/index.py", "contract/keys.py"} <= cloud_source
+    assert not [name for name in cloud_source if "__pycache__" in name or name.startswith("infra/tests")]
     assert not [name for name in files if "Qt6Quick" in name or "Qt6Qml" in name or "/translations/" in name]
 
 
