@@ -18,22 +18,26 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.services.aws import Connection, client_config  # noqa: E402
-from app.services.credentials import CredentialSource  # noqa: E402
-from app.services.foreign_listing import FULL_LISTING_INTERVAL, ForeignListing, listing_of  # noqa: E402
-from app.services.jobs import JobService  # noqa: E402
-from app.services.library import Library  # noqa: E402
-from app.services.local_cloud import LocalCloud  # noqa: E402
-from app.services.targets import Target  # noqa: E402
-from app.services.tracker import JobTracker  # noqa: E402
-from contract import GUIDANCE_APP_NAME, MESSAGES, build_notification  # noqa: E402
+from app.services.aws import Connection, client_config
+from app.services.credentials import CredentialSource
+from app.services.foreign_listing import (
+    FULL_LISTING_INTERVAL,
+    ForeignListing,
+    listing_of,
+)
+from app.services.jobs import JobService
+from app.services.library import Library
+from app.services.local_cloud import LocalCloud
+from app.services.targets import Target
+from app.services.tracker import JobTracker
+from contract import GUIDANCE_APP_NAME, MESSAGES, build_notification
 
 
 def emit(**figures: object) -> None:
@@ -77,7 +81,7 @@ def main() -> None:
             connection = Connection(cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url,
                                     config=client_config("standard", max_attempts=2))
             calls = count_requests(connection.s3)
-            listing = ForeignListing(connection.s3, bucket, since=datetime(2000, 1, 1, tzinfo=timezone.utc))
+            listing = ForeignListing(connection.s3, bucket, since=datetime(2000, 1, 1, tzinfo=UTC))
             started = time.perf_counter()
             listing.new_ids(force=True)
             listing_ms = (time.perf_counter() - started) * 1000
@@ -89,7 +93,7 @@ def main() -> None:
             jobs = JobService(library, connection, target)
             # Tracking began after these results were written: the listing reads them but none is new.
             tracker = JobTracker(library, connection, target, jobs,
-                                 clock=lambda: datetime.now(timezone.utc) + timedelta(hours=1))
+                                 clock=lambda: datetime.now(UTC) + timedelta(hours=1))
             calls.clear()
             tracker.poll()
             due = len(calls)
@@ -100,9 +104,9 @@ def main() -> None:
             emit(bench="adoption.poll", objects=size, requests_when_due=due, requests_when_not_due=not_due,
                  requests_per_minute_at_1s=per_minute, full_listing_every_s=FULL_LISTING_INTERVAL)
 
-            tracker.clock = lambda: datetime.now(timezone.utc)
+            tracker.clock = lambda: datetime.now(UTC)
             time.sleep(1.5)  # S3 times are whole seconds: the earlier objects stay older than `since`
-            listing_of(tracker).since = datetime.now(timezone.utc) - timedelta(seconds=1)
+            listing_of(tracker).since = datetime.now(UTC) - timedelta(seconds=1)
             fill(cloud, bucket, 10)
             listing_of(tracker).look_now()
             calls.clear()

@@ -15,10 +15,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 from contract import ACCEPT_JPEG, ACCEPT_RGB, APP_NAME, GUIDANCE_APP_NAME
 
 from .aws import Connection, error_code, is_transient
-from .errors import UserError
 from .credentials import CredentialSource
+from .errors import UserError
 from .settings import AppDirs, Settings
-from .targets import Deployment, EndpointState, Target, check_target, list_deployments, load_target
+from .targets import (
+    Deployment,
+    EndpointState,
+    Target,
+    check_target,
+    list_deployments,
+    load_target,
+)
 from .workspace import remember_target
 
 GUIDANCE_LABEL = "AWS guidance"
@@ -164,10 +171,10 @@ def upgrade_plan(target: Target) -> UpgradePlan:
         return UpgradePlan(target, (), ("everything",), False, "This deployment was made by Diffusion Desk: "
                            "update it from the Deploy tab.")
     replaced = (
-        "its save Lambda, by one that also writes a time-ordered index (messages-by-time/), so tracking costs "
-        "one listing per poll however many results the bucket holds",
-        "its PNG Lambda, by one that names images 0.png, 1.png…, writes every generation parameter into each "
-        "PNG and reads JPEG output too",
+        ("its save Lambda, by one that also writes a time-ordered index (messages-by-time/), so tracking costs "
+         "one listing per poll however many results the bucket holds"),
+        ("its PNG Lambda, by one that names images 0.png, 1.png…, writes every generation parameter into each "
+         "PNG and reads JPEG output too"),
         "the endpoint configuration, to add a failure path (failures/)",
         "its CodeCommit pipeline, by Diffusion Desk's source and pipeline stacks",
     )

@@ -71,7 +71,7 @@ class ForeignListing:
         return found
 
 
-_listings: "weakref.WeakKeyDictionary[Any, ForeignListing]" = weakref.WeakKeyDictionary()
+_listings: weakref.WeakKeyDictionary[Any, ForeignListing] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 import orjson
 from PIL import Image
 
-from contract import GUIDANCE_APP_NAME, MANIFEST_NAME, S3Location, decode_output, parse_notification, ssm_name
+from contract import (
+    GUIDANCE_APP_NAME,
+    MANIFEST_NAME,
+    S3Location,
+    decode_output,
+    parse_notification,
+    ssm_name,
+)
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from instances import connect
 from guidance_stack import provision_guidance
+from instances import connect
 
-from app.services.adoption import GUIDANCE_ACCEPT, accept_for, adopt, check_candidate, find_candidates, upgrade_plan
+from app.services.adoption import (
+    GUIDANCE_ACCEPT,
+    accept_for,
+    adopt,
+    check_candidate,
+    find_candidates,
+    upgrade_plan,
+)
 from app.services.errors import UserError
 from app.services.settings import AppDirs, load_settings
 from contract import ACCEPT_JPEG, APP_NAME, GUIDANCE_APP_NAME

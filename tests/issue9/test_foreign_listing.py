@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from app.services.foreign_listing import ForeignListing
 
@@ -11,7 +11,7 @@ from app.services.foreign_listing import ForeignListing
 def test_a_full_listing_runs_once_per_interval_and_returns_each_new_id_once(cloud):
     s3, bucket = cloud.client("s3"), cloud.deployment.bucket
     now = [0.0]
-    listing = ForeignListing(s3, bucket, since=datetime.now(timezone.utc) - timedelta(minutes=10), interval=60,
+    listing = ForeignListing(s3, bucket, since=datetime.now(UTC) - timedelta(minutes=10), interval=60,
                              page_size=2, monotonic=lambda: now[0])
     first = {str(uuid.uuid4()) for _ in range(3)}
     for inference_id in first:
@@ -29,5 +29,5 @@ def test_a_full_listing_runs_once_per_interval_and_returns_each_new_id_once(clou
 def test_results_written_before_tracking_began_are_not_new(cloud):
     s3, bucket = cloud.client("s3"), cloud.deployment.bucket
     s3.put_object(Bucket=bucket, Key=f"messages/{uuid.uuid4()}.json", Body=b"{}")
-    listing = ForeignListing(s3, bucket, since=datetime.now(timezone.utc) + timedelta(minutes=1))
+    listing = ForeignListing(s3, bucket, since=datetime.now(UTC) + timedelta(minutes=1))
     assert listing.new_ids() == set() and listing.objects == 1

@@ -6,7 +6,11 @@ import uuid
 
 import orjson
 import pytest
-from guidance_stack import guidance_image_name, provision_guidance, write_guidance_result
+from guidance_stack import (
+    guidance_image_name,
+    provision_guidance,
+    write_guidance_result,
+)
 from instances import connect, poll_until
 
 from app.services.adoption import check_candidate, find_candidates

@@ -9,7 +9,13 @@ from instances import poll_until
 
 from app.services.models import JobState, Origin
 from app.services.pngmeta import read_parameters
-from contract import MESSAGES, NotificationError, check_inference_id, parse_notification, request_key
+from contract import (
+    MESSAGES,
+    NotificationError,
+    check_inference_id,
+    parse_notification,
+    request_key,
+)
 
 
 def _script_submit(cloud, name: str, request: dict, **extra) -> dict:
@@ -128,7 +134,8 @@ def test_a_notification_with_an_unsafe_id_is_refused_with_a_reason(bad):
 
 
 def _target(cloud):
-    from app.services.targets import load_target
     from instances import connect
+
+    from app.services.targets import load_target
 
     return load_target(connect(cloud), cloud.deployment.name)
