@@ -268,7 +268,7 @@ class Composer(QFrame):
             self.generate_error.show()
             return
         self.generate_error.hide()
-        Task(self, lambda: jobs.submit(request), success=self._submitted, busy=False).run()
+        Task(self, lambda: jobs.submit(request), success=self._submitted, busy=False, lane=Lane.NETWORK).run()
 
     def _submitted(self, job: Any) -> None:
         self.context.events.jobs_changed.emit([job])

@@ -26,7 +26,7 @@ from app.services.credentials import CredentialSource, Identity
 
 from .context import AWS, SANDBOX, AppContext
 from .icons import icon
-from .tasks import Task
+from .tasks import Lane, Task
 
 REGIONS = ("us-east-1", "us-east-2", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2", "eu-central-1",
            "eu-north-1", "ap-northeast-1", "ap-southeast-1", "ap-southeast-2", "ap-south-1", "sa-east-1")
@@ -235,7 +235,7 @@ class ConnectionPanel(QWidget):
         self.test_button.setEnabled(False)
         self.result.setObjectName("hint")
         self._set_result("Checking…")
-        Task(self, check, success=self._tested, failure=self._test_failed).run()
+        Task(self, check, success=self._tested, failure=self._test_failed, lane=Lane.NETWORK).run()
 
     def _tested(self, check: ConnectionCheck) -> None:
         self.test_button.setEnabled(True)

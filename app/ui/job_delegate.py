@@ -57,6 +57,22 @@ class JobDelegate(QStyledItemDelegate):
         super().__init__(view)
         self.view = view
         self.phase = 0  # the busy ring's angle, advanced by the queue's timer
+        self._heights: dict[tuple[str, int], int] = {}  # (message, width) -> row height
+        self._fonts: tuple[str, Any] | None = None
+
+    def fonts(self, base: QFont) -> Any:
+        """(font, metrics, bold, bold metrics, small, small metrics) for the view's font, made once."""
+        key = base.key()
+        if self._fonts is None or self._fonts[0] != key:
+            bold = QFont(base)
+            bold.setWeight(QFont.Weight.DemiBold)
+            small = QFont(base)
+            small.setPointSizeF(max(7.0, base.pointSizeF() * 0.85))
+            small.setWeight(QFont.Weight.DemiBold)
+            base = QFont(base)
+            self._fonts = (key, (base, QFontMetrics(base), bold, QFontMetrics(bold), small, QFontMetrics(small)))
+            self._heights.clear()
+        return self._fonts[1]
 
     def _text_width(self, option_width: int) -> int:
         width = option_width or self.view.viewport().width()
@@ -67,14 +83,19 @@ class JobDelegate(QStyledItemDelegate):
         width = self.view.viewport().width()
         if job is None:
             return QSize(width, ROW_MIN)
-        metrics = QFontMetrics(self.view.font())
         text = detail_text(job)
-        if job.state not in _DONE and text:
+        if job.state in _DONE or not text:
+            return QSize(width, ROW_MIN)
+        height = self._heights.get((text, width))
+        if height is None:
+            metrics = self.fonts(self.view.font())[1]
             flags = int(Qt.TextFlag.TextWordWrap)
             rect = metrics.boundingRect(QRect(0, 0, self._text_width(width), 10_000), flags, text)
-            height = PAD + metrics.height() * 2 + GAP * 2 + rect.height() + PAD + 2 * GAP
-            return QSize(width, max(ROW_MIN, height))
-        return QSize(width, ROW_MIN)
+            height = max(ROW_MIN, PAD + metrics.height() * 2 + GAP * 2 + rect.height() + PAD + 2 * GAP)
+            if len(self._heights) > 2000:
+                self._heights.clear()
+            self._heights[(text, width)] = height
+        return QSize(width, height)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
         job = _job(index)
@@ -96,10 +117,7 @@ class JobDelegate(QStyledItemDelegate):
         left = int(thumb.right()) + PAD
         right = int(card.right()) - PAD + GAP
         top = int(card.top()) + PAD - GAP
-        bold = QFont(option.font)
-        bold.setWeight(QFont.Weight.DemiBold)
-        bold_metrics = QFontMetrics(bold)
-        metrics = QFontMetrics(option.font)
+        font, metrics, bold, bold_metrics, small, small_metrics = self.fonts(option.font)
         elapsed = elapsed_text(job)
         elapsed_width = metrics.horizontalAdvance(elapsed) + 2
         painter.setFont(bold)
@@ -107,16 +125,12 @@ class JobDelegate(QStyledItemDelegate):
         prompt = bold_metrics.elidedText(job.request.prompt.replace("\n", " "), Qt.TextElideMode.ElideRight,
                                          right - left - elapsed_width - 8)
         painter.drawText(QRect(left, top, right - left, bold_metrics.height()), int(Qt.AlignmentFlag.AlignLeft), prompt)
-        painter.setFont(option.font)
+        painter.setFont(font)
         painter.setPen(QColor(c.muted))
         painter.drawText(QRect(right - elapsed_width, top, elapsed_width, metrics.height()),
                          int(Qt.AlignmentFlag.AlignRight), elapsed)
 
         line2 = top + bold_metrics.height() + GAP
-        small = QFont(option.font)
-        small.setPointSizeF(max(7.0, option.font.pointSizeF() * 0.85))
-        small.setWeight(QFont.Weight.DemiBold)
-        small_metrics = QFontMetrics(small)
         label = STATE_LABELS[job.state].upper()
         chip = QRectF(left, line2, small_metrics.horizontalAdvance(label) + 14, small_metrics.height() + 4)
         colour = state_color(job.state)
@@ -133,7 +147,7 @@ class JobDelegate(QStyledItemDelegate):
         summary = f"{r.width}×{r.height} · {images} image{'s' if images != 1 else ''}"
         if job.origin == Origin.REMOTE:
             summary += " · from elsewhere"
-        painter.setFont(option.font)
+        painter.setFont(font)
         painter.setPen(QColor(c.muted))
         painter.drawText(QRect(int(chip.right()) + 8, line2 + 1, right - int(chip.right()) - 8, metrics.height()),
                          int(Qt.AlignmentFlag.AlignLeft),
@@ -194,8 +208,12 @@ def _job(index: QModelIndex | QPersistentModelIndex) -> Job | None:
 def repaint_active(view: QListView, rows: list[int]) -> None:
     """Repaint only the visible rows that show a busy ring or a running clock."""
     viewport: QWidget = view.viewport()
-    model = view.model()
+    area = viewport.rect()
+    first = view.indexAt(area.topLeft())
+    last = view.indexAt(area.bottomLeft())
+    if not first.isValid():
+        return
+    end = last.row() if last.isValid() else view.model().rowCount() - 1
     for row in rows:
-        rect = view.visualRect(model.index(row, 0))
-        if rect.intersects(viewport.rect()):
-            viewport.update(rect)
+        if first.row() <= row <= end:
+            viewport.update(view.visualRect(view.model().index(row, 0)))

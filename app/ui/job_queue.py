@@ -30,7 +30,8 @@ from .tasks import Lane, Task
 
 log = logging.getLogger(__name__)
 
-TICK_MS = 80  # busy-ring animation; the elapsed clocks repaint with it
+TICK_MS = 125  # busy-ring animation (8 frames a second); the elapsed clocks repaint with it
+FLUSH_MS = 60  # job changes arriving within this time update the list together
 ENDPOINT_CHECK_MS = 20_000
 LOADED_JOBS = 500
 
@@ -125,6 +126,11 @@ class JobQueue(QFrame):
         self._library_changed.timeout.connect(self.context.events.library_changed)
         self._polling = False
         self._tracking = False
+        self._pending: dict[str, Job] = {}
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(FLUSH_MS)
+        self._flush_timer.timeout.connect(self._flush)
 
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         self.model.rowsInserted.connect(lambda *_: self._update_actions())
@@ -161,7 +167,19 @@ class JobQueue(QFrame):
         self._after_change(jobs)
 
     def show_jobs(self, jobs: list[Job]) -> None:
-        """Jobs changed anywhere (submitted, tracked, cancelled): update their rows."""
+        """Jobs changed anywhere (submitted, tracked, cancelled): their rows update at the next flush.
+
+        A burst (100 submissions make 300 changes) becomes a few model updates and repaints.
+        """
+        for job in jobs:
+            self._pending[job.inference_id] = job
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def _flush(self) -> None:
+        jobs, self._pending = list(self._pending.values()), {}
+        if not jobs:
+            return
         self.model.update(jobs)
         self._after_change(jobs)
         tracker = self.context.tracker
@@ -207,7 +225,7 @@ class JobQueue(QFrame):
         self.count.setText(f"· {running} running" if running else (f"· {self.model.rowCount()}" if self.model.rowCount() else ""))
 
     def _animate(self) -> None:
-        self.delegate.phase = (self.delegate.phase + 24) % 360
+        self.delegate.phase = (self.delegate.phase + 36) % 360
         repaint_active(self.view, self.model.active_rows())
 
     def selected_jobs(self) -> list[Job]:
@@ -244,7 +262,7 @@ class JobQueue(QFrame):
         ids = [j.inference_id for j in self.selected_jobs() if j.state.finished]
         if not ids or service is None:
             return
-        Task(self, lambda: [service.retry(i) for i in ids], success=self._retried).run()
+        Task(self, lambda: [service.retry(i) for i in ids], success=self._retried, lane=Lane.NETWORK).run()
 
     def _retried(self, jobs: list[Job]) -> None:
         self.context.events.jobs_changed.emit(jobs)
@@ -329,7 +347,8 @@ class JobQueue(QFrame):
         if tracker is None or self._polling:
             return
         self._polling = True
-        Task(self, tracker.step, success=self._polled, failure=self._poll_failed, busy=False).run()
+        Task(self, tracker.step, success=self._polled, failure=self._poll_failed, busy=False,
+             lane=Lane.NETWORK).run()
 
     def _polled(self, _changed: list[Job]) -> None:
         self._polling = False
@@ -346,4 +365,4 @@ class JobQueue(QFrame):
     def check_endpoint(self) -> None:
         context = self.context
         Task(self, context.endpoint_state, success=context.events.endpoint_state_changed.emit,
-             failure=lambda e: log.info("Endpoint state unknown: %s", e), busy=False).run()
+             failure=lambda e: log.info("Endpoint state unknown: %s", e), busy=False, lane=Lane.NETWORK).run()

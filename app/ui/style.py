@@ -63,8 +63,12 @@ def is_dark() -> bool:
     return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
 
 
+_current: Colors | None = None
+
+
 def colors() -> Colors:
-    return DARK if is_dark() else LIGHT
+    """The colours in use (set when the scheme is applied; painting asks this often)."""
+    return _current or (DARK if is_dark() else LIGHT)
 
 
 def apply(app: QApplication) -> None:
@@ -78,7 +82,8 @@ def apply(app: QApplication) -> None:
 
 
 def _apply_scheme(app: QApplication) -> None:
-    c = colors()
+    global _current
+    c = _current = DARK if is_dark() else LIGHT
     app.setPalette(palette(c))
     app.setStyleSheet(style_sheet(c))
     icons.clear_cache()

@@ -3,13 +3,13 @@
 In the spirit of Anki's QueryOp/taskman and superqt's thread_worker:
 
     Task(self, lambda: library.search(text), success=self._show).run()
-    Task(self, deployer.deploy, progress=self._step, lane=Lane.LIBRARY).with_progress("Deploying…").run()
+    Task(self, deployer.deploy, progress=self._step, lane=Lane.NETWORK).with_progress("Deploying…").run()
 
 The op runs on a worker; it never touches the UI. Results, progress and errors come back to
 the GUI thread through one Qt signal. An op that returns a generator reports progress: every
 yielded value is a progress event (step, fraction, message) and the generator's return value
-is the result. Library writes go to a one-worker lane so the store is never written from two
-threads. A busy cursor appears after 300 ms and a progress dialog (when asked for) after
+is the result. AWS calls go to the network lane; library writes to a one-worker lane so the
+store is never written from two threads. A busy cursor appears after 300 ms and a progress dialog (when asked for) after
 600 ms, so quick work never flashes. An error without a failure handler goes to one dialog
 with the UserError text; tracebacks go to the log only.
 """
@@ -36,12 +36,19 @@ log = logging.getLogger(__name__)
 
 BUSY_CURSOR_MS = 300
 PROGRESS_DIALOG_MS = 600
+#: Network calls wait mostly on I/O, but botocore's Python work shares the GIL with the GUI thread:
+#: beyond three workers, 100 submissions got slower and the GUI's stalls longer (bench/gui_submit.py).
+NETWORK_THREADS = 3
 
 
 class Lane(enum.Enum):
-    """Where an op runs: the shared pool (network, reads) or the one-worker library lane."""
+    """Where an op runs: the pool (local reads, files), the network lane, or the one-worker library lane.
+
+    AWS calls get their own lane so that a slow or offline network never delays the gallery's reads.
+    """
 
     POOL = "pool"
+    NETWORK = "network"
     LIBRARY = "library"
 
 
@@ -98,6 +105,8 @@ class TaskManager(QObject):
         self._relay = _Relay()
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(max(4, QThreadPool.globalInstance().maxThreadCount()))
+        self._network = QThreadPool(self)
+        self._network.setMaxThreadCount(NETWORK_THREADS)
         self._library = QThreadPool(self)
         self._library.setMaxThreadCount(1)
         self._running: set[Task] = set()
@@ -106,7 +115,7 @@ class TaskManager(QObject):
         self._more_errors = 0
 
     def pool(self, lane: Lane) -> QThreadPool:
-        return self._library if lane is Lane.LIBRARY else self._pool
+        return {Lane.LIBRARY: self._library, Lane.NETWORK: self._network}.get(lane, self._pool)
 
     def post(self, closure: Callable[[], None]) -> None:
         """Run `closure` on the GUI thread (safe to call from any thread)."""
@@ -118,7 +127,7 @@ class TaskManager(QObject):
 
     def wait(self, msecs: int = 10_000) -> bool:
         """Wait for the workers to finish (at exit, and in tests); True if they did."""
-        return self._pool.waitForDone(msecs) and self._library.waitForDone(msecs)
+        return all(pool.waitForDone(msecs) for pool in (self._pool, self._network, self._library))
 
     def _started(self, task: Task) -> None:
         self._running.add(task)

@@ -23,7 +23,7 @@ from .context import AppContext, TargetInfo
 from .icons import app_icon, icon
 from .job_queue import JobQueue
 from .status import StatusBar
-from .tasks import Task, manager
+from .tasks import Lane, Task, manager
 from .welcome import Welcome
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,8 @@ class MainWindow(QMainWindow):
 
     def connect_target(self) -> None:
         self.status.show_connecting()
-        Task(self, self.context.connect, success=self._connected, failure=self._connect_failed, busy=False).run()
+        Task(self, self.context.connect, success=self._connected, failure=self._connect_failed, busy=False,
+             lane=Lane.NETWORK).run()
 
     def _connected(self, info: TargetInfo) -> None:
         self.context.events.target_changed.emit(info)
