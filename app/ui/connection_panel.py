@@ -122,11 +122,14 @@ class ConnectionPanel(QWidget):
         rest.setHorizontalSpacing(16)
         rest.addRow(_label("Region"), self.region)
         rest.addRow(_label("Deployment"), self.deployment)
+        test_row = QWidget()
+        test_layout = QHBoxLayout(test_row)
+        test_layout.setContentsMargins(0, 4, 0, 0)
+        test_layout.setSpacing(12)
+        test_layout.addWidget(self.test_button, 0, Qt.AlignmentFlag.AlignTop)
+        test_layout.addWidget(self.result, 1)
+        rest.addRow(_label(""), test_row)
         box.addLayout(rest)
-        test_row = QHBoxLayout()
-        test_row.addWidget(self.test_button)
-        test_row.addWidget(self.result, 1)
-        box.addLayout(test_row)
         self.aws_box = aws
 
         layout = QVBoxLayout(self)
