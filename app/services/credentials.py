@@ -68,6 +68,30 @@ class Identity:
     user_id: str = ""
 
 
+def list_profiles() -> list[str]:
+    """The profile names in the AWS config and credentials files (SSO ones included), sorted; [] when none.
+
+    Only section names are read into the list; no key or secret leaves botocore.
+    """
+    import botocore.session
+
+    try:
+        names = botocore.session.Session().available_profiles
+    except BotoCoreError:
+        return []
+    return sorted(set(names))
+
+
+def profile_region(name: str) -> str | None:
+    """The region a profile names in the AWS config file, or None."""
+    import botocore.session
+
+    try:
+        return botocore.session.Session().full_config.get("profiles", {}).get(name, {}).get("region")
+    except BotoCoreError:
+        return None
+
+
 def keyring_problem() -> str | None:
     """Why the OS keyring cannot hold a secret safely, or None when it can."""
     backend = keyring.get_keyring()

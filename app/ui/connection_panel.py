@@ -43,11 +43,6 @@ class ConnectionCheck:
     note: str = ""
 
 
-def list_profiles() -> list[str]:
-    finder = getattr(credentials, "list_profiles", None)
-    return list(finder()) if finder else []
-
-
 class ConnectionPanel(QWidget):
     """Edits a copy of the connection settings; `apply_op` saves them on a worker."""
 
@@ -151,7 +146,7 @@ class ConnectionPanel(QWidget):
                        self.deployment.currentIndexChanged):
             signal.connect(lambda *_: self.changed.emit())
         self.load()
-        Task(self, list_profiles, success=self._profiles, busy=False).run()
+        Task(self, credentials.list_profiles, success=self._profiles, busy=False).run()  # reads the AWS files
 
     def load(self) -> None:
         """Show the context's current settings."""
