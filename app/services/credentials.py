@@ -129,6 +129,23 @@ def store_key_pair(name: str, access_key_id: str, secret_access_key: str, sessio
     return CredentialSource("keyring", key_name=name)
 
 
+def key_pair_session(access_key_id: str, secret_access_key: str, session_token: str | None = None, *,
+                     region: str | None = None) -> boto3.Session:
+    """A session on a typed key pair that is kept in memory only (nothing is stored)."""
+    access_key_id, secret_access_key = access_key_id.strip(), secret_access_key.strip()
+    if not access_key_id or not secret_access_key:
+        raise UserError("Both the access key ID and the secret access key are needed.")
+    return boto3.Session(aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
+                         aws_session_token=(session_token or "").strip() or None, region_name=region)
+
+
+def check_key_pair(access_key_id: str, secret_access_key: str, session_token: str | None = None, *,
+                   region: str | None, endpoint_url: str | None = None) -> Identity:
+    """Ask STS who a typed key pair belongs to, without storing it anywhere."""
+    session = key_pair_session(access_key_id, secret_access_key, session_token, region=region)
+    return check_identity(session, CredentialSource("keyring", key_name="typed"), endpoint_url=endpoint_url)
+
+
 def forget_key_pair(name: str) -> None:
     try:
         keyring.delete_password(KEYRING_SERVICE, name)

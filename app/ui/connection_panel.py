@@ -207,6 +207,12 @@ class ConnectionPanel(QWidget):
 
         return source
 
+    def _typed_key_pair(self) -> tuple[str, str, str | None] | None:
+        """The access key, secret and token typed on the Access key page, or None when none is typed."""
+        if self.kind != "keyring" or not self.secret_key.text():
+            return None
+        return self.access_key.text(), self.secret_key.text(), self.session_token.text() or None
+
     def _forget_typed_secret(self) -> None:
         if self.secret_key.text():
             self.secret_key.clear()
@@ -217,12 +223,18 @@ class ConnectionPanel(QWidget):
         from app.services.aws import Connection
         from app.services.targets import list_deployments
 
-        source_op, region = self._source_op(), self.region.currentText().strip() or None
-        endpoint_url = self.context.endpoint_url
+        region, endpoint_url = self.region.currentText().strip() or None, self.context.endpoint_url
+        typed = self._typed_key_pair()
+        source_op = self._source_op() if typed is None else None
 
         def check() -> ConnectionCheck:
-            connection = Connection.open(source_op(), region=region, endpoint_url=endpoint_url)
-            identity = connection.identity()
+            if typed is None:
+                connection = Connection.open(source_op(), region=region, endpoint_url=endpoint_url)
+                identity = connection.identity()
+            else:  # a typed key is checked in memory; only Apply puts it in the keyring
+                identity = credentials.check_key_pair(*typed, region=region, endpoint_url=endpoint_url)
+                connection = Connection(credentials.key_pair_session(*typed, region=region),
+                                        CredentialSource("keyring"), region=region, endpoint_url=endpoint_url)
             note, names = "", []
             try:
                 names = [d.name for d in list_deployments(connection) if not d.missing]
@@ -237,7 +249,6 @@ class ConnectionPanel(QWidget):
 
     def _tested(self, check: ConnectionCheck) -> None:
         self.test_button.setEnabled(True)
-        self._forget_typed_secret()
         self.result.setObjectName("connectionOk")
         found = (f"{len(check.deployments)} deployment{'s' if len(check.deployments) != 1 else ''} in {check.region}"
                  if check.deployments else f"no deployment in {check.region} yet")

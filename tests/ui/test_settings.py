@@ -87,7 +87,7 @@ def test_test_connection_names_a_missing_profile(qtbot, aws_context, gui_thread_
     assert panel.result.objectName() == "fieldError"
 
 
-def test_a_key_pair_goes_to_the_keyring_only_and_apply_connects(qtbot, aws_context, gui_thread_guard,
+def test_a_typed_key_pair_is_tested_unstored_and_apply_keeps_it_in_the_keyring(qtbot, aws_context, gui_thread_guard,
                                                                 memory_keyring, app_dirs):
     dialog = make_dialog(qtbot, aws_context)
     panel = dialog.connection
@@ -99,13 +99,16 @@ def test_a_key_pair_goes_to_the_keyring_only_and_apply_connects(qtbot, aws_conte
     qtbot.mouseClick(panel.test_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.result.text().startswith(("✓", "✗")), timeout=20_000)
     assert panel.result.text().startswith("✓ Connected to account 123456789012")
-    assert panel.secret_key.text() == ""
-    assert "s3cr3t/s3cr3t/s3cr3t" in memory_keyring.entries[(KEYRING_SERVICE, "work")]
+    assert memory_keyring.entries == {}  # Test connection checks the typed key; it stores nothing
+    assert panel.secret_key.text() == "s3cr3t/s3cr3t/s3cr3t"
+    assert not any("s3cr3t" in p.read_text(errors="ignore") for p in app_dirs.config_dir.rglob("*") if p.is_file())
 
     applied = []
     dialog.applied.connect(lambda: applied.append(True))
     qtbot.mouseClick(dialog.apply_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(applied), timeout=20_000)
+    assert "s3cr3t/s3cr3t/s3cr3t" in memory_keyring.entries[(KEYRING_SERVICE, "work")]
+    assert panel.secret_key.text() == ""
     settings_text = app_dirs.settings_file.read_text()
     assert "s3cr3t" not in settings_text and '"key_name": "work"' in settings_text
     assert aws_context.settings.active_target == "test"
