@@ -31,6 +31,7 @@ from contract import (
     MESSAGES,
     STATUS_FAILED,
     ManifestError,
+    Notification,
     NotificationError,
     S3Location,
     id_from_key,
@@ -106,6 +107,7 @@ class JobTracker:
         self._noted: set[str] = set()
         self._seen_ids: set[str] = set()
         self._read_messages: set[str] = set()
+        self._notes: dict[str, Notification] = {}  # read while discovering a job: not read again
         self._completed_at: dict[str, datetime] = {}
         self._poll_lock = threading.Lock()
         self._wake = threading.Event()
@@ -223,6 +225,7 @@ class JobTracker:
                 result = self._update(job, message=f"The images could not be saved yet ({exc.strerror or exc}); trying again.")
             if result is not None:
                 changed[inference_id] = result
+        self._notes.clear()
         self.in_flight = len(unfinished) - sum(1 for job in changed.values() if job.state.finished)
         return list(changed.values())
 
@@ -262,6 +265,7 @@ class JobTracker:
 
     def _remote_job(self, inference_id: str) -> Job:
         note = parse_notification(self._get(message_key(inference_id)))
+        self._notes[inference_id] = note
         data: Any = {}
         if note.input_location:
             where = S3Location.parse(note.input_location)
@@ -310,10 +314,11 @@ class JobTracker:
         return self._update(job, state=JobState.COMPLETED, message=f"Done: {count} image{'s' if count != 1 else ''}.")
 
     def _read_message(self, job: Job) -> Job | None:
-        body = self._get(message_key(job.inference_id))
+        note = self._notes.pop(job.inference_id, None)
+        body = None if note else self._get(message_key(job.inference_id))
         self._read_messages.add(job.inference_id)
         try:
-            note = parse_notification(body)
+            note = note or parse_notification(body)
         except NotificationError as exc:
             reason = f"the endpoint's notification could not be read ({exc})"
             return self._update(job, state=JobState.FAILED, message=f"Failed: {reason}.", failure_reason=reason)

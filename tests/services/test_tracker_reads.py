@@ -1,0 +1,64 @@
+"""What noticing a job from elsewhere costs: each object it needs is read once."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from urllib.parse import unquote, urlsplit
+
+import orjson
+
+from app.services.models import JobState, Origin
+from contract import build_notification, message_index_key, message_key, request_key
+
+
+def _gets(client) -> Counter:
+    """How often each key is read (GetObject, HeadObject) by this client, by key."""
+    seen: Counter = Counter()
+
+    def hook(request, **kwargs):
+        if kwargs.get("event_name", "").rsplit(".", 1)[-1] in ("GetObject", "HeadObject"):
+            seen[unquote(urlsplit(request.url).path).split("/", 2)[-1]] += 1
+
+    client.meta.events.register("before-send.s3", hook)
+    return seen
+
+
+def _notify(results, inference_id: str, status: str, **fields) -> None:
+    now = results._now()
+    note = build_notification(
+        inference_id=inference_id, status=status, region=results.region, endpoint_name=results.endpoint,
+        input_location=f"s3://{results.bucket}/{request_key(inference_id)}", received_time=now.isoformat(),
+        event_time=now.isoformat(), **fields)
+    results.put(message_key(inference_id), orjson.dumps(note))
+    results.put(message_index_key(now, inference_id), b"{}")
+
+
+def test_ten_results_from_elsewhere_are_noticed_with_two_reads_each(open_services, results, hooks):
+    ws = open_services()
+    ws.tracker.poll()
+    theirs = [str(uuid.uuid4()) for _ in range(10)]
+    for n, inference_id in enumerate(theirs):
+        results.put(request_key(inference_id), orjson.dumps({"prompt": f"dune {n}", "width": 64, "height": 64}))
+        _notify(results, inference_id, "Completed", output_location=f"s3://{results.bucket}/output/{inference_id}.out")
+    reads, calls = _gets(ws.connection.s3), hooks.count_requests(ws.connection.s3)
+    changed = {job.inference_id: job for job in ws.tracker.poll()}
+    assert set(changed) == set(theirs)
+    assert all(job.origin == Origin.REMOTE and "preparing the images" in job.message for job in changed.values())
+    assert {key: n for key, n in reads.items() if n > 1} == {}
+    assert len(calls) <= 2 + 2 * len(theirs)  # two lists, then the notification and the request object of each
+
+
+def test_a_failure_from_elsewhere_keeps_its_reason_and_error_text_with_one_read_of_its_notification(open_services, results):
+    ws = open_services()
+    ws.tracker.poll()
+    inference_id = str(uuid.uuid4())
+    failure = f"s3://{results.bucket}/failures/{inference_id}-error.out"
+    results.put(request_key(inference_id), orjson.dumps({"prompt": "a kite"}))
+    results.put(f"failures/{inference_id}-error.out", b"CUDA out of memory at step 3")
+    _notify(results, inference_id, "Failed", failure_location=failure, failure_reason="ModelError: server error (500)")
+    reads = _gets(ws.connection.s3)
+    (failed,) = ws.tracker.poll()
+    assert (failed.state, failed.origin) == (JobState.FAILED, Origin.REMOTE)
+    assert "server error (500)" in failed.message and "CUDA out of memory at step 3" in failed.failure_reason
+    assert reads[message_key(inference_id)] == 1
