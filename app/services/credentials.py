@@ -51,7 +51,7 @@ class CredentialSource:
         return {"kind": self.kind, "profile": self.profile, "key_name": self.key_name}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "CredentialSource":
+    def from_dict(cls, data: dict[str, Any] | None) -> CredentialSource:
         data = data or {}
         kind = data.get("kind", "environment")
         if kind not in ("profile", "keyring", "environment"):

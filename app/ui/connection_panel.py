@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.services import credentials
 from app.services.credentials import CredentialSource, Identity
+from contract import APP_NAME
 
 from .context import AWS, SANDBOX, AppContext
 from .icons import icon
@@ -31,6 +32,8 @@ from .tasks import Lane, Task
 REGIONS = ("us-east-1", "us-east-2", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2", "eu-central-1",
            "eu-north-1", "ap-northeast-1", "ap-southeast-1", "ap-southeast-2", "ap-south-1", "sa-east-1")
 KINDS = ("profile", "keyring", "environment")
+#: The Deployment box keeps each item's deployment name as its data and the app that made it under this role.
+APP_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,7 @@ class ConnectionCheck:
 
     identity: Identity
     region: str
-    deployments: list[str]
+    deployments: list[tuple[str, str, str]]  # (label, deployment, app)
     note: str = ""
 
 
@@ -163,10 +166,15 @@ class ConnectionPanel(QWidget):
         self.region.setCurrentText(settings.region or "us-east-1")
         self.deployment.clear()
         for data in settings.targets:
-            self.deployment.addItem(data.get("name", ""), data.get("deployment") or data.get("name"))
+            self.add_deployment(data.get("name", ""), data.get("deployment") or data.get("name"), data.get("app") or APP_NAME)
         if settings.active_target:
             self.deployment.setCurrentText(settings.active_target)
         self._mode_toggled(self.aws_radio.isChecked())
+
+    def add_deployment(self, label: str, deployment: str, app: str = APP_NAME) -> None:
+        """One item of the Deployment box: ours, or a set made with the AWS guidance (`app`)."""
+        self.deployment.addItem(label, deployment)
+        self.deployment.setItemData(self.deployment.count() - 1, app, APP_ROLE)
 
     def _show_page(self, n: int) -> None:
         """Only the fields of the chosen kind of credentials are shown."""
@@ -220,6 +228,7 @@ class ConnectionPanel(QWidget):
             self.secret_key.setPlaceholderText("stored in the keyring; type to replace")
 
     def test_connection(self) -> None:
+        from app.services.adoption import target_name
         from app.services.aws import Connection
         from app.services.targets import list_deployments
 
@@ -237,7 +246,7 @@ class ConnectionPanel(QWidget):
                                         CredentialSource("keyring"), region=region, endpoint_url=endpoint_url)
             note, names = "", []
             try:
-                names = [d.name for d in list_deployments(connection) if not d.missing]
+                names = [(target_name(d.name, d.app), d.name, d.app) for d in list_deployments(connection) if not d.missing]
             except Exception as error:  # noqa: BLE001 - the identity was asked for; say why the list is missing
                 note = f"Deployments could not be listed: {error}"
             return ConnectionCheck(identity, connection.region, names, note)
@@ -256,9 +265,9 @@ class ConnectionPanel(QWidget):
                          + (f" {check.note}" if check.note else ""))
         current = self.deployment.currentText()
         self.deployment.clear()
-        for name in check.deployments:
-            self.deployment.addItem(name, name)
-        if current in check.deployments:
+        for label, deployment, app in check.deployments:
+            self.add_deployment(label, deployment, app)
+        if self.deployment.findText(current) >= 0:
             self.deployment.setCurrentText(current)
         elif check.deployments:
             self.deployment.setCurrentIndex(0)
@@ -280,7 +289,9 @@ class ConnectionPanel(QWidget):
 
         context, mode = self.context, self.mode
         source_op, region = self._source_op(), self.region.currentText().strip() or None
-        deployment = self.deployment.currentData() or self.deployment.currentText().strip()
+        name = self.deployment.currentText().strip()
+        deployment = self.deployment.currentData() or name
+        app = self.deployment.currentData(APP_ROLE) or APP_NAME
 
         def apply() -> str:
             settings = context.settings
@@ -290,7 +301,7 @@ class ConnectionPanel(QWidget):
                 settings.region = region
                 if deployment:
                     connection = Connection.open(source, region=region, endpoint_url=context.endpoint_url)
-                    target = load_target(connection, deployment)
+                    target = load_target(connection, deployment, app=app, name=name or None)
                     settings.targets = [t for t in settings.targets if t.get("name") != target.name] + [target.to_dict()]
                     settings.active_target = target.name
             context.choose_mode(mode)

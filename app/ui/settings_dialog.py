@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .connection_panel import ConnectionPanel
 from .context import AppContext
@@ -76,7 +83,7 @@ class SettingsDialog(QDialog):
         """The deployer made `target` active: select it on the Connection page and reconnect."""
         deployments = self.connection.deployment
         if deployments.findText(target.name) < 0:
-            deployments.addItem(target.name, target.deployment)
+            self.connection.add_deployment(target.name, target.deployment, target.app)
         deployments.setCurrentText(target.name)
         self.status.setText(f"Deployed; connecting to {target.name}…")
         self.applied.emit()

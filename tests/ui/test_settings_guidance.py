@@ -1,0 +1,97 @@
+"""Settings with a stack made with the AWS guidance: listed as such, and Apply keeps an adopted one working."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.services.adoption import adopt, find_candidates
+from app.services.aws import Connection
+from app.services.credentials import CredentialSource
+from app.services.settings import load_settings
+from app.ui.context import AppContext
+from app.ui.settings_dialog import SettingsDialog
+from app.ui.tasks import manager
+from contract import GUIDANCE_APP_NAME
+
+
+def _provision_guidance(cloud, repo: str):
+    """tests/issue9's guidance-shaped stack (its bucket, async endpoint, topics and /simple-gen-ai-service/ SSM)."""
+    module = sys.modules.get("guidance_stack")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("guidance_stack", Path(__file__).parents[1] / "issue9" / "guidance_stack.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["guidance_stack"] = module
+        spec.loader.exec_module(module)
+    return module.provision_guidance(cloud, repo)
+
+
+@pytest.fixture
+def guidance(cloud, gui_thread_guard):
+    with gui_thread_guard.paused():
+        return _provision_guidance(cloud, "sd-repo")
+
+
+def _dialog(qtbot, context) -> SettingsDialog:
+    dialog = SettingsDialog(context)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.show_tab("account")
+    dialog.connection.kind_buttons.button(2).setChecked(True)  # credentials from the environment
+    dialog.connection.region.setCurrentText("us-east-1")
+    return dialog
+
+
+def _apply(qtbot, dialog) -> None:
+    qtbot.mouseClick(dialog.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.status.text() != "Saving…", timeout=20_000)
+    assert dialog.status.text() == "Saved. Connecting…"
+
+
+@pytest.fixture
+def context_after(cloud, app_dirs, qapp):
+    opened = []
+
+    def open_() -> AppContext:
+        opened.append(AppContext.open(app_dirs, endpoint_url=cloud.endpoint_url))
+        return opened[-1]
+
+    yield open_
+    manager().wait(10_000)
+    for context in opened:
+        context.close()
+
+
+def test_apply_and_connect_keeps_an_adopted_guidance_target(qtbot, cloud, app_dirs, guidance, gui_thread_guard,
+                                                           context_after):
+    with gui_thread_guard.paused():
+        connection = Connection(cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url)
+        (candidate,) = [c for c in find_candidates(connection) if c.guidance]
+        adopted = adopt(connection, app_dirs, candidate).target
+    dialog = _dialog(qtbot, context_after())
+    assert dialog.connection.deployment.currentText() == "sd-repo (AWS guidance)"
+    _apply(qtbot, dialog)
+    saved = load_settings(app_dirs)
+    (target,) = saved.targets
+    assert saved.active_target == adopted.name == "sd-repo (AWS guidance)"
+    assert (target["app"], target["deployment"], target["bucket"]) == (GUIDANCE_APP_NAME, "sd-repo", guidance.bucket)
+
+
+def test_test_connection_lists_guidance_sets_and_apply_uses_one(qtbot, cloud, app_dirs, guidance, context_after):
+    dialog = _dialog(qtbot, context_after())
+    panel = dialog.connection
+    qtbot.mouseClick(panel.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.result.text().startswith(("✓", "✗")), timeout=20_000)
+    assert panel.result.text().endswith("· 2 deployments in us-east-1.")
+    labels = [panel.deployment.itemText(n) for n in range(panel.deployment.count())]
+    assert labels == ["test", "sd-repo (AWS guidance)"]
+    panel.deployment.setCurrentText("sd-repo (AWS guidance)")
+    _apply(qtbot, dialog)
+    saved = load_settings(app_dirs)
+    (target,) = saved.targets
+    assert (saved.active_target, target["app"], target["endpoint_name"]) == (
+        "sd-repo (AWS guidance)", GUIDANCE_APP_NAME, guidance.endpoint_name)
