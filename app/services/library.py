@@ -19,7 +19,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ from .library_schema import (
     request_as_sent,
     request_from_row,
     request_values,
+    unknown_fields,
+    unknown_from_row,
 )
 from .models import ImageRecord, Job, JobState, Origin
 from .pngmeta import open_png, parameters_of, parameters_text, write_parameters
@@ -47,7 +49,7 @@ from .thumbnails import DEFAULT_SIZE, ThumbnailCache
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DATABASE_NAME", "ImportResult", "Library", "now", "request_as_sent"]
+__all__ = ["DATABASE_NAME", "ImportResult", "Library", "now", "request_as_sent", "unknown_fields"]
 
 DATABASE_NAME = "library.sqlite3"
 
@@ -169,7 +171,7 @@ class Library:
         values = {"inference_id": job.inference_id, **{name: getattr(job, name) for name in JOB_FIELDS}}
         values["state"] = JobState(job.state).value
         values["origin"] = Origin(job.origin).value
-        values.update(request_values(job.request))
+        values.update(request_values(job.request, job.unknown_fields))
         with self._write() as conn:
             return _insert(conn, "jobs", values).rowcount == 1
 
@@ -261,6 +263,7 @@ class Library:
                 origin=Origin(row["origin"]),
                 retry_of=row["retry_of"],
                 image_paths=paths.get(row["inference_id"], []),
+                unknown_fields=unknown_from_row(row),
             )
             for row in rows
         ]
@@ -440,7 +443,8 @@ class Library:
         folder.mkdir(parents=True, exist_ok=True)
         for leftover in folder.glob(".*.part"):
             leftover.unlink(missing_ok=True)
-        fallback = parameters_from_request({**job.request.to_dict(), **manifest.request})
+        known = {name: value for name, value in job.request.to_dict().items() if name not in job.unknown_fields}
+        fallback = parameters_from_request({**known, **manifest.request})
         records: list[ImageRecord] = []
         for index, key in enumerate(manifest.image_keys):
             path = folder / f"{index}.png"
@@ -482,7 +486,10 @@ class Library:
 
     @staticmethod
     def _ensure_parameters(path: Path, fallback: Parameters, key: str) -> Parameters:
-        """The file's own parameters; when it has none (or unreadable ones), write `fallback` into it."""
+        """The file's own parameters; when it has none (or unreadable ones), write `fallback` into it.
+
+        Nothing is made up: an empty `fallback` writes no chunk; a missing size is the image's own.
+        """
         try:
             with open_png(path) as image:
                 params = parameters_of(image, key)
@@ -491,10 +498,15 @@ class Library:
                 raise UserError(f"The image {key} from the cloud is not a usable PNG: {exc}") from None
             log.warning("%s; using the job's request instead", exc)
             params = None
-        if params is None:
-            write_parameters(path, fallback, path)
-            params = fallback
-        return params
+        if params is not None:
+            return params
+        if fallback == Parameters():
+            return fallback
+        if fallback.width is None or fallback.height is None:
+            width, height = _image_size(path)
+            fallback = replace(fallback, width=width or None, height=height or None)
+        write_parameters(path, fallback, path)
+        return fallback
 
     def import_png(self, path: str | os.PathLike[str]) -> ImportResult:
         """Copy a PNG into the library and restore its parameters (ours or another tool's).

@@ -96,6 +96,8 @@ JOB_FIELDS = (
     "failure_reason",
     "retry_of",
 )
+#: Request fields a job from elsewhere may leave unknown, kept NULL in `jobs` (a NULL seed means random).
+UNKNOWABLE_FIELDS = ("width", "height", "num_inference_steps", "guidance_scale", "num_images_per_prompt")
 IMAGE_COLUMNS = (
     "id, path, inference_id, idx, width, height, created_at, favourite, origin, engine,"
     " prompt, negative_prompt, steps, guidance_scale, seed, param_width, param_height, model, extra"
@@ -159,13 +161,18 @@ def image_from_row(row: sqlite3.Row, path: str) -> ImageRecord:
     )
 
 
-def request_values(request: GenerationRequest) -> dict[str, Any]:
-    """The `jobs` columns of a request."""
-    return {name: getattr(request, name) for name in REQUEST_FIELDS}
+def request_values(request: GenerationRequest, unknown: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The `jobs` columns of a request; `unknown` fields are stored as NULL."""
+    blank = unknown.intersection(UNKNOWABLE_FIELDS)
+    return {name: None if name in blank else getattr(request, name) for name in REQUEST_FIELDS}
 
 
 def request_from_row(row: sqlite3.Row) -> GenerationRequest:
     return request_as_sent({name: row[name] for name in REQUEST_FIELDS})
+
+
+def unknown_from_row(row: sqlite3.Row) -> frozenset[str]:
+    return frozenset(name for name in UNKNOWABLE_FIELDS if row[name] is None)
 
 
 def request_as_sent(data: Mapping[str, Any]) -> GenerationRequest:
@@ -179,11 +186,7 @@ def request_as_sent(data: Mapping[str, Any]) -> GenerationRequest:
     values = {}
     for name, default in defaults.items():
         value = data.get(name, default)
-        if name in ("prompt", "negative_prompt"):
-            ok = isinstance(value, str)
-        else:
-            ok = (value is None and name == "seed") or (isinstance(value, (int, float)) and not isinstance(value, bool))
-        values[name] = value if ok else default
+        values[name] = value if _usable(name, value) else default
     try:
         return GenerationRequest(**values)
     except RequestError:
@@ -191,6 +194,17 @@ def request_as_sent(data: Mapping[str, Any]) -> GenerationRequest:
         for name, value in values.items():
             object.__setattr__(request, name, value)
         return request
+
+
+def unknown_fields(data: Mapping[str, Any]) -> frozenset[str]:
+    """The fields another client's request object leaves out (or gives unusable values for)."""
+    return frozenset(name for name in UNKNOWABLE_FIELDS if not _usable(name, data.get(name)))
+
+
+def _usable(name: str, value: Any) -> bool:
+    if name in ("prompt", "negative_prompt"):
+        return isinstance(value, str)
+    return (value is None and name == "seed") or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def parameters_from_request(request: dict[str, Any]) -> Parameters:

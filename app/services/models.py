@@ -48,6 +48,9 @@ class Job:
     origin: Origin = Origin.LOCAL
     retry_of: str | None = None
     image_paths: list[str] = field(default_factory=list)
+    #: Request fields nobody told us (a job from elsewhere): `request` shows our defaults there,
+    #: but they are never written into its images.
+    unknown_fields: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)

@@ -47,7 +47,7 @@ from .aws import Connection, error_code, is_transient
 from .errors import UserError
 from .foreign_listing import new_message_ids
 from .jobs import JobService
-from .library import Library, request_as_sent
+from .library import Library, request_as_sent, unknown_fields
 from .models import Job, JobState, Origin
 from .targets import Target
 
@@ -276,9 +276,10 @@ class JobTracker:
                     raise
             except orjson.JSONDecodeError:
                 data = {}
+        data = data if isinstance(data, dict) else {}
         return Job(
             inference_id=inference_id,
-            request=request_as_sent(data if isinstance(data, dict) else {}),
+            request=request_as_sent(data),
             target=self.target.name,
             state=JobState.QUEUED,
             created_at=_iso(note.received_time) or self.clock().isoformat(),
@@ -286,6 +287,7 @@ class JobTracker:
             output_location=note.output_location,
             message="Sent from another computer or script.",
             origin=Origin.REMOTE,
+            unknown_fields=unknown_fields(data),
         )
 
     def _list(self, prefix: str, first: str) -> list[str]:
