@@ -1,7 +1,8 @@
 """The one place where the app's services are built from the settings.
 
 The GUI, `--self-test`, the screenshots and the tests all start from an `AppContext`.
-`open()` reads the settings and opens the library (before the window exists);
+`read()` is the disk part (settings, library) and runs on a worker in the GUI; `open()` is
+`read()` plus the constructor, for the self-test, the screenshots and the tests;
 `connect()` does the network part and runs on a worker: it starts the in-process local
 cloud in sandbox mode, or opens the AWS connection and the active target.
 """
@@ -67,13 +68,18 @@ class AppContext:
     @classmethod
     def open(cls, dirs: AppDirs | None = None, *, sandbox: bool | None = None, **options: Any) -> AppContext:
         """Read the settings and open the library; `options` as for the constructor."""
+        return cls(*cls.read(dirs), sandbox=sandbox, **options)
+
+    @staticmethod
+    def read(dirs: AppDirs | None = None) -> tuple[AppDirs, Settings, Library]:
+        """The disk work of opening (worker thread): make the dirs, read the settings, open the library."""
         dirs = (dirs or AppDirs.default()).create()
         try:
             settings = load_settings(dirs)
         except UserError:
             log.exception("Settings unreadable; starting from the defaults")
             settings = Settings()
-        return cls(dirs, settings, Library(dirs.data_dir), sandbox=sandbox, **options)
+        return dirs, settings, Library(dirs.data_dir)
 
     @property
     def mode(self) -> str | None:

@@ -69,26 +69,73 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(dirs: AppDirs, *, sandbox: bool | None, on_painted: Callable[[QWidget], None] | None = None) -> int:
+    """The settings and the library are read on a worker; the window is built when they are there."""
     from .context import AppContext
-    from .tasks import manager
-    from .window import MainWindow
+    from .tasks import Lane, Task, manager
 
     app = make_application()
     sys.excepthook = _report_unexpected
-    context = AppContext.open(dirs, sandbox=sandbox)
-    window = MainWindow(context)
+    Task(None, lambda: AppContext.read(dirs), success=lambda parts: opened(parts), failure=lambda e: not_opened(e),
+         lane=Lane.LIBRARY, busy=False).run()
+    from .window import MainWindow
 
-    def painted(shown: QWidget) -> None:
-        window.start()  # connecting imports and starts heavy things: only once the first frame is up
-        if on_painted is not None:
-            on_painted(shown)
+    splash = _Opening()
+    built: list[tuple[AppContext, MainWindow]] = []
 
-    _FirstPaint(window, painted)
-    window.show()
+    def opened(parts: tuple) -> None:
+        context = AppContext(*parts, sandbox=sandbox)
+        window = MainWindow(context)
+        built.append((context, window))
+
+        def painted(shown: QWidget) -> None:
+            window.start()  # connecting imports and starts heavy things: only once the first frame is up
+            if on_painted is not None:
+                on_painted(shown)
+
+        _FirstPaint(window, painted)
+        window.show()
+        splash.close()
+
+    def not_opened(error: BaseException) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        log.error("The library could not be opened", exc_info=error)
+        app.setQuitOnLastWindowClosed(False)
+        splash.close()
+        QMessageBox.critical(None, "Diffusion Desk", f"Your library could not be opened: {error}")
+        app.exit(1)
+
     code = app.exec()
     manager().wait(5000)
-    context.close()
+    for context, _window in built:
+        context.close()
     return code
+
+
+class _Opening:
+    """A small "Opening your library…" window, shown only when opening takes longer than 300 ms."""
+
+    DELAY_MS = 300
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import Qt, QTimer
+        from PySide6.QtWidgets import QLabel
+
+        self.label = QLabel("Opening your library…")
+        self.label.setObjectName("openingLibrary")
+        self.label.setWindowTitle("Diffusion Desk")
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setMinimumSize(320, 120)
+        self.closed = False
+        QTimer.singleShot(self.DELAY_MS, self._show)
+
+    def _show(self) -> None:
+        if not self.closed:
+            self.label.show()
+
+    def close(self) -> None:
+        self.closed = True
+        self.label.close()
 
 
 def _report_unexpected(kind: type, error: BaseException, trace: object) -> None:
