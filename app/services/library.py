@@ -29,6 +29,7 @@ from .errors import UserError
 from .library_schema import (
     IMAGE_COLUMNS,
     JOB_FIELDS,
+    MIGRATIONS,
     SCHEMA,
     SCHEMA_VERSION,
     escape_like,
@@ -117,7 +118,8 @@ class Library:
             version = self._writer.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise UserError(f"The library at {self._path} was made by a newer Diffusion Desk; update the app.")
-            self._writer.executescript(f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+            migrations = "".join(sql for upto, sql in sorted(MIGRATIONS.items()) if version < upto)
+            self._writer.executescript(f"BEGIN IMMEDIATE;{SCHEMA}{migrations}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
 
     @property
     def _reader(self) -> sqlite3.Connection:
@@ -530,7 +532,12 @@ class Library:
             _atomic_copy(source, dest)
         try:
             record = self.add_image(
-                dest, params or Parameters(), width=width, height=height, engine=_engine(params) if params else None
+                dest,
+                params or Parameters(),
+                width=width,
+                height=height,
+                origin=Origin.IMPORTED,
+                engine=_engine(params) if params else None,
             )
         except BaseException:
             if created:

@@ -14,7 +14,11 @@ from contract import GenerationRequest, Parameters, RequestError
 
 from .models import ImageRecord, Origin
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: images may have origin 'imported', which version 1 cannot read
+#: What brings a library of an older version up to date, run once in order: {version: SQL}.
+MIGRATIONS = {
+    2: "UPDATE images SET origin = 'imported' WHERE inference_id IS NULL AND path LIKE 'imports/%';",
+}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     inference_id TEXT PRIMARY KEY,

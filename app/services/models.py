@@ -28,6 +28,7 @@ _FINISHED = {JobState.COMPLETED, JobState.FAILED, JobState.EXPIRED, JobState.CAN
 class Origin(str, enum.Enum):
     LOCAL = "local"  # submitted by this installation
     REMOTE = "remote"  # found in the deployment: another computer, the CLI elsewhere, a script
+    IMPORTED = "imported"  # a PNG the user brought in (Import, or dropped on the composer)
 
 
 @dataclass(slots=True)
