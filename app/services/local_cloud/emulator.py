@@ -168,12 +168,7 @@ class AsyncEndpointEmulator:
 
     def wait_idle(self, deadline: float) -> bool:
         with self._cond:
-            while self._active:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-        return True
+            return self._cond.wait_for(lambda: not self._active, timeout=max(0.0, deadline - time.monotonic()))
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
         match = PATH.match(environ.get("PATH_INFO", ""))

@@ -159,12 +159,7 @@ class LambdaRunner:
     def wait_idle(self, deadline: float) -> bool:
         """Wait until no delivery is queued or running; False when `deadline` passes."""
         with self._cond:
-            while self._pending:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-        return True
+            return self._cond.wait_for(lambda: not self._pending, timeout=max(0.0, deadline - time.monotonic()))
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
         """The WSGI side: accept a delivery, answer at once, run the handler later."""
