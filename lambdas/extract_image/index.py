@@ -79,7 +79,6 @@ def bucket_name() -> str:
     return bucket
 
 
-
 def read_job(message: str) -> Job | None:
     """The job a message asks to post-process, or None (logged) when there is none.
 

@@ -47,7 +47,6 @@ def bucket_name() -> str:
     return bucket
 
 
-
 def read_notification(message: str) -> Notification | None:
     """The notification, or None (logged) for test messages, unknown statuses and unsafe ids."""
     try:
