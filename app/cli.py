@@ -79,7 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--profile", default=argparse.SUPPRESS, help="a named AWS profile (SSO profiles too)")
     common.add_argument("--region", default=argparse.SUPPRESS, help="the AWS region of the deployment")
     common.add_argument("--endpoint-url", default=argparse.SUPPRESS, help="send every AWS call here (the local cloud)")
-    common.add_argument("--deployment", default=argparse.SUPPRESS, help="the deployment to use, when there are several")
+    common.add_argument("--deployment", default=argparse.SUPPRESS,
+                        help="the deployment to use: its name, simple-gen-ai-service/REPO for one made with the "
+                             "AWS guidance, or a saved target's name")
     parser = argparse.ArgumentParser(prog="python -m app", parents=[common], description="Diffusion Desk on the command line.")
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contract import ACCEPT_JPEG, ACCEPT_RGB, APP_NAME, GUIDANCE_APP_NAME
+from contract import ACCEPT_JPEG, ACCEPT_RGB, GUIDANCE_APP_NAME
 
 from .aws import Connection, error_code, is_transient
 from .credentials import CredentialSource
@@ -25,10 +25,10 @@ from .targets import (
     check_target,
     list_deployments,
     load_target,
+    target_name,
 )
 from .workspace import remember_target
 
-GUIDANCE_LABEL = "AWS guidance"
 #: The guidance's Lambdas decode nested RGB arrays only; ours read both forms.
 GUIDANCE_ACCEPT = ACCEPT_RGB
 
@@ -97,11 +97,6 @@ class UpgradePlan:
         if not self.available:
             lines += ["", self.why_not]
         return "\n".join(lines)
-
-
-def target_name(deployment: str, app: str) -> str:
-    """The name jobs record: a guidance stack's is marked, so it never clashes with ours."""
-    return deployment if app == APP_NAME else f"{deployment} ({GUIDANCE_LABEL})"
 
 
 def accept_for(target: Target) -> str:

@@ -12,6 +12,8 @@ from contract import APP_NAME, BUCKET_PARAM, ENDPOINT_PARAM, ERROR_TOPIC_PARAM, 
 from .aws import Connection, error_code, is_transient
 from .errors import UserError
 
+GUIDANCE_LABEL = "AWS guidance"
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -60,6 +62,11 @@ class EndpointState:
     asynchronous: bool
 
 
+def target_name(deployment: str, app: str) -> str:
+    """The name jobs record: a guidance stack's is marked, so it never clashes with ours."""
+    return deployment if app == APP_NAME else f"{deployment} ({GUIDANCE_LABEL})"
+
+
 def list_deployments(connection: Connection) -> list[Deployment]:
     """Every deployment in the region: ours under /diffusion-desk/ and the guidance's under /simple-gen-ai-service/."""
     ssm = connection.client("ssm")
@@ -105,6 +112,42 @@ def load_target(connection: Connection, deployment: str, *, app: str = APP_NAME,
         deployment=deployment,
         app=app,
     )
+
+
+def find_target(connection: Connection, name: str) -> Target:
+    """The deployment `name` picks (the CLI's --deployment), ours or one made with the AWS guidance.
+
+    `name` is a deployment's name, `<app>/<name>` (`simple-gen-ai-service/sd-repo`), or a target's
+    name as saved (`sd-repo (AWS guidance)`). UserError lists what exists when it picks none or several.
+    """
+    app, sep, rest = name.strip("/").partition("/")
+    wanted = (app, rest) if sep and app in (APP_NAME, GUIDANCE_APP_NAME) else (None, name)
+    deployments = list_deployments(connection)
+    found = [
+        d for d in deployments
+        if (d.app, d.name) == wanted or (wanted[0] is None and name in (d.name, target_name(d.name, d.app)))
+    ]
+    if len(found) == 1:
+        return load_target(connection, found[0].name, app=found[0].app, name=target_name(found[0].name, found[0].app))
+    if found:
+        choices = " or ".join(f"--deployment {d.app}/{d.name}" for d in found)
+        raise UserError(f"{name!r} names {len(found)} deployments in {connection.region}.", hint=f"Choose one: {choices}.")
+    if not deployments:
+        raise UserError(
+            f"No deployment named {name!r} was found in {connection.region}; there are none there.",
+            hint="Deploy one from Settings, choose another region, or pass --endpoint-url for the local cloud.",
+        )
+    listed = ", ".join(_choice(d) for d in deployments)
+    raise UserError(f"No deployment named {name!r} was found in {connection.region}.", hint=f"Deployments there: {listed}.")
+
+
+def _choice(deployment: Deployment) -> str:
+    """How a deployment is named on the command line, and what it is."""
+    if deployment.adopted:
+        text = f"{deployment.app}/{deployment.name} (made with the {GUIDANCE_LABEL})"
+    else:
+        text = f"{deployment.name} (Diffusion Desk)"
+    return text + (", incomplete" if deployment.missing else "")
 
 
 def endpoint_state(connection: Connection, target: Target) -> EndpointState:

@@ -14,7 +14,7 @@ from .jobs import JobService
 from .library import Library
 from .models import Job, JobState
 from .settings import AppDirs, Settings, load_settings, save_settings
-from .targets import Target, list_deployments, load_target
+from .targets import Target, find_target, list_deployments, load_target
 from .tracker import JobTracker, TrackerStatus
 
 
@@ -42,18 +42,23 @@ class Workspace:
         on_change: Callable[[Job], None] | None = None,
         on_status: Callable[[TrackerStatus], None] | None = None,
     ) -> "Workspace":
-        """Open the active target (or `deployment`); UserError says what to set up when it cannot."""
+        """Open the active target, or `deployment` (see `find_target`, or a saved target's name).
+
+        UserError says what to set up when it cannot.
+        """
         dirs = (dirs or AppDirs.default()).create()
         settings = load_settings(dirs)
         source = CredentialSource("profile", profile=profile) if profile else CredentialSource.from_dict(settings.credentials)
-        saved = _saved_target(settings)
-        region = region or (saved.region if saved and not deployment else None) or settings.region
-        endpoint_url = endpoint_url or (saved.endpoint_url if saved and not deployment else None)
+        saved = _saved_target(settings, deployment)
+        if deployment and saved and saved.name != deployment:
+            saved = None  # `deployment` names no saved target: the active one's region does not apply
+        region = region or (saved.region if saved else None) or settings.region
+        endpoint_url = endpoint_url or (saved.endpoint_url if saved else None)
         connection = Connection.open(source, region=region, endpoint_url=endpoint_url, retry_mode=settings.retry_mode)
-        if deployment:
-            target = load_target(connection, deployment)
-        elif saved and saved.region == connection.region and saved.endpoint_url == endpoint_url:
+        if saved and saved.region == connection.region and saved.endpoint_url == endpoint_url:
             target = saved
+        elif deployment:
+            target = find_target(connection, deployment)
         else:
             target = _only_deployment(connection)
         owns_library = library is None
@@ -96,10 +101,12 @@ def remember_target(dirs: AppDirs, target: Target, source: CredentialSource | No
     return settings
 
 
-def _saved_target(settings: Settings) -> Target | None:
-    for data in settings.targets:
-        if data.get("name") == settings.active_target:
-            return Target.from_dict(data)
+def _saved_target(settings: Settings, name: str | None = None) -> Target | None:
+    """The saved target called `name`, else the active one."""
+    for wanted in (name, settings.active_target):
+        for data in settings.targets:
+            if wanted and data.get("name") == wanted:
+                return Target.from_dict(data)
     return None
 
 
