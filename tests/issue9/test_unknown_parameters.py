@@ -8,6 +8,7 @@ import pytest
 from guidance_stack import provision_guidance, write_guidance_result
 from instances import connect, poll_until
 
+from app.cli import job_json
 from app.services.adoption import check_candidate, find_candidates
 from app.services.foreign_listing import listing_of
 from app.services.library import Library
@@ -52,3 +53,4 @@ def test_parameters_nobody_sent_are_never_written_into_the_image(cloud, app_inst
         again = reopened.get_job(theirs)
         assert {"guidance_scale", "width", "height"} <= again.unknown_fields
         assert again.request.guidance_scale == 7.5 and again.request.prompt == (prompt if isinstance(request, dict) else "")
+        assert not {"guidance_scale", "width"} & set(job_json(again)["request"])  # `jobs --json` says only what is known
