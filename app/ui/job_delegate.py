@@ -26,7 +26,7 @@ from app.services.models import Job, JobState, Origin
 
 from . import style
 from .icons import icon
-from .job_model import STATE_LABELS, elapsed_text
+from .job_model import STATE_LABELS, elapsed_text, settings_parts
 
 THUMB = 56
 PAD = 10
@@ -142,11 +142,10 @@ class JobDelegate(QStyledItemDelegate):
         painter.setFont(small)
         painter.setPen(colour)
         painter.drawText(chip, int(Qt.AlignmentFlag.AlignCenter), label)
-        r = job.request
-        images = r.num_images_per_prompt
-        summary = f"{r.width}×{r.height} · {images} image{'s' if images != 1 else ''}"
+        parts = settings_parts(job)
+        summary = " · ".join(parts[key] for key in ("size", "images") if key in parts)
         if job.origin == Origin.REMOTE:
-            summary += " · from elsewhere"
+            summary += " · from elsewhere" if summary else "from elsewhere"
         painter.setFont(font)
         painter.setPen(QColor(c.muted))
         painter.drawText(QRect(int(chip.right()) + 8, line2 + 1, right - int(chip.right()) - 8, metrics.height()),

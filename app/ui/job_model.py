@@ -145,15 +145,29 @@ class JobModel(QAbstractListModel):
         self._rows = {job.inference_id: row for row, job in enumerate(self._jobs)}
 
 
+def settings_parts(job: Job) -> dict[str, str]:
+    """The request's settings as short texts, leaving out those nobody told us (a job from elsewhere)."""
+    r, unknown = job.request, job.unknown_fields
+    images = r.num_images_per_prompt
+    parts = {
+        "size": f"{r.width}×{r.height}",
+        "steps": f"{r.num_inference_steps} steps",
+        "guidance": f"guidance {r.guidance_scale:g}",
+        "seed": f"seed {r.seed if r.seed is not None else 'random'}",
+        "images": f"{images} image{'s' if images != 1 else ''}",
+    }
+    fields = {"size": {"width", "height"}, "steps": {"num_inference_steps"}, "guidance": {"guidance_scale"},
+              "images": {"num_images_per_prompt"}}
+    return {key: text for key, text in parts.items() if not unknown & fields.get(key, set())}
+
+
 def _tooltip(job: Job) -> str:
     r = job.request
-    settings = (f"{r.width}×{r.height} · {r.num_inference_steps} steps · guidance {r.guidance_scale:g}"
-                f" · seed {r.seed if r.seed is not None else 'random'} · {r.num_images_per_prompt} image(s)")
-    lines = [r.prompt, settings]
+    lines = [r.prompt, " · ".join(settings_parts(job).values())]
     if job.origin == Origin.REMOTE:
         lines.append("Sent from another computer or script that uses this deployment.")
     if job.failure_reason:
         lines.append(job.failure_reason)
     elif job.message:
         lines.append(job.message)
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line)

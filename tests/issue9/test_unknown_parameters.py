@@ -54,3 +54,22 @@ def test_parameters_nobody_sent_are_never_written_into_the_image(cloud, app_inst
         assert {"guidance_scale", "width", "height"} <= again.unknown_fields
         assert again.request.guidance_scale == 7.5 and again.request.prompt == (prompt if isinstance(request, dict) else "")
         assert not {"guidance_scale", "width"} & set(job_json(again)["request"])  # `jobs --json` says only what is known
+
+
+def test_the_job_queue_shows_only_the_settings_that_are_known(qtbot):
+    from PySide6.QtCore import Qt
+
+    from app.services.models import Job
+    from app.ui.job_model import JobModel, settings_parts
+    from contract import GenerationRequest, new_inference_id
+
+    unknown = frozenset({"width", "height", "num_inference_steps", "guidance_scale", "num_images_per_prompt"})
+    theirs = Job(new_inference_id(), GenerationRequest(PROMPT), "team", JobState.QUEUED, origin=Origin.REMOTE,
+                 unknown_fields=unknown)
+    ours = Job(new_inference_id(), GenerationRequest(PROMPT, num_inference_steps=20), "team", JobState.QUEUED)
+    model = JobModel()
+    model.set_jobs([theirs, ours])
+    tips = [model.index(row).data(Qt.ItemDataRole.ToolTipRole) for row in range(2)]
+    assert "512×512" not in tips[0] and "30 steps" not in tips[0] and "guidance" not in tips[0]
+    assert "512×512 · 20 steps · guidance 7.5 · seed random · 1 image" in tips[1]
+    assert list(settings_parts(theirs)) == ["seed"]
