@@ -258,7 +258,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "message": job.message,
         "target": job.target,
         "created_at": job.created_at,
-        "request": {name: value for name, value in job.request.to_dict().items() if name not in job.unknown_fields},
+        "request": job.known_request(),
         "images": job.image_paths,
         "failure_reason": job.failure_reason,
         "origin": job.origin.value,

@@ -445,8 +445,7 @@ class Library:
         folder.mkdir(parents=True, exist_ok=True)
         for leftover in folder.glob(".*.part"):
             leftover.unlink(missing_ok=True)
-        known = {name: value for name, value in job.request.to_dict().items() if name not in job.unknown_fields}
-        fallback = parameters_from_request({**known, **manifest.request})
+        fallback = parameters_from_request({**job.known_request(), **manifest.request})
         records: list[ImageRecord] = []
         for index, key in enumerate(manifest.image_keys):
             path = folder / f"{index}.png"

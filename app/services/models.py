@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from contract import GenerationRequest, Parameters
 
@@ -52,6 +53,14 @@ class Job:
     #: Request fields nobody told us (a job from elsewhere): `request` shows our defaults there,
     #: but they are never written into its images.
     unknown_fields: frozenset[str] = frozenset()
+
+    def known_request(self) -> dict[str, Any]:
+        """The request's fields as sent (GenerationRequest names), without those nobody told us."""
+        return {
+            name: value
+            for name, value in self.request.to_dict().items()
+            if name not in self.unknown_fields and (value or name != "prompt")
+        }
 
 
 @dataclass(slots=True)

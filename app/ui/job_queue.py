@@ -323,7 +323,7 @@ class JobQueue(QFrame):
         job = self.model.job(index.row())
         if job is not None:
             menu.addAction(icon("copy"), "Use these settings",
-                           lambda: self.context.events.restore_requested.emit(job.request.to_dict(), True))
+                           lambda: self.context.events.restore_requested.emit(job.known_request(), True))
         menu.exec(self.view.viewport().mapToGlobal(pos))
 
     @property

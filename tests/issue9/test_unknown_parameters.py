@@ -73,3 +73,4 @@ def test_the_job_queue_shows_only_the_settings_that_are_known(qtbot):
     assert "512×512" not in tips[0] and "30 steps" not in tips[0] and "guidance" not in tips[0]
     assert "512×512 · 20 steps · guidance 7.5 · seed random · 1 image" in tips[1]
     assert list(settings_parts(theirs)) == ["seed"]
+    assert theirs.known_request() == {"prompt": PROMPT, "negative_prompt": ""}  # what "Use these settings" restores
