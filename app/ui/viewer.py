@@ -28,7 +28,7 @@ from app.ui.viewer_canvas import ImageCanvas
 from app.ui.viewer_details import ParameterPanel
 
 KEPT_IMAGES = 6
-WIDE = 900  # narrower than this, the parameters go under the picture
+WIDE = 640  # narrower than this, the parameters go under the picture
 DETAILS_WIDTH = 320
 
 
