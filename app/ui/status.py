@@ -31,7 +31,10 @@ class StatusBar(QStatusBar):
         self.tracking = QLabel()
         self.tracking.setObjectName("endpointState")
         self.tracking.setAccessibleName("Jobs in flight")
+        self.separator = QLabel("·")
+        self.separator.setObjectName("endpointState")
         self.addPermanentWidget(self.tracking)
+        self.addPermanentWidget(self.separator)
         self.addPermanentWidget(self.endpoint)
         self.addPermanentWidget(self.target)
         self.show_not_connected()
@@ -39,10 +42,10 @@ class StatusBar(QStatusBar):
     def show_not_connected(self) -> None:
         self._badge("targetBadge", "Not connected")
         self.target.setToolTip("Choose the sandbox or an AWS deployment in Settings.")
-        self.endpoint.setText("")
+        self._say(self.endpoint, "")
 
     def show_connecting(self) -> None:
-        self.endpoint.setText("Connecting…")
+        self._say(self.endpoint, "Connecting…")
 
     def show_target(self, info: TargetInfo) -> None:
         if info.sandbox:
@@ -54,7 +57,7 @@ class StatusBar(QStatusBar):
         else:
             self._badge("targetBadge", info.label)
             self.target.setToolTip(f"AWS account {info.account}, region {info.region}, endpoint {info.endpoint_name}")
-        self.endpoint.setText("Ready" if info.endpoint_name else "No deployment: deploy one in Settings")
+        self._say(self.endpoint, "Ready" if info.endpoint_name else "No deployment: deploy one in Settings")
 
     def show_endpoint_state(self, state: Any) -> None:
         if state is None:
@@ -66,21 +69,27 @@ class StatusBar(QStatusBar):
             text = f"Endpoint {status} · {state.instances} instance{'s' if state.instances > 1 else ''} running"
         else:
             text = f"Endpoint {status}"
-        self.endpoint.setText(text)
+        self._say(self.endpoint, text)
 
     def show_tracker(self, status: Any) -> None:
         """The tracker's last poll: offline (and when it retries), or how many jobs are in flight."""
         if not status.online:
-            self.tracking.setText(status.message)
+            self._say(self.tracking, status.message)
         elif status.in_flight:
-            self.tracking.setText(f"{status.in_flight} job{'s' if status.in_flight != 1 else ''} in flight ·")
+            self._say(self.tracking, f"{status.in_flight} job{'s' if status.in_flight != 1 else ''} in flight")
         else:
-            self.tracking.setText("")
+            self._say(self.tracking, "")
 
     def show_problem(self, text: str) -> None:
         self._badge("targetBadge", "Not connected")
         self.target.setToolTip(text)
-        self.endpoint.setText(text if len(text) < 90 else text[:88] + "…")
+        self._say(self.endpoint, text if len(text) < 90 else text[:88] + "…")
+
+    def _say(self, label: QLabel, text: str) -> None:
+        """Set a label's text, hide it when empty, and show the separator only between two visible texts."""
+        label.setText(text)
+        label.setHidden(not text)
+        self.separator.setHidden(not (self.tracking.text() and self.endpoint.text()))
 
     def _badge(self, name: str, text: str) -> None:
         if self.target.objectName() != name:

@@ -151,3 +151,19 @@ def test_status_bar_says_where_jobs_go_and_how_the_endpoint_is(qtbot):
     assert bar.endpoint.text() == "Endpoint updating · 2 instances running"
     bar.show_tracker(TrackerStatus(False, 3, "Offline: retrying in 8 s", 8.0))
     assert bar.tracking.text() == "Offline: retrying in 8 s"
+
+
+def test_status_bar_separates_only_two_visible_items(qtbot):
+    from app.services.targets import EndpointState
+    from app.services.tracker import TrackerStatus
+    from app.ui.status import StatusBar
+
+    bar = StatusBar()
+    qtbot.addWidget(bar)
+    bar.show_tracker(TrackerStatus(True, 1, "", 5.0))
+    assert bar.tracking.text() == "1 job in flight"
+    assert bar.separator.isHidden()
+    bar.show_endpoint_state(EndpointState("InService", 1, True))
+    assert not bar.separator.isHidden()
+    bar.show_tracker(TrackerStatus(True, 0, "", 5.0))
+    assert bar.tracking.isHidden() and bar.separator.isHidden()
