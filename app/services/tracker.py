@@ -106,6 +106,7 @@ class JobTracker:
         self._index_mark = clock()
         self._noted: set[str] = set()
         self._seen_ids: set[str] = set()
+        self._unsettled: set[str] = set()
         self._read_messages: set[str] = set()
         self._notes: dict[str, Notification] = {}  # read while discovering a job: not read again
         self._completed_at: dict[str, datetime] = {}
@@ -246,17 +247,20 @@ class JobTracker:
 
     def _discover(self, ids: set[str]) -> dict[str, Job]:
         """Jobs someone else sent to this deployment (another computer, the CLI, a script): add them."""
-        new = ids - self._seen_ids
+        new = (ids | self._unsettled) - self._seen_ids
+        self._unsettled = new  # until read: an id whose read failed offline is tried again next poll
         if not new:
             return {}
-        self._seen_ids |= new
         found: dict[str, Job] = {}
-        for inference_id in sorted(new - self.library.known_job_ids(new)):
+        self._seen_ids |= self.library.known_job_ids(new)
+        for inference_id in sorted(new - self._seen_ids):
             try:
                 job = self._remote_job(inference_id)
             except (UserError, ValueError) as exc:
                 log.info("ignored job %s from elsewhere: %s", inference_id, exc)
+                self._seen_ids.add(inference_id)
                 continue
+            self._seen_ids.add(inference_id)
             if self.library.add_job(job):
                 found[inference_id] = job
                 if self.on_change:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import Counter
 from urllib.parse import unquote, urlsplit
 
 import orjson
+from botocore.exceptions import EndpointConnectionError
 
+from app.services.aws import client_config
+from app.services.foreign_listing import listing_of
 from app.services.models import JobState, Origin
-from contract import build_notification, message_index_key, message_key, request_key
+from contract import GUIDANCE_APP_NAME, build_notification, message_index_key, message_key, request_key
 
 
 def _gets(client) -> Counter:
@@ -22,6 +26,10 @@ def _gets(client) -> Counter:
 
     client.meta.events.register("before-send.s3", hook)
     return seen
+
+
+def _offline(request, **kwargs):
+    raise EndpointConnectionError(endpoint_url=request.url)
 
 
 def _notify(results, inference_id: str, status: str, **fields) -> None:
@@ -62,3 +70,33 @@ def test_a_failure_from_elsewhere_keeps_its_reason_and_error_text_with_one_read_
     assert (failed.state, failed.origin) == (JobState.FAILED, Origin.REMOTE)
     assert "server error (500)" in failed.message and "CUDA out of memory at step 3" in failed.failure_reason
     assert reads[message_key(inference_id)] == 1
+
+
+def test_a_job_from_elsewhere_whose_notification_could_not_be_read_offline_is_found_when_back(open_services, results):
+    ws = open_services(config=client_config("standard", max_attempts=1))
+    ws.tracker.poll()
+    inference_id = str(uuid.uuid4())
+    results.put(request_key(inference_id), orjson.dumps({"prompt": "a lighthouse", "width": 64, "height": 64}))
+    _notify(results, inference_id, "Completed", output_location=f"s3://{results.bucket}/output/{inference_id}.out")
+    events = ws.connection.s3.meta.events
+    events.register("before-send.s3.GetObject", _offline, unique_id="offline")
+    assert ws.tracker.poll() == [] and not ws.tracker.online
+    events.unregister("before-send.s3.GetObject", unique_id="offline")
+    changed = {job.inference_id: job for job in ws.tracker.poll()}
+    assert inference_id in changed and changed[inference_id].origin == Origin.REMOTE
+
+
+def test_on_a_guidance_stack_a_job_from_elsewhere_read_offline_is_found_when_back(open_services, results):
+    ws = open_services(config=client_config("standard", max_attempts=1))
+    ws.tracker.target = dataclasses.replace(ws.target, app=GUIDANCE_APP_NAME)
+    ws.tracker.poll()
+    inference_id = str(uuid.uuid4())
+    results.put(request_key(inference_id), orjson.dumps({"prompt": "a lighthouse", "width": 64, "height": 64}))
+    _notify(results, inference_id, "Completed", output_location=f"s3://{results.bucket}/output/{inference_id}.out")
+    listing_of(ws.tracker).look_now()
+    events = ws.connection.s3.meta.events
+    events.register("before-send.s3.GetObject", _offline, unique_id="offline")
+    assert ws.tracker.poll() == [] and not ws.tracker.online
+    events.unregister("before-send.s3.GetObject", unique_id="offline")
+    changed = {job.inference_id: job for job in ws.tracker.poll()}
+    assert inference_id in changed and changed[inference_id].origin == Origin.REMOTE
