@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -17,6 +18,9 @@ class NotificationTopics(Construct):
             "Key",
             description="Encrypts the Diffusion Desk notification topics",
             enable_key_rotation=True,
+            # CDK retains keys by default; teardown must not leave a key billed monthly.
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
         )
         self.success = sns.Topic(self, "Success", master_key=self.key, enforce_ssl=True)
         self.error = sns.Topic(self, "Error", master_key=self.key, enforce_ssl=True)

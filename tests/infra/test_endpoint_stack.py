@@ -80,6 +80,12 @@ def test_topics_are_encrypted_and_tls_only(template):
     assert len(template.find_resources("AWS::SNS::TopicPolicy")) == 2
 
 
+def test_teardown_deletes_the_topics_key(template):
+    template.has_resource(
+        "AWS::KMS::Key", {"DeletionPolicy": "Delete", "Properties": Match.object_like({"PendingWindowInDays": 7})}
+    )
+
+
 def test_the_endpoint_is_asynchronous_with_output_failures_and_both_topics(template):
     template.has_resource_properties(
         "AWS::SageMaker::EndpointConfig",
