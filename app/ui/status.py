@@ -22,6 +22,7 @@ class StatusBar(QStatusBar):
         super().__init__(parent)
         self.setObjectName("statusBar")
         self.setSizeGripEnabled(False)
+        self.setContentsMargins(8, 2, 8, 3)  # the badge's rounded ends clear the window's edges
         self.endpoint = QLabel()
         self.endpoint.setObjectName("endpointState")
         self.endpoint.setAccessibleName("Endpoint state")
@@ -32,7 +33,7 @@ class StatusBar(QStatusBar):
         self.tracking.setObjectName("endpointState")
         self.tracking.setAccessibleName("Jobs in flight")
         self.separator = QLabel("·")
-        self.separator.setObjectName("endpointState")
+        self.separator.setObjectName("statusSeparator")
         self.addPermanentWidget(self.tracking)
         self.addPermanentWidget(self.separator)
         self.addPermanentWidget(self.endpoint)
