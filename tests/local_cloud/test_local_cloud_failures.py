@@ -127,3 +127,20 @@ def test_an_invocation_without_input_is_refused(cloud):
     with pytest.raises(botocore.exceptions.ClientError) as caught:
         runtime.invoke_endpoint_async(EndpointName=cloud.deployment.endpoint_name)
     assert caught.value.response["Error"]["Code"] == "ValidationError"
+
+
+class NotImages:
+    name = "not-images"
+
+    def render(self, request):
+        return ["not an image"]
+
+
+def test_an_engine_output_that_cannot_be_encoded_fails_the_job_instead_of_leaving_it_waiting(cloud, inbox, submit):
+    cloud.cloud.engine = NotImages()
+    response = submit(GOOD)
+    cloud.wait_idle()
+    cloud.cloud.engine = SandboxEngine()
+
+    note = inbox.by_id(response["InferenceId"])
+    assert note.failed and "Received server error (500)" in note.failure_reason

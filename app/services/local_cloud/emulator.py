@@ -394,6 +394,9 @@ class AsyncEndpointEmulator:
     def _process(self, ep: _Endpoint, invocation: _Invocation) -> None:
         try:
             self._run(invocation)
+        except Exception as exc:  # the job still ends with a notification, so no client waits for it forever
+            log.exception("local endpoint: invocation %s failed", invocation.inference_id)
+            self._fail(invocation, _server_error(exc))
         finally:
             with self._cond:
                 ep.running -= 1
@@ -433,7 +436,7 @@ class AsyncEndpointEmulator:
             if isinstance(outcome, TimeoutError):
                 reason = f"ModelError: Invocation timed out after {invocation.timeout} seconds (InvocationTimeoutSeconds)."
             else:
-                reason = f'ModelError: Received server error (500) from model with message "{outcome}". {_LOGS}'
+                reason = _server_error(outcome)
             self._fail(invocation, reason)
             return
         if self._stale(invocation):
@@ -473,6 +476,10 @@ class AsyncEndpointEmulator:
             failure_reason=reason,
         )
         self._clients("sns", invocation.region).publish(TopicArn=topic, Message=orjson.dumps(message).decode())
+
+
+def _server_error(exc: BaseException) -> str:
+    return f'ModelError: Received server error (500) from model with message "{exc}". {_LOGS}'
 
 
 def _render(engine: Engine, request: GenerationRequest, timeout: float) -> list | BaseException:
