@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contract import MODEL_DATA_PARAM, MODEL_IMAGE_PARAM, ssm_name, ssm_prefix
+from contract import ENDPOINT_PARAM, MODEL_DATA_PARAM, MODEL_IMAGE_PARAM, ssm_name, ssm_prefix
 from infra.config import Config
 
 from . import deploy_bundle
@@ -94,7 +94,7 @@ class TeardownPlan:
             ("CloudFormation stacks, with the endpoint, topics, functions and pipeline they hold", self.stacks),
             ("S3 buckets, emptied first: every request, output and image in them is lost", self.buckets),
             ("SSM parameters", self.parameters),
-            ("Build logs", self.log_groups),
+            ("Build and endpoint logs", self.log_groups),
             ("Template copies in the CDK staging bucket", self.template_copies),
         )
         for title, names in sections:
@@ -308,6 +308,7 @@ class Deployer:
                 stacks.append(name)
                 buckets.extend(self.stacks.resources(name, BUCKET))
                 log_groups.extend(f"/aws/codebuild/{project}" for project in self.stacks.resources(name, "AWS::CodeBuild::Project"))
+        log_groups.extend(self._endpoint_log_groups(config))
         return TeardownPlan(
             identity.account, self.region, config.deployment, tuple(stacks), tuple(buckets),
             tuple(self._parameters(config)), tuple(log_groups), tuple(self._template_copies(identity.account)),
@@ -376,6 +377,20 @@ class Deployer:
                 if error_code(exc) not in ("NoSuchBucket", "404"):
                     raise UserError(f"The bucket {bucket} could not be deleted: {_message(exc)}") from None
             yield DeployEvent(step, percent, f"Deleted the bucket {bucket}")
+
+    def _endpoint_log_groups(self, config: Config) -> list[str]:
+        """The endpoint's log group, which SageMaker creates and no stack owns."""
+        try:
+            endpoint = self.connection.client("ssm").get_parameter(
+                Name=ssm_name(config.deployment, ENDPOINT_PARAM))["Parameter"]["Value"]
+        except ClientError:
+            return []
+        name = f"/aws/sagemaker/Endpoints/{endpoint.rpartition('endpoint/')[2]}"
+        try:
+            groups = self.connection.client("logs").describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
+        except ClientError as exc:
+            raise UserError(f"The endpoint's log group could not be listed ({error_code(exc)}).") from None
+        return [g["logGroupName"] for g in groups if g["logGroupName"] == name]
 
     def _parameters(self, config: Config) -> list[str]:
         """Every SSM parameter of the deployment, including the model build's, which no stack owns."""

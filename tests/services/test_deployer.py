@@ -253,6 +253,9 @@ def test_teardown_names_what_it_deletes_and_leaves_nothing_behind(cloud, deploye
     s3 = cloud.client("s3")
     for n in range(3):
         s3.put_object(Bucket=target.bucket, Key=f"images/job-{n}/0.png", Body=b"png")
+    logs = cloud.client("logs")
+    endpoint_logs = f"/aws/sagemaker/Endpoints/{target.endpoint_name}"
+    logs.create_log_group(logGroupName=endpoint_logs)  # SageMaker makes it when the endpoint starts
 
     plan = deployer.plan_teardown()
 
@@ -272,6 +275,7 @@ def test_teardown_names_what_it_deletes_and_leaves_nothing_behind(cloud, deploye
     assert everything(cloud) == (stacks | {BOOTSTRAP_STACK}, buckets | {staging},
                                  parameters | {"/cdk-bootstrap/hnb659fds/version"})
     assert "Contents" not in s3.list_objects_v2(Bucket=staging, Prefix=TEMPLATE_PREFIX)
+    assert endpoint_logs in text and not logs.describe_log_groups(logGroupNamePrefix=endpoint_logs)["logGroups"]
     settings = load_settings(dirs)
     assert settings.targets == [] and settings.active_target is None
     assert deployer.plan_teardown().empty
