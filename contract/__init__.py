@@ -8,6 +8,7 @@ nowhere else. The Lambda assets bundle this package.
 from .ids import MAX_ID_LENGTH, check_inference_id, id_time, is_safe_inference_id, new_inference_id
 from .keys import (
     APP_NAME,
+    BUCKET_ENV,
     BUCKET_PARAM,
     ENDPOINT_PARAM,
     ERROR_TOPIC_PARAM,
@@ -26,6 +27,7 @@ from .keys import (
     id_from_key,
     image_key,
     image_prefix,
+    lambda_bucket,
     manifest_key,
     message_index_after,
     message_index_key,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlparse
@@ -29,6 +30,16 @@ ERROR_TOPIC_PARAM = "errorTopicArn"
 #: Written by the pipeline's model build step, read by the endpoint stack at deploy time.
 MODEL_IMAGE_PARAM = "modelImageUri"
 MODEL_DATA_PARAM = "modelDataUrl"
+#: The environment variable that names a Lambda function's bucket (set by infra and the local cloud).
+BUCKET_ENV = "BUCKET_NAME"
+
+
+def lambda_bucket(environ: Mapping[str, str]) -> str:
+    """The bucket a Lambda function works in, from its environment; RuntimeError when it has none."""
+    bucket = environ.get(BUCKET_ENV)
+    if not bucket:
+        raise RuntimeError(f"{BUCKET_ENV} is not set: the function is deployed without its bucket")
+    return bucket
 
 
 def request_key(inference_id: str) -> str:

@@ -36,6 +36,7 @@ from contract import (
     image_key,
     sns_messages,
     is_safe_inference_id,
+    lambda_bucket,
     manifest_key,
     parse_notification,
     read_output,
@@ -64,19 +65,12 @@ class Job:
 @logger.inject_lambda_context
 @event_source(data_class=SNSEvent)
 def lambda_handler(event: SNSEvent, context: LambdaContext) -> None:
-    bucket = bucket_name()
+    bucket = lambda_bucket(os.environ)
     for message in sns_messages(event.raw_event, logger):
         logger.remove_keys(["inference_id"])
         job = read_job(message)
         if job is not None:
             process(job, bucket)
-
-
-def bucket_name() -> str:
-    bucket = os.environ.get("BUCKET_NAME")
-    if not bucket:
-        raise RuntimeError("BUCKET_NAME is not set: the function is deployed without its bucket")
-    return bucket
 
 
 def read_job(message: str) -> Job | None:

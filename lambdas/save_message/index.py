@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from contract import (
     Notification,
     NotificationError,
+    lambda_bucket,
     message_index_key,
     message_key,
     parse_notification,
@@ -32,19 +33,12 @@ s3 = boto3.client("s3")
 @logger.inject_lambda_context
 @event_source(data_class=SNSEvent)
 def lambda_handler(event: SNSEvent, context: LambdaContext) -> None:
-    bucket = bucket_name()
+    bucket = lambda_bucket(os.environ)
     for message in sns_messages(event.raw_event, logger):
         logger.remove_keys(["inference_id"])
         notification = read_notification(message)
         if notification is not None:
             save(notification, message, bucket)
-
-
-def bucket_name() -> str:
-    bucket = os.environ.get("BUCKET_NAME")
-    if not bucket:
-        raise RuntimeError("BUCKET_NAME is not set: the function is deployed without its bucket")
-    return bucket
 
 
 def read_notification(message: str) -> Notification | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from contract import MESSAGE_INDEX, message_index_key, parse_message_index_key
+from lambda_events import FakeContext, sns_event
 
 
 def test_index_keys_sort_by_utc_time_and_give_back_time_and_id():
@@ -54,4 +55,4 @@ def test_the_handlers_import_without_their_environment_and_say_what_is_missing(n
     spec.loader.exec_module(module)
 
     with pytest.raises(RuntimeError, match="BUCKET_NAME is not set"):
-        module.bucket_name()
+        module.lambda_handler(sns_event("{}"), FakeContext())

@@ -29,6 +29,7 @@ from werkzeug.serving import ThreadedWSGIServer
 
 from contract import (
     APP_NAME,
+    BUCKET_ENV,
     BUCKET_PARAM,
     ENDPOINT_PARAM,
     ERROR_TOPIC_PARAM,
@@ -282,7 +283,7 @@ class LocalCloud:
         )
 
     def _wire_lambdas(self, deployment: LocalDeployment) -> None:
-        env = {"BUCKET_NAME": deployment.bucket}
+        env = {BUCKET_ENV: deployment.bucket}
         for function, on_error in LAMBDAS:
             module = self._lambda_module(function)
             if module is None:
