@@ -87,7 +87,14 @@ class JobService:
         requests = list(requests)
         many = len(requests) > 1
         validated = [validate_request(request, f"Request {n}: " if many else "") for n, request in enumerate(requests, 1)]
-        jobs = [self.record(request, claim=True) for request in validated]
+        jobs: list[Job] = []
+        try:
+            for request in validated:
+                jobs.append(self.record(request, claim=True))
+        except BaseException:  # a full disk: the jobs already recorded are left to `resume`
+            with self._lock:
+                self._sending.difference_update(job.inference_id for job in jobs)
+            raise
         total, done = len(jobs), 0
         done_lock = threading.Lock()
 
@@ -126,7 +133,12 @@ class JobService:
         if claim:
             with self._lock:
                 self._sending.add(inference_id)  # so `resume` leaves it to the caller
-        self.library.add_job(job)
+        try:
+            self.library.add_job(job)
+        except BaseException:
+            with self._lock:
+                self._sending.discard(inference_id)
+            raise
         return job
 
     def send(self, job: Job) -> Job:

@@ -94,3 +94,22 @@ def test_cancel_says_the_endpoint_cannot_abort_and_retry_resubmits(open_services
     again = ws.jobs.retry(job.inference_id)
     assert again.inference_id != job.inference_id and again.retry_of == job.inference_id
     assert again.request == job.request and again.state == JobState.QUEUED
+
+
+def test_a_batch_cut_short_by_a_full_disk_leaves_the_recorded_jobs_to_be_sent_later(open_services, monkeypatch):
+    ws = open_services()
+    real_add = ws.library.add_job
+    added = []
+
+    def add_then_fail(job):
+        if added:
+            raise OSError(28, "No space left on device")
+        added.append(job.inference_id)
+        return real_add(job)
+
+    monkeypatch.setattr(ws.library, "add_job", add_then_fail)
+    with pytest.raises(OSError):
+        ws.jobs.submit_many([{"prompt": "first", **SMALL}, {"prompt": "second", **SMALL}])
+    monkeypatch.undo()
+    assert [job.inference_id for job in ws.jobs.resume()] == added
+    assert ws.library.get_job(added[0]).state == JobState.QUEUED
