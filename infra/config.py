@@ -73,6 +73,7 @@ class BuildConfig:
     compute_type: str
     sagemaker_core: str
     part_size_mb: int
+    python: str = "3.12"
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,7 @@ class PipelineStack(Stack):
             source_input = pipelines.CodePipelineSource.s3(
                 source.bucket, SOURCE_KEY, trigger=actions.S3Trigger.NONE, action_name="Source"
             )
-        python = {"phases": {"install": {"runtime-versions": {"python": "3.12"}}}}
+        python = {"phases": {"install": {"runtime-versions": {"python": config.build.python}}}}
         self.pipeline = pipelines.CodePipeline(
             self,
             "Pipeline",

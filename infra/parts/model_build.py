@@ -40,7 +40,7 @@ def model_build_step(
             build_image=codebuild.LinuxBuildImage.from_code_build_image_id(config.build.image),
             compute_type=codebuild.ComputeType[config.build.compute_type],
         ),
-        partial_build_spec=codebuild.BuildSpec.from_object({"phases": {"install": {"runtime-versions": {"python": "3.12"}}}}),
+        partial_build_spec=codebuild.BuildSpec.from_object({"phases": {"install": {"runtime-versions": {"python": config.build.python}}}}),
         timeout=Duration.hours(2),
         role_policy_statements=[
             iam.PolicyStatement(

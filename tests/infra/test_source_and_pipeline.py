@@ -72,6 +72,14 @@ def test_the_model_build_step_streams_with_sagemaker_core_and_may_write_only_its
     assert '"ssm:PutParameter", "Resource": "*"' not in policies
 
 
+def test_every_build_step_runs_the_python_that_config_toml_names(pipeline):
+    specs = [p["Properties"]["Source"]["BuildSpec"] for p in pipeline.find_resources("AWS::CodeBuild::Project").values()]
+    ours = [spec for spec in specs if "prepare_model" in spec or "synth --app" in spec]
+    assert len(ours) == 2
+    for spec in ours:
+        assert json.loads(spec)["phases"]["install"]["runtime-versions"] == {"python": CONFIG.build.python}
+
+
 def test_the_pipeline_buckets_are_encrypted_and_tls_only(pipeline):
     buckets = pipeline.find_resources("AWS::S3::Bucket")
     assert len(buckets) == 3
