@@ -33,9 +33,11 @@ from .keys import (
     message_index_key,
     message_key,
     parse_message_index_key,
+    parse_ssm_name,
     request_key,
     ssm_name,
     ssm_prefix,
+    ssm_root,
 )
 from .manifest import STATUS_COMPLETED, STATUS_FAILED, Manifest, ManifestError, parse_manifest
 from .notification import (

@@ -111,10 +111,24 @@ def id_from_key(key: str, prefix: str) -> str | None:
         return None
 
 
+def ssm_root(app: str = APP_NAME) -> str:
+    """The SSM path under which every deployment of `app` keeps its parameters."""
+    return f"/{app}/"
+
+
 def ssm_prefix(deployment: str, app: str = APP_NAME) -> str:
     if not deployment or "/" in deployment:
         raise ValueError(f"a deployment name is one path segment, not {deployment!r}")
-    return f"/{app}/{deployment}/"
+    return f"{ssm_root(app)}{deployment}/"
+
+
+def parse_ssm_name(name: str, app: str = APP_NAME) -> tuple[str, str] | None:
+    """(deployment, parameter) of a parameter name made by `ssm_name`, or None for any other name."""
+    root = ssm_root(app)
+    if not name.startswith(root):
+        return None
+    deployment, sep, param = name[len(root):].partition("/")
+    return (deployment, param) if sep and deployment and param and "/" not in param else None
 
 
 def ssm_name(deployment: str, param: str, app: str = APP_NAME) -> str:

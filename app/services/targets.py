@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contract import APP_NAME, BUCKET_PARAM, ENDPOINT_PARAM, ERROR_TOPIC_PARAM, GUIDANCE_APP_NAME, SUCCESS_TOPIC_PARAM, ssm_name, ssm_prefix
+from contract import APP_NAME, BUCKET_PARAM, ENDPOINT_PARAM, ERROR_TOPIC_PARAM, GUIDANCE_APP_NAME, SUCCESS_TOPIC_PARAM, parse_ssm_name, ssm_name, ssm_prefix, ssm_root
 
 from .aws import Connection, error_code, is_transient
 from .errors import UserError
@@ -72,13 +72,11 @@ def list_deployments(connection: Connection) -> list[Deployment]:
     ssm = connection.client("ssm")
     found: dict[tuple[str, str], dict[str, str]] = {}
     for app in (APP_NAME, GUIDANCE_APP_NAME):
-        root = f"/{app}/"
         try:
-            for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=root, Recursive=True):
+            for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=ssm_root(app), Recursive=True):
                 for param in page.get("Parameters", []):
-                    rest = param["Name"][len(root):]
-                    deployment, sep, key = rest.partition("/")
-                    if sep and deployment and "/" not in key:
+                    if parsed := parse_ssm_name(param["Name"], app):
+                        deployment, key = parsed
                         found.setdefault((app, deployment), {})[key] = param["Value"]
         except (BotoCoreError, ClientError) as exc:
             raise _target_error(exc, f"the deployments in {connection.region}") from None

@@ -12,6 +12,7 @@ from contract import (
     message_key,
     new_inference_id,
     request_key,
+    parse_ssm_name,
     ssm_name,
 )
 
@@ -66,3 +67,10 @@ def test_malformed_s3_uris_are_refused(uri):
 def test_s3_uri_round_trip():
     loc = S3Location.parse("s3://my-bucket/output/abc.out")
     assert (loc.bucket, loc.key, loc.uri) == ("my-bucket", "output/abc.out", "s3://my-bucket/output/abc.out")
+
+
+def test_a_parameter_name_reads_back_as_its_deployment_and_parameter():
+    assert parse_ssm_name(ssm_name("studio", "bucketName")) == ("studio", "bucketName")
+    assert parse_ssm_name("/simple-gen-ai-service/repo/endpointName", "simple-gen-ai-service") == ("repo", "endpointName")
+    for other in ("/diffusion-desk/studio", "/diffusion-desk/studio/a/b", "/elsewhere/studio/bucketName", "/diffusion-desk//x"):
+        assert parse_ssm_name(other) is None, other
