@@ -162,7 +162,14 @@ def _load_key_pair(name: str | None) -> dict[str, str]:
         raise UserError(f"The keyring could not be read ({type(exc).__name__}).", hint="Use a named AWS profile instead.") from None
     if not raw:
         raise UserError(f"The stored access key {name!r} is not in the keyring any more.", hint="Enter it again in Settings.")
-    return json.loads(raw)
+    try:
+        pair = json.loads(raw)
+    except ValueError:
+        pair = None
+    if not isinstance(pair, dict) or not pair.get("access_key_id") or not pair.get("secret_access_key"):
+        # Never repeat the entry: it may hold a secret.
+        raise UserError(f"The stored access key {name!r} in the keyring is damaged.", hint="Enter it again in Settings.") from None
+    return pair
 
 
 def make_session(source: CredentialSource, region: str | None = None) -> boto3.Session:

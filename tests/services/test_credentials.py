@@ -141,3 +141,10 @@ def test_an_expired_sso_token_in_the_cache_says_run_aws_sso_login(aws_home):
     source = CredentialSource("profile", profile="studio")
     with pytest.raises(UserError, match=r"has expired or was never made.*aws sso login --profile studio"):
         check_identity(make_session(source), source)
+
+
+@pytest.mark.parametrize("entry", ["not json", '{"access_key_id": "AKIAEXAMPLE"}', "[]"])
+def test_a_damaged_keyring_entry_asks_for_the_key_again(memory_keyring, aws_home, entry):
+    memory_keyring.entries[(KEYRING_SERVICE, "work")] = entry
+    with pytest.raises(UserError, match="Enter it again"):
+        make_session(CredentialSource("keyring", key_name="work"), "eu-west-1")
