@@ -1,4 +1,4 @@
-"""Buckets with the house defaults: SSE, TLS only, no public access, access logs."""
+"""Buckets with the house defaults: SSE, TLS 1.2 or newer only, no public access, access logs."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class AccessLogBucket(s3.Bucket):
             construct_id,
             encryption=s3.BucketEncryption.S3_MANAGED,
             enforce_ssl=True,
+            minimum_tls_version=1.2,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(expire_days))],
@@ -47,6 +48,7 @@ def secure_bucket(
         construct_id,
         encryption=s3.BucketEncryption.S3_MANAGED,
         enforce_ssl=True,
+        minimum_tls_version=1.2,
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         versioned=versioned,

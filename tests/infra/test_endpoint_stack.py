@@ -60,6 +60,12 @@ def test_every_bucket_refuses_plain_http(template):
         assert any(s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
 
 
+def test_every_bucket_refuses_tls_older_than_1_2(template):
+    for policy in template.find_resources("AWS::S3::BucketPolicy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(s["Effect"] == "Deny" and s.get("Condition") == {"NumericLessThan": {"s3:TlsVersion": 1.2}} for s in statements)
+
+
 def test_requests_outputs_and_failures_expire_after_the_configured_days(template):
     rules = [
         Match.object_like({"Prefix": prefix, "ExpirationInDays": CONFIG.bucket.expire_days, "Status": "Enabled"})

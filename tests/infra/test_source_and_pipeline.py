@@ -85,6 +85,9 @@ def test_the_pipeline_buckets_are_encrypted_and_tls_only(pipeline):
     assert len(buckets) == 3
     pipeline.all_resources_properties("AWS::S3::Bucket", {"BucketEncryption": Match.any_value(), "PublicAccessBlockConfiguration": Match.any_value()})
     assert len(pipeline.find_resources("AWS::S3::BucketPolicy")) == 3
+    for policy in pipeline.find_resources("AWS::S3::BucketPolicy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(s["Effect"] == "Deny" and s.get("Condition") == {"NumericLessThan": {"s3:TlsVersion": 1.2}} for s in statements)
     pipeline.has_output("ModelBucketName", {})
     pipeline.has_output("PipelineName", {})
 
