@@ -195,8 +195,8 @@ def test_thumbnail_renders_are_capped_newest_first(qtbot):
     gate, rendered = threading.Event(), []
 
     def render(path, pixels):
+        rendered.append(path)  # in the order renders start: when they finish is up to the threads
         gate.wait(10)
-        rendered.append(path)
         image = QImage(8, 8, QImage.Format.Format_RGB32)
         image.fill(0)
         return image
