@@ -67,7 +67,7 @@ class ParameterPanel(QScrollArea):
         self.use.setObjectName("primary")
         self.use.setToolTip("Put the prompt and every setting, seed included, into the composer (Ctrl+R)")
         self.use.clicked.connect(lambda: self._restore(True))
-        self.use_without_seed = QPushButton("Without the seed")
+        self.use_without_seed = QPushButton("Use with a new seed")
         self.use_without_seed.setObjectName("useWithoutSeed")
         self.use_without_seed.setToolTip("The same settings with a new random seed, for variations (Ctrl+Shift+R)")
         self.use_without_seed.clicked.connect(lambda: self._restore(False))
