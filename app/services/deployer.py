@@ -321,6 +321,14 @@ class Deployer:
         if plan.region != self.region or plan.deployment != self.config().deployment:
             raise UserError(f"The confirmed teardown was for {plan.deployment!r} in {plan.region}, not this connection.",
                             hint="Press Tear down again.")
+        try:
+            return (yield from self._tear_down(plan))
+        except (UserError, BotoCoreError, ClientError) as exc:
+            why = exc.args[0] if isinstance(exc, UserError) else f"AWS refused a request ({error_code(exc)})."
+            raise UserError(f"Teardown stopped part-way, so some of deployment {plan.deployment!r} is left: {why}",
+                            hint="Press Tear down again: it lists and deletes only what is left.") from None
+
+    def _tear_down(self, plan: TeardownPlan) -> Events:
         share = 85 / max(len(plan.stacks), 1)
         for n, name in enumerate(plan.stacks):
             step, low = f"Deleting {name}", n * share

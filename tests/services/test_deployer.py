@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 from moto.cloudformation.models import Event, cloudformation_backends
 from moto.cloudformation.parsing import NULL_MODELS, get_model_map
@@ -278,6 +279,28 @@ def test_teardown_names_what_it_deletes_and_leaves_nothing_behind(cloud, deploye
     assert endpoint_logs in text and not logs.describe_log_groups(logGroupNamePrefix=endpoint_logs)["logGroups"]
     settings = load_settings(dirs)
     assert settings.targets == [] and settings.active_target is None
+    assert deployer.plan_teardown().empty
+
+
+def test_a_teardown_that_stops_part_way_says_so_and_a_second_one_finishes(cloud, deployer):
+    pipeline = Pipeline(deployer, cloud).succeeds()
+    run(deployer.deploy(OPTIONS))
+    pipeline.done()
+
+    def refuse_the_pipeline_stack(params, **kwargs):
+        if f":stack/{STACKS['pipeline']}/" in params.get("StackName", ""):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "DeleteStack")
+
+    client = deployer.stacks.client
+    client.meta.events.register("before-parameter-build.cloudformation.DeleteStack", refuse_the_pipeline_stack)
+    with pytest.raises(UserError, match="stopped part-way") as stopped:
+        run(deployer.teardown(deployer.plan_teardown()))
+    assert "Tear down again" in str(stopped.value)
+    client.meta.events.unregister("before-parameter-build.cloudformation.DeleteStack", refuse_the_pipeline_stack)
+
+    rest = deployer.plan_teardown()
+    assert rest.stacks == (STACKS["pipeline"], STACKS["source"])
+    run(deployer.teardown(rest))
     assert deployer.plan_teardown().empty
 
 
