@@ -196,7 +196,8 @@ def _wait(workspace: Workspace, ids: list[str], ui: "_Console") -> list[Job]:
     while True:
         tracker.step()
         jobs = [library.get_job(i) for i in ids]
-        done = sum(1 for job in jobs if job and job.state.finished)
+        # A job removed from the library meanwhile (in the app, say) is no longer waited for.
+        done = sum(1 for job in jobs if job is None or job.state.finished)
         latest = next((job.message for job in jobs if job and not job.state.finished), "")
         ui.progress(done, len(ids), latest or "Done")
         if done == len(ids):
