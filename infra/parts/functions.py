@@ -12,7 +12,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from contract import IMAGES, MESSAGE_INDEX, MESSAGES, OUTPUT, REQUESTS
+from contract import BUCKET_ENV, IMAGES, MESSAGE_INDEX, MESSAGES, OUTPUT, REQUESTS
 from infra.config import LambdaConfig
 from infra.parts.function_code import function_code
 from infra.parts.nag import acknowledge, arn_of
@@ -95,7 +95,7 @@ class NotificationFunctions(Construct):
             on_failure=destinations.SqsDestination(self.failures),
             retry_attempts=2,
             environment={
-                "BUCKET_NAME": bucket.bucket_name,
+                BUCKET_ENV: bucket.bucket_name,
                 "POWERTOOLS_SERVICE_NAME": name.replace("_", "-"),
                 "POWERTOOLS_LOG_LEVEL": config.log_level,
             },
