@@ -113,20 +113,3 @@ def window(qtbot, sandbox_context):
     qtbot.waitUntil(lambda: win.queue.tracking, timeout=30_000)
     yield win
     win.close()
-
-
-@pytest.fixture(autouse=True)
-def _no_window_or_task_left_behind(qapp):
-    """Each UI test starts clean: a dialog left open or a task still running in the shared pool
-    by an earlier test (xdist orders tests differently each run) must not steal activation or
-    delay the next test's background work."""
-    yield
-    from PySide6.QtWidgets import QApplication
-
-    from app.ui.tasks import manager
-
-    for widget in QApplication.topLevelWidgets():
-        if widget.isVisible():
-            widget.close()
-    manager().wait(5000)
-    QApplication.processEvents()
