@@ -1,8 +1,11 @@
 """The model's output: `{"generated_images": [...], "prompt": ...}` in either Accept form.
 
 `application/json` gives each image as nested RGB arrays (H × W × 3, 0–255);
-`application/json;jpeg` gives each as a base64 JPEG string. The nested arrays are
-parsed straight from the bytes into numpy, with no Python object per pixel.
+`application/json;jpeg` gives each as a base64 JPEG string. Where numpy is installed
+(the Lambda, the tools) the nested arrays are parsed straight from the bytes into numpy,
+with no Python object per pixel, and images are (H, W, 3) uint8 arrays. The packaged
+desktop app leaves numpy out: its sandbox takes the plain path, same rules, and images
+are `Pixels`.
 """
 
 from __future__ import annotations
@@ -14,10 +17,15 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import chain
+from typing import Any, Protocol
 
-import numpy as np
 import orjson
+
+try:
+    import numpy as np
+except ImportError:  # the packaged desktop app
+    np = None
 
 from .parameters import CHUNK_KEY
 
@@ -30,11 +38,51 @@ class OutputError(ValueError):
     """The model output cannot be turned into images; the message says why, for a person."""
 
 
+class RGBImage(Protocol):
+    """An 8-bit RGB image: a numpy array or `Pixels`; both have these two."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def tobytes(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Pixels:
+    """An 8-bit RGB image as rows of r, g, b bytes: the form images take without numpy."""
+
+    height: int
+    width: int
+    data: bytes
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.height, self.width, 3)
+
+    def tobytes(self) -> bytes:
+        return self.data
+
+
+def image_from_pil(picture: Any) -> RGBImage:
+    """A Pillow image as this module's image: an array where numpy is installed, else Pixels."""
+    rgb = picture.convert("RGB")
+    if np is not None:
+        return np.asarray(rgb, dtype=np.uint8)
+    return Pixels(rgb.height, rgb.width, rgb.tobytes())
+
+
+def image_to_pil(image: RGBImage) -> Any:
+    from PIL import Image as PILImage
+
+    height, width = image.shape[:2]
+    return PILImage.frombytes("RGB", (width, height), image.tobytes())
+
+
 @dataclass(frozen=True, slots=True)
 class ModelOutput:
-    """The decoded output: images as (H, W, 3) uint8 arrays, the prompt, other plain fields."""
+    """The decoded output: its images, the prompt, other plain fields."""
 
-    images: list[np.ndarray]
+    images: list[RGBImage]
     prompt: str | None = None
     details: dict[str, str | int | float | bool] = field(default_factory=dict)
 
@@ -44,6 +92,8 @@ def read_output(body: bytes) -> ModelOutput:
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise OutputError("the model output is not bytes")
     body = bytes(body)
+    if np is None:
+        return _read_plain(body)
     spans = _quick_spans(body)
     if spans is not None:
         try:
@@ -53,17 +103,19 @@ def read_output(body: bytes) -> ModelOutput:
     return _read(body, _exact_spans(body))
 
 
-def decode_output(body: bytes) -> list[np.ndarray]:
-    """Every image in the output as an (H, W, 3) uint8 array."""
+def decode_output(body: bytes) -> list[RGBImage]:
+    """Every image in the output."""
     return read_output(body).images
 
 
-def decode_image(image: Any, index: int = 0) -> np.ndarray:
+def decode_image(image: Any, index: int = 0) -> RGBImage:
     """One already-parsed image: nested RGB lists or a base64 JPEG string."""
     if isinstance(image, str):
         return _decode_jpeg(image, index)
     if not isinstance(image, list) or not image:
         raise OutputError(f"image {index + 1} is neither nested RGB arrays nor a base64 JPEG")
+    if np is None:
+        return _plain_image(image, index)
     try:
         raw = orjson.dumps(image)
     except (TypeError, orjson.JSONEncodeError):
@@ -74,13 +126,8 @@ def decode_image(image: Any, index: int = 0) -> np.ndarray:
 def _read(body: bytes, spans: list[tuple[int, int]]) -> ModelOutput:
     """Parse the output with each image span standing in as a placeholder, then each image."""
     data = _load_skeleton(body, spans)
-    images = data.get("generated_images")
-    if not isinstance(images, list):
-        raise OutputError("the model output has no list of generated_images")
-    if not images:
-        raise OutputError("the model output's generated_images list is empty")
     decoded = []
-    for index, image in enumerate(images):
+    for index, image in enumerate(_image_list(data)):
         span = _placeholder_span(image, spans)
         if span is not None:
             decoded.append(_parse_image(body[span[0] : span[1] + 1], index))
@@ -88,6 +135,25 @@ def _read(body: bytes, spans: list[tuple[int, int]]) -> ModelOutput:
             decoded.append(_decode_jpeg(image, index))
         else:
             raise OutputError(f"image {index + 1} is neither nested RGB arrays nor a base64 JPEG")
+    return _model_output(data, decoded)
+
+
+def _read_plain(body: bytes) -> ModelOutput:
+    """The whole output parsed into Python objects, then each image checked (no numpy)."""
+    data = _load_skeleton(body, [])
+    return _model_output(data, [decode_image(image, index) for index, image in enumerate(_image_list(data))])
+
+
+def _image_list(data: dict[str, Any]) -> list[Any]:
+    images = data.get("generated_images")
+    if not isinstance(images, list):
+        raise OutputError("the model output has no list of generated_images")
+    if not images:
+        raise OutputError("the model output's generated_images list is empty")
+    return images
+
+
+def _model_output(data: dict[str, Any], decoded: list[RGBImage]) -> ModelOutput:
     prompt = data.get("prompt") if isinstance(data.get("prompt"), str) else None
     details = {
         key: value
@@ -146,9 +212,10 @@ _STRUCTURE = re.compile(rb'[\[\]{}"]')
 _QUICK_STEPS = 10_000
 _SCAN_CHUNK = 1 << 20
 _BAND = 1 << 18  # bytes of compact text per band of rows
-_DEPTH_STEP = np.zeros(256, dtype=np.int8)
-_DEPTH_STEP[[ord("["), ord("{")]] = 1
-_DEPTH_STEP[[ord("]"), ord("}")]] = -1
+if np is not None:
+    _DEPTH_STEP = np.zeros(256, dtype=np.int8)
+    _DEPTH_STEP[[ord("["), ord("{")]] = 1
+    _DEPTH_STEP[[ord("]"), ord("}")]] = -1
 _PLACEHOLDER = "\x00"
 _SPACES = b" \t\r\n"
 
@@ -400,9 +467,10 @@ def _where_value(number: int, shape: tuple[int, int], index: int, first_row: int
 
 
 _BAD, _DIGIT, _LIST_OPEN, _LIST_CLOSE, _COMMA = range(5)
-_KIND = np.full(256, _BAD, dtype=np.uint8)
-_KIND[ord("0") : ord("9") + 1] = _DIGIT
-_KIND[_OPEN], _KIND[_CLOSE], _KIND[ord(",")] = _LIST_OPEN, _LIST_CLOSE, _COMMA
+if np is not None:
+    _KIND = np.full(256, _BAD, dtype=np.uint8)
+    _KIND[ord("0") : ord("9") + 1] = _DIGIT
+    _KIND[_OPEN], _KIND[_CLOSE], _KIND[ord(",")] = _LIST_OPEN, _LIST_CLOSE, _COMMA
 
 
 def _describe_bad_image(compact: bytes, index: int) -> OutputError:
@@ -473,19 +541,71 @@ def _bad_character(char: str, where: str) -> OutputError:
     return OutputError(f"{where} has an unexpected character {char!r} among its pixel values")
 
 
-def _decode_jpeg(text: str, index: int) -> np.ndarray:
+def _plain_image(rows: list[Any], index: int) -> Pixels:
+    """Nested RGB lists as Pixels, a row at a time, with the fast path's rules and messages."""
+    where = f"image {index + 1}"
+    width = len(rows[0]) if isinstance(rows[0], list) else 0
+    data = bytearray()
+    for number, row in enumerate(rows):
+        if not isinstance(row, list):
+            raise OutputError(f"{where} is not rows of [red, green, blue] pixels: a value stands outside a pixel")
+        if not row:
+            raise OutputError(f"{where} has an empty row or pixel")
+        values = list(chain.from_iterable(pixel if type(pixel) is list else [pixel] for pixel in row))
+        if len(values) != 3 * len(row) or set(map(type, values)) != {int} or not all(
+            type(pixel) is list for pixel in row
+        ):
+            raise _plain_problem(row, where)
+        if len(row) != width:
+            raise OutputError(
+                f"{where} has rows of different lengths: row 1 has {width} pixels, row {number + 1} has {len(row)}"
+            )
+        try:
+            data += bytes(values)
+        except ValueError:
+            value = next(v for v in values if not 0 <= v <= 255)
+            if value < 0:
+                raise OutputError(f"{where} has negative values; every value must be a whole number from 0 to 255")
+            raise OutputError(f"{where} has the value {value}; every value must be from 0 to 255") from None
+    return Pixels(len(rows), width, bytes(data))
+
+
+def _plain_problem(row: list[Any], where: str) -> OutputError:
+    """Why a row is not [r, g, b] pixels of whole numbers, for a person."""
+    for pixel in row:
+        if not isinstance(pixel, list):
+            return OutputError(f"{where} is not rows of [red, green, blue] pixels: a value stands outside a pixel")
+        for value in pixel:
+            if isinstance(value, list):
+                return OutputError(f"{where} is nested deeper than rows of [red, green, blue] pixels")
+            if isinstance(value, bool) or value is None:
+                return OutputError(f"{where} has null, true or false where a pixel value should be")
+            if isinstance(value, float):
+                return OutputError(f"{where} has decimal values; every value must be a whole number from 0 to 255")
+            if isinstance(value, str):
+                return OutputError(f"{where} has text where a pixel value should be")
+            if isinstance(value, dict):
+                return OutputError(f"{where} has a JSON object where a pixel should be")
+        if len(pixel) != 3:
+            if not pixel:
+                return OutputError(f"{where} has an empty row or pixel")
+            return OutputError(f"{where} has a pixel with {len(pixel)} values; each pixel needs exactly 3 (red, green, blue)")
+    return OutputError(f"{where} is not rows of [red, green, blue] pixels")
+
+
+def _decode_jpeg(text: str, index: int) -> RGBImage:
     from PIL import Image, UnidentifiedImageError
 
     try:
         raw = base64.b64decode(text, validate=True)
         with Image.open(io.BytesIO(raw)) as img:
-            return np.asarray(img.convert("RGB"))
+            return image_from_pil(img)
     except (binascii.Error, ValueError, UnidentifiedImageError, OSError, Image.DecompressionBombError):
         raise OutputError(f"image {index + 1} is a string but not a base64 JPEG") from None
 
 
 def encode_output(
-    images: list[np.ndarray], prompt: str, accept: str = ACCEPT_RGB, details: dict[str, Any] | None = None
+    images: list[RGBImage], prompt: str, accept: str = ACCEPT_RGB, details: dict[str, Any] | None = None
 ) -> bytes:
     """Serialize images the way JumpStart does for the given Accept type.
 
@@ -493,42 +613,64 @@ def encode_output(
     """
     extra = dict(details or {})
     if accept == ACCEPT_JPEG:
-        from PIL import Image
-
         encoded: list[Any] = []
         for image in images:
             buf = io.BytesIO()
-            Image.fromarray(image, "RGB").save(buf, "JPEG", quality=95)
+            image_to_pil(image).save(buf, "JPEG", quality=95)
             encoded.append(base64.b64encode(buf.getvalue()).decode("ascii"))
         return orjson.dumps({"generated_images": encoded, "prompt": prompt, **extra})
+    if np is None:
+        return orjson.dumps({"generated_images": [_nested(image) for image in images], "prompt": prompt, **extra})
     return orjson.dumps(
-        {"generated_images": [np.ascontiguousarray(i, dtype=np.uint8) for i in images], "prompt": prompt, **extra},
+        {"generated_images": [_as_array(image) for image in images], "prompt": prompt, **extra},
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
+
+
+def _as_array(image: RGBImage) -> Any:
+    if isinstance(image, Pixels):
+        return np.frombuffer(image.data, dtype=np.uint8).reshape(image.shape)
+    return np.ascontiguousarray(image, dtype=np.uint8)
+
+
+def _nested(image: RGBImage) -> list[list[list[int]]]:
+    height, width = image.shape[:2]
+    data, stride = image.tobytes(), 3 * width
+    return [
+        [list(data[at : at + 3]) for at in range(row * stride, (row + 1) * stride, 3)] for row in range(height)
+    ]
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _UP_FILTER = 2
 
 
-def encode_png(image: np.ndarray, parameters: str | None = None) -> bytes:
+def encode_png(image: RGBImage, parameters: str | None = None) -> bytes:
     """A lossless 8-bit RGB PNG, with `parameters` in a text chunk when given.
 
     Every row uses PNG's Up filter and zlib's RLE strategy: on generated images this is as
-    small as Pillow's default PNG and several times faster to write.
+    small as Pillow's default PNG and several times faster to write. Without numpy the
+    rows are left unfiltered: the same pixels in a somewhat larger file.
     """
-    image = np.ascontiguousarray(image, dtype=np.uint8)
-    if image.ndim != 3 or image.shape[2] != 3 or not image.shape[0] or not image.shape[1]:
-        raise ValueError(f"a PNG needs an (H, W, 3) image, not shape {image.shape}")
-    height, width, _ = image.shape
-    rows = np.empty((height, 1 + 3 * width), dtype=np.uint8)
-    rows[:, 0] = _UP_FILTER
-    filtered = rows[:, 1:].reshape(height, width, 3)
-    filtered[0] = image[0]
-    np.subtract(image[1:], image[:-1], out=filtered[1:])
+    shape = tuple(image.shape)
+    if len(shape) != 3 or shape[2] != 3 or not shape[0] or not shape[1]:
+        raise ValueError(f"a PNG needs an (H, W, 3) image, not shape {shape}")
+    height, width, _ = shape
     deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    data = deflate.compress(rows) + deflate.flush()
-    del rows, filtered
+    if np is None:
+        pixels, stride = image.tobytes(), 3 * width
+        data = deflate.compress(
+            b"".join(b"\x00" + pixels[at : at + stride] for at in range(0, height * stride, stride))
+        ) + deflate.flush()
+    else:
+        array = _as_array(image)
+        rows = np.empty((height, 1 + 3 * width), dtype=np.uint8)
+        rows[:, 0] = _UP_FILTER
+        filtered = rows[:, 1:].reshape(height, width, 3)
+        filtered[0] = array[0]
+        np.subtract(array[1:], array[:-1], out=filtered[1:])
+        data = deflate.compress(rows) + deflate.flush()
+        del rows, filtered
     parts = [_PNG_SIGNATURE, _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))]
     if parameters is not None:
         parts.append(_text_chunk(CHUNK_KEY, parameters))
