@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.services.local_cloud import Engine, SandboxEngine
-from contract import GenerationRequest
+from contract import GenerationRequest, Pixels, output
 
 
 def test_the_sandbox_says_it_is_not_a_model():
@@ -33,3 +33,14 @@ def test_the_prompt_changes_the_picture_and_no_seed_means_a_random_one():
     assert not (kite == boat).all()
     assert not (unseeded[0] == unseeded[1]).all()
     assert kite.std() > 5  # a picture, not a flat colour
+
+
+def test_without_numpy_it_draws_the_same_pixels(monkeypatch):
+    """The packaged app has no numpy: the pattern is drawn with Pillow alone either way."""
+    request = GenerationRequest(prompt="a red kite", width=96, height=64, seed=9)
+    with_numpy = SandboxEngine().render(request)[0]
+    monkeypatch.setattr(output, "np", None)
+    plain = SandboxEngine().render(request)[0]
+
+    assert isinstance(plain, Pixels) and plain.shape == (64, 96, 3)
+    assert plain.tobytes() == with_numpy.tobytes()

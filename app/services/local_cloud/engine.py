@@ -2,80 +2,97 @@
 
 from __future__ import annotations
 
+import colorsys
 import hashlib
+import math
+import random
 import secrets
 from typing import Protocol, runtime_checkable
 
-import numpy as np
+from PIL import Image
 
-from contract import MAX_SEED, GenerationRequest
+from contract import MAX_SEED, GenerationRequest, RGBImage, image_from_pil
 
 SANDBOX_NAME = "Sandbox test pattern (not a model)"
+_SKETCH = 96  # the gradient and rings are drawn this many pixels across, then scaled up
 
 
 @runtime_checkable
 class Engine(Protocol):
-    """Turns one validated request into `num_images_per_prompt` (H, W, 3) uint8 images."""
+    """Turns one validated request into `num_images_per_prompt` RGB images of the requested size."""
 
     name: str
 
-    def render(self, request: GenerationRequest) -> list[np.ndarray]: ...
+    def render(self, request: GenerationRequest) -> list[RGBImage]: ...
 
 
 class SandboxEngine:
     """Draws a deterministic pattern from the prompt and seed; it is not a model and says so.
 
     The same prompt and seed always give the same pixels; no seed means a random one,
-    as the real model does.
+    as the real model does. Drawn with Pillow alone, so the packaged app needs no numpy.
     """
 
     name = SANDBOX_NAME
 
-    def render(self, request: GenerationRequest) -> list[np.ndarray]:
+    def render(self, request: GenerationRequest) -> list[RGBImage]:
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         return [
-            _pattern(request.prompt, (seed + index) % (MAX_SEED + 1), request.width, request.height)
+            image_from_pil(_pattern(request.prompt, (seed + index) % (MAX_SEED + 1), request.width, request.height))
             for index in range(request.num_images_per_prompt)
         ]
 
 
-def _pattern(prompt: str, seed: int, width: int, height: int) -> np.ndarray:
-    """A diagonal two-colour gradient with soft discs and faint rings, all from one RNG."""
+def _pattern(prompt: str, seed: int, width: int, height: int) -> Image.Image:
+    """A two-colour gradient at an angle with faint rings and soft discs, all from one RNG."""
     digest = hashlib.sha256(f"{seed}\0{prompt}".encode()).digest()
-    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
-    y = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
-    x = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
-    angle = rng.uniform(0, 2 * np.pi)
-    t = np.clip(0.5 + (x - 0.5) * np.cos(angle) + (y - 0.5) * np.sin(angle), 0.0, 1.0)
+    rng = random.Random(int.from_bytes(digest[:8], "little"))
+    angle = rng.uniform(0, 2 * math.pi)
     start, end = _palette(rng, 2)
-    image = start + (end - start) * t[..., None]
-    aspect = width / height
-    rings = 0.025 * np.sin(np.sqrt(((x - 0.5) * aspect) ** 2 + (y - 0.5) ** 2) * rng.uniform(12, 36))
-    image += rings[..., None]
-    for colour in _palette(rng, int(rng.integers(3, 7))):
-        cx, cy = rng.uniform(0.1, 0.9, 2)
-        radius = rng.uniform(0.08, 0.3)
-        opacity = rng.uniform(0.45, 0.8)
-        # Only the disc's bounding box is touched, so large images stay fast.
-        rows = slice(max(0, int((cy - radius) * height)), min(height, int((cy + radius) * height) + 2))
-        cols = slice(max(0, int((cx - radius / aspect) * width)), min(width, int((cx + radius / aspect) * width) + 2))
-        dist = np.sqrt(((x[:, cols] - cx) * aspect) ** 2 + (y[rows] - cy) ** 2)
-        alpha = (np.clip((radius - dist) / (radius * 0.35), 0.0, 1.0) * opacity)[..., None]
-        patch = image[rows, cols]
-        patch += (colour - patch) * alpha
-    return np.clip(image * 255.0, 0, 255).astype(np.uint8)
+    frequency = rng.uniform(12, 36)
+    image = _background(start, end, angle, frequency, width, height)
+    for colour in _palette(rng, rng.randint(3, 6)):
+        cx, cy = rng.uniform(0.1, 0.9), rng.uniform(0.1, 0.9)
+        radius, opacity = rng.uniform(0.08, 0.3), rng.uniform(0.45, 0.8)
+        size = max(2, round(2 * radius * height))
+        mask = _soft_disc(opacity).resize((size, size), Image.Resampling.BILINEAR)
+        corner = (round(cx * width - size / 2), round(cy * height - size / 2))
+        image.paste(tuple(round(255 * c) for c in colour), corner, mask)
+    return image
 
 
-def _palette(rng: np.random.Generator, count: int) -> list[np.ndarray]:
-    """Pleasant colours: spread hues, moderate saturation and brightness (HSV to RGB)."""
+def _background(start: tuple, end: tuple, angle: float, frequency: float, width: int, height: int) -> Image.Image:
+    """The gradient and rings, smooth enough to draw small (pure Python) and scale up."""
+    w = max(2, min(width, round(_SKETCH * width / max(width, height))))
+    h = max(2, min(height, round(_SKETCH * height / max(width, height))))
+    cos, sin, aspect = math.cos(angle), math.sin(angle), width / height
+    data = bytearray()
+    for row in range(h):
+        y = row / (h - 1) - 0.5
+        for column in range(w):
+            x = column / (w - 1) - 0.5
+            t = min(1.0, max(0.0, 0.5 + x * cos + y * sin))
+            ring = 0.025 * math.sin(math.hypot(x * aspect, y) * frequency)
+            data += bytes(min(255, max(0, round(255 * (a + (b - a) * t + ring)))) for a, b in zip(start, end))
+    return Image.frombytes("RGB", (w, h), bytes(data)).resize((width, height), Image.Resampling.BICUBIC)
+
+
+def _soft_disc(opacity: float) -> Image.Image:
+    """A disc's mask: full `opacity` inside, fading to nothing over its outer 35 %.
+
+    Pillow's radial gradient holds each pixel's distance from the centre, 128 at the edge.
+    """
+    fade = [min(1.0, max(0.0, (1 - value / 128) / 0.35)) for value in range(256)]
+    return Image.radial_gradient("L").point([round(255 * opacity * f) for f in fade])
+
+
+def _palette(rng: random.Random, count: int) -> list[tuple[float, float, float]]:
+    """Pleasant colours: spread hues, moderate saturation and brightness."""
     base = rng.uniform(0, 1)
     colours = []
     for index in range(count):
         hue = (base + index / count + rng.uniform(-0.05, 0.05)) % 1.0
-        sat, val = rng.uniform(0.35, 0.75), rng.uniform(0.55, 0.95)
-        k = (np.array([5.0, 3.0, 1.0]) + hue * 6) % 6
-        rgb = val - val * sat * np.clip(np.minimum(k, 4 - k), 0, 1)
-        colours.append(rgb.astype(np.float32))
+        colours.append(colorsys.hsv_to_rgb(hue, rng.uniform(0.35, 0.75), rng.uniform(0.55, 0.95)))
     return colours
 
 
@@ -100,7 +117,7 @@ class DiffusersEngine:
             self._pipeline = StableDiffusionPipeline.from_pretrained(self._model_id).to(device)
         return self._pipeline
 
-    def render(self, request: GenerationRequest) -> list[np.ndarray]:
+    def render(self, request: GenerationRequest) -> list[RGBImage]:
         import torch
 
         pipeline = self._load()
@@ -117,4 +134,4 @@ class DiffusersEngine:
             num_images_per_prompt=request.num_images_per_prompt,
             generator=generator,
         )
-        return [np.asarray(image.convert("RGB"), dtype=np.uint8) for image in result.images]
+        return [image_from_pil(image) for image in result.images]
