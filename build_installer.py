@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import tomllib
 from pathlib import Path
@@ -25,6 +27,10 @@ PACKAGING = ROOT / "packaging"
 NAME = "DiffusionDesk"
 SLUG = "diffusion-desk"
 ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512, 1024)
+# ICU data Qt never reads for this app: break rules, localized currency/language/region/unit/time-zone
+# names, transliterators, spelled-out numbers; `*.cnv` (legacy text codecs) are dropped as well.
+ICU_TREES_LEFT_OUT = ("brkitr/", "curr/", "lang/", "region/", "unit/", "zone/", "translit/", "rbnf/")
+ICU_TOOLS = {"icupkg": "icu-devtools", "objcopy": "binutils", "nm": "binutils", "gcc": "gcc"}
 
 
 def project_version() -> str:
@@ -100,6 +106,74 @@ def strip_binaries(bundle: Path) -> None:
             subprocess.run([strip, "--strip-unneeded", str(path)], check=True)
 
 
+def trim_icu_data(bundle: Path) -> None:
+    """Rebuild Qt's libicudata with only the ICU data the app uses (collation, case, time-zone rules).
+
+    A missing tool or a failed step prints a warning and leaves the library whole.
+    """
+    for library in (bundle / "_internal" / "PySide6" / "Qt" / "lib").glob("libicudata.so.*"):
+        if library.is_symlink():
+            continue
+        missing = sorted({package for tool, package in ICU_TOOLS.items() if not shutil.which(tool)})
+        if missing:
+            print(f"warning: Qt's ICU data left whole ({library.stat().st_size / 1e6:.0f} MB): "
+                  f"install {' and '.join(missing)} to trim it", file=sys.stderr)
+            return
+        before = library.stat().st_size
+        with tempfile.TemporaryDirectory(prefix="icu-") as tmp:
+            try:
+                trimmed = _trimmed_icu_library(library, Path(tmp))
+            except (subprocess.CalledProcessError, ValueError) as error:
+                detail = getattr(error, "stderr", None) or ""
+                print(f"warning: Qt's ICU data left whole: {error} {detail}".rstrip(), file=sys.stderr)
+                return
+            shutil.copyfile(trimmed, library)
+        print(f"ICU data: {library.name} {before / 1e6:.1f} MB -> {library.stat().st_size / 1e6:.1f} MB")
+
+
+def _trimmed_icu_library(library: Path, tmp: Path) -> Path:
+    """Extract the ICU common data package from `library`, remove items, link it into a new library."""
+    symbols = subprocess.run(["nm", "-D", "--defined-only", str(library)], check=True, capture_output=True, text=True).stdout
+    found = re.search(r"\b(icudt(\d+)_dat)\b", symbols)
+    if not found:
+        raise ValueError(f"no icudt*_dat symbol in {library.name}")
+    symbol, version = found.groups()
+    extracted = tmp / "rodata.bin"
+    subprocess.run(["objcopy", "-O", "binary", "--only-section=.rodata", str(library), str(extracted)], check=True)
+    with extracted.open("rb") as file:
+        header = file.read(16)
+    if header[12:16] != b"CmnD":
+        raise ValueError(f"{library.name} .rodata is not an ICU data package")
+    # icupkg expects the items' prefix (icudt<version><l|b>/, which ICU looks up) to be the file's name.
+    package = f"icudt{version}{'b' if header[8] else 'l'}.dat"
+    full = extracted.rename(tmp / package)
+    items = subprocess.run(["icupkg", "-l", str(full)], check=True, capture_output=True, text=True).stdout.split()
+    removed = [item for item in items if item.startswith(ICU_TREES_LEFT_OUT) or item.endswith(".cnv")]
+    (tmp / "removed.txt").write_text("\n".join(removed) + "\n", encoding="utf-8")
+    (tmp / "out").mkdir()
+    trimmed = tmp / "out" / package
+    subprocess.run(["icupkg", "-r", str(tmp / "removed.txt"), str(full), str(trimmed)], check=True, capture_output=True, text=True)
+    source = tmp / "icudata.S"
+    source.write_text(
+        f""".section .rodata
+.globl {symbol}
+.type {symbol}, @object
+.balign 16
+{symbol}:
+.incbin "{trimmed}"
+.size {symbol}, . - {symbol}
+.section .note.GNU-stack,"",@progbits
+""",
+        encoding="utf-8",
+    )
+    rebuilt = tmp / library.name
+    subprocess.run(
+        ["gcc", "-shared", "-nostdlib", "-s", f"-Wl,-soname,{library.name}", "-o", str(rebuilt), str(source)],
+        check=True,
+    )
+    return rebuilt
+
+
 def linux_package(dist: Path, icons: Path, version: str) -> Path:
     """A .tar.gz of the bundle with its .desktop entry, icon and install.sh."""
     top = f"{SLUG}-{version}"
@@ -149,6 +223,7 @@ def build(dist: Path, work: Path, bundle_only: bool = False) -> Path:
     run_pyinstaller(dist, work, icons, version)
     if sys.platform.startswith("linux"):
         strip_binaries(dist / NAME)
+        trim_icu_data(dist / NAME)
     if not bundle_only:
         if sys.platform.startswith("linux"):
             package = linux_package(dist, icons, version)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -17,7 +18,7 @@ import build_installer
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("installer")]
 
 NEVER_SHIPPED = ("aws_cdk", "jsii", "cdk_nag", "cfnlint", "sagemaker", "sagemaker_core", "pytest", "_pytest",
-                 "PyInstaller", "importlinter", "moto.cognitoidp", "moto.glue", "PySide6.QtQml", "PySide6.QtNetwork")
+                 "PyInstaller", "importlinter", "numpy", "moto.cognitoidp", "moto.glue", "PySide6.QtQml", "PySide6.QtNetwork")
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +77,14 @@ def test_the_bundle_has_the_app_resources_and_no_build_tools(built: Path) -> Non
     assert {"infra/config.toml", "infra/app.py", "lambdas/extract_image/index.py", "contract/keys.py"} <= cloud_source
     assert not [name for name in cloud_source if "__pycache__" in name or name.startswith("infra/tests")]
     assert not [name for name in files if "Qt6Quick" in name or "Qt6Qml" in name or "/translations/" in name]
+
+
+@pytest.mark.skipif(not (sys.platform.startswith("linux") and shutil.which("icupkg")),
+                    reason="only the Linux PySide6 wheel ships ICU data; without icupkg it is left whole")
+def test_the_linux_bundle_carries_trimmed_icu_data(built: Path) -> None:
+    (library,) = (build_installer.bundle_dir(built) / "_internal/PySide6/Qt/lib").glob("libicudata.so.*")
+
+    assert library.stat().st_size < 16e6
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the .tar.gz and install.sh are the Linux installer")
