@@ -9,6 +9,8 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
+import keyring  # noqa: E402
+import keyring.backend  # noqa: E402
 import pytest  # noqa: E402
 
 from app.services.local_cloud import LocalCloud, LocalDeployment  # noqa: E402
@@ -86,3 +88,31 @@ class CloudFixture:
 def cloud(local_cloud: LocalCloud) -> CloudFixture:
     local_cloud.reset()
     return CloudFixture(local_cloud, local_cloud.provision("test"))
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A secure-looking keyring that keeps secrets in memory only."""
+
+    priority = 5  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.entries.pop((service, username), None)
+
+
+@pytest.fixture
+def memory_keyring():
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)

@@ -1,41 +1,12 @@
-"""Fixtures for the client services: an in-memory keyring and app dirs under tmp_path."""
+"""Fixtures for the client services: a failing keyring and app dirs under tmp_path."""
 
 from __future__ import annotations
 
 import keyring
-import keyring.backend
 import pytest
 from keyring.backends import fail
 
 from app.services.settings import CONFIG_DIR_ENV, DATA_DIR_ENV, AppDirs
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A secure-looking keyring that keeps secrets in memory only."""
-
-    priority = 5  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.entries.pop((service, username), None)
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture

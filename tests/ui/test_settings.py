@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import keyring
-import keyring.backend
 import pytest
 from PySide6.QtCore import Qt
 
@@ -11,32 +9,6 @@ from app.services.credentials import KEYRING_SERVICE
 from app.ui.context import AppContext
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.tasks import Task, manager
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    priority = 5  # type: ignore[assignment]
-
-    def __init__(self):
-        super().__init__()
-        self.entries = {}
-
-    def get_password(self, service, username):
-        return self.entries.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service, username):
-        self.entries.pop((service, username), None)
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture
