@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QMimeData, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence, QPalette
+from PySide6.QtCore import QEvent, QItemSelectionModel, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QImage, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.services.errors import UserError
 from app.services.models import ImageRecord
-from app.ui import icons
+from app.ui import clipboard, icons
 from app.ui.gallery_delegate import GalleryDelegate
 from app.ui.gallery_model import GalleryModel
 from app.ui.gallery_view import DEFAULT_SIZE, SIZES, GalleryView
@@ -217,10 +217,7 @@ class Gallery(QWidget):
         record = records[0]
 
         def placed(image: QImage) -> None:
-            mime = QMimeData()
-            mime.setImageData(image)
-            mime.setUrls([QUrl.fromLocalFile(record.path)])
-            QGuiApplication.clipboard().setMimeData(mime)
+            clipboard.put_image(image, record.path)
             self.message.emit("Copied the image to the clipboard")
             self.copied.emit(record)
 

@@ -35,13 +35,14 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
-    from . import style
+    from . import clipboard, style
     from .icons import app_icon
 
     app = QApplication.instance()
     if app is None:
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication([sys.argv[0] if sys.argv else "diffusion-desk", *(argv or [])])
+        app.aboutToQuit.connect(clipboard.release)
     app.setApplicationName("Diffusion Desk")
     app.setApplicationDisplayName("Diffusion Desk")
     app.setOrganizationName("Diffusion Desk")

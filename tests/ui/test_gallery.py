@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QMessageBox
 from app.services.demo import populate_demo_library
 from app.services.library import Library
 from app.services.pngmeta import read_parameters
-from app.ui import gallery_model, thumbnails
+from app.ui import clipboard, gallery_model, thumbnails
 from app.ui.gallery import Gallery
 from app.ui.events import Events
 from app.ui.gallery_model import GalleryModel, ThumbnailRole
@@ -151,6 +151,8 @@ def test_ctrl_c_puts_the_image_on_the_clipboard(qtbot, gallery):
         qtbot.keyClick(gallery.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
     image = QGuiApplication.clipboard().image()
     assert (image.width(), image.height()) == (record.width, record.height)
+    assert [url.toLocalFile() for url in QGuiApplication.clipboard().mimeData().urls()] == [record.path]
+    clipboard.release()  # as the app does when it quits
 
 
 def test_activating_an_image_asks_for_the_viewer_and_reveal_opens_its_folder(qtbot, gallery, monkeypatch):
