@@ -168,7 +168,7 @@ def test_stop_following_frees_the_panel(qtbot, panel):
     deployer = FakeDeployer()
     attach(panel, deployer)
     panel.deploy_button.click()
-    qtbot.waitUntil(deployer.held.is_set, timeout=5000)
+    qtbot.waitUntil(lambda: deployer.held.is_set() and panel.progress.value() == 400, timeout=5000)
     assert panel.stop_button.isVisible()
 
     panel.stop_button.click()
