@@ -35,7 +35,7 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
-    from . import clipboard, style
+    from . import clipboard, collector, style
     from .icons import app_icon
 
     app = QApplication.instance()
@@ -43,6 +43,7 @@ def make_application(argv: list[str] | None = None) -> QApplication:
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication([sys.argv[0] if sys.argv else "diffusion-desk", *(argv or [])])
         app.aboutToQuit.connect(clipboard.release)
+    collector.install(app)
     app.setApplicationName("Diffusion Desk")
     app.setApplicationDisplayName("Diffusion Desk")
     app.setOrganizationName("Diffusion Desk")
