@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
+import traceback
 from contextlib import contextmanager
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -63,6 +65,40 @@ def pytest_runtest_call(item):
     finally:
         if guard is not None:
             guard.active = False
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A wait that timed out gets the app's state in its report: what the threads and windows were doing."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.excinfo is not None and call.excinfo.typename == "TimeoutError":
+        report.sections.append(("state when the wait timed out", _app_state()))
+
+
+def _app_state() -> str:
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.tasks import Lane, manager
+
+    lines = [f"active window: {QApplication.activeWindow()!r}",
+             f"modal widget: {QApplication.activeModalWidget()!r}",
+             "visible windows: " + ", ".join(repr(w) for w in QApplication.topLevelWidgets() if w.isVisible()),
+             f"tasks running: {manager().pending}; busy workers: "
+             + ", ".join(f"{lane.value} {manager().pool(lane).activeThreadCount()}" for lane in Lane)]
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        lines.append(f"\nthread {names.get(ident, ident)}:")
+        lines += [line.rstrip() for line in traceback.format_stack(frame)[-8:]]
+    return "\n".join(lines)
+
+
+@pytest.fixture(autouse=True)
+def gui_thread_collector(qapp):
+    """As in the app: garbage is collected on the GUI thread, never on a worker."""
+    from app.ui import collector
+
+    return collector.install(qapp)
 
 
 @pytest.fixture
