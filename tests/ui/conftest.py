@@ -85,7 +85,12 @@ def _app_state() -> str:
              f"modal widget: {QApplication.activeModalWidget()!r}",
              "visible windows: " + ", ".join(repr(w) for w in QApplication.topLevelWidgets() if w.isVisible()),
              f"tasks running: {manager().pending}; busy workers: "
-             + ", ".join(f"{lane.value} {manager().pool(lane).activeThreadCount()}" for lane in Lane)]
+             + ", ".join(f"{lane.value} {manager().pool(lane).activeThreadCount()}" for lane in Lane),
+             f"busy cursors pushed: {manager()._busy}; task manager on the GUI thread: "
+             f"{manager().thread() is QApplication.instance().thread()}"]
+    for task in list(manager()._running):
+        timers = ", ".join(f"{t.isActive()}/{t.remainingTime()} ms" for t in task._timers)
+        lines.append(f"task {task.id}: done={task.done} cancelled={task.cancelled} timers active/left: {timers}")
     names = {thread.ident: thread.name for thread in threading.enumerate()}
     for ident, frame in sys._current_frames().items():
         lines.append(f"\nthread {names.get(ident, ident)}:")
