@@ -87,9 +87,12 @@ def _app_state() -> str:
              f"tasks running: {manager().pending}; busy workers: "
              + ", ".join(f"{lane.value} {manager().pool(lane).activeThreadCount()}" for lane in Lane),
              f"busy cursors pushed: {manager()._busy}; task manager on the GUI thread: "
-             f"{manager().thread() is QApplication.instance().thread()}"]
+             f"{manager().thread() is QApplication.instance().thread()}; relay on the GUI thread: "
+             f"{manager()._relay.thread() is QApplication.instance().thread()}; "
+             f"event loop level: {QApplication.instance().thread().loopLevel()}"]
     for task in list(manager()._running):
-        timers = ", ".join(f"{t.isActive()}/{t.remainingTime()} ms" for t in task._timers)
+        gui = QApplication.instance().thread()
+        timers = ", ".join(f"{t.isActive()}/{t.remainingTime()} ms/GUI thread {t.thread() is gui}" for t in task._timers)
         lines.append(f"task {task.id}: done={task.done} cancelled={task.cancelled} timers active/left: {timers}")
     names = {thread.ident: thread.name for thread in threading.enumerate()}
     for ident, frame in sys._current_frames().items():

@@ -36,7 +36,13 @@ def test_the_window_opens_after_the_library_is_opened_off_the_gui_thread(qapp, a
         shown.append((window.isVisible(), window.context.settings.region, window.context.library.count()))
         QTimer.singleShot(0, lambda: (window.close(), QApplication.exit(0)))
 
-    assert main._run(app_dirs, sandbox=None, on_painted=painted) == 0
+    # The window closing as the last one would ask the shared test app to quit after _run's exec() has
+    # returned: every later event loop in this process would then return at once.
+    qapp.setQuitOnLastWindowClosed(False)
+    try:
+        assert main._run(app_dirs, sandbox=None, on_painted=painted) == 0
+    finally:
+        qapp.setQuitOnLastWindowClosed(True)
     assert shown == [(True, "eu-west-2", 0)]
     assert len(disk_threads) == 2
     assert threading.main_thread().name not in disk_threads
