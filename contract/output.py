@@ -565,7 +565,9 @@ def _plain_image(rows: list[Any], index: int) -> Pixels:
         except ValueError:
             value = next(v for v in values if not 0 <= v <= 255)
             if value < 0:
-                raise OutputError(f"{where} has negative values; every value must be a whole number from 0 to 255")
+                raise OutputError(
+                    f"{where} has negative values; every value must be a whole number from 0 to 255"
+                ) from None
             raise OutputError(f"{where} has the value {value}; every value must be from 0 to 255") from None
     return Pixels(len(rows), width, bytes(data))
 
