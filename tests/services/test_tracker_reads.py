@@ -74,26 +74,22 @@ def test_a_failure_from_elsewhere_keeps_its_reason_and_error_text_with_one_read_
 
 def test_a_job_from_elsewhere_whose_notification_could_not_be_read_offline_is_found_when_back(open_services, results):
     ws = open_services(config=client_config("standard", max_attempts=1))
-    ws.tracker.poll()
-    inference_id = str(uuid.uuid4())
-    results.put(request_key(inference_id), orjson.dumps({"prompt": "a lighthouse", "width": 64, "height": 64}))
-    _notify(results, inference_id, "Completed", output_location=f"s3://{results.bucket}/output/{inference_id}.out")
-    events = ws.connection.s3.meta.events
-    events.register("before-send.s3.GetObject", _offline, unique_id="offline")
-    assert ws.tracker.poll() == [] and not ws.tracker.online
-    events.unregister("before-send.s3.GetObject", unique_id="offline")
-    changed = {job.inference_id: job for job in ws.tracker.poll()}
-    assert inference_id in changed and changed[inference_id].origin == Origin.REMOTE
+    _found_after_an_offline_read(ws, results)
 
 
 def test_on_a_guidance_stack_a_job_from_elsewhere_read_offline_is_found_when_back(open_services, results):
     ws = open_services(config=client_config("standard", max_attempts=1))
     ws.tracker.target = dataclasses.replace(ws.target, app=GUIDANCE_APP_NAME)
+    _found_after_an_offline_read(ws, results, before_poll=lambda: listing_of(ws.tracker).look_now())
+
+
+def _found_after_an_offline_read(ws, results, before_poll=lambda: None) -> None:
+    """A job from elsewhere is notified; its notification cannot be read (offline); the next poll finds it."""
     ws.tracker.poll()
     inference_id = str(uuid.uuid4())
     results.put(request_key(inference_id), orjson.dumps({"prompt": "a lighthouse", "width": 64, "height": 64}))
     _notify(results, inference_id, "Completed", output_location=f"s3://{results.bucket}/output/{inference_id}.out")
-    listing_of(ws.tracker).look_now()
+    before_poll()
     events = ws.connection.s3.meta.events
     events.register("before-send.s3.GetObject", _offline, unique_id="offline")
     assert ws.tracker.poll() == [] and not ws.tracker.online
