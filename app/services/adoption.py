@@ -15,9 +15,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from contract import ACCEPT_JPEG, ACCEPT_RGB, GUIDANCE_APP_NAME
 
 from .aws import Connection, error_code, is_transient
-from .credentials import CredentialSource
 from .errors import UserError
-from .settings import AppDirs, Settings
+from .settings import AppDirs
 from .targets import (
     Deployment,
     EndpointState,
@@ -148,16 +147,6 @@ def adopt(connection: Connection, dirs: AppDirs, candidate: Candidate) -> CheckR
     result = check_candidate(connection, candidate)
     remember_target(dirs, result.target, connection.source)
     return result
-
-
-def record_target(settings: Settings, target: Target, source: CredentialSource | None = None) -> Settings:
-    """Make `target` the active one in `settings` (the caller saves them), replacing one of the same name."""
-    settings.targets = [t for t in settings.targets if t.get("name") != target.name] + [target.to_dict()]
-    settings.active_target = target.name
-    settings.region = target.region
-    if source is not None:
-        settings.credentials = source.to_dict()
-    return settings
 
 
 def upgrade_plan(target: Target) -> UpgradePlan:

@@ -30,7 +30,7 @@ from .errors import UserError
 from .pipeline_watch import PipelineFailed, follow
 from .settings import AppDirs, Settings, load_settings, save_settings
 from .stacks import UPDATABLE, StackLine, Stacks
-from .targets import Target, load_target
+from .targets import Target, load_target, record_target
 
 BOOTSTRAP_STACK = "CDKToolkit"
 BOOTSTRAP_TEMPLATE = "bootstrap-template.yaml"
@@ -503,10 +503,7 @@ class Deployer:
 
     def _activate(self, target: Target) -> None:
         """The deployed target becomes the app's active target."""
-        settings = self.settings if self.settings is not None else load_settings(self.dirs)
-        settings.targets = [t for t in settings.targets if t.get("name") != target.name] + [target.to_dict()]
-        settings.active_target = target.name
-        settings.region = target.region
+        settings = record_target(self.settings if self.settings is not None else load_settings(self.dirs), target)
         if hasattr(settings, "mode"):
             settings.mode = "aws"
         save_settings(self.dirs, settings)

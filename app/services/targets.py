@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -11,6 +11,10 @@ from contract import APP_NAME, BUCKET_PARAM, ENDPOINT_PARAM, ERROR_TOPIC_PARAM, 
 
 from .aws import Connection, error_code, is_transient
 from .errors import UserError
+
+if TYPE_CHECKING:
+    from .credentials import CredentialSource
+    from .settings import Settings
 
 GUIDANCE_LABEL = "AWS guidance"
 
@@ -60,6 +64,25 @@ class EndpointState:
     status: str
     instances: int | None
     asynchronous: bool
+
+
+def record_target(settings: Settings, target: Target, source: CredentialSource | None = None) -> Settings:
+    """Make `target` the active one in `settings` (the caller saves them), replacing one of the same name."""
+    settings.targets = [t for t in settings.targets if t.get("name") != target.name] + [target.to_dict()]
+    settings.active_target = target.name
+    settings.region = target.region
+    if source is not None:
+        settings.credentials = source.to_dict()
+    return settings
+
+
+def saved_target(settings: Settings, name: str | None = None) -> Target | None:
+    """The saved target called `name` (by default the active one), or None."""
+    wanted = name if name is not None else settings.active_target
+    for data in settings.targets:
+        if wanted and data.get("name") == wanted:
+            return Target.from_dict(data)
+    return None
 
 
 def target_name(deployment: str, app: str) -> str:

@@ -14,7 +14,7 @@ from .jobs import JobService
 from .library import Library
 from .models import Job, JobState
 from .settings import AppDirs, Settings, load_settings, save_settings
-from .targets import Target, find_target, list_deployments, load_target
+from .targets import Target, find_target, list_deployments, load_target, record_target, saved_target
 from .tracker import JobTracker, TrackerStatus
 
 
@@ -49,9 +49,7 @@ class Workspace:
         dirs = (dirs or AppDirs.default()).create()
         settings = load_settings(dirs)
         source = CredentialSource("profile", profile=profile) if profile else CredentialSource.from_dict(settings.credentials)
-        saved = _saved_target(settings, deployment)
-        if deployment and saved and saved.name != deployment:
-            saved = None  # `deployment` names no saved target: the active one's region does not apply
+        saved = saved_target(settings, deployment or None)  # not the active one when `deployment` names another
         region = region or (saved.region if saved else None) or settings.region
         endpoint_url = endpoint_url or (saved.endpoint_url if saved else None)
         connection = Connection.open(source, region=region, endpoint_url=endpoint_url, retry_mode=settings.retry_mode)
@@ -91,23 +89,9 @@ class Workspace:
 
 def remember_target(dirs: AppDirs, target: Target, source: CredentialSource | None = None) -> Settings:
     """Save `target` (replacing one of the same name) as the active target, with the credential choice."""
-    settings = load_settings(dirs)
-    settings.targets = [t for t in settings.targets if t.get("name") != target.name] + [target.to_dict()]
-    settings.active_target = target.name
-    settings.region = target.region
-    if source is not None:
-        settings.credentials = source.to_dict()
+    settings = record_target(load_settings(dirs), target, source)
     save_settings(dirs, settings)
     return settings
-
-
-def _saved_target(settings: Settings, name: str | None = None) -> Target | None:
-    """The saved target called `name`, else the active one."""
-    for wanted in (name, settings.active_target):
-        for data in settings.targets:
-            if wanted and data.get("name") == wanted:
-                return Target.from_dict(data)
-    return None
 
 
 def _only_deployment(connection: Connection) -> Target:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services import adoption
+from app.services.targets import record_target
 
 from .context import AWS, AppContext
 from .tasks import Task
@@ -127,7 +128,7 @@ class AdoptDialog(QDialog):
             return
 
         def save() -> str:
-            adoption.record_target(context.settings, result.target, source)
+            record_target(context.settings, result.target, source)
             context.choose_mode(AWS)
             context.save_settings()
             return result.target.name

@@ -285,7 +285,7 @@ class ConnectionPanel(QWidget):
     def apply_op(self) -> Any:
         """A function for a worker: save the choice (and the key in the keyring); returns the mode."""
         from app.services.aws import Connection
-        from app.services.targets import load_target
+        from app.services.targets import load_target, record_target
 
         context, mode = self.context, self.mode
         source_op, region = self._source_op(), self.region.currentText().strip() or None
@@ -302,8 +302,7 @@ class ConnectionPanel(QWidget):
                 if deployment:
                     connection = Connection.open(source, region=region, endpoint_url=context.endpoint_url)
                     target = load_target(connection, deployment, app=app, name=name or None)
-                    settings.targets = [t for t in settings.targets if t.get("name") != target.name] + [target.to_dict()]
-                    settings.active_target = target.name
+                    record_target(settings, target)
             context.choose_mode(mode)
             context.save_settings()
             return mode

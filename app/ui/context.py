@@ -149,16 +149,13 @@ class AppContext:
     def _connect_aws(self) -> TargetInfo:
         from app.services.aws import Connection
         from app.services.credentials import CredentialSource
-        from app.services.targets import Target
+        from app.services.targets import saved_target
 
         source = CredentialSource.from_dict(self.settings.credentials)
         connection = Connection.open(source, region=self.settings.region, retry_mode=self.settings.retry_mode,
                                      endpoint_url=self.endpoint_url)
         self.identity = connection.identity()
-        target = None
-        for data in self.settings.targets:
-            if data.get("name") == self.settings.active_target:
-                target = Target.from_dict(data)
+        target = saved_target(self.settings)
         if target is None:
             self.connection = connection
             return TargetInfo(False, f"{self.identity.account} · {connection.region} · no deployment yet",
