@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Fn
+import hashlib
+import re
+
+from aws_cdk import Aws, Fn, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
@@ -10,11 +13,12 @@ from constructs import Construct
 
 from contract import FAILURES, OUTPUT, REQUESTS
 from infra.config import EndpointConfig, ModelConfig
-from infra.parts.functions import acknowledge_object_grants
+from infra.parts.functions import acknowledge_object_grants, grant_object_reads
 from infra.parts.nag import acknowledge
 from infra.parts.topics import NotificationTopics
 
 VARIANT = "AllTraffic"
+_NAME_MAX = 63
 #: What every JumpStart inference container reads (the spec's defaults for a repackaged model).
 JUMPSTART_ENVIRONMENT = {
     "SAGEMAKER_PROGRAM": "inference.py",
@@ -85,7 +89,12 @@ class AsyncEndpoint(Construct):
                 ),
             ),
         )
-        self.endpoint = sagemaker.CfnEndpoint(self, "Endpoint", endpoint_config_name=self.config.attr_endpoint_config_name)
+        self.endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=endpoint_name(Stack.of(self).stack_name, model.instance_type),
+            endpoint_config_name=self.config.attr_endpoint_config_name,
+        )
 
     @property
     def endpoint_name(self) -> str:
@@ -93,7 +102,7 @@ class AsyncEndpoint(Construct):
 
     def _role(self, bucket: s3.IBucket, topics: NotificationTopics, image_uri: str, model_data_url: str) -> iam.Role:
         role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
-        bucket.grant_read(role, f"{REQUESTS}*")
+        grant_object_reads(role, bucket, REQUESTS, listed=(REQUESTS, OUTPUT, FAILURES))
         bucket.grant_put(role, f"{OUTPUT}*")
         bucket.grant_put(role, f"{FAILURES}*")
         for topic in topics.both:
@@ -126,7 +135,7 @@ class AsyncEndpoint(Construct):
                 conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/Endpoints*", "AWS/SageMaker"]}},
             )
         )
-        acknowledge_object_grants(role, bucket, REQUESTS, OUTPUT, FAILURES, reads=True)
+        acknowledge_object_grants(role, bucket, REQUESTS, OUTPUT, FAILURES)
         acknowledge(
             role,
             "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions (the "
@@ -141,8 +150,23 @@ class AsyncEndpoint(Construct):
         )
         acknowledge(
             role,
-            "kms:GenerateDataKey* and kms:ReEncrypt* are what grant_publish gives on the topics' own key, and nothing else.",
+            "kms:Decrypt and kms:GenerateDataKey* on the topics' own key are what topic.grant_publish grants, "
+            "and nothing else: publishing to an SSE-KMS topic needs both.",
             "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-            "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
         )
         return role
+
+
+def endpoint_name(stack_name: str, instance_type: str) -> str:
+    """The endpoint's name, from its stack and its instance type (at most 63 characters).
+
+    AWS refuses to change in place the instance type of a variant registered for auto scaling; a
+    name that changes with the instance type makes CloudFormation replace the endpoint instead.
+    """
+    if Token.is_unresolved(stack_name):
+        raise ValueError("the endpoint stack needs a concrete stack_name to name its endpoint")
+    name = re.sub(r"[^A-Za-z0-9]+", "-", f"{stack_name}-{instance_type}").strip("-")
+    if len(name) > _NAME_MAX:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        name = f"{name[: _NAME_MAX - len(digest) - 1].rstrip('-')}-{digest}"
+    return name

@@ -63,10 +63,9 @@ class NotificationFunctions(Construct):
             topic.add_subscription(subscriptions.LambdaSubscription(self.save_message))
 
         self.extract_image = self._function("extract_image", bucket, config.extract_image_memory)
-        bucket.grant_read(self.extract_image, f"{OUTPUT}*")
-        bucket.grant_read(self.extract_image, f"{REQUESTS}*")
+        grant_object_reads(self.extract_image.role, bucket, OUTPUT, REQUESTS)
         bucket.grant_put(self.extract_image, f"{IMAGES}*")
-        acknowledge_object_grants(self.extract_image.role, bucket, OUTPUT, REQUESTS, IMAGES, reads=True)
+        acknowledge_object_grants(self.extract_image.role, bucket, OUTPUT, REQUESTS, IMAGES)
         topics.success.add_subscription(subscriptions.LambdaSubscription(self.extract_image))
 
     def _function(self, name: str, bucket: s3.IBucket, memory: int) -> lambda_.Function:
@@ -110,15 +109,31 @@ class NotificationFunctions(Construct):
         return function
 
 
-def acknowledge_object_grants(role: iam.IRole, bucket: s3.IBucket, *prefixes: str, reads: bool = False) -> None:
-    """Acknowledge the wildcards of CDK's grant_read/grant_put on exact key prefixes of `bucket`."""
-    actions = ["Action::s3:Abort*"] + (["Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*"] if reads else [])
+def grant_object_reads(role: iam.IRole, bucket: s3.IBucket, *prefixes: str, listed: tuple[str, ...] = ()) -> None:
+    """s3:GetObject under each prefix, and s3:ListBucket limited to those prefixes (or `listed`).
+
+    CDK's grant_read would add s3:GetObject*, s3:GetBucket* and s3:List* on the whole bucket; the
+    listing is what makes S3 answer a missing key with 404 rather than 403.
+    """
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{p}*") for p in prefixes])
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in listed or prefixes]}},
+        )
+    )
+
+
+def acknowledge_object_grants(role: iam.IRole, bucket: s3.IBucket, *prefixes: str) -> None:
+    """Acknowledge the key-prefix wildcards of a role's object grants, and s3:Abort* of CDK's grant_put."""
     acknowledge(
         role,
-        "Object keys hold inference ids chosen per job, so access is granted on exact prefixes with a trailing "
-        "wildcard; s3:Abort*, s3:GetObject*, s3:GetBucket* and s3:List* are the action groups of CDK's "
-        "grant_put/grant_read on those prefixes (List lets a missing object read as 404, not 403).",
-        *(f"AwsSolutions-IAM5[{finding}]" for finding in actions),
+        "Object keys hold inference ids chosen per job, so objects are granted on exact key prefixes with a "
+        "trailing wildcard; s3:Abort* (abort a multipart upload) is the one action group of CDK's grant_put.",
+        "AwsSolutions-IAM5[Action::s3:Abort*]",
         *(f"AwsSolutions-IAM5[Resource::{arn_of(bucket)}/{prefix}*]" for prefix in prefixes),
     )
 

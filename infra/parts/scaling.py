@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.config import EndpointConfig
@@ -16,6 +17,7 @@ class ScaleToZero(Construct):
 
     Target tracking alone cannot scale out from zero instances (the per-instance metric has no
     instances to average over), so a step policy adds one instance when HasBacklogWithoutCapacity fires.
+    The policies are named after the endpoint, so a new endpoint gets new policies with its new target.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, endpoint_name: str, variant: str, config: EndpointConfig) -> None:
@@ -28,10 +30,20 @@ class ScaleToZero(Construct):
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
             min_capacity=0,
             max_capacity=config.max_instances,
+            # Application Auto Scaling acts on SageMaker variants through its service-linked role (it
+            # creates it when missing); naming it keeps CDK from making a policy-less role nothing uses.
+            role=iam.Role.from_role_arn(
+                self,
+                "ServiceLinkedRole",
+                f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/aws-service-role/"
+                "sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
+                mutable=False,
+            ),
         )
         dimensions = {"EndpointName": endpoint_name}
         self.target.scale_to_track_metric(
             "Backlog",
+            policy_name=f"{endpoint_name}-backlog",
             target_value=config.backlog_per_instance,
             custom_metric=cloudwatch.Metric(
                 namespace="AWS/SageMaker",
@@ -47,6 +59,7 @@ class ScaleToZero(Construct):
             self,
             "ScaleOutFromZero",
             scaling_target=self.target,
+            policy_name=f"{endpoint_name}-scale-out-from-zero",
             adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
             metric_aggregation_type=appscaling.MetricAggregationType.AVERAGE,
             cooldown=Duration.seconds(config.scale_out_cooldown),

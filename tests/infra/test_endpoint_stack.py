@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from aws_cdk.assertions import Match, Template
 
@@ -200,6 +202,7 @@ def _resources(statement: dict) -> list:
 
 
 def _object_prefixes(statements: list[dict], action: str) -> set[str]:
+    """The key prefixes of the stack's bucket (`/requests/*`, …) on which `action` is granted."""
     prefixes = set()
     for statement in statements:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -207,27 +210,129 @@ def _object_prefixes(statements: list[dict], action: str) -> set[str]:
             continue
         for resource in _resources(statement):
             if isinstance(resource, dict) and "Fn::Join" in resource:
-                prefixes.add(resource["Fn::Join"][1][-1])
+                first, *_, last = resource["Fn::Join"][1]
+                if isinstance(first, dict) and str(first.get("Fn::GetAtt", [""])[0]).startswith("Bucket"):
+                    prefixes.add(last)
     return prefixes
+
+
+def _actions(statement: dict) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def _listed_prefixes(statements: list[dict]) -> set[str]:
+    """The key prefixes a policy may list; it fails on any listing of the whole bucket.
+
+    CDK's grant_read gives s3:List* (and s3:GetBucket*) on the bucket itself, with no condition.
+    """
+    prefixes = set()
+    for statement in statements:
+        bucket_level = [a for a in _actions(statement) if a.startswith(("s3:List", "s3:GetBucket"))]
+        if not bucket_level:
+            continue
+        assert bucket_level == ["s3:ListBucket"], f"bucket-wide actions {bucket_level}"
+        condition = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
+        assert condition, "s3:ListBucket without an s3:prefix condition lists the whole bucket"
+        prefixes |= set(condition)
+    return prefixes
+
+
+def test_no_role_lists_the_whole_bucket(template):
+    for key, policy in template.find_resources("AWS::IAM::Policy").items():
+        _listed_prefixes(policy["Properties"]["PolicyDocument"]["Statement"])
 
 
 def test_save_message_may_write_only_messages_and_their_time_index(template):
     statements = _function_policy(template, "save_message")
     assert _object_prefixes(statements, "s3:PutObject") == {f"/{MESSAGES}*", f"/{MESSAGE_INDEX}*"}
-    assert _object_prefixes(statements, "s3:GetObject*") == set()
+    assert _object_prefixes(statements, "s3:GetObject") == set()
+    assert _listed_prefixes(statements) == set()
 
 
 def test_extract_image_reads_outputs_and_requests_and_writes_only_images(template):
     statements = _function_policy(template, "extract_image")
     assert _object_prefixes(statements, "s3:PutObject") == {f"/{IMAGES}*"}
-    assert _object_prefixes(statements, "s3:GetObject*") == {f"/{OUTPUT}*", f"/{REQUESTS}*"}
+    assert _object_prefixes(statements, "s3:GetObject") == {f"/{OUTPUT}*", f"/{REQUESTS}*"}
+    assert _listed_prefixes(statements) == {f"{OUTPUT}*", f"{REQUESTS}*"}
 
 
 def test_the_sagemaker_role_reads_requests_writes_results_and_pulls_only_its_image(template):
     roles = template.find_resources("AWS::IAM::Policy")
     (policy,) = [p for key, p in roles.items() if key.startswith("AsyncRole")]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert _object_prefixes(statements, "s3:GetObject*") == {f"/{REQUESTS}*"}
+    assert _object_prefixes(statements, "s3:GetObject") == {f"/{REQUESTS}*"}
     assert _object_prefixes(statements, "s3:PutObject") == {f"/{OUTPUT}*", f"/{FAILURES}*"}
+    assert _listed_prefixes(statements) == {f"{REQUESTS}*", f"{OUTPUT}*", f"{FAILURES}*"}
     (pull,) = [s for s in statements if "ecr:BatchGetImage" in s["Action"]]
     assert "*" not in str(pull["Resource"])
+
+
+def test_every_role_in_the_stack_grants_something(template):
+    """A role with no policy (CDK's default scalable-target role, which Application Auto Scaling never
+    assumes for SageMaker) is a principal without a purpose."""
+    resources = template.to_json()["Resources"]
+    attached = {
+        role["Ref"]
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::Policy"
+        for role in r["Properties"].get("Roles", [])
+        if isinstance(role, dict) and "Ref" in role
+    }
+    empty = [
+        key for key, r in resources.items()
+        if r["Type"] == "AWS::IAM::Role"
+        and key not in attached
+        and not r["Properties"].get("Policies")
+        and not r["Properties"].get("ManagedPolicyArns")
+    ]
+    assert empty == []
+
+
+def test_scaling_uses_application_auto_scalings_service_linked_role(template):
+    (target,) = template.find_resources("AWS::ApplicationAutoScaling::ScalableTarget").values()
+    role = target["Properties"]["RoleARN"]
+    assert "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint" in str(role)
+    assert "sagemaker.application-autoscaling.amazonaws.com" in str(role)
+
+
+def _suppressions(resource: dict) -> list[dict]:
+    return resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
+
+
+def test_every_acknowledged_iam5_wildcard_is_in_the_policy_it_acknowledges(template):
+    """An acknowledgment that names an action or resource the policy does not hold claims what is not there."""
+    for key, policy in template.find_resources("AWS::IAM::Policy").items():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        actions = {a for s in statements for a in _actions(s)}
+        resources = {_nag_name(r) for s in statements for r in _resources(s)}
+        for rule in _suppressions(policy):
+            finding = rule["id"].removeprefix("AwsSolutions-IAM5[").removesuffix("]")
+            kind, _, name = finding.partition("::")
+            if kind == "Action":
+                assert name in actions, f"{key} acknowledges {name}, which it does not grant"
+            elif kind == "Resource":
+                assert name in resources, f"{key} acknowledges {name}, which it does not name"
+
+
+def test_the_kms_acknowledgment_names_exactly_what_grant_publish_grants(template):
+    policies = template.find_resources("AWS::IAM::Policy")
+    (policy,) = [p for key, p in policies.items() if key.startswith("AsyncRole")]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    kms = sorted(a for s in statements for a in _actions(s) if a.startswith("kms:"))
+    (reason,) = {r["reason"] for r in _suppressions(policy) if "kms:" in r["id"]}
+    assert kms == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert set(re.findall(r"kms:[A-Za-z*]+", reason)) == set(kms)
+
+
+def _nag_name(resource) -> str:
+    """A resource as cdk-nag writes it in a finding: `<Logical.Arn>/requests/*`, `arn:<AWS::Partition>:…`."""
+    if isinstance(resource, str):
+        return resource
+    if "Fn::GetAtt" in resource:
+        logical, attribute = resource["Fn::GetAtt"]
+        return f"<{logical}.{attribute}>"
+    if "Ref" in resource:
+        return f"<{resource['Ref']}>"
+    if "Fn::Join" in resource:
+        return "".join(_nag_name(part) for part in resource["Fn::Join"][1])
+    return str(resource)
