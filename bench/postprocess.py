@@ -1,6 +1,6 @@
-"""Post-processing figures: the guidance's putpixel method, ours, and the floor, on one payload.
+"""Post-processing figures: the guidance's putpixel method, ours, and the floor; then every size.
 
-    .venv/bin/python bench/postprocess.py [--repeat 3]
+    .venv/bin/python bench/postprocess.py [--repeat 3] [--max-side 2048]
 
 For each payload (1 × 512², 4 × 768², in JumpStart's json.dumps layout) prints one JSON line:
 the reference (json.loads + putpixel + Pillow PNG), ours (contract.read_output + encode_png),
@@ -8,6 +8,11 @@ the floor (numpy digit parse with no checks + the same PNG writer), their ratios
 peak traced memory. Times are CPU seconds of this process (best of --repeat), so the figures
 hold on a machine shared with other work. Targets: ≥ 15× faster than the reference, ≤ 1.5×
 the floor, peak ≤ 3× the payload size for 4 × 768².
+
+Then, for each allowed size (square sides up to the contract's limit, 1, 4 and 8 images), one
+JSON line with the lossless (`application/json`) payload: its size here (photo-like values), its
+worst-case size (contract.output.rgb_output_bytes, what MMS_MAX_RESPONSE_SIZE must allow), the
+Lambda-side decode + PNG encode CPU seconds, and the decoder's peak traced memory beside the body.
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from contract import encode_output, encode_png, read_output  # noqa: E402
+from contract import LIMITS, encode_output, encode_png, read_output  # noqa: E402
+from contract.output import MAX_OUTPUT_BYTES, rgb_output_bytes  # noqa: E402
 
 PAYLOADS = ((1, 512), (4, 768))
+SIDES = (512, 768, 1024, 1536, 2048)
+COUNTS = (1, 4, int(LIMITS["num_images_per_prompt"].high))
 TARGETS = {"speedup_min": 15.0, "vs_floor_max": 1.5, "peak_vs_payload_max": 3.0}
 BAND = 1 << 18  # the same piece size as contract.output's
 PARAMETERS = "a lighthouse at dusk\nSteps: 30, CFG scale: 7.5, Seed: 42, Size: 768x768"
@@ -127,12 +135,36 @@ def measure(count: int, size: int, repeat: int) -> dict[str, object]:
     return figures
 
 
+def measure_size(count: int, size: int, repeat: int) -> dict[str, object]:
+    """What one allowed size costs on the way to PNGs: payload bytes and Lambda-side CPU time."""
+    body = payload(count, size)
+    seconds = cpu_seconds(lambda: ours(body), repeat)
+    tracemalloc.start()
+    ours(body)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    worst = rgb_output_bytes(size, size, count)
+    return {
+        "size": f"{count}x{size}x{size}",
+        "payload_mb": round(len(body) / 1e6, 1),
+        "worst_case_mb": round(worst / 1e6, 1),
+        "decode_encode_s": round(seconds, 3),
+        "peak_mb": round(peak / 1e6, 1),
+        "peak_vs_payload": round(peak / len(body), 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of ours and the floor; the best counts")
+    parser.add_argument("--max-side", type=int, default=int(LIMITS["width"].high), help="largest square side measured")
     args = parser.parse_args(argv)
     for count, size in PAYLOADS:
         print(json.dumps(measure(count, size, args.repeat)), flush=True)
+    print(json.dumps({"max_output_mb": round(MAX_OUTPUT_BYTES / 1e6, 1)}), flush=True)
+    for size in (side for side in SIDES if side <= args.max_side):
+        for count in COUNTS:
+            print(json.dumps(measure_size(count, size, args.repeat)), flush=True)
     return 0
 
 

@@ -28,10 +28,31 @@ except ImportError:  # the packaged desktop app
     np = None
 
 from .parameters import CHUNK_KEY
+from .request import LIMITS, MAX_REQUEST_BYTES
 
 ACCEPT_RGB = "application/json"
 ACCEPT_JPEG = "application/json;jpeg"
 ACCEPTS = (ACCEPT_RGB, ACCEPT_JPEG)
+
+
+def rgb_output_bytes(width: int, height: int, images: int) -> int:
+    """The most bytes a lossless (`application/json`) output of such a request can have.
+
+    JumpStart writes it with json.dumps: at worst every value has 3 digits, and `, ` stands between
+    values, pixels, rows and images. The rest of the output (the prompt echoed, escaped) is bounded by
+    six bytes for each byte of the largest request.
+    """
+    pixel = 1 + 3 * 3 + 2 * 2 + 1
+    row = 2 + width * pixel + (width - 1) * 2
+    image = 2 + height * row + (height - 1) * 2
+    return 2 + images * image + (images - 1) * 2 + 6 * MAX_REQUEST_BYTES
+
+
+#: The largest output any valid request can produce (about 571 MB: 8 images of 2048 × 2048 as RGB
+#: JSON); the decoder refuses more, so a wrong object cannot exhaust the Lambda's memory.
+MAX_OUTPUT_BYTES = rgb_output_bytes(
+    int(LIMITS["width"].high), int(LIMITS["height"].high), int(LIMITS["num_images_per_prompt"].high)
+)
 
 
 class OutputError(ValueError):
@@ -91,6 +112,11 @@ def read_output(body: bytes) -> ModelOutput:
     """Decode every image and keep the prompt and the other top-level plain values."""
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise OutputError("the model output is not bytes")
+    if len(body) > MAX_OUTPUT_BYTES:
+        raise OutputError(
+            f"the model output is {len(body) / 1e6:.0f} MB, more than the largest request can produce "
+            f"({MAX_OUTPUT_BYTES / 1e6:.0f} MB)"
+        )
     body = bytes(body)
     if np is None:
         return _read_plain(body)

@@ -41,6 +41,7 @@ from contract import (
     parse_notification,
     read_output,
 )
+from contract.output import MAX_OUTPUT_BYTES
 
 logger = Logger()
 s3 = boto3.client("s3")
@@ -134,11 +135,15 @@ def read_output_object(notification: Notification, bucket: str) -> ModelOutput:
     if location.bucket != bucket:
         raise JobFailed(f"The model output is in another bucket ({location.bucket}), not this deployment's")
     try:
-        body = get(bucket, location.key)
+        body = get(bucket, location.key, limit=MAX_OUTPUT_BYTES)
     except ClientError as exc:
         if _code(exc) in _MISSING:
             raise JobFailed("The model output is missing from S3 (it may have been deleted)") from None
         raise
+    if body is None:
+        raise JobFailed(
+            f"The model output is larger than the largest request can produce ({MAX_OUTPUT_BYTES / 1e6:.0f} MB)"
+        )
     try:
         return read_output(body)
     except OutputError as exc:
@@ -222,8 +227,13 @@ def write_images(job: Job, output: ModelOutput, request: dict[str, Any], bucket:
     )
 
 
-def get(bucket: str, key: str) -> bytes:
-    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+def get(bucket: str, key: str, limit: int | None = None) -> bytes | None:
+    """The object's bytes, or None (not read) when it is larger than `limit`."""
+    response = s3.get_object(Bucket=bucket, Key=key)
+    if limit is not None and response["ContentLength"] > limit:
+        response["Body"].close()
+        return None
+    return response["Body"].read()
 
 
 def put(bucket: str, key: str, body: bytes, content_type: str) -> None:

@@ -239,3 +239,25 @@ def test_a_transient_s3_error_is_raised_so_lambda_retries_and_no_manifest_is_wri
     with pytest.raises(ClientError):
         extract_image(sns_event(notification(inference_id, extract_image.bucket)))
     assert manifest_key(inference_id) not in extract_image.keys()
+
+
+def test_an_output_larger_than_any_request_can_produce_is_not_downloaded_and_fails_the_job(extract_image, monkeypatch):
+    body = encode_output(_images(1), "p")
+    inference_id = _job(extract_image, body)
+    monkeypatch.setattr(extract_image.module, "MAX_OUTPUT_BYTES", len(body) - 1)
+    get = extract_image.s3.get_object
+    read = []
+
+    def spying_get(**kwargs):
+        response = get(**kwargs)
+        body_read = response["Body"].read
+        response["Body"].read = lambda *a: (read.append(kwargs["Key"]), body_read(*a))[1]
+        return response
+
+    monkeypatch.setattr(extract_image.s3, "get_object", spying_get)
+
+    extract_image(sns_event(notification(inference_id, extract_image.bucket)))
+
+    manifest = _manifest(extract_image, inference_id)
+    assert manifest.status == "failed" and "larger than the largest request can produce" in manifest.reason
+    assert f"output/{inference_id}.out" not in read
