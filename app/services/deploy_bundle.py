@@ -99,6 +99,16 @@ def configure(dirs: AppDirs, options: DeployOptions, region: str, source_dir: Pa
     return text, config
 
 
+def pin_model_version(dirs: AppDirs, version: str, source_dir: Path | None = None) -> tuple[str, "Config"]:
+    """Write a concrete JumpStart model version into the user's config.toml; returns its text and Config."""
+    document = tomlkit.parse(read_config_text(dirs, source_dir))
+    document["model"]["version"] = version
+    text = tomlkit.dumps(document)
+    config = parse(text)
+    write_atomically(user_config_path(dirs), text.encode("utf-8"))
+    return text, config
+
+
 def bundle_files(config_text: str, source_dir: Path | None = None) -> Iterator[tuple[str, bytes]]:
     """(path in the bundle, content) for every source file, with the user's config.toml."""
     root = source_dir or cloud_source_dir()

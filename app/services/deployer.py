@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -27,9 +28,10 @@ from . import deploy_bundle
 from .aws import Connection, client_config, error_code
 from .deploy_bundle import DeployOptions
 from .errors import UserError
+from .model_catalog import ModelCatalog, ModelChoice
 from .pipeline_watch import PipelineFailed, follow
 from .settings import AppDirs, Settings, load_settings, save_settings
-from .stacks import UPDATABLE, StackLine, Stacks
+from .stacks import CLOCK_SKEW, RECREATE, UPDATABLE, StackLine, Stacks
 from .targets import Target, load_target, record_target
 
 BOOTSTRAP_STACK = "CDKToolkit"
@@ -39,6 +41,10 @@ TEMPLATE_PREFIX = "diffusion-desk/templates/"
 MAX_TEMPLATE_BODY = 51_200
 STACK_PARTS = ("endpoint", "pipeline", "source")  # in teardown order
 BUCKET = "AWS::S3::Bucket"
+#: What `cdk bootstrap` passes for a new bootstrap stack without --bootstrap-customer-key: S3's own key, no paid KMS key.
+BOOTSTRAP_CREATE_PARAMETERS = {"FileAssetsBucketKmsKeyId": "AWS_MANAGED_KEY"}
+#: Runs of a pipeline that are still going (ListPipelineExecutions statuses).
+RUNNING = ("InProgress", "Stopping")
 
 Events = Generator["DeployEvent", None, Any]
 
@@ -62,6 +68,7 @@ class Preflight:
     region: str
     bootstrap_version: int | None
     warnings: tuple[str, ...] = ()
+    model: ModelChoice | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +141,11 @@ class Deployer:
     def options(self) -> DeployOptions:
         return deploy_bundle.load_options(self.dirs, self.source_dir)
 
-    def preflight(self, options: DeployOptions) -> Events:
-        """Credentials, region, SageMaker quota and CDK bootstrap; returns a Preflight."""
+    def preflight(self, options: DeployOptions, *, newest_model: bool = False) -> Events:
+        """Credentials, region, model, SageMaker quota and CDK bootstrap; returns a Preflight.
+
+        The model is resolved from JumpStart's metadata; `newest_model` (Update) moves to the newest usable version.
+        """
         step = "Checking your AWS account"
         yield DeployEvent(step, 0, f"Checking the credentials ({self.connection.source.describe()})")
         identity = self.connection.identity()
@@ -144,6 +154,7 @@ class Deployer:
         if offered and self.region not in offered and self.connection.endpoint_url is None:
             raise UserError(f"SageMaker is not offered in {self.region}.", hint="Choose another region on the Connection page.")
         yield DeployEvent(step, 2, f"Region {self.region}")
+        model = yield from self._model(options, newest_model, step)
         warnings = []
         quota, why = self._endpoint_quota(options.instance_type)
         if quota is None:
@@ -164,7 +175,23 @@ class Deployer:
         version = self._bootstrap_version()
         yield DeployEvent(step, 4, f"CDK bootstrap: version {version}" if version is not None
                           else "CDK bootstrap: not found in this account and region")
-        return Preflight(identity.account, self.region, version, tuple(warnings))
+        return Preflight(identity.account, self.region, version, tuple(warnings), model)
+
+    def _model(self, options: DeployOptions, newest: bool, step: str) -> Iterator[DeployEvent]:
+        """The configured model and version as JumpStart offers them here; UserError lists what is usable."""
+        pinned = self.config().model.version
+        catalog = ModelCatalog(self.connection.s3, self.region)
+        wanted = pinned
+        if newest or "*" in pinned:
+            wanted = catalog.newest_usable(options.model_id, options.instance_type) or pinned
+        choice = catalog.resolve(options.model_id, wanted, options.instance_type)
+        if choice.version != pinned:
+            yield DeployEvent(step, 2, f"Model {choice.model_id}: version {pinned} → {choice.version} used")
+        elif choice.newer_available:
+            yield DeployEvent(step, 2, f"Model {choice.model_id}: version {choice.version} → {choice.newest} available "
+                                       "(press Update to use it)")
+        yield DeployEvent(step, 2, f"Model {choice.model_id} version {choice.version} on {options.instance_type}")
+        return choice
 
     def deploy(self, options: DeployOptions) -> Events:
         """Everything from an empty account to a working target; returns the Target, now active."""
@@ -185,13 +212,16 @@ class Deployer:
         text, config = deploy_bundle.configure(self.dirs, options, self.region, self.source_dir)
         yield DeployEvent("Saving your choices", 0, f"Model {config.model.id} on {config.model.instance_type}, "
                           f"0 to {config.endpoint.max_instances} instances, in {config.region}")
-        preflight = yield from self.preflight(options)
+        preflight = yield from self.preflight(options, newest_model=updating)
+        if preflight.model is not None and preflight.model.version != config.model.version:
+            text, config = deploy_bundle.pin_model_version(self.dirs, preflight.model.version, self.source_dir)
         staging = yield from self._bootstrap(preflight)
-        for part, low, high in (("source", 12, 20), ("pipeline", 20, 35)):
-            yield from self._stack(config, part, staging, low, high)
-        source = self.stacks.outputs(config.stack_name("source"))
-        yield from self._upload(config, text, source)
-        yield from self._pipeline(config)
+        yield from self._stack(config, "source", staging, 12, 18)
+        # CodePipeline runs a pipeline once when it is created: the source must be there before it.
+        version = yield from self._upload(config, text, self.stacks.outputs(config.stack_name("source")))
+        since = datetime.now(timezone.utc)
+        yield from self._stack(config, "pipeline", staging, 20, 35)
+        yield from self._pipeline(config, version, since)
         step = "Connecting the app"
         yield DeployEvent(step, 98, f"Reading the SSM parameters under {ssm_prefix(config.deployment)}")
         target = load_target(self.connection, config.deployment)
@@ -206,11 +236,23 @@ class Deployer:
         if preflight.bootstrap_version is None or str(preflight.bootstrap_version) in too_old:
             yield DeployEvent(step, 6, f"Deploying the CDK bootstrap stack {BOOTSTRAP_STACK} (qualifier {qualifier})")
             body = (self.templates / BOOTSTRAP_TEMPLATE).read_text(encoding="utf-8")
-            yield from _scaled(self.stacks.deploy(BOOTSTRAP_STACK, body), step, 6, 12)
+            yield from _scaled(self.stacks.deploy(BOOTSTRAP_STACK, body, parameters=self._bootstrap_parameters()),
+                               step, 6, 12)
         else:
             yield DeployEvent(step, 12, f"CDK bootstrap version {preflight.bootstrap_version} is ready")
         outputs = self.stacks.outputs(BOOTSTRAP_STACK) if self.stacks.status(BOOTSTRAP_STACK) else {}
         return outputs.get("BucketName") or f"cdk-{qualifier}-assets-{preflight.account}-{self.region}"
+
+    def _bootstrap_parameters(self) -> list[dict[str, Any]]:
+        """As `cdk bootstrap` does: S3's managed key for a new stack; on update every existing value is kept."""
+        stack = self.stacks.describe(BOOTSTRAP_STACK)
+        if stack is None or stack["StackStatus"] in RECREATE:
+            return [{"ParameterKey": k, "ParameterValue": v} for k, v in BOOTSTRAP_CREATE_PARAMETERS.items()]
+        declared = _template_parameters((self.templates / BOOTSTRAP_TEMPLATE).read_text(encoding="utf-8"))
+        existing = {p["ParameterKey"] for p in stack.get("Parameters") or []} & declared
+        kept = [{"ParameterKey": key, "UsePreviousValue": True} for key in sorted(existing)]
+        added = [{"ParameterKey": k, "ParameterValue": v} for k, v in BOOTSTRAP_CREATE_PARAMETERS.items() if k not in existing]
+        return kept + added
 
     def _stack(self, config: Config, part: str, staging: str, low: float, high: float) -> Iterator[DeployEvent]:
         name = config.stack_name(part)
@@ -224,23 +266,24 @@ class Deployer:
         yield DeployEvent(step, low, f"{name}: {count} resources")
         yield from _scaled(self.stacks.deploy(name, compact, template_url=url, resource_count=count), step, low, high)
 
-    def _upload(self, config: Config, text: str, source: dict[str, str]) -> Iterator[DeployEvent]:
+    def _upload(self, config: Config, text: str, source: dict[str, str]) -> Generator[DeployEvent, None, str | None]:
+        """Put the source where the pipeline reads it; returns its revision (S3 version or commit id), if known."""
         step = "Uploading the cloud code"
         if config.source_kind == "codecommit":
-            yield from self._commit(source["RepositoryName"], source.get("Branch") or "main", text)
-            return
+            return (yield from self._commit(source["RepositoryName"], source.get("Branch") or "main", text))
         bucket, key = source["BucketName"], source.get("SourceKey") or "source.zip"
         with tempfile.TemporaryDirectory(prefix="diffusion-desk-") as folder:
             bundle = deploy_bundle.build_bundle(text, Path(folder) / "source.zip", self.source_dir)
-            size = bundle.stat().st_size
-            yield DeployEvent(step, 36, f"source.zip: {size / 1024:.0f} kB of infra/, lambdas/, contract/ and your config.toml")
-            try:
-                self.connection.s3.upload_file(str(bundle), bucket, key)
-            except (BotoCoreError, ClientError) as exc:
-                raise UserError(f"Uploading the cloud code to s3://{bucket}/{key} failed ({error_code(exc)}).") from None
-        yield DeployEvent(step, 40, f"Uploaded to s3://{bucket}/{key}")
+            data = bundle.read_bytes()
+        yield DeployEvent(step, 19, f"source.zip: {len(data) / 1024:.0f} kB of infra/, lambdas/, contract/ and your config.toml")
+        try:
+            reply = self.connection.s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/zip")
+        except (BotoCoreError, ClientError) as exc:
+            raise UserError(f"Uploading the cloud code to s3://{bucket}/{key} failed ({error_code(exc)}).") from None
+        yield DeployEvent(step, 20, f"Uploaded to s3://{bucket}/{key}")
+        return reply.get("VersionId")
 
-    def _commit(self, repository: str, branch: str, text: str) -> Iterator[DeployEvent]:
+    def _commit(self, repository: str, branch: str, text: str) -> Generator[DeployEvent, None, str | None]:
         """One CodeCommit commit through its API (no git needed): every bundle file, stale files deleted."""
         step = "Committing the cloud code"
         codecommit = self.connection.client("codecommit")
@@ -268,25 +311,33 @@ class Deployer:
             request["deleteFiles"] = [{"filePath": path} for path in stale]
         if parent:
             request["parentCommitId"] = parent
-        yield DeployEvent(step, 36, f"{len(files)} files to {repository} ({branch})")
+        yield DeployEvent(step, 19, f"{len(files)} files to {repository} ({branch})")
         try:
             commit = codecommit.create_commit(**request)["commitId"]
-            yield DeployEvent(step, 40, f"Committed {commit[:10]}" + (f", {len(stale)} old files removed" if stale else ""))
+            yield DeployEvent(step, 20, f"Committed {commit[:10]}" + (f", {len(stale)} old files removed" if stale else ""))
+            return commit
         except ClientError as exc:
             if error_code(exc) != "NoChangeException":
                 raise UserError(f"CodeCommit refused the commit to {repository}: {_message(exc)}") from None
-            yield DeployEvent(step, 40, "The repository already holds this code")
+            yield DeployEvent(step, 20, "The repository already holds this code")
+            return parent
 
-    def _pipeline(self, config: Config) -> Iterator[DeployEvent]:
+    def _pipeline(self, config: Config, revision: str | None, since: datetime) -> Iterator[DeployEvent]:
+        """Follow the run that creating (or updating) the pipeline started for this source; start one if none did."""
         step = "Building the model and the endpoint"
         name = self.stacks.outputs(config.stack_name("pipeline"))["PipelineName"]
         client = self.connection.client("codepipeline")
-        started = datetime.now(timezone.utc)
-        try:
-            execution = client.start_pipeline_execution(name=name)["pipelineExecutionId"]
-        except (BotoCoreError, ClientError) as exc:
-            raise UserError(f"The pipeline {name} could not be started: {_message(exc)}") from None
-        yield DeployEvent(step, 41, f"Pipeline {name} started (run {execution}); the model build takes a while")
+        started = since
+        execution = self._running(client, name, revision, since)
+        if execution:
+            yield DeployEvent(step, 41, f"Pipeline {name} is already running for this code (run {execution}): "
+                                        "following it; the model build takes a while")
+        else:
+            try:
+                execution = client.start_pipeline_execution(name=name)["pipelineExecutionId"]
+            except (BotoCoreError, ClientError) as exc:
+                raise UserError(f"The pipeline {name} could not be started: {_message(exc)}") from None
+            yield DeployEvent(step, 41, f"Pipeline {name} started (run {execution}); the model build takes a while")
         try:
             yield from _scaled(follow(client, name, execution, poll_seconds=self.poll_seconds * 2, sleep=self.sleep,
                                       timeout=self.pipeline_timeout), step, 41, 97)
@@ -296,6 +347,24 @@ class Deployer:
                 raise PipelineFailed(f"{failed.args[0]} {reason}", stage=failed.stage, action=failed.action,
                                      hint=failed.hint) from None
             raise
+
+    def _running(self, client: Any, name: str, revision: str | None, since: datetime) -> str | None:
+        """A run in progress on this source revision, or (revision not read yet) started since `since`."""
+        try:
+            summaries = client.list_pipeline_executions(pipelineName=name, maxResults=10).get("pipelineExecutionSummaries", [])
+        except (BotoCoreError, ClientError) as exc:
+            raise UserError(f"The runs of the pipeline {name} could not be listed: {_message(exc)}") from None
+        for summary in summaries:
+            if summary.get("status") not in RUNNING:
+                continue
+            revisions = {r.get("revisionId") for r in summary.get("sourceRevisions") or []}
+            when = summary.get("startTime")
+            if revisions:
+                if revision is not None and revision in revisions:
+                    return summary["pipelineExecutionId"]
+            elif isinstance(when, datetime) and when >= since - CLOCK_SKEW:
+                return summary["pipelineExecutionId"]
+        return None
 
     def plan_teardown(self) -> TeardownPlan:
         """Everything teardown would delete, by name; nothing is touched."""
@@ -517,6 +586,18 @@ class Deployer:
         if settings.active_target in gone:
             settings.active_target = None
         save_settings(self.dirs, settings)
+
+
+def _template_parameters(yaml_text: str) -> set[str]:
+    """The parameter names a YAML template declares (the keys two spaces in under `Parameters:`)."""
+    names: set[str] = set()
+    inside = False
+    for line in yaml_text.splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            inside = line.rstrip() == "Parameters:"
+        elif inside and (match := re.match(r"^  ([A-Za-z0-9]+):\s*$", line)):
+            names.add(match[1])
+    return names
 
 
 def _scaled(lines: Iterator[Any], step: str, low: float, high: float) -> Iterator[DeployEvent]:

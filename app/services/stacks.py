@@ -83,13 +83,16 @@ class Stacks:
             raise _error(exc, f"listing the resources of {name}") from None
         return found
 
-    def deploy(self, name: str, template: str, *, template_url: str | None = None,
-               resource_count: int = 0) -> Iterator[StackLine]:
+    def deploy(self, name: str, template: str, *, template_url: str | None = None, resource_count: int = 0,
+               parameters: list[dict[str, Any]] | None = None) -> Iterator[StackLine]:
         """Create or update the stack and wait for it; UserError carries CloudFormation's reason.
 
         `template` is the body; with `template_url` (a copy in S3) CloudFormation reads it from there.
+        `parameters` go to CreateStack as values; on UpdateStack an entry may say UsePreviousValue.
         """
-        source = {"TemplateURL": template_url} if template_url else {"TemplateBody": template}
+        source: dict[str, Any] = {"TemplateURL": template_url} if template_url else {"TemplateBody": template}
+        if parameters:
+            source["Parameters"] = parameters
         stack = self._settled(name)
         if stack is not None and stack["StackStatus"] == "UPDATE_ROLLBACK_FAILED":
             yield StackLine(None, f"{name}: continuing the rollback of an update that failed earlier")
@@ -103,8 +106,11 @@ class Stacks:
             stack = None
         if stack is None:
             yield StackLine(0.0, f"{name}: creating")
+            created = dict(source, Parameters=[p for p in source.get("Parameters", []) if "ParameterValue" in p])
+            if not created["Parameters"]:
+                del created["Parameters"]
             reply = self._call("create_stack", name, StackName=name, Capabilities=CAPABILITIES,
-                               OnFailure="ROLLBACK", **source)
+                               OnFailure="ROLLBACK", **created)
             yield from self._wait(reply["StackId"], name, set(), resource_count, success="CREATE_COMPLETE")
             return
         if self._deployed_template(name) == _parsed(template):

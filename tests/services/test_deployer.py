@@ -2,11 +2,13 @@
 
 moto's CloudFormation creates what it models (buckets, IAM, SSM, KMS, the CDK bootstrap) and
 skips the rest. Calls moto lacks go through botocore's Stubber, named where they are used:
-CodePipeline StartPipelineExecution / GetPipelineState / GetPipelineExecution /
-ListPipelineExecutions (moto's CloudFormation skips AWS::CodePipeline::Pipeline, and moto has no
-GetPipelineState), Service Quotas ListServiceQuotas, and CodeCommit GetBranch / GetDifferences /
-CreateCommit. The pipeline's deploy stage is emulated by creating the endpoint stack from a small
-template with what that stack publishes (bucket, topics, SSM parameters under the contract names).
+CodePipeline ListPipelineExecutions / StartPipelineExecution / GetPipelineState /
+GetPipelineExecution (moto's CloudFormation skips AWS::CodePipeline::Pipeline, and moto's
+CodePipeline has no executions at all), Service Quotas ListServiceQuotas, and CodeCommit GetBranch /
+GetDifferences / CreateCommit. The pipeline's deploy stage is emulated by creating the endpoint stack
+from a small template with what that stack publishes (bucket, topics, SSM parameters under the
+contract names). JumpStart's metadata comes from a replica of its content bucket in the local
+cloud's S3.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from app.services.credentials import CredentialSource
 from app.services.deployer import BOOTSTRAP_STACK, TEMPLATE_PREFIX, Deployer
 from app.services.deploy_bundle import DeployOptions
 from app.services.errors import UserError
+from app.services.local_cloud.jumpstart import ReplicaModel, publish
 from app.services.settings import load_settings
 from contract import BUCKET_PARAM, ENDPOINT_PARAM, ERROR_TOPIC_PARAM, MODEL_DATA_PARAM, MODEL_IMAGE_PARAM, SUCCESS_TOPIC_PARAM, ssm_name
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "resources" / "templates"
 MODEL = "model-txt2img-stabilityai-stable-diffusion-v2-1-base"
+PINNED = "2.0.0"  # infra/config.toml's [model] version
 OPTIONS = DeployOptions(MODEL, "ml.g5.xlarge", 2)
 DEPLOYMENT = "studio"
 STACKS = {part: f"diffusion-desk-{DEPLOYMENT}-{part}" for part in ("source", "pipeline", "endpoint")}
@@ -90,6 +94,7 @@ def templates(tmp_path) -> Path:
 
 @pytest.fixture
 def deployer(cloud, dirs, templates) -> Deployer:
+    publish(cloud.client("s3"), cloud.region, [ReplicaModel(MODEL, "1.0.0"), ReplicaModel(MODEL, PINNED)])
     connection = Connection(cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url)
     return Deployer(connection, dirs, templates=templates, poll_seconds=0, sleep=lambda seconds: None)
 
@@ -117,14 +122,48 @@ def execution(status, run_id="run-1"):
 
 
 class Pipeline:
-    """Stubs the CodePipeline calls moto lacks, and plays the deploy stage by creating the endpoint stack."""
+    """Stubs the CodePipeline calls moto lacks, and plays the deploy stage by creating the endpoint stack.
 
-    def __init__(self, deployer: Deployer, cloud) -> None:
+    Like CodePipeline, a pipeline that CloudFormation creates runs once at once (`created=True`: the
+    deployer must follow that run, not start another); that run needs source.zip already there.
+    """
+
+    def __init__(self, deployer: Deployer, cloud, *, created: bool = True) -> None:
         self.client = deployer.connection.client("codepipeline")
         self.stubber = Stubber(self.client)
         self.cloud = cloud
+        self.created = created
+        self.runs_without_source: list[str] = []
         self.client.meta.events.register("after-call.codepipeline.GetPipelineState", self._deploy_stage,
                                          unique_id="deploy-stage")
+        self.cloudformation = deployer.stacks.client
+        self.cloudformation.meta.events.register("after-call.cloudformation.CreateStack", self._first_run,
+                                                 unique_id="first-run")
+
+    def _first_run(self, parsed, **kwargs) -> None:
+        """CodePipeline's run on creation reads the source at once: without source.zip it fails."""
+        if f":stack/{STACKS['pipeline']}/" not in parsed.get("StackId", ""):
+            return
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in self.cloud.client("cloudformation").describe_stacks(
+            StackName=STACKS["source"])["Stacks"][0].get("Outputs", [])}
+        if "SourceKey" not in outputs:  # a CodeCommit source
+            return
+        try:
+            self.cloud.client("s3").head_object(Bucket=outputs["BucketName"], Key=outputs["SourceKey"])
+        except ClientError:
+            self.runs_without_source.append(parsed["StackId"])
+
+    def _start(self) -> None:
+        """ListPipelineExecutions, then StartPipelineExecution unless creating the pipeline started run-1."""
+        if self.created:
+            self.stubber.add_response("list_pipeline_executions", {"pipelineExecutionSummaries": [
+                {"pipelineExecutionId": "run-1", "status": "InProgress", "startTime": datetime.now(timezone.utc)}]},
+                {"pipelineName": ANY, "maxResults": ANY})
+        else:
+            self.stubber.add_response("list_pipeline_executions", {"pipelineExecutionSummaries": [
+                {"pipelineExecutionId": "run-0", "status": "Succeeded", "startTime": datetime(2026, 11, 25, tzinfo=timezone.utc)}]},
+                {"pipelineName": ANY, "maxResults": ANY})
+            self.stubber.add_response("start_pipeline_execution", {"pipelineExecutionId": "run-1"}, {"name": ANY})
 
     def _deploy_stage(self, parsed, **kwargs) -> None:
         if not any(s["stageName"] == "Deploy" for s in parsed.get("stageStates", [])):
@@ -137,7 +176,7 @@ class Pipeline:
             ssm.put_parameter(Name=ssm_name(DEPLOYMENT, MODEL_DATA_PARAM), Value="s3://m/model.tar.gz", Type="String", Overwrite=True)
 
     def succeeds(self, *, superseded: bool = False) -> "Pipeline":
-        self.stubber.add_response("start_pipeline_execution", {"pipelineExecutionId": "run-1"}, {"name": ANY})
+        self._start()
         self.stubber.add_response("get_pipeline_state", {"stageStates": [
             stage("Source", "Succeeded"), stage("Build", "InProgress", action="Synth"), stage("Deploy", "InProgress")]})
         if superseded:
@@ -161,7 +200,7 @@ class Pipeline:
         return self
 
     def fails(self, message: str, *, in_stage: str = "Build") -> "Pipeline":
-        self.stubber.add_response("start_pipeline_execution", {"pipelineExecutionId": "run-1"}, {"name": ANY})
+        self._start()
         failed = stage(in_stage, "Failed", action="BuildModel" if in_stage == "Build" else "Endpoint.Deploy", error=message)
         self.stubber.add_response("get_pipeline_state", {"stageStates": [stage("Source", "Succeeded"), failed]})
         self.stubber.add_response("get_pipeline_execution", execution("Failed"))
@@ -172,6 +211,8 @@ class Pipeline:
         self.stubber.assert_no_pending_responses()
         self.stubber.deactivate()
         self.client.meta.events.unregister("after-call.codepipeline.GetPipelineState", unique_id="deploy-stage")
+        self.cloudformation.meta.events.unregister("after-call.cloudformation.CreateStack", unique_id="first-run")
+        assert not self.runs_without_source, "the pipeline was created (and ran) before source.zip existed"
 
 
 def source_zip(cloud) -> zipfile.ZipFile:
@@ -226,7 +267,7 @@ def test_update_uploads_the_changed_config_and_runs_the_pipeline_again(cloud, de
     run(deployer.deploy(OPTIONS))
     first.done()
     assert "max_instances = 2" in source_zip(cloud).read("infra/config.toml").decode()
-    pipeline = Pipeline(deployer, cloud).succeeds()
+    pipeline = Pipeline(deployer, cloud, created=False).succeeds()
 
     events, target = run(deployer.update(DeployOptions(MODEL, "ml.g5.2xlarge", 4)))
 
@@ -354,7 +395,7 @@ def test_a_failed_endpoint_deployment_says_why_in_cloudformations_words(cloud, d
     deployer.connection.client("codepipeline").meta.events.unregister("after-call.codepipeline.GetPipelineState")
     backend = cloudformation_backends[cloud.cloud.account_id][cloud.region]
     next(s for s in backend.stacks.values() if s.name == STACKS["endpoint"]).creation_time -= timedelta(hours=2)
-    pipeline = Pipeline(deployer, cloud).fails("Could not find model data")
+    pipeline = Pipeline(deployer, cloud, created=False).fails("Could not find model data")
     with pytest.raises(UserError) as later:
         run(deployer.deploy(OPTIONS))
     pipeline.done()
@@ -431,7 +472,7 @@ def test_codecommit_source_is_committed_through_the_api(cloud, deployer, dirs):
     commits.add_response("create_commit", {"commitId": "b" * 40, "treeId": "t"})
     commits.activate()
     for _ in range(2):
-        pipeline = Pipeline(deployer, cloud).succeeds()
+        pipeline = Pipeline(deployer, cloud, created=not sent).succeeds()
         events, target = run(deployer.deploy(OPTIONS))
         pipeline.done()
 
@@ -457,7 +498,7 @@ def test_no_updates_to_perform_is_not_an_error(cloud, deployer, templates):
         return type("Response", (), {"status_code": 400, "headers": {}})(), error
 
     deployer.stacks.client.meta.events.register("before-call.cloudformation.UpdateStack", no_updates)
-    pipeline = Pipeline(deployer, cloud).succeeds()
+    pipeline = Pipeline(deployer, cloud, created=False).succeeds()
 
     events, target = run(deployer.update(OPTIONS))
 
