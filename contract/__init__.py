@@ -1,10 +1,11 @@
 """The one contract shared by the app, the Lambdas and the local cloud.
 
-S3 key layout, SSM parameter names, the request schema, notification and model-output
-parsing, manifests, inference ids and the PNG `parameters` text form live here and
-nowhere else. The Lambda assets bundle this package.
+S3 key layout, SSM parameter names, the request schema and its GPU budget, notification
+and model-output parsing, manifests, inference ids and the PNG `parameters` text form live
+here and nowhere else. The Lambda assets bundle this package.
 """
 
+from .budget import GPUS, MAX_PIXELS, Budget, BudgetError, budget_for
 from .ids import MAX_ID_LENGTH, check_inference_id, id_time, is_safe_inference_id, new_inference_id
 from .keys import (
     APP_NAME,
