@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contract import ACCEPT_JPEG, ACCEPT_RGB, GUIDANCE_APP_NAME
+from contract import ACCEPT_RGB, GUIDANCE_APP_NAME
 
 from .aws import Connection, error_code, is_transient
 from .errors import UserError
@@ -99,8 +99,8 @@ class UpgradePlan:
 
 
 def accept_for(target: Target) -> str:
-    """The Accept header a target's Lambdas can read."""
-    return GUIDANCE_ACCEPT if target.app == GUIDANCE_APP_NAME else ACCEPT_JPEG
+    """The Accept header jobs to `target` are sent with: lossless RGB arrays, which ours and the guidance's Lambdas read."""
+    return GUIDANCE_ACCEPT if target.app == GUIDANCE_APP_NAME else ACCEPT_RGB
 
 
 def find_candidates(connection: Connection) -> list[Candidate]:

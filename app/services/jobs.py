@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contract import ACCEPT_JPEG, ACCEPT_RGB, GUIDANCE_APP_NAME, LABELS, MAX_SEED, GenerationRequest, RequestError, S3Location, message_key, new_inference_id, request_key
+from contract import ACCEPT_RGB, LABELS, MAX_SEED, GenerationRequest, RequestError, S3Location, message_key, new_inference_id, request_key
 
 from .aws import Connection, error_code, is_transient
 from .errors import UserError
@@ -68,8 +68,9 @@ class JobService:
         self.library = library
         self.connection = connection
         self.target = target
-        # The guidance's Lambdas decode only RGB arrays; ours take the much smaller JPEG form.
-        self.accept = accept or (ACCEPT_RGB if target.app == GUIDANCE_APP_NAME else ACCEPT_JPEG)
+        # Lossless RGB arrays on every deployment: a JPEG would re-encode every picture. Ours and the
+        # guidance's Lambdas both decode them; `accept` may still ask for ACCEPT_JPEG.
+        self.accept = accept or ACCEPT_RGB
         self.invocation_timeout = invocation_timeout
         self.request_ttl = request_ttl
         self.max_workers = max_workers

@@ -16,7 +16,7 @@ from app.services.adoption import (
 )
 from app.services.errors import UserError
 from app.services.settings import AppDirs, load_settings
-from contract import ACCEPT_JPEG, APP_NAME, GUIDANCE_APP_NAME
+from contract import ACCEPT_RGB, APP_NAME, GUIDANCE_APP_NAME
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_jobs_for_a_guidance_stack_ask_for_the_rgb_arrays_its_lambdas_read(cloud
     theirs = check_candidate(connection, _candidate(connection, "sd-repo")).target
     ours = check_candidate(connection, _candidate(connection, "test")).target
     assert accept_for(theirs) == GUIDANCE_ACCEPT == "application/json"
-    assert accept_for(ours) == ACCEPT_JPEG
+    assert accept_for(ours) == ACCEPT_RGB  # issue 13: lossless on our own deployments too
 
 
 def test_an_endpoint_without_subscribers_is_adopted_with_a_warning(cloud, dirs):

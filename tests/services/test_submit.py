@@ -1,14 +1,17 @@
-"""Submission on the local cloud: recorded first, uploaded, invoked with every option, in bulk."""
+"""Submission on the local cloud: recorded first, uploaded, invoked with every option (RGB output), in bulk."""
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
 import pytest
+from PIL import Image
 
 from app.services.errors import UserError
 from app.services.jobs import WARMING_UP
+from app.services.local_cloud.engine import SandboxEngine
 from app.services.models import JobState
-from contract import GenerationRequest, S3Location, id_time, request_key
+from contract import APP_NAME, GenerationRequest, S3Location, id_time, request_key
 
 SMALL = {"width": 64, "height": 64}  # the sandbox engine draws small images quickly
 
@@ -48,7 +51,41 @@ def test_invoke_carries_the_id_the_input_and_every_option(open_services):
     assert headers["X-Amzn-SageMaker-InvocationTimeoutSeconds"] == "900"
     assert headers["X-Amzn-SageMaker-RequestTTLSeconds"] == "3600"
     assert headers["X-Amzn-SageMaker-Content-Type"] == "application/json"
-    assert headers["X-Amzn-SageMaker-Accept"] == "application/json;jpeg"
+    assert headers["X-Amzn-SageMaker-Accept"] == "application/json"  # lossless RGB, on our own deployment too
+
+
+def test_a_job_on_our_deployment_is_sent_for_rgb_and_its_pngs_are_the_engines_pixels(open_services, cloud):
+    ws = open_services()
+    accepts = []
+    ws.connection.client("sagemaker-runtime").meta.events.register(
+        "before-send.sagemaker-runtime.InvokeEndpointAsync",
+        lambda request, **_: accepts.append(request.headers["X-Amzn-SageMaker-Accept"]),
+    )
+    assert ws.target.app == APP_NAME
+    job = ws.jobs.submit({"prompt": "a harbour at dawn, fine rigging", "width": 96, "height": 64,
+                          "num_images_per_prompt": 2, "seed": 11})
+    cloud.wait_idle()
+    ws.tracker.step()
+
+    done = ws.library.get_job(job.inference_id)
+    assert accepts == [b"application/json"]
+    assert done.state == JobState.COMPLETED, done.message
+    expected = SandboxEngine().render(done.request)
+    assert len(done.image_paths) == len(expected) == 2
+    for path, pixels in zip(done.image_paths, expected):
+        with Image.open(path) as png:
+            assert np.array_equal(np.asarray(png.convert("RGB")), pixels)  # not a JPEG's approximation
+
+
+def test_an_explicit_accept_still_asks_for_jpeg(open_services):
+    ws = open_services(accept="application/json;jpeg")
+    sent = []
+    ws.connection.client("sagemaker-runtime").meta.events.register(
+        "before-send.sagemaker-runtime.InvokeEndpointAsync",
+        lambda request, **_: sent.append(request.headers["X-Amzn-SageMaker-Accept"]),
+    )
+    ws.jobs.submit({"prompt": "teapot", **SMALL})
+    assert sent == [b"application/json;jpeg"]
 
 
 def test_a_random_seed_is_chosen_and_kept(open_services):

@@ -281,7 +281,7 @@ def test_a_guidance_stack_without_an_index_is_tracked_from_messages(open_service
 
 def test_jobs_for_a_guidance_stack_ask_for_rgb_arrays(open_services):
     ws = open_services()
-    assert ws.jobs.accept == "application/json;jpeg"
+    assert ws.jobs.accept == "application/json"  # issue 13: lossless RGB on our own deployments too
     guidance = JobService(ws.library, ws.connection, dataclasses.replace(ws.target, app=GUIDANCE_APP_NAME))
     assert guidance.accept == "application/json"
 
