@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contract import ACCEPT_RGB, LABELS, MAX_SEED, GenerationRequest, RequestError, S3Location, message_key, new_inference_id, request_key
+from contract import ACCEPT_RGB, LABELS, MAX_SEED, Budget, BudgetError, GenerationRequest, RequestError, S3Location, message_key, new_inference_id, request_key
 
 from .aws import Connection, error_code, is_transient
 from .errors import UserError
@@ -87,7 +87,8 @@ class JobService:
         """Record every job first (all or none: a bad one raises before anything is recorded), then send on a bounded pool."""
         requests = list(requests)
         many = len(requests) > 1
-        validated = [validate_request(request, f"Request {n}: " if many else "") for n, request in enumerate(requests, 1)]
+        validated = [validate_request(request, f"Request {n}: " if many else "", self.target.budget)
+                     for n, request in enumerate(requests, 1)]
         jobs: list[Job] = []
         try:
             for request in validated:
@@ -113,12 +114,12 @@ class JobService:
             return list(pool.map(send, jobs))
 
     def record(self, request: GenerationRequest | dict[str, Any], *, retry_of: str | None = None, claim: bool = False) -> Job:
-        """Validate the request and record the job in the library; nothing is sent yet.
+        """Validate the request (and its size against the endpoint's GPU) and record the job; nothing is sent yet.
 
         A random seed is chosen here, so the job can be reproduced and a resend after a crash
         draws the same images.
         """
-        request = validate_request(request)
+        request = validate_request(request, budget=self.target.budget)
         if request.seed is None:
             request = dataclasses.replace(request, seed=secrets.randbelow(MAX_SEED + 1))
         inference_id = new_inference_id()
@@ -272,14 +273,22 @@ class JobService:
         return updated
 
 
-def validate_request(request: GenerationRequest | dict[str, Any], where: str = "") -> GenerationRequest:
-    """A GenerationRequest from fields, or UserError naming the field and its range (after `where`)."""
-    if isinstance(request, GenerationRequest):
-        return request
-    try:
-        return GenerationRequest.from_dict(request)
-    except (RequestError, TypeError) as exc:
-        raise UserError(f"{where}{_field_message(exc)}") from None
+def validate_request(request: GenerationRequest | dict[str, Any], where: str = "", budget: Budget | None = None) -> GenerationRequest:
+    """A GenerationRequest from fields, or UserError naming the field and its range (after `where`).
+
+    With the target's `budget`, a request larger than its GPU can make is refused too, saying what fits.
+    """
+    if not isinstance(request, GenerationRequest):
+        try:
+            request = GenerationRequest.from_dict(request)
+        except (RequestError, TypeError) as exc:
+            raise UserError(f"{where}{_field_message(exc)}") from None
+    if budget is not None:
+        try:
+            budget.check(request)
+        except BudgetError as exc:
+            raise UserError(f"{where}{exc}.", hint="Ask for fewer images or a smaller size.") from None
+    return request
 
 
 def _field_message(exc: Exception) -> str:

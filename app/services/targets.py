@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import logging
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contract import APP_NAME, BUCKET_PARAM, ENDPOINT_PARAM, ERROR_TOPIC_PARAM, GUIDANCE_APP_NAME, SUCCESS_TOPIC_PARAM, parse_ssm_name, ssm_name, ssm_prefix, ssm_root
+from contract import APP_NAME, BUCKET_PARAM, ENDPOINT_PARAM, ERROR_TOPIC_PARAM, GUIDANCE_APP_NAME, SUCCESS_TOPIC_PARAM, Budget, budget_for, parse_ssm_name, ssm_name, ssm_prefix, ssm_root
 
 from .aws import Connection, error_code, is_transient
 from .errors import UserError
@@ -15,6 +16,8 @@ from .errors import UserError
 if TYPE_CHECKING:
     from .credentials import CredentialSource
     from .settings import Settings
+
+log = logging.getLogger(__name__)
 
 GUIDANCE_LABEL = "AWS guidance"
 
@@ -30,6 +33,12 @@ class Target:
     endpoint_url: str | None = None  # set for the local cloud only
     deployment: str = ""
     app: str = APP_NAME  # GUIDANCE_APP_NAME for a stack made with the AWS guidance
+    instance_type: str = ""  # the endpoint's, e.g. "ml.g5.xlarge"; "" when unknown (no GPU budget applies)
+
+    @property
+    def budget(self) -> Budget | None:
+        """What one request may ask of the endpoint's GPU, or None when its instance type is unknown."""
+        return budget_for(self.instance_type)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,7 +116,10 @@ def list_deployments(connection: Connection) -> list[Deployment]:
 
 
 def load_target(connection: Connection, deployment: str, *, app: str = APP_NAME, name: str | None = None) -> Target:
-    """Read one deployment's SSM parameters into a Target; names every missing parameter."""
+    """Read one deployment's SSM parameters, and its endpoint's instance type, into a Target.
+
+    UserError names every missing parameter.
+    """
     try:
         prefix = ssm_prefix(deployment, app)
     except ValueError as exc:
@@ -124,7 +136,7 @@ def load_target(connection: Connection, deployment: str, *, app: str = APP_NAME,
             f"Deployment {deployment!r} in {connection.region} is incomplete: missing SSM parameter {', '.join(missing)}.",
             hint="Check the region, or deploy it again.",
         )
-    return Target(
+    target = Target(
         name=name or deployment,
         region=connection.region,
         bucket=values[BUCKET_PARAM],
@@ -133,6 +145,25 @@ def load_target(connection: Connection, deployment: str, *, app: str = APP_NAME,
         deployment=deployment,
         app=app,
     )
+    return with_instance_type(connection, target)
+
+
+def with_instance_type(connection: Connection, target: Target) -> Target:
+    """`target` with its endpoint's instance type, read from the endpoint config it runs on.
+
+    No SSM parameter holds it, and the endpoint stack may change it on Update, so the endpoint is
+    asked. When it cannot be read (no endpoint yet, no permission, offline) the target is returned
+    as it is, and an unknown type keeps only the request limits.
+    """
+    sagemaker = connection.client("sagemaker")
+    try:
+        config_name = sagemaker.describe_endpoint(EndpointName=target.endpoint_name)["EndpointConfigName"]
+        variants = sagemaker.describe_endpoint_config(EndpointConfigName=config_name).get("ProductionVariants") or []
+    except (BotoCoreError, ClientError) as exc:
+        log.info("instance type of %s unknown: %s", target.endpoint_name, error_code(exc))
+        return target
+    types = [v["InstanceType"] for v in variants if v.get("InstanceType")]
+    return replace(target, instance_type=types[0]) if types else target
 
 
 def find_target(connection: Connection, name: str) -> Target:

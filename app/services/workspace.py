@@ -14,7 +14,7 @@ from .jobs import JobService
 from .library import Library
 from .models import Job, JobState
 from .settings import AppDirs, Settings, load_settings, save_settings
-from .targets import Target, find_target, list_deployments, load_target, record_target, saved_target
+from .targets import Target, find_target, list_deployments, load_target, record_target, saved_target, with_instance_type
 from .tracker import JobTracker, TrackerStatus
 
 
@@ -54,7 +54,7 @@ class Workspace:
         endpoint_url = endpoint_url or (saved.endpoint_url if saved else None)
         connection = Connection.open(source, region=region, endpoint_url=endpoint_url, retry_mode=settings.retry_mode)
         if saved and saved.region == connection.region and saved.endpoint_url == endpoint_url:
-            target = saved
+            target = with_instance_type(connection, saved)  # an Update may have changed it since it was saved
         elif deployment:
             target = find_target(connection, deployment)
         else:

@@ -149,7 +149,7 @@ class AppContext:
     def _connect_aws(self) -> TargetInfo:
         from app.services.aws import Connection
         from app.services.credentials import CredentialSource
-        from app.services.targets import saved_target
+        from app.services.targets import saved_target, with_instance_type
 
         source = CredentialSource.from_dict(self.settings.credentials)
         connection = Connection.open(source, region=self.settings.region, retry_mode=self.settings.retry_mode,
@@ -164,6 +164,7 @@ class AppContext:
         if target.region != connection.region or endpoint_url != self.endpoint_url:
             connection = Connection.open(source, region=target.region, retry_mode=self.settings.retry_mode,
                                          endpoint_url=endpoint_url)
+        target = with_instance_type(connection, target)  # an Update may have changed it since it was saved
         self._use(connection, target)
         return TargetInfo(False, f"{self.identity.account} · {target.region} · {target.endpoint_name}",
                           account=self.identity.account, region=target.region, endpoint_name=target.endpoint_name)
