@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     params.add_argument("--steps", type=int, help="inference steps (1–150)")
     params.add_argument("--guidance", type=float, help="guidance scale (0–30)")
     params.add_argument("--size", type=_size, help="WIDTHxHEIGHT, multiples of 8 (default 512x512)")
-    params.add_argument("--n", type=int, help="images per prompt (1–8)")
+    params.add_argument("--n", type=int, help="images per prompt (1–8, fewer at large sizes: as many as the endpoint's GPU fits)")
     params.add_argument("--seed", type=int, help="seed (0–4294967295; random when left out)")
     params.add_argument("--wait", action="store_true", help="wait for the images")
     params.add_argument("--out", type=Path, help="copy every PNG here (implies --wait)")
@@ -130,15 +130,18 @@ def _fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _generate(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> int:
-    return _submit(args, dirs, ui, [validate_request({**_fields(args), "prompt": args.prompt})])
+    return _submit(args, dirs, ui, [("", validate_request({**_fields(args), "prompt": args.prompt}))])
 
 
 def _batch(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> int:
     return _submit(args, dirs, ui, read_batch(args.file, _fields(args)))
 
 
-def read_batch(path: Path, defaults: dict[str, Any]) -> list[GenerationRequest]:
-    """One request per non-blank line: a prompt, or a JSON object whose fields win over the options."""
+def read_batch(path: Path, defaults: dict[str, Any]) -> list[tuple[str, GenerationRequest]]:
+    """One request per non-blank line: a prompt, or a JSON object whose fields win over the options.
+
+    Each comes with where it was read ("Line 3 of prompts.txt: "), for a message about it later.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -156,7 +159,8 @@ def read_batch(path: Path, defaults: dict[str, Any]) -> list[GenerationRequest]:
             fields = {**defaults, **data} if isinstance(data, dict) else data
         else:
             fields = {**defaults, "prompt": line}
-        requests.append(validate_request(fields, f"Line {number} of {path.name}: "))
+        where = f"Line {number} of {path.name}: "
+        requests.append((where, validate_request(fields, where)))
     if not requests:
         raise UserError(f"The batch file {path.name} has no prompts.")
     return requests
@@ -173,9 +177,11 @@ def _open(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> Workspace:
     )
 
 
-def _submit(args: argparse.Namespace, dirs: AppDirs, ui: "_Console", requests: list[GenerationRequest]) -> int:
+def _submit(args: argparse.Namespace, dirs: AppDirs, ui: "_Console", lines: list[tuple[str, GenerationRequest]]) -> int:
     workspace = _open(args, dirs, ui)
     try:
+        # What the target's GPU cannot make is refused here, before any job is recorded or sent.
+        requests = [validate_request(request, where, workspace.target.budget) for where, request in lines]
         ui.progress(0, len(requests), f"Sending {len(requests)} job{'s' if len(requests) != 1 else ''} to {workspace.target.name}")
         jobs = workspace.jobs.submit_many(requests, progress=lambda p: ui.progress(p.step, p.total, p.message))
         if args.wait or args.out:

@@ -83,6 +83,26 @@ def test_a_bad_batch_line_is_named_and_nothing_is_sent(cloud, cloud_args, dirs, 
         assert library.jobs() == []
 
 
+def test_a_request_the_endpoints_gpu_cannot_make_is_refused_before_anything_is_sent(cloud, cloud_args, dirs):
+    code, out, err = run(*cloud_args, "generate", "a cathedral", "--size", "2048x2048", "--n", "8")
+    assert code == 1 and out == ""
+    assert ("error: ml.g4dn.2xlarge fits 2.5 MP per request: 8 images at 560×560; "
+            "this request asks for 8 at 2048×2048 (33.6 MP)") in err
+    assert cloud.client("s3").list_objects_v2(Bucket=cloud.deployment.bucket, Prefix="requests/")["KeyCount"] == 0
+    with Library(dirs.data_dir) as library:
+        assert library.jobs() == []
+
+
+def test_an_over_budget_batch_line_is_named_and_nothing_is_sent(cloud, cloud_args, dirs, tmp_path):
+    batch = tmp_path / "prompts.txt"
+    batch.write_text('a small boat\n\n{"prompt": "a large boat", "width": 2048, "height": 2048}\n')
+    code, out, err = run(*cloud_args, "batch", str(batch), "--size", "64x64")
+    assert code == 1
+    assert "error: Line 3 of prompts.txt: ml.g4dn.2xlarge fits 2.5 MP per request: 1 image at 1584×1584;" in err
+    with Library(dirs.data_dir) as library:
+        assert library.jobs() == []
+
+
 def test_jobs_lists_the_library(cloud, cloud_args, dirs):
     run(*cloud_args, "generate", "one", "--size", "64x64")
     run(*cloud_args, "generate", "two", "--size", "64x64")
