@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.pngmeta import read_parameters
-from contract import LABELS, LIMITS, GenerationRequest, RequestError
+from contract import LABELS, LIMITS, Budget, BudgetError, GenerationRequest, RequestError
 
 from .context import AppContext
 from .icons import icon
@@ -31,12 +31,18 @@ from .size_field import SizeField
 from .tasks import Lane, Task
 
 _DEFAULTS = GenerationRequest(prompt="x")
+GENERATE_TIP = "Generate (Ctrl+Enter)"
 FIELDS = ("prompt", "negative_prompt", "width", "height", "num_inference_steps", "guidance_scale",
           "num_images_per_prompt", "seed")
 
 
-def field_message(error: RequestError) -> str:
-    """"Width is 500; allowed: a multiple of 8 from 64 to 2048" — the field named as the user sees it."""
+def field_message(error: RequestError | BudgetError) -> str:
+    """"Width is 500; allowed: a multiple of 8 from 64 to 2048" — the field named as the user sees it.
+
+    A budget problem names the instance type and what fits instead.
+    """
+    if isinstance(error, BudgetError):
+        return str(error)
     detail = str(error).split(": ", 1)[-1]
     return f"{LABELS.get(error.field, error.field)} {detail}"
 
@@ -61,6 +67,7 @@ class Composer(QFrame):
         self.setAcceptDrops(True)
         self.setMinimumWidth(300)
         self.errors: dict[str, QLabel] = {}
+        self._budget_at = "num_images_per_prompt"  # where a budget problem is said: the size or images field last edited
 
         self.prompt = PromptEdit("Describe the image: subject, style, light, lens…")
         self.prompt.setObjectName("prompt")
@@ -92,7 +99,7 @@ class Composer(QFrame):
         self.generate_button = QPushButton(icon("generate", QColor("#ffffff")), "Generate")
         self.generate_button.setObjectName("primary")
         self.generate_button.setAccessibleName("Generate")
-        self.generate_button.setToolTip("Generate (Ctrl+Enter)")
+        self.generate_button.setToolTip(GENERATE_TIP)
         self.generate_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self._make_actions()
         self._layout()
@@ -187,6 +194,7 @@ class Composer(QFrame):
                               ("num_images_per_prompt", self.images)):
             widget.valueChanged.connect(lambda _v, f=field: self._check_live(f))
         self.context.events.restore_requested.connect(self.restore)
+        self.context.events.target_changed.connect(lambda _info: self._check_live(""))
 
     def values(self, seed: int | None = None) -> dict[str, Any]:
         """The fields as the request takes them; `seed` overrides the seed field."""
@@ -202,6 +210,17 @@ class Composer(QFrame):
             "seed": self.seed.value() if seed is None else seed,
         }
 
+    def budget(self) -> Budget | None:
+        """What one request may ask of the target's GPU; None when not connected or its instance type is unknown."""
+        return getattr(self.context.target, "budget", None)
+
+    def _checked(self, values: dict[str, Any]) -> GenerationRequest:
+        """The request, or RequestError for a field, or BudgetError when the target's GPU cannot make it."""
+        request = GenerationRequest(**values)
+        if (budget := self.budget()) is not None:
+            budget.check(request)
+        return request
+
     def _check_live(self, field: str) -> None:
         """Show a problem as soon as it is typed, except an empty prompt (said on Generate)."""
         self.generate_error.hide()
@@ -209,24 +228,38 @@ class Composer(QFrame):
         if not values["prompt"]:
             values["prompt"] = "x"
         try:
-            GenerationRequest(**values)
-        except RequestError as error:
-            self._show_errors(error)
+            self._checked(values)
+        except (RequestError, BudgetError) as error:
+            self._show_errors(error, at=field)
             return
         self._show_errors(None)
 
-    def _show_errors(self, error: RequestError | None) -> None:
-        shown = self.errors.get(error.field) if error is not None else None
+    def _show_errors(self, error: RequestError | BudgetError | None, at: str = "") -> None:
+        """The message under its field (a budget one under the size or images field last edited), the fields outlined.
+
+        Generate stays disabled while the request is over the GPU budget: no edit but those fields can fix it.
+        """
+        over = isinstance(error, BudgetError)
+        if at in BudgetError.fields:
+            self._budget_at = at
+        if over:
+            key, invalid = self._budget_at, set(BudgetError.fields)
+        else:
+            key, invalid = (error.field, {error.field}) if error is not None else (None, set())
+        shown = self.errors.get(key) if key else None
         for label in set(self.errors.values()):
             label.setVisible(label is shown)
         if shown is not None:
             shown.setText(field_message(error))
-        for key, widget in self._field_widgets().items():
-            invalid = error is not None and error.field == key
-            if widget.property("invalid") != invalid:
-                widget.setProperty("invalid", invalid)
+        for name, widget in self._field_widgets().items():
+            flagged = name in invalid
+            if widget.property("invalid") != flagged:
+                widget.setProperty("invalid", flagged)
                 widget.style().unpolish(widget)
                 widget.style().polish(widget)
+        self.generate_button.setEnabled(not over)
+        self.generate_action.setEnabled(not over)
+        self.generate_button.setToolTip(f"Not sent: {error}." if over else GENERATE_TIP)
 
     def _field_widgets(self) -> dict[str, QWidget]:
         return {
@@ -239,18 +272,18 @@ class Composer(QFrame):
         """A valid request from the fields (rolling the seed when unlocked), or None with the problem shown."""
         values = self.values()
         try:
-            GenerationRequest(**values)
-        except RequestError as error:
+            self._checked(values)
+        except (RequestError, BudgetError) as error:
             self._refuse(error)
             return None
         values["seed"] = self.seed.seed_for_next_job()
         return GenerationRequest(**values)
 
-    def _refuse(self, error: RequestError) -> None:
+    def _refuse(self, error: RequestError | BudgetError) -> None:
         self._show_errors(error)
         self.generate_error.setText(f"Not sent: {field_message(error)}.")
         self.generate_error.show()
-        widget = self._field_widgets().get(error.field)
+        widget = self._field_widgets().get(getattr(error, "field", "num_images_per_prompt"))
         if widget is not None:
             widget.setFocus(Qt.FocusReason.OtherFocusReason)
 

@@ -225,3 +225,57 @@ def test_import_png_adds_it_to_the_library_and_restores_its_settings(qtbot, offl
     assert changed
     assert composer.prompt.text() == "a red fox in the snow" and composer.size_field.size() == (512, 384)
     assert offline_context.library.count() == 1
+
+
+def _connect(context, instance_type, app="diffusion-desk"):
+    """As a connection does: the target is in place, then target_changed is emitted."""
+    from app.services.targets import Target
+    from app.ui.context import TargetInfo
+
+    context.target = Target("studio", "eu-west-1", "bucket", "endpoint", app=app, instance_type=instance_type)
+    context.events.target_changed.emit(TargetInfo(False, "studio"))
+
+
+def test_an_over_budget_request_is_shown_at_the_fields_and_generate_stays_disabled(qtbot, offline_context):
+    offline_context.jobs = jobs = RecordingJobs()
+    composer = make_composer(qtbot, offline_context)
+    composer.prompt.set_text("a cathedral, every stone")
+    composer.size_field.set_size(2048, 2048)
+    composer.images.setValue(8)
+    assert composer.generate_button.isEnabled()  # no target yet: only the request limits apply
+    _connect(offline_context, "ml.g5.xlarge")
+    error = composer.errors["num_images_per_prompt"]
+    assert error.isVisible()
+    assert error.text() == ("ml.g5.xlarge fits 4.2 MP per request: 1 image at 2048×2048, or 8 at 720×720; "
+                            "this request asks for 8 at 2048×2048 (33.6 MP)")
+    for widget in (composer.size_field.width_spin, composer.size_field.height_spin, composer.images.spin):
+        assert widget.property("invalid") is True
+    assert not composer.generate_button.isEnabled() and not composer.generate_action.isEnabled()
+    composer.generate_action.trigger()
+    composer.generate()
+    assert jobs.sent == []
+    assert composer.generate_error.text().startswith("Not sent: ml.g5.xlarge fits 4.2 MP per request")
+
+    composer.size_field.width_spin.setValue(1024)  # 8 at 1024×2048 is still over: said at the size now
+    assert composer.errors["width"].isVisible() and not error.isVisible()
+    assert "this request asks for 8 at 1024×2048 (16.8 MP)" in composer.errors["width"].text()
+    composer.steps.setValue(20)  # another field's edit leaves the message where it is
+    assert composer.errors["width"].isVisible() and not composer.generate_button.isEnabled()
+    composer.images.setValue(2)
+    assert not composer.errors["width"].isVisible() and composer.generate_button.isEnabled()
+    assert composer.size_field.width_spin.property("invalid") is False
+    composer.generate()
+    qtbot.waitUntil(lambda: len(jobs.sent) == 1)
+    assert (jobs.sent[0].width, jobs.sent[0].height, jobs.sent[0].num_images_per_prompt) == (1024, 2048, 2)
+
+
+def test_a_target_of_unknown_instance_type_keeps_todays_limits(qtbot, offline_context):
+    offline_context.jobs = jobs = RecordingJobs()
+    composer = make_composer(qtbot, offline_context)
+    _connect(offline_context, "", app="simple-gen-ai-service")
+    composer.prompt.set_text("a cathedral, every stone")
+    composer.size_field.set_size(2048, 2048)
+    composer.images.setValue(8)
+    assert composer.generate_button.isEnabled() and not composer.errors["num_images_per_prompt"].isVisible()
+    composer.generate()
+    qtbot.waitUntil(lambda: len(jobs.sent) == 1)
