@@ -1,25 +1,46 @@
-"""Resolves a JumpStart model to its inference image, model data and inference code.
+"""Resolves a JumpStart model to its inference image, model data, inference code and environment.
 
-Uses sagemaker-core's own resolution (`sagemaker.core.image_uris`, `model_uris`, `script_uris`).
-It reads JumpStart's metadata from S3, or from local files when both
+`python -m infra.model_build.resolve --config infra/config.toml --bucket <model bucket> --out <file>`
+runs in the pipeline's Synth step before `cdk synth`: it writes the image URI, the repackaged
+model's destination and the container environment as plain values to a JSON file, which the CDK
+app reads (context key RESOLVED_MODEL_CONTEXT) and the model build step repackages into.
+
+Uses sagemaker-core's own resolution (`sagemaker.core.image_uris`, `model_uris`, `script_uris`,
+`environment_variables`). It reads JumpStart's metadata from S3, or from local files when both
 AWS_JUMPSTART_MANIFEST_LOCAL_ROOT_DIR_OVERRIDE and AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE
 name existing directories (then it makes no AWS call at all).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import argparse
+import hashlib
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from contract import S3Location
+
+#: The CDK context key naming the resolved-model file (`cdk synth -c diffusion-desk:resolved-model=<file>`).
+RESOLVED_MODEL_CONTEXT = "diffusion-desk:resolved-model"
+#: The file the Synth step writes, and copies into cdk.out/ for the model build step.
+RESOLVED_MODEL_FILE = "model.resolved.json"
 
 
 @dataclass(frozen=True, slots=True)
 class ModelArtifacts:
-    """Where one JumpStart model's parts are, for one region and instance type."""
+    """Where one JumpStart model's parts are, for one region and instance type.
+
+    `script` is None when the model data already carries its inference code (a prepacked artifact).
+    """
 
     image_uri: str
     model: S3Location
     script: S3Location | None
+    environment: dict[str, str] = field(default_factory=dict)
+    version: str = ""
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -27,20 +48,122 @@ class ModelArtifacts:
 
 
 def resolve(model_id: str, version: str, region: str, instance_type: str) -> ModelArtifacts:
-    """Ask sagemaker-core for the image URI, model data URI and (if separate) inference code URI."""
-    from sagemaker.core import image_uris, model_uris, script_uris
+    """Ask sagemaker-core for the image, model data, inference code (if separate) and environment.
 
-    common = {"model_id": model_id, "model_version": version, "region": region}
+    Like the SageMaker SDK, the script tarball is used only when the spec says so
+    (`use_inference_script_uri`: no prepacked artifact and `hosting_use_script_uri`).
+    """
+    import boto3
+    from sagemaker.core import environment_variables, image_uris, model_uris, script_uris
+    from sagemaker.core.helper.session_helper import Session
+    from sagemaker.core.jumpstart.enums import JumpStartScriptScope
+    from sagemaker.core.jumpstart.utils import verify_model_region_and_return_specs
+
+    # The region's own session: sagemaker-core's default one reads JumpStart through the import-time region.
+    session = Session(boto3.Session(region_name=region))
+    common = {"model_id": model_id, "model_version": version, "region": region, "sagemaker_session": session}
+    specs = verify_model_region_and_return_specs(
+        model_id=model_id, version=version, scope=JumpStartScriptScope.INFERENCE, region=region, sagemaker_session=session
+    )
     image_uri = image_uris.retrieve(
         framework=None, image_scope="inference", instance_type=instance_type, **common
     )
     model_uri = model_uris.retrieve(model_scope="inference", instance_type=instance_type, **common)
-    try:
-        script_uri = script_uris.retrieve(script_scope="inference", **common)
-    except ValueError:
-        script_uri = None
+    script_uri = script_uris.retrieve(script_scope="inference", **common) if specs.use_inference_script_uri() else None
+    environment = {"SAGEMAKER_REGION": region}
+    environment.update(environment_variables.retrieve_default(instance_type=instance_type, **common))
     return ModelArtifacts(
         image_uri=image_uri,
         model=S3Location.parse(model_uri),
         script=S3Location.parse(script_uri) if script_uri else None,
+        environment=environment,
+        version=specs.version,
     )
+
+
+def destination_for(model_id: str, artifacts: ModelArtifacts, bucket: str) -> S3Location:
+    """A key that changes whenever the model's sources change, so CloudFormation replaces the model."""
+    digest = hashlib.sha256("\n".join(artifacts.sources).encode()).hexdigest()[:16]
+    return S3Location(bucket, f"models/{model_id}/{digest}/model.tar.gz")
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedModel:
+    """What the endpoint stack deploys and the model build step packs, as plain values."""
+
+    model_id: str
+    version: str
+    region: str
+    instance_type: str
+    image_uri: str
+    model_data_url: str
+    environment: dict[str, str]
+    model_source: str
+    script_source: str | None
+
+    @property
+    def destination(self) -> S3Location:
+        return S3Location.parse(self.model_data_url)
+
+    def write(self, path: Path | str) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=1, sort_keys=True) + "\n")
+
+    @classmethod
+    def read(cls, path: Path | str) -> "ResolvedModel":
+        try:
+            return cls(**json.loads(Path(path).read_text()))
+        except (OSError, ValueError, TypeError) as bad:
+            raise ValueError(f"{path} is not a resolved-model file of infra.model_build.resolve: {bad}") from None
+
+    @classmethod
+    def placeholder(cls, model_id: str, region: str, instance_type: str) -> "ResolvedModel":
+        """For synthesis on a developer's machine only: values that can never deploy a model."""
+        return cls(
+            model_id=model_id,
+            version="unresolved",
+            region=region,
+            instance_type=instance_type,
+            image_uri=f"000000000000.dkr.ecr.{region}.amazonaws.com/unresolved-placeholder:local-synthesis-only",
+            model_data_url=f"s3://unresolved-placeholder/models/{model_id}/local-synthesis-only/model.tar.gz",
+            environment={"SAGEMAKER_REGION": region},
+            model_source="",
+            script_source=None,
+        )
+
+
+def resolve_model(model_id: str, version: str, region: str, instance_type: str, bucket: str) -> ResolvedModel:
+    """Resolve the model and name its deterministic destination in the pipeline's model bucket."""
+    artifacts = resolve(model_id, version, region, instance_type)
+    return ResolvedModel(
+        model_id=model_id,
+        version=artifacts.version,
+        region=region,
+        instance_type=instance_type,
+        image_uri=artifacts.image_uri,
+        model_data_url=destination_for(model_id, artifacts, bucket).uri,
+        environment=artifacts.environment,
+        model_source=artifacts.model.uri,
+        script_source=artifacts.script.uri if artifacts.script else None,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from infra.config import load_config
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=None, help="config.toml (default: the one beside infra/)")
+    parser.add_argument("--bucket", required=True, help="the pipeline's model bucket")
+    parser.add_argument("--region", default=None, help="default: AWS_REGION, then config.toml's region")
+    parser.add_argument("--out", default=RESOLVED_MODEL_FILE, help=f"the JSON file to write (default: {RESOLVED_MODEL_FILE})")
+    args = parser.parse_args(argv)
+    config = load_config(args.config) if args.config else load_config()
+    region = args.region or os.environ.get("AWS_REGION") or config.region
+    model = config.model
+    resolved = resolve_model(model.id, model.version, region, model.instance_type, args.bucket)
+    resolved.write(args.out)
+    print(json.dumps({"image_uri": resolved.image_uri, "model_data_url": resolved.model_data_url, "version": resolved.version}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import copy
 import io
+import json
 import tarfile
 
 import botocore.endpoint
 import pytest
+from moto import settings as moto_settings
+from sagemaker.core.jumpstart.accessors import JumpStartModelsAccessor
 
-from contract import MODEL_DATA_PARAM, MODEL_IMAGE_PARAM, S3Location, ssm_name
+from contract import S3Location
 from infra.config import load_config
-from infra.model_build.prepare_model import prepare_model
-from infra.model_build.resolve import resolve
+from infra.model_build import prepare_model as build
+from infra.model_build.prepare_model import ModelBuildError, prepare_model
+from infra.model_build.resolve import ResolvedModel, main as resolve_main, resolve, resolve_model
+
+JUMPSTART_BUCKET = "jumpstart-cache-prod-us-east-1"
+MODEL_ID = "model-txt2img-stabilityai-stable-diffusion-v2-1-base"
+PREPACKED_ID = "model-txt2img-example-prepacked"
+PREPACKED_KEY = "stabilityai-infer/prepack/v1.0.0/infer-prepack-example.tar.gz"
+SPEC_ENVIRONMENT = [
+    {"name": "SAGEMAKER_PROGRAM", "type": "text", "default": "inference.py", "scope": "container", "required_for_model_class": True},
+    {"name": "SAGEMAKER_SUBMIT_DIRECTORY", "type": "text", "default": "/opt/ml/model/code", "scope": "container", "required_for_model_class": False},
+    {"name": "SAGEMAKER_MODEL_SERVER_WORKERS", "type": "int", "default": 1, "scope": "container", "required_for_model_class": True},
+]
 
 
 @pytest.fixture
@@ -26,6 +41,39 @@ def no_aws_calls(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def spec(_jumpstart_dirs) -> dict:
+    """The conftest's JumpStart spec of Stable Diffusion 2.1 base, as sagemaker-core reads it."""
+    return json.loads((_jumpstart_dirs[1] / "community_models" / "sd" / "specs_v2.0.0.json").read_text())
+
+
+@pytest.fixture
+def two_models(spec, tmp_path, monkeypatch):
+    """Local JumpStart metadata with a script-mode model (with its spec's environment) and a prepacked one."""
+    spec = copy.deepcopy(spec)
+    aliases = spec["hosting_instance_type_variants"]["regional_aliases"]
+    aliases["eu-west-1"] = {"alias_ecr_uri_1": aliases["us-east-1"]["alias_ecr_uri_1"].replace("us-east-1", "eu-west-1")}
+    scripted = {**copy.deepcopy(spec), "inference_environment_variables": SPEC_ENVIRONMENT}
+    prepacked = {
+        **copy.deepcopy(spec),
+        "model_id": PREPACKED_ID,
+        "hosting_prepacked_artifact_key": PREPACKED_KEY,
+        "inference_environment_variables": SPEC_ENVIRONMENT,
+    }
+    manifest, specs = tmp_path / "manifest", tmp_path / "specs"
+    entries = []
+    for spec in (scripted, prepacked):
+        key = f"community_models/{spec['model_id']}/specs_v2.0.0.json"
+        (specs / key).parent.mkdir(parents=True)
+        (specs / key).write_text(json.dumps(spec))
+        entries.append({"model_id": spec["model_id"], "version": "2.0.0", "min_version": "2.49.0", "spec_key": key})
+    manifest.mkdir()
+    (manifest / "models_manifest.json").write_text(json.dumps(entries))
+    monkeypatch.setenv("AWS_JUMPSTART_MANIFEST_LOCAL_ROOT_DIR_OVERRIDE", str(manifest))
+    monkeypatch.setenv("AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE", str(specs))
+    monkeypatch.setattr(JumpStartModelsAccessor, "_cache", None)  # sagemaker-core keeps specs per process
+
+
 def test_resolution_runs_sagemaker_core_on_local_metadata_without_aws(jumpstart_metadata, no_aws_calls):
     js = jumpstart_metadata
     artifacts = resolve(js.model_id, "*", "us-east-1", "ml.g5.xlarge")
@@ -33,12 +81,47 @@ def test_resolution_runs_sagemaker_core_on_local_metadata_without_aws(jumpstart_
     assert artifacts.image_uri == js.image_uri
     assert artifacts.model == S3Location(js.bucket, js.model_key)
     assert artifacts.script == S3Location(js.bucket, js.script_key)
+    assert artifacts.version == "2.0.0"
     assert no_aws_calls == []
 
 
 def test_an_instance_type_without_an_image_is_refused_by_name(jumpstart_metadata, no_aws_calls):
     with pytest.raises(ValueError, match="ml.c5.xlarge"):
         resolve(jumpstart_metadata.model_id, "*", "us-east-1", "ml.c5.xlarge")
+
+
+def test_the_environment_is_the_specs_own_with_the_region(two_models, no_aws_calls):
+    artifacts = resolve(MODEL_ID, "*", "eu-west-1", "ml.g5.xlarge")
+
+    assert artifacts.environment == {
+        "SAGEMAKER_REGION": "eu-west-1",
+        "SAGEMAKER_PROGRAM": "inference.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+    }
+
+
+def test_a_prepacked_model_keeps_its_own_code_and_gets_no_script(two_models, no_aws_calls):
+    artifacts = resolve(PREPACKED_ID, "*", "us-east-1", "ml.g5.xlarge")
+
+    assert artifacts.model == S3Location(JUMPSTART_BUCKET, PREPACKED_KEY)
+    assert artifacts.script is None
+
+
+def test_the_resolved_file_names_a_destination_that_changes_with_the_sources(two_models, tmp_path, no_aws_calls):
+    out = tmp_path / "model.resolved.json"
+
+    assert resolve_main(["--bucket", "pipeline-models", "--region", "us-east-1", "--out", str(out)]) == 0
+
+    resolved = ResolvedModel.read(out)
+    assert (resolved.model_id, resolved.version) == (MODEL_ID, "2.0.0")
+    assert resolved.image_uri.endswith("/huggingface-pytorch-inference:1.10.2-transformers4.17.0-gpu-py38-cu113-ubuntu20.04")
+    assert resolved.environment["SAGEMAKER_REGION"] == "us-east-1"
+    key = resolved.destination.key
+    assert resolved.destination.bucket == "pipeline-models"
+    assert key.startswith(f"models/{MODEL_ID}/") and key.endswith("/model.tar.gz")
+    prepacked = resolve_model(PREPACKED_ID, "*", "us-east-1", "ml.g5.xlarge", "pipeline-models")
+    assert prepacked.destination.key.split("/")[2] != key.split("/")[2]
 
 
 def _tar_gz(files: dict[str, bytes]) -> bytes:
@@ -51,25 +134,77 @@ def _tar_gz(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def test_the_build_step_packs_the_model_and_publishes_it_for_the_endpoint_stack(cloud, jumpstart_metadata):
-    js = jumpstart_metadata
-    s3 = cloud.client("s3")
-    s3.create_bucket(Bucket=js.bucket)
-    s3.create_bucket(Bucket="pipeline-models")
-    s3.put_object(Bucket=js.bucket, Key=js.model_key, Body=_tar_gz({"model_index.json": b"{}"}))
-    s3.put_object(Bucket=js.bucket, Key=js.script_key, Body=_tar_gz({"inference.py": b"# code"}))
-    config = load_config()
-
-    first = prepare_model(config, "pipeline-models", "us-east-1", client=cloud.client)
-    again = prepare_model(config, "pipeline-models", "us-east-1", client=cloud.client)
-
-    ssm = cloud.client("ssm")
-    assert ssm.get_parameter(Name=ssm_name(config.deployment, MODEL_IMAGE_PARAM))["Parameter"]["Value"] == js.image_uri
-    data_url = ssm.get_parameter(Name=ssm_name(config.deployment, MODEL_DATA_PARAM))["Parameter"]["Value"]
-    assert data_url == first["model_data_url"] == again["model_data_url"]
-    location = S3Location.parse(data_url)
-    assert location.bucket == "pipeline-models" and location.key.startswith(f"models/{js.model_id}/")
+def _packed(s3, location: S3Location) -> dict[str, bytes]:
     packed = s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as archive:
-        assert sorted(archive.getnames()) == ["code/inference.py", "model_index.json"]
+        return {m.name: archive.extractfile(m).read() for m in archive if m.isfile()}
+
+
+@pytest.fixture
+def buckets(cloud):
+    s3 = cloud.client("s3")
+    s3.create_bucket(Bucket=JUMPSTART_BUCKET)
+    s3.create_bucket(Bucket="pipeline-models")
+    return s3
+
+
+def test_the_build_step_packs_the_model_into_the_resolved_destination_once(cloud, buckets, two_models, spec):
+    s3 = buckets
+    s3.put_object(Bucket=JUMPSTART_BUCKET, Key=spec["hosting_artifact_key"], Body=_tar_gz({"model_index.json": b"{}", "code/old.py": b"#"}))
+    s3.put_object(Bucket=JUMPSTART_BUCKET, Key=spec["hosting_script_key"], Body=_tar_gz({"inference.py": b"# code"}))
+    resolved = resolve_model(MODEL_ID, "*", "us-east-1", "ml.g5.xlarge", "pipeline-models")
+
+    first = prepare_model(resolved, "pipeline-models", client=cloud.client)
+    again = prepare_model(resolved, "pipeline-models", client=cloud.client)
+
+    assert first["model_data_url"] == again["model_data_url"] == resolved.model_data_url
+    assert _packed(s3, resolved.destination) == {"model_index.json": b"{}", "code/inference.py": b"# code"}
     assert (first["reused"], again["reused"]) == (False, True)
+
+
+def test_a_prepacked_model_keeps_the_code_it_carries(cloud, buckets, two_models, spec):
+    s3 = buckets
+    carried = {"model_index.json": b"{}", "code/inference.py": b"# prepacked code", "code/requirements.txt": b"diffusers\n"}
+    s3.put_object(Bucket=JUMPSTART_BUCKET, Key=PREPACKED_KEY, Body=_tar_gz(carried))
+    s3.put_object(Bucket=JUMPSTART_BUCKET, Key=spec["hosting_script_key"], Body=_tar_gz({"inference.py": b"# other code"}))
+    resolved = resolve_model(PREPACKED_ID, "*", "us-east-1", "ml.g5.xlarge", "pipeline-models")
+
+    prepare_model(resolved, "pipeline-models", client=cloud.client)
+
+    assert _packed(s3, resolved.destination) == carried
+
+
+def test_a_file_resolved_for_another_bucket_is_refused(cloud, buckets, two_models):
+    resolved = resolve_model(MODEL_ID, "*", "us-east-1", "ml.g5.xlarge", "other-pipeline-models")
+
+    with pytest.raises(ModelBuildError, match="other-pipeline-models"):
+        prepare_model(resolved, "pipeline-models", client=cloud.client)
+
+
+def test_a_missing_model_is_not_built_yet_but_access_denied_is_an_access_problem(cloud, buckets, monkeypatch):
+    """S3 answers 404 for a missing key to a caller who may list; a 403 must never read as "missing"."""
+    where = S3Location("pipeline-models", "models/x/0123/model.tar.gz")
+    assert build._exists(buckets, where) is False
+
+    iam = cloud.client("iam")
+    iam.create_user(UserName="no-s3")
+    key = iam.create_access_key(UserName="no-s3")["AccessKey"]
+    denied = cloud.client("s3", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # the local cloud enforces IAM from here
+
+    with pytest.raises(ModelBuildError, match="s3:ListBucket"):
+        build._exists(denied, where)
+
+
+def test_the_step_reads_its_part_size_from_config_and_its_values_from_the_file(cloud, buckets, two_models, spec, tmp_path, monkeypatch):
+    s3 = buckets
+    s3.put_object(Bucket=JUMPSTART_BUCKET, Key=spec["hosting_artifact_key"], Body=_tar_gz({"model_index.json": b"{}"}))
+    s3.put_object(Bucket=JUMPSTART_BUCKET, Key=spec["hosting_script_key"], Body=_tar_gz({"inference.py": b"# code"}))
+    out = tmp_path / "model.resolved.json"
+    resolve_model(MODEL_ID, "*", "us-east-1", "ml.g5.xlarge", "pipeline-models").write(out)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", cloud.endpoint_url)
+    assert load_config().build.part_size_mb >= 5
+
+    assert build.main(["--resolved", str(out), "--bucket", "pipeline-models"]) == 0
+
+    assert set(_packed(s3, ResolvedModel.read(out).destination)) == {"model_index.json", "code/inference.py"}
