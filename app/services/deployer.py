@@ -46,6 +46,10 @@ BOOTSTRAP_CREATE_PARAMETERS = {"FileAssetsBucketKmsKeyId": "AWS_MANAGED_KEY"}
 #: Runs of a pipeline that are still going (ListPipelineExecutions statuses).
 RUNNING = ("InProgress", "Stopping")
 
+#: A new instance type replaces the endpoint (AWS refuses to change a scaled variant in place).
+REPLACED_ENDPOINT = ("Warning: {before} → {after} replaces the endpoint. The new one takes the new jobs once it is "
+                     "ready; jobs still waiting on the old one when it is deleted are lost: wait for them, or resend them.")
+
 Events = Generator["DeployEvent", None, Any]
 
 
@@ -209,9 +213,12 @@ class Deployer:
             if missing:
                 raise UserError(f"There is no complete deployment in {self.region} to update ({', '.join(missing)} missing).",
                                 hint="Press Deploy.")
+        before = config.model.instance_type
         text, config = deploy_bundle.configure(self.dirs, options, self.region, self.source_dir)
         yield DeployEvent("Saving your choices", 0, f"Model {config.model.id} on {config.model.instance_type}, "
                           f"0 to {config.endpoint.max_instances} instances, in {config.region}")
+        if updating and before != config.model.instance_type:
+            yield DeployEvent("Saving your choices", 0, REPLACED_ENDPOINT.format(before=before, after=config.model.instance_type))
         preflight = yield from self.preflight(options, newest_model=updating)
         if preflight.model is not None and preflight.model.version != config.model.version:
             text, config = deploy_bundle.pin_model_version(self.dirs, preflight.model.version, self.source_dir)

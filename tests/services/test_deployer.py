@@ -276,6 +276,7 @@ def test_update_uploads_the_changed_config_and_runs_the_pipeline_again(cloud, de
     assert 'instance_type = "ml.g5.2xlarge"' in config and "max_instances = 4" in config
     log = messages(events)
     assert f"{STACKS['pipeline']}: already up to date" in log and "Stage Deploy: Succeeded" in log
+    assert "ml.g5.xlarge → ml.g5.2xlarge replaces the endpoint" in log and "jobs still waiting on the old one" in log
     assert target.name == DEPLOYMENT
     assert deployer.options() == DeployOptions(MODEL, "ml.g5.2xlarge", 4)
 
