@@ -11,6 +11,8 @@ from contract import ssm_prefix
 CONFIG_PATH = Path(__file__).with_name("config.toml")
 SOURCE_KINDS = ("s3", "codecommit")
 ARCHITECTURES = ("arm64", "x86_64")
+#: Node.js majors that aws/codebuild/standard:7.0 offers (18, 20, 22, 24) and the CDK CLI still supports.
+NODE_VERSIONS = ("22", "24")
 
 
 class ConfigError(ValueError):
@@ -71,9 +73,11 @@ class LambdaConfig:
 class BuildConfig:
     image: str
     compute_type: str
-    sagemaker_core: str
     part_size_mb: int
     python: str = "3.12"
+    node: str = "24"
+    #: No longer read (the steps install infra/model_build/requirements.txt); an older config.toml still loads.
+    sagemaker_core: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,8 @@ def parse_config(data: dict) -> Config:
         raise ConfigError("config.toml [endpoint] max_instances must be from 1 to 100")
     if config.bucket.expire_days < 0:
         raise ConfigError("config.toml [bucket] expire_days must be 0 or more")
+    if config.build.node not in NODE_VERSIONS:
+        raise ConfigError(f"config.toml [build] node must be one of {NODE_VERSIONS} (what the CDK CLI supports)")
     if config.build.part_size_mb < 5:
         raise ConfigError("config.toml [build] part_size_mb must be at least 5 (the S3 minimum)")
     return config

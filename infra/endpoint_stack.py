@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ssm as ssm
@@ -12,14 +14,13 @@ from contract import (
     ENDPOINT_PARAM,
     ERROR_TOPIC_PARAM,
     FAILURES,
-    MODEL_DATA_PARAM,
-    MODEL_IMAGE_PARAM,
     OUTPUT,
     REQUESTS,
     SUCCESS_TOPIC_PARAM,
     ssm_name,
 )
 from infra.config import Config
+from infra.model_build.resolve import RESOLVED_MODEL_CONTEXT, ResolvedModel
 from infra.parts.async_endpoint import VARIANT, AsyncEndpoint
 from infra.parts.functions import NotificationFunctions
 from infra.parts.scaling import ScaleToZero
@@ -42,14 +43,16 @@ class EndpointStack(Stack):
             lifecycle_rules=_expiry_rules(config.bucket.expire_days, config.bucket.versioned),
         )
         self.topics = NotificationTopics(self, "Topics")
+        resolved = resolved_model(self, config)
         self.functions = NotificationFunctions(self, "Functions", bucket=self.bucket, topics=self.topics, config=config.function)
         self.endpoint = AsyncEndpoint(
             self,
             "Async",
             bucket=self.bucket,
             topics=self.topics,
-            image_uri=ssm.StringParameter.value_for_string_parameter(self, ssm_name(deployment, MODEL_IMAGE_PARAM)),
-            model_data_url=ssm.StringParameter.value_for_string_parameter(self, ssm_name(deployment, MODEL_DATA_PARAM)),
+            image_uri=resolved.image_uri,
+            model_data_url=resolved.model_data_url,
+            environment={**resolved.environment, **config.model.environment},
             model=config.model,
             endpoint=config.endpoint,
         )
@@ -65,6 +68,26 @@ class EndpointStack(Stack):
         for param, value in discovery.items():
             ssm.StringParameter(self, f"{param}Parameter", parameter_name=ssm_name(deployment, param), string_value=value)
             CfnOutput(self, param, value=value)
+
+
+def resolved_model(scope: Construct, config: Config) -> ResolvedModel:
+    """The model that the Synth step resolved (context RESOLVED_MODEL_CONTEXT names its file), as plain values.
+
+    Without that context (a developer's `make synth`, the tests) the values are a placeholder that
+    cannot deploy; inside CodeBuild the context is required, so a pipeline never ships the placeholder.
+    """
+    path = scope.node.try_get_context(RESOLVED_MODEL_CONTEXT)
+    if path:
+        resolved = ResolvedModel.read(path)
+        if resolved.model_id != config.model.id or resolved.instance_type != config.model.instance_type:
+            raise ValueError(
+                f"{path} resolved {resolved.model_id} on {resolved.instance_type}, but config.toml asks for "
+                f"{config.model.id} on {config.model.instance_type}: resolve again"
+            )
+        return resolved
+    if os.environ.get("CODEBUILD_BUILD_ID"):
+        raise ValueError(f"In the pipeline, synthesis needs --context {RESOLVED_MODEL_CONTEXT}=<resolved-model file>")
+    return ResolvedModel.placeholder(config.model.id, config.region, config.model.instance_type)
 
 
 def _expiry_rules(days: int, versioned: bool) -> list[s3.LifecycleRule]:

@@ -11,7 +11,7 @@ from aws_cdk import pipelines
 from constructs import Construct
 
 from infra.config import Config
-from infra.parts.model_build import model_build_step
+from infra.parts.model_build import model_build_step, synth_step
 from infra.parts.nag import acknowledge, arn_of
 from infra.parts.pipeline_nag import acknowledge_pipeline
 from infra.parts.secure_bucket import AccessLogBucket, secure_bucket
@@ -48,28 +48,28 @@ class PipelineStack(Stack):
             source_input = pipelines.CodePipelineSource.s3(
                 source.bucket, SOURCE_KEY, trigger=actions.S3Trigger.NONE, action_name="Source"
             )
-        python = {"phases": {"install": {"runtime-versions": {"python": config.build.python}}}}
+        synth = synth_step(source=source_input, models=self.models, config=config, cli_version=CDK_CLI)
+        node = pipelines.CodeBuildOptions(
+            partial_build_spec=codebuild.BuildSpec.from_object(
+                {"phases": {"install": {"runtime-versions": {"nodejs": config.build.node}}}}
+            )
+        )
         self.pipeline = pipelines.CodePipeline(
             self,
             "Pipeline",
             artifact_bucket=self.artifacts,
             cli_version=CDK_CLI,
-            synth=pipelines.CodeBuildStep(
-                "Synth",
-                input=source_input,
-                install_commands=["pip install --quiet -r infra/requirements.txt"],
-                commands=[f"npx --yes aws-cdk@{CDK_CLI} synth --app 'python -m infra.app'"],
-                primary_output_directory="cdk.out",
-                partial_build_spec=codebuild.BuildSpec.from_object(python),
-            ),
+            synth=synth,
             code_build_defaults=pipelines.CodeBuildOptions(
                 build_environment=codebuild.BuildEnvironment(
                     build_image=codebuild.LinuxBuildImage.from_code_build_image_id(config.build.image),
                 ),
                 timeout=Duration.hours(1),
             ),
+            self_mutation_code_build_defaults=node,
+            asset_publishing_code_build_defaults=node,
         )
-        build_model = model_build_step(self, source=source_input, models=self.models, config=config)
+        build_model = model_build_step(source=source_input, synth=synth.primary_output, models=self.models, config=config)
         self.pipeline.add_stage(stage(self), pre=[build_model])
         self.pipeline.build_pipeline()
         acknowledge_pipeline(
@@ -84,6 +84,13 @@ class PipelineStack(Stack):
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::jumpstart-cache-prod-<AWS::Region>/*]",
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::jumpstart-private-cache-prod-<AWS::Region>/*]",
             f"AwsSolutions-IAM5[Resource::{arn_of(self.models)}/models/*]",
+        )
+        acknowledge(
+            self.pipeline.synth_project,
+            "The Synth step resolves the JumpStart model first: it reads JumpStart's manifest and the spec objects "
+            "that the manifest names (keys ending in /specs_v<version>.json) in the region's JumpStart bucket, "
+            "read-only, and nothing else there.",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::jumpstart-cache-prod-<AWS::Region>/*/specs_v*.json]",
         )
         CfnOutput(self, "PipelineName", value=self.pipeline.pipeline.pipeline_name)
         CfnOutput(self, "ModelBucketName", value=self.models.bucket_name)

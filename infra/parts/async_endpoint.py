@@ -19,24 +19,13 @@ from infra.parts.topics import NotificationTopics
 
 VARIANT = "AllTraffic"
 _NAME_MAX = 63
-#: What every JumpStart inference container reads (the spec's defaults for a repackaged model).
-JUMPSTART_ENVIRONMENT = {
-    "SAGEMAKER_PROGRAM": "inference.py",
-    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-    "SAGEMAKER_MODEL_SERVER_TIMEOUT": "3600",
-    "ENDPOINT_SERVER_TIMEOUT": "3600",
-    "MODEL_CACHE_ROOT": "/opt/ml/model",
-    "SAGEMAKER_ENV": "1",
-    "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
-}
 
 
 class AsyncEndpoint(Construct):
     """An asynchronous endpoint reading `requests/`, writing `output/` and `failures/`, notifying the topics.
 
-    The image URI and model data URL are CloudFormation values resolved at deploy time (from the
-    SSM parameters that the pipeline's model build step writes), never looked up at synth time.
+    The image URI, model data URL and container environment are plain values that the pipeline's
+    Synth step resolved from JumpStart's spec before synthesis, never looked up by the construct.
     """
 
     def __init__(
@@ -48,6 +37,7 @@ class AsyncEndpoint(Construct):
         topics: NotificationTopics,
         image_uri: str,
         model_data_url: str,
+        environment: dict[str, str],
         model: ModelConfig,
         endpoint: EndpointConfig,
     ) -> None:
@@ -60,7 +50,7 @@ class AsyncEndpoint(Construct):
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=image_uri,
                 model_data_url=model_data_url,
-                environment={**JUMPSTART_ENVIRONMENT, **model.environment},
+                environment=environment,
             ),
         )
         self.model.node.add_dependency(self.role)

@@ -111,14 +111,13 @@ def test_the_endpoint_is_asynchronous_with_output_failures_and_both_topics(templ
     )
 
 
-def test_the_model_comes_from_the_parameters_the_build_step_writes(template):
+def test_the_model_comes_as_plain_values_not_from_ssm_parameters(template):
     template.has_resource_properties(
         "AWS::SageMaker::Model",
-        {"PrimaryContainer": Match.object_like({"Image": {"Ref": Match.any_value()}, "ModelDataUrl": {"Ref": Match.any_value()}})},
+        {"PrimaryContainer": Match.object_like({"Image": Match.string_like_regexp("dkr.ecr"), "ModelDataUrl": Match.string_like_regexp("^s3://")})},
     )
     parameters = template.to_json()["Parameters"]
-    defaults = {p.get("Default") for p in parameters.values() if p["Type"] == "AWS::SSM::Parameter::Value<String>"}
-    assert {ssm_name(CONFIG.deployment, "modelImageUri"), ssm_name(CONFIG.deployment, "modelDataUrl")} <= defaults
+    assert [k for k, p in parameters.items() if p["Type"].startswith("AWS::SSM::Parameter::Value") and k != "BootstrapVersion"] == []
 
 
 def test_the_endpoint_scales_from_zero_to_the_configured_maximum(template):

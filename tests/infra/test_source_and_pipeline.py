@@ -7,7 +7,6 @@ import json
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from contract import MODEL_DATA_PARAM, MODEL_IMAGE_PARAM, ssm_name
 from infra.config import load_config
 
 #: One synthesis per session: keep every test that reads it on one xdist worker.
@@ -62,14 +61,11 @@ def test_the_pipeline_synthesizes_updates_itself_then_builds_the_model_before_de
     assert {a["Configuration"].get("StackName") for a in order[1:]} == {CONFIG.stack_name("endpoint")}
 
 
-def test_the_model_build_step_streams_with_sagemaker_core_and_may_write_only_its_parameters(pipeline):
+def test_the_model_build_step_installs_its_requirements_file_and_writes_no_parameter(pipeline):
     projects = pipeline.find_resources("AWS::CodeBuild::Project")
     (spec,) = [p["Properties"]["Source"]["BuildSpec"] for p in projects.values() if "prepare_model" in p["Properties"]["Source"]["BuildSpec"]]
-    assert f"pip install --quiet '{CONFIG.build.sagemaker_core}'" in spec
-    policies = json.dumps(pipeline.find_resources("AWS::IAM::Policy"))
-    for name in (MODEL_IMAGE_PARAM, MODEL_DATA_PARAM):
-        assert f":parameter{ssm_name(CONFIG.deployment, name)}" in policies
-    assert '"ssm:PutParameter", "Resource": "*"' not in policies
+    assert "pip install --quiet -r infra/model_build/requirements.txt" in spec
+    assert "ssm:PutParameter" not in json.dumps(pipeline.find_resources("AWS::IAM::Policy"))
 
 
 def test_every_build_step_runs_the_python_that_config_toml_names(pipeline):
@@ -77,7 +73,7 @@ def test_every_build_step_runs_the_python_that_config_toml_names(pipeline):
     ours = [spec for spec in specs if "prepare_model" in spec or "synth --app" in spec]
     assert len(ours) == 2
     for spec in ours:
-        assert json.loads(spec)["phases"]["install"]["runtime-versions"] == {"python": CONFIG.build.python}
+        assert json.loads(spec)["phases"]["install"]["runtime-versions"]["python"] == CONFIG.build.python
 
 
 def test_the_pipeline_buckets_are_encrypted_and_tls_only(pipeline):
