@@ -33,6 +33,7 @@ from .keys import (
     message_index_after,
     message_index_key,
     message_key,
+    object_listed,
     parse_message_index_key,
     parse_ssm_name,
     request_key,

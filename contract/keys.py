@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 from urllib.parse import urlparse
 
 from .ids import check_inference_id
@@ -78,6 +79,17 @@ def parse_message_index_key(key: str) -> tuple[datetime, str] | None:
         return (when, check_inference_id(inference_id)) if sep else None
     except ValueError:
         return None
+
+
+def object_listed(s3: Any, bucket: str, key: str) -> bool:
+    """Whether `key` exists, asked as a listing of the key itself.
+
+    HeadObject and GetObject answer 404 for a missing key only to a caller allowed s3:ListBucket for a
+    request that carries no prefix: a grant limited by an `s3:prefix` condition gets 403 there, which
+    cannot be told from a real refusal. The listing is exactly what such a grant covers.
+    """
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+    return bool(listed) and listed[0].get("Key") == key
 
 
 def image_prefix(inference_id: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import boto3
 from botocore.exceptions import ClientError
 
-from contract import S3Location
+from contract import S3Location, object_listed
 from infra.config import load_config
 from infra.model_build.repackage import repackage
 from infra.model_build.resolve import ResolvedModel
@@ -29,24 +29,21 @@ class ModelBuildError(RuntimeError):
 
 
 def _exists(s3, location: S3Location) -> bool:
-    """HeadObject as S3 answers it: 404 is "not there yet"; a 403 is an access problem, never "missing".
+    """Whether the model is built already, asked as a listing (what a prefix-limited ListBucket covers).
 
-    (Without s3:ListBucket, S3 answers 403 for a missing key too: the role needs both.)
+    HeadObject would answer 403, not 404, for a missing key under that grant; a 403 here is an access problem.
     """
     try:
-        s3.head_object(Bucket=location.bucket, Key=location.key)
+        return object_listed(s3, location.bucket, location.key)
     except ClientError as error:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         code = error.response.get("Error", {}).get("Code")
-        if status == 404 or code in ("404", "NoSuchKey", "NotFound"):
-            return False
         if status == 403 or code in ("403", "AccessDenied", "Forbidden"):
             raise ModelBuildError(
-                f"S3 refused to say whether {location.uri} exists (403): the build role needs s3:GetObject on "
-                f"its key and s3:ListBucket on s3://{location.bucket} for the prefix models/."
+                f"S3 refused to say whether {location.uri} exists (403): the build role needs s3:ListBucket on "
+                f"s3://{location.bucket} for the prefix models/."
             ) from None
         raise
-    return True
 
 
 def prepare_model(

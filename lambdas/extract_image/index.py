@@ -38,6 +38,7 @@ from contract import (
     is_safe_inference_id,
     lambda_bucket,
     manifest_key,
+    object_listed,
     parse_notification,
     read_output,
 )
@@ -47,7 +48,8 @@ logger = Logger()
 s3 = boto3.client("s3")
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
-_UNREADABLE_REQUEST = _MISSING | {"AccessDenied", "403"}
+_DENIED = {"AccessDenied", "403"}
+_UNREADABLE_REQUEST = _MISSING | _DENIED
 
 
 class JobFailed(Exception):
@@ -137,7 +139,8 @@ def read_output_object(notification: Notification, bucket: str) -> ModelOutput:
     try:
         body = get(bucket, location.key, limit=MAX_OUTPUT_BYTES)
     except ClientError as exc:
-        if _code(exc) in _MISSING:
+        # With ListBucket limited to prefixes, S3 answers a missing key with 403, not 404: the listing tells.
+        if _code(exc) in _MISSING | _DENIED and not object_listed(s3, bucket, location.key):
             raise JobFailed("The model output is missing from S3 (it may have been deleted)") from None
         raise
     if body is None:

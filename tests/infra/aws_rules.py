@@ -289,21 +289,30 @@ def uncovered_calls(documents: list[dict], calls: Iterable) -> list[str]:
     return list(dict.fromkeys(findings))
 
 
-def unlistable_missing_keys(documents: list[dict], calls: Iterable) -> list[str]:
-    """Each HeadObject, or GetObject that met a missing key, whose prefix the role cannot list.
+def unlistable_missing_keys(documents: list[dict], calls: Iterable, indifferent: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """Each HeadObject, or GetObject that met a missing key, where S3 would answer 403 and the code cannot tell.
 
-    Without s3:ListBucket S3 answers a missing key with 403 AccessDenied, not 404, so code that
-    tells "not there yet" from "not allowed" takes the wrong branch on AWS.
+    S3 answers a missing key with 404 only to a caller allowed s3:ListBucket for a request that carries
+    no prefix: a grant limited by an s3:prefix condition does not count there. The code can still tell
+    by listing the key itself (a recorded ListObjectsV2 with that prefix), or treat 403 as missing on
+    purpose (`indifferent`: (principal, key prefix) pairs the test names).
     """
     from aws_calls import IamRequest
 
+    calls = list(calls)
+    listed = {(c.principal, c.params.get("Bucket"), c.params.get("Prefix")) for c in calls if c.operation == "ListObjectsV2"}
     findings = []
     for call in calls:
         if call.service == "s3" and (call.operation == "HeadObject" or (call.operation == "GetObject" and call.missed)):
             bucket, key = call.params["Bucket"], call.params["Key"]
-            request = IamRequest("s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": key})
-            if not allowed(documents, request):
-                findings.append(f"{call} may meet a missing key, but s3:ListBucket on {bucket} with prefix {key} is not granted")
+            if allowed(documents, IamRequest("s3:ListBucket", f"arn:aws:s3:::{bucket}", {})):
+                continue
+            if (call.principal, bucket, key) in listed:
+                continue
+            if any(call.principal == who and key.startswith(prefix) for who, prefix in indifferent):
+                continue
+            findings.append(f"{call} may meet a missing key: S3 answers 403 (no unconditioned s3:ListBucket on "
+                            f"{bucket}) and the code neither lists {key} nor treats 403 as missing")
     return list(dict.fromkeys(findings))
 
 

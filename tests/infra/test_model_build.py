@@ -196,6 +196,26 @@ def test_a_missing_model_is_not_built_yet_but_access_denied_is_an_access_problem
         build._exists(denied, where)
 
 
+def test_whether_the_model_is_built_is_asked_as_a_listing_that_a_prefix_scoped_list_grant_covers(cloud, buckets, monkeypatch):
+    """Under ListBucket limited to models/, HeadObject on a missing key answers 403: the step must not depend on it."""
+    where = S3Location("pipeline-models", "models/x/0123/model.tar.gz")
+    iam = cloud.client("iam")
+    iam.create_user(UserName="list-only")
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::pipeline-models"}]}
+    iam.put_user_policy(UserName="list-only", PolicyName="list", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="list-only")["AccessKey"]
+    lister = cloud.client("s3", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    buckets.put_object(Bucket=where.bucket, Key=f"{where.key}.partial", Body=b"not the model")
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+
+    assert build._exists(lister, where) is False  # a longer key under the same prefix is not the model
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", float("inf"))
+    buckets.put_object(Bucket=where.bucket, Key=where.key, Body=b"model")
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+    assert build._exists(lister, where) is True
+
+
 def test_the_step_reads_its_part_size_from_config_and_its_values_from_the_file(cloud, buckets, two_models, spec, tmp_path, monkeypatch):
     s3 = buckets
     s3.put_object(Bucket=JUMPSTART_BUCKET, Key=spec["hosting_artifact_key"], Body=_tar_gz({"model_index.json": b"{}"}))

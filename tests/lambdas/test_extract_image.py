@@ -261,3 +261,34 @@ def test_an_output_larger_than_any_request_can_produce_is_not_downloaded_and_fai
     manifest = _manifest(extract_image, inference_id)
     assert manifest.status == "failed" and "larger than the largest request can produce" in manifest.reason
     assert f"output/{inference_id}.out" not in read
+
+
+def _denied(**_kwargs):
+    """What S3 answers for GetObject to a role whose ListBucket is limited by an s3:prefix condition.
+
+    The key's absence then reads as 403, not 404 (moto evaluates no such condition, so it is raised here).
+    """
+    from botocore.exceptions import ClientError
+
+    raise ClientError({"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}}, "GetObject")
+
+
+def test_a_missing_output_read_as_403_under_a_prefix_scoped_list_still_fails_the_job_in_words(extract_image, monkeypatch):
+    inference_id = _job(extract_image, None)
+    monkeypatch.setattr(extract_image.s3, "get_object", _denied)
+
+    extract_image(sns_event(notification(inference_id, extract_image.bucket)))
+
+    monkeypatch.undo()
+    assert "missing from S3" in _manifest(extract_image, inference_id).reason
+
+
+def test_a_403_on_an_output_that_is_there_is_a_real_refusal_and_raises(extract_image, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    inference_id = _job(extract_image, encode_output(_images(1), "p"))
+    monkeypatch.setattr(extract_image.s3, "get_object", _denied)
+
+    with pytest.raises(ClientError):
+        extract_image(sns_event(notification(inference_id, extract_image.bucket)))
+    assert manifest_key(inference_id) not in extract_image.keys()
