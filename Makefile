@@ -42,8 +42,8 @@ local-cloud: $(STAMP)
 
 # PNGs of the main window, viewer, settings and welcome (offscreen, local cloud) into docs/screenshots/.
 screenshots: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m app.ui.screenshots --out docs/screenshots
-	QT_QPA_PLATFORM=offscreen $(PY) -m app.ui.screenshots --out docs/screenshots --scheme dark
+	QT_QPA_PLATFORM=offscreen $(PY) -m tools.screenshots --out docs/screenshots
+	QT_QPA_PLATFORM=offscreen $(PY) -m tools.screenshots --out docs/screenshots --scheme dark
 
 clean:
 	rm -rf $(VENV) build dist cdk.out

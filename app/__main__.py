@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"Diffusion Desk {__version__}")
         return 0
-    from app.ui.main import main as gui
+    from app.ui.shell.main import main as gui
 
     return gui(argv)
 

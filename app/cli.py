@@ -24,14 +24,14 @@ import orjson
 
 from contract import GenerationRequest
 
-from .services.errors import UserError
-from .services.jobs import validate_request
-from .services.library import Library
-from .services.logs import setup_logging, stop_logging
-from .services.models import Job, JobState
-from .services.settings import AppDirs
-from .services.tracker import TrackerStatus
-from .services.workspace import Workspace
+from app.services.errors import UserError
+from app.services.jobs import validate_request
+from app.services.library import Library
+from app.services.logs import setup_logging, stop_logging
+from app.services.models import Job, JobState
+from app.services.settings import AppDirs
+from app.services.jobs import TrackerStatus
+from app.services.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +166,8 @@ def read_batch(path: Path, defaults: dict[str, Any]) -> list[tuple[str, Generati
     return requests
 
 
-def _open(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> Workspace:
-    return Workspace.open(
+def _open(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> Session:
+    return Session.open(
         dirs,
         profile=getattr(args, "profile", None),
         region=getattr(args, "region", None),
@@ -196,7 +196,7 @@ def _submit(args: argparse.Namespace, dirs: AppDirs, ui: "_Console", lines: list
         workspace.close()
 
 
-def _wait(workspace: Workspace, ids: list[str], ui: "_Console") -> list[Job]:
+def _wait(workspace: Session, ids: list[str], ui: "_Console") -> list[Job]:
     tracker, library = workspace.tracker, workspace.library
     tracker.submitted()
     while True:

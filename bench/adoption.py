@@ -25,18 +25,18 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.services.aws import Connection, client_config
-from app.services.credentials import CredentialSource
-from app.services.foreign_listing import (
+from app.services.cloud.aws import Connection, client_config
+from app.services.cloud.credentials import CredentialSource
+from app.services.jobs.foreign import (
     FULL_LISTING_INTERVAL,
     ForeignListing,
     listing_of,
 )
-from app.services.jobs import JobService
-from app.services.library import Library
+from app.services.jobs.service import JobService
+from app.services.library.store import Library
 from app.services.local_cloud import LocalCloud
-from app.services.targets import Target
-from app.services.tracker import JobTracker
+from app.services.cloud.targets import Target
+from app.services.jobs.tracker import JobTracker
 from contract import GUIDANCE_APP_NAME, MESSAGES, build_notification
 
 

@@ -71,8 +71,8 @@ def _emit(metric: str, value: float, **extra: object) -> None:
 def _demo_library(data_dir: Path, count: int) -> float | None:
     """A library of `count` small PNGs with believable prompts; reused when it is already full."""
     sys.path.insert(0, str(ROOT))
-    from app.services.demo import NEGATIVES, STYLES, SUBJECTS
-    from app.services.library import Library
+    from tools.demo import NEGATIVES, STYLES, SUBJECTS
+    from app.services.library.store import Library
     from app.services.models import ImageRecord
     from contract import Parameters
 
@@ -128,7 +128,7 @@ def _child(data_dir: Path, spawned: float) -> int:
     sys.path.insert(0, str(ROOT))
     thumbnails_existed = (data_dir / "thumbnails").exists()
     app = QApplication(sys.argv[:1])
-    from app.ui import style
+    from app.ui.shell import style
 
     style.apply(app)
     window, gallery = _window(data_dir)
@@ -251,8 +251,8 @@ def _window(data_dir: Path):
     """The main window when it exists (sandbox mode, not connected), else the gallery on its own."""
     try:
         from app.services.settings import AppDirs
-        from app.ui.context import AppContext
-        from app.ui.window import MainWindow
+        from app.ui.shell.context import AppContext
+        from app.ui.shell.window import MainWindow
     except ImportError:
         MainWindow = None
     if MainWindow is not None:
@@ -261,8 +261,8 @@ def _window(data_dir: Path):
         window = MainWindow(context)
         window.resize(1440, 900)
         return window, getattr(window, "gallery_widget", None) or window.gallery
-    from app.services.library import Library
-    from app.ui.gallery import Gallery
+    from app.services.library.store import Library
+    from app.ui.gallery.gallery import Gallery
 
     gallery = Gallery(Library(data_dir))
     gallery.resize(1100, 800)

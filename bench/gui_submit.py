@@ -38,10 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     from app.services.local_cloud import LocalCloud
     from app.services.models import JobState
     from app.services.settings import AppDirs
-    from app.ui.context import AppContext
-    from app.ui.main import make_application
-    from app.ui.tasks import Task, manager
-    from app.ui.window import MainWindow
+    from app.ui.shell.context import AppContext
+    from app.ui.shell.main import make_application
+    from app.ui.shell.tasks import Task, manager
+    from app.ui.shell.window import MainWindow
 
     app = make_application()
     server = cloud = None
@@ -128,9 +128,9 @@ def _cloud_process():
 
 def _use_target(context, endpoint_url: str) -> None:
     """AWS mode with credentials from the environment and the local cloud's deployment as target."""
-    from app.services.aws import Connection
-    from app.services.credentials import CredentialSource
-    from app.services.targets import load_target
+    from app.services.cloud.aws import Connection
+    from app.services.cloud.credentials import CredentialSource
+    from app.services.cloud.targets import load_target
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

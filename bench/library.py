@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.services.demo import populate_demo_library  # noqa: E402
-from app.services.library import Library  # noqa: E402
+from tools.demo import populate_demo_library  # noqa: E402
+from app.services.library.store import Library  # noqa: E402
 from app.services.models import Job, JobState  # noqa: E402
 from contract import GenerationRequest, new_inference_id  # noqa: E402
 

@@ -29,14 +29,14 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.services.aws import Connection, client_config  # noqa: E402
-from app.services.credentials import CredentialSource  # noqa: E402
-from app.services.jobs import JobService  # noqa: E402
-from app.services.library import Library  # noqa: E402
+from app.services.cloud.aws import Connection, client_config  # noqa: E402
+from app.services.cloud.credentials import CredentialSource  # noqa: E402
+from app.services.jobs.service import JobService  # noqa: E402
+from app.services.library.store import Library  # noqa: E402
 from app.services.local_cloud import LocalCloud  # noqa: E402
 from app.services.models import Job, JobState  # noqa: E402
-from app.services.targets import load_target  # noqa: E402
-from app.services.tracker import JobTracker  # noqa: E402
+from app.services.cloud.targets import load_target  # noqa: E402
+from app.services.jobs.tracker import JobTracker  # noqa: E402
 from contract import (  # noqa: E402
     GenerationRequest,
     Manifest,

@@ -68,7 +68,7 @@ def test_the_bundle_has_the_app_resources_and_no_build_tools(built: Path) -> Non
     modules = set(CArchiveReader(str(program)).open_embedded_archive("PYZ.pyz").toc)
     files = {path.relative_to(bundle).as_posix() for path in bundle.rglob("*")}
 
-    assert {"app.ui.main", "contract", "moto.s3.models", "moto.sagemakerruntime.responses", "aws_lambda_powertools"} <= modules
+    assert {"app.ui.shell.main", "contract", "moto.s3.models", "moto.sagemakerruntime.responses", "aws_lambda_powertools"} <= modules
     assert not [name for name in modules if any(name == left_out or name.startswith(f"{left_out}.") for left_out in NEVER_SHIPPED)]
     assert any(name.endswith("resources/icons/app.svg") for name in files)
     assert any(name.endswith("lambdas/extract_image/index.py") for name in files)

@@ -28,8 +28,8 @@ from contract.jumpstart import (
     versions,
 )
 
-from .aws import error_code
-from .errors import UserError
+from app.services.cloud.aws import error_code
+from app.services.errors import UserError
 
 
 @dataclass(frozen=True, slots=True)

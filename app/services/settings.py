@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import platformdirs
 
-from .errors import UserError
+from app.services.errors import UserError
 
 APP_DIR_NAME = "DiffusionDesk"
 CONFIG_DIR_ENV = "DIFFUSION_DESK_CONFIG_DIR"

@@ -10,7 +10,7 @@ from infra.config import load_config
 
 def _offered() -> tuple[str, ...]:
     """The instance types the deploy panel offers, and the one the shipped config deploys on."""
-    from app.ui.deploy_panel import INSTANCE_TYPES
+    from app.ui.settings.deploy_panel import INSTANCE_TYPES
 
     return (*INSTANCE_TYPES, load_config().model.instance_type)
 

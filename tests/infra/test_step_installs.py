@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.services.deploy_bundle import bundle_files
+from app.services.deploy.bundle import bundle_files
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("synthesis")]

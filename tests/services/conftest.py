@@ -71,18 +71,18 @@ def count_requests(client, event: str = "before-send.s3"):
 @pytest.fixture
 def open_services(cloud, dirs):
     """Build the services for the cloud's deployment from the data dir, as a fresh app start does."""
-    from app.services.aws import Connection, client_config
-    from app.services.credentials import CredentialSource
-    from app.services.jobs import JobService
-    from app.services.library import Library
+    from app.services.cloud.aws import Connection, client_config
+    from app.services.cloud.credentials import CredentialSource
+    from app.services.jobs.service import JobService
+    from app.services.library.store import Library
     from app.services.settings import Settings
-    from app.services.targets import load_target
-    from app.services.tracker import JobTracker
-    from app.services.workspace import Workspace
+    from app.services.cloud.targets import load_target
+    from app.services.jobs.tracker import JobTracker
+    from app.services.session import Session
 
     opened = []
 
-    def open_(*, config=None, endpoint_url=None, **job_options) -> Workspace:
+    def open_(*, config=None, endpoint_url=None, **job_options) -> Session:
         connection = Connection(
             cloud.session(),
             CredentialSource(),
@@ -94,7 +94,7 @@ def open_services(cloud, dirs):
         library = Library(dirs.data_dir)
         jobs = JobService(library, connection, target, **job_options)
         tracker = JobTracker(library, connection, target, jobs)
-        workspace = Workspace(dirs, Settings(), library, connection, target, jobs, tracker)
+        workspace = Session(dirs, Settings(), library, connection, target, jobs, tracker)
         opened.append(workspace)
         return workspace
 

@@ -13,14 +13,14 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
-from app.services.aws import Connection, client_config
-from app.services.credentials import CredentialSource, check_identity, make_session, store_key_pair
+from app.services.cloud.aws import Connection, client_config
+from app.services.cloud.credentials import CredentialSource, check_identity, make_session, store_key_pair
 from app.services.errors import UserError
-from app.services.jobs import JobService
-from app.services.library import Library
+from app.services.jobs.service import JobService
+from app.services.library.store import Library
 from app.services.models import JobState
-from app.services.targets import Target, check_target, load_target
-from app.services.workspace import Workspace
+from app.services.cloud.targets import Target, check_target, load_target
+from app.services.session import Session
 from contract import ENDPOINT_PARAM, image_key, manifest_key, ssm_name
 
 REQUEST_CASES = {
@@ -172,7 +172,7 @@ def test_bad_targets_are_named(name, message, cloud, dirs):
             load_target(connection, "test")
         elif name == "no deployment in the region":
             cloud.cloud.reset()
-            Workspace.open(dirs, endpoint_url=cloud.endpoint_url, region=cloud.region)
+            Session.open(dirs, endpoint_url=cloud.endpoint_url, region=cloud.region)
         elif name == "deployment name with a slash":
             load_target(connection, "a/b")
         elif name == "bucket does not exist":

@@ -10,7 +10,7 @@ from PIL import Image, PngImagePlugin
 
 from app.__main__ import main as app_main
 from app.cli import main
-from app.services.library import Library
+from app.services.library.store import Library
 from contract import request_key
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from botocore.stub import Stubber
 
-from app.services.credentials import (
+from app.services.cloud.credentials import (
     KEYRING_SERVICE,
     CredentialSource,
     check_identity,

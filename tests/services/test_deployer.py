@@ -26,11 +26,11 @@ from botocore.stub import ANY, Stubber
 from moto.cloudformation.models import Event, cloudformation_backends
 from moto.cloudformation.parsing import NULL_MODELS, get_model_map
 
-from app.services import deploy_bundle
-from app.services.aws import Connection
-from app.services.credentials import CredentialSource
-from app.services.deployer import BOOTSTRAP_STACK, TEMPLATE_PREFIX, Deployer
-from app.services.deploy_bundle import DeployOptions
+from app.services.deploy import bundle as deploy_bundle
+from app.services.cloud.aws import Connection
+from app.services.cloud.credentials import CredentialSource
+from app.services.deploy.deployer import BOOTSTRAP_STACK, TEMPLATE_PREFIX, Deployer
+from app.services.deploy.bundle import DeployOptions
 from app.services.errors import UserError
 from app.services.local_cloud.jumpstart import ReplicaModel, publish
 from app.services.settings import load_settings

@@ -13,9 +13,9 @@ import pytest
 from test_deployer import MODEL, OPTIONS, PINNED, STACKS, Pipeline, messages, run, source_zip
 from test_deployer import deployer, templates  # noqa: F401  (the fixtures)
 
-from app.services import deploy_bundle
-from app.services.deployer import BOOTSTRAP_STACK, BOOTSTRAP_TEMPLATE
-from app.services.deploy_bundle import DeployOptions
+from app.services.deploy import bundle as deploy_bundle
+from app.services.deploy.deployer import BOOTSTRAP_STACK, BOOTSTRAP_TEMPLATE
+from app.services.deploy.bundle import DeployOptions
 from app.services.errors import UserError
 from app.services.local_cloud.jumpstart import ReplicaModel, publish
 

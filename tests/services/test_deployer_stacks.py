@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 
 from app.services.errors import UserError
-from app.services.stacks import Stacks
+from app.services.deploy.stacks import Stacks
 
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1"
 TEMPLATE = json.dumps({"Resources": {"Bucket": {"Type": "AWS::S3::Bucket"}}})

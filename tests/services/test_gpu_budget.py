@@ -9,12 +9,13 @@ import dataclasses
 
 import pytest
 
-from app.services.aws import Connection
-from app.services.credentials import CredentialSource
+from app.services.cloud.aws import Connection
+from app.services.cloud.credentials import CredentialSource
 from app.services.errors import UserError
 from app.services.models import JobState
-from app.services.targets import Target, load_target
-from app.services.workspace import Workspace, remember_target
+from app.services.cloud.targets import Target, load_target
+from app.services.session import Session
+from app.services.cloud.targets import remember_target
 from contract import GUIDANCE_APP_NAME
 
 TOO_LARGE = {"prompt": "a cathedral, every stone", "width": 2048, "height": 2048, "num_images_per_prompt": 8}
@@ -81,7 +82,7 @@ def test_an_adopted_target_of_unknown_instance_type_keeps_todays_limits(open_ser
 def test_a_target_saved_without_its_instance_type_gets_it_when_opened(cloud, dirs):
     older = dataclasses.replace(load_target(_connection(cloud), cloud.deployment.name), instance_type="")
     remember_target(dirs, older)  # as an app from before the budget saved it
-    workspace = Workspace.open(dirs)
+    workspace = Session.open(dirs)
     try:
         assert workspace.target.instance_type == "ml.g4dn.2xlarge"
         with pytest.raises(UserError, match=r"^ml\.g4dn\.2xlarge fits 2\.5 MP per request"):

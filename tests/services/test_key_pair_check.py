@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from app.services.credentials import check_key_pair
+from app.services.cloud.credentials import check_key_pair
 from app.services.errors import UserError
 from app.services.logs import setup_logging, stop_logging
 

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from app.services.errors import UserError
-from app.services.library import Library
+from app.services.library.store import Library
 from app.services.models import Job, JobState, Origin
-from app.services.pngmeta import read_parameters
+from app.services.library.pngmeta import read_parameters
 from contract import CHUNK_KEY, GenerationRequest, Parameters, format_parameters, image_key, new_inference_id, parse_manifest
 
 REQUEST = GenerationRequest("a lighthouse at dusk, oil painting", negative_prompt="blurry", width=64, height=64,

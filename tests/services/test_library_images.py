@@ -7,11 +7,11 @@ import threading
 import pytest
 from PIL import Image, PngImagePlugin
 
-from app.services.demo import populate_demo_library
+from tools.demo import populate_demo_library
 from app.services.errors import UserError
-from app.services.library import Library
+from app.services.library.store import Library
 from app.services.models import ImageRecord, Job, Origin
-from app.services.pngmeta import read_parameters
+from app.services.library.pngmeta import read_parameters
 from contract import CHUNK_KEY, GenerationRequest, Parameters, format_parameters
 
 A1111_TEXT = (

@@ -6,7 +6,7 @@ import sqlite3
 
 from PIL import Image
 
-from app.services.library import DATABASE_NAME, Library
+from app.services.library.store import DATABASE_NAME, Library
 from app.services.models import Origin
 from contract import Parameters
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from app.services.errors import UserError
-from app.services.library import Library, request_as_sent
+from app.services.library.store import Library, request_as_sent
 from app.services.models import Job, JobState, Origin
 from contract import GenerationRequest, Parameters, new_inference_id
 
@@ -162,7 +162,7 @@ def test_a_job_survives_the_app_being_killed_right_after_add_job(tmp_path):
     """add_job returns only once the record is on disk: a SIGKILL straight after loses nothing."""
     script = (
         "import os, signal, sys\n"
-        "from app.services.library import Library\n"
+        "from app.services.library.store import Library\n"
         "from app.services.models import Job\n"
         "from contract import GenerationRequest\n"
         "Library(sys.argv[1]).add_job(Job('killed-job', GenerationRequest('a fox'), 'sandbox'))\n"

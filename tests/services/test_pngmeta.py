@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from app.services.errors import UserError
-from app.services.pngmeta import read_parameters, write_parameters
+from app.services.library.pngmeta import read_parameters, write_parameters
 from contract import CHUNK_KEY, Parameters
 
 A1111_TEXT = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from app.services.credentials import list_profiles, profile_region
+from app.services.cloud.credentials import list_profiles, profile_region
 
 
 def test_profiles_come_from_both_files_sorted_with_sso_ones(aws_home, caplog):

@@ -7,11 +7,11 @@ import logging
 import uuid
 
 from app.cli import main as cli
-from app.services.credentials import store_key_pair
+from app.services.cloud.credentials import store_key_pair
 from app.services.logs import setup_logging, stop_logging
 from app.services.models import JobState
 from app.services.settings import Settings, save_settings
-from app.services.workspace import Workspace
+from app.services.session import Session
 
 
 def test_a_key_pair_session_leaves_no_secret_behind(cloud, dirs, memory_keyring, caplog, monkeypatch, tmp_path):
@@ -23,7 +23,7 @@ def test_a_key_pair_session_leaves_no_secret_behind(cloud, dirs, memory_keyring,
     caplog.set_level(logging.DEBUG)
     handler = setup_logging(dirs.log_dir, logging.DEBUG)
     try:
-        ws = Workspace.open(dirs, endpoint_url=cloud.endpoint_url)
+        ws = Session.open(dirs, endpoint_url=cloud.endpoint_url)
         assert ws.connection.session.get_credentials().secret_key == secret
         assert ws.connection.identity().account == cloud.cloud.account_id
         job = ws.jobs.submit({"prompt": "a quiet harbour", "seed": 4, "width": 64, "height": 64})

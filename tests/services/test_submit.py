@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from app.services.errors import UserError
-from app.services.jobs import WARMING_UP
+from app.services.jobs.service import WARMING_UP
 from app.services.local_cloud.engine import SandboxEngine
 from app.services.models import JobState
 from contract import APP_NAME, GenerationRequest, S3Location, id_time, request_key

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from app.services.aws import Connection
-from app.services.credentials import CredentialSource
+from app.services.cloud.aws import Connection
+from app.services.cloud.credentials import CredentialSource
 from app.services.settings import load_settings
-from app.services.targets import Target, check_target, list_deployments, load_target
-from app.services.workspace import Workspace, remember_target
+from app.services.cloud.targets import Target, check_target, list_deployments, load_target
+from app.services.session import Session
+from app.services.cloud.targets import remember_target
 from contract import APP_NAME, GUIDANCE_APP_NAME
 
 
@@ -45,7 +46,7 @@ def test_the_saved_active_target_is_used_without_asking_ssm(cloud, dirs):
     remember_target(dirs, target, CredentialSource())
     assert len(load_settings(dirs).targets) == 1
     asked = []
-    workspace = Workspace.open(dirs)
+    workspace = Session.open(dirs)
     try:
         workspace.connection.client("ssm").meta.events.register("before-send", lambda **kw: asked.append(kw))
         assert workspace.target == replace(target, instance_type="ml.g4dn.2xlarge")  # read from its endpoint config

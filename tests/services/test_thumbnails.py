@@ -7,7 +7,7 @@ import os
 
 from PIL import Image
 
-from app.services.thumbnails import ThumbnailCache
+from app.services.library.thumbnails import ThumbnailCache
 
 
 def picture(path, size=(600, 400), colour=(200, 30, 30)):

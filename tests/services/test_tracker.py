@@ -12,8 +12,8 @@ import orjson
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 
-from app.services.aws import client_config
-from app.services.jobs import JobService
+from app.services.cloud.aws import client_config
+from app.services.jobs.service import JobService
 from app.services.models import Job, JobState, Origin
 from contract import GUIDANCE_APP_NAME, GenerationRequest, message_index_key, new_inference_id
 
@@ -314,8 +314,8 @@ def test_an_unexpected_error_does_not_end_tracking(open_services, results, monke
 
 
 def test_two_computers_sharing_a_deployment_see_each_others_results(open_services, cloud, tmp_path):
-    from app.services.library import Library
-    from app.services.tracker import JobTracker
+    from app.services.library.store import Library
+    from app.services.jobs.tracker import JobTracker
 
     alice = open_services()
     bob_library = Library(tmp_path / "bob")

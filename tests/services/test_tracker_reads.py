@@ -10,8 +10,8 @@ from urllib.parse import unquote, urlsplit
 import orjson
 from botocore.exceptions import EndpointConnectionError
 
-from app.services.aws import client_config
-from app.services.foreign_listing import listing_of
+from app.services.cloud.aws import client_config
+from app.services.jobs.foreign import listing_of
 from app.services.models import JobState, Origin
 from contract import GUIDANCE_APP_NAME, build_notification, message_index_key, message_key, request_key
 

@@ -7,8 +7,11 @@ import sys
 import threading
 import traceback
 from contextlib import contextmanager
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The guidance-shaped stack and app instances of tests/guidance serve the Qt tests of adoption too.
+sys.path.insert(0, str(Path(__file__).parents[1] / "guidance"))
 
 import botocore.endpoint
 import pytest
@@ -79,7 +82,7 @@ def pytest_runtest_makereport(item, call):
 def _app_state() -> str:
     from PySide6.QtWidgets import QApplication
 
-    from app.ui.tasks import Lane, manager
+    from app.ui.shell.tasks import Lane, manager
 
     gui = QApplication.instance().thread()
     lines = [f"active window: {QApplication.activeWindow()!r}",
@@ -103,7 +106,7 @@ def _app_state() -> str:
 @pytest.fixture(autouse=True)
 def gui_thread_collector(qapp):
     """As in the app: garbage is collected on the GUI thread, never on a worker."""
-    from app.ui import collector
+    from app.ui.shell import collector
 
     return collector.install(qapp)
 
@@ -118,9 +121,9 @@ def app_dirs(tmp_path):
 @pytest.fixture
 def offline_context(app_dirs, qapp):
     """An app context with its library but no connection (composer and queue tests)."""
-    from app.ui import style
-    from app.ui.context import AppContext
-    from app.ui.tasks import manager
+    from app.ui.shell import style
+    from app.ui.shell.context import AppContext
+    from app.ui.shell.tasks import manager
 
     style.apply(qapp)
     context = AppContext.open(app_dirs)
@@ -132,9 +135,9 @@ def offline_context(app_dirs, qapp):
 @pytest.fixture
 def sandbox_context(cloud, app_dirs, qapp):
     """Sandbox mode on the shared local cloud's deployment "test" (not connected yet)."""
-    from app.ui import style
-    from app.ui.context import AppContext
-    from app.ui.tasks import manager
+    from app.ui.shell import style
+    from app.ui.shell.context import AppContext
+    from app.ui.shell.tasks import manager
 
     style.apply(qapp)
     context = AppContext.open(app_dirs, sandbox=True, cloud=cloud.cloud, deployment=cloud.deployment.name)
@@ -146,7 +149,7 @@ def sandbox_context(cloud, app_dirs, qapp):
 @pytest.fixture
 def window(qtbot, sandbox_context):
     """The main window, connected to the local cloud."""
-    from app.ui.window import MainWindow
+    from app.ui.shell.window import MainWindow
 
     win = MainWindow(sandbox_context)
     qtbot.addWidget(win)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtGui import QGuiApplication, QImage
 
-from app.ui import clipboard
+from app.ui.shell import clipboard
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from app.ui import collector
+from app.ui.shell import collector
 
 
 class Cyclic:

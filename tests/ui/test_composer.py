@@ -9,7 +9,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
 from app.services.models import Job
-from app.ui.composer import Composer
+from app.ui.compose.composer import Composer
 from contract import GenerationRequest, new_inference_id
 
 
@@ -229,8 +229,8 @@ def test_import_png_adds_it_to_the_library_and_restores_its_settings(qtbot, offl
 
 def _connect(context, instance_type, app="diffusion-desk"):
     """As a connection does: the target is in place, then target_changed is emitted."""
-    from app.services.targets import Target
-    from app.ui.context import TargetInfo
+    from app.services.cloud.targets import Target
+    from app.ui.shell.context import TargetInfo
 
     context.target = Target("studio", "eu-west-1", "bucket", "endpoint", app=app, instance_type=instance_type)
     context.events.target_changed.emit(TargetInfo(False, "studio"))

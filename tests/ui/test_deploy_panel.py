@@ -7,13 +7,13 @@ import threading
 import pytest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.services.deploy_bundle import DeployOptions
-from app.services.deployer import DeployEvent, TeardownPlan
+from app.services.deploy.bundle import DeployOptions
+from app.services.deploy.deployer import DeployEvent, TeardownPlan
 from app.services.errors import UserError
-from app.services.targets import Target
-from app.ui import style
-from app.ui.deploy_panel import NOT_AVAILABLE, DeployPanel
-from app.ui.tasks import manager
+from app.services.cloud.targets import Target
+from app.ui.shell import style
+from app.ui.settings.deploy_panel import NOT_AVAILABLE, DeployPanel
+from app.ui.shell.tasks import manager
 
 TARGET = Target("studio", "eu-west-1", "diffusion-desk-studio-bucket", "diffusion-desk-studio", deployment="studio")
 PLAN = TeardownPlan("123456789012", "eu-west-1", "studio",
@@ -137,7 +137,7 @@ def test_teardown_asks_with_the_list_of_what_goes(qtbot, panel):
 
 
 def test_deploying_needs_an_aws_account(qtbot, offline_context):
-    from app.ui.settings_dialog import SettingsDialog
+    from app.ui.settings.dialog import SettingsDialog
 
     dialog = SettingsDialog(offline_context)
     qtbot.addWidget(dialog)
@@ -150,7 +150,7 @@ def test_deploying_needs_an_aws_account(qtbot, offline_context):
 
 
 def test_the_deployed_target_is_selected_in_settings(qtbot, offline_context):
-    from app.ui.settings_dialog import SettingsDialog
+    from app.ui.settings.dialog import SettingsDialog
 
     dialog = SettingsDialog(offline_context)
     qtbot.addWidget(dialog)

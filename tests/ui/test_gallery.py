@@ -10,15 +10,17 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage
 from PySide6.QtWidgets import QMessageBox
 
-from app.services.demo import populate_demo_library
-from app.services.library import Library
-from app.services.pngmeta import read_parameters
-from app.ui import clipboard, gallery_model, thumbnails
-from app.ui.gallery import Gallery
-from app.ui.events import Events
-from app.ui.gallery_model import GalleryModel, ThumbnailRole
-from app.ui.tasks import manager
-from app.ui.thumbnails import MAX_PENDING, ThumbnailLoader, renderer
+from tools.demo import populate_demo_library
+from app.services.library.store import Library
+from app.services.library.pngmeta import read_parameters
+from app.ui.shell import clipboard
+from app.ui.gallery import model as gallery_model
+from app.ui.gallery import thumbnails
+from app.ui.gallery.gallery import Gallery
+from app.ui.shell.events import Events
+from app.ui.gallery.model import GalleryModel, ThumbnailRole
+from app.ui.shell.tasks import manager
+from app.ui.gallery.thumbnails import MAX_PENDING, ThumbnailLoader, renderer
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt, QTimer
 
 from app.services.local_cloud import SandboxEngine
 from app.services.models import JobState
-from app.ui.job_delegate import ROW_MIN, detail_text
+from app.ui.jobs.delegate import ROW_MIN, detail_text
 
 REASON = "CUDA out of memory. Tried to allocate 2.25 GiB (GPU 0; 22.20 GiB total capacity; 19.80 GiB already allocated)"
 
@@ -122,7 +122,7 @@ def test_the_window_keeps_running_while_100_jobs_are_submitted(qtbot, window, en
 
 def test_a_job_from_another_computer_says_where_it_came_from(qtbot, offline_context):
     from app.services.models import Job, Origin
-    from app.ui.job_queue import JobQueue
+    from app.ui.jobs.queue import JobQueue
     from contract import GenerationRequest, new_inference_id
 
     job = Job(new_inference_id(), GenerationRequest(prompt="a koi pond"), target="team", state=JobState.QUEUED,

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from app.services.credentials import KEYRING_SERVICE
-from app.ui.context import AppContext
-from app.ui.settings_dialog import SettingsDialog
-from app.ui.tasks import Task, manager
+from app.services.cloud.credentials import KEYRING_SERVICE
+from app.ui.shell.context import AppContext
+from app.ui.settings.dialog import SettingsDialog
+from app.ui.shell.tasks import Task, manager
 
 
 @pytest.fixture
 def aws_context(cloud, app_dirs, qapp):
     """AWS mode whose endpoint URL is the local cloud (as `--endpoint-url` does for the CLI)."""
-    from app.ui import style
+    from app.ui.shell import style
 
     style.apply(qapp)
     context = AppContext.open(app_dirs, endpoint_url=cloud.endpoint_url)
@@ -91,7 +91,7 @@ def test_a_typed_key_pair_is_tested_unstored_and_apply_keeps_it_in_the_keyring(q
 
 
 def test_apply_in_the_window_connects_and_says_so(qtbot, aws_context):
-    from app.ui.window import MainWindow
+    from app.ui.shell.window import MainWindow
 
     window = MainWindow(aws_context)
     qtbot.addWidget(window)

@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 
-from app.services.adoption import adopt, find_candidates
-from app.services.aws import Connection
-from app.services.credentials import CredentialSource
+from app.services.cloud.adoption import adopt, find_candidates
+from app.services.cloud.aws import Connection
+from app.services.cloud.credentials import CredentialSource
 from app.services.settings import load_settings
-from app.ui.context import AppContext
-from app.ui.settings_dialog import SettingsDialog
-from app.ui.tasks import manager
+from app.ui.shell.context import AppContext
+from app.ui.settings.dialog import SettingsDialog
+from app.ui.shell.tasks import manager
 from contract import GUIDANCE_APP_NAME
-
-
-def _provision_guidance(cloud, repo: str):
-    """tests/issue9's guidance-shaped stack (its bucket, async endpoint, topics and /simple-gen-ai-service/ SSM)."""
-    module = sys.modules.get("guidance_stack")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("guidance_stack", Path(__file__).parents[1] / "issue9" / "guidance_stack.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["guidance_stack"] = module
-        spec.loader.exec_module(module)
-    return module.provision_guidance(cloud, repo)
+from guidance_stack import provision_guidance
 
 
 @pytest.fixture
 def guidance(cloud, gui_thread_guard):
     with gui_thread_guard.paused():
-        return _provision_guidance(cloud, "sd-repo")
+        return provision_guidance(cloud, "sd-repo")
 
 
 def _dialog(qtbot, context) -> SettingsDialog:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.ui.settings_dialog import SettingsDialog
+from app.ui.settings.dialog import SettingsDialog
 
 
 def test_the_profile_box_lists_the_aws_profiles(qtbot, offline_context, tmp_path, monkeypatch):

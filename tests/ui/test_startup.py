@@ -9,9 +9,9 @@ import orjson
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from app.services.library import Library
-from app.ui import context as context_module
-from app.ui import main
+from app.services.library.store import Library
+from app.ui.shell import context as context_module
+from app.ui.shell import main
 
 
 def test_the_window_opens_after_the_library_is_opened_off_the_gui_thread(qapp, app_dirs, monkeypatch):

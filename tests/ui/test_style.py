@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QGuiApplication, QPalette
 
-from app.ui import icons, style
+from app.ui.shell import icons, style
 
 
 def _ink(icon_name: str):

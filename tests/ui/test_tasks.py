@@ -7,7 +7,7 @@ import threading
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.services.errors import UserError
-from app.ui.tasks import Lane, Progress, Task, manager
+from app.ui.shell.tasks import Lane, Progress, Task, manager
 
 
 def test_result_arrives_on_the_gui_thread(qtbot):

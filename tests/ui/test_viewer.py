@@ -7,12 +7,12 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QGuiApplication, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from app.services.demo import populate_demo_library
-from app.services.library import Library
-from app.services.pngmeta import read_parameters
-from app.ui.gallery_model import GalleryModel
-from app.ui.tasks import manager
-from app.ui.viewer import Viewer
+from tools.demo import populate_demo_library
+from app.services.library.store import Library
+from app.services.library.pngmeta import read_parameters
+from app.ui.gallery.model import GalleryModel
+from app.ui.shell.tasks import manager
+from app.ui.viewer.viewer import Viewer
 
 
 @pytest.fixture

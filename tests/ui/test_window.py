@@ -6,9 +6,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from app.ui.context import SANDBOX, AppContext
-from app.ui.tasks import manager
-from app.ui.window import MainWindow
+from app.ui.shell.context import SANDBOX, AppContext
+from app.ui.shell.tasks import manager
+from app.ui.shell.window import MainWindow
 
 
 def make_window(qtbot, context):
@@ -24,7 +24,7 @@ def make_window(qtbot, context):
 @pytest.fixture
 def first_run_context(cloud, app_dirs, qapp):
     """Nothing configured yet; "Try the sandbox" uses the shared local cloud's deployment."""
-    from app.ui import style
+    from app.ui.shell import style
 
     style.apply(qapp)
     context = AppContext.open(app_dirs, cloud=cloud.cloud, deployment=cloud.deployment.name)
@@ -114,8 +114,8 @@ def test_the_guard_fails_a_request_made_on_the_gui_thread(cloud, gui_thread_guar
 def test_jobs_left_in_a_previous_sandbox_are_marked_lost_with_a_way_out(qtbot, app_dirs, qapp):
     """The sandbox lives inside the app: jobs it held when the app quit cannot finish after a restart."""
     from app.services.models import Job, JobState
-    from app.ui.context import SANDBOX_RESTARTED
-    from app.ui.tasks import Task
+    from app.ui.shell.context import SANDBOX_RESTARTED
+    from app.ui.shell.tasks import Task
     from contract import GenerationRequest, new_inference_id
 
     context = AppContext.open(app_dirs, sandbox=True)
@@ -134,10 +134,10 @@ def test_jobs_left_in_a_previous_sandbox_are_marked_lost_with_a_way_out(qtbot, a
 
 
 def test_status_bar_says_where_jobs_go_and_how_the_endpoint_is(qtbot):
-    from app.services.targets import EndpointState
-    from app.services.tracker import TrackerStatus
-    from app.ui.context import TargetInfo
-    from app.ui.status import StatusBar
+    from app.services.cloud.targets import EndpointState
+    from app.services.jobs.tracker import TrackerStatus
+    from app.ui.shell.context import TargetInfo
+    from app.ui.shell.status import StatusBar
 
     bar = StatusBar()
     qtbot.addWidget(bar)
@@ -154,9 +154,9 @@ def test_status_bar_says_where_jobs_go_and_how_the_endpoint_is(qtbot):
 
 
 def test_status_bar_separates_only_two_visible_items(qtbot):
-    from app.services.targets import EndpointState
-    from app.services.tracker import TrackerStatus
-    from app.ui.status import StatusBar
+    from app.services.cloud.targets import EndpointState
+    from app.services.jobs.tracker import TrackerStatus
+    from app.ui.shell.status import StatusBar
 
     bar = StatusBar()
     qtbot.addWidget(bar)

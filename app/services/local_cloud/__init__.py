@@ -12,9 +12,9 @@ notifications to the Lambda handlers. The engine behind the endpoint is a sandbo
 pattern unless a real one is given.
 """
 
-from .cloud import LocalCloud, LocalDeployment
-from .engine import SANDBOX_NAME, DiffusersEngine, Engine, SandboxEngine
-from .runner import LambdaContext, LambdaFailure, sns_event
+from app.services.local_cloud.cloud import LocalCloud, LocalDeployment
+from app.services.local_cloud.engine import SANDBOX_NAME, DiffusersEngine, Engine, SandboxEngine
+from app.services.local_cloud.runner import LambdaContext, LambdaFailure, sns_event
 
 __all__ = [
     "SANDBOX_NAME",

@@ -39,11 +39,11 @@ from contract import (
     ssm_name,
 )
 
-from .emulator import PATH as ENDPOINT_PATH
-from .emulator import AsyncEndpointEmulator
-from .engine import Engine, SandboxEngine
-from .runner import PATH_PREFIX as RUNNER_PREFIX
-from .runner import Handler, LambdaRunner, load_lambda
+from app.services.local_cloud.emulator import PATH as ENDPOINT_PATH
+from app.services.local_cloud.emulator import AsyncEndpointEmulator
+from app.services.local_cloud.engine import Engine, SandboxEngine
+from app.services.local_cloud.runner import PATH_PREFIX as RUNNER_PREFIX
+from app.services.local_cloud.runner import Handler, LambdaRunner, load_lambda
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from contract import ACCEPT_RGB, ACCEPTS, COMPLETED, FAILED, GenerationRequest, S3Location, build_notification, encode_output
 from contract.request import MAX_REQUEST_BYTES
 
-from .engine import Engine
+from app.services.local_cloud.engine import Engine
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 
-from .cloud import LocalCloud
+from app.services.local_cloud.cloud import LocalCloud
 
 
 def main(argv: list[str] | None = None) -> int:

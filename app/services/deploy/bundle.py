@@ -1,0 +1,135 @@
+"""The cloud side's source as the deployer ships it: the user's config.toml and the source bundle.
+
+The bundle holds infra/, lambdas/ and contract/ (CodeBuild synthesizes the endpoint stack from
+them) with infra/config.toml replaced by the user's copy. In a source checkout those folders sit
+at the repository root; in the installed app PyInstaller puts copies under `cloud-source/`.
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import tomlkit
+
+from app.services.errors import UserError
+from app.services.settings import AppDirs, write_atomically
+
+if TYPE_CHECKING:
+    from infra.config import Config
+
+SOURCE_FOLDERS = ("infra", "lambdas", "contract")
+CONFIG_ARCNAME = "infra/config.toml"
+#: What never goes into the bundle: caches, synthesis output, tests.
+_SKIPPED_PARTS = {"__pycache__", "cdk.out", ".pytest_cache", ".mypy_cache", "tests"}
+_SKIPPED_SUFFIXES = {".pyc", ".pyo"}
+_ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed, so the same files always make the same bundle
+
+
+@dataclass(frozen=True, slots=True)
+class DeployOptions:
+    """What the user picks in Settings → Deploy; the rest of config.toml keeps its values."""
+
+    model_id: str
+    instance_type: str
+    max_instances: int
+
+
+def _bundle_root() -> Path:
+    frozen = getattr(sys, "_MEIPASS", None)
+    return Path(frozen) if frozen else Path(__file__).resolve().parents[2]
+
+
+def cloud_source_dir() -> Path:
+    """The folder holding infra/, lambdas/ and contract/ as source files."""
+    root = _bundle_root()
+    return root / "cloud-source" if getattr(sys, "_MEIPASS", None) else root
+
+
+def templates_dir() -> Path:
+    """resources/templates: the pre-synthesized source and pipeline stacks and the CDK bootstrap."""
+    return _bundle_root() / "resources" / "templates"
+
+
+def user_config_path(dirs: AppDirs) -> Path:
+    return dirs.config_dir / "cloud" / "config.toml"
+
+
+def read_config_text(dirs: AppDirs, source_dir: Path | None = None) -> str:
+    """The user's config.toml, or the shipped default before the first deploy."""
+    path = user_config_path(dirs)
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    return ((source_dir or cloud_source_dir()) / CONFIG_ARCNAME).read_text(encoding="utf-8")
+
+
+def parse(text: str) -> "Config":
+    """Validate config.toml text; a bad value becomes a UserError naming the key."""
+    from infra.config import ConfigError, parse_config  # only deploying needs the cloud side's config types
+
+    try:
+        return parse_config(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"The cloud settings file is not valid TOML ({exc}).", hint="Fix or delete it.") from None
+    except ConfigError as exc:
+        raise UserError(f"The cloud settings cannot be used: {exc}.") from None
+
+
+def load_options(dirs: AppDirs, source_dir: Path | None = None) -> DeployOptions:
+    """The model, instance type and max instances that the next deploy would use."""
+    config = parse(read_config_text(dirs, source_dir))
+    return DeployOptions(config.model.id, config.model.instance_type, config.endpoint.max_instances)
+
+
+def configure(dirs: AppDirs, options: DeployOptions, region: str, source_dir: Path | None = None) -> tuple[str, "Config"]:
+    """Write the user's choices into their config.toml (comments kept); returns its text and Config."""
+    document = tomlkit.parse(read_config_text(dirs, source_dir))
+    document["region"] = region
+    document["model"]["id"] = options.model_id.strip()
+    document["model"]["instance_type"] = options.instance_type.strip()
+    document["endpoint"]["max_instances"] = int(options.max_instances)
+    text = tomlkit.dumps(document)
+    config = parse(text)
+    write_atomically(user_config_path(dirs), text.encode("utf-8"))
+    return text, config
+
+
+def pin_model_version(dirs: AppDirs, version: str, source_dir: Path | None = None) -> tuple[str, "Config"]:
+    """Write a concrete JumpStart model version into the user's config.toml; returns its text and Config."""
+    document = tomlkit.parse(read_config_text(dirs, source_dir))
+    document["model"]["version"] = version
+    text = tomlkit.dumps(document)
+    config = parse(text)
+    write_atomically(user_config_path(dirs), text.encode("utf-8"))
+    return text, config
+
+
+def bundle_files(config_text: str, source_dir: Path | None = None) -> Iterator[tuple[str, bytes]]:
+    """(path in the bundle, content) for every source file, with the user's config.toml."""
+    root = source_dir or cloud_source_dir()
+    for folder in SOURCE_FOLDERS:
+        base = root / folder
+        if not base.is_dir():
+            raise UserError(f"The app's copy of the cloud code is incomplete: {base} is missing.", hint="Reinstall the app.")
+        for path in sorted(base.rglob("*")):
+            relative = path.relative_to(root)
+            if not path.is_file() or _SKIPPED_PARTS.intersection(relative.parts) or path.suffix in _SKIPPED_SUFFIXES:
+                continue
+            name = relative.as_posix()
+            yield name, config_text.encode("utf-8") if name == CONFIG_ARCNAME else path.read_bytes()
+
+
+def build_bundle(config_text: str, dest: Path, source_dir: Path | None = None) -> Path:
+    """Write source.zip to `dest`; the same files always give the same bytes."""
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in bundle_files(config_text, source_dir):
+            info = zipfile.ZipInfo(name, _ZIP_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    return dest

@@ -1,0 +1,8 @@
+"""jobs."""
+
+from __future__ import annotations
+
+from app.services.jobs.service import JobService, validate_request
+from app.services.jobs.tracker import JobTracker, TrackerStatus
+
+__all__ = ['JobService', 'JobTracker', 'TrackerStatus', 'validate_request']

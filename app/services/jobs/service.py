@@ -1,0 +1,302 @@
+"""Submitting jobs: validate, record locally, upload the request, invoke the async endpoint.
+
+The job is in the library before anything touches the network, and every step is safe to
+repeat, so a job interrupted at any point is resumed by `resume` without duplicates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from contract import ACCEPT_RGB, LABELS, MAX_SEED, Budget, BudgetError, GenerationRequest, RequestError, S3Location, message_key, new_inference_id, request_key
+
+from app.services.cloud.aws import Connection, error_code, is_transient
+from app.services.errors import UserError
+from app.services.library.store import Library
+from app.services.models import Job, JobState, Origin
+from app.services.cloud.targets import Target, endpoint_state
+
+log = logging.getLogger(__name__)
+
+WARMING_UP = "Warming up: the endpoint is starting, the first image can take several minutes."
+QUEUED = "Queued: waiting for the endpoint."
+OFFLINE = "Offline: it will be sent when the connection is back."
+CANCELLED = (
+    "Cancelled: this app stopped waiting. An asynchronous endpoint cannot stop a job it has "
+    "accepted, so it may still run (and be billed); its images will not be downloaded."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A plain progress event: `step` of `total` done, with a line for the user."""
+
+    step: int
+    total: int
+    message: str
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total if self.total else 1.0
+
+
+class JobService:
+    """Sends jobs to one target. Thread-safe; call it from worker threads, never the GUI thread."""
+
+    def __init__(
+        self,
+        library: Library,
+        connection: Connection,
+        target: Target,
+        *,
+        accept: str | None = None,
+        invocation_timeout: int = 3600,
+        request_ttl: int = 6 * 3600,
+        max_workers: int = 8,
+        on_change: Callable[[Job], None] | None = None,
+    ) -> None:
+        self.library = library
+        self.connection = connection
+        self.target = target
+        # Lossless RGB arrays on every deployment: a JPEG would re-encode every picture. Ours and the
+        # guidance's Lambdas both decode them; `accept` may still ask for ACCEPT_JPEG.
+        self.accept = accept or ACCEPT_RGB
+        self.invocation_timeout = invocation_timeout
+        self.request_ttl = request_ttl
+        self.max_workers = max_workers
+        self.on_change = on_change
+        self._sending: set[str] = set()
+        self._lock = threading.Lock()
+        self._instances: tuple[float, int | None] = (0.0, None)
+
+    def submit(self, request: GenerationRequest | dict[str, Any], *, retry_of: str | None = None) -> Job:
+        """Validate, record and send one job; returns it queued, waiting offline, or failed with a message."""
+        return self._send_claimed(self.record(request, retry_of=retry_of, claim=True))
+
+    def submit_many(self, requests: Iterable[GenerationRequest | dict[str, Any]], progress: Callable[[Progress], None] | None = None) -> list[Job]:
+        """Record every job first (all or none: a bad one raises before anything is recorded), then send on a bounded pool."""
+        requests = list(requests)
+        many = len(requests) > 1
+        validated = [validate_request(request, f"Request {n}: " if many else "", self.target.budget)
+                     for n, request in enumerate(requests, 1)]
+        jobs: list[Job] = []
+        try:
+            for request in validated:
+                jobs.append(self.record(request, claim=True))
+        except BaseException:  # a full disk: the jobs already recorded are left to `resume`
+            with self._lock:
+                self._sending.difference_update(job.inference_id for job in jobs)
+            raise
+        total, done = len(jobs), 0
+        done_lock = threading.Lock()
+
+        def send(job: Job) -> Job:
+            nonlocal done
+            sent = self._send_claimed(job)
+            with done_lock:
+                done += 1
+                step = done
+            if progress:
+                progress(Progress(step, total, f"Sent {step} of {total}"))
+            return sent
+
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, max(total, 1)), thread_name_prefix="submit") as pool:
+            return list(pool.map(send, jobs))
+
+    def record(self, request: GenerationRequest | dict[str, Any], *, retry_of: str | None = None, claim: bool = False) -> Job:
+        """Validate the request (and its size against the endpoint's GPU) and record the job; nothing is sent yet.
+
+        A random seed is chosen here, so the job can be reproduced and a resend after a crash
+        draws the same images.
+        """
+        request = validate_request(request, budget=self.target.budget)
+        if request.seed is None:
+            request = dataclasses.replace(request, seed=secrets.randbelow(MAX_SEED + 1))
+        inference_id = new_inference_id()
+        job = Job(
+            inference_id=inference_id,
+            request=request,
+            target=self.target.name,
+            input_location=S3Location(self.target.bucket, request_key(inference_id)).uri,
+            message="Waiting to be sent.",
+            origin=Origin.LOCAL,
+            retry_of=retry_of,
+        )
+        if claim:
+            with self._lock:
+                self._sending.add(inference_id)  # so `resume` leaves it to the caller
+        try:
+            self.library.add_job(job)
+        except BaseException:
+            with self._lock:
+                self._sending.discard(inference_id)
+            raise
+        return job
+
+    def send(self, job: Job) -> Job:
+        """Upload the request and invoke the endpoint; safe to repeat for the same job."""
+        with self._lock:
+            if job.inference_id in self._sending:
+                return job
+            self._sending.add(job.inference_id)
+        return self._send_claimed(job)
+
+    def _send_claimed(self, job: Job) -> Job:
+        try:
+            return self._send(job)
+        finally:
+            with self._lock:
+                self._sending.discard(job.inference_id)
+
+    def is_sending(self, inference_id: str) -> bool:
+        with self._lock:
+            return inference_id in self._sending
+
+    def _send(self, job: Job) -> Job:
+        s3 = self.connection.s3
+        key = request_key(job.inference_id)
+        try:
+            if job.state == JobState.UPLOADING:
+                if self._exists(message_key(job.inference_id)):
+                    # It was invoked and has already finished; the tracker picks up the result.
+                    return self._update(job, state=JobState.QUEUED, message="Sent before the app stopped.")
+                uploaded = self._exists(key)
+            else:
+                job = self._update(job, state=JobState.UPLOADING, message="Uploading the request…")
+                uploaded = False
+            if not uploaded:
+                s3.put_object(Bucket=self.target.bucket, Key=key, Body=job.request.to_json(), ContentType="application/json")
+            cold = self._instances_now() == 0
+            reply = self.connection.client("sagemaker-runtime").invoke_endpoint_async(
+                EndpointName=self.target.endpoint_name,
+                InputLocation=S3Location(self.target.bucket, key).uri,
+                InferenceId=job.inference_id,
+                ContentType="application/json",
+                Accept=self.accept,
+                InvocationTimeoutSeconds=self.invocation_timeout,
+                RequestTTLSeconds=self.request_ttl,
+            )
+        except (BotoCoreError, ClientError) as exc:
+            return self._send_failed(job, exc)
+        return self._update(
+            job,
+            state=JobState.QUEUED,
+            output_location=reply.get("OutputLocation"),
+            failure_location=reply.get("FailureLocation"),
+            message=WARMING_UP if cold else QUEUED,
+        )
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.connection.s3.head_object(Bucket=self.target.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def _send_failed(self, job: Job, exc: BaseException) -> Job:
+        if is_transient(exc):
+            log.info("job %s waits for the network: %s", job.inference_id, error_code(exc))
+            return self._update(job, message=OFFLINE)
+        log.warning("job %s could not be sent: %s", job.inference_id, exc)
+        return self._update(job, state=JobState.FAILED, message=self._explain(exc), failure_reason=str(exc))
+
+    def _explain(self, exc: BaseException) -> str:
+        code, text = error_code(exc), str(exc)
+        if code in ("NoSuchBucket",):
+            return f"Not sent: the bucket {self.target.bucket!r} does not exist. Deploy again, or choose another target."
+        if code in ("AccessDenied", "AccessDeniedException", "403"):
+            return "Not sent: these AWS credentials may not submit to this deployment."
+        if "not found" in text.lower() or "could not find" in text.lower():
+            return f"Not sent: the endpoint {self.target.endpoint_name!r} does not exist. Deploy again, or choose another target."
+        return f"Not sent: AWS refused the job ({code})."
+
+    def _instances_now(self) -> int | None:
+        """The endpoint's instance count, asked at most every 10 s (0 means it is scaled in)."""
+        stamp, count = self._instances
+        if time.monotonic() - stamp < 10:
+            return count
+        try:
+            count = endpoint_state(self.connection, self.target).instances
+        except (BotoCoreError, ClientError, UserError):
+            count = None
+        self._instances = (time.monotonic(), count)
+        return count
+
+    def waiting(self) -> list[Job]:
+        """Jobs of this target recorded but not (surely) sent, and not being sent now; oldest first."""
+        return [
+            job
+            for job in self.library.unfinished_jobs()
+            if job.target == self.target.name
+            and job.state in (JobState.PENDING, JobState.UPLOADING)
+            and not self.is_sending(job.inference_id)
+        ]
+
+    def resume(self) -> list[Job]:
+        """Send every waiting job (after a restart or an outage); returns them as they are now."""
+        return [self.send(job) for job in self.waiting()]
+
+    def retry(self, inference_id: str) -> Job:
+        """Submit the same parameters again as a new job."""
+        job = self._job(inference_id)
+        return self.submit(job.request, retry_of=job.inference_id)
+
+    def cancel(self, inference_id: str) -> Job:
+        """Stop waiting for a job. The endpoint cannot abort it; the message says so."""
+        job = self._job(inference_id)
+        if job.state.finished:
+            return job
+        return self._update(job, state=JobState.CANCELLED, message=CANCELLED)
+
+    def _job(self, inference_id: str) -> Job:
+        job = self.library.get_job(inference_id)
+        if job is None:
+            raise UserError(f"There is no job {inference_id!r} in the library.")
+        return job
+
+    def _update(self, job: Job, **changes: Any) -> Job:
+        updated = self.library.update_job(job.inference_id, **changes) or job
+        if self.on_change:
+            self.on_change(updated)
+        return updated
+
+
+def validate_request(request: GenerationRequest | dict[str, Any], where: str = "", budget: Budget | None = None) -> GenerationRequest:
+    """A GenerationRequest from fields, or UserError naming the field and its range (after `where`).
+
+    With the target's `budget`, a request larger than its GPU can make is refused too, saying what fits.
+    """
+    if not isinstance(request, GenerationRequest):
+        try:
+            request = GenerationRequest.from_dict(request)
+        except (RequestError, TypeError) as exc:
+            raise UserError(f"{where}{_field_message(exc)}") from None
+    if budget is not None:
+        try:
+            budget.check(request)
+        except BudgetError as exc:
+            raise UserError(f"{where}{exc}.", hint="Ask for fewer images or a smaller size.") from None
+    return request
+
+
+def _field_message(exc: Exception) -> str:
+    if isinstance(exc, RequestError):
+        detail = str(exc).split(": ", 1)[-1]
+        if exc.field == "request":
+            return f"The request {detail}."
+        if exc.field not in LABELS:
+            return f"{exc.field!r} is not a request field: {detail.replace('unknown field; ', '')}."
+        return f"{LABELS[exc.field]} ({exc.field}) {detail}."
+    return f"The request is not valid: {exc}."

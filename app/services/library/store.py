@@ -1,0 +1,658 @@
+"""The local library: an SQLite (WAL) index of jobs and images, and the files it points to.
+
+One writer connection behind a lock, one reader connection per thread, so any worker
+may call any method. Image files live under `<data_dir>/images/<inference id>/<n>.png`
+(downloads) and `<data_dir>/imports/` (imported PNGs); paths inside the data dir are
+stored relative to it, so the library can be moved.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from contract import Manifest, Parameters, check_inference_id
+
+from app.services.errors import UserError
+from app.services.library.schema import (
+    IMAGE_COLUMNS,
+    JOB_FIELDS,
+    MIGRATIONS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    escape_like,
+    fts_query,
+    image_from_row,
+    image_values,
+    now,
+    parameters_from_request,
+    request_as_sent,
+    request_from_row,
+    request_values,
+    unknown_fields,
+    unknown_from_row,
+)
+from app.services.models import ImageRecord, Job, JobState, Origin
+from app.services.library.pngmeta import open_png, parameters_of, parameters_text, write_parameters
+from app.services.library.thumbnails import DEFAULT_SIZE, ThumbnailCache
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DATABASE_NAME", "ImportResult", "Library", "now", "request_as_sent", "unknown_fields"]
+
+DATABASE_NAME = "library.sqlite3"
+
+
+@functools.cache
+def download_config() -> Any:
+    """boto3's TransferConfig for a job's few small PNGs: a couple of threads, botocore's own retries.
+
+    Built on first use, so opening the library (and the first window) does not import boto3.
+    """
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(max_concurrency=2, multipart_threshold=64 * 1024 * 1024)
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced, so a finished thread's reader is closed with it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What `import_png` did, with a sentence for the user."""
+
+    record: ImageRecord
+    has_parameters: bool
+    message: str
+
+
+class Library:
+    """Jobs and images of one installation, kept in `data_dir`. Thread-safe; never call it on the GUI thread."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.data_dir = Path(data_dir).absolute()
+        self._root = str(self.data_dir)
+        self.images_dir = self.data_dir / "images"
+        self.imports_dir = self.data_dir / "imports"
+        self.thumbnails = ThumbnailCache(self.data_dir / "thumbnails")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._path = self.data_dir / DATABASE_NAME
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: weakref.WeakSet[_Connection] = weakref.WeakSet()  # a thread's ends with it
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        self._download_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+        self._writer = self._connect()
+        self._create_schema()
+
+    def _connect(self) -> "_Connection":
+        conn = sqlite3.connect(
+            self._path, isolation_level=None, check_same_thread=False, timeout=30, factory=_Connection
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # a job is on disk before its request leaves the machine
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise UserError(f"The library at {self._path} cannot be opened ({exc}).") from None
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _create_schema(self) -> None:
+        with self._write_lock:
+            version = self._writer.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise UserError(f"The library at {self._path} was made by a newer Diffusion Desk; update the app.")
+            migrations = "".join(sql for upto, sql in sorted(MIGRATIONS.items()) if version < upto)
+            self._writer.executescript(f"BEGIN IMMEDIATE;{SCHEMA}{migrations}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+
+    @property
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise RuntimeError("the library is closed")
+            conn = self._connect()
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.add(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction at a time, committed (and synced) when the block ends."""
+        with self._write_lock:
+            if self._closed:
+                raise RuntimeError("the library is closed")
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every connection; the library cannot be used afterwards."""
+        with self._write_lock:
+            self._closed = True
+            self._writer.close()
+        with self._readers_lock:
+            for conn in list(self._readers):
+                conn.close()
+            self._readers.clear()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add_job(self, job: Job) -> bool:
+        """Record a job durably (synced to disk on return); False when the id is already known."""
+        check_inference_id(job.inference_id)
+        stamp = now()
+        job.created_at = job.created_at or stamp
+        job.updated_at = job.updated_at or job.created_at
+        values = {"inference_id": job.inference_id, **{name: getattr(job, name) for name in JOB_FIELDS}}
+        values["state"] = JobState(job.state).value
+        values["origin"] = Origin(job.origin).value
+        values.update(request_values(job.request, job.unknown_fields))
+        with self._write() as conn:
+            return _insert(conn, "jobs", values).rowcount == 1
+
+    def update_job(self, inference_id: str, **changes: Any) -> Job | None:
+        """Change some of a job's fields (`state=…, message=…`, or `request=`); the updated job, or None."""
+        values: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name == "request":
+                values.update(request_values(value))
+            elif name == "state":
+                values[name] = JobState(value).value
+            elif name == "origin":
+                values[name] = Origin(value).value
+            elif name in JOB_FIELDS:
+                values[name] = value
+            else:
+                raise TypeError(f"update_job() cannot change {name!r}")
+        values.setdefault("updated_at", now())
+        with self._write() as conn:
+            conn.execute(
+                f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in values)} WHERE inference_id = ?",
+                [*values.values(), inference_id],
+            )
+        return self.get_job(inference_id)
+
+    def get_job(self, inference_id: str) -> Job | None:
+        row = self._reader.execute("SELECT * FROM jobs WHERE inference_id = ?", (inference_id,)).fetchone()
+        return self._jobs_from_rows([row])[0] if row else None
+
+    def known_job_ids(self, inference_ids: Iterable[str]) -> set[str]:
+        """Which of these ids the library already has (the tracker's test for jobs from elsewhere)."""
+        known: set[str] = set()
+        for chunk, marks in _batches(inference_ids):
+            rows = self._reader.execute(f"SELECT inference_id FROM jobs WHERE inference_id IN ({marks})", chunk)
+            known.update(row[0] for row in rows)
+        return known
+
+    def jobs(self, states: Iterable[JobState | str] | None = None, limit: int | None = None) -> list[Job]:
+        """Jobs newest first, optionally only those in `states`."""
+        sql, args = "SELECT * FROM jobs", []
+        if states is not None:
+            wanted = [JobState(s).value for s in states]
+            sql += f" WHERE state IN ({', '.join('?' * len(wanted))})"
+            args.extend(wanted)
+        sql += " ORDER BY created_at DESC, rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return self._jobs_from_rows(self._reader.execute(sql, args).fetchall())
+
+    def unfinished_jobs(self) -> list[Job]:
+        """Jobs still waiting for a result, oldest first (the order the tracker resumes them in)."""
+        unfinished = [s.value for s in JobState if not s.finished]
+        rows = self._reader.execute(
+            f"SELECT * FROM jobs WHERE state IN ({', '.join('?' * len(unfinished))}) ORDER BY created_at, rowid",
+            unfinished,
+        ).fetchall()
+        return self._jobs_from_rows(rows)
+
+    def remove_job(self, inference_id: str) -> None:
+        """Forget a job and delete its images (files, thumbnails and rows)."""
+        ids = [row[0] for row in self._reader.execute("SELECT id FROM images WHERE inference_id = ?", (inference_id,))]
+        self.delete_images(ids)
+        with self._write() as conn:
+            conn.execute("DELETE FROM jobs WHERE inference_id = ?", (inference_id,))
+        folder = self._job_folder(inference_id)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _jobs_from_rows(self, rows: Sequence[sqlite3.Row]) -> list[Job]:
+        paths: dict[str, list[str]] = {}
+        for chunk, marks in _batches(row["inference_id"] for row in rows):
+            sql = f"SELECT inference_id, path FROM images WHERE inference_id IN ({marks}) ORDER BY idx"
+            for image in self._reader.execute(sql, chunk):
+                paths.setdefault(image["inference_id"], []).append(self._absolute(image["path"]))
+        return [
+            Job(
+                inference_id=row["inference_id"],
+                request=request_from_row(row),
+                target=row["target"],
+                state=JobState(row["state"]),
+                created_at=row["created_at"],
+                updated_at=row["updated_at"],
+                input_location=row["input_location"],
+                output_location=row["output_location"],
+                failure_location=row["failure_location"],
+                message=row["message"],
+                failure_reason=row["failure_reason"],
+                origin=Origin(row["origin"]),
+                retry_of=row["retry_of"],
+                image_paths=paths.get(row["inference_id"], []),
+                unknown_fields=unknown_from_row(row),
+            )
+            for row in rows
+        ]
+
+    def add_image(
+        self,
+        path: str | os.PathLike[str],
+        parameters: Parameters,
+        *,
+        inference_id: str | None = None,
+        index: int = 0,
+        width: int = 0,
+        height: int = 0,
+        created_at: str | None = None,
+        origin: Origin = Origin.LOCAL,
+        engine: str | None = None,
+        favourite: bool = False,
+    ) -> ImageRecord:
+        """Index one image file; an image already known (same path, or same job and index) is returned as is."""
+        record = ImageRecord(
+            id=None,
+            path=str(Path(path).absolute()),
+            parameters=parameters,
+            inference_id=inference_id,
+            index=index,
+            width=width,
+            height=height,
+            created_at=created_at or now(),
+            favourite=favourite,
+            origin=Origin(origin),
+            engine=engine,
+        )
+        return self.add_images([record])[0]
+
+    def add_images(self, records: Sequence[ImageRecord]) -> list[ImageRecord]:
+        """Index many images in one transaction (fast bulk path); returns them with their ids."""
+        out: list[ImageRecord] = []
+        with self._write() as conn:
+            for record in records:
+                if not record.width or not record.height:
+                    record.width, record.height = _image_size(Path(record.path))
+                values = self._image_values(record)
+                cursor = _insert(conn, "images", values)
+                if cursor.rowcount == 1:
+                    record.id = cursor.lastrowid
+                    out.append(record)
+                else:
+                    row = conn.execute(
+                        f"SELECT {IMAGE_COLUMNS} FROM images WHERE path = ? OR (inference_id = ? AND idx = ?)",
+                        (values["path"], record.inference_id, record.index),
+                    ).fetchone()
+                    out.append(self._image_from_row(row))
+        return out
+
+    def images(
+        self, query: str = "", favourites_only: bool = False, offset: int = 0, limit: int | None = None
+    ) -> list[ImageRecord]:
+        """One page of the gallery, newest first, filtered by a prompt search and the favourites switch."""
+        where, args = self._image_filter(query, favourites_only)
+        sql = f"SELECT {IMAGE_COLUMNS} FROM images{where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        rows = self._reader.execute(sql, [*args, -1 if limit is None else int(limit), int(offset)]).fetchall()
+        return [self._image_from_row(row) for row in rows]
+
+    def count(self, query: str = "", favourites_only: bool = False) -> int:
+        where, args = self._image_filter(query, favourites_only)
+        return self._reader.execute(f"SELECT count(*) FROM images{where}", args).fetchone()[0]
+
+    def get_image(self, image_id: int) -> ImageRecord | None:
+        row = self._reader.execute(f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone()
+        return self._image_from_row(row) if row else None
+
+    def images_of_job(self, inference_id: str) -> list[ImageRecord]:
+        """A job's images in the order the endpoint made them."""
+        sql = f"SELECT {IMAGE_COLUMNS} FROM images WHERE inference_id = ? ORDER BY idx"
+        return [self._image_from_row(row) for row in self._reader.execute(sql, (inference_id,))]
+
+    def image_by_path(self, path: str | os.PathLike[str]) -> ImageRecord | None:
+        """The record of a library file (as in `Job.image_paths`), or None."""
+        row = self._reader.execute(
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE path = ?", (self._relative(Path(path)),)
+        ).fetchone()
+        return self._image_from_row(row) if row else None
+
+    def set_favourite(self, image_id: int, favourite: bool) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE images SET favourite = ? WHERE id = ?", (int(bool(favourite)), image_id))
+
+    def delete_images(self, image_ids: Iterable[int]) -> int:
+        """Delete images: rows, files and thumbnails. Returns how many were deleted."""
+        paths: list[Path] = []
+        with self._write() as conn:
+            for chunk, marks in _batches(image_ids):
+                rows = conn.execute(f"SELECT path FROM images WHERE id IN ({marks})", chunk)
+                paths += [Path(self._absolute(row[0])) for row in rows]
+                conn.execute(f"DELETE FROM images WHERE id IN ({marks})", chunk)
+        stuck: list[str] = []
+        for path in paths:
+            self.thumbnails.discard(path)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                stuck.append(path.name)
+                continue
+            if path.parent.parent == self.images_dir:
+                with suppress(OSError):
+                    path.parent.rmdir()  # the job's folder, once it is empty
+        if stuck:
+            raise UserError(f"Removed from the library, but these files could not be deleted: {', '.join(stuck)}.")
+        return len(paths)
+
+    def export_images(self, image_ids: Iterable[int], dest_dir: str | os.PathLike[str]) -> list[Path]:
+        """Copy images to `dest_dir` with their `parameters` chunk; never overwrites a file there."""
+        dest_dir = Path(dest_dir)
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        for image_id in image_ids:
+            record = self.get_image(image_id)
+            if record is not None:
+                written.append(self._export(record, _free_name(dest_dir, _export_name(record))))
+        return written
+
+    def export_image(self, image_id: int, dest: str | os.PathLike[str]) -> Path:
+        """Save one image at `dest` (replacing what is there: the caller has asked) with its `parameters` chunk."""
+        record = self.get_image(image_id)
+        if record is None:
+            raise UserError("That image is no longer in the library.")
+        return self._export(record, Path(dest))
+
+    def _export(self, record: ImageRecord, dest: Path) -> Path:
+        source = Path(record.path)
+        if not source.is_file():
+            raise UserError(f"{source.name} is no longer in the library folder, so it cannot be exported.")
+        with open_png(source, load=False) as image:
+            has_chunk = parameters_text(image) is not None
+        if not has_chunk and record.parameters != Parameters():
+            return write_parameters(source, record.parameters, dest)
+        _atomic_copy(source, dest)
+        return dest
+
+    def prompt_history(self, search: str = "", limit: int = 50) -> list[str]:
+        """Distinct prompts, most recently used first, optionally containing `search`."""
+        like = f"%{escape_like(search)}%"
+        rows = self._reader.execute(
+            """
+            SELECT prompt, max(created_at) AS last FROM (
+                SELECT prompt, created_at FROM jobs WHERE prompt LIKE ? ESCAPE '\\' AND prompt != ''
+                UNION ALL
+                SELECT prompt, created_at FROM images WHERE prompt LIKE ? ESCAPE '\\' AND prompt != ''
+            ) GROUP BY prompt ORDER BY last DESC LIMIT ?
+            """,
+            (like, like, int(limit)),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def thumbnail_path(self, image_path: str | os.PathLike[str], size: int = DEFAULT_SIZE) -> Path:
+        """A fresh thumbnail of a library image (made when missing or stale)."""
+        return self.thumbnails.thumbnail_path(image_path, size)
+
+    def download_job_images(self, job: Job, s3_client: Any, bucket: str, manifest: Manifest) -> list[ImageRecord]:
+        """Download a completed job's images once each, atomically, index them and make their thumbnails.
+
+        Files already present and whole are kept, so a download killed halfway resumes.
+        """
+        with self._download_lock(job.inference_id):
+            return self._download(job, s3_client, bucket, manifest)
+
+    @contextmanager
+    def _download_lock(self, inference_id: str) -> Iterator[None]:
+        """One download per job at a time (the tracker and a user's retry may ask together)."""
+        with self._locks_lock:
+            lock = self._download_locks.setdefault(inference_id, threading.Lock())
+        with lock:
+            yield
+
+    def _download(self, job: Job, s3_client: Any, bucket: str, manifest: Manifest) -> list[ImageRecord]:
+        folder = self.images_dir / check_inference_id(job.inference_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        for leftover in folder.glob(".*.part"):
+            leftover.unlink(missing_ok=True)
+        fallback = parameters_from_request({**job.known_request(), **manifest.request})
+        records: list[ImageRecord] = []
+        for index, key in enumerate(manifest.image_keys):
+            path = folder / f"{index}.png"
+            if not _is_whole_png(path):
+                fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{index}.", suffix=".part")
+                os.close(fd)
+                try:
+                    s3_client.download_file(bucket, key, temp, Config=download_config())
+                    params = self._ensure_parameters(Path(temp), fallback, key)
+                    os.replace(temp, path)
+                except BaseException:
+                    Path(temp).unlink(missing_ok=True)
+                    raise
+            else:
+                params = self._ensure_parameters(path, fallback, key)
+            with open_png(path, load=False) as image:
+                width, height = image.size
+            records.append(
+                ImageRecord(
+                    id=None,
+                    path=str(path),
+                    parameters=params,
+                    inference_id=job.inference_id,
+                    index=index,
+                    width=width,
+                    height=height,
+                    created_at=job.created_at or now(),
+                    origin=Origin(job.origin),
+                    engine=_engine(params),
+                )
+            )
+        records = self.add_images(records)
+        for record in records:
+            try:
+                self.thumbnails.thumbnail_path(record.path)
+            except OSError:  # a cache: the gallery makes it again when it asks
+                log.warning("no thumbnail for %s", record.path, exc_info=True)
+        return records
+
+    @staticmethod
+    def _ensure_parameters(path: Path, fallback: Parameters, key: str) -> Parameters:
+        """The file's own parameters; when it has none (or unreadable ones), write `fallback` into it.
+
+        Nothing is made up: an empty `fallback` writes no chunk; a missing size is the image's own.
+        """
+        try:
+            with open_png(path) as image:
+                params = parameters_of(image, key)
+        except UserError as exc:
+            if not _is_whole_png(path):
+                raise UserError(f"The image {key} from the cloud is not a usable PNG: {exc}") from None
+            log.warning("%s; using the job's request instead", exc)
+            params = None
+        if params is not None:
+            return params
+        if fallback == Parameters():
+            return fallback
+        if fallback.width is None or fallback.height is None:
+            width, height = _image_size(path)
+            fallback = replace(fallback, width=width or None, height=height or None)
+        write_parameters(path, fallback, path)
+        return fallback
+
+    def import_png(self, path: str | os.PathLike[str]) -> ImportResult:
+        """Copy a PNG into the library and restore its parameters (ours or another tool's).
+
+        UserError names the file and the problem; nothing is left behind when it fails.
+        Importing the same file twice gives the same record.
+        """
+        source = Path(path)
+        known = self.image_by_path(source)
+        if known is not None:  # a file of the library itself, dropped on the composer
+            return ImportResult(known, known.parameters != Parameters(), f"{source.name} is already in the library.")
+        with open_png(source) as image:
+            params = parameters_of(image, source.name)
+            width, height = image.size
+        with source.open("rb") as file:
+            digest = hashlib.file_digest(file, "sha256").hexdigest()
+        self.imports_dir.mkdir(parents=True, exist_ok=True)
+        dest = self.imports_dir / f"{digest[:32]}.png"
+        created = not dest.exists()
+        if created:
+            _atomic_copy(source, dest)
+        try:
+            record = self.add_image(
+                dest,
+                params or Parameters(),
+                width=width,
+                height=height,
+                origin=Origin.IMPORTED,
+                engine=_engine(params) if params else None,
+            )
+        except BaseException:
+            if created:
+                dest.unlink(missing_ok=True)
+            raise
+        if params is None:
+            message = f"Imported {source.name}. It carries no generation parameters, so there is nothing to restore."
+        else:
+            message = f"Imported {source.name} with its generation parameters."
+        return ImportResult(record, params is not None, message)
+
+    def _image_filter(self, query: str, favourites_only: bool) -> tuple[str, list[Any]]:
+        clauses, args = [], []
+        match = fts_query(query)
+        if match:
+            # `+id`: walk the newest-first index and test membership, rather than sort every match
+            clauses.append("+id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+            args.append(match)
+        if favourites_only:
+            clauses.append("favourite = 1")
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+    def _image_values(self, record: ImageRecord) -> dict[str, Any]:
+        return image_values(record, self._relative(Path(record.path)))
+
+    def _image_from_row(self, row: sqlite3.Row) -> ImageRecord:
+        return image_from_row(row, self._absolute(row["path"]))
+
+    def _relative(self, path: Path) -> str:
+        path = path.absolute()
+        try:
+            return path.relative_to(self.data_dir.absolute()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _absolute(self, stored: str) -> str:
+        """The absolute path of a stored one (string work only: the gallery asks for thousands)."""
+        return stored if os.path.isabs(stored) else os.path.join(self._root, os.path.normpath(stored))
+
+    def _job_folder(self, inference_id: str) -> Path | None:
+        try:
+            return self.images_dir / check_inference_id(inference_id)
+        except ValueError:
+            return None
+
+
+def _engine(params: Parameters) -> str | None:
+    engine = params.extra.get("Engine") or params.model
+    if engine and "sandbox" in engine.lower():
+        return "sandbox"
+    return engine
+
+
+def _insert(conn: sqlite3.Connection, table: str, values: dict[str, Any]) -> sqlite3.Cursor:
+    """Insert a row unless one with the same unique key exists (then rowcount is 0)."""
+    columns, marks = ", ".join(values), ", ".join("?" * len(values))
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+    return conn.execute(sql, list(values.values()))
+
+
+def _batches(items: Iterable[Any], size: int = 500) -> Iterator[tuple[list[Any], str]]:
+    """`items` in lists short enough for one `IN (?, ?, …)`, each with its placeholders."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch, ", ".join("?" * size)
+            batch = []
+    if batch:
+        yield batch, ", ".join("?" * len(batch))
+
+
+def _is_whole_png(path: Path) -> bool:
+    """True when `path` is a PNG that decodes to the end (a half-written file is not)."""
+    if not path.is_file():
+        return False
+    try:
+        with open_png(path):
+            return True
+    except UserError:
+        return False
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    try:
+        with open_png(path, load=False) as image:
+            return image.size
+    except UserError:
+        return 0, 0
+
+
+def _atomic_copy(source: Path, dest: Path) -> None:
+    """Copy bytes and times to `dest` through a temp file, so `dest` is never half-written."""
+    fd, temp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        shutil.copy2(source, temp)
+        os.replace(temp, dest)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _export_name(record: ImageRecord) -> str:
+    if record.inference_id:
+        return f"{record.inference_id}-{record.index}.png"
+    return Path(record.path).name
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    candidate = folder / name
+    stem, suffix = candidate.stem, candidate.suffix
+    n = 2
+    while candidate.exists():
+        candidate = folder / f"{stem} ({n}){suffix}"
+        n += 1
+    return candidate
+
+

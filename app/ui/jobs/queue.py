@@ -1,0 +1,368 @@
+"""The job queue panel: live rows, cancel / retry / open / remove, and the tracker's polling loop."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QImageReader, QKeySequence, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QMenu,
+    QMessageBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.services.models import Job, JobState
+
+from app.ui.shell.context import AppContext
+from app.ui.shell.icons import icon
+from app.ui.jobs.delegate import THUMB, JobDelegate, repaint_active
+from app.ui.jobs.model import JobModel
+from app.ui.shell.tasks import Lane, Task
+
+log = logging.getLogger(__name__)
+
+TICK_MS = 125  # busy-ring animation (8 frames a second); the elapsed clocks repaint with it
+FLUSH_MS = 60  # job changes arriving within this time update the list together
+ENDPOINT_CHECK_MS = 20_000
+LOADED_JOBS = 500
+
+
+class JobList(QListView):
+    """The rows, with an empty-state line."""
+
+    def paintEvent(self, event: Any) -> None:
+        super().paintEvent(event)
+        if self.model() is not None and self.model().rowCount() == 0:
+            from PySide6.QtGui import QPainter, QPalette
+
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(self.viewport().rect().adjusted(20, 20, -20, -20),
+                             int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
+                             "No jobs yet.\nWrite a prompt and press Generate.")
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self.scheduleDelayedItemsLayout()
+
+
+class JobQueue(QFrame):
+    message = Signal(str)
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.setObjectName("panel")
+        self.setAccessibleName("Job queue")
+        self.setMinimumWidth(280)
+        self.model = JobModel(self)
+        self.view = JobList()
+        self.view.setObjectName("jobList")
+        self.view.setModel(self.model)
+        self.delegate = JobDelegate(self.view)
+        self.view.setItemDelegate(self.delegate)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.view.setUniformItemSizes(False)
+        self.view.setMouseTracking(True)
+        self.view.setFrameShape(QFrame.Shape.NoFrame)
+        self.view.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.doubleClicked.connect(lambda _index: self.open_selected())
+
+        self.cancel_action = self._action("Cancel job", "cancel", QKeySequence(Qt.Key.Key_Escape), self.cancel_selected)
+        self.retry_action = self._action("Retry job", "retry", QKeySequence("R"), self.retry_selected)
+        self.open_action = self._action("Open image", "open", QKeySequence(Qt.Key.Key_Return), self.open_selected)
+        self.remove_action = self._action("Remove job", "remove", QKeySequence(QKeySequence.StandardKey.Delete),
+                                          self.remove_selected)
+        self.count = QLabel()
+        self.count.setObjectName("hint")
+        title = QLabel("Jobs")
+        title.setObjectName("panelTitle")
+        head = QHBoxLayout()
+        head.setSpacing(4)
+        head.addWidget(title)
+        head.addWidget(self.count)
+        head.addStretch(1)
+        self.buttons: dict[str, QToolButton] = {}
+        for name, action in (("cancel", self.cancel_action), ("retry", self.retry_action),
+                             ("open", self.open_action), ("remove", self.remove_action)):
+            button = QToolButton()
+            button.setObjectName(f"{name}Job")
+            button.setDefaultAction(action)
+            button.setIconSize(QSize(18, 18))
+            button.setAutoRaise(True)
+            self.buttons[name] = button
+            head.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 12, 10, 10)
+        layout.setSpacing(8)
+        layout.addLayout(head)
+        layout.addWidget(self.view, 1)
+
+        self._tick = QTimer(self)
+        self._tick.setInterval(TICK_MS)
+        self._tick.timeout.connect(self._animate)
+        self._poll_timer = QTimer(self)
+        self._poll_timer.setSingleShot(True)
+        self._poll_timer.timeout.connect(self.poll)
+        self._endpoint_timer = QTimer(self)
+        self._endpoint_timer.setInterval(ENDPOINT_CHECK_MS)
+        self._endpoint_timer.timeout.connect(self.check_endpoint)
+        self._library_changed = QTimer(self)
+        self._library_changed.setSingleShot(True)
+        self._library_changed.setInterval(250)
+        self._library_changed.timeout.connect(self.context.events.library_changed)
+        self._polling = False
+        self._tracking = False
+        self._pending: dict[str, Job] = {}
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(FLUSH_MS)
+        self._flush_timer.timeout.connect(self._flush)
+
+        self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
+        self.model.rowsInserted.connect(lambda *_: self._update_actions())
+        self.model.dataChanged.connect(lambda *_: self._update_actions())
+        self.model.dataChanged.connect(lambda *_: self.view.scheduleDelayedItemsLayout())  # messages change heights
+        self.model.modelReset.connect(self._update_actions)
+        context.events.jobs_changed.connect(self.show_jobs)
+        self._update_actions()
+        self.load()
+
+    def _action(self, text: str, icon_name: str, key: QKeySequence, slot: Any) -> QAction:
+        action = QAction(icon(icon_name), text, self)
+        action.setShortcut(key)
+        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        action.setToolTip(f"{text} ({key.toString(QKeySequence.SequenceFormat.NativeText)})")
+        action.triggered.connect(lambda _=False: slot())
+        self.addAction(action)
+        return action
+
+    def actions_for_menu(self) -> list[QAction]:
+        return [self.cancel_action, self.retry_action, self.open_action, self.remove_action]
+
+    def focus_list(self) -> None:
+        self.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        if not self.view.currentIndex().isValid() and self.model.rowCount():
+            self.view.setCurrentIndex(self.model.index(0))
+
+    def load(self) -> None:
+        library = self.context.library
+        Task(self, lambda: library.jobs(limit=LOADED_JOBS), success=self._loaded, busy=False).run()
+
+    def _loaded(self, jobs: list[Job]) -> None:
+        self.model.set_jobs(jobs)
+        self._after_change(jobs)
+
+    def show_jobs(self, jobs: list[Job]) -> None:
+        """Jobs changed anywhere (submitted, tracked, cancelled): their rows update at the next flush.
+
+        A burst (100 submissions make 300 changes) becomes a few model updates and repaints.
+        """
+        for job in jobs:
+            self._pending[job.inference_id] = job
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def _flush(self) -> None:
+        jobs, self._pending = list(self._pending.values()), {}
+        if not jobs:
+            return
+        self.model.update(jobs)
+        self._after_change(jobs)
+        tracker = self.context.tracker
+        if tracker is not None and any(j.state == JobState.QUEUED for j in jobs):
+            tracker.submitted()
+            if self._tracking and not self._polling and self._poll_timer.remainingTime() > 1000:
+                self._poll_timer.start(500)
+        if any(j.state == JobState.COMPLETED for j in jobs):
+            self._library_changed.start()
+
+    def _after_change(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            if job.state == JobState.COMPLETED and job.image_paths and not self.model.has_thumbnail(job.inference_id):
+                self._load_thumbnail(job)
+        active = bool(self.model.active_rows())
+        if active and not self._tick.isActive():
+            self._tick.start()
+        elif not active:
+            self._tick.stop()
+        self._update_count()
+
+    def _load_thumbnail(self, job: Job) -> None:
+        library, path, inference_id = self.context.library, job.image_paths[0], job.inference_id
+        pixels = THUMB * 2
+
+        def read() -> Any:
+            reader = QImageReader(str(library.thumbnail_path(path, 128)))
+            image = reader.read()
+            return image.scaled(pixels, pixels, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                                Qt.TransformationMode.SmoothTransformation) if not image.isNull() else None
+
+        def show(image: Any) -> None:
+            if image is not None:
+                pixmap = QPixmap.fromImage(image)
+                pixmap.setDevicePixelRatio(2)
+                self.model.set_thumbnail(inference_id, pixmap)
+
+        Task(self, read, success=show, failure=lambda e: log.info("No thumbnail for %s: %s", inference_id, e),
+             busy=False).run()
+
+    def _update_count(self) -> None:
+        running = len(self.model.active_rows())
+        self.count.setText(f"· {running} running" if running else (f"· {self.model.rowCount()}" if self.model.rowCount() else ""))
+
+    def _animate(self) -> None:
+        self.delegate.phase = (self.delegate.phase + 36) % 360
+        repaint_active(self.view, self.model.active_rows())
+
+    def selected_jobs(self) -> list[Job]:
+        rows = sorted({index.row() for index in self.view.selectionModel().selectedIndexes()})
+        if not rows and self.view.currentIndex().isValid():
+            rows = [self.view.currentIndex().row()]
+        return [job for row in rows if (job := self.model.job(row)) is not None]
+
+    def select_job(self, inference_id: str) -> None:
+        row = self.model.row_of(inference_id)
+        if row >= 0:
+            self.view.setCurrentIndex(self.model.index(row))
+
+    def _update_actions(self) -> None:
+        jobs = self.selected_jobs()
+        self.cancel_action.setEnabled(any(not j.state.finished for j in jobs))
+        self.retry_action.setEnabled(any(j.state.finished for j in jobs))
+        self.open_action.setEnabled(any(j.state == JobState.COMPLETED and j.image_paths for j in jobs))
+        self.remove_action.setEnabled(any(j.state.finished for j in jobs))
+
+    def cancel_selected(self) -> None:
+        service = self.context.jobs
+        ids = [j.inference_id for j in self.selected_jobs() if not j.state.finished]
+        if not ids or service is None:
+            return
+        Task(self, lambda: [service.cancel(i) for i in ids], success=self._cancelled).run()
+
+    def _cancelled(self, jobs: list[Job]) -> None:
+        self.context.events.jobs_changed.emit(jobs)
+        self.message.emit("Cancelled. The endpoint may still finish it; its images will not be downloaded.")
+
+    def retry_selected(self) -> None:
+        service = self.context.jobs
+        ids = [j.inference_id for j in self.selected_jobs() if j.state.finished]
+        if not ids or service is None:
+            return
+        Task(self, lambda: [service.retry(i) for i in ids], success=self._retried, lane=Lane.NETWORK).run()
+
+    def _retried(self, jobs: list[Job]) -> None:
+        self.context.events.jobs_changed.emit(jobs)
+        if jobs:
+            self.select_job(jobs[0].inference_id)
+
+    def open_selected(self) -> None:
+        for job in self.selected_jobs():
+            if job.state == JobState.COMPLETED and job.image_paths:
+                self.open_job(job)
+                return
+
+    def open_job(self, job: Job) -> None:
+        """Ask for the job's first image in the viewer."""
+        self.context.events.open_image_requested.emit(job.image_paths[0])
+
+    def remove_selected(self) -> None:
+        jobs = [j for j in self.selected_jobs() if j.state.finished]
+        if not jobs:
+            return
+        images = sum(len(j.image_paths) for j in jobs)
+        if images:
+            answer = QMessageBox.question(
+                self, "Remove jobs",
+                f"Remove {len(jobs)} job{'s' if len(jobs) > 1 else ''} and delete {images} image"
+                f"{'s' if images > 1 else ''} from the library and the disk?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        library, ids = self.context.library, [j.inference_id for j in jobs]
+
+        def remove() -> list[str]:
+            for inference_id in ids:
+                library.remove_job(inference_id)
+            return ids
+
+        def removed(done: list[str]) -> None:
+            for inference_id in done:
+                self.model.remove(inference_id)
+            self._update_count()
+            if images:
+                self.context.events.library_changed.emit()
+
+        Task(self, remove, success=removed, lane=Lane.LIBRARY).run()
+
+    def _context_menu(self, pos: Any) -> None:
+        index: QModelIndex = self.view.indexAt(pos)
+        if not index.isValid():
+            return
+        if not self.view.selectionModel().isSelected(index):
+            self.view.setCurrentIndex(index)
+        menu = QMenu(self)
+        for action in self.actions_for_menu():
+            menu.addAction(action)
+        menu.addSeparator()
+        job = self.model.job(index.row())
+        if job is not None:
+            menu.addAction(icon("copy"), "Use these settings",
+                           lambda: self.context.events.restore_requested.emit(job.known_request(), True))
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    @property
+    def tracking(self) -> bool:
+        return self._tracking
+
+    def start_tracking(self) -> None:
+        """Poll the target through the tracker, at the interval it asks for."""
+        self._tracking = True
+        self._poll_timer.start(0)
+        self._endpoint_timer.start()
+        self.check_endpoint()
+
+    def stop_tracking(self) -> None:
+        self._tracking = False
+        self._poll_timer.stop()
+        self._endpoint_timer.stop()
+
+    def poll(self) -> None:
+        tracker = self.context.tracker
+        if tracker is None or self._polling:
+            return
+        self._polling = True
+        Task(self, tracker.step, success=self._polled, failure=self._poll_failed, busy=False,
+             lane=Lane.NETWORK).run()
+
+    def _polled(self, _changed: list[Job]) -> None:
+        self._polling = False
+        tracker = self.context.tracker
+        if self._tracking and tracker is not None:
+            self._poll_timer.start(int(tracker.interval() * 1000))
+
+    def _poll_failed(self, error: BaseException) -> None:
+        log.warning("Tracking failed: %s", error)
+        self._polling = False
+        if self._tracking:
+            self._poll_timer.start(10_000)
+
+    def check_endpoint(self) -> None:
+        context = self.context
+        Task(self, context.endpoint_state, success=context.events.endpoint_state_changed.emit,
+             failure=lambda e: log.info("Endpoint state unknown: %s", e), busy=False, lane=Lane.NETWORK).run()

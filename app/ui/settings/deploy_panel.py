@@ -1,0 +1,392 @@
+"""Settings → Deploy: what to deploy, Deploy / Update / Tear down, progress, a live log and the result.
+
+The panel runs a deployer (app.services.deploy.deployer) on a worker through `tasks.Task`: every event the
+deployer yields moves the progress bar, sets the step line and adds one log line. `attach` gives it
+a factory that is called on the GUI thread when a button is pressed (to read the connection
+choices) and returns the function that builds the deployer on the worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase, QTextCursor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.services.deploy import DeployOptions
+from app.services.errors import UserError
+
+from app.ui.shell.icons import icon
+from app.ui.shell.tasks import Progress, Task
+
+MODELS = (
+    ("Stable Diffusion 2.1 base (512 px)", "model-txt2img-stabilityai-stable-diffusion-v2-1-base"),
+    ("Stable Diffusion 2 (768 px)", "model-txt2img-stabilityai-stable-diffusion-v2"),
+)
+INSTANCE_TYPES = ("ml.g5.xlarge", "ml.g5.2xlarge", "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.p3.2xlarge")
+LOG_LINES = 5000
+COST_NOTE = (
+    "<b>Cost.</b> The endpoint scales to zero when idle: GPU instances are billed only while images are made. "
+    "The first image after a quiet spell waits 5–10 minutes for an instance to start."
+)
+NOT_AVAILABLE = "Choose “My AWS account” on the Connection page to deploy; the sandbox needs no deployment."
+
+DeployerFactory = Callable[[], Callable[[], Any]]
+
+
+class DeployPanel(QWidget):
+    """Deploy / Update / Tear down with the chosen options; shows progress, log, failure and the target."""
+
+    target_ready = Signal(object)  # the Target after a deploy or update, now active
+    torn_down = Signal(str)  # the deployment name
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("deployPanel")
+        self._factory: DeployerFactory | None = None
+        self._task: Task | None = None
+        self._last_step = ""
+        self.confirm_box: QMessageBox | None = None
+        self._tips: dict[str, str] = {}
+
+        self.model = QComboBox()
+        self.model.setObjectName("deployModel")
+        for label, model_id in MODELS:
+            self.model.addItem(label, model_id)
+        self.instance_type = QComboBox()
+        self.instance_type.setObjectName("deployInstanceType")
+        self.instance_type.setEditable(True)
+        self.instance_type.addItems(INSTANCE_TYPES)
+        self.instance_type.setToolTip("A GPU instance type; your SageMaker quota for it is checked before deploying")
+        self.max_instances = QSpinBox()
+        self.max_instances.setObjectName("deployMaxInstances")
+        self.max_instances.setRange(1, 20)
+        self.max_instances.setValue(2)
+        self.max_instances.setToolTip("The endpoint scales between zero and this many instances")
+        self.region = QLabel("—")
+        self.region.setObjectName("deployRegion")
+        self.region.setToolTip("The region chosen on the Connection page")
+        self.model.setMinimumWidth(320)
+        self.instance_type.setMinimumWidth(170)
+        self.max_instances.setFixedWidth(64)
+        instances = QHBoxLayout()
+        instances.setSpacing(8)
+        instances.addWidget(self.instance_type)
+        instances.addSpacing(8)
+        instances.addWidget(QLabel("from 0 to"))
+        instances.addWidget(self.max_instances)
+        instances.addWidget(QLabel("instances"))
+        instances.addStretch(1)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        form.setHorizontalSpacing(16)
+        form.setVerticalSpacing(8)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)  # one edge with the heading
+        form.addRow("Model", self.model)
+        form.addRow("Instance type", instances)
+        form.addRow("Region", self.region)
+
+        note = QLabel(COST_NOTE)
+        note.setObjectName("hint")
+        note.setWordWrap(True)
+        note_frame = QFrame()
+        note_frame.setObjectName("panel")
+        note_row = QHBoxLayout(note_frame)
+        note_row.setContentsMargins(10, 8, 10, 8)
+        note_row.setSpacing(10)
+        note_icon = QLabel()
+        note_icon.setPixmap(icon("info").pixmap(18, 18))
+        note_icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+        note_row.addWidget(note_icon)
+        note_row.addWidget(note, 1)
+
+        self.deploy_button = QPushButton(icon("deploy"), "Deploy")
+        self.deploy_button.setObjectName("primary")
+        self.deploy_button.setToolTip("Create everything in your account: takes 20–40 minutes, mostly the model build")
+        self.update_button = QPushButton(icon("retry"), "Update")
+        self.update_button.setObjectName("deployUpdate")
+        self.update_button.setToolTip("Apply changed choices to the existing deployment")
+        self.teardown_button = QPushButton(icon("teardown"), "Tear down…")
+        self.teardown_button.setObjectName("danger")
+        self.teardown_button.setToolTip("Delete the deployment; you confirm a list of everything that goes")
+        self.stop_button = QPushButton(icon("cancel"), "Stop following")
+        self.stop_button.setObjectName("deployStop")
+        self.stop_button.setToolTip("Stop watching here; what AWS already started carries on, and Deploy or Update "
+                                    "picks it up again")
+        self.stop_button.hide()
+        buttons = QHBoxLayout()
+        buttons.setSpacing(8)
+        buttons.addWidget(self.deploy_button)
+        buttons.addWidget(self.update_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.teardown_button)
+
+        self.step = QLabel("Nothing is running.")
+        self.step.setObjectName("deployStep")
+        self.step.setWordWrap(True)
+        self.step.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.percent = QLabel()
+        self.percent.setObjectName("hint")
+        self.percent.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.percent.setMinimumWidth(40)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("deployProgress")
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        step_row = QHBoxLayout()  # the percentage beside the step, so the bar spans the log's width
+        step_row.setSpacing(8)
+        step_row.addWidget(self.step, 1)
+        step_row.addWidget(self.percent, 0, Qt.AlignmentFlag.AlignTop)
+        self.log = QPlainTextEdit()
+        self.log.setObjectName("deployLog")
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(LOG_LINES)
+        self.log.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.log.setPlaceholderText("CloudFormation and pipeline events appear here while deploying.")
+        self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.log.setMinimumHeight(72)
+        self.result = QLabel()
+        self.result.setObjectName("connectionOk")
+        self.result.setWordWrap(True)
+        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.result.hide()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+        what = QLabel("WHAT TO DEPLOY")
+        what.setObjectName("sectionLabel")
+        layout.addWidget(what)
+        layout.addLayout(form)
+        layout.addWidget(note_frame)
+        layout.addLayout(buttons)
+        layout.addLayout(step_row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.log, 1)
+        layout.addWidget(self.result)
+
+        self.deploy_button.clicked.connect(lambda: self._run("deploy"))
+        self.update_button.clicked.connect(lambda: self._run("update"))
+        self.teardown_button.clicked.connect(self._plan_teardown)
+        self.stop_button.clicked.connect(self.stop)
+        self.set_available(False, NOT_AVAILABLE)
+
+    def attach(self, factory: DeployerFactory, *, load_options: Callable[[], DeployOptions] | None = None) -> None:
+        """Wire the deployer; `load_options` (run on a worker) fills the fields from the saved config."""
+        self._factory = factory
+        if load_options is not None:
+            Task(self, load_options, success=self.set_options, failure=lambda error: None, busy=False).run()
+
+    def connect_settings(self, context: Any, connection_panel: Any) -> None:
+        """Deploy with the Connection page's credentials and region, in AWS mode only."""
+        from app.services.deploy import load_options
+
+        self.attach(deployer_factory(context, connection_panel), load_options=lambda: load_options(context.dirs))
+        connection_panel.region.currentTextChanged.connect(self.set_region)
+        connection_panel.aws_radio.toggled.connect(lambda aws: self.set_available(aws, NOT_AVAILABLE))
+        self.set_region(connection_panel.region.currentText())
+        self.set_available(connection_panel.aws_radio.isChecked(), NOT_AVAILABLE)
+        active = next((t for t in context.settings.targets if t.get("name") == context.settings.active_target), None)
+        if active and not active.get("endpoint_url"):
+            self.show_result(f"Jobs go to “{active['name']}”: endpoint {active.get('endpoint_name')} in "
+                             f"{active.get('region')}, bucket {active.get('bucket')}.")
+
+    def options(self) -> DeployOptions:
+        return DeployOptions(self.model.currentData() or self.model.currentText().strip(),
+                             self.instance_type.currentText().strip(), self.max_instances.value())
+
+    def set_options(self, options: DeployOptions) -> None:
+        index = self.model.findData(options.model_id)
+        if index < 0:
+            self.model.addItem(options.model_id, options.model_id)
+            index = self.model.count() - 1
+        self.model.setCurrentIndex(index)
+        self.instance_type.setCurrentText(options.instance_type)
+        self.max_instances.setValue(options.max_instances)
+
+    def set_region(self, region: str | None) -> None:
+        self.region.setText(region or "—")
+
+    def set_available(self, available: bool, reason: str = "") -> None:
+        for button in (self.deploy_button, self.update_button, self.teardown_button):
+            button.setEnabled(available)
+            tip = self._tips.setdefault(button.objectName(), button.toolTip())
+            button.setToolTip(tip if available else reason)
+        if not self.busy:
+            self.step.setText("Nothing is running." if available else reason)
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done
+
+    def _set_busy(self, busy: bool) -> None:
+        for widget in (self.deploy_button, self.update_button, self.teardown_button, self.model,
+                       self.instance_type, self.max_instances):
+            widget.setEnabled(not busy)
+        self.stop_button.setVisible(busy)
+        if busy:
+            self.result.hide()
+            self._set_step_error(False)
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(0)
+            self.percent.setText("0 %")
+
+    def _run(self, action: str) -> None:
+        if self._factory is None or self.busy:
+            return
+        make, options = self._factory(), self.options()
+        self.log.clear()
+        self._last_step = ""
+        self.append_log(f"{'Deploying' if action == 'deploy' else 'Updating'}: {options.model_id} on "
+                        f"{options.instance_type}, 0 to {options.max_instances} instances, in {self.region.text()}")
+        self._start(lambda: getattr(make(), action)(options), self._succeeded)
+
+    def _start(self, op: Callable[[], Any], success: Callable[[Any], None]) -> None:
+        self._set_busy(True)
+        self._task = Task(self, op, success=success, failure=self.show_failure, progress=self.show_progress, busy=False)
+        self._task.run()
+
+    def stop(self) -> None:
+        """Stop following (the worker stops at the deployer's next event); AWS carries on."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        self._task = None
+        self._set_busy(False)
+        self.step.setText("Stopped following. What AWS already started carries on: press Deploy or Update "
+                          "to follow it again.")
+        self.append_log("■ Stopped following here")
+
+    def show_progress(self, event: Progress) -> None:
+        """One deployer event: step line, bar and a log line (a header when the step changes)."""
+        if event.fraction is not None:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(event.fraction * 1000))
+            self.percent.setText(f"{event.fraction * 100:.0f} %")
+        if event.step and event.step != self._last_step:
+            self._last_step = event.step
+            self.append_log(f"── {event.step}")
+        if event.step:
+            self.step.setText(event.step + ("…" if (event.fraction or 0) < 1 else ""))
+        if event.message:
+            self.append_log(event.message)
+
+    def append_log(self, line: str) -> None:
+        self.log.appendPlainText(line.rstrip("\n"))
+        self.log.moveCursor(QTextCursor.MoveOperation.End)
+        self.log.moveCursor(QTextCursor.MoveOperation.StartOfLine)
+
+    def show_failure(self, error: BaseException) -> None:
+        """The reason in words stays on screen (step line and log); the bar shows how far it got."""
+        self._set_busy(False)
+        self._task = None
+        text = str(error) if isinstance(error, UserError) else \
+            f"Something went wrong ({error or type(error).__name__}); the details are in the log file."
+        self.step.setText(f"Stopped: {text}")
+        self._set_step_error(True)
+        self.append_log(f"✗ {text}")
+        self.append_log("Nothing was rolled back by the app: press the same button again to continue from here.")
+
+    def _succeeded(self, target: Any) -> None:
+        self._task = None
+        self._set_busy(False)
+        self.progress.setValue(1000)
+        self.percent.setText("100 %")
+        self.step.setText("Deployed.")
+        self.show_result(f"✓ Jobs now go to “{target.name}”: endpoint {target.endpoint_name} in {target.region}, "
+                         f"bucket {target.bucket}.")
+        self.target_ready.emit(target)
+
+    def show_result(self, text: str) -> None:
+        self.result.setText(text)
+        self.result.show()
+
+    def _set_step_error(self, error: bool) -> None:
+        self.step.setObjectName("fieldError" if error else "deployStep")
+        self.step.style().unpolish(self.step)
+        self.step.style().polish(self.step)
+
+    def _plan_teardown(self) -> None:
+        if self._factory is None or self.busy:
+            return
+        make = self._factory()
+        self.step.setText("Listing what the teardown would delete…")
+        self._set_busy(True)
+        self.progress.setRange(0, 0)
+        self._task = Task(self, lambda: (make, make().plan_teardown()), success=self._confirm_teardown,
+                          failure=self.show_failure, busy=False)
+        self._task.run()
+
+    def _confirm_teardown(self, found: tuple[Callable[[], Any], Any]) -> None:
+        make, plan = found
+        self._task = None
+        self._set_busy(False)
+        self.progress.setRange(0, 1000)
+        if plan.empty:
+            self.step.setText(plan.describe())
+            return
+        self.step.setText("Waiting for your confirmation…")
+        box = QMessageBox(QMessageBox.Icon.Warning, "Tear down the deployment?", plan.describe(),
+                          QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("teardownConfirm")
+        box.setInformativeText("This cannot be undone.")
+        delete = box.addButton("Delete all of this", QMessageBox.ButtonRole.DestructiveRole)
+        delete.setObjectName("danger")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda button: self._teardown(make, plan) if button is delete else self._cancelled())
+        self.confirm_box = box
+        box.open()
+
+    def _cancelled(self) -> None:
+        self.confirm_box = None
+        self.step.setText("Teardown cancelled: nothing was deleted.")
+
+    def _teardown(self, make: Callable[[], Any], plan: Any) -> None:
+        self.confirm_box = None
+        self.log.clear()
+        self._last_step = ""
+        self.append_log(f"Tearing down {plan.deployment!r} in {plan.region}")
+        self._start(lambda: make().teardown(plan), lambda _: self._torn_down(plan))
+
+    def _torn_down(self, plan: Any) -> None:
+        self._task = None
+        self._set_busy(False)
+        self.step.setText("Torn down.")
+        self.show_result(f"✓ Deployment “{plan.deployment}” is deleted from {plan.region}. "
+                         "Images already in your library stay on this computer.")
+        self.torn_down.emit(plan.deployment)
+
+
+def deployer_factory(context: Any, connection_panel: Any) -> DeployerFactory:
+    """Reads the Connection page's choice on the GUI thread; the returned builder runs on a worker."""
+    from app.services.cloud import Connection
+    from app.services.deploy import Deployer
+
+    def factory() -> Callable[[], Any]:
+        source_op = connection_panel._source_op()
+        region = connection_panel.region.currentText().strip() or None
+
+        def build() -> Deployer:
+            connection = Connection.open(source_op(), region=region, endpoint_url=context.endpoint_url,
+                                         retry_mode=context.settings.retry_mode)
+            return Deployer(connection, context.dirs, settings=context.settings)
+
+        return build
+
+    return factory

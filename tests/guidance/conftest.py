@@ -1,0 +1,32 @@
+"""Fixtures for work with what is not ours: app instances with their own data dirs, guidance stacks."""
+
+from __future__ import annotations
+
+import pytest
+from instances import connect
+
+from app.services.jobs.service import JobService
+from app.services.library.store import Library
+from app.services.settings import AppDirs, Settings
+from app.services.cloud.targets import Target
+from app.services.jobs.tracker import JobTracker
+from app.services.session import Session
+
+
+@pytest.fixture
+def app_instance(cloud, tmp_path):
+    """`app_instance(name, target)`: one installation (its own config and data dirs) on `target`."""
+    opened: list[Session] = []
+
+    def open_(name: str, target: Target, **job_options) -> Session:
+        dirs = AppDirs(tmp_path / name / "config", tmp_path / name / "data").create()
+        connection = connect(cloud)
+        library = Library(dirs.data_dir)
+        jobs = JobService(library, connection, target, **job_options)
+        workspace = Session(dirs, Settings(), library, connection, target, jobs, JobTracker(library, connection, target, jobs))
+        opened.append(workspace)
+        return workspace
+
+    yield open_
+    for workspace in opened:
+        workspace.close()
