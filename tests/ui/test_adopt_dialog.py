@@ -64,8 +64,10 @@ def _choose(qtbot, dialog, name: str) -> None:
     qtbot.waitUntil(lambda: dialog.result.text().startswith(("✓", "!", "✗")), timeout=20_000)
 
 
-def test_a_guidance_stack_is_checked_explained_and_adopted(qtbot, cloud, settings_dialog, gui_thread_watch):
-    stack = provision_guidance(cloud, "sd-repo")
+def test_a_guidance_stack_is_checked_explained_and_adopted(qtbot, cloud, settings_dialog, gui_thread_watch,
+                                                           gui_thread_guard):
+    with gui_thread_guard.paused():  # the stack is someone else's, made before the app looks
+        stack = provision_guidance(cloud, "sd-repo")
     gui_thread_watch()
     dialog = _open(qtbot, settings_dialog)
     labels = {dialog.candidates.item(n).text() for n in range(dialog.candidates.count())}
@@ -89,8 +91,9 @@ def test_a_guidance_stack_is_checked_explained_and_adopted(qtbot, cloud, setting
     assert settings_dialog.connection.deployment.currentText() == target["name"]
 
 
-def test_a_real_time_endpoint_is_refused_in_the_dialog(qtbot, cloud, settings_dialog, gui_thread_watch):
-    provision_guidance(cloud, "live", realtime=True, lambdas=False)
+def test_a_real_time_endpoint_is_refused_in_the_dialog(qtbot, cloud, settings_dialog, gui_thread_watch, gui_thread_guard):
+    with gui_thread_guard.paused():
+        provision_guidance(cloud, "live", realtime=True, lambdas=False)
     gui_thread_watch()
     dialog = _open(qtbot, settings_dialog)
     _choose(qtbot, dialog, "live")

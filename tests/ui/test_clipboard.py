@@ -17,8 +17,8 @@ QUIT_AFTER_COPYING = """
 import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QImage
-from app.ui import clipboard
-from app.ui.main import make_application
+from app.ui.shell import clipboard
+from app.ui.shell.main import make_application
 
 app = make_application()
 image = QImage(4, 4, QImage.Format.Format_RGB32)

@@ -42,7 +42,7 @@ class DeployOptions:
 
 def _bundle_root() -> Path:
     frozen = getattr(sys, "_MEIPASS", None)
-    return Path(frozen) if frozen else Path(__file__).resolve().parents[2]
+    return Path(frozen) if frozen else Path(__file__).resolve().parents[3]
 
 
 def cloud_source_dir() -> Path:
