@@ -155,10 +155,8 @@ def with_instance_type(connection: Connection, target: Target) -> Target:
     asked. When it cannot be read (no endpoint yet, no permission, offline) the target is returned
     as it is, and an unknown type keeps only the request limits.
     """
-    sagemaker = connection.client("sagemaker")
     try:
-        config_name = sagemaker.describe_endpoint(EndpointName=target.endpoint_name)["EndpointConfigName"]
-        variants = sagemaker.describe_endpoint_config(EndpointConfigName=config_name).get("ProductionVariants") or []
+        variants = _endpoint_config(connection, target).get("ProductionVariants") or []
     except (BotoCoreError, ClientError) as exc:
         log.info("instance type of %s unknown: %s", target.endpoint_name, error_code(exc))
         return target
@@ -253,9 +251,14 @@ def check_target(connection: Connection, target: Target) -> EndpointState:
 
 def _config_is_async(connection: Connection, target: Target) -> bool:
     """DescribeEndpoint may leave AsyncInferenceConfig out; the endpoint config always has it."""
+    return bool(_endpoint_config(connection, target).get("AsyncInferenceConfig"))
+
+
+def _endpoint_config(connection: Connection, target: Target) -> dict[str, Any]:
+    """The endpoint config the target's endpoint runs on (DescribeEndpoint, then DescribeEndpointConfig)."""
     sagemaker = connection.client("sagemaker")
     config_name = sagemaker.describe_endpoint(EndpointName=target.endpoint_name)["EndpointConfigName"]
-    return bool(sagemaker.describe_endpoint_config(EndpointConfigName=config_name).get("AsyncInferenceConfig"))
+    return sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
 
 
 def _target_error(exc: BaseException, what: str) -> UserError:
