@@ -68,6 +68,9 @@ class SettingsDialog(QDialog):
         if tab in TABS:
             self.tabs.setCurrentIndex(TABS.index(tab))
 
+    def show_status(self, text: str) -> None:
+        self.status.setText(text)
+
     def apply(self) -> None:
         self.apply_button.setEnabled(False)
         self.status.setText("Saving…")
