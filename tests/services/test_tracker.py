@@ -337,3 +337,21 @@ def test_two_computers_sharing_a_deployment_see_each_others_results(open_service
         assert bob_library.images()[0].parameters.seed == 8
     finally:
         bob_library.close()
+
+
+def test_the_loop_reports_the_endpoint_state_and_looks_again_when_asked(open_services):
+    ws = open_services()
+    states, seen = [], threading.Event()
+    ws.tracker.on_endpoint = lambda state: (states.append(state), seen.set())
+    thread = threading.Thread(target=ws.tracker.run, daemon=True)
+    thread.start()
+    try:
+        assert seen.wait(10)
+        assert states[0].status == "InService"
+        seen.clear()
+        ws.tracker.refresh_endpoint()  # the idle interval is 30 s and the next look due in 20: this is now
+        assert seen.wait(10) and len(states) == 2
+    finally:
+        ws.tracker.stop()
+        thread.join(10)
+    assert not thread.is_alive()

@@ -49,7 +49,7 @@ from app.services.jobs.foreign import new_message_ids
 from app.services.jobs.service import JobService
 from app.services.library.store import Library, request_as_sent, unknown_fields
 from app.services.models import Job, JobState, Origin
-from app.services.cloud.targets import Target
+from app.services.cloud.targets import EndpointState, Target, endpoint_state
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ class JobTracker:
     MAX_BACKOFF = 60.0
     #: How far back the index is read: notifications can be indexed late, clocks differ.
     INDEX_LAG = timedelta(minutes=10)
+    #: Seconds between looks at the endpoint's state (for the status bar), when someone listens.
+    ENDPOINT_EVERY = 20.0
 
     def __init__(
         self,
@@ -84,6 +86,7 @@ class JobTracker:
         *,
         on_change: Callable[[Job], None] | None = None,
         on_status: Callable[[TrackerStatus], None] | None = None,
+        on_endpoint: Callable[[EndpointState], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         completed_grace: float = 300.0,
         page_size: int = 1000,
@@ -94,6 +97,7 @@ class JobTracker:
         self.jobs = jobs
         self.on_change = on_change
         self.on_status = on_status
+        self.on_endpoint = on_endpoint
         self.clock = clock
         self.completed_grace = completed_grace
         self.page_size = page_size
@@ -110,6 +114,7 @@ class JobTracker:
         self._read_messages: set[str] = set()
         self._notes: dict[str, Notification] = {}  # read while discovering a job: not read again
         self._completed_at: dict[str, datetime] = {}
+        self._endpoint_due = 0.0  # monotonic time of the next look at the endpoint
         self._poll_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -123,20 +128,43 @@ class JobTracker:
         """Poll now instead of waiting for the interval."""
         self._wake.set()
 
+    def refresh_endpoint(self) -> None:
+        """Look at the endpoint's state at the next turn of the loop, which is now (any thread)."""
+        self._endpoint_due = 0.0
+        self.wake()
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
 
-    def run(self) -> None:
-        """Poll until `stop()`; meant for one worker thread."""
+    def run(self, until: Callable[[], bool] | None = None) -> None:
+        """Step at the interval `interval()` asks for, until `stop()` or, after a step, until `until()` holds.
+
+        The one tracking loop: the app's session runs it on a thread of its own, the CLI to wait for its jobs.
+        """
         while not self._stop.is_set():
             try:
                 self.step()
             except Exception as exc:  # a bug or a full disk must not end tracking for good
                 log.exception("tracking step failed")
                 self._went_offline(exc)
+            if until is not None and until():
+                return
+            self._look_at_endpoint()
             self._wake.wait(self.interval())
             self._wake.clear()
+
+    def _look_at_endpoint(self) -> None:
+        """Report the endpoint's state to `on_endpoint` every ENDPOINT_EVERY seconds; unknown is only logged."""
+        if self.on_endpoint is None or time.monotonic() < self._endpoint_due:
+            return
+        self._endpoint_due = time.monotonic() + self.ENDPOINT_EVERY
+        try:
+            state = endpoint_state(self.connection, self.target)
+        except Exception as exc:  # not knowing the endpoint's state must not end tracking
+            log.info("Endpoint state unknown: %s", exc)
+            return
+        self.on_endpoint(state)
 
     def step(self) -> list[Job]:
         """Send what is waiting to be sent (after a restart or an outage), then poll once."""
@@ -215,12 +243,12 @@ class JobTracker:
                 else:
                     result = self._check_overdue(job)
             except UserError as exc:
-                result = self._update(job, state=JobState.FAILED, message=str(exc), failure_reason=str(exc))
+                result = self._fail(job, str(exc), str(exc))
             except ClientError as exc:
                 if is_transient(exc):
                     raise
                 reason = f"its result could not be downloaded ({error_code(exc)}: {exc.response.get('Error', {}).get('Message', '')})"
-                result = self._update(job, state=JobState.FAILED, message=f"Failed: {reason}.", failure_reason=str(exc))
+                result = self._fail(job, f"Failed: {reason}.", str(exc))
             except OSError as exc:
                 log.warning("job %s: the images could not be saved: %s", inference_id, exc)
                 result = self._update(job, message=f"The images could not be saved yet ({exc.strerror or exc}); trying again.")
@@ -270,16 +298,11 @@ class JobTracker:
     def _remote_job(self, inference_id: str) -> Job:
         note = parse_notification(self._get(message_key(inference_id)))
         self._notes[inference_id] = note
-        data: Any = {}
-        if note.input_location:
-            where = S3Location.parse(note.input_location)
-            try:
-                data = orjson.loads(self.connection.s3.get_object(Bucket=where.bucket, Key=where.key)["Body"].read())
-            except ClientError as exc:
-                if is_transient(exc):
-                    raise
-            except orjson.JSONDecodeError:
-                data = {}
+        body = self._read_location(note.input_location) if note.input_location else None
+        try:
+            data: Any = orjson.loads(body) if body is not None else {}
+        except orjson.JSONDecodeError:
+            data = {}
         data = data if isinstance(data, dict) else {}
         return Job(
             inference_id=inference_id,
@@ -309,10 +332,10 @@ class JobTracker:
         try:
             manifest = parse_manifest(body, job.inference_id)
         except ManifestError as exc:
-            return self._update(job, state=JobState.FAILED, message=f"The result could not be read: {exc}.", failure_reason=str(exc))
+            return self._fail(job, f"The result could not be read: {exc}.", str(exc))
         if manifest.status == STATUS_FAILED:
             reason = manifest.reason or "the images could not be extracted from the model output"
-            return self._update(job, state=JobState.FAILED, message=f"Failed: {reason}", failure_reason=reason)
+            return self._fail(job, f"Failed: {reason}", reason)
         self._update(job, message="Downloading the images…", notify=False)
         records = self.library.download_job_images(job, self.connection.s3, self.target.bucket, manifest)
         self._completed_at.pop(job.inference_id, None)
@@ -327,7 +350,7 @@ class JobTracker:
             note = note or parse_notification(body)
         except NotificationError as exc:
             reason = f"the endpoint's notification could not be read ({exc})"
-            return self._update(job, state=JobState.FAILED, message=f"Failed: {reason}.", failure_reason=reason)
+            return self._fail(job, f"Failed: {reason}.", reason)
         if note.completed:
             self._completed_at[job.inference_id] = self.clock()
             return self._update(job, message="Finished on the endpoint; preparing the images…", output_location=note.output_location or job.output_location)
@@ -336,28 +359,36 @@ class JobTracker:
         full = f"{reason}\n\n{details}" if details and details.strip() not in reason else reason
         if EXPIRED_MARK.lower() in reason.lower():
             return self._update(job, state=JobState.EXPIRED, message=f"Expired: it waited in the endpoint's queue too long. {reason}", failure_reason=full)
-        return self._update(job, state=JobState.FAILED, message=f"Failed: {reason}", failure_reason=full)
+        return self._fail(job, f"Failed: {reason}", full)
 
     def _failure_text(self, location: str | None) -> str | None:
         if not location:
             return None
         try:
-            where = S3Location.parse(location)
-            body = self.connection.s3.get_object(Bucket=where.bucket, Key=where.key, Range=f"bytes=0-{MAX_REASON_CHARS * 4}")["Body"].read()
+            body = self._read_location(location, Range=f"bytes=0-{MAX_REASON_CHARS * 4}")
         except ValueError:
             return None
+        return body.decode("utf-8", "replace")[:MAX_REASON_CHARS] if body is not None else None
+
+    def _read_location(self, location: str, **options: str) -> bytes | None:
+        """The object at an s3:// location, None when it cannot be read; transient errors are raised.
+
+        ValueError when `location` is not an S3 location.
+        """
+        where = S3Location.parse(location)
+        try:
+            return self.connection.s3.get_object(Bucket=where.bucket, Key=where.key, **options)["Body"].read()
         except ClientError as exc:
             if is_transient(exc):
                 raise
             return None
-        return body.decode("utf-8", "replace")[:MAX_REASON_CHARS]
 
     def _check_overdue(self, job: Job) -> Job | None:
         now = self.clock()
         finished_at = self._completed_at.get(job.inference_id)
         if finished_at and (now - finished_at).total_seconds() > self.completed_grace:
             reason = "the endpoint finished, but its images never appeared in the bucket (the extract_image function may have failed)"
-            return self._update(job, state=JobState.FAILED, message=f"Failed: {reason}.", failure_reason=reason)
+            return self._fail(job, f"Failed: {reason}.", reason)
         created = _parse_time(job.created_at)
         limit = timedelta(seconds=self.jobs.request_ttl + self.jobs.invocation_timeout + 60)
         if created and now - created > limit:
@@ -379,6 +410,10 @@ class JobTracker:
         if notify and self.on_change:
             self.on_change(updated)
         return updated
+
+    def _fail(self, job: Job, message: str, reason: str) -> Job:
+        """The job FAILED: `message` for its row, `reason` in full for its details."""
+        return self._update(job, state=JobState.FAILED, message=message, failure_reason=reason)
 
     def _went_offline(self, exc: BaseException | None) -> None:
         """Back off and say why; `exc` None: jobs could not be sent for want of a network."""
