@@ -15,7 +15,6 @@ import argparse
 import logging
 import shutil
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -183,7 +182,9 @@ def _submit(args: argparse.Namespace, dirs: AppDirs, ui: "_Console", lines: list
         # What the target's GPU cannot make is refused here, before any job is recorded or sent.
         requests = [validate_request(request, where, workspace.target.budget) for where, request in lines]
         ui.progress(0, len(requests), f"Sending {len(requests)} job{'s' if len(requests) != 1 else ''} to {workspace.target.name}")
-        jobs = workspace.jobs.submit_many(requests, progress=lambda p: ui.progress(p.step, p.total, p.message))
+        jobs = workspace.jobs.submit_many(
+            requests, progress=lambda p: ui.progress(round(p.fraction * len(requests)), len(requests), p.message)
+        )
         if args.wait or args.out:
             jobs = _wait(workspace, [job.inference_id for job in jobs], ui)
         if args.out:
@@ -197,18 +198,21 @@ def _submit(args: argparse.Namespace, dirs: AppDirs, ui: "_Console", lines: list
 
 
 def _wait(workspace: Session, ids: list[str], ui: "_Console") -> list[Job]:
+    """Run the tracker's own loop until every job in `ids` is final, showing progress after each step."""
     tracker, library = workspace.tracker, workspace.library
-    tracker.submitted()
-    while True:
-        tracker.step()
-        jobs = [library.get_job(i) for i in ids]
+    jobs: list[Job | None] = []
+
+    def done() -> bool:
+        jobs[:] = [library.get_job(i) for i in ids]
         # A job removed from the library meanwhile (in the app, say) is no longer waited for.
-        done = sum(1 for job in jobs if job is None or job.state.finished)
+        finished = sum(1 for job in jobs if job is None or job.state.finished)
         latest = next((job.message for job in jobs if job and not job.state.finished), "")
-        ui.progress(done, len(ids), latest or "Done")
-        if done == len(ids):
-            return [job for job in jobs if job]
-        time.sleep(min(tracker.interval(), 2.0))
+        ui.progress(finished, len(ids), latest or "Done")
+        return finished == len(ids)
+
+    tracker.submitted()
+    tracker.run(until=done)
+    return [job for job in jobs if job]
 
 
 def _copy_images(jobs: list[Job], out: Path) -> None:

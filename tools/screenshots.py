@@ -64,7 +64,7 @@ def _shoot(tmp: Path, out: Path, suffix: str) -> list[Path]:
     window.pages.setCurrentIndex(0)
     context.choose_mode(SANDBOX)
     window.start()
-    _wait(app, lambda: context.jobs is not None, 90)
+    _wait(app, lambda: context.session.tracking, 90)
     composer = window.composer
     for prompt, seed in (("a koi pond, ukiyo-e woodblock print", 11), ("a glass greenhouse at dawn, 35mm film", 12)):
         composer.restore({"prompt": prompt, "num_images_per_prompt": 1, "seed": seed}, with_seed=True)
@@ -80,7 +80,7 @@ def _shoot(tmp: Path, out: Path, suffix: str) -> list[Path]:
     composer.generate()
     _wait(app, lambda: window.queue.model.rowCount() >= 4
           and all(j.state.finished for j in window.queue.model.jobs()), 90)
-    held = _hold_engine(context.local_cloud)
+    held = _hold_engine(context.session.local_cloud)
     composer.restore({"prompt": "a steampunk airship above the clouds, isometric 3d render", "width": 512,
                       "height": 512, "num_images_per_prompt": 4, "seed": 31337}, with_seed=True)
     composer.generate()
@@ -88,7 +88,7 @@ def _shoot(tmp: Path, out: Path, suffix: str) -> list[Path]:
           and window.queue.model.job(0).state.value == "queued", 30)
     window.queue.view.setCurrentIndex(window.queue.model.index(2))
     window.gallery_widget.reload()
-    window.queue.check_endpoint()
+    context.session.tracker.refresh_endpoint()
     _settle(app, 2500)
     written.append(_grab(window, out / f"main{suffix}.png"))
 

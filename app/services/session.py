@@ -1,33 +1,110 @@
-"""What one running app has, built from the settings: connection, target, library, jobs and tracker."""
+"""What one running app has: dirs, settings, mode, connection, target, job service, tracker and its loop, library.
+
+The CLI, the GUI, the self-test, the screenshots and the tests all start from a `Session`.
+`read()` is the disk part (settings, library) that the GUI runs on a worker before the constructor.
+`connect()` is the network part (worker thread): in sandbox mode it starts the in-process local
+cloud, else it opens the AWS connection and the active target; then the tracker polls on a thread
+of its own until `close()`. The CLI opens a named deployment with `open()` and drives the same
+tracker loop itself.
+"""
 
 from __future__ import annotations
 
+import copy
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
-from contract import APP_NAME
-
-from app.services.cloud.aws import Connection
-from app.services.cloud.credentials import CredentialSource
 from app.services.errors import UserError
-from app.services.jobs.service import JobService
 from app.services.library.store import Library
 from app.services.models import Job, JobState
 from app.services.settings import AppDirs, Settings, load_settings, save_settings
-from app.services.cloud.targets import Target, find_target, list_deployments, load_target, record_target, saved_target, with_instance_type
-from app.services.jobs.tracker import JobTracker, TrackerStatus
+
+if TYPE_CHECKING:  # the heavy modules are imported when connecting, not when the window opens
+    from app.services.cloud.aws import Connection
+    from app.services.cloud.credentials import CredentialSource, Identity
+    from app.services.cloud.targets import EndpointState, Target
+    from app.services.jobs.service import JobService
+    from app.services.jobs.tracker import JobTracker, TrackerStatus
+    from app.services.local_cloud import LocalCloud
+
+log = logging.getLogger(__name__)
+
+SANDBOX = "sandbox"
+AWS = "aws"
+SANDBOX_BADGE = "Sandbox — local cloud, test-pattern images"
+SANDBOX_RESTARTED = "The sandbox restarted with the app, and this job was lost with it. Retry to send it again."
+LOOP_JOIN_SECONDS = 10.0  # a poll in progress may be in botocore's retries; the thread is a daemon after that
+
+T = TypeVar("T")
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    """What the status bar says about where jobs go."""
+
+    sandbox: bool
+    label: str  # "123456789012 · eu-west-1 · my-endpoint" or the sandbox badge
+    account: str = ""
+    region: str = ""
+    endpoint_name: str = ""
+    endpoint_url: str | None = None
+
+
 class Session:
-    dirs: AppDirs
-    settings: Settings
-    library: Library
-    connection: Connection
-    target: Target
-    jobs: JobService
-    tracker: JobTracker
-    owns_library: bool = True
+    """One running app: its settings (under a lock), mode, connection, target, jobs, tracker and library."""
+
+    def __init__(
+        self,
+        dirs: AppDirs,
+        settings: Settings,
+        library: Library,
+        *,
+        sandbox: bool | None = None,
+        endpoint_url: str | None = None,
+        cloud: LocalCloud | None = None,
+        deployment: str = SANDBOX,
+        owns_library: bool = True,
+        on_change: Callable[[Job], None] | None = None,
+        on_status: Callable[[TrackerStatus], None] | None = None,
+        on_endpoint: Callable[[EndpointState], None] | None = None,
+    ) -> None:
+        self.dirs = dirs
+        self.settings = settings
+        self.library = library
+        self.forced_sandbox = sandbox
+        self.endpoint_url = endpoint_url  # AWS mode against another endpoint (the local cloud in tests)
+        self.deployment = deployment  # the local cloud deployment sandbox mode uses
+        self.local_cloud = cloud
+        self.on_change = on_change  # called on worker threads
+        self.on_status = on_status
+        self.on_endpoint = on_endpoint
+        self.connection: Connection | None = None
+        self.target: Target | None = None
+        self.jobs: JobService | None = None
+        self.tracker: JobTracker | None = None
+        self.identity: Identity | None = None
+        self.info: TargetInfo | None = None
+        self._owns_cloud = cloud is None
+        self._owns_library = owns_library
+        self._provisioned = False
+        self._loop: threading.Thread | None = None
+        self._lock = threading.Lock()  # one connect or close at a time
+        self._settings_lock = threading.RLock()  # held for changes, never across the disk
+        self._save_lock = threading.Lock()  # saves in order, each of the state when it began
+
+    @staticmethod
+    def read(dirs: AppDirs | None = None) -> tuple[AppDirs, Settings, Library]:
+        """The disk work of opening (worker thread): make the dirs, read the settings, open the library."""
+        dirs = (dirs or AppDirs.default()).create()
+        try:
+            settings = load_settings(dirs)
+        except UserError:
+            log.exception("Settings unreadable; starting from the defaults")
+            settings = Settings()
+        return dirs, settings, Library(dirs.data_dir)
 
     @classmethod
     def open(
@@ -38,56 +115,228 @@ class Session:
         region: str | None = None,
         endpoint_url: str | None = None,
         deployment: str | None = None,
-        library: Library | None = None,
         on_change: Callable[[Job], None] | None = None,
         on_status: Callable[[TrackerStatus], None] | None = None,
-    ) -> "Session":
-        """Open the active target, or `deployment` (see `find_target`, or a saved target's name).
+    ) -> Session:
+        """The CLI's start: the active target, or `deployment` (see `find_target`, or a saved target's name).
 
-        UserError says what to set up when it cannot.
+        Unreadable settings are an error here, not a fresh start; UserError says what to set up.
         """
+        from app.services.cloud.credentials import CredentialSource
+        from app.services.cloud.targets import find_target, saved_target, with_instance_type
+
         dirs = (dirs or AppDirs.default()).create()
         settings = load_settings(dirs)
-        source = CredentialSource("profile", profile=profile) if profile else CredentialSource.from_dict(settings.credentials)
-        saved = saved_target(settings, deployment or None)  # not the active one when `deployment` names another
-        region = region or (saved.region if saved else None) or settings.region
-        endpoint_url = endpoint_url or (saved.endpoint_url if saved else None)
-        connection = Connection.open(source, region=region, endpoint_url=endpoint_url, retry_mode=settings.retry_mode)
-        if saved and saved.region == connection.region and saved.endpoint_url == endpoint_url:
-            target = with_instance_type(connection, saved)  # an Update may have changed it since it was saved
-        elif deployment:
-            target = find_target(connection, deployment)
-        else:
-            target = _only_deployment(connection)
-        owns_library = library is None
-        library = library or Library(dirs.data_dir)
-        jobs = JobService(
-            library,
-            connection,
-            target,
-            invocation_timeout=settings.invocation_timeout_seconds,
-            request_ttl=settings.request_ttl_seconds,
-            on_change=on_change,
-        )
-        tracker = JobTracker(library, connection, target, jobs, on_change=on_change, on_status=on_status)
+        session = cls(dirs, settings, Library(dirs.data_dir), endpoint_url=endpoint_url, on_change=on_change,
+                      on_status=on_status)
+        try:
+            saved = saved_target(settings, deployment or None)  # not the active one when `deployment` names another
+            source = CredentialSource("profile", profile=profile) if profile else None
+            region = region or (saved.region if saved else None)
+            endpoint_url = endpoint_url or (saved.endpoint_url if saved else None)
+            connection = session.open_connection(source, region=region, endpoint_url=endpoint_url)
+            if saved and saved.region == connection.region and saved.endpoint_url == endpoint_url:
+                target = with_instance_type(connection, saved)  # an Update may have changed it since it was saved
+            elif deployment:
+                target = find_target(connection, deployment)
+            else:
+                target = _only_deployment(connection)
+            session.use(connection, target)
+        except BaseException:
+            session.close()
+            raise
+        return session
 
-        def sent(job: Job) -> None:
-            if job.state == JobState.QUEUED:
-                tracker.submitted()  # poll fast from now on
-            if on_change:
-                on_change(job)
+    @property
+    def mode(self) -> str | None:
+        """"sandbox", "aws", or None when the user has not chosen yet (first run)."""
+        if self.forced_sandbox:
+            return SANDBOX
+        return self.settings.mode or _mode_from_targets(self.settings)
 
-        jobs.on_change = sent
-        return cls(dirs, settings, library, connection, target, jobs, tracker, owns_library)
+    @property
+    def first_run(self) -> bool:
+        return self.mode is None
+
+    @property
+    def sandbox(self) -> bool:
+        return self.mode == SANDBOX
+
+    @property
+    def tracking(self) -> bool:
+        """Whether the tracker's loop is running."""
+        return self._loop is not None and self._loop.is_alive()
+
+    def update_settings(self, change: Callable[[Settings], T]) -> T:
+        """Apply `change` to the settings under the lock, then save them (worker thread: it writes the file)."""
+        with self._settings_lock:
+            result = change(self.settings)
+        self.save_settings()
+        return result
+
+    def save_settings(self) -> None:
+        """Write the settings as they are now (worker thread); saves never overtake each other."""
+        with self._save_lock:
+            with self._settings_lock:
+                snapshot = copy.deepcopy(self.settings)
+            save_settings(self.dirs, snapshot)
+
+    def choose_mode(self, mode: str) -> None:
+        """Remember the user's choice (worker thread: it writes the settings file)."""
+        self.update_settings(lambda settings: setattr(settings, "mode", mode))
+
+    def open_connection(
+        self, source: CredentialSource | None = None, *, region: str | None = None, endpoint_url: str | None = None
+    ) -> Connection:
+        """A connection from one credential choice (`source`, else the saved one), with the settings' retry mode.
+
+        `region` defaults to the settings' region and `endpoint_url` to the session's.
+        """
+        from app.services.cloud.aws import Connection
+        from app.services.cloud.credentials import CredentialSource
+
+        with self._settings_lock:
+            source = source or CredentialSource.from_dict(self.settings.credentials)
+            region = region or self.settings.region
+            retry_mode = self.settings.retry_mode
+        return Connection.open(source, region=region, endpoint_url=endpoint_url or self.endpoint_url,
+                               retry_mode=retry_mode)
+
+    def connect(self) -> TargetInfo:
+        """Build the connection, target and job service for the current mode, and start tracking (worker thread)."""
+        with self._lock:
+            self._disconnect()
+            info = self._connect_sandbox() if self.sandbox else self._connect_aws()
+            self.info = info
+            if self.tracker is not None:
+                self._loop = threading.Thread(target=self.tracker.run, name="tracker", daemon=True)
+                self._loop.start()
+            return info
+
+    def use(self, connection: Connection, target: Target, **job_options: object) -> None:
+        """Send to and follow `target` through `connection`: a new job service and tracker (not polling yet).
+
+        `job_options` go to the JobService, over the settings' timeouts (tests).
+        """
+        from app.services.jobs.service import JobService
+        from app.services.jobs.tracker import JobTracker
+
+        with self._settings_lock:
+            options = {"invocation_timeout": self.settings.invocation_timeout_seconds,
+                       "request_ttl": self.settings.request_ttl_seconds, **job_options}
+        self.connection, self.target = connection, target
+        self.jobs = JobService(self.library, connection, target, on_change=self._sent, **options)  # type: ignore[arg-type]
+        self.tracker = JobTracker(self.library, connection, target, self.jobs, on_change=self._changed,
+                                  on_status=self._status, on_endpoint=self._endpoint)
+
+    def endpoint_state(self) -> EndpointState | None:
+        """The endpoint's status and instance count (worker thread)."""
+        from app.services.cloud.targets import endpoint_state
+
+        if self.connection is None or self.target is None:
+            return None
+        return endpoint_state(self.connection, self.target)
 
     def close(self) -> None:
-        """Stop the tracker; close the library if this workspace opened it."""
-        self.tracker.stop()
-        if self.owns_library:
+        """Stop tracking and the local cloud; close the library if this session opened it (may block briefly)."""
+        with self._lock:
+            self._disconnect()
+            if self.local_cloud is not None and self._owns_cloud:
+                self.local_cloud.stop()
+            self.local_cloud = None
+        if self._owns_library:
             self.library.close()
+
+    def _connect_sandbox(self) -> TargetInfo:
+        from app.services.cloud.aws import Connection
+        from app.services.cloud.credentials import CredentialSource
+        from app.services.cloud.targets import load_target
+        from app.services.local_cloud import LocalCloud
+
+        if self.local_cloud is None:
+            self.local_cloud = LocalCloud(port=0).start()
+        cloud = self.local_cloud
+        if self._owns_cloud and not self._provisioned:
+            cloud.provision(self.deployment)
+            self._provisioned = True
+            self._forget_lost_sandbox_jobs()
+        # The in-process cloud's own session and credentials: not the user's credential choice.
+        connection = Connection(cloud.session(), CredentialSource(), region=cloud.region,
+                                endpoint_url=cloud.endpoint_url)
+        target = load_target(connection, self.deployment)
+        self.use(connection, target)
+        return TargetInfo(True, SANDBOX_BADGE, region=cloud.region, endpoint_name=target.endpoint_name,
+                          endpoint_url=cloud.endpoint_url)
+
+    def _forget_lost_sandbox_jobs(self) -> None:
+        """A new in-process cloud knows nothing of jobs sent to the previous one: say so instead of waiting."""
+        for job in self.library.unfinished_jobs():
+            if job.target == self.deployment:
+                lost = self.library.update_job(job.inference_id, state=JobState.EXPIRED, message=SANDBOX_RESTARTED,
+                                               failure_reason=SANDBOX_RESTARTED)
+                if lost is not None:
+                    self._changed(lost)
+
+    def _connect_aws(self) -> TargetInfo:
+        from app.services.cloud.credentials import CredentialSource
+        from app.services.cloud.targets import saved_target, with_instance_type
+
+        with self._settings_lock:
+            source = CredentialSource.from_dict(self.settings.credentials)
+            target = saved_target(self.settings)
+        connection = self.open_connection(source)
+        self.identity = identity = connection.identity()
+        if target is None:
+            self.connection = connection
+            return TargetInfo(False, f"{identity.account} · {connection.region} · no deployment yet",
+                              account=identity.account, region=connection.region)
+        endpoint_url = target.endpoint_url or self.endpoint_url
+        if target.region != connection.region or endpoint_url != self.endpoint_url:
+            connection = self.open_connection(source, region=target.region, endpoint_url=endpoint_url)
+        target = with_instance_type(connection, target)  # an Update may have changed it since it was saved
+        self.use(connection, target)
+        return TargetInfo(False, f"{identity.account} · {target.region} · {target.endpoint_name}",
+                          account=identity.account, region=target.region, endpoint_name=target.endpoint_name)
+
+    def _disconnect(self) -> None:
+        if self.tracker is not None:
+            self.tracker.stop()
+        if self._loop is not None:
+            self._loop.join(LOOP_JOIN_SECONDS)
+            if self._loop.is_alive():
+                log.warning("the tracker's loop did not stop in %.0f s; leaving it", LOOP_JOIN_SECONDS)
+        self._loop = None
+        self.jobs = self.tracker = self.connection = self.target = None
+
+    def _sent(self, job: Job) -> None:
+        if job.state == JobState.QUEUED and self.tracker is not None:
+            self.tracker.submitted()  # poll fast from now on
+        self._changed(job)
+
+    def _changed(self, job: Job) -> None:
+        if self.on_change is not None:
+            self.on_change(job)
+
+    def _status(self, status: TrackerStatus) -> None:
+        if self.on_status is not None:
+            self.on_status(status)
+
+    def _endpoint(self, state: EndpointState) -> None:
+        if self.on_endpoint is not None:
+            self.on_endpoint(state)
+
+
+def _mode_from_targets(settings: Settings) -> str | None:
+    """Settings from before the mode was saved: a saved target means the user chose AWS."""
+    if settings.active_target or settings.targets:
+        return AWS
+    return None
 
 
 def _only_deployment(connection: Connection) -> Target:
+    from app.services.cloud.targets import list_deployments, load_target
+    from contract import APP_NAME
+
     found = [d for d in list_deployments(connection) if d.app == APP_NAME and not d.missing]
     if len(found) == 1:
         return load_target(connection, found[0].name)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 from instances import connect
 
-from app.services.jobs.service import JobService
 from app.services.library.store import Library
 from app.services.settings import AppDirs, Settings
 from app.services.cloud.targets import Target
-from app.services.jobs.tracker import JobTracker
 from app.services.session import Session
 
 
@@ -22,8 +20,8 @@ def app_instance(cloud, tmp_path):
         dirs = AppDirs(tmp_path / name / "config", tmp_path / name / "data").create()
         connection = connect(cloud)
         library = Library(dirs.data_dir)
-        jobs = JobService(library, connection, target, **job_options)
-        workspace = Session(dirs, Settings(), library, connection, target, jobs, JobTracker(library, connection, target, jobs))
+        workspace = Session(dirs, Settings(), library)
+        workspace.use(connection, target, **job_options)
         opened.append(workspace)
         return workspace
 

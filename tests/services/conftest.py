@@ -73,12 +73,10 @@ def open_services(cloud, dirs):
     """Build the services for the cloud's deployment from the data dir, as a fresh app start does."""
     from app.services.cloud.aws import Connection, client_config
     from app.services.cloud.credentials import CredentialSource
-    from app.services.jobs.service import JobService
-    from app.services.library.store import Library
-    from app.services.settings import Settings
     from app.services.cloud.targets import load_target
-    from app.services.jobs.tracker import JobTracker
+    from app.services.library.store import Library
     from app.services.session import Session
+    from app.services.settings import Settings
 
     opened = []
 
@@ -91,10 +89,8 @@ def open_services(cloud, dirs):
             config=config or client_config("standard", max_attempts=2, connect_timeout=2, read_timeout=20),
         )
         target = load_target(Connection(cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url), cloud.deployment.name)
-        library = Library(dirs.data_dir)
-        jobs = JobService(library, connection, target, **job_options)
-        tracker = JobTracker(library, connection, target, jobs)
-        workspace = Session(dirs, Settings(), library, connection, target, jobs, tracker)
+        workspace = Session(dirs, Settings(), Library(dirs.data_dir))
+        workspace.use(connection, target, **job_options)
         opened.append(workspace)
         return workspace
 

@@ -10,7 +10,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.services.library.store import Library
-from app.ui.shell import context as context_module
+from app.services import session as session_module
 from app.ui.shell import main
 
 
@@ -18,7 +18,7 @@ def test_the_window_opens_after_the_library_is_opened_off_the_gui_thread(qapp, a
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # _run installs its own
     app_dirs.settings_file.write_bytes(orjson.dumps({"region": "eu-west-2"}))
     disk_threads: list[str] = []
-    real_load, real_init = context_module.load_settings, Library.__init__
+    real_load, real_init = session_module.load_settings, Library.__init__
 
     def load_settings(dirs):
         disk_threads.append(threading.current_thread().name)
@@ -28,7 +28,7 @@ def test_the_window_opens_after_the_library_is_opened_off_the_gui_thread(qapp, a
         disk_threads.append(threading.current_thread().name)
         real_init(self, data_dir)
 
-    monkeypatch.setattr(context_module, "load_settings", load_settings)
+    monkeypatch.setattr(session_module, "load_settings", load_settings)
     monkeypatch.setattr(Library, "__init__", library_init)
     shown = []
 

@@ -1,4 +1,4 @@
-"""The job queue panel: live rows, cancel / retry / open / remove, and the tracker's polling loop."""
+"""The job queue panel: live rows, cancel / retry / open / remove; the session's tracker does the polling."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QImageReader, QKeySequence, QPixmap
+from PySide6.QtGui import QAction, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -22,9 +22,10 @@ from PySide6.QtWidgets import (
 
 from app.services.models import Job, JobState
 
+from app.ui.gallery.thumbnails import render_thumbnail
 from app.ui.shell.context import AppContext
 from app.ui.shell.icons import icon
-from app.ui.jobs.delegate import THUMB, JobDelegate, repaint_active
+from app.ui.jobs.delegate import JobDelegate, repaint_active
 from app.ui.jobs.model import JobModel
 from app.ui.shell.tasks import Lane, Task
 
@@ -32,8 +33,9 @@ log = logging.getLogger(__name__)
 
 TICK_MS = 125  # busy-ring animation (8 frames a second); the elapsed clocks repaint with it
 FLUSH_MS = 60  # job changes arriving within this time update the list together
-ENDPOINT_CHECK_MS = 20_000
+LIBRARY_CHANGED_MS = 250  # completed jobs within this time reload the gallery once
 LOADED_JOBS = 500
+THUMB_DISK_PIXELS = 128  # the smallest disk thumbnail, unscaled: the delegate fills its square with it
 
 
 class JobList(QListView):
@@ -56,6 +58,8 @@ class JobList(QListView):
 
 
 class JobQueue(QFrame):
+    """The jobs of this library, newest first; the session's tracker moves them, this panel shows them."""
+
     message = Signal(str)
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
@@ -65,27 +69,39 @@ class JobQueue(QFrame):
         self.setAccessibleName("Job queue")
         self.setMinimumWidth(280)
         self.model = JobModel(self)
-        self.view = JobList()
-        self.view.setObjectName("jobList")
-        self.view.setModel(self.model)
-        self.delegate = JobDelegate(self.view)
-        self.view.setItemDelegate(self.delegate)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.view.setUniformItemSizes(False)
-        self.view.setMouseTracking(True)
-        self.view.setFrameShape(QFrame.Shape.NoFrame)
-        self.view.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover)
-        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.view.customContextMenuRequested.connect(self._context_menu)
-        self.view.doubleClicked.connect(lambda _index: self.open_selected())
+        self.view = self._make_view()
+        self._make_actions()
+        self._make_layout()
+        self._make_timers()
+        self._wire()
+        self._update_actions()
+        self.load()
 
+    def _make_view(self) -> JobList:
+        view = JobList()
+        view.setObjectName("jobList")
+        view.setModel(self.model)
+        self.delegate = JobDelegate(view)
+        view.setItemDelegate(self.delegate)
+        view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        view.setResizeMode(QListView.ResizeMode.Adjust)
+        view.setUniformItemSizes(False)
+        view.setMouseTracking(True)
+        view.setFrameShape(QFrame.Shape.NoFrame)
+        view.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover)
+        view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        return view
+
+    def _make_actions(self) -> None:
         self.cancel_action = self._action("Cancel job", "cancel", QKeySequence(Qt.Key.Key_Escape), self.cancel_selected)
         self.retry_action = self._action("Retry job", "retry", QKeySequence("R"), self.retry_selected)
         self.open_action = self._action("Open image", "open", QKeySequence(Qt.Key.Key_Return), self.open_selected)
         self.remove_action = self._action("Remove job", "remove", QKeySequence(QKeySequence.StandardKey.Delete),
                                           self.remove_selected)
+
+    def _make_layout(self) -> None:
+        """The title, the running count and the four buttons above the list."""
         self.count = QLabel()
         self.count.setObjectName("hint")
         title = QLabel("Jobs")
@@ -111,35 +127,30 @@ class JobQueue(QFrame):
         layout.addLayout(head)
         layout.addWidget(self.view, 1)
 
+    def _make_timers(self) -> None:
+        """The busy rings' animation, and the coalescing of job changes and library reloads."""
         self._tick = QTimer(self)
         self._tick.setInterval(TICK_MS)
         self._tick.timeout.connect(self._animate)
-        self._poll_timer = QTimer(self)
-        self._poll_timer.setSingleShot(True)
-        self._poll_timer.timeout.connect(self.poll)
-        self._endpoint_timer = QTimer(self)
-        self._endpoint_timer.setInterval(ENDPOINT_CHECK_MS)
-        self._endpoint_timer.timeout.connect(self.check_endpoint)
         self._library_changed = QTimer(self)
         self._library_changed.setSingleShot(True)
-        self._library_changed.setInterval(250)
+        self._library_changed.setInterval(LIBRARY_CHANGED_MS)
         self._library_changed.timeout.connect(self.context.events.library_changed)
-        self._polling = False
-        self._tracking = False
         self._pending: dict[str, Job] = {}
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FLUSH_MS)
         self._flush_timer.timeout.connect(self._flush)
 
+    def _wire(self) -> None:
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.doubleClicked.connect(lambda _index: self.open_selected())
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         self.model.rowsInserted.connect(lambda *_: self._update_actions())
         self.model.dataChanged.connect(lambda *_: self._update_actions())
         self.model.dataChanged.connect(lambda *_: self.view.scheduleDelayedItemsLayout())  # messages change heights
         self.model.modelReset.connect(self._update_actions)
-        context.events.jobs_changed.connect(self.show_jobs)
-        self._update_actions()
-        self.load()
+        self.context.events.jobs_changed.connect(self.show_jobs)
 
     def _action(self, text: str, icon_name: str, key: QKeySequence, slot: Any) -> QAction:
         action = QAction(icon(icon_name), text, self)
@@ -182,11 +193,6 @@ class JobQueue(QFrame):
             return
         self.model.update(jobs)
         self._after_change(jobs)
-        tracker = self.context.tracker
-        if tracker is not None and any(j.state == JobState.QUEUED for j in jobs):
-            tracker.submitted()
-            if self._tracking and not self._polling and self._poll_timer.remainingTime() > 1000:
-                self._poll_timer.start(500)
         if any(j.state == JobState.COMPLETED for j in jobs):
             self._library_changed.start()
 
@@ -202,23 +208,16 @@ class JobQueue(QFrame):
         self._update_count()
 
     def _load_thumbnail(self, job: Job) -> None:
-        library, path, inference_id = self.context.library, job.image_paths[0], job.inference_id
-        pixels = THUMB * 2
+        """The job's first image, as the gallery renders thumbnails; the delegate fills its square with it."""
+        thumbnail_path, path, inference_id = self.context.library.thumbnail_path, job.image_paths[0], job.inference_id
 
-        def read() -> Any:
-            reader = QImageReader(str(library.thumbnail_path(path, 128)))
-            image = reader.read()
-            return image.scaled(pixels, pixels, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
-                                Qt.TransformationMode.SmoothTransformation) if not image.isNull() else None
+        def show(image: QImage) -> None:
+            pixmap = QPixmap.fromImage(image)
+            pixmap.setDevicePixelRatio(2)
+            self.model.set_thumbnail(inference_id, pixmap)
 
-        def show(image: Any) -> None:
-            if image is not None:
-                pixmap = QPixmap.fromImage(image)
-                pixmap.setDevicePixelRatio(2)
-                self.model.set_thumbnail(inference_id, pixmap)
-
-        Task(self, read, success=show, failure=lambda e: log.info("No thumbnail for %s: %s", inference_id, e),
-             busy=False).run()
+        Task(self, lambda: render_thumbnail(thumbnail_path, path, THUMB_DISK_PIXELS), success=show,
+             failure=lambda e: log.info("No thumbnail for %s: %s", inference_id, e), busy=False).run()
 
     def _update_count(self) -> None:
         running = len(self.model.active_rows())
@@ -328,41 +327,5 @@ class JobQueue(QFrame):
 
     @property
     def tracking(self) -> bool:
-        return self._tracking
-
-    def start_tracking(self) -> None:
-        """Poll the target through the tracker, at the interval it asks for."""
-        self._tracking = True
-        self._poll_timer.start(0)
-        self._endpoint_timer.start()
-        self.check_endpoint()
-
-    def stop_tracking(self) -> None:
-        self._tracking = False
-        self._poll_timer.stop()
-        self._endpoint_timer.stop()
-
-    def poll(self) -> None:
-        tracker = self.context.tracker
-        if tracker is None or self._polling:
-            return
-        self._polling = True
-        Task(self, tracker.step, success=self._polled, failure=self._poll_failed, busy=False,
-             lane=Lane.NETWORK).run()
-
-    def _polled(self, _changed: list[Job]) -> None:
-        self._polling = False
-        tracker = self.context.tracker
-        if self._tracking and tracker is not None:
-            self._poll_timer.start(int(tracker.interval() * 1000))
-
-    def _poll_failed(self, error: BaseException) -> None:
-        log.warning("Tracking failed: %s", error)
-        self._polling = False
-        if self._tracking:
-            self._poll_timer.start(10_000)
-
-    def check_endpoint(self) -> None:
-        context = self.context
-        Task(self, context.endpoint_state, success=context.events.endpoint_state_changed.emit,
-             failure=lambda e: log.info("Endpoint state unknown: %s", e), busy=False, lane=Lane.NETWORK).run()
+        """Whether the session's tracker is following the target."""
+        return self.context.session.tracking

@@ -72,12 +72,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(dirs: AppDirs, *, sandbox: bool | None, on_painted: Callable[[QWidget], None] | None = None) -> int:
     """The settings and the library are read on a worker; the window is built when they are there."""
+    from app.services.session import Session
     from app.ui.shell.context import AppContext
     from app.ui.shell.tasks import Lane, Task, manager
 
     app = make_application()
     sys.excepthook = _report_unexpected
-    Task(None, lambda: AppContext.read(dirs), success=lambda parts: opened(parts), failure=lambda e: not_opened(e),
+    Task(None, lambda: Session.read(dirs), success=lambda parts: opened(parts), failure=lambda e: not_opened(e),
          lane=Lane.LIBRARY, busy=False).run()
     from app.ui.shell.window import MainWindow
 
@@ -85,7 +86,7 @@ def _run(dirs: AppDirs, *, sandbox: bool | None, on_painted: Callable[[QWidget],
     built: list[tuple[AppContext, MainWindow]] = []
 
     def opened(parts: tuple) -> None:
-        context = AppContext(*parts, sandbox=sandbox)
+        context = AppContext(Session(*parts, sandbox=sandbox))
         window = MainWindow(context)
         built.append((context, window))
 

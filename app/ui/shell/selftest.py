@@ -38,7 +38,7 @@ def run(timeout: float = TIMEOUT_SECONDS) -> int:
         started = time.monotonic()
         problem = None
         try:
-            if not _wait(app, lambda: context.jobs is not None, timeout, started):
+            if not _wait(app, lambda: context.session.tracking, timeout, started):
                 problem = "the local cloud did not connect"
             else:
                 window.composer.prompt.set_text(PROMPT)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from app.ui.shell.context import TargetInfo
+
+if TYPE_CHECKING:
+    from app.services.cloud.targets import EndpointState
+    from app.services.jobs import TrackerStatus
 
 ENDPOINT_STATUS = {
     "InService": "ready", "Creating": "being created", "Updating": "updating", "SystemUpdating": "updating",
@@ -60,7 +64,7 @@ class StatusBar(QStatusBar):
             self.target.setToolTip(f"AWS account {info.account}, region {info.region}, endpoint {info.endpoint_name}")
         self._say(self.endpoint, "Ready" if info.endpoint_name else "No deployment: deploy one in Settings")
 
-    def show_endpoint_state(self, state: Any) -> None:
+    def show_endpoint_state(self, state: EndpointState | None) -> None:
         if state is None:
             return
         status = ENDPOINT_STATUS.get(state.status, state.status)
@@ -72,7 +76,7 @@ class StatusBar(QStatusBar):
             text = f"Endpoint {status}"
         self._say(self.endpoint, text)
 
-    def show_tracker(self, status: Any) -> None:
+    def show_tracker(self, status: TrackerStatus) -> None:
         """The tracker's last poll: offline (and when it retries), or how many jobs are in flight."""
         if not status.online:
             self._say(self.tracking, status.message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl
+from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
@@ -188,7 +188,6 @@ class MainWindow(QMainWindow):
         self.context.events.target_changed.emit(info)
         self.setWindowTitle(f"Diffusion Desk — {'Sandbox' if info.sandbox else info.label}")
         self._tell_settings(f"Connected: {info.label}.")
-        self.queue.start_tracking()
 
     def _connect_failed(self, error: BaseException) -> None:
         log.info("Not connected: %s", error)
@@ -202,7 +201,7 @@ class MainWindow(QMainWindow):
         dialog = self.settings_dialog
         if dialog is None or not dialog.isVisible():
             return False
-        dialog.status.setText(text)
+        dialog.show_status(text)
         return True
 
     def start_sandbox(self) -> None:
@@ -258,15 +257,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
-        self.queue.stop_tracking()
         if self.gallery_widget is not None:
             self.gallery_widget.shutdown()
         super().closeEvent(event)
-
-
-def show_later(window: MainWindow) -> None:
-    """Start connecting once the first frame is on screen."""
-    QTimer.singleShot(0, window.start)
 
 
 def _framed(widget: QWidget) -> QFrame:
