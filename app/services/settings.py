@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ import orjson
 import platformdirs
 
 from app.services.errors import UserError
+from app.services.files import atomic_write
 
 APP_DIR_NAME = "DiffusionDesk"
 CONFIG_DIR_ENV = "DIFFUSION_DESK_CONFIG_DIR"
@@ -92,15 +92,7 @@ def save_settings(dirs: AppDirs, settings: Settings) -> None:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data`, flushed to disk, one writer at a time."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with _lock:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, data, durable=True)

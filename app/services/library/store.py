@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import sqlite3
-import tempfile
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,6 +25,7 @@ from typing import Any
 from contract import Manifest, Parameters, check_inference_id
 
 from app.services.errors import UserError
+from app.services.files import replacing
 from app.services.library.schema import (
     IMAGE_COLUMNS,
     JOB_FIELDS,
@@ -450,15 +450,9 @@ class Library:
         for index, key in enumerate(manifest.image_keys):
             path = folder / f"{index}.png"
             if not _is_whole_png(path):
-                fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{index}.", suffix=".part")
-                os.close(fd)
-                try:
-                    s3_client.download_file(bucket, key, temp, Config=download_config())
-                    params = self._ensure_parameters(Path(temp), fallback, key)
-                    os.replace(temp, path)
-                except BaseException:
-                    Path(temp).unlink(missing_ok=True)
-                    raise
+                with replacing(path) as temp:
+                    s3_client.download_file(bucket, key, str(temp), Config=download_config())
+                    params = self._ensure_parameters(temp, fallback, key)
             else:
                 params = self._ensure_parameters(path, fallback, key)
             with open_png(path, load=False) as image:
@@ -630,14 +624,8 @@ def _image_size(path: Path) -> tuple[int, int]:
 
 def _atomic_copy(source: Path, dest: Path) -> None:
     """Copy bytes and times to `dest` through a temp file, so `dest` is never half-written."""
-    fd, temp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    os.close(fd)
-    try:
+    with replacing(dest) as temp:
         shutil.copy2(source, temp)
-        os.replace(temp, dest)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _export_name(record: ImageRecord) -> str:

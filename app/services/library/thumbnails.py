@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin
+
+from app.services.files import replacing
 
 DEFAULT_SIZE = 256
 _FOLDERS = ((128, "normal"), (256, "large"), (512, "x-large"), (1024, "xx-large"))
@@ -82,11 +83,5 @@ class ThumbnailCache:
             info.add_text("Thumb::Size", str(stat.st_size))
             info.add_text("Software", "Diffusion Desk")
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    image.save(out, format="PNG", pnginfo=info, compress_level=1)
-                os.replace(temp, target)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
+            with replacing(target) as temp:
+                image.save(temp, format="PNG", pnginfo=info, compress_level=1)
