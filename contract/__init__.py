@@ -52,6 +52,7 @@ from .notification import (
     sns_messages,
 )
 from .parameters import CHUNK_KEY, Parameters, format_parameters, parse_parameters
+from .png import PNG_SIGNATURE, with_text_chunks
 from .request import LABELS, LIMITS, MAX_SEED, PROMPT_MAX, GenerationRequest, RequestError
 
 # The model-output names load numpy where it is installed; they are imported on first use so

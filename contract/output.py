@@ -28,6 +28,7 @@ except ImportError:  # the packaged desktop app
     np = None
 
 from .parameters import CHUNK_KEY
+from .png import PNG_SIGNATURE, png_chunk, text_chunk
 from .request import LIMITS, MAX_REQUEST_BYTES
 
 ACCEPT_RGB = "application/json"
@@ -669,7 +670,6 @@ def _nested(image: RGBImage) -> list[list[list[int]]]:
     ]
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _UP_FILTER = 2
 
 
@@ -699,21 +699,8 @@ def encode_png(image: RGBImage, parameters: str | None = None) -> bytes:
         np.subtract(array[1:], array[:-1], out=filtered[1:])
         data = deflate.compress(rows) + deflate.flush()
         del rows, filtered
-    parts = [_PNG_SIGNATURE, _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))]
+    parts = [PNG_SIGNATURE, png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))]
     if parameters is not None:
-        parts.append(_text_chunk(CHUNK_KEY, parameters))
-    parts += [_png_chunk(b"IDAT", data), _png_chunk(b"IEND", b"")]
+        parts.append(text_chunk(CHUNK_KEY, parameters))
+    parts += [png_chunk(b"IDAT", data), png_chunk(b"IEND", b"")]
     return b"".join(parts)
-
-
-def _text_chunk(key: str, text: str) -> bytes:
-    """tEXt when the text is Latin-1 (what other tools read first), else UTF-8 iTXt, as Pillow does."""
-    text = text.replace("\x00", "")
-    try:
-        return _png_chunk(b"tEXt", key.encode("latin-1") + b"\x00" + text.encode("latin-1"))
-    except UnicodeEncodeError:
-        return _png_chunk(b"iTXt", key.encode("latin-1") + b"\x00\x00\x00\x00\x00" + text.encode("utf-8"))
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))

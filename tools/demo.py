@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import io
 import random
-import struct
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
 from PIL import Image
 
-from contract import CHUNK_KEY, Parameters, format_parameters, new_inference_id
+from contract import CHUNK_KEY, Parameters, format_parameters, new_inference_id, with_text_chunks
 
 from app.services.library.store import Library
 from app.services.models import ImageRecord
@@ -35,7 +33,6 @@ NEGATIVES = ("", "blurry", "lowres, watermark", "text, signature", "deformed han
 SIZES = ((256, 256), (320, 240), (240, 320), (288, 224), (224, 288))
 ENGINE = "demo"
 MODEL = "demo pattern"
-_HEADER_END = 33  # the PNG signature (8 bytes) and the IHDR chunk (25 bytes)
 
 
 def populate_demo_library(
@@ -72,7 +69,7 @@ def populate_demo_library(
         for index in range(min(rng.choice((1, 1, 2, 4)), n - len(records))):
             path = folder / f"{index}.png"
             pattern = (first + index * len(SIZES)) % variety  # same size, another pattern
-            path.write_bytes(_with_chunk(patterns[pattern], format_parameters(params)))
+            path.write_bytes(with_text_chunks(patterns[pattern], {CHUNK_KEY: format_parameters(params)}))
             records.append(
                 ImageRecord(
                     id=None,
@@ -94,13 +91,6 @@ def _encoded(seed: int, width: int, height: int) -> bytes:
     out = io.BytesIO()
     _pattern(seed, width, height).save(out, format="PNG", compress_level=1)
     return out.getvalue()
-
-
-def _with_chunk(png: bytes, text: str) -> bytes:
-    """`png` with a tEXt `parameters` chunk after its header: no decoding, no re-encoding."""
-    data = CHUNK_KEY.encode("latin-1") + b"\0" + text.encode("latin-1", "replace")
-    chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
-    return png[:_HEADER_END] + chunk + png[_HEADER_END:]
 
 
 def _pattern(seed: int, width: int, height: int) -> Image.Image:

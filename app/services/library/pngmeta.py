@@ -6,17 +6,16 @@ iTXt when the text is not Latin-1, as the other tools do.
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from contract import CHUNK_KEY, Parameters, format_parameters, parse_parameters
+from contract import CHUNK_KEY, PNG_SIGNATURE, Parameters, format_parameters, parse_parameters, with_text_chunks
 
 from app.services.errors import UserError
-
-_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from app.services.files import atomic_write
 
 
 def open_png(path: str | os.PathLike[str], *, load: bool = True) -> Image.Image:
@@ -51,7 +50,7 @@ def open_png(path: str | os.PathLike[str], *, load: bool = True) -> Image.Image:
 def _has_png_signature(path: Path) -> bool:
     try:
         with path.open("rb") as file:
-            return file.read(8) == _SIGNATURE
+            return file.read(8) == PNG_SIGNATURE
     except OSError:
         return False
 
@@ -97,19 +96,11 @@ def write_parameters(
 
 
 def _save(image: Image.Image, params: Parameters, dest: Path) -> None:
-    info = PngImagePlugin.PngInfo()
-    for key, value in _text_chunks(image).items():
-        if key != CHUNK_KEY:
-            info.add_text(key, value)
-    info.add_text(CHUNK_KEY, format_parameters(params))
-    fd, temp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            image.save(out, format="PNG", pnginfo=info)
-        os.replace(temp, dest)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    texts = {key: value for key, value in _text_chunks(image).items() if key != CHUNK_KEY}
+    texts[CHUNK_KEY] = format_parameters(params)
+    png = io.BytesIO()
+    image.save(png, format="PNG")
+    atomic_write(dest, with_text_chunks(png.getvalue(), texts))
 
 
 def _text_chunks(image: Image.Image) -> dict[str, str]:
