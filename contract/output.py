@@ -60,6 +60,47 @@ class OutputError(ValueError):
     """The model output cannot be turned into images; the message says why, for a person."""
 
 
+#: Why one image cannot be read, in the words of both paths (numpy and plain): each follows
+#: "image <n>" or a place in it ("image <n> at row <r>, column <c> (green)").
+_IMAGE_PROBLEMS = {
+    "neither": "is neither nested RGB arrays nor a base64 JPEG",
+    "not_numbers": "holds values that are not numbers",
+    "not_jpeg": "is a string but not a base64 JPEG",
+    "space": "is not valid JSON: two numbers are separated by a space, not a comma",
+    "misplaced": "is not valid JSON arrays of pixels (misplaced commas or brackets)",
+    "leading_zeros": "has a number with leading zeros, which is not valid JSON",
+    "not_rows": "is not rows of [red, green, blue] pixels",
+    "outside": "is not rows of [red, green, blue] pixels: a value stands outside a pixel",
+    "deeper": "is nested deeper than rows of [red, green, blue] pixels",
+    "empty": "has an empty row or pixel",
+    "channels": "has a pixel with {count} values; each pixel needs exactly 3 (red, green, blue)",
+    "ragged": "has rows of different lengths: row 1 has {first} pixels, row {row} has {length}",
+    "value": "has the value {value}; every value must be from 0 to 255",
+    "above_999": "has a value above 999; every value must be from 0 to 255",
+    "negative": "has negative values; every value must be a whole number from 0 to 255",
+    "decimal": "has decimal values; every value must be a whole number from 0 to 255",
+    "text": "has text where a pixel value should be",
+    "literal": "has null, true or false where a pixel value should be",
+    "object": "has a JSON object where a pixel should be",
+    "character": "has an unexpected character {char!r} among its pixel values",
+}
+#: The problem a character in an image's JSON text (numpy path) or a parsed value's type (plain path) shows.
+_CHARACTER_PROBLEMS = {
+    "-": "negative",
+    **dict.fromkeys(".eE+", "decimal"),
+    '"': "text",
+    **dict.fromkeys("ntf", "literal"),
+    **dict.fromkeys("{}", "object"),
+}
+_TYPE_PROBLEMS = ((float, "decimal"), (str, "text"), (dict, "object"))
+
+
+def _bad_image(where: int | str, problem: str, **values: Any) -> OutputError:
+    """The error for image number `where` (from 0), or a place in an image, with the table's sentence."""
+    place = f"image {where + 1}" if isinstance(where, int) else where
+    return OutputError(f"{place} {_IMAGE_PROBLEMS[problem].format(**values)}")
+
+
 class RGBImage(Protocol):
     """An 8-bit RGB image: a numpy array or `Pixels`; both have these two."""
 
@@ -140,13 +181,13 @@ def decode_image(image: Any, index: int = 0) -> RGBImage:
     if isinstance(image, str):
         return _decode_jpeg(image, index)
     if not isinstance(image, list) or not image:
-        raise OutputError(f"image {index + 1} is neither nested RGB arrays nor a base64 JPEG")
+        raise _bad_image(index, "neither")
     if np is None:
         return _plain_image(image, index)
     try:
         raw = orjson.dumps(image)
     except (TypeError, orjson.JSONEncodeError):
-        raise OutputError(f"image {index + 1} holds values that are not numbers") from None
+        raise _bad_image(index, "not_numbers") from None
     return _parse_image(raw, index)
 
 
@@ -161,7 +202,7 @@ def _read(body: bytes, spans: list[tuple[int, int]]) -> ModelOutput:
         elif isinstance(image, str):
             decoded.append(_decode_jpeg(image, index))
         else:
-            raise OutputError(f"image {index + 1} is neither nested RGB arrays nor a base64 JPEG")
+            raise _bad_image(index, "neither")
     return _model_output(data, decoded)
 
 
@@ -198,7 +239,7 @@ def _parse_image(raw: bytes, index: int) -> np.ndarray:
     except _Irregular:
         image = None
     if len(compact) != len(raw) and _runs(raw) != (image.size if image is not None else _runs(compact)):
-        raise OutputError(f"image {index + 1} is not valid JSON: two numbers are separated by a space, not a comma")
+        raise _bad_image(index, "space")
     if image is None:
         raise _describe_bad_image(compact, index)
     return image
@@ -476,13 +517,14 @@ def _check_values(value: np.ndarray, length: np.ndarray, shape: tuple[int, int],
     leading_zero = ((length == 2) & (value < 10)) | ((length == 3) & (value < 100))
     if leading_zero.any():
         where = _where_value(int(np.argmax(leading_zero)), shape, index, first_row)
-        raise OutputError(f"{where} has a number with leading zeros, which is not valid JSON")
+        raise _bad_image(where, "leading_zeros")
     too_big = (length > 3) | (value > 255)
     if too_big.any():
         number = int(np.argmax(too_big))
-        shown = "a value above 999" if length[number] > 3 else f"the value {int(value[number])}"
         where = _where_value(number, shape, index, first_row)
-        raise OutputError(f"{where} has {shown}; every value must be from 0 to 255")
+        if length[number] > 3:
+            raise _bad_image(where, "above_999")
+        raise _bad_image(where, "value", value=int(value[number]))
 
 
 def _where_value(number: int, shape: tuple[int, int], index: int, first_row: int) -> str:
@@ -502,16 +544,15 @@ if np is not None:
 
 def _describe_bad_image(compact: bytes, index: int) -> OutputError:
     """Say, for a person, why a span is not rows of [r, g, b] pixels (the slow, rare path)."""
-    where = f"image {index + 1}"
     text = np.frombuffer(compact, dtype=np.uint8)
     kind = _KIND[text]
     bad = np.flatnonzero(kind == _BAD)
     if bad.size:
-        return _bad_character(chr(int(text[bad[0]])), where)
+        return _bad_character(chr(int(text[bad[0]])), index)
     digit = kind == _DIGIT
     long_runs = digit[3:] & digit[2:-1] & digit[1:-2] & digit[:-3]
     if long_runs.any():
-        return OutputError(f"{where} has a value above 999; every value must be from 0 to 255")
+        return _bad_image(index, "above_999")
     starts = ~digit
     starts[1:] |= digit[1:] & starts[:-1]
     tokens = kind[starts]
@@ -522,11 +563,11 @@ def _describe_bad_image(compact: bytes, index: int) -> OutputError:
     numbers = tokens == _DIGIT
     opens = tokens == _LIST_OPEN
     if np.any(opens & (level > 3)):
-        return OutputError(f"{where} is nested deeper than rows of [red, green, blue] pixels")
+        return _bad_image(index, "deeper")
     if np.any(numbers & (level < 3)):
-        return OutputError(f"{where} is not rows of [red, green, blue] pixels: a value stands outside a pixel")
+        return _bad_image(index, "outside")
     if np.any(opens[:-1] & (tokens[1:] == _LIST_CLOSE)):
-        return OutputError(f"{where} has an empty row or pixel")
+        return _bad_image(index, "empty")
     pixel_opens = np.flatnonzero(opens & (level == 3))
     pixel_closes = np.flatnonzero((tokens == _LIST_CLOSE) & (level == 2))
     if pixel_opens.size and pixel_opens.size == pixel_closes.size:
@@ -534,10 +575,7 @@ def _describe_bad_image(compact: bytes, index: int) -> OutputError:
         channels = seen[pixel_closes] - seen[pixel_opens]
         odd = np.flatnonzero(channels != 3)
         if odd.size:
-            return OutputError(
-                f"{where} has a pixel with {int(channels[odd[0]])} values; "
-                "each pixel needs exactly 3 (red, green, blue)"
-            )
+            return _bad_image(index, "channels", count=int(channels[odd[0]]))
     row_opens = np.flatnonzero(opens & (level == 2))
     if row_opens.size > 1:
         pixels_seen = np.cumsum(opens & (level == 3), dtype=np.int32)
@@ -545,81 +583,66 @@ def _describe_bad_image(compact: bytes, index: int) -> OutputError:
         lengths = pixels_seen[row_ends] - pixels_seen[row_opens]
         odd = np.flatnonzero(lengths != lengths[0])
         if odd.size:
-            return OutputError(
-                f"{where} has rows of different lengths: row 1 has {int(lengths[0])} pixels, "
-                f"row {int(odd[0]) + 1} has {int(lengths[odd[0]])}"
+            return _bad_image(
+                index, "ragged", first=int(lengths[0]), row=int(odd[0]) + 1, length=int(lengths[odd[0]])
             )
     if row_opens.size == 0:
-        return OutputError(f"{where} is not rows of [red, green, blue] pixels")
-    return OutputError(f"{where} is not valid JSON arrays of pixels (misplaced commas or brackets)")
+        return _bad_image(index, "not_rows")
+    return _bad_image(index, "misplaced")
 
 
-def _bad_character(char: str, where: str) -> OutputError:
-    if char == "-":
-        return OutputError(f"{where} has negative values; every value must be a whole number from 0 to 255")
-    if char in ".eE+":
-        return OutputError(f"{where} has decimal values; every value must be a whole number from 0 to 255")
-    if char == '"':
-        return OutputError(f"{where} has text where a pixel value should be")
-    if char in "ntf":
-        return OutputError(f"{where} has null, true or false where a pixel value should be")
-    if char in "{}":
-        return OutputError(f"{where} has a JSON object where a pixel should be")
-    return OutputError(f"{where} has an unexpected character {char!r} among its pixel values")
+def _bad_character(char: str, index: int) -> OutputError:
+    problem = _CHARACTER_PROBLEMS.get(char)
+    return _bad_image(index, problem) if problem else _bad_image(index, "character", char=char)
 
 
 def _plain_image(rows: list[Any], index: int) -> Pixels:
     """Nested RGB lists as Pixels, a row at a time, with the fast path's rules and messages."""
-    where = f"image {index + 1}"
     width = len(rows[0]) if isinstance(rows[0], list) else 0
     data = bytearray()
     for number, row in enumerate(rows):
         if not isinstance(row, list):
-            raise OutputError(f"{where} is not rows of [red, green, blue] pixels: a value stands outside a pixel")
+            raise _bad_image(index, "outside")
         if not row:
-            raise OutputError(f"{where} has an empty row or pixel")
+            raise _bad_image(index, "empty")
         values = list(chain.from_iterable(pixel if type(pixel) is list else [pixel] for pixel in row))
         if len(values) != 3 * len(row) or set(map(type, values)) != {int} or not all(
             type(pixel) is list for pixel in row
         ):
-            raise _plain_problem(row, where)
+            raise _plain_problem(row, index)
         if len(row) != width:
-            raise OutputError(
-                f"{where} has rows of different lengths: row 1 has {width} pixels, row {number + 1} has {len(row)}"
-            )
+            raise _bad_image(index, "ragged", first=width, row=number + 1, length=len(row))
         try:
             data += bytes(values)
         except ValueError:
             value = next(v for v in values if not 0 <= v <= 255)
             if value < 0:
-                raise OutputError(
-                    f"{where} has negative values; every value must be a whole number from 0 to 255"
-                ) from None
-            raise OutputError(f"{where} has the value {value}; every value must be from 0 to 255") from None
+                raise _bad_image(index, "negative") from None
+            raise _bad_image(index, "value", value=value) from None
     return Pixels(len(rows), width, bytes(data))
 
 
-def _plain_problem(row: list[Any], where: str) -> OutputError:
+def _plain_problem(row: list[Any], index: int) -> OutputError:
     """Why a row is not [r, g, b] pixels of whole numbers, for a person."""
     for pixel in row:
         if not isinstance(pixel, list):
-            return OutputError(f"{where} is not rows of [red, green, blue] pixels: a value stands outside a pixel")
+            return _bad_image(index, "outside")
         for value in pixel:
-            if isinstance(value, list):
-                return OutputError(f"{where} is nested deeper than rows of [red, green, blue] pixels")
-            if isinstance(value, bool) or value is None:
-                return OutputError(f"{where} has null, true or false where a pixel value should be")
-            if isinstance(value, float):
-                return OutputError(f"{where} has decimal values; every value must be a whole number from 0 to 255")
-            if isinstance(value, str):
-                return OutputError(f"{where} has text where a pixel value should be")
-            if isinstance(value, dict):
-                return OutputError(f"{where} has a JSON object where a pixel should be")
+            problem = _value_problem(value)
+            if problem:
+                return _bad_image(index, problem)
         if len(pixel) != 3:
-            if not pixel:
-                return OutputError(f"{where} has an empty row or pixel")
-            return OutputError(f"{where} has a pixel with {len(pixel)} values; each pixel needs exactly 3 (red, green, blue)")
-    return OutputError(f"{where} is not rows of [red, green, blue] pixels")
+            return _bad_image(index, "channels", count=len(pixel)) if pixel else _bad_image(index, "empty")
+    return _bad_image(index, "not_rows")
+
+
+def _value_problem(value: Any) -> str | None:
+    """What a parsed value that is not a whole number is, in `_IMAGE_PROBLEMS`' words."""
+    if isinstance(value, list):
+        return "deeper"
+    if isinstance(value, bool) or value is None:
+        return "literal"
+    return next((problem for kind, problem in _TYPE_PROBLEMS if isinstance(value, kind)), None)
 
 
 def _decode_jpeg(text: str, index: int) -> RGBImage:
@@ -630,7 +653,7 @@ def _decode_jpeg(text: str, index: int) -> RGBImage:
         with Image.open(io.BytesIO(raw)) as img:
             return image_from_pil(img)
     except (binascii.Error, ValueError, UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise OutputError(f"image {index + 1} is a string but not a base64 JPEG") from None
+        raise _bad_image(index, "not_jpeg") from None
 
 
 def encode_output(
