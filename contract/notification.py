@@ -123,7 +123,11 @@ def _str(value: Any) -> str | None:
 
 
 def sns_messages(event: Any, log: Any) -> Iterator[str]:
-    """The Message of every record of a Lambda SNS event; other records are logged and skipped."""
+    """The Message of every record of a Lambda SNS event; other records are logged and skipped.
+
+    `log` is the handler's Powertools Logger: the previous record's `inference_id` key is removed
+    before each message, so no log line names another record's job.
+    """
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list):
         log.error("Ignored an event without Records: it did not come from SNS")
@@ -134,4 +138,5 @@ def sns_messages(event: Any, log: Any) -> Iterator[str]:
         if not isinstance(message, str):
             log.error("Ignored record %d: it has no SNS message", number)
             continue
+        log.remove_keys(["inference_id"])
         yield message

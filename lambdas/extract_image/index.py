@@ -70,7 +70,6 @@ class Job:
 def lambda_handler(event: SNSEvent, context: LambdaContext) -> None:
     bucket = lambda_bucket(os.environ)
     for message in sns_messages(event.raw_event, logger):
-        logger.remove_keys(["inference_id"])
         job = read_job(message)
         if job is not None:
             process(job, bucket)

@@ -35,7 +35,6 @@ s3 = boto3.client("s3")
 def lambda_handler(event: SNSEvent, context: LambdaContext) -> None:
     bucket = lambda_bucket(os.environ)
     for message in sns_messages(event.raw_event, logger):
-        logger.remove_keys(["inference_id"])
         notification = read_notification(message)
         if notification is not None:
             save(notification, message, bucket)
