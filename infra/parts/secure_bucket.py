@@ -8,6 +8,15 @@ from constructs import Construct
 
 from infra.parts.nag import acknowledge
 
+#: What every bucket of ours has: encrypted at rest, TLS 1.2 or newer only, private, owned by the bucket owner.
+_HOUSE_DEFAULTS = {
+    "encryption": s3.BucketEncryption.S3_MANAGED,
+    "enforce_ssl": True,
+    "minimum_tls_version": 1.2,
+    "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+    "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+}
+
 
 class AccessLogBucket(s3.Bucket):
     """The bucket that receives a stack's S3 server access logs."""
@@ -16,11 +25,7 @@ class AccessLogBucket(s3.Bucket):
         super().__init__(
             scope,
             construct_id,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            **_HOUSE_DEFAULTS,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(expire_days))],
             removal_policy=RemovalPolicy.DESTROY,
         )
@@ -46,11 +51,7 @@ def secure_bucket(
     return s3.Bucket(
         scope,
         construct_id,
-        encryption=s3.BucketEncryption.S3_MANAGED,
-        enforce_ssl=True,
-        minimum_tls_version=1.2,
-        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        **_HOUSE_DEFAULTS,
         versioned=versioned,
         server_access_logs_bucket=logs,
         server_access_logs_prefix=f"{construct_id}/",
