@@ -32,6 +32,7 @@ from app.services.cloud.credentials import CredentialSource
 from app.services.deploy.deployer import BOOTSTRAP_STACK, TEMPLATE_PREFIX, Deployer
 from app.services.deploy.bundle import DeployOptions
 from app.services.errors import UserError
+from app.services.progress import Progress
 from app.services.local_cloud.jumpstart import ReplicaModel, publish
 from app.services.settings import load_settings
 from contract import BUCKET_PARAM, ENDPOINT_PARAM, ERROR_TOPIC_PARAM, MODEL_DATA_PARAM, MODEL_IMAGE_PARAM, SUCCESS_TOPIC_PARAM, ssm_name
@@ -234,8 +235,9 @@ def test_deploy_from_an_empty_account_ends_with_the_new_target_active(cloud, dep
 
     pipeline.done()
     log = messages(events)
-    percents = [e.percent for e in events]
-    assert percents == sorted(percents) and percents[-1] == 100
+    assert {type(e) for e in events} == {Progress}  # the services' one progress event
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert "Service Quotas did not answer" in log  # moto has no ListServiceQuotas: a warning, not a stop
     assert "CDK bootstrap: not found" in log and f"{BOOTSTRAP_STACK}: CREATE_COMPLETE" in log
     assert "following run run-2" in log and "Stage Deploy: Succeeded" in log
@@ -256,7 +258,7 @@ def test_deploy_from_an_empty_account_ends_with_the_new_target_active(cloud, dep
     assert target.bucket == endpoint_bucket["StackResourceDetail"]["PhysicalResourceId"]
     assert target.endpoint_name == "diffusion-desk-studio" and target.region == cloud.region
     settings = load_settings(dirs)
-    assert settings.active_target == target.name == DEPLOYMENT
+    assert settings.active_target == target.name == DEPLOYMENT and settings.mode == "aws"
     assert [t["bucket"] for t in settings.targets] == [target.bucket]
 
 
@@ -313,11 +315,13 @@ def test_teardown_names_what_it_deletes_and_leaves_nothing_behind(cloud, deploye
 
     events, _ = run(deployer.teardown(plan))
 
-    assert events[-1].percent == 100 and "gone" in events[-1].message
+    assert events[-1].fraction == 1.0 and "gone" in events[-1].message
     staging = f"cdk-hnb659fds-assets-{cloud.cloud.account_id}-{cloud.region}"
     assert everything(cloud) == (stacks | {BOOTSTRAP_STACK}, buckets | {staging},
                                  parameters | {"/cdk-bootstrap/hnb659fds/version"})
     assert "Contents" not in s3.list_objects_v2(Bucket=staging, Prefix=TEMPLATE_PREFIX)
+    left = s3.list_object_versions(Bucket=staging, Prefix=TEMPLATE_PREFIX)
+    assert not left.get("Versions") and not left.get("DeleteMarkers")
     assert endpoint_logs in text and not logs.describe_log_groups(logGroupNamePrefix=endpoint_logs)["logGroups"]
     settings = load_settings(dirs)
     assert settings.targets == [] and settings.active_target is None

@@ -11,6 +11,7 @@ from app.services.errors import UserError
 from app.services.jobs.service import WARMING_UP
 from app.services.local_cloud.engine import SandboxEngine
 from app.services.models import JobState
+from app.services.progress import Progress
 from contract import APP_NAME, GenerationRequest, S3Location, id_time, request_key
 
 SMALL = {"width": 64, "height": 64}  # the sandbox engine draws small images quickly
@@ -103,7 +104,9 @@ def test_batch_sends_every_job_with_progress_and_two_requests_each(open_services
     assert [job.state for job in jobs] == [JobState.QUEUED] * 20
     assert [job.request.prompt for job in jobs] == [f"tile {n}" for n in range(20)]
     assert len({job.inference_id for job in jobs}) == 20
-    assert sorted(p.step for p in progress) == list(range(1, 21)) and progress[-1].total == 20
+    assert {type(p) for p in progress} == {Progress}  # the services' one progress event
+    assert sorted(p.fraction for p in progress) == [n / 20 for n in range(1, 21)]
+    assert sorted(p.message for p in progress) == sorted(f"Sent {n} of 20" for n in range(1, 21))
     assert s3_calls.count("PutObject") == 20 and len(s3_calls) == 20
 
 

@@ -8,7 +8,8 @@ import pytest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.services.deploy.bundle import DeployOptions
-from app.services.deploy.deployer import DeployEvent, TeardownPlan
+from app.services.deploy.deployer import TeardownPlan
+from app.services.progress import Progress
 from app.services.errors import UserError
 from app.services.cloud.targets import Target
 from app.ui.shell import style
@@ -32,15 +33,15 @@ class FakeDeployer:
 
     def deploy(self, options: DeployOptions):
         self.calls.append(("deploy", options))
-        yield DeployEvent("Checking your AWS account", 2, "Account 123456789012")
-        yield DeployEvent("Deploying the pipeline stack", 30,
+        yield Progress.at_percent("Checking your AWS account", 2, "Account 123456789012")
+        yield Progress.at_percent("Deploying the pipeline stack", 30,
                           "15:02:11  ModelsC55D3500  AWS::S3::Bucket  CREATE_IN_PROGRESS")
-        yield DeployEvent("Building the model and the endpoint", 40, "Stage Build: InProgress")
+        yield Progress.at_percent("Building the model and the endpoint", 40, "Stage Build: InProgress")
         self.held.set()
         self.hold.wait(10)
         if self.fail:
             raise UserError(self.fail)
-        yield DeployEvent("Connecting the app", 100, "Ready")
+        yield Progress.at_percent("Connecting the app", 100, "Ready")
         return TARGET
 
     update = deploy
@@ -51,8 +52,8 @@ class FakeDeployer:
 
     def teardown(self, plan: TeardownPlan):
         self.calls.append(("teardown", plan))
-        yield DeployEvent("Deleting diffusion-desk-studio-endpoint", 50, "Emptied s3://diffusion-desk-studio-bucket")
-        yield DeployEvent("Removing the rest", 100, "Deployment 'studio' is gone from eu-west-1")
+        yield Progress.at_percent("Deleting diffusion-desk-studio-endpoint", 50, "Emptied s3://diffusion-desk-studio-bucket")
+        yield Progress.at_percent("Removing the rest", 100, "Deployment 'studio' is gone from eu-west-1")
 
 
 @pytest.fixture

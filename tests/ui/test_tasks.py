@@ -7,7 +7,8 @@ import threading
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.services.errors import UserError
-from app.ui.shell.tasks import Lane, Progress, Task, manager
+from app.services.lanes import lane
+from app.ui.shell.tasks import NETWORK_THREADS, Lane, Progress, Task, manager
 
 
 def test_result_arrives_on_the_gui_thread(qtbot):
@@ -28,7 +29,7 @@ def test_generator_reports_progress_then_result(qtbot):
     events, results = [], []
 
     def op():
-        yield ("upload", 0.5, "Uploading")
+        yield Progress("upload", 0.5, "Uploading")
         yield Progress("deploy", 1.0, "Deploying")
         return "done"
 
@@ -37,6 +38,70 @@ def test_generator_reports_progress_then_result(qtbot):
     assert [e.step for e in events] == ["upload", "deploy"]
     assert events[0].fraction == 0.5 and events[0].message == "Uploading"
     assert results == ["done"]
+
+
+def test_a_generator_that_yields_anything_but_progress_fails(qtbot):
+    errors = []
+
+    def op():
+        yield ("upload", 0.5, "Uploading")  # the old tuple shape is no progress event any more
+
+    Task(None, op, failure=errors.append).run()
+    qtbot.waitUntil(lambda: bool(errors))
+    assert isinstance(errors[0], TypeError) and "Progress" in str(errors[0])
+
+
+class _Deployer:
+    """Deploy-like: a generator that holds its worker until the test lets it go, declared long work."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+
+    @lane(Lane.LONG)
+    def deploy(self):
+        yield Progress("Building the model and the endpoint", 0.5, "Stage Build: InProgress")
+        self.gate.wait(10)
+        return "deployed"
+
+
+def _network_lane_serves_while_deploying(qtbot) -> None:
+    """With the deploy holding its worker, a full network lane's worth of ops still all finish."""
+    mgr = manager()
+    qtbot.waitUntil(lambda: mgr.pool(Lane.LONG).activeThreadCount() == 1)
+    answered = []
+    for n in range(NETWORK_THREADS + 1):
+        Task(None, lambda n=n: n, success=answered.append, lane=Lane.NETWORK).run()
+    qtbot.waitUntil(lambda: len(answered) == NETWORK_THREADS + 1)
+    assert mgr.pool(Lane.LONG).activeThreadCount() == 1  # still deploying
+
+
+def test_a_deploy_declared_long_runs_on_its_own_lane_and_the_network_lane_stays_free(qtbot):
+    deployer, results, events = _Deployer(), [], []
+    Task(None, deployer.deploy, success=results.append, progress=events.append).run()  # the call site names no lane
+    qtbot.waitUntil(lambda: bool(events))
+    _network_lane_serves_while_deploying(qtbot)
+    assert manager().pool(Lane.NETWORK).activeThreadCount() == 0 and results == []
+    deployer.gate.set()
+    qtbot.waitUntil(lambda: results == ["deployed"])
+    assert events[0].message == "Stage Build: InProgress"
+
+
+def test_a_deploy_made_inside_a_lambda_moves_to_the_long_lane_and_frees_the_pool(qtbot):
+    deployer, results = _Deployer(), []
+    Task(None, lambda: deployer.deploy(), success=results.append).run()  # as the deploy panel calls it
+    _network_lane_serves_while_deploying(qtbot)
+    qtbot.waitUntil(lambda: manager().pool(Lane.POOL).activeThreadCount() == 0)
+    deployer.gate.set()
+    qtbot.waitUntil(lambda: results == ["deployed"])
+
+
+def test_a_lane_named_at_the_call_site_wins_over_the_declared_one(qtbot):
+    deployer, results = _Deployer(), []
+    Task(None, deployer.deploy, success=results.append, lane=Lane.NETWORK).run()
+    qtbot.waitUntil(lambda: manager().pool(Lane.NETWORK).activeThreadCount() == 1)
+    assert manager().pool(Lane.LONG).activeThreadCount() == 0
+    deployer.gate.set()
+    qtbot.waitUntil(lambda: results == ["deployed"])
 
 
 def test_user_error_goes_to_one_dialog_with_its_text(qtbot):
@@ -110,7 +175,7 @@ def test_slow_work_gets_a_busy_cursor_then_a_cancellable_progress_dialog(qtbot):
     results = []
 
     def op():
-        yield ("Uploading", 0.25, "source.zip")
+        yield Progress("Uploading", 0.25, "source.zip")
         gate.wait(10)
         return "done"
 

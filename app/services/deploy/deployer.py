@@ -2,7 +2,7 @@
 
 No Node.js, CDK CLI, Docker or git: the source and pipeline stacks are pre-synthesized templates
 (resources/templates), the source goes up as a zip (or one CodeCommit commit), and CodePipeline
-builds the model and deploys the endpoint stack. Each operation is a generator of DeployEvents
+builds the model and deploys the endpoint stack. Each operation is a generator of Progress events
 whose return value is the result; re-running after a failure continues where it stopped.
 """
 
@@ -28,7 +28,9 @@ from app.services.deploy import bundle as deploy_bundle
 from app.services.cloud.aws import Connection, client_config, error_code
 from app.services.deploy.bundle import DeployOptions
 from app.services.errors import UserError
+from app.services.lanes import Lane, lane
 from app.services.model_catalog import ModelCatalog, ModelChoice
+from app.services.progress import Progress
 from app.services.deploy.pipeline import PipelineFailed, follow
 from app.services.settings import AppDirs, Settings, load_settings, save_settings
 from app.services.deploy.stacks import CLOCK_SKEW, RECREATE, UPDATABLE, StackLine, Stacks
@@ -50,20 +52,9 @@ RUNNING = ("InProgress", "Stopping")
 REPLACED_ENDPOINT = ("Warning: {before} → {after} replaces the endpoint. The new one takes the new jobs once it is "
                      "ready; jobs still waiting on the old one when it is deleted are lost: wait for them, or resend them.")
 
-Events = Generator["DeployEvent", None, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class DeployEvent:
-    """One progress event: the step, overall percent (None = unknown) and one log line."""
-
-    step: str
-    percent: float | None
-    message: str = ""
-
-    @property
-    def fraction(self) -> float | None:
-        return None if self.percent is None else self.percent / 100
+Events = Generator[Progress, None, Any]
+#: The deployer counts in percent of the whole operation; what it yields is the services' one Progress.
+_at = Progress.at_percent
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,19 +136,20 @@ class Deployer:
     def options(self) -> DeployOptions:
         return deploy_bundle.load_options(self.dirs, self.source_dir)
 
+    @lane(Lane.NETWORK)
     def preflight(self, options: DeployOptions, *, newest_model: bool = False) -> Events:
         """Credentials, region, model, SageMaker quota and CDK bootstrap; returns a Preflight.
 
         The model is resolved from JumpStart's metadata; `newest_model` (Update) moves to the newest usable version.
         """
         step = "Checking your AWS account"
-        yield DeployEvent(step, 0, f"Checking the credentials ({self.connection.source.describe()})")
+        yield _at(step, 0, f"Checking the credentials ({self.connection.source.describe()})")
         identity = self.connection.identity()
-        yield DeployEvent(step, 1, f"Account {identity.account}, signed in as {identity.arn}")
+        yield _at(step, 1, f"Account {identity.account}, signed in as {identity.arn}")
         offered = self.connection.session.get_available_regions("sagemaker")
         if offered and self.region not in offered and self.connection.endpoint_url is None:
             raise UserError(f"SageMaker is not offered in {self.region}.", hint="Choose another region on the Connection page.")
-        yield DeployEvent(step, 2, f"Region {self.region}")
+        yield _at(step, 2, f"Region {self.region}")
         model = yield from self._model(options, newest_model, step)
         warnings = []
         quota, why = self._endpoint_quota(options.instance_type)
@@ -173,15 +165,15 @@ class Deployer:
             warnings.append(f"The quota allows {quota:g} {options.instance_type} instances, fewer than the "
                             f"{options.max_instances} chosen: the endpoint will not scale beyond {quota:g}.")
         else:
-            yield DeployEvent(step, 3, f"Quota: up to {quota:g} {options.instance_type} endpoint instances")
+            yield _at(step, 3, f"Quota: up to {quota:g} {options.instance_type} endpoint instances")
         for warning in warnings:
-            yield DeployEvent(step, 3, f"Warning: {warning}")
+            yield _at(step, 3, f"Warning: {warning}")
         version = self._bootstrap_version()
-        yield DeployEvent(step, 4, f"CDK bootstrap: version {version}" if version is not None
+        yield _at(step, 4, f"CDK bootstrap: version {version}" if version is not None
                           else "CDK bootstrap: not found in this account and region")
         return Preflight(identity.account, self.region, version, tuple(warnings), model)
 
-    def _model(self, options: DeployOptions, newest: bool, step: str) -> Iterator[DeployEvent]:
+    def _model(self, options: DeployOptions, newest: bool, step: str) -> Iterator[Progress]:
         """The configured model and version as JumpStart offers them here; UserError lists what is usable."""
         pinned = self.config().model.version
         catalog = ModelCatalog(self.connection.s3, self.region)
@@ -190,17 +182,19 @@ class Deployer:
             wanted = catalog.newest_usable(options.model_id, options.instance_type) or pinned
         choice = catalog.resolve(options.model_id, wanted, options.instance_type)
         if choice.version != pinned:
-            yield DeployEvent(step, 2, f"Model {choice.model_id}: version {pinned} → {choice.version} used")
+            yield _at(step, 2, f"Model {choice.model_id}: version {pinned} → {choice.version} used")
         elif choice.newer_available:
-            yield DeployEvent(step, 2, f"Model {choice.model_id}: version {choice.version} → {choice.newest} available "
+            yield _at(step, 2, f"Model {choice.model_id}: version {choice.version} → {choice.newest} available "
                                        "(press Update to use it)")
-        yield DeployEvent(step, 2, f"Model {choice.model_id} version {choice.version} on {options.instance_type}")
+        yield _at(step, 2, f"Model {choice.model_id} version {choice.version} on {options.instance_type}")
         return choice
 
+    @lane(Lane.LONG)
     def deploy(self, options: DeployOptions) -> Events:
         """Everything from an empty account to a working target; returns the Target, now active."""
         return (yield from self._run(options, updating=False))
 
+    @lane(Lane.LONG)
     def update(self, options: DeployOptions) -> Events:
         """Changed config → new bundle → pipeline; the stacks are brought up to date on the way."""
         return (yield from self._run(options, updating=True))
@@ -215,10 +209,10 @@ class Deployer:
                                 hint="Press Deploy.")
         before = config.model.instance_type
         text, config = deploy_bundle.configure(self.dirs, options, self.region, self.source_dir)
-        yield DeployEvent("Saving your choices", 0, f"Model {config.model.id} on {config.model.instance_type}, "
+        yield _at("Saving your choices", 0, f"Model {config.model.id} on {config.model.instance_type}, "
                           f"0 to {config.endpoint.max_instances} instances, in {config.region}")
         if updating and before != config.model.instance_type:
-            yield DeployEvent("Saving your choices", 0, REPLACED_ENDPOINT.format(before=before, after=config.model.instance_type))
+            yield _at("Saving your choices", 0, REPLACED_ENDPOINT.format(before=before, after=config.model.instance_type))
         preflight = yield from self.preflight(options, newest_model=updating)
         if preflight.model is not None and preflight.model.version != config.model.version:
             text, config = deploy_bundle.pin_model_version(self.dirs, preflight.model.version, self.source_dir)
@@ -230,10 +224,10 @@ class Deployer:
         yield from self._stack(config, "pipeline", staging, 20, 35)
         yield from self._pipeline(config, version, since)
         step = "Connecting the app"
-        yield DeployEvent(step, 98, f"Reading the SSM parameters under {ssm_prefix(config.deployment)}")
+        yield _at(step, 98, f"Reading the SSM parameters under {ssm_prefix(config.deployment)}")
         target = load_target(self.connection, config.deployment)
         self._activate(target)
-        yield DeployEvent(step, 100, f"Ready: endpoint {target.endpoint_name}, bucket {target.bucket} in {target.region}")
+        yield _at(step, 100, f"Ready: endpoint {target.endpoint_name}, bucket {target.bucket} in {target.region}")
         return target
 
     def _bootstrap(self, preflight: Preflight) -> Events:
@@ -241,14 +235,13 @@ class Deployer:
         step = "Preparing the account for CDK"
         qualifier, too_old = self._bootstrap_requirement()
         if preflight.bootstrap_version is None or str(preflight.bootstrap_version) in too_old:
-            yield DeployEvent(step, 6, f"Deploying the CDK bootstrap stack {BOOTSTRAP_STACK} (qualifier {qualifier})")
+            yield _at(step, 6, f"Deploying the CDK bootstrap stack {BOOTSTRAP_STACK} (qualifier {qualifier})")
             body = (self.templates / BOOTSTRAP_TEMPLATE).read_text(encoding="utf-8")
             yield from _scaled(self.stacks.deploy(BOOTSTRAP_STACK, body, parameters=self._bootstrap_parameters()),
                                step, 6, 12)
         else:
-            yield DeployEvent(step, 12, f"CDK bootstrap version {preflight.bootstrap_version} is ready")
-        outputs = self.stacks.outputs(BOOTSTRAP_STACK) if self.stacks.status(BOOTSTRAP_STACK) else {}
-        return outputs.get("BucketName") or f"cdk-{qualifier}-assets-{preflight.account}-{self.region}"
+            yield _at(step, 12, f"CDK bootstrap version {preflight.bootstrap_version} is ready")
+        return self._staging_bucket(preflight.account, assumed=True)
 
     def _bootstrap_parameters(self) -> list[dict[str, Any]]:
         """As `cdk bootstrap` does: S3's managed key for a new stack; on update every existing value is kept."""
@@ -261,7 +254,7 @@ class Deployer:
         added = [{"ParameterKey": k, "ParameterValue": v} for k, v in BOOTSTRAP_CREATE_PARAMETERS.items() if k not in existing]
         return kept + added
 
-    def _stack(self, config: Config, part: str, staging: str, low: float, high: float) -> Iterator[DeployEvent]:
+    def _stack(self, config: Config, part: str, staging: str, low: float, high: float) -> Iterator[Progress]:
         name = config.stack_name(part)
         step = f"Deploying the {part} stack"
         text = self._template_text(part, config.source_kind)
@@ -270,10 +263,10 @@ class Deployer:
         url = None
         if len(compact.encode()) > MAX_TEMPLATE_BODY:
             url = self._template_url(staging, f"{part}-{config.source_kind}", compact)
-        yield DeployEvent(step, low, f"{name}: {count} resources")
+        yield _at(step, low, f"{name}: {count} resources")
         yield from _scaled(self.stacks.deploy(name, compact, template_url=url, resource_count=count), step, low, high)
 
-    def _upload(self, config: Config, text: str, source: dict[str, str]) -> Generator[DeployEvent, None, str | None]:
+    def _upload(self, config: Config, text: str, source: dict[str, str]) -> Generator[Progress, None, str | None]:
         """Put the source where the pipeline reads it; returns its revision (S3 version or commit id), if known."""
         step = "Uploading the cloud code"
         if config.source_kind == "codecommit":
@@ -282,15 +275,15 @@ class Deployer:
         with tempfile.TemporaryDirectory(prefix="diffusion-desk-") as folder:
             bundle = deploy_bundle.build_bundle(text, Path(folder) / "source.zip", self.source_dir)
             data = bundle.read_bytes()
-        yield DeployEvent(step, 19, f"source.zip: {len(data) / 1024:.0f} kB of infra/, lambdas/, contract/ and your config.toml")
+        yield _at(step, 19, f"source.zip: {len(data) / 1024:.0f} kB of infra/, lambdas/, contract/ and your config.toml")
         try:
             reply = self.connection.s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/zip")
         except (BotoCoreError, ClientError) as exc:
             raise UserError(f"Uploading the cloud code to s3://{bucket}/{key} failed ({error_code(exc)}).") from None
-        yield DeployEvent(step, 20, f"Uploaded to s3://{bucket}/{key}")
+        yield _at(step, 20, f"Uploaded to s3://{bucket}/{key}")
         return reply.get("VersionId")
 
-    def _commit(self, repository: str, branch: str, text: str) -> Generator[DeployEvent, None, str | None]:
+    def _commit(self, repository: str, branch: str, text: str) -> Generator[Progress, None, str | None]:
         """One CodeCommit commit through its API (no git needed): every bundle file, stale files deleted."""
         step = "Committing the cloud code"
         codecommit = self.connection.client("codecommit")
@@ -318,18 +311,18 @@ class Deployer:
             request["deleteFiles"] = [{"filePath": path} for path in stale]
         if parent:
             request["parentCommitId"] = parent
-        yield DeployEvent(step, 19, f"{len(files)} files to {repository} ({branch})")
+        yield _at(step, 19, f"{len(files)} files to {repository} ({branch})")
         try:
             commit = codecommit.create_commit(**request)["commitId"]
-            yield DeployEvent(step, 20, f"Committed {commit[:10]}" + (f", {len(stale)} old files removed" if stale else ""))
+            yield _at(step, 20, f"Committed {commit[:10]}" + (f", {len(stale)} old files removed" if stale else ""))
             return commit
         except ClientError as exc:
             if error_code(exc) != "NoChangeException":
                 raise UserError(f"CodeCommit refused the commit to {repository}: {_message(exc)}") from None
-            yield DeployEvent(step, 20, "The repository already holds this code")
+            yield _at(step, 20, "The repository already holds this code")
             return parent
 
-    def _pipeline(self, config: Config, revision: str | None, since: datetime) -> Iterator[DeployEvent]:
+    def _pipeline(self, config: Config, revision: str | None, since: datetime) -> Iterator[Progress]:
         """Follow the run that creating (or updating) the pipeline started for this source; start one if none did."""
         step = "Building the model and the endpoint"
         name = self.stacks.outputs(config.stack_name("pipeline"))["PipelineName"]
@@ -337,14 +330,14 @@ class Deployer:
         started = since
         execution = self._running(client, name, revision, since)
         if execution:
-            yield DeployEvent(step, 41, f"Pipeline {name} is already running for this code (run {execution}): "
+            yield _at(step, 41, f"Pipeline {name} is already running for this code (run {execution}): "
                                         "following it; the model build takes a while")
         else:
             try:
                 execution = client.start_pipeline_execution(name=name)["pipelineExecutionId"]
             except (BotoCoreError, ClientError) as exc:
                 raise UserError(f"The pipeline {name} could not be started: {_message(exc)}") from None
-            yield DeployEvent(step, 41, f"Pipeline {name} started (run {execution}); the model build takes a while")
+            yield _at(step, 41, f"Pipeline {name} started (run {execution}); the model build takes a while")
         try:
             yield from _scaled(follow(client, name, execution, poll_seconds=self.poll_seconds * 2, sleep=self.sleep,
                                       timeout=self.pipeline_timeout), step, 41, 97)
@@ -373,6 +366,7 @@ class Deployer:
                 return summary["pipelineExecutionId"]
         return None
 
+    @lane(Lane.NETWORK)
     def plan_teardown(self) -> TeardownPlan:
         """Everything teardown would delete, by name; nothing is touched."""
         config = self.config()
@@ -390,6 +384,7 @@ class Deployer:
             tuple(self._parameters(config)), tuple(log_groups), tuple(self._template_copies(identity.account)),
         )
 
+    @lane(Lane.LONG)
     def teardown(self, plan: TeardownPlan) -> Events:
         """Delete what the confirmed plan names: endpoint, buckets (all versions), pipeline, source."""
         if not isinstance(plan, TeardownPlan):
@@ -416,7 +411,7 @@ class Deployer:
         step = "Removing the rest"
         yield from self._delete_buckets(list(plan.buckets), step, 88)
         self._delete_parameters(plan.parameters)
-        yield DeployEvent(step, 92, f"Deleted {len(plan.parameters)} SSM parameters")
+        yield _at(step, 92, f"Deleted {len(plan.parameters)} SSM parameters")
         logs = self.connection.client("logs")
         for group in plan.log_groups:
             try:
@@ -426,27 +421,20 @@ class Deployer:
                     raise UserError(f"The log group {group} could not be deleted: {_message(exc)}") from None
         self._delete_template_copies(plan)
         self._forget(plan.deployment)
-        yield DeployEvent(step, 100, f"Deployment {plan.deployment!r} is gone from {plan.region}")
+        yield _at(step, 100, f"Deployment {plan.deployment!r} is gone from {plan.region}")
 
-    def _empty(self, buckets: list[str], step: str, percent: float) -> Iterator[DeployEvent]:
+    def _empty(self, buckets: list[str], step: str, percent: float) -> Iterator[Progress]:
         """Delete every object version and delete marker, so CloudFormation can delete the bucket."""
-        s3 = self.connection.s3
         for bucket in buckets:
-            count = 0
             try:
-                for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-                    doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                              for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
-                    for start in range(0, len(doomed), 1000):
-                        s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start:start + 1000], "Quiet": True})
-                    count += len(doomed)
+                count = self._delete_versions(bucket)
             except ClientError as exc:
                 if error_code(exc) in ("NoSuchBucket", "404"):
                     continue
                 raise UserError(f"The bucket {bucket} could not be emptied: {_message(exc)}") from None
-            yield DeployEvent(step, percent, f"Emptied s3://{bucket} ({count} object versions)")
+            yield _at(step, percent, f"Emptied s3://{bucket} ({count} object versions)")
 
-    def _delete_buckets(self, buckets: list[str], step: str, percent: float) -> Iterator[DeployEvent]:
+    def _delete_buckets(self, buckets: list[str], step: str, percent: float) -> Iterator[Progress]:
         """Buckets that outlived their stack (kept by a retain policy) are deleted too."""
         s3 = self.connection.s3
         for bucket in buckets:
@@ -460,7 +448,7 @@ class Deployer:
             except ClientError as exc:
                 if error_code(exc) not in ("NoSuchBucket", "404"):
                     raise UserError(f"The bucket {bucket} could not be deleted: {_message(exc)}") from None
-            yield DeployEvent(step, percent, f"Deleted the bucket {bucket}")
+            yield _at(step, percent, f"Deleted the bucket {bucket}")
 
     def _endpoint_log_groups(self, config: Config) -> list[str]:
         """The endpoint's log group, which SageMaker creates and no stack owns."""
@@ -497,11 +485,17 @@ class Deployer:
             except ClientError as exc:
                 raise UserError(f"The SSM parameters could not be deleted: {_message(exc)}") from None
 
-    def _staging_bucket(self, account: str) -> str | None:
-        if self.stacks.status(BOOTSTRAP_STACK) is None:
+    def _staging_bucket(self, account: str, *, assumed: bool = False) -> str | None:
+        """The CDK staging bucket: the bootstrap stack's output, else the name `cdk bootstrap` gives it.
+
+        Without a bootstrap stack: None, or (`assumed`, while deploying) that conventional name anyway.
+        """
+        bootstrapped = self.stacks.status(BOOTSTRAP_STACK) is not None
+        if not bootstrapped and not assumed:
             return None
         qualifier, _ = self._bootstrap_requirement()
-        return self.stacks.outputs(BOOTSTRAP_STACK).get("BucketName") or f"cdk-{qualifier}-assets-{account}-{self.region}"
+        outputs = self.stacks.outputs(BOOTSTRAP_STACK) if bootstrapped else {}
+        return outputs.get("BucketName") or f"cdk-{qualifier}-assets-{account}-{self.region}"
 
     def _template_copies(self, account: str) -> list[str]:
         bucket = self._staging_bucket(account)
@@ -516,15 +510,19 @@ class Deployer:
     def _delete_template_copies(self, plan: TeardownPlan) -> None:
         bucket = self._staging_bucket(plan.account)
         if bucket and plan.template_copies:
-            list(self._empty_prefix(bucket, TEMPLATE_PREFIX))
+            self._delete_versions(bucket, TEMPLATE_PREFIX)
 
-    def _empty_prefix(self, bucket: str, prefix: str) -> Iterator[None]:
+    def _delete_versions(self, bucket: str, prefix: str = "") -> int:
+        """Delete every object version and delete marker under `prefix`; returns how many there were."""
         s3 = self.connection.s3
+        count = 0
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
-            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
-            if doomed:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
-            yield None
+            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                      for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            for start in range(0, len(doomed), 1000):
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start:start + 1000], "Quiet": True})
+            count += len(doomed)
+        return count
 
     def _template_text(self, part: str, source_kind: str) -> str:
         suffix = "" if source_kind == "s3" else f"-{source_kind}"
@@ -580,8 +578,7 @@ class Deployer:
     def _activate(self, target: Target) -> None:
         """The deployed target becomes the app's active target."""
         settings = record_target(self.settings if self.settings is not None else load_settings(self.dirs), target)
-        if hasattr(settings, "mode"):
-            settings.mode = "aws"
+        settings.mode = "aws"
         save_settings(self.dirs, settings)
 
     def _forget(self, deployment: str) -> None:
@@ -607,16 +604,16 @@ def _template_parameters(yaml_text: str) -> set[str]:
     return names
 
 
-def _scaled(lines: Iterator[Any], step: str, low: float, high: float) -> Iterator[DeployEvent]:
+def _scaled(lines: Iterator[Any], step: str, low: float, high: float) -> Iterator[Progress]:
     """Map lines with a fraction of their own (None = no news) onto low–high percent, never backwards."""
     percent = low
     for line in lines:
         if line.fraction is not None:
             percent = max(percent, low + (high - low) * max(0.0, min(line.fraction, 1.0)))
-        yield DeployEvent(step, percent, line.text)
+        yield _at(step, percent, line.text)
 
 
-def _as_lines(events: Iterator[DeployEvent]) -> Iterator[StackLine]:
+def _as_lines(events: Iterator[Progress]) -> Iterator[StackLine]:
     for event in events:
         yield StackLine(None, event.message)
 

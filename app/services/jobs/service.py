@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,32 +21,22 @@ from contract import ACCEPT_RGB, LABELS, MAX_SEED, Budget, BudgetError, Generati
 
 from app.services.cloud.aws import Connection, error_code, is_transient
 from app.services.errors import UserError
+from app.services.lanes import Lane, lane
 from app.services.library.store import Library
 from app.services.models import Job, JobState, Origin
+from app.services.progress import Progress
 from app.services.cloud.targets import Target, endpoint_state
 
 log = logging.getLogger(__name__)
 
 WARMING_UP = "Warming up: the endpoint is starting, the first image can take several minutes."
 QUEUED = "Queued: waiting for the endpoint."
+SENDING = "Sending the jobs"
 OFFLINE = "Offline: it will be sent when the connection is back."
 CANCELLED = (
     "Cancelled: this app stopped waiting. An asynchronous endpoint cannot stop a job it has "
     "accepted, so it may still run (and be billed); its images will not be downloaded."
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """A plain progress event: `step` of `total` done, with a line for the user."""
-
-    step: int
-    total: int
-    message: str
-
-    @property
-    def fraction(self) -> float:
-        return self.step / self.total if self.total else 1.0
 
 
 class JobService:
@@ -79,12 +68,17 @@ class JobService:
         self._lock = threading.Lock()
         self._instances: tuple[float, int | None] = (0.0, None)
 
+    @lane(Lane.NETWORK)
     def submit(self, request: GenerationRequest | dict[str, Any], *, retry_of: str | None = None) -> Job:
         """Validate, record and send one job; returns it queued, waiting offline, or failed with a message."""
         return self._send_claimed(self.record(request, retry_of=retry_of, claim=True))
 
+    @lane(Lane.NETWORK)
     def submit_many(self, requests: Iterable[GenerationRequest | dict[str, Any]], progress: Callable[[Progress], None] | None = None) -> list[Job]:
-        """Record every job first (all or none: a bad one raises before anything is recorded), then send on a bounded pool."""
+        """Record every job first (all or none: a bad one raises before anything is recorded), then send on a bounded pool.
+
+        `progress` is called from the pool's threads with a Progress per job sent ("Sent 3 of 20").
+        """
         requests = list(requests)
         many = len(requests) > 1
         validated = [validate_request(request, f"Request {n}: " if many else "", self.target.budget)
@@ -107,7 +101,7 @@ class JobService:
                 done += 1
                 step = done
             if progress:
-                progress(Progress(step, total, f"Sent {step} of {total}"))
+                progress(Progress.counted(SENDING, step, total, f"Sent {step} of {total}"))
             return sent
 
         with ThreadPoolExecutor(max_workers=min(self.max_workers, max(total, 1)), thread_name_prefix="submit") as pool:
@@ -143,6 +137,7 @@ class JobService:
             raise
         return job
 
+    @lane(Lane.NETWORK)
     def send(self, job: Job) -> Job:
         """Upload the request and invoke the endpoint; safe to repeat for the same job."""
         with self._lock:
@@ -244,10 +239,12 @@ class JobService:
             and not self.is_sending(job.inference_id)
         ]
 
+    @lane(Lane.NETWORK)
     def resume(self) -> list[Job]:
         """Send every waiting job (after a restart or an outage); returns them as they are now."""
         return [self.send(job) for job in self.waiting()]
 
+    @lane(Lane.NETWORK)
     def retry(self, inference_id: str) -> Job:
         """Submit the same parameters again as a new job."""
         job = self._job(inference_id)
@@ -282,21 +279,28 @@ def validate_request(request: GenerationRequest | dict[str, Any], where: str = "
         try:
             request = GenerationRequest.from_dict(request)
         except (RequestError, TypeError) as exc:
-            raise UserError(f"{where}{_field_message(exc)}") from None
+            raise UserError(f"{where}{field_message(exc)}.") from None
     if budget is not None:
         try:
             budget.check(request)
         except BudgetError as exc:
-            raise UserError(f"{where}{exc}.", hint="Ask for fewer images or a smaller size.") from None
+            raise UserError(f"{where}{field_message(exc)}.", hint="Ask for fewer images or a smaller size.") from None
     return request
 
 
-def _field_message(exc: Exception) -> str:
-    if isinstance(exc, RequestError):
-        detail = str(exc).split(": ", 1)[-1]
-        if exc.field == "request":
-            return f"The request {detail}."
-        if exc.field not in LABELS:
-            return f"{exc.field!r} is not a request field: {detail.replace('unknown field; ', '')}."
-        return f"{LABELS[exc.field]} ({exc.field}) {detail}."
-    return f"The request is not valid: {exc}."
+def field_message(error: Exception, *, named: bool = True) -> str:
+    """What is wrong with a request, as one sentence without its full stop: "Width (width) is 500; allowed: …".
+
+    `named` adds the field's own name after its label (the CLI's users type it; the composer shows only the label).
+    A GPU budget problem names the instance type and what fits.
+    """
+    if isinstance(error, BudgetError):
+        return str(error)
+    if not isinstance(error, RequestError):
+        return f"The request is not valid: {error}"
+    detail = str(error).split(": ", 1)[-1]
+    if error.field == "request":
+        return f"The request {detail}"
+    if error.field not in LABELS:
+        return f"{error.field!r} is not a request field: {detail.replace('unknown field; ', '')}"
+    return f"{LABELS[error.field]} ({error.field}) {detail}" if named else f"{LABELS[error.field]} {detail}"

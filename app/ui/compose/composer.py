@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.library import read_parameters
-from contract import LABELS, LIMITS, Budget, BudgetError, GenerationRequest, RequestError
+from app.services.jobs import field_message
+from contract import LIMITS, Budget, BudgetError, GenerationRequest, RequestError
 
 from app.ui.shell.context import AppContext
 from app.ui.shell.icons import icon
@@ -34,17 +35,6 @@ _DEFAULTS = GenerationRequest(prompt="x")
 GENERATE_TIP = "Generate (Ctrl+Enter)"
 FIELDS = ("prompt", "negative_prompt", "width", "height", "num_inference_steps", "guidance_scale",
           "num_images_per_prompt", "seed")
-
-
-def field_message(error: RequestError | BudgetError) -> str:
-    """"Width is 500; allowed: a multiple of 8 from 64 to 2048" — the field named as the user sees it.
-
-    A budget problem names the instance type and what fits instead.
-    """
-    if isinstance(error, BudgetError):
-        return str(error)
-    detail = str(error).split(": ", 1)[-1]
-    return f"{LABELS.get(error.field, error.field)} {detail}"
 
 
 def png_paths(mime: Any) -> list[str]:
@@ -250,7 +240,7 @@ class Composer(QFrame):
         for label in set(self.errors.values()):
             label.setVisible(label is shown)
         if shown is not None:
-            shown.setText(field_message(error))
+            shown.setText(field_message(error, named=False))
         for name, widget in self._field_widgets().items():
             flagged = name in invalid
             if widget.property("invalid") != flagged:
@@ -281,7 +271,7 @@ class Composer(QFrame):
 
     def _refuse(self, error: RequestError | BudgetError) -> None:
         self._show_errors(error)
-        self.generate_error.setText(f"Not sent: {field_message(error)}.")
+        self.generate_error.setText(f"Not sent: {field_message(error, named=False)}.")
         self.generate_error.show()
         widget = self._field_widgets().get(getattr(error, "field", "num_images_per_prompt"))
         if widget is not None:

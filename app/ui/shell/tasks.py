@@ -3,26 +3,25 @@
 In the spirit of Anki's QueryOp/taskman and superqt's thread_worker:
 
     Task(self, lambda: library.search(text), success=self._show).run()
-    Task(self, deployer.deploy, progress=self._step, lane=Lane.NETWORK).with_progress("Deploying…").run()
+    Task(self, partial(deployer.deploy, options), progress=self._step).with_progress("Deploying…").run()
 
 The op runs on a worker; it never touches the UI. Results, progress and errors come back to
 the GUI thread through one Qt signal. An op that returns a generator reports progress: every
-yielded value is a progress event (step, fraction, message) and the generator's return value
-is the result. AWS calls go to the network lane; library writes to a one-worker lane so the
-store is never written from two threads. A busy cursor appears after 300 ms and a progress dialog (when asked for) after
-600 ms, so quick work never flashes. An error without a failure handler goes to one dialog
-with the UserError text; tracebacks go to the log only.
+yielded value is the services' Progress (step, fraction, message) and the generator's return value
+is the result. The operation declares its lane (`app.services.lanes`), which a call site may override:
+AWS calls go to the network lane, library writes to a one-worker lane so the store is never written
+from two threads, and long work (a deploy) to a one-worker lane of its own. A busy cursor appears
+after 300 ms and a progress dialog (when asked for) after 600 ms, so quick work never flashes. An
+error without a failure handler goes to one dialog with the UserError text; tracebacks go to the log only.
 """
 
 from __future__ import annotations
 
-import enum
 import inspect
 import itertools
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -31,6 +30,8 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog, QWidget
 
 from app.services.errors import UserError
+from app.services.lanes import Lane, lane_of  # Lane and Progress are the widgets' names for them too
+from app.services.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -39,50 +40,6 @@ PROGRESS_DIALOG_MS = 600
 #: Network calls wait mostly on I/O, but botocore's Python work shares the GIL with the GUI thread:
 #: beyond three workers, 100 submissions got slower and the GUI's stalls longer (bench/gui_submit.py).
 NETWORK_THREADS = 3
-
-
-class Lane(enum.Enum):
-    """Where an op runs: the pool (local reads, files), the network lane, or the one-worker library lane.
-
-    AWS calls get their own lane so that a slow or offline network never delays the gallery's reads.
-    """
-
-    POOL = "pool"
-    NETWORK = "network"
-    LIBRARY = "library"
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """One progress event as the GUI sees it; `fraction` is None when unknown."""
-
-    step: str = ""
-    fraction: float | None = None
-    message: str = ""
-
-    @classmethod
-    def of(cls, event: Any) -> Progress:
-        """Accept a Progress-like object, a (step, fraction, message) tuple, a number or text."""
-        if isinstance(event, Progress):
-            return event
-        if isinstance(event, tuple):
-            return cls(*(list(event) + [None, None, None])[:3])
-        if isinstance(event, (int, float)) and not isinstance(event, bool):
-            return cls(fraction=float(event))
-        if isinstance(event, str):
-            return cls(message=event)
-        return cls(
-            step=str(getattr(event, "step", "") or ""),
-            fraction=_fraction(event),
-            message=str(getattr(event, "message", "") or ""),
-        )
-
-
-def _fraction(event: Any) -> float | None:
-    value = getattr(event, "fraction", None)
-    if value is None and getattr(event, "percent", None) is not None:
-        value = event.percent / 100
-    return None if value is None else float(value)
 
 
 class _Relay(QObject):
@@ -109,13 +66,15 @@ class TaskManager(QObject):
         self._network.setMaxThreadCount(NETWORK_THREADS)
         self._library = QThreadPool(self)
         self._library.setMaxThreadCount(1)
+        self._long = QThreadPool(self)
+        self._long.setMaxThreadCount(1)  # one deploy at a time, and never on a network or pool worker
         self._running: set[Task] = set()
         self._busy = 0
         self._error_box: QMessageBox | None = None
         self._more_errors = 0
 
     def pool(self, lane: Lane) -> QThreadPool:
-        return {Lane.LIBRARY: self._library, Lane.NETWORK: self._network}.get(lane, self._pool)
+        return {Lane.LIBRARY: self._library, Lane.NETWORK: self._network, Lane.LONG: self._long}.get(lane, self._pool)
 
     def post(self, closure: Callable[[], None]) -> None:
         """Run `closure` on the GUI thread (safe to call from any thread)."""
@@ -127,7 +86,8 @@ class TaskManager(QObject):
 
     def wait(self, msecs: int = 10_000) -> bool:
         """Wait for the workers to finish (at exit, and in tests); True if they did."""
-        return all(pool.waitForDone(msecs) for pool in (self._pool, self._network, self._library))
+        # The long lane last: an op that starts on the pool may hand its generator over to it.
+        return all(pool.waitForDone(msecs) for pool in (self._pool, self._network, self._library, self._long))
 
     def _started(self, task: Task) -> None:
         self._running.add(task)
@@ -170,12 +130,13 @@ _manager: TaskManager | None = None
 
 
 class _Runnable(QRunnable):
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, op: Callable[[], Any]) -> None:
         super().__init__()
         self._task = task
+        self._op = op
 
     def run(self) -> None:
-        self._task._work()
+        self._task._work(self._op)
 
 
 def manager() -> TaskManager:
@@ -192,7 +153,9 @@ _ids = itertools.count(1)
 class Task:
     """One background op and what to do with its result, progress and error on the GUI thread.
 
-    Callbacks are skipped once the parent widget is gone or the task was cancelled.
+    Callbacks are skipped once the parent widget is gone or the task was cancelled. Without `lane`, the op
+    runs on the lane it declares (see `app.services.lanes`), else the pool; a generator made by an operation
+    declared for another lane (`lambda: make().deploy(options)`) is drained on that lane.
     """
 
     def __init__(
@@ -203,7 +166,7 @@ class Task:
         success: Callable[[Any], None] | None = None,
         failure: Callable[[BaseException], None] | None = None,
         progress: Callable[[Progress], None] | None = None,
-        lane: Lane = Lane.POOL,
+        lane: Lane | None = None,
         busy: bool = True,
     ) -> None:
         self.id = next(_ids)
@@ -212,7 +175,8 @@ class Task:
         self._success = success
         self._failure = failure
         self._progress = progress
-        self._lane = lane
+        self._lane_chosen = lane is not None
+        self._lane = lane or lane_of(op) or Lane.POOL
         self._busy = busy
         self._label: str | None = None
         self._dialog: QProgressDialog | None = None
@@ -255,7 +219,7 @@ class Task:
             self._later(BUSY_CURSOR_MS, self._show_busy)
         if self._label is not None:
             self._later(PROGRESS_DIALOG_MS, self._show_dialog)
-        mgr.pool(self._lane).start(_Runnable(self))
+        mgr.pool(self._lane).start(_Runnable(self, self._op))
         return self
 
     def _later(self, msecs: int, fn: Callable[[], None]) -> None:
@@ -265,11 +229,13 @@ class Task:
         timer.start(msecs)
         self._timers.append(timer)
 
-    def _work(self) -> None:
+    def _work(self, op: Callable[[], Any]) -> None:
         post = manager().post
         try:
-            result = self._op()
+            result = op()
             if inspect.isgenerator(result):
+                if self._moved_to_declared_lane(result):
+                    return
                 result = self._drain(result, post)
         except BaseException as error:
             if not isinstance(error, UserError):
@@ -280,6 +246,15 @@ class Task:
             return
         post(partial(self._deliver_success, result))
 
+    def _moved_to_declared_lane(self, generator: Any) -> bool:
+        """Hand a generator over to the lane its operation declares, unless the call site chose one."""
+        declared = lane_of(generator)
+        if self._lane_chosen or declared is None or declared is self._lane:
+            return False
+        self._lane = declared
+        manager().pool(declared).start(_Runnable(self, lambda: generator))
+        return True
+
     def _drain(self, generator: Any, post: Callable[[Callable[[], None]], None]) -> Any:
         while True:
             if self._cancelled.is_set():
@@ -289,8 +264,10 @@ class Task:
                 event = next(generator)
             except StopIteration as stop:
                 return stop.value
-            progress = Progress.of(event)
-            post(partial(self._deliver_progress, progress))
+            if not isinstance(event, Progress):
+                generator.close()
+                raise TypeError(f"A background op yielded a {type(event).__name__}; long operations yield Progress.")
+            post(partial(self._deliver_progress, event))
 
     def _alive(self) -> bool:
         if self._cancelled.is_set():
