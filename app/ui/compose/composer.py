@@ -112,6 +112,28 @@ class Composer(QFrame):
         return action
 
     def _layout(self) -> None:
+        scroll = self._build_form()
+        self.generate_error = QLabel()
+        self.generate_error.setObjectName("fieldError")
+        self.generate_error.setWordWrap(True)
+        self.generate_error.hide()
+        hint = QLabel("Ctrl+Enter · drop a PNG here to reuse its settings")
+        hint.setObjectName("hint")
+        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 12, 8, 14)
+        layout.setSpacing(8)
+        layout.addWidget(scroll, 1)
+        layout.addWidget(self.generate_error)
+        bottom = QVBoxLayout()
+        bottom.setContentsMargins(0, 0, 6, 0)
+        bottom.setSpacing(6)
+        bottom.addWidget(self.generate_button)
+        bottom.addWidget(hint)
+        layout.addLayout(bottom)
+
+    def _build_form(self) -> QScrollArea:
+        """The title row and every field with its caption and error line, in a scroll area."""
         form = QWidget()
         form.setObjectName("composerForm")
         rows = QVBoxLayout(form)
@@ -153,25 +175,7 @@ class Composer(QFrame):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.viewport().setAutoFillBackground(False)
         form.setAutoFillBackground(False)
-
-        self.generate_error = QLabel()
-        self.generate_error.setObjectName("fieldError")
-        self.generate_error.setWordWrap(True)
-        self.generate_error.hide()
-        hint = QLabel("Ctrl+Enter · drop a PNG here to reuse its settings")
-        hint.setObjectName("hint")
-        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(14, 12, 8, 14)
-        layout.setSpacing(8)
-        layout.addWidget(scroll, 1)
-        layout.addWidget(self.generate_error)
-        bottom = QVBoxLayout()
-        bottom.setContentsMargins(0, 0, 6, 0)
-        bottom.setSpacing(6)
-        bottom.addWidget(self.generate_button)
-        bottom.addWidget(hint)
-        layout.addLayout(bottom)
+        return scroll
 
     def _connect(self) -> None:
         self.generate_button.clicked.connect(self.generate)

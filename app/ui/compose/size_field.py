@@ -110,10 +110,6 @@ class SizeField(QWidget):
             spin.blockSignals(False)
         self._changed()
 
-    def set_native(self, native: int) -> None:
-        self.native = native
-        self._changed()
-
     def apply_preset(self, ratio_w: int, ratio_h: int) -> None:
         self.set_size(*preset_size(ratio_w, ratio_h, self.native))
 

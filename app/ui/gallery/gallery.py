@@ -20,11 +20,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.errors import UserError
 from app.services.models import ImageRecord
 from app.ui.shell import clipboard, icons
 from app.ui.gallery.delegate import GalleryDelegate
 from app.ui.gallery.model import GalleryModel
+from app.ui.gallery.thumbnails import read_image
 from app.ui.gallery.view import DEFAULT_SIZE, SIZES, GalleryView
 from app.ui.shell.tasks import Lane, Task
 from app.ui.viewer.viewer import Viewer
@@ -49,7 +49,29 @@ class Gallery(QWidget):
         self.library = library
         self.model = model or GalleryModel(library, self)
         self.delegate = GalleryDelegate(self)
+        bar = self._build_bar()
+        self._build_view()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(bar)
+        layout.addWidget(self.view, 1)
+        self._connect_controls()
+        self._build_actions()
 
+        self._reload_timer = QTimer(self, singleShot=True, interval=RELOAD_DELAY_MS)
+        self._reload_timer.timeout.connect(self.reload)
+        self._keep: tuple[set[int], int | None, int] | None = None
+        self._started = False
+        self._events: Any = None
+        self.viewer: Viewer | None = None
+
+        self.set_thumbnail_size(DEFAULT_SIZE)
+        self._tint_icons()
+        self._update_actions()
+
+    def _build_bar(self) -> QHBoxLayout:
+        """The row above the grid: search, favourites filter, image count and the size slider."""
         self.search = QLineEdit(placeholderText="Search prompts", clearButtonEnabled=True)
         self.search.setObjectName("gallerySearch")
         self.search.setAccessibleName("Search prompts")
@@ -82,7 +104,10 @@ class Gallery(QWidget):
         self._size_icons = (QLabel(), QLabel())
         for widget in (self._size_icons[0], self.size_slider, self._size_icons[1]):
             bar.addWidget(widget, 0, Qt.AlignmentFlag.AlignVCenter)
+        return bar
 
+    def _build_view(self) -> None:
+        """The grid over the model, painted by the delegate."""
         self.view = GalleryView(self)
         self.view.setObjectName("galleryView")
         self.view.setItemDelegate(self.delegate)
@@ -91,12 +116,8 @@ class Gallery(QWidget):
         self.view.setModel(self.model)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addLayout(bar)
-        layout.addWidget(self.view, 1)
-
+    def _connect_controls(self) -> None:
+        """Search (after a pause in typing), filter, size, scrolling, opening, the menu and the model's news."""
         self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
         self._search_timer.timeout.connect(self._apply_filter)
         self.search.textChanged.connect(self._search_timer.start)
@@ -111,6 +132,8 @@ class Gallery(QWidget):
         self.model.reloaded.connect(self._reloaded)
         self.model.failed.connect(self.message)
 
+    def _build_actions(self) -> None:
+        """The grid's actions with their shortcuts (also its context menu), and find / clear for the search."""
         self.open_action = self._action("Open", self._open_current, QKeySequence(Qt.Key.Key_Return))
         self.favourite_action = self._action("Favourite", self._toggle_favourite, QKeySequence("F"))
         self.copy_action = self._action("Copy image", self.copy_selected, QKeySequence.StandardKey.Copy)
@@ -126,17 +149,6 @@ class Gallery(QWidget):
         clear.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         clear.triggered.connect(lambda: (self.search.clear(), self.view.setFocus()))
         self.search.addAction(clear)
-
-        self._reload_timer = QTimer(self, singleShot=True, interval=RELOAD_DELAY_MS)
-        self._reload_timer.timeout.connect(self.reload)
-        self._keep: tuple[set[int], int | None, int] | None = None
-        self._started = False
-        self._events: Any = None
-        self.viewer: Viewer | None = None
-
-        self.set_thumbnail_size(DEFAULT_SIZE)
-        self._tint_icons()
-        self._update_actions()
 
     def connect_events(self, events: Any, *, own_viewer: bool = True) -> None:
         """Follow the app's events: new or changed images reload the grid, "open image" finds the image.
@@ -221,7 +233,7 @@ class Gallery(QWidget):
             self.message.emit("Copied the image to the clipboard")
             self.copied.emit(record)
 
-        Task(self, lambda: _read_image(record.path), success=placed).run()
+        Task(self, lambda: read_image(record.path), success=placed).run()
 
     def delete_selected(self) -> None:
         """Ask, then delete the selected images and their files."""
@@ -408,11 +420,4 @@ def _image_by_path(library: Any, path: str, limit: int = 2000) -> ImageRecord | 
         return library.image_by_path(path)
     wanted = str(Path(path).absolute())
     return next((r for r in library.images("", False, 0, limit) if r.path == wanted), None)
-
-
-def _read_image(path: str) -> QImage:
-    image = QImage(path)
-    if image.isNull():
-        raise UserError(f"{Path(path).name} could not be read; it may have been moved or deleted.")
-    return image
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QPoint, QRectF, QRunnable, QSize, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QImage, QImageReader, QPainter, QPainterPath, QPixmap
+
+from app.services.errors import UserError
 
 MAX_PENDING = 32
 HOLD_MS = 90  # renders wait while the grid scrolls: rows flying past are not worth a thumbnail
@@ -39,6 +42,14 @@ def render_thumbnail(thumbnail_path: ThumbnailPath, path: str, pixels: int) -> Q
     if max(image.width(), image.height()) > pixels:
         image = image.scaled(QSize(pixels, pixels), Qt.AspectRatioMode.KeepAspectRatio,
                              Qt.TransformationMode.SmoothTransformation)
+    return image
+
+
+def read_image(path: str) -> QImage:
+    """The whole image at `path`, for the viewer and the clipboard (worker thread); a message names a missing file."""
+    image = QImage(path)
+    if image.isNull():
+        raise UserError(f"{Path(path).name} could not be read; it may have been moved or deleted.")
     return image
 
 
@@ -126,9 +137,6 @@ class ThumbnailLoader(QObject):
         key = self._latest.get(path)
         pixmap = self._cache.get(key) if key is not None else None
         return pixmap if pixmap is not None and not pixmap.isNull() else None
-
-    def is_pending(self, key: Hashable) -> bool:
-        return key in self._queued or key in self._running
 
     @property
     def pending(self) -> int:

@@ -117,7 +117,17 @@ class JobDelegate(QStyledItemDelegate):
         left = int(thumb.right()) + PAD
         right = int(card.right()) - PAD + GAP
         top = int(card.top()) + PAD - GAP
-        font, metrics, bold, bold_metrics, small, small_metrics = self.fonts(option.font)
+        fonts = self.fonts(option.font)
+        line2 = self._paint_prompt_line(painter, job, fonts, c, left, right, top) + GAP
+        chip = self._paint_state_line(painter, job, fonts, c, left, right, line2)
+        line3 = int(chip.bottom()) + GAP
+        self._paint_detail(painter, job, fonts, c, QRect(left, line3, right - left, int(card.bottom()) - line3 - 2))
+        painter.restore()
+
+    def _paint_prompt_line(self, painter: QPainter, job: Job, fonts: Any, c: Any, left: int, right: int,
+                           top: int) -> int:
+        """The prompt in bold, elided to leave room for the elapsed time at the right; returns the line's bottom."""
+        font, metrics, bold, bold_metrics, _small, _small_metrics = fonts
         elapsed = elapsed_text(job)
         elapsed_width = metrics.horizontalAdvance(elapsed) + 2
         painter.setFont(bold)
@@ -129,10 +139,14 @@ class JobDelegate(QStyledItemDelegate):
         painter.setPen(QColor(c.muted))
         painter.drawText(QRect(right - elapsed_width, top, elapsed_width, metrics.height()),
                          int(Qt.AlignmentFlag.AlignRight), elapsed)
+        return top + bold_metrics.height()
 
-        line2 = top + bold_metrics.height() + GAP
+    def _paint_state_line(self, painter: QPainter, job: Job, fonts: Any, c: Any, left: int, right: int,
+                          top: int) -> QRectF:
+        """The state chip, then size, images and "from elsewhere"; returns the chip's rectangle."""
+        font, metrics, _bold, _bold_metrics, small, small_metrics = fonts
         label = STATE_LABELS[job.state].upper()
-        chip = QRectF(left, line2, small_metrics.horizontalAdvance(label) + 14, small_metrics.height() + 4)
+        chip = QRectF(left, top, small_metrics.horizontalAdvance(label) + 14, small_metrics.height() + 4)
         colour = state_color(job.state)
         soft = QColor(colour)
         soft.setAlpha(36)
@@ -148,25 +162,27 @@ class JobDelegate(QStyledItemDelegate):
             summary += " · from elsewhere" if summary else "from elsewhere"
         painter.setFont(font)
         painter.setPen(QColor(c.muted))
-        painter.drawText(QRect(int(chip.right()) + 8, line2 + 1, right - int(chip.right()) - 8, metrics.height()),
+        painter.drawText(QRect(int(chip.right()) + 8, top + 1, right - int(chip.right()) - 8, metrics.height()),
                          int(Qt.AlignmentFlag.AlignLeft),
                          metrics.elidedText(summary, Qt.TextElideMode.ElideRight, right - int(chip.right()) - 8))
+        return chip
 
-        line3 = int(chip.bottom()) + GAP
+    def _paint_detail(self, painter: QPainter, job: Job, fonts: Any, c: Any, box: QRect) -> None:
+        """The message under the chip: one elided line when done, else wrapped in full (a failure in red)."""
         text = detail_text(job)
-        if text:
-            box = QRect(left, line3, right - left, int(card.bottom()) - line3 - 2)
-            if job.state not in _DONE:
-                colour = {JobState.FAILED: c.danger, JobState.EXPIRED: c.warning_text}.get(job.state, c.muted)
-                painter.setPen(QColor(colour))
-                option_text = QTextOption()
-                option_text.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
-                painter.drawText(QRectF(box), text, option_text)
-            else:
-                painter.setPen(QColor(c.muted))
-                painter.drawText(box, int(Qt.AlignmentFlag.AlignLeft),
-                                 metrics.elidedText(text, Qt.TextElideMode.ElideRight, box.width()))
-        painter.restore()
+        if not text:
+            return
+        metrics = fonts[1]
+        if job.state not in _DONE:
+            colour = {JobState.FAILED: c.danger, JobState.EXPIRED: c.warning_text}.get(job.state, c.muted)
+            painter.setPen(QColor(colour))
+            option_text = QTextOption()
+            option_text.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+            painter.drawText(QRectF(box), text, option_text)
+        else:
+            painter.setPen(QColor(c.muted))
+            painter.drawText(box, int(Qt.AlignmentFlag.AlignLeft),
+                             metrics.elidedText(text, Qt.TextElideMode.ElideRight, box.width()))
 
     def _paint_thumbnail(self, painter: QPainter, rect: QRectF, job: Job, pixmap: Any, c: Any) -> None:
         path = QPainterPath()

@@ -62,7 +62,17 @@ class ParameterPanel(QScrollArea):
         self.badge.setToolTip("A pattern drawn from the prompt and seed; no model made this image.")
         self.badge.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         layout.addWidget(self.badge, 0, Qt.AlignmentFlag.AlignLeft)
+        self._build_restore_buttons(layout)
+        self.prompt = self._text(layout, "PROMPT")
+        self.negative_title, self.negative = self._section(layout, "NEGATIVE PROMPT")
+        self._build_settings(layout)
 
+        layout.addStretch(1)
+        self.setWidget(body)
+        self.setMinimumWidth(260)
+
+    def _build_restore_buttons(self, layout: QVBoxLayout) -> None:
+        """The restore buttons, "Use these settings" and "Use with a new seed" (side by side when wide)."""
         self.use = QPushButton("Use these settings")
         self.use.setObjectName("primary")
         self.use.setToolTip("Put the prompt and every setting, seed included, into the composer (Ctrl+R)")
@@ -79,9 +89,8 @@ class ParameterPanel(QScrollArea):
         layout.addLayout(buttons)
         layout.addSpacing(8)
 
-        self.prompt = self._text(layout, "PROMPT")
-        self.negative_title, self.negative = self._section(layout, "NEGATIVE PROMPT")
-
+    def _build_settings(self, layout: QVBoxLayout) -> None:
+        """The SETTINGS grid (filled by `_fill_grid`) and the copy-seed button that joins its seed row."""
         layout.addWidget(_section_label("SETTINGS"))
         self.grid = QGridLayout()
         self.grid.setHorizontalSpacing(14)
@@ -99,10 +108,6 @@ class ParameterPanel(QScrollArea):
         self.copy_seed.setFixedSize(QSize(26, 24))
         self.copy_seed.clicked.connect(self.copy_seed_to_clipboard)
         self._extra_rows: list[QWidget] = []
-
-        layout.addStretch(1)
-        self.setWidget(body)
-        self.setMinimumWidth(260)
 
     def resizeEvent(self, event) -> None:
         """The two restore buttons side by side when they fit, else one above the other."""

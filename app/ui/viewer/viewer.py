@@ -19,10 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.errors import UserError
 from app.services.models import ImageRecord
 from app.ui.shell import icons
 from app.ui.gallery.model import GalleryModel
+from app.ui.gallery.thumbnails import read_image
 from app.ui.shell.tasks import Task
 from app.ui.viewer.canvas import ImageCanvas
 from app.ui.viewer.details import ParameterPanel
@@ -57,6 +57,24 @@ class Viewer(QWidget):
         self.details.restoreRequested.connect(self.restoreRequested)
         self.details.seedCopied.connect(lambda seed: self.message.emit(f"Copied seed {seed}"))
 
+        bar = self._build_bar()
+        line = _rule()
+        self._build_splitter()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(bar)
+        layout.addWidget(line)
+        layout.addWidget(self.splitter, 1)
+
+        self.canvas.zoomChanged.connect(lambda zoom: self.zoom_label.setText(f"{zoom * 100:.0f}%"))
+        self.model.dataChanged.connect(self._data_changed)
+        self.model.modelReset.connect(self._model_reset)
+        self._add_shortcuts()
+        self._update_controls()
+
+    def _build_bar(self) -> QHBoxLayout:
+        """The tool bar: back, previous/next and position, zoom, favourite, copy and save."""
         self.previous_button = self._button("previous", "Previous image (Left)", self.previous)
         self.next_button = self._button("next", "Next image (Right)", self.next)
         self.position = QLabel()
@@ -92,13 +110,10 @@ class Viewer(QWidget):
         bar.addWidget(self.favourite_button)
         bar.addWidget(self._button("copy", "Copy image (Ctrl+C)", self.copy_image))
         bar.addWidget(self._button("save", "Save as… (Ctrl+S)", self.save_as))
+        return bar
 
-        line = QFrame()
-        line.setFrameShape(QFrame.Shape.HLine)
-        line.setObjectName("viewerRule")
-        line.setFrameShadow(QFrame.Shadow.Plain)
-        line.setEnabled(False)
-
+    def _build_splitter(self) -> None:
+        """The picture and the parameters, side by side or one above the other (see `resizeEvent`)."""
         split = QSplitter(Qt.Orientation.Horizontal)
         split.setChildrenCollapsible(False)
         split.addWidget(self.canvas)
@@ -107,16 +122,7 @@ class Viewer(QWidget):
         split.setStretchFactor(1, 0)
         self.splitter = split
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addLayout(bar)
-        layout.addWidget(line)
-        layout.addWidget(split, 1)
-
-        self.canvas.zoomChanged.connect(lambda zoom: self.zoom_label.setText(f"{zoom * 100:.0f}%"))
-        self.model.dataChanged.connect(self._data_changed)
-        self.model.modelReset.connect(self._model_reset)
+    def _add_shortcuts(self) -> None:
         for keys, slot in (
             ((Qt.Key.Key_Left, Qt.Key.Key_PageUp), self.previous),
             ((Qt.Key.Key_Right, Qt.Key.Key_PageDown), self.next),
@@ -132,7 +138,6 @@ class Viewer(QWidget):
             ((QKeySequence("Ctrl+Shift+R"),), lambda: self.details.use_without_seed.click()),
         ):
             self._shortcut(keys, slot)
-        self._update_controls()
 
     def resizeEvent(self, event: Any) -> None:
         """Beside the picture when there is room, below it in a narrow slot (the picture comes first)."""
@@ -255,7 +260,7 @@ class Viewer(QWidget):
                 self.canvas.loading_text = str(error)
                 self.canvas.viewport().update()
 
-        Task(self, lambda: _read_image(path), success=loaded, failure=failed, busy=False).run()
+        Task(self, lambda: read_image(path), success=loaded, failure=failed, busy=False).run()
 
     def _favourite_changed(self, record: ImageRecord) -> None:
         if self.record is not None and self.record.id == record.id:
@@ -310,11 +315,14 @@ class Viewer(QWidget):
         return action
 
 
-def _read_image(path: str) -> QImage:
-    image = QImage(path)
-    if image.isNull():
-        raise UserError(f"{Path(path).name} could not be read; it may have been moved or deleted.")
-    return image
+def _rule() -> QFrame:
+    """The line under the tool bar."""
+    line = QFrame()
+    line.setFrameShape(QFrame.Shape.HLine)
+    line.setObjectName("viewerRule")
+    line.setFrameShadow(QFrame.Shadow.Plain)
+    line.setEnabled(False)
+    return line
 
 
 def _save(library: Any, record: ImageRecord, dest: Path) -> Path:
