@@ -119,6 +119,27 @@ def app_dirs(tmp_path):
 
 
 @pytest.fixture
+def demo_library(tmp_path):
+    """Makes the test's library of demo images: `demo_library(count, favourite_every=…)`; closed after its tasks."""
+    from app.services.library.store import Library
+    from app.ui.shell.tasks import manager
+    from tools.demo import populate_demo_library
+
+    made = []
+
+    def make(count: int, *, favourite_every: int = 0):
+        lib = Library(tmp_path / "library")
+        made.append(lib)
+        populate_demo_library(lib, count, favourite_every=favourite_every)
+        return lib
+
+    yield make
+    manager().wait()
+    for lib in made:
+        lib.close()
+
+
+@pytest.fixture
 def offline_context(app_dirs, qapp):
     """An app context with its library but no connection (composer and queue tests)."""
     from app.ui.shell import style

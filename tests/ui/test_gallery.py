@@ -11,7 +11,6 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage
 from PySide6.QtWidgets import QMessageBox
 
 from tools.demo import populate_demo_library
-from app.services.library.store import Library
 from app.services.library.pngmeta import read_parameters
 from app.ui.shell import clipboard
 from app.ui.gallery import model as gallery_model
@@ -19,17 +18,12 @@ from app.ui.gallery import thumbnails
 from app.ui.gallery.gallery import Gallery
 from app.ui.shell.events import Events
 from app.ui.gallery.model import GalleryModel, ThumbnailRole
-from app.ui.shell.tasks import manager
 from app.ui.gallery.thumbnails import MAX_PENDING, ThumbnailLoader, renderer
 
 
 @pytest.fixture
-def library(tmp_path):
-    lib = Library(tmp_path / "library")
-    populate_demo_library(lib, 40, favourite_every=5)
-    yield lib
-    manager().wait()
-    lib.close()
+def library(demo_library):
+    return demo_library(40, favourite_every=5)
 
 
 @pytest.fixture

@@ -7,21 +7,14 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QGuiApplication, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from tools.demo import populate_demo_library
-from app.services.library.store import Library
 from app.services.library.pngmeta import read_parameters
 from app.ui.gallery.model import GalleryModel
-from app.ui.shell.tasks import manager
 from app.ui.viewer.viewer import Viewer
 
 
 @pytest.fixture
-def library(tmp_path):
-    lib = Library(tmp_path / "library")
-    populate_demo_library(lib, 12, favourite_every=0)
-    yield lib
-    manager().wait()
-    lib.close()
+def library(demo_library):
+    return demo_library(12, favourite_every=0)
 
 
 @pytest.fixture
