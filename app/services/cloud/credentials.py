@@ -146,13 +146,6 @@ def check_key_pair(access_key_id: str, secret_access_key: str, session_token: st
     return check_identity(session, CredentialSource("keyring", key_name="typed"), endpoint_url=endpoint_url)
 
 
-def forget_key_pair(name: str) -> None:
-    try:
-        keyring.delete_password(KEYRING_SERVICE, name)
-    except keyring.errors.PasswordDeleteError:
-        pass
-
-
 def _load_key_pair(name: str | None) -> dict[str, str]:
     if not name:
         raise UserError("No stored access key is chosen.", hint="Add one in Settings, or choose a profile.")

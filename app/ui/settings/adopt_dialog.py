@@ -19,8 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.cloud import adoption
-from app.services.cloud import record_target
+from app.services.cloud import ConnectionChoice, adoption, open_choice, remember_choice
 
 from app.ui.shell.context import AWS, AppContext
 from app.ui.shell.tasks import Task
@@ -58,7 +57,8 @@ class AdoptDialog(QDialog):
         self.refresh_button.setObjectName("lookAgain")
         self.upgrade_button = QPushButton("Upgrade…")
         self.upgrade_button.setObjectName("upgrade")
-        self.upgrade_button.setToolTip("Explains what an upgrade would replace; nothing changes without your confirmation.")
+        self.upgrade_button.setToolTip("Explains what an upgrade would replace; "
+                                       "nothing changes without your confirmation.")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.use_button = self.buttons.addButton("Use this deployment", QDialogButtonBox.ButtonRole.AcceptRole)
         self.use_button.setObjectName("primary")
@@ -128,9 +128,8 @@ class AdoptDialog(QDialog):
             return
 
         def save() -> str:
-            record_target(context.settings, result.target, source)
-            context.choose_mode(AWS)
-            context.save_settings()
+            context.update_settings(lambda settings: remember_choice(settings, source, result.target.region,
+                                                                     result.target, mode=AWS))
             return result.target.name
 
         self.use_button.setEnabled(False)
@@ -168,28 +167,9 @@ class AdoptDialog(QDialog):
             self.look()
 
 
-def open_adopt_dialog(settings: Any) -> AdoptDialog | None:
-    """Open the dialog from the Settings dialog, with the credentials and region its Connection page shows."""
-    panel = settings.connection
-    if panel.mode != AWS:
-        settings.status.setText("Connecting to an existing deployment needs “My AWS account”: choose it first.")
-        return None
-    source_op, region = panel._source_op(), panel.region.currentText().strip() or None
-    endpoint_url = settings.context.endpoint_url
-
-    def connect() -> Any:
-        from app.services.cloud import Connection
-
-        return Connection.open(source_op(), region=region, endpoint_url=endpoint_url)
-
-    dialog = AdoptDialog(settings.context, connect, region or "the default region", settings)
+def adopt_dialog(context: AppContext, choice: ConnectionChoice, parent: QWidget | None = None) -> AdoptDialog:
+    """The dialog on the credentials and region the Connection page shows (`choice`); deleted when closed."""
+    dialog = AdoptDialog(context, lambda: open_choice(choice, context.open_connection),
+                         choice.region or "the default region", parent)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-
-    def adopted(name: str) -> None:
-        panel.load()
-        settings.status.setText(f"Connecting to {name}…")
-        settings.applied.emit()
-
-    dialog.adopted.connect(adopted)
-    dialog.open()
     return dialog

@@ -3,8 +3,7 @@ region, Test connection and the deployment to use."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -21,8 +20,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.cloud import credentials
-from app.services.cloud import CredentialSource, Identity
+from app.services.cloud import (
+    ConnectionCheck,
+    ConnectionChoice,
+    CredentialSource,
+    check_connection,
+    chosen_target,
+    list_profiles,
+    remember_choice,
+)
 from contract import APP_NAME
 
 from app.ui.shell.context import AWS, SANDBOX, AppContext
@@ -36,24 +42,27 @@ KINDS = ("profile", "keyring", "environment")
 APP_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionCheck:
-    """What Test connection found."""
-
-    identity: Identity
-    region: str
-    deployments: list[tuple[str, str, str]]  # (label, deployment, app)
-    note: str = ""
-
-
 class ConnectionPanel(QWidget):
-    """Edits a copy of the connection settings; `apply_op` saves them on a worker."""
+    """Edits a copy of the connection settings; `choice()` is what it shows, `apply_op` saves it on a worker."""
 
     changed = Signal()
+    region_changed = Signal(str)
+    aws_toggled = Signal(bool)  # True when "My AWS account" is chosen
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
+        self._build_modes()
+        kinds = self._build_kinds()
+        self.pages = self._build_pages()
+        self._build_connection_fields()
+        self.aws_box = self._build_aws_box(kinds)
+        self._build_layout()
+        self._connect_signals()
+        self.load()
+        Task(self, list_profiles, success=self._profiles, busy=False).run()  # reads the AWS files
+
+    def _build_modes(self) -> None:
         self.sandbox_radio = QRadioButton("Sandbox — a local cloud on this computer; images are test patterns")
         self.sandbox_radio.setObjectName("sandboxMode")
         self.aws_radio = QRadioButton("My AWS account")
@@ -62,15 +71,21 @@ class ConnectionPanel(QWidget):
         modes.addButton(self.sandbox_radio)
         modes.addButton(self.aws_radio)
 
+    def _build_kinds(self) -> QHBoxLayout:
+        """One radio button for each kind of credentials."""
         self.kind_buttons = QButtonGroup(self)
         kinds = QHBoxLayout()
         kinds.setSpacing(14)
-        for n, (kind, label) in enumerate(zip(KINDS, ("AWS profile", "Access key", "Environment"))):
+        for n, (kind, label) in enumerate(zip(KINDS, ("AWS profile", "Access key", "Environment"), strict=True)):
             button = QRadioButton(label)
             button.setObjectName(f"{kind}Kind")
             self.kind_buttons.addButton(button, n)
             kinds.addWidget(button)
         kinds.addStretch(1)
+        return kinds
+
+    def _build_pages(self) -> list[QWidget]:
+        """The fields of each kind of credentials, one page each (in KINDS order)."""
         self.profile = QComboBox()
         self.profile.setObjectName("profile")
         self.profile.setEditable(True)
@@ -88,13 +103,16 @@ class ConnectionPanel(QWidget):
         self.session_token.setObjectName("sessionToken")
         self.session_token.setEchoMode(QLineEdit.EchoMode.Password)
         self.session_token.setPlaceholderText("optional, for temporary credentials")
-        self.pages = [_form(("Profile", self.profile),
-                                   note="Profiles come from your AWS config files (SSO profiles included)."),
-                      _form(("Name", self.key_name), ("Access key ID", self.access_key),
-                                   ("Secret access key", self.secret_key), ("Session token", self.session_token),
-                                   note="The secret is kept only in your system's keyring, never in a file."),
-                      _form(note="Uses AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_PROFILE "
-                                        "from the environment this app was started in.")]
+        return [_form(("Profile", self.profile),
+                      note="Profiles come from your AWS config files (SSO profiles included)."),
+                _form(("Name", self.key_name), ("Access key ID", self.access_key),
+                      ("Secret access key", self.secret_key), ("Session token", self.session_token),
+                      note="The secret is kept only in your system's keyring, never in a file."),
+                _form(note="Uses AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_PROFILE "
+                           "from the environment this app was started in.")]
+
+    def _build_connection_fields(self) -> None:
+        """Region, Test connection with its result, and the Deployment box."""
         self.region = QComboBox()
         self.region.setObjectName("region")
         self.region.setEditable(True)
@@ -109,6 +127,7 @@ class ConnectionPanel(QWidget):
         self.deployment.setObjectName("deployment")
         self.deployment.setPlaceholderText("Test the connection to list deployments")
 
+    def _build_aws_box(self, kinds: QHBoxLayout) -> QGroupBox:
         aws = QGroupBox("AWS account")
         aws.setObjectName("awsBox")
         box = QVBoxLayout(aws)
@@ -128,8 +147,9 @@ class ConnectionPanel(QWidget):
         test_layout.addWidget(self.result, 1)
         rest.addRow(_label(""), test_row)
         box.addLayout(rest)
-        self.aws_box = aws
+        return aws
 
+    def _build_layout(self) -> None:
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(10)
@@ -138,18 +158,19 @@ class ConnectionPanel(QWidget):
         layout.addWidget(caption)
         layout.addWidget(self.sandbox_radio)
         layout.addWidget(self.aws_radio)
-        layout.addWidget(aws)
+        layout.addWidget(self.aws_box)
         layout.addStretch(1)
 
+    def _connect_signals(self) -> None:
         self.aws_radio.toggled.connect(self._mode_toggled)
+        self.aws_radio.toggled.connect(self.aws_toggled)
+        self.region.currentTextChanged.connect(self.region_changed)
         self.kind_buttons.idToggled.connect(lambda n, on: on and self._show_page(n))
         self.test_button.clicked.connect(self.test_connection)
         for signal in (self.aws_radio.toggled, self.kind_buttons.idToggled, self.profile.currentTextChanged,
                        self.region.currentTextChanged, self.access_key.textChanged, self.secret_key.textChanged,
                        self.deployment.currentIndexChanged):
             signal.connect(lambda *_: self.changed.emit())
-        self.load()
-        Task(self, credentials.list_profiles, success=self._profiles, busy=False).run()  # reads the AWS files
 
     def load(self) -> None:
         """Show the context's current settings."""
@@ -166,7 +187,8 @@ class ConnectionPanel(QWidget):
         self.region.setCurrentText(settings.region or "us-east-1")
         self.deployment.clear()
         for data in settings.targets:
-            self.add_deployment(data.get("name", ""), data.get("deployment") or data.get("name"), data.get("app") or APP_NAME)
+            self.add_deployment(data.get("name", ""), data.get("deployment") or data.get("name"),
+                                data.get("app") or APP_NAME)
         if settings.active_target:
             self.deployment.setCurrentText(settings.active_target)
         self._mode_toggled(self.aws_radio.isChecked())
@@ -198,28 +220,12 @@ class ConnectionPanel(QWidget):
     def kind(self) -> str:
         return KINDS[max(0, self.kind_buttons.checkedId())]
 
-    def _source_op(self) -> Any:
-        """A function (run on a worker) that returns the CredentialSource, storing a typed key first."""
-        kind, profile = self.kind, self.profile.currentText().strip() or "default"
-        name, key_id, secret, token = (self.key_name.text().strip() or "default", self.access_key.text(),
-                                       self.secret_key.text(), self.session_token.text() or None)
-
-        def source() -> CredentialSource:
-            if kind == "profile":
-                return CredentialSource("profile", profile=profile)
-            if kind == "keyring":
-                if secret:
-                    return credentials.store_key_pair(name, key_id, secret, token)
-                return CredentialSource("keyring", key_name=name)
-            return CredentialSource()
-
-        return source
-
-    def _typed_key_pair(self) -> tuple[str, str, str | None] | None:
-        """The access key, secret and token typed on the Access key page, or None when none is typed."""
-        if self.kind != "keyring" or not self.secret_key.text():
-            return None
-        return self.access_key.text(), self.secret_key.text(), self.session_token.text() or None
+    def choice(self) -> ConnectionChoice:
+        """The credentials and region as shown (GUI thread); a typed secret is kept in memory only."""
+        return ConnectionChoice(self.kind, self.profile.currentText().strip() or "default",
+                                self.key_name.text().strip() or "default", self.access_key.text(),
+                                self.secret_key.text(), self.session_token.text() or None,
+                                self.region.currentText().strip() or None)
 
     def _forget_typed_secret(self) -> None:
         if self.secret_key.text():
@@ -228,33 +234,13 @@ class ConnectionPanel(QWidget):
             self.secret_key.setPlaceholderText("stored in the keyring; type to replace")
 
     def test_connection(self) -> None:
-        from app.services.cloud import target_name
-        from app.services.cloud import Connection
-        from app.services.cloud import list_deployments
-
-        region, endpoint_url = self.region.currentText().strip() or None, self.context.endpoint_url
-        typed = self._typed_key_pair()
-        source_op = self._source_op() if typed is None else None
-
-        def check() -> ConnectionCheck:
-            if typed is None:
-                connection = Connection.open(source_op(), region=region, endpoint_url=endpoint_url)
-                identity = connection.identity()
-            else:  # a typed key is checked in memory; only Apply puts it in the keyring
-                identity = credentials.check_key_pair(*typed, region=region, endpoint_url=endpoint_url)
-                connection = Connection(credentials.key_pair_session(*typed, region=region),
-                                        CredentialSource("keyring"), region=region, endpoint_url=endpoint_url)
-            note, names = "", []
-            try:
-                names = [(target_name(d.name, d.app), d.name, d.app) for d in list_deployments(connection) if not d.missing]
-            except Exception as error:  # noqa: BLE001 - the identity was asked for; say why the list is missing
-                note = f"Deployments could not be listed: {error}"
-            return ConnectionCheck(identity, connection.region, names, note)
-
+        choice, context = self.choice(), self.context
+        endpoint_url = context.endpoint_url
         self.test_button.setEnabled(False)
         self.result.setObjectName("hint")
         self._set_result("Checking…")
-        Task(self, check, success=self._tested, failure=self._test_failed, lane=Lane.NETWORK).run()
+        Task(self, lambda: check_connection(choice, context.open_connection, endpoint_url=endpoint_url),
+             success=self._tested, failure=self._test_failed, lane=Lane.NETWORK).run()
 
     def _tested(self, check: ConnectionCheck) -> None:
         self.test_button.setEnabled(True)
@@ -282,29 +268,20 @@ class ConnectionPanel(QWidget):
         self.result.style().unpolish(self.result)
         self.result.style().polish(self.result)
 
-    def apply_op(self) -> Any:
+    def apply_op(self) -> Callable[[], str]:
         """A function for a worker: save the choice (and the key in the keyring); returns the mode."""
-        from app.services.cloud import Connection
-        from app.services.cloud import load_target, record_target
-
-        context, mode = self.context, self.mode
-        source_op, region = self._source_op(), self.region.currentText().strip() or None
+        context, mode, choice = self.context, self.mode, self.choice()
         name = self.deployment.currentText().strip()
         deployment = self.deployment.currentData() or name
         app = self.deployment.currentData(APP_ROLE) or APP_NAME
 
         def apply() -> str:
-            settings = context.settings
-            if mode == AWS:
-                source = source_op()
-                settings.credentials = source.to_dict()
-                settings.region = region
-                if deployment:
-                    connection = Connection.open(source, region=region, endpoint_url=context.endpoint_url)
-                    target = load_target(connection, deployment, app=app, name=name or None)
-                    record_target(settings, target)
-            context.choose_mode(mode)
-            context.save_settings()
+            if mode != AWS:
+                context.choose_mode(mode)
+                return mode
+            source, target = chosen_target(choice, context.open_connection, deployment, app=app, name=name or None)
+            context.update_settings(lambda settings: remember_choice(settings, source, choice.region, target,
+                                                                     mode=mode))
             return mode
 
         return apply

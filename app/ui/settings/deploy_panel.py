@@ -8,7 +8,8 @@ choices) and returns the function that builds the deployer on the worker.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase, QTextCursor
@@ -27,11 +28,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.services.cloud import ConnectionChoice, open_choice
 from app.services.deploy import DeployOptions
 from app.services.errors import UserError
 
+from app.ui.shell.context import AWS
 from app.ui.shell.icons import icon
 from app.ui.shell.tasks import Progress, Task
+
+if TYPE_CHECKING:
+    from app.ui.settings.connection_panel import ConnectionPanel
 
 MODELS = (
     ("Stable Diffusion 2.1 base (512 px)", "model-txt2img-stabilityai-stable-diffusion-v2-1-base"),
@@ -62,7 +68,19 @@ class DeployPanel(QWidget):
         self._last_step = ""
         self.confirm_box: QMessageBox | None = None
         self._tips: dict[str, str] = {}
+        form = self._build_options()
+        note = _cost_note()
+        buttons = self._build_buttons()
+        step_row = self._build_progress()
+        self._build_layout(form, note, buttons, step_row)
+        self.deploy_button.clicked.connect(lambda: self._run("deploy"))
+        self.update_button.clicked.connect(lambda: self._run("update"))
+        self.teardown_button.clicked.connect(self._plan_teardown)
+        self.stop_button.clicked.connect(self.stop)
+        self.set_available(False, NOT_AVAILABLE)
 
+    def _build_options(self) -> QFormLayout:
+        """What to deploy: the model, the instance type and how many, the region (shown, chosen elsewhere)."""
         self.model = QComboBox()
         self.model.setObjectName("deployModel")
         for label, model_id in MODELS:
@@ -99,21 +117,9 @@ class DeployPanel(QWidget):
         form.addRow("Model", self.model)
         form.addRow("Instance type", instances)
         form.addRow("Region", self.region)
+        return form
 
-        note = QLabel(COST_NOTE)
-        note.setObjectName("hint")
-        note.setWordWrap(True)
-        note_frame = QFrame()
-        note_frame.setObjectName("panel")
-        note_row = QHBoxLayout(note_frame)
-        note_row.setContentsMargins(10, 8, 10, 8)
-        note_row.setSpacing(10)
-        note_icon = QLabel()
-        note_icon.setPixmap(icon("info").pixmap(18, 18))
-        note_icon.setAlignment(Qt.AlignmentFlag.AlignTop)
-        note_row.addWidget(note_icon)
-        note_row.addWidget(note, 1)
-
+    def _build_buttons(self) -> QHBoxLayout:
         self.deploy_button = QPushButton(icon("deploy"), "Deploy")
         self.deploy_button.setObjectName("primary")
         self.deploy_button.setToolTip("Create everything in your account: takes 20–40 minutes, mostly the model build")
@@ -135,7 +141,10 @@ class DeployPanel(QWidget):
         buttons.addWidget(self.stop_button)
         buttons.addStretch(1)
         buttons.addWidget(self.teardown_button)
+        return buttons
 
+    def _build_progress(self) -> QHBoxLayout:
+        """The step line with its percentage (returned as a row), the bar, the live log and the result line."""
         self.step = QLabel("Nothing is running.")
         self.step.setObjectName("deployStep")
         self.step.setWordWrap(True)
@@ -165,7 +174,9 @@ class DeployPanel(QWidget):
         self.result.setWordWrap(True)
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.result.hide()
+        return step_row
 
+    def _build_layout(self, form: QFormLayout, note: QWidget, buttons: QHBoxLayout, step_row: QHBoxLayout) -> None:
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(8)
@@ -173,18 +184,12 @@ class DeployPanel(QWidget):
         what.setObjectName("sectionLabel")
         layout.addWidget(what)
         layout.addLayout(form)
-        layout.addWidget(note_frame)
+        layout.addWidget(note)
         layout.addLayout(buttons)
         layout.addLayout(step_row)
         layout.addWidget(self.progress)
         layout.addWidget(self.log, 1)
         layout.addWidget(self.result)
-
-        self.deploy_button.clicked.connect(lambda: self._run("deploy"))
-        self.update_button.clicked.connect(lambda: self._run("update"))
-        self.teardown_button.clicked.connect(self._plan_teardown)
-        self.stop_button.clicked.connect(self.stop)
-        self.set_available(False, NOT_AVAILABLE)
 
     def attach(self, factory: DeployerFactory, *, load_options: Callable[[], DeployOptions] | None = None) -> None:
         """Wire the deployer; `load_options` (run on a worker) fills the fields from the saved config."""
@@ -192,15 +197,15 @@ class DeployPanel(QWidget):
         if load_options is not None:
             Task(self, load_options, success=self.set_options, failure=lambda error: None, busy=False).run()
 
-    def connect_settings(self, context: Any, connection_panel: Any) -> None:
+    def connect_settings(self, context: Any, connection: ConnectionPanel) -> None:
         """Deploy with the Connection page's credentials and region, in AWS mode only."""
         from app.services.deploy import load_options
 
-        self.attach(deployer_factory(context, connection_panel), load_options=lambda: load_options(context.dirs))
-        connection_panel.region.currentTextChanged.connect(self.set_region)
-        connection_panel.aws_radio.toggled.connect(lambda aws: self.set_available(aws, NOT_AVAILABLE))
-        self.set_region(connection_panel.region.currentText())
-        self.set_available(connection_panel.aws_radio.isChecked(), NOT_AVAILABLE)
+        self.attach(deployer_factory(context, connection.choice), load_options=lambda: load_options(context.dirs))
+        connection.region_changed.connect(self.set_region)
+        connection.aws_toggled.connect(lambda aws: self.set_available(aws, NOT_AVAILABLE))
+        self.set_region(connection.choice().region)
+        self.set_available(connection.mode == AWS, NOT_AVAILABLE)
         active = next((t for t in context.settings.targets if t.get("name") == context.settings.active_target), None)
         if active and not active.get("endpoint_url"):
             self.show_result(f"Jobs go to “{active['name']}”: endpoint {active.get('endpoint_name')} in "
@@ -373,20 +378,35 @@ class DeployPanel(QWidget):
         self.torn_down.emit(plan.deployment)
 
 
-def deployer_factory(context: Any, connection_panel: Any) -> DeployerFactory:
+def deployer_factory(context: Any, choose: Callable[[], ConnectionChoice]) -> DeployerFactory:
     """Reads the Connection page's choice on the GUI thread; the returned builder runs on a worker."""
-    from app.services.cloud import Connection
     from app.services.deploy import Deployer
 
     def factory() -> Callable[[], Any]:
-        source_op = connection_panel._source_op()
-        region = connection_panel.region.currentText().strip() or None
+        choice = choose()
 
         def build() -> Deployer:
-            connection = Connection.open(source_op(), region=region, endpoint_url=context.endpoint_url,
-                                         retry_mode=context.settings.retry_mode)
+            connection = open_choice(choice, context.open_connection)
             return Deployer(connection, context.dirs, settings=context.settings)
 
         return build
 
     return factory
+
+
+def _cost_note() -> QFrame:
+    """The cost note, with an info icon, in a panel frame."""
+    note = QLabel(COST_NOTE)
+    note.setObjectName("hint")
+    note.setWordWrap(True)
+    note_frame = QFrame()
+    note_frame.setObjectName("panel")
+    note_row = QHBoxLayout(note_frame)
+    note_row.setContentsMargins(10, 8, 10, 8)
+    note_row.setSpacing(10)
+    note_icon = QLabel()
+    note_icon.setPixmap(icon("info").pixmap(18, 18))
+    note_icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+    note_row.addWidget(note_icon)
+    note_row.addWidget(note, 1)
+    return note_frame

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.settings.connection_panel import ConnectionPanel
-from app.ui.shell.context import AppContext
+from app.ui.shell.context import AWS, AppContext
 from app.ui.settings.deploy_panel import DeployPanel
 from app.ui.shell.tasks import Task
 
@@ -43,7 +43,8 @@ class SettingsDialog(QDialog):
         self.apply_button.setText("Apply and connect")
         self.apply_button.clicked.connect(self.apply)
         self.buttons.rejected.connect(self.reject)
-        self.adopt_button = self.buttons.addButton("Connect to an existing deployment…", QDialogButtonBox.ButtonRole.ActionRole)
+        self.adopt_button = self.buttons.addButton("Connect to an existing deployment…",
+                                                   QDialogButtonBox.ButtonRole.ActionRole)
         self.adopt_button.setObjectName("adoptDeployment")
         self.adopt_button.clicked.connect(self.adopt)
         self.status = QLabel()
@@ -99,10 +100,20 @@ class SettingsDialog(QDialog):
         self.applied.emit()
 
     def adopt(self) -> None:
-        """Connect to an existing deployment: ours, or one made with the AWS guidance (app/ui/adopt_dialog.py)."""
-        from app.ui.settings.adopt_dialog import open_adopt_dialog
+        """Connect to an existing deployment: ours, or one made with the AWS guidance (adopt_dialog.py)."""
+        from app.ui.settings.adopt_dialog import adopt_dialog
 
-        open_adopt_dialog(self)
+        if self.connection.mode != AWS:
+            self.status.setText("Connecting to an existing deployment needs “My AWS account”: choose it first.")
+            return
+        dialog = adopt_dialog(self.context, self.connection.choice(), self)
+        dialog.adopted.connect(self._adopted)
+        dialog.open()
+
+    def _adopted(self, name: str) -> None:
+        self.connection.load()
+        self.status.setText(f"Connecting to {name}…")
+        self.applied.emit()
 
     def _failed(self, error: BaseException) -> None:
         self.apply_button.setEnabled(True)
