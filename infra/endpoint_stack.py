@@ -22,6 +22,7 @@ from contract import (
 from infra.config import Config
 from infra.model_build.resolve import RESOLVED_MODEL_CONTEXT, ResolvedModel
 from infra.parts.async_endpoint import VARIANT, AsyncEndpoint
+from infra.parts.endpoint_io import EndpointIO
 from infra.parts.functions import NotificationFunctions
 from infra.parts.scaling import ScaleToZero
 from infra.parts.secure_bucket import AccessLogBucket, secure_bucket
@@ -43,13 +44,13 @@ class EndpointStack(Stack):
             lifecycle_rules=_expiry_rules(config.bucket.expire_days, config.bucket.versioned),
         )
         self.topics = NotificationTopics(self, "Topics")
+        endpoint_io = EndpointIO(bucket=self.bucket, topics=self.topics)
         resolved = resolved_model(self, config)
-        self.functions = NotificationFunctions(self, "Functions", bucket=self.bucket, topics=self.topics, config=config.function)
+        self.functions = NotificationFunctions(self, "Functions", endpoint_io=endpoint_io, config=config.function)
         self.endpoint = AsyncEndpoint(
             self,
             "Async",
-            bucket=self.bucket,
-            topics=self.topics,
+            endpoint_io=endpoint_io,
             image_uri=resolved.image_uri,
             model_data_url=resolved.model_data_url,
             environment={**resolved.environment, **config.model.environment},

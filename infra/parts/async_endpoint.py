@@ -13,6 +13,7 @@ from constructs import Construct
 
 from contract import FAILURES, OUTPUT, REQUESTS
 from infra.config import EndpointConfig, ModelConfig
+from infra.parts.endpoint_io import EndpointIO
 from infra.parts.functions import acknowledge_object_grants, grant_object_reads
 from infra.parts.nag import acknowledge
 from infra.parts.topics import NotificationTopics
@@ -33,8 +34,7 @@ class AsyncEndpoint(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        bucket: s3.IBucket,
-        topics: NotificationTopics,
+        endpoint_io: EndpointIO,
         image_uri: str,
         model_data_url: str,
         environment: dict[str, str],
@@ -42,6 +42,7 @@ class AsyncEndpoint(Construct):
         endpoint: EndpointConfig,
     ) -> None:
         super().__init__(scope, construct_id)
+        bucket, topics = endpoint_io.bucket, endpoint_io.topics
         self.role = self._role(bucket, topics, image_uri, model_data_url)
         self.model = sagemaker.CfnModel(
             self,

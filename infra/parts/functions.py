@@ -14,9 +14,9 @@ from constructs import Construct
 
 from contract import BUCKET_ENV, IMAGES, MESSAGE_INDEX, MESSAGES, OUTPUT, REQUESTS
 from infra.config import LambdaConfig
+from infra.parts.endpoint_io import EndpointIO
 from infra.parts.function_code import function_code
 from infra.parts.nag import acknowledge, arn_of
-from infra.parts.topics import NotificationTopics
 
 _ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
@@ -30,16 +30,9 @@ def powertools_layer_arn(config: LambdaConfig) -> str:
 class NotificationFunctions(Construct):
     """save_message on both topics, extract_image on success; failures go to an encrypted queue."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        bucket: s3.IBucket,
-        topics: NotificationTopics,
-        config: LambdaConfig,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, endpoint_io: EndpointIO, config: LambdaConfig) -> None:
         super().__init__(scope, construct_id)
+        bucket, topics = endpoint_io.bucket, endpoint_io.topics
         self.config = config
         self.failures = sqs.Queue(
             self,

@@ -8,17 +8,16 @@
 
 moto serves S3, SNS, SSM, STS, SageMaker and the rest; the emulator serves
 InvokeEndpointAsync with its queue, instances and notifications; the runner delivers the
-notifications to the Lambda handlers. The engine behind the endpoint is a sandbox test
-pattern unless a real one is given.
+notifications to the Lambda handlers. The engine behind the endpoint is the sandbox test
+pattern unless another `Engine` is given.
 """
 
 from app.services.local_cloud.cloud import LocalCloud, LocalDeployment
-from app.services.local_cloud.engine import SANDBOX_NAME, DiffusersEngine, Engine, SandboxEngine
+from app.services.local_cloud.engine import SANDBOX_NAME, Engine, SandboxEngine
 from app.services.local_cloud.runner import LambdaContext, LambdaFailure, sns_event
 
 __all__ = [
     "SANDBOX_NAME",
-    "DiffusersEngine",
     "Engine",
     "LambdaContext",
     "LambdaFailure",

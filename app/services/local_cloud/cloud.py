@@ -13,7 +13,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,18 +27,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import ThreadedWSGIServer
 
-from contract import (
-    APP_NAME,
-    BUCKET_ENV,
-    BUCKET_PARAM,
-    ENDPOINT_PARAM,
-    ERROR_TOPIC_PARAM,
-    FAILURES,
-    OUTPUT,
-    SUCCESS_TOPIC_PARAM,
-    ssm_name,
-)
-
+import contract
 from app.services.local_cloud.emulator import PATH as ENDPOINT_PATH
 from app.services.local_cloud.emulator import AsyncEndpointEmulator
 from app.services.local_cloud.engine import Engine, SandboxEngine
@@ -179,6 +168,12 @@ class LocalCloud:
             raise RuntimeError("the local cloud is not started")
         return self.emulator
 
+    @property
+    def _runner(self) -> LambdaRunner:
+        if self.runner is None:
+            raise RuntimeError("the local cloud is not started")
+        return self.runner
+
     def session(self) -> boto3.Session:
         """A boto3 session with dummy credentials in this cloud's region."""
         return boto3.Session(aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY, region_name=self.region)
@@ -217,15 +212,33 @@ class LocalCloud:
         if known is not None and self._endpoint_exists(known.endpoint_name):
             return known
         safe = re.sub(r"[^a-z0-9-]", "-", deployment.lower()).strip("-") or "deployment"
-        base = f"{APP_NAME}-{safe}"
-        bucket = f"{base}-{self.account_id}"[:63]
-        s3, sns, sagemaker, ssm = (self._internal_client(name) for name in ("s3", "sns", "sagemaker", "ssm"))
+        base = f"{contract.APP_NAME}-{safe}"
+        bucket = self._create_bucket(f"{base}-{self.account_id}"[:63])
+        sns = self._internal_client("sns")
+        success = sns.create_topic(Name=f"{base}-success")["TopicArn"]
+        error = sns.create_topic(Name=f"{base}-error")["TopicArn"]
+        result = LocalDeployment(deployment, bucket, base, success, error)
+        endpoint_arn = self._create_endpoint(result, max_concurrent_invocations)
+        self._emulator_scale_in(base)
+        self._publish(result)
+        if lambdas:
+            self._wire_lambdas(result)
+        self._deployments[deployment] = result
+        log.info("provisioned %s (%s)", deployment, endpoint_arn)
+        return result
+
+    def _create_bucket(self, bucket: str) -> str:
+        s3 = self._internal_client("s3")
         if self.region == "us-east-1":
             s3.create_bucket(Bucket=bucket)
         else:
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": self.region})
-        success = sns.create_topic(Name=f"{base}-success")["TopicArn"]
-        error = sns.create_topic(Name=f"{base}-error")["TopicArn"]
+        return bucket
+
+    def _create_endpoint(self, deployment: LocalDeployment, max_concurrent_invocations: int) -> str | None:
+        """The model, the async endpoint config writing to the bucket and notifying the topics, and the endpoint."""
+        sagemaker = self._internal_client("sagemaker")
+        base, bucket = deployment.endpoint_name, deployment.bucket
         sagemaker.create_model(
             ModelName=f"{base}-model",
             ExecutionRoleArn=f"arn:aws:iam::{self.account_id}:role/{base}-sagemaker",
@@ -244,28 +257,30 @@ class LocalCloud:
             ],
             AsyncInferenceConfig={
                 "OutputConfig": {
-                    "S3OutputPath": f"s3://{bucket}/{OUTPUT.rstrip('/')}",
-                    "S3FailurePath": f"s3://{bucket}/{FAILURES.rstrip('/')}",
-                    "NotificationConfig": {"SuccessTopic": success, "ErrorTopic": error},
+                    "S3OutputPath": f"s3://{bucket}/{contract.OUTPUT.rstrip('/')}",
+                    "S3FailurePath": f"s3://{bucket}/{contract.FAILURES.rstrip('/')}",
+                    "NotificationConfig": {
+                        "SuccessTopic": deployment.success_topic_arn,
+                        "ErrorTopic": deployment.error_topic_arn,
+                    },
                 },
                 "ClientConfig": {"MaxConcurrentInvocationsPerInstance": max_concurrent_invocations},
             },
         )
         endpoint = sagemaker.create_endpoint(EndpointName=base, EndpointConfigName=f"{base}-config")
-        self._emulator_scale_in(base)
+        return endpoint.get("EndpointArn")
+
+    def _publish(self, deployment: LocalDeployment) -> None:
+        """The SSM parameters a client discovers the deployment by."""
+        ssm = self._internal_client("ssm")
         for param, value in (
-            (BUCKET_PARAM, bucket),
-            (ENDPOINT_PARAM, base),
-            (SUCCESS_TOPIC_PARAM, success),
-            (ERROR_TOPIC_PARAM, error),
+            (contract.BUCKET_PARAM, deployment.bucket),
+            (contract.ENDPOINT_PARAM, deployment.endpoint_name),
+            (contract.SUCCESS_TOPIC_PARAM, deployment.success_topic_arn),
+            (contract.ERROR_TOPIC_PARAM, deployment.error_topic_arn),
         ):
-            ssm.put_parameter(Name=ssm_name(deployment, param), Value=value, Type="String", Overwrite=True)
-        result = LocalDeployment(deployment, bucket, base, success, error)
-        if lambdas:
-            self._wire_lambdas(result)
-        self._deployments[deployment] = result
-        log.info("provisioned %s (%s)", deployment, endpoint.get("EndpointArn"))
-        return result
+            name = contract.ssm_name(deployment.name, param)
+            ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
 
     def _endpoint_exists(self, endpoint: str) -> bool:
         """False once moto's state was wiped, which another LocalCloud in this process may do."""
@@ -283,12 +298,12 @@ class LocalCloud:
         )
 
     def _wire_lambdas(self, deployment: LocalDeployment) -> None:
-        env = {BUCKET_ENV: deployment.bucket}
+        env = {contract.BUCKET_ENV: deployment.bucket}
         for function, on_error in LAMBDAS:
             module = self._lambda_module(function)
             if module is None:
                 continue
-            name = f"{APP_NAME}-{deployment.name}-{function.replace('_', '-')}"
+            name = f"{contract.APP_NAME}-{deployment.name}-{function.replace('_', '-')}"
             topics = [deployment.success_topic_arn] + ([deployment.error_topic_arn] if on_error else [])
             for topic in topics:
                 self.register_handler(topic, module.lambda_handler, env=env, function_name=name)
@@ -306,29 +321,23 @@ class LocalCloud:
             )
         return self._lambda_modules[function]
 
-    def register_handler(
-        self,
-        topic_arn: str,
-        handler: Handler,
-        env: Mapping[str, str] | None = None,
-        *,
-        function_name: str | None = None,
-    ) -> str:
-        """Subscribe a handler(event, context) to a topic through the runner; returns the subscription ARN."""
-        if self.runner is None:
-            raise RuntimeError("the local cloud is not started")
-        return self.runner.register(topic_arn, handler, env=env, function_name=function_name)
+    def register_handler(self, topic_arn: str, handler: Handler, **options: Any) -> str:
+        """Subscribe a handler(event, context) to a topic through the runner; returns the subscription ARN.
+
+        The options are `LambdaRunner.register`'s: the `env` of each call and the `function_name`.
+        """
+        return self._runner.register(topic_arn, handler, **options)
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Return once no invocation is queued or running and no Lambda delivery is pending."""
         deadline = time.monotonic() + timeout
         while True:
-            if not self._emulator.wait_idle(deadline) or not self.runner.wait_idle(deadline):
+            if not self._emulator.wait_idle(deadline) or not self._runner.wait_idle(deadline):
                 raise TimeoutError(
                     f"the local cloud was still busy after {timeout} s "
-                    f"({self._emulator.busy} invocations, {self.runner.pending} Lambda deliveries)"
+                    f"({self._emulator.busy} invocations, {self._runner.pending} Lambda deliveries)"
                 )
-            if not self._emulator.busy and not self.runner.pending:
+            if not self._emulator.busy and not self._runner.pending:
                 return
 
     def reset(self) -> None:
@@ -339,13 +348,13 @@ class LocalCloud:
             log.warning("resetting a busy local cloud: %s", exc)
         engine, cold, idle, most = self._defaults
         self._emulator.reset()
-        self.runner.reset()
+        self._runner.reset()
         self._deployments.clear()
         self._emulator.engine = engine
         self._emulator.cold_start_seconds = cold
         self._emulator.instance_idle_seconds = idle
         self._emulator.max_instances = most
-        self.runner.retry_delays = (0.05, 0.2)
+        self._runner.retry_delays = (0.05, 0.2)
         with urlopen(Request(f"{self.endpoint_url}/moto-api/reset", method="POST"), timeout=30) as response:
             response.read()
 

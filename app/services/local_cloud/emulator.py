@@ -25,10 +25,18 @@ import orjson
 from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contract import ACCEPT_RGB, ACCEPTS, COMPLETED, FAILED, GenerationRequest, S3Location, build_notification, encode_output
-from contract.request import MAX_REQUEST_BYTES
-
 from app.services.local_cloud.engine import Engine
+from contract import (
+    ACCEPT_RGB,
+    ACCEPTS,
+    COMPLETED,
+    FAILED,
+    GenerationRequest,
+    S3Location,
+    build_notification,
+    encode_output,
+)
+from contract.request import MAX_REQUEST_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +82,6 @@ class _Endpoint:
     running: int = 0
     idle_since: float = 0.0
     synced: int | None = None
-
-
-class EndpointNotFound(Exception):
-    pass
 
 
 class AsyncEndpointEmulator:
@@ -195,49 +199,22 @@ class AsyncEndpointEmulator:
         return [data]
 
     def _invoke(self, name: str, environ: dict[str, Any], body: bytes) -> tuple[str, list, dict]:
+        """Validate the call as SageMaker does, queue the invocation and answer 202 with its locations."""
         header = _headers(environ)
         region = _signing_region(environ) or self.region
-        input_location = header("InputLocation")
-        if input_location is not None and body:
-            raise _ApiError.validation("InputLocation and Body are mutually exclusive; provide exactly one of them.")
-        if input_location is None and not body:
-            raise _ApiError.validation("Either InputLocation or Body must be provided.")
-        if input_location is not None:
-            try:
-                S3Location.parse(input_location)
-            except ValueError:
-                raise _ApiError.validation(
-                    f"Value '{input_location}' at 'inputLocation' failed to satisfy constraint: "
-                    "Member must satisfy regular expression pattern: ^(s3)://([^/]+)/?(.*)$"
-                ) from None
-        if len(body) > MAX_INLINE_BODY:
-            raise _ApiError.validation(f"The inline Body is {len(body)} bytes; at most {MAX_INLINE_BODY}.")
-        inference_id = header("Inference-Id")
-        if inference_id is None:
-            inference_id = str(uuid.uuid4())
-        elif not 1 <= len(inference_id) <= 64 or inference_id[0].isspace() or not inference_id.isprintable():
-            raise _ApiError.validation(
-                f"Value '{inference_id}' at 'inferenceId' failed to satisfy constraint: "
-                "Member must have length between 1 and 64 and consist of printable characters"
-            )
-        timeout = _int_header(header, "InvocationTimeoutSeconds", "invocationTimeoutSeconds", DEFAULT_TIMEOUT, 1, MAX_TIMEOUT)
+        input_location = _input_location(header, body)
+        inference_id = _inference_id(header)
+        timeout = _int_header(
+            header, "InvocationTimeoutSeconds", "invocationTimeoutSeconds", DEFAULT_TIMEOUT, 1, MAX_TIMEOUT
+        )
         ttl = _int_header(header, "RequestTTLSeconds", "requestTTLSeconds", DEFAULT_TTL, MIN_TTL, DEFAULT_TTL)
         config = self._describe(name, region)
         async_config = config.get("AsyncInferenceConfig") or {}
         output_config = async_config.get("OutputConfig") or {}
         if not output_config.get("S3OutputPath"):
             raise _ApiError.validation(f"Endpoint {name} of account {self.account_id} is not an asynchronous endpoint.")
-        file_id = str(uuid.uuid4())
-        extension = (header("S3OutputPathExtension") or "").strip("/")
-        filename = header("Filename")
-        output_location = _join(output_config["S3OutputPath"], extension, filename or f"{file_id}.out")
-        failure_path = output_config.get("S3FailurePath")
-        failure_location = (
-            _join(failure_path, extension, f"{filename or file_id}-error.out") if failure_path else None
-        )
+        output_location, failure_location = _result_locations(header, output_config)
         topics = output_config.get("NotificationConfig") or {}
-        client_config = async_config.get("ClientConfig") or {}
-        variant = (config.get("ProductionVariants") or [{}])[0]
         invocation = _Invocation(
             inference_id=inference_id,
             endpoint=name,
@@ -256,22 +233,22 @@ class AsyncEndpointEmulator:
             received_time=_now_iso(),
             generation=self._generation,
         )
+        self._enqueue(invocation, (config.get("ProductionVariants") or [{}])[0], async_config.get("ClientConfig") or {})
+        return _accepted(invocation)
+
+    def _enqueue(self, invocation: _Invocation, variant: dict[str, Any], client_config: dict[str, Any]) -> None:
+        """Queue the invocation on its endpoint, whose variant and concurrency follow the endpoint config."""
+        key = (invocation.region, invocation.endpoint)
         with self._cond:
-            ep = self._endpoints.get((region, name))
+            ep = self._endpoints.get(key)
             if ep is None:
-                ep = self._endpoints[(region, name)] = _Endpoint(name, region, idle_since=self.clock())
+                ep = self._endpoints[key] = _Endpoint(invocation.endpoint, invocation.region, idle_since=self.clock())
             ep.variant = variant.get("VariantName", ep.variant)
             ep.weight = float(variant.get("InitialVariantWeight") or ep.weight)
             ep.per_instance = int(client_config.get("MaxConcurrentInvocationsPerInstance") or 1)
             ep.queue.append(invocation)
             self._active += 1
             self._cond.notify_all()
-        headers = [("X-Amzn-SageMaker-OutputLocation", output_location)]
-        payload = {"InferenceId": inference_id, "OutputLocation": output_location}
-        if failure_location:
-            headers.append(("X-Amzn-SageMaker-FailureLocation", failure_location))
-            payload["FailureLocation"] = failure_location
-        return "202 Accepted", headers, payload
 
     def _describe(self, name: str, region: str) -> dict[str, Any]:
         """The endpoint config joined with the endpoint's variants, read from moto."""
@@ -511,6 +488,60 @@ class _ApiError(Exception):
     @classmethod
     def validation(cls, message: str) -> "_ApiError":
         return cls("400 Bad Request", "ValidationError", message)
+
+
+def _input_location(header: Callable[[str], str | None], body: bytes) -> str | None:
+    """The InputLocation header, checked against the inline Body as SageMaker checks it."""
+    input_location = header("InputLocation")
+    if input_location is not None and body:
+        raise _ApiError.validation("InputLocation and Body are mutually exclusive; provide exactly one of them.")
+    if input_location is None and not body:
+        raise _ApiError.validation("Either InputLocation or Body must be provided.")
+    if input_location is not None:
+        try:
+            S3Location.parse(input_location)
+        except ValueError:
+            raise _ApiError.validation(
+                f"Value '{input_location}' at 'inputLocation' failed to satisfy constraint: "
+                "Member must satisfy regular expression pattern: ^(s3)://([^/]+)/?(.*)$"
+            ) from None
+    if len(body) > MAX_INLINE_BODY:
+        raise _ApiError.validation(f"The inline Body is {len(body)} bytes; at most {MAX_INLINE_BODY}.")
+    return input_location
+
+
+def _inference_id(header: Callable[[str], str | None]) -> str:
+    """The caller's Inference-Id, or a new one."""
+    inference_id = header("Inference-Id")
+    if inference_id is None:
+        return str(uuid.uuid4())
+    if not 1 <= len(inference_id) <= 64 or inference_id[0].isspace() or not inference_id.isprintable():
+        raise _ApiError.validation(
+            f"Value '{inference_id}' at 'inferenceId' failed to satisfy constraint: "
+            "Member must have length between 1 and 64 and consist of printable characters"
+        )
+    return inference_id
+
+
+def _result_locations(header: Callable[[str], str | None], output_config: dict[str, Any]) -> tuple[str, str | None]:
+    """Where the output and (when the config has a failure path) the failure object will be written."""
+    file_id = str(uuid.uuid4())
+    extension = (header("S3OutputPathExtension") or "").strip("/")
+    filename = header("Filename")
+    output_location = _join(output_config["S3OutputPath"], extension, filename or f"{file_id}.out")
+    failure_path = output_config.get("S3FailurePath")
+    failure_location = _join(failure_path, extension, f"{filename or file_id}-error.out") if failure_path else None
+    return output_location, failure_location
+
+
+def _accepted(invocation: _Invocation) -> tuple[str, list, dict]:
+    """InvokeEndpointAsync's answer: the output location, and the failure location where there is one."""
+    headers = [("X-Amzn-SageMaker-OutputLocation", invocation.output_location)]
+    payload = {"InferenceId": invocation.inference_id, "OutputLocation": invocation.output_location}
+    if invocation.failure_location:
+        headers.append(("X-Amzn-SageMaker-FailureLocation", invocation.failure_location))
+        payload["FailureLocation"] = invocation.failure_location
+    return "202 Accepted", headers, payload
 
 
 def _headers(environ: dict[str, Any]) -> Callable[[str], str | None]:

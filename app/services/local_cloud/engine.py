@@ -1,4 +1,4 @@
-"""What runs behind the emulated endpoint: the sandbox test pattern, or a real diffusion model."""
+"""What runs behind the emulated endpoint: the Engine protocol and the sandbox test pattern."""
 
 from __future__ import annotations
 
@@ -95,43 +95,3 @@ def _palette(rng: random.Random, count: int) -> list[tuple[float, float, float]]
         colours.append(colorsys.hsv_to_rgb(hue, rng.uniform(0.35, 0.75), rng.uniform(0.55, 0.95)))
     return colours
 
-
-class DiffusersEngine:
-    """A real Stable Diffusion pipeline, for a machine that has `diffusers` and a model.
-
-    Imported lazily so the sandbox never needs torch. Not exercised by the tests.
-    """
-
-    def __init__(self, model_id: str = "stabilityai/stable-diffusion-2-1-base", device: str | None = None) -> None:
-        self.name = model_id
-        self._model_id = model_id
-        self._device = device
-        self._pipeline = None
-
-    def _load(self):
-        if self._pipeline is None:
-            import torch
-            from diffusers import StableDiffusionPipeline
-
-            device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
-            self._pipeline = StableDiffusionPipeline.from_pretrained(self._model_id).to(device)
-        return self._pipeline
-
-    def render(self, request: GenerationRequest) -> list[RGBImage]:
-        import torch
-
-        pipeline = self._load()
-        generator = None
-        if request.seed is not None:
-            generator = torch.Generator(device=pipeline.device).manual_seed(request.seed)
-        result = pipeline(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt or None,
-            width=request.width,
-            height=request.height,
-            num_inference_steps=request.num_inference_steps,
-            guidance_scale=request.guidance_scale,
-            num_images_per_prompt=request.num_images_per_prompt,
-            generator=generator,
-        )
-        return [image_from_pil(image) for image in result.images]
