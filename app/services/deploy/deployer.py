@@ -15,6 +15,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from collections.abc import Callable, Generator, Iterator
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ REPLACED_ENDPOINT = ("Warning: {before} → {after} replaces the endpoint. The n
                      "ready; jobs still waiting on the old one when it is deleted are lost: wait for them, or resend them.")
 
 Events = Generator[Progress, None, Any]
+SettingsUpdate = Callable[[Callable[[Settings], Any]], Any]
 #: The deployer counts in percent of the whole operation; what it yields is the services' one Progress.
 _at = Progress.at_percent
 
@@ -110,12 +112,13 @@ class TeardownPlan:
 class Deployer:
     """Deploys one deployment (named in the user's config.toml) into the connection's account and region."""
 
-    def __init__(self, connection: Connection, dirs: AppDirs, *, settings: Settings | None = None,
+    def __init__(self, connection: Connection, dirs: AppDirs, *, update_settings: SettingsUpdate | None = None,
                  templates: Path | None = None, source_dir: Path | None = None, poll_seconds: float = 5.0,
                  sleep: Callable[[float], None] = time.sleep, pipeline_timeout: float = 4 * 3600) -> None:
         self.connection = connection
         self.dirs = dirs
-        self.settings = settings
+        # The running app's Session.update_settings (its lock, its save); alone, the settings file is changed directly.
+        self._update_settings = update_settings or partial(_update_file, dirs)
         self.templates = templates or deploy_bundle.templates_dir()
         self.source_dir = source_dir
         self.poll_seconds = poll_seconds
@@ -577,19 +580,33 @@ class Deployer:
 
     def _activate(self, target: Target) -> None:
         """The deployed target becomes the app's active target."""
-        settings = record_target(self.settings if self.settings is not None else load_settings(self.dirs), target)
-        settings.mode = "aws"
-        save_settings(self.dirs, settings)
+
+        def activate(settings: Settings) -> None:
+            record_target(settings, target)
+            settings.mode = "aws"
+
+        self._update_settings(activate)
 
     def _forget(self, deployment: str) -> None:
         """The torn-down deployment is no longer a target."""
-        settings = self.settings if self.settings is not None else load_settings(self.dirs)
         here = (deployment, self.region, self.connection.endpoint_url)
-        gone = {t.get("name") for t in settings.targets if (t.get("deployment"), t.get("region"), t.get("endpoint_url")) == here}
-        settings.targets = [t for t in settings.targets if t.get("name") not in gone]
-        if settings.active_target in gone:
-            settings.active_target = None
-        save_settings(self.dirs, settings)
+
+        def forget(settings: Settings) -> None:
+            gone = {t.get("name") for t in settings.targets
+                    if (t.get("deployment"), t.get("region"), t.get("endpoint_url")) == here}
+            settings.targets = [t for t in settings.targets if t.get("name") not in gone]
+            if settings.active_target in gone:
+                settings.active_target = None
+
+        self._update_settings(forget)
+
+
+def _update_file(dirs: AppDirs, change: Callable[[Settings], Any]) -> Any:
+    """Without a running app: read the settings file, change it, write it back."""
+    settings = load_settings(dirs)
+    result = change(settings)
+    save_settings(dirs, settings)
+    return result
 
 
 def _template_parameters(yaml_text: str) -> set[str]:

@@ -387,7 +387,7 @@ def deployer_factory(context: Any, choose: Callable[[], ConnectionChoice]) -> De
 
         def build() -> Deployer:
             connection = open_choice(choice, context.open_connection)
-            return Deployer(connection, context.dirs, settings=context.settings)
+            return Deployer(connection, context.dirs, update_settings=context.update_settings)
 
         return build
 
