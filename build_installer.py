@@ -82,9 +82,22 @@ def make_icons(folder: Path) -> None:
 
 def run_pyinstaller(dist: Path, work: Path, icons: Path, version: str) -> None:
     command = [
-        sys.executable, "-m", "PyInstaller", str(PACKAGING / f"{NAME}.spec"),
-        "--noconfirm", "--log-level", "WARN", "--distpath", str(dist), "--workpath", str(work),
-        "--", "--icon-dir", str(icons), "--version", version,
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        str(PACKAGING / f"{NAME}.spec"),
+        "--noconfirm",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(dist),
+        "--workpath",
+        str(work),
+        "--",
+        "--icon-dir",
+        str(icons),
+        "--version",
+        version,
     ]
     subprocess.run(command, check=True, cwd=ROOT)
 
@@ -116,8 +129,11 @@ def trim_icu_data(bundle: Path) -> None:
             continue
         missing = sorted({package for tool, package in ICU_TOOLS.items() if not shutil.which(tool)})
         if missing:
-            print(f"warning: Qt's ICU data left whole ({library.stat().st_size / 1e6:.0f} MB): "
-                  f"install {' and '.join(missing)} to trim it", file=sys.stderr)
+            print(
+                f"warning: Qt's ICU data left whole ({library.stat().st_size / 1e6:.0f} MB): "
+                f"install {' and '.join(missing)} to trim it",
+                file=sys.stderr,
+            )
             return
         before = library.stat().st_size
         with tempfile.TemporaryDirectory(prefix="icu-") as tmp:
@@ -133,7 +149,9 @@ def trim_icu_data(bundle: Path) -> None:
 
 def _trimmed_icu_library(library: Path, tmp: Path) -> Path:
     """Extract the ICU common data package from `library`, remove items, link it into a new library."""
-    symbols = subprocess.run(["nm", "-D", "--defined-only", str(library)], check=True, capture_output=True, text=True).stdout
+    symbols = subprocess.run(
+        ["nm", "-D", "--defined-only", str(library)], check=True, capture_output=True, text=True
+    ).stdout
     found = re.search(r"\b(icudt(\d+)_dat)\b", symbols)
     if not found:
         raise ValueError(f"no icudt*_dat symbol in {library.name}")
@@ -152,7 +170,9 @@ def _trimmed_icu_library(library: Path, tmp: Path) -> Path:
     (tmp / "removed.txt").write_text("\n".join(removed) + "\n", encoding="utf-8")
     (tmp / "out").mkdir()
     trimmed = tmp / "out" / package
-    subprocess.run(["icupkg", "-r", str(tmp / "removed.txt"), str(full), str(trimmed)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        ["icupkg", "-r", str(tmp / "removed.txt"), str(full), str(trimmed)], check=True, capture_output=True, text=True
+    )
     source = tmp / "icudata.S"
     source.write_text(
         f""".section .rodata
@@ -198,8 +218,12 @@ def windows_package(dist: Path, icons: Path, version: str) -> Path | None:
     script = PACKAGING / "windows" / f"{NAME}.iss"
     subprocess.run(
         [
-            iscc, f"/DAppVersion={version}", f"/DSourceDir={dist / NAME}", f"/DOutputDir={dist}",
-            f"/DIconFile={icons / 'app.ico'}", str(script),
+            iscc,
+            f"/DAppVersion={version}",
+            f"/DSourceDir={dist / NAME}",
+            f"/DOutputDir={dist}",
+            f"/DIconFile={icons / 'app.ico'}",
+            str(script),
         ],
         check=True,
     )
@@ -245,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     program = build(args.dist.resolve(), args.work.resolve(), args.bundle_only)
     size = folder_size(bundle_dir(args.dist.resolve()))
-    print(f"bundle: {bundle_dir(args.dist.resolve())} ({size / 1e6:.1f} MB) built in {time.monotonic() - started:.0f} s")
+    print(
+        f"bundle: {bundle_dir(args.dist.resolve())} ({size / 1e6:.1f} MB) built in {time.monotonic() - started:.0f} s"
+    )
     return 0
 
 

@@ -1,8 +1,8 @@
 """`python -m app`: the desktop app, or one of the command-line tools.
 
-    python -m app                     the desktop app (sandbox mode when nothing is configured)
-    python -m app local-cloud         serve the local cloud on 127.0.0.1
-    python -m app generate|batch|jobs|import …   the command-line client
+python -m app                     the desktop app (sandbox mode when nothing is configured)
+python -m app local-cloud         serve the local cloud on 127.0.0.1
+python -m app generate|batch|jobs|import …   the command-line client
 """
 
 from __future__ import annotations

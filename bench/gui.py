@@ -26,8 +26,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = {"first_window_s": 1.0, "first_gallery_paint_s": 1.0, "longest_stall_ms": 50.0,
-           "browse_longest_stall_ms": 50.0, "peak_rss_mb": 400.0}
+TARGETS = {
+    "first_window_s": 1.0,
+    "first_gallery_paint_s": 1.0,
+    "longest_stall_ms": 50.0,
+    "browse_longest_stall_ms": 50.0,
+    "peak_rss_mb": 400.0,
+}
 HEARTBEAT_MS = 5
 SCROLL_TICK_MS = 16
 BROWSE_STEP_MS = 250
@@ -49,8 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         _emit("library_fill_s", made, images=args.images)
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
     spawned = time.time()
-    child = subprocess.run([sys.executable, __file__, "--child", str(data_dir), repr(spawned)], env=env,
-                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+    child = subprocess.run(
+        [sys.executable, __file__, "--child", str(data_dir), repr(spawned)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     for line in child.stdout.splitlines():
         if line.startswith("{"):
             print(line, flush=True)
@@ -71,10 +82,10 @@ def _emit(metric: str, value: float, **extra: object) -> None:
 def _demo_library(data_dir: Path, count: int) -> float | None:
     """A library of `count` small PNGs with believable prompts; reused when it is already full."""
     sys.path.insert(0, str(ROOT))
-    from tools.demo import NEGATIVES, STYLES, SUBJECTS
     from app.services.library.store import Library
     from app.services.models import ImageRecord
     from contract import Parameters
+    from tools.demo import NEGATIVES, STYLES, SUBJECTS
 
     with Library(data_dir) as library:
         if library.count() >= count:
@@ -90,12 +101,27 @@ def _demo_library(data_dir: Path, count: int) -> float | None:
         path = folder / f"{n:05d}.png"
         path.write_bytes(blob)
         params = Parameters(
-            prompt=f"{rng.choice(SUBJECTS)}, {rng.choice(STYLES)}", negative_prompt=rng.choice(NEGATIVES),
-            steps=30, guidance_scale=7.5, seed=rng.randrange(2**32), width=width * 8, height=height * 8,
-            model="demo pattern")
-        records.append(ImageRecord(id=None, path=str(path), parameters=params, width=width, height=height,
-                                   created_at=f"2026-01-01T00:00:00.{n:06d}+00:00", favourite=n % 17 == 0,
-                                   engine="demo"))
+            prompt=f"{rng.choice(SUBJECTS)}, {rng.choice(STYLES)}",
+            negative_prompt=rng.choice(NEGATIVES),
+            steps=30,
+            guidance_scale=7.5,
+            seed=rng.randrange(2**32),
+            width=width * 8,
+            height=height * 8,
+            model="demo pattern",
+        )
+        records.append(
+            ImageRecord(
+                id=None,
+                path=str(path),
+                parameters=params,
+                width=width,
+                height=height,
+                created_at=f"2026-01-01T00:00:00.{n:06d}+00:00",
+                favourite=n % 17 == 0,
+                engine="demo",
+            )
+        )
     with Library(data_dir) as library:
         library.add_images(records)
     return time.perf_counter() - started
@@ -211,18 +237,37 @@ def _child(data_dir: Path, spawned: float) -> int:
     gallery.shutdown()
 
     load = _machine_load()
-    _emit("first_window_s", marks.get("window", float("inf")) - spawned, window=type(window).__name__,
-          process_cpu_s=round(marks.get("window_cpu", 0), 3), **load)
-    _emit("first_gallery_paint_s", marks.get("gallery", float("inf")) - spawned, rows=model.rowCount(),
-          process_cpu_s=round(marks.get("gallery_cpu", 0), 3))
-    _emit("first_screen_of_thumbnails_s", marks.get("thumbnails", float("inf")) - spawned,
-          cold=not thumbnails_existed)
+    _emit(
+        "first_window_s",
+        marks.get("window", float("inf")) - spawned,
+        window=type(window).__name__,
+        process_cpu_s=round(marks.get("window_cpu", 0), 3),
+        **load,
+    )
+    _emit(
+        "first_gallery_paint_s",
+        marks.get("gallery", float("inf")) - spawned,
+        rows=model.rowCount(),
+        process_cpu_s=round(marks.get("gallery_cpu", 0), 3),
+    )
+    _emit("first_screen_of_thumbnails_s", marks.get("thumbnails", float("inf")) - spawned, cold=not thumbnails_existed)
     for name, metric in (("scroll", "longest_stall_ms"), ("browse", "browse_longest_stall_ms")):
         wall, cpu = sorted(gaps[name][1:]) or [0.0], sorted(busy[name][1:]) or [0.0]
-        extra = ({"scroll_ticks": scrolled["ticks"], "scroll_s": round(scrolled.get("seconds", 0), 2)}
-                 if name == "scroll" else {"steps": BROWSE_STEPS, "step_ms": BROWSE_STEP_MS})
-        _emit(metric, wall[-1], p99_ms=_p99(wall), longest_busy_cpu_ms=round(cpu[-1], 2), p99_busy_cpu_ms=_p99(cpu),
-              beats=len(wall), **extra, **load)
+        extra = (
+            {"scroll_ticks": scrolled["ticks"], "scroll_s": round(scrolled.get("seconds", 0), 2)}
+            if name == "scroll"
+            else {"steps": BROWSE_STEPS, "step_ms": BROWSE_STEP_MS}
+        )
+        _emit(
+            metric,
+            wall[-1],
+            p99_ms=_p99(wall),
+            longest_busy_cpu_ms=round(cpu[-1], 2),
+            p99_busy_cpu_ms=_p99(cpu),
+            beats=len(wall),
+            **extra,
+            **load,
+        )
     _emit("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return 0
 

@@ -28,9 +28,12 @@ TARGET_STALL_MS = 50.0
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=100)
-    parser.add_argument("--cloud-process", action="store_true",
-                        help="run the local cloud in its own process and the app in AWS mode against it "
-                             "(as with a real AWS account: only the client's own work shares the app's GIL)")
+    parser.add_argument(
+        "--cloud-process",
+        action="store_true",
+        help="run the local cloud in its own process and the app in AWS mode against it "
+        "(as with a real AWS account: only the client's own work shares the app's GIL)",
+    )
     args = parser.parse_args(argv)
 
     from PySide6.QtCore import QTimer
@@ -82,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         last[0] = started
         for _ in range(args.jobs):
             window.composer.generate()
-        _spin(app, lambda: model.rowCount() == args.jobs
-              and all(j.state == JobState.QUEUED for j in model.jobs()), 300)
+        _spin(app, lambda: model.rowCount() == args.jobs and all(j.state == JobState.QUEUED for j in model.jobs()), 300)
         seconds = time.perf_counter() - started
         heartbeat.stop()
         window.close()
@@ -96,17 +98,21 @@ def main(argv: list[str] | None = None) -> int:
         server.wait(30)
     gaps.sort()
     longest = gaps[-1] if gaps else 0.0
-    print(json.dumps({
-        "bench": "gui_submit",
-        "cloud": "own process, app in AWS mode" if args.cloud_process else "in-process sandbox",
-        "jobs": args.jobs,
-        "submit_seconds": round(seconds, 2),
-        "longest_gui_stall_ms": round(longest, 1),
-        "p95_heartbeat_gap_ms": round(gaps[int(len(gaps) * 0.95)] if gaps else 0.0, 1),
-        "heartbeats": len(gaps),
-        "load_1m": round(os.getloadavg()[0], 2),
-        "ok": longest <= TARGET_STALL_MS,
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "gui_submit",
+                "cloud": "own process, app in AWS mode" if args.cloud_process else "in-process sandbox",
+                "jobs": args.jobs,
+                "submit_seconds": round(seconds, 2),
+                "longest_gui_stall_ms": round(longest, 1),
+                "p95_heartbeat_gap_ms": round(gaps[int(len(gaps) * 0.95)] if gaps else 0.0, 1),
+                "heartbeats": len(gaps),
+                "load_1m": round(os.getloadavg()[0], 2),
+                "ok": longest <= TARGET_STALL_MS,
+            }
+        )
+    )
     return 0
 
 
@@ -117,7 +123,10 @@ def _cloud_process():
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     server = subprocess.Popen(
         [sys.executable, "-m", "app", "local-cloud", "--port", "0", "--deployment", "bench", "--cold-start", "3600"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
         cwd=Path(__file__).resolve().parents[1],
     )
     for line in server.stdout:

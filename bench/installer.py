@@ -28,7 +28,11 @@ SHOWN = "window-shown"
 
 
 def emit(metric: str, value: float | None, **extra: object) -> None:
-    record: dict[str, object] = {"bench": "installer", "metric": metric, "value": None if value is None else round(value, 3)}
+    record: dict[str, object] = {
+        "bench": "installer",
+        "metric": metric,
+        "value": None if value is None else round(value, 3),
+    }
     if metric in TARGETS and value is not None:
         record["target"] = TARGETS[metric]
         record["ok"] = value <= TARGETS[metric]
@@ -39,8 +43,9 @@ def emit(metric: str, value: float | None, **extra: object) -> None:
 def first_window(program: Path, env: dict[str, str]) -> float | None:
     """Seconds from launch to the app's `window-shown` line (`--measure-startup`); None if unsupported."""
     started = time.perf_counter()
-    with subprocess.Popen([str(program), "--measure-startup"], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL, text=True) as child:
+    with subprocess.Popen(
+        [str(program), "--measure-startup"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as child:
         for line in child.stdout:
             if line.strip() == SHOWN:
                 shown = time.perf_counter() - started

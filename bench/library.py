@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.demo import populate_demo_library  # noqa: E402
 from app.services.library.store import Library  # noqa: E402
 from app.services.models import Job, JobState  # noqa: E402
 from contract import GenerationRequest, new_inference_id  # noqa: E402
+from tools.demo import populate_demo_library  # noqa: E402
 
 
 def emit(name: str, **figures: object) -> None:
@@ -50,10 +50,17 @@ def main() -> int:
         emit("count_all", rows=n, **timed(library.count))
         emit("first_page_150", **timed(lambda: library.images(limit=150)))
         emit("last_page_150", **timed(lambda: library.images(offset=max(0, n - 150), limit=150)))
-        emit("search_count_and_page", query="fox snow", matches=library.count("fox snow"),
-             **timed(lambda: (library.count("fox snow"), library.images("fox snow", limit=150))))
-        emit("favourites_page", matches=library.count(favourites_only=True),
-             **timed(lambda: library.images(favourites_only=True, limit=150)))
+        emit(
+            "search_count_and_page",
+            query="fox snow",
+            matches=library.count("fox snow"),
+            **timed(lambda: (library.count("fox snow"), library.images("fox snow", limit=150))),
+        )
+        emit(
+            "favourites_page",
+            matches=library.count(favourites_only=True),
+            **timed(lambda: library.images(favourites_only=True, limit=150)),
+        )
         emit("prompt_history", **timed(lambda: library.prompt_history("light")))
 
         paths = [r.path for r in records[: args.thumbnails]]
@@ -63,7 +70,12 @@ def main() -> int:
         start = time.perf_counter()
         library.thumbnails.thumbnail_paths(paths)
         warm = time.perf_counter() - start
-        emit("thumbnails_256", images=len(paths), cold_per_s=round(len(paths) / cold), warm_per_s=round(len(paths) / warm))
+        emit(
+            "thumbnails_256",
+            images=len(paths),
+            cold_per_s=round(len(paths) / cold),
+            warm_per_s=round(len(paths) / warm),
+        )
 
         start = time.perf_counter()
         for _ in range(100):

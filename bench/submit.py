@@ -20,11 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.services.cloud.aws import Connection, client_config  # noqa: E402
 from app.services.cloud.credentials import CredentialSource  # noqa: E402
+from app.services.cloud.targets import load_target  # noqa: E402
 from app.services.jobs.service import JobService  # noqa: E402
 from app.services.library.store import Library  # noqa: E402
 from app.services.local_cloud import LocalCloud  # noqa: E402
 from app.services.models import JobState  # noqa: E402
-from app.services.cloud.targets import load_target  # noqa: E402
 
 TARGET_SECONDS = 5.0
 
@@ -37,8 +37,13 @@ def main() -> int:
     with LocalCloud() as cloud, tempfile.TemporaryDirectory() as data:
         deployment = cloud.provision("bench", lambdas=False)
         cloud.cold_start_seconds = 3600  # the endpoint stays cold: only submission is measured
-        connection = Connection(cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url,
-                                config=client_config("adaptive"))
+        connection = Connection(
+            cloud.session(),
+            CredentialSource(),
+            region=cloud.region,
+            endpoint_url=cloud.endpoint_url,
+            config=client_config("adaptive"),
+        )
         target = load_target(connection, deployment.name)
         library = Library(Path(data))
         service = JobService(library, connection, target, max_workers=args.workers)
@@ -48,11 +53,21 @@ def main() -> int:
         jobs = service.submit_many(requests)
         seconds = time.perf_counter() - started
         queued = sum(1 for job in jobs if job.state == JobState.QUEUED)
-        print(orjson.dumps({
-            "bench": "submit", "jobs": args.jobs, "workers": args.workers, "seconds": round(seconds, 2),
-            "ms_per_job": round(1000 * seconds / args.jobs, 1), "queued": queued,
-            "target_seconds": TARGET_SECONDS, "met": seconds <= TARGET_SECONDS and queued == args.jobs,
-        }).decode(), flush=True)
+        print(
+            orjson.dumps(
+                {
+                    "bench": "submit",
+                    "jobs": args.jobs,
+                    "workers": args.workers,
+                    "seconds": round(seconds, 2),
+                    "ms_per_job": round(1000 * seconds / args.jobs, 1),
+                    "queued": queued,
+                    "target_seconds": TARGET_SECONDS,
+                    "met": seconds <= TARGET_SECONDS and queued == args.jobs,
+                }
+            ).decode(),
+            flush=True,
+        )
         library.close()
     return 0
 

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -31,12 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.services.cloud.aws import Connection, client_config  # noqa: E402
 from app.services.cloud.credentials import CredentialSource  # noqa: E402
+from app.services.cloud.targets import load_target  # noqa: E402
 from app.services.jobs.service import JobService  # noqa: E402
+from app.services.jobs.tracker import JobTracker  # noqa: E402
 from app.services.library.store import Library  # noqa: E402
 from app.services.local_cloud import LocalCloud  # noqa: E402
 from app.services.models import Job, JobState  # noqa: E402
-from app.services.cloud.targets import load_target  # noqa: E402
-from app.services.jobs.tracker import JobTracker  # noqa: E402
 from contract import (  # noqa: E402
     GenerationRequest,
     Manifest,
@@ -80,12 +80,17 @@ def land(s3, bucket: str, region: str, endpoint: str, job: Job, png: bytes) -> N
     manifest = Manifest(job.inference_id, "completed", (key,), job.request.to_dict(), 64, 64)
     s3.put_object(Bucket=bucket, Key=manifest_key(job.inference_id), Body=manifest.to_json())
     note = build_notification(
-        inference_id=job.inference_id, status="Completed", region=region, endpoint_name=endpoint,
-        input_location=f"s3://{bucket}/requests/{job.inference_id}.json", received_time="", event_time="",
+        inference_id=job.inference_id,
+        status="Completed",
+        region=region,
+        endpoint_name=endpoint,
+        input_location=f"s3://{bucket}/requests/{job.inference_id}.json",
+        received_time="",
+        event_time="",
         output_location=f"s3://{bucket}/output/{job.inference_id}.out",
     )
     s3.put_object(Bucket=bucket, Key=message_key(job.inference_id), Body=orjson.dumps(note))
-    s3.put_object(Bucket=bucket, Key=message_index_key(datetime.now(timezone.utc), job.inference_id), Body=b"{}")
+    s3.put_object(Bucket=bucket, Key=message_index_key(datetime.now(UTC), job.inference_id), Body=b"{}")
 
 
 def naive_poll(s3, bucket: str, jobs: list[Job]) -> int:
@@ -107,21 +112,35 @@ def run_size(cloud: LocalCloud, n: int, samples: int, png: bytes) -> None:
     deployment = cloud.provision(f"bench{n}", lambdas=False)
     internal = cloud.client("s3")
     with tempfile.TemporaryDirectory() as data:
-        connection = Connection(cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url,
-                                config=client_config("adaptive"))
+        connection = Connection(
+            cloud.session(),
+            CredentialSource(),
+            region=cloud.region,
+            endpoint_url=cloud.endpoint_url,
+            config=client_config("adaptive"),
+        )
         target = load_target(connection, deployment.name)
         library = Library(Path(data))
         jobs_service = JobService(library, connection, target)
         changed_at: dict[str, float] = {}
-        tracker = JobTracker(library, connection, target, jobs_service,
-                             on_change=lambda job: job.state.finished and changed_at.setdefault(job.inference_id, time.monotonic()))
-        old = [Job(new_inference_id(), GenerationRequest(f"old {i}", seed=i), target.name, state=JobState.COMPLETED)
-               for i in range(FINISHED_BEFORE)]
+        tracker = JobTracker(
+            library,
+            connection,
+            target,
+            jobs_service,
+            on_change=lambda job: job.state.finished and changed_at.setdefault(job.inference_id, time.monotonic()),
+        )
+        old = [
+            Job(new_inference_id(), GenerationRequest(f"old {i}", seed=i), target.name, state=JobState.COMPLETED)
+            for i in range(FINISHED_BEFORE)
+        ]
         for job in old:  # this installation's earlier jobs, finished and in the library
             land(internal, target.bucket, cloud.region, target.endpoint_name, job, png)
             library.add_job(job)
-        flying = [Job(new_inference_id(), GenerationRequest(f"job {i}", seed=i), target.name, state=JobState.QUEUED)
-                  for i in range(n)]
+        flying = [
+            Job(new_inference_id(), GenerationRequest(f"job {i}", seed=i), target.name, state=JobState.QUEUED)
+            for i in range(n)
+        ]
         for job in flying:
             library.add_job(job)
         counter = Counter(connection.s3)
@@ -137,9 +156,14 @@ def run_size(cloud: LocalCloud, n: int, samples: int, png: bytes) -> None:
         naive_poll(naive_s3, target.bucket, flying)
         naive_seconds = time.perf_counter() - started
         naive_requests = len(naive_counter.take())
-        emit(bench="tracking", n=n, tracker_requests_per_poll=max(c for c, _ in polls),
-             tracker_poll_ms=round(1000 * statistics.median(s for _, s in polls), 1),
-             naive_requests_per_poll=naive_requests, naive_poll_ms=round(1000 * naive_seconds, 1))
+        emit(
+            bench="tracking",
+            n=n,
+            tracker_requests_per_poll=max(c for c, _ in polls),
+            tracker_poll_ms=round(1000 * statistics.median(s for _, s in polls), 1),
+            naive_requests_per_poll=naive_requests,
+            naive_poll_ms=round(1000 * naive_seconds, 1),
+        )
 
         # The delay: the tracker runs as in the app; status objects land for a few jobs.
         per_poll: list[list[str]] = []
@@ -168,12 +192,20 @@ def run_size(cloud: LocalCloud, n: int, samples: int, png: bytes) -> None:
         tracker.stop()
         thread.join(30)
         delays = [changed_at[i] - landed[i] for i in landed if i in changed_at]
-        emit(bench="tracking-delay", n=n, samples=len(landed), seen=len(delays),
-             delay_median_s=round(statistics.median(delays), 2) if delays else None,
-             delay_max_s=round(max(delays), 2) if delays else None,
-             polls=len(per_poll), max_list_requests_per_poll=max(c.count("ListObjectsV2") for c in per_poll),
-             idle_poll_requests=min(len(c) for c in per_poll),
-             fetches_per_finished_job=round(sum(len(c) - c.count("ListObjectsV2") for c in per_poll) / max(1, len(delays)), 1))
+        emit(
+            bench="tracking-delay",
+            n=n,
+            samples=len(landed),
+            seen=len(delays),
+            delay_median_s=round(statistics.median(delays), 2) if delays else None,
+            delay_max_s=round(max(delays), 2) if delays else None,
+            polls=len(per_poll),
+            max_list_requests_per_poll=max(c.count("ListObjectsV2") for c in per_poll),
+            idle_poll_requests=min(len(c) for c in per_poll),
+            fetches_per_finished_job=round(
+                sum(len(c) - c.count("ListObjectsV2") for c in per_poll) / max(1, len(delays)), 1
+            ),
+        )
         library.close()
 
 

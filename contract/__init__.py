@@ -58,8 +58,22 @@ from .request import LABELS, LIMITS, MAX_SEED, PROMPT_MAX, GenerationRequest, Re
 # The model-output names load numpy where it is installed; they are imported on first use so
 # that the app starts fast.
 _OUTPUT_NAMES = frozenset(
-    {"ACCEPT_JPEG", "ACCEPT_RGB", "ACCEPTS", "ModelOutput", "OutputError", "Pixels", "RGBImage", "decode_image",
-     "decode_output", "encode_output", "encode_png", "image_from_pil", "image_to_pil", "read_output"}
+    {
+        "ACCEPT_JPEG",
+        "ACCEPT_RGB",
+        "ACCEPTS",
+        "ModelOutput",
+        "OutputError",
+        "Pixels",
+        "RGBImage",
+        "decode_image",
+        "decode_output",
+        "encode_output",
+        "encode_png",
+        "image_from_pil",
+        "image_to_pil",
+        "read_output",
+    }
 )
 
 __all__ = sorted({name for name in dir() if not name.startswith("_")} | _OUTPUT_NAMES)

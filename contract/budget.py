@@ -75,7 +75,7 @@ class Budget:
             raise BudgetError(self.instance_type, self.explain(request))
 
     def explain(self, request: GenerationRequest) -> str:
-        """"ml.g5.xlarge fits 4.2 MP per request: 4 images at 1024×1024, or 8 at 720×720; this request asks for 8 at 1024×1024 (8.4 MP)"."""
+        """ "ml.g5.xlarge fits 4.2 MP per request: 4 images at 1024×1024, or 8 at 720×720; this request asks for 8 at 1024×1024 (8.4 MP)"."""
         width, height, count = request.width, request.height, request.num_images_per_prompt
         options = []
         at_size = self.max_pixels // (width * height)
@@ -84,8 +84,10 @@ class Budget:
         if (smaller := self.size_for(count, width, height)) is not None:
             options.append(f"{_images(count) if not options else count} at {smaller[0]}×{smaller[1]}")
         fit = ", or ".join(options)
-        return (f"{self.instance_type} fits {_megapixels(self.max_pixels)} per request{': ' + fit if fit else ''}; "
-                f"this request asks for {count} at {width}×{height} ({_megapixels(_pixels(request))})")
+        return (
+            f"{self.instance_type} fits {_megapixels(self.max_pixels)} per request{': ' + fit if fit else ''}; "
+            f"this request asks for {count} at {width}×{height} ({_megapixels(_pixels(request))})"
+        )
 
     def size_for(self, count: int, width: int, height: int) -> tuple[int, int] | None:
         """The largest size of this aspect (multiples of 8) at which `count` images fit, or None."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import secrets
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 MAX_ID_LENGTH = 64  # InvokeEndpointAsync's limit for InferenceId
 _ID_TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
-_last = datetime.min.replace(tzinfo=timezone.utc)
+_last = datetime.min.replace(tzinfo=UTC)
 _lock = threading.Lock()
 
 
@@ -20,7 +20,7 @@ def new_inference_id(now: datetime | None = None) -> str:
     """
     global _last
     with _lock:
-        stamp = now or datetime.now(timezone.utc)
+        stamp = now or datetime.now(UTC)
         if stamp <= _last:
             stamp = _last + timedelta(microseconds=1)
         _last = stamp
@@ -31,7 +31,7 @@ def id_time(inference_id: str) -> datetime | None:
     """The submission time encoded in one of our ids, or None for any other id."""
     head, _, _ = inference_id.partition("-")
     try:
-        return datetime.strptime(head, _ID_TIME_FORMAT).replace(tzinfo=timezone.utc)
+        return datetime.strptime(head, _ID_TIME_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None
 
@@ -61,4 +61,3 @@ def is_safe_inference_id(inference_id: object) -> bool:
     except ValueError:
         return False
     return True
-

@@ -37,8 +37,11 @@ class ModelHeader:
 def parse_manifest(data: Any) -> list[ModelHeader]:
     """The manifest (a JSON list of headers); rows without the four fields are skipped."""
     rows = data if isinstance(data, list) else []
-    return [ModelHeader(str(row["model_id"]), str(row["version"]), str(row.get("min_version", "")), str(row["spec_key"]))
-            for row in rows if isinstance(row, dict) and {"model_id", "version", "spec_key"} <= row.keys()]
+    return [
+        ModelHeader(str(row["model_id"]), str(row["version"]), str(row.get("min_version", "")), str(row["spec_key"]))
+        for row in rows
+        if isinstance(row, dict) and {"model_id", "version", "spec_key"} <= row.keys()
+    ]
 
 
 def version_key(version: str) -> tuple:

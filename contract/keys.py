@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -58,7 +58,7 @@ def message_index_key(event_time: datetime, inference_id: str) -> str:
     """`messages-by-time/20261125T145500123456Z_<id>`: sorts by the notification's UTC time."""
     if event_time.tzinfo is None:
         raise ValueError("the event time needs a time zone")
-    stamp = event_time.astimezone(timezone.utc).strftime(_INDEX_TIME_FORMAT)
+    stamp = event_time.astimezone(UTC).strftime(_INDEX_TIME_FORMAT)
     return f"{MESSAGE_INDEX}{stamp}_{check_inference_id(inference_id)}"
 
 
@@ -66,16 +66,16 @@ def message_index_after(when: datetime) -> str:
     """A StartAfter for `messages-by-time/` that lists every entry at or after `when`."""
     if when.tzinfo is None:
         raise ValueError("the time needs a time zone")
-    return f"{MESSAGE_INDEX}{when.astimezone(timezone.utc).strftime(_INDEX_TIME_FORMAT)}"
+    return f"{MESSAGE_INDEX}{when.astimezone(UTC).strftime(_INDEX_TIME_FORMAT)}"
 
 
 def parse_message_index_key(key: str) -> tuple[datetime, str] | None:
     """The time and inference id in a `messages-by-time/` key, or None."""
     if not key.startswith(MESSAGE_INDEX):
         return None
-    stamp, sep, inference_id = key[len(MESSAGE_INDEX):].partition("_")
+    stamp, sep, inference_id = key[len(MESSAGE_INDEX) :].partition("_")
     try:
-        when = datetime.strptime(stamp, _INDEX_TIME_FORMAT).replace(tzinfo=timezone.utc)
+        when = datetime.strptime(stamp, _INDEX_TIME_FORMAT).replace(tzinfo=UTC)
         return (when, check_inference_id(inference_id)) if sep else None
     except ValueError:
         return None
@@ -108,7 +108,7 @@ def id_from_key(key: str, prefix: str) -> str | None:
     """The inference id in `messages/<id>.json` or `images/<id>/…`, or None."""
     if not key.startswith(prefix):
         return None
-    rest = key[len(prefix):]
+    rest = key[len(prefix) :]
     if prefix == IMAGES:
         rest, sep, _ = rest.partition("/")
         if not sep:
@@ -139,7 +139,7 @@ def parse_ssm_name(name: str, app: str = APP_NAME) -> tuple[str, str] | None:
     root = ssm_root(app)
     if not name.startswith(root):
         return None
-    deployment, sep, param = name[len(root):].partition("/")
+    deployment, sep, param = name[len(root) :].partition("/")
     return (deployment, param) if sep and deployment and param and "/" not in param else None
 
 
@@ -153,7 +153,7 @@ class S3Location:
     key: str
 
     @classmethod
-    def parse(cls, uri: str) -> "S3Location":
+    def parse(cls, uri: str) -> S3Location:
         """Parse `s3://bucket/key`; raise ValueError naming what is wrong."""
         if not isinstance(uri, str):
             raise ValueError(f"an S3 location is a string, not {type(uri).__name__}")

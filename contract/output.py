@@ -583,9 +583,7 @@ def _describe_bad_image(compact: bytes, index: int) -> OutputError:
         lengths = pixels_seen[row_ends] - pixels_seen[row_opens]
         odd = np.flatnonzero(lengths != lengths[0])
         if odd.size:
-            return _bad_image(
-                index, "ragged", first=int(lengths[0]), row=int(odd[0]) + 1, length=int(lengths[odd[0]])
-            )
+            return _bad_image(index, "ragged", first=int(lengths[0]), row=int(odd[0]) + 1, length=int(lengths[odd[0]]))
     if row_opens.size == 0:
         return _bad_image(index, "not_rows")
     return _bad_image(index, "misplaced")
@@ -606,8 +604,10 @@ def _plain_image(rows: list[Any], index: int) -> Pixels:
         if not row:
             raise _bad_image(index, "empty")
         values = list(chain.from_iterable(pixel if type(pixel) is list else [pixel] for pixel in row))
-        if len(values) != 3 * len(row) or set(map(type, values)) != {int} or not all(
-            type(pixel) is list for pixel in row
+        if (
+            len(values) != 3 * len(row)
+            or set(map(type, values)) != {int}
+            or not all(type(pixel) is list for pixel in row)
         ):
             raise _plain_problem(row, index)
         if len(row) != width:
@@ -688,9 +688,7 @@ def _as_array(image: RGBImage) -> Any:
 def _nested(image: RGBImage) -> list[list[list[int]]]:
     height, width = image.shape[:2]
     data, stride = image.tobytes(), 3 * width
-    return [
-        [list(data[at : at + 3]) for at in range(row * stride, (row + 1) * stride, 3)] for row in range(height)
-    ]
+    return [[list(data[at : at + 3]) for at in range(row * stride, (row + 1) * stride, 3)] for row in range(height)]
 
 
 _UP_FILTER = 2
@@ -710,9 +708,10 @@ def encode_png(image: RGBImage, parameters: str | None = None) -> bytes:
     deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
     if np is None:
         pixels, stride = image.tobytes(), 3 * width
-        data = deflate.compress(
-            b"".join(b"\x00" + pixels[at : at + stride] for at in range(0, height * stride, stride))
-        ) + deflate.flush()
+        data = (
+            deflate.compress(b"".join(b"\x00" + pixels[at : at + stride] for at in range(0, height * stride, stride)))
+            + deflate.flush()
+        )
     else:
         array = _as_array(image)
         rows = np.empty((height, 1 + 3 * width), dtype=np.uint8)

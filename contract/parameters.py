@@ -98,7 +98,7 @@ def parse_parameters(text: str) -> Parameters:
     for line in body:
         if line.startswith(_NEGATIVE):
             target = negative_lines
-            line = line[len(_NEGATIVE):].lstrip()
+            line = line[len(_NEGATIVE) :].lstrip()
         target.append(line)
     params = Parameters(prompt="\n".join(prompt_lines).strip(), negative_prompt="\n".join(negative_lines).strip())
     for key, value in pairs.items():

@@ -77,7 +77,7 @@ class GenerationRequest:
             object.__setattr__(self, name, value)
 
     @classmethod
-    def from_dict(cls, data: Any) -> "GenerationRequest":
+    def from_dict(cls, data: Any) -> GenerationRequest:
         """Build from a JSON object, refusing unknown fields by name."""
         if not isinstance(data, dict):
             raise RequestError("request", "must be a JSON object")
@@ -90,7 +90,7 @@ class GenerationRequest:
         return cls(**data)
 
     @classmethod
-    def from_json(cls, body: bytes | str) -> "GenerationRequest":
+    def from_json(cls, body: bytes | str) -> GenerationRequest:
         if len(body) > MAX_REQUEST_BYTES:
             raise RequestError("request", f"is larger than {MAX_REQUEST_BYTES // 1024} KiB")
         try:

@@ -104,7 +104,9 @@ def _section(data: dict, name: str, cls: type, key_prefix: str = ""):
     unknown = set(values) - set(wanted)
     if unknown:
         raise ConfigError(f"config.toml [{key_prefix}{name}] has unknown keys: {', '.join(sorted(unknown))}")
-    missing = [k for k, f in wanted.items() if k not in values and f.default is MISSING and f.default_factory is MISSING]
+    missing = [
+        k for k, f in wanted.items() if k not in values and f.default is MISSING and f.default_factory is MISSING
+    ]
     if missing:
         raise ConfigError(f"config.toml [{key_prefix}{name}] is missing: {', '.join(missing)}")
     return cls(**values)

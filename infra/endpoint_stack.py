@@ -67,7 +67,9 @@ class EndpointStack(Stack):
             ERROR_TOPIC_PARAM: self.topics.error.topic_arn,
         }
         for param, value in discovery.items():
-            ssm.StringParameter(self, f"{param}Parameter", parameter_name=ssm_name(deployment, param), string_value=value)
+            ssm.StringParameter(
+                self, f"{param}Parameter", parameter_name=ssm_name(deployment, param), string_value=value
+            )
             CfnOutput(self, param, value=value)
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from aws_cdk import CfnOutput, Duration, Stack, Stage
+from aws_cdk import CfnOutput, Duration, Stack, Stage, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline_actions as actions
-from aws_cdk import pipelines
 from constructs import Construct
 
 from infra.config import Config
@@ -69,7 +68,9 @@ class PipelineStack(Stack):
             self_mutation_code_build_defaults=node,
             asset_publishing_code_build_defaults=node,
         )
-        build_model = model_build_step(source=source_input, synth=synth.primary_output, models=self.models, config=config)
+        build_model = model_build_step(
+            source=source_input, synth=synth.primary_output, models=self.models, config=config
+        )
         self.pipeline.add_stage(stage(self), pre=[build_model])
         self.pipeline.build_pipeline()
         acknowledge_pipeline(

@@ -81,7 +81,9 @@ class CallRecorder:
             if index is not None and code:
                 with self._lock:
                     call = self.calls[index]
-                    self.calls[index] = AwsCall(call.principal, call.service, call.operation, call.params, region, str(code))
+                    self.calls[index] = AwsCall(
+                        call.principal, call.service, call.operation, call.params, region, str(code)
+                    )
 
         client.meta.events.register("before-parameter-build", before)
         client.meta.events.register("after-call", after)

@@ -17,8 +17,23 @@ import build_installer
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("installer")]
 
-NEVER_SHIPPED = ("aws_cdk", "jsii", "cdk_nag", "cfnlint", "sagemaker", "sagemaker_core", "pytest", "_pytest",
-                 "PyInstaller", "importlinter", "numpy", "moto.cognitoidp", "moto.glue", "PySide6.QtQml", "PySide6.QtNetwork")
+NEVER_SHIPPED = (
+    "aws_cdk",
+    "jsii",
+    "cdk_nag",
+    "cfnlint",
+    "sagemaker",
+    "sagemaker_core",
+    "pytest",
+    "_pytest",
+    "PyInstaller",
+    "importlinter",
+    "numpy",
+    "moto.cognitoidp",
+    "moto.glue",
+    "PySide6.QtQml",
+    "PySide6.QtNetwork",
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +43,14 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dist = root / "dist"
     started = time.monotonic()
     subprocess.run(
-        [sys.executable, str(build_installer.ROOT / "build_installer.py"), "--dist", str(dist), "--work", str(root / "work")],
+        [
+            sys.executable,
+            str(build_installer.ROOT / "build_installer.py"),
+            "--dist",
+            str(dist),
+            "--work",
+            str(root / "work"),
+        ],
         check=True,
         cwd=build_installer.ROOT,
     )
@@ -68,8 +90,18 @@ def test_the_bundle_has_the_app_resources_and_no_build_tools(built: Path) -> Non
     modules = set(CArchiveReader(str(program)).open_embedded_archive("PYZ.pyz").toc)
     files = {path.relative_to(bundle).as_posix() for path in bundle.rglob("*")}
 
-    assert {"app.ui.shell.main", "contract", "moto.s3.models", "moto.sagemakerruntime.responses", "aws_lambda_powertools"} <= modules
-    assert not [name for name in modules if any(name == left_out or name.startswith(f"{left_out}.") for left_out in NEVER_SHIPPED)]
+    assert {
+        "app.ui.shell.main",
+        "contract",
+        "moto.s3.models",
+        "moto.sagemakerruntime.responses",
+        "aws_lambda_powertools",
+    } <= modules
+    assert not [
+        name
+        for name in modules
+        if any(name == left_out or name.startswith(f"{left_out}.") for left_out in NEVER_SHIPPED)
+    ]
     assert any(name.endswith("resources/icons/app.svg") for name in files)
     assert any(name.endswith("lambdas/extract_image/index.py") for name in files)
     assert any(name.endswith("resources/templates/source.template.json") for name in files)
@@ -79,8 +111,10 @@ def test_the_bundle_has_the_app_resources_and_no_build_tools(built: Path) -> Non
     assert not [name for name in files if "Qt6Quick" in name or "Qt6Qml" in name or "/translations/" in name]
 
 
-@pytest.mark.skipif(not (sys.platform.startswith("linux") and shutil.which("icupkg")),
-                    reason="only the Linux PySide6 wheel ships ICU data; without icupkg it is left whole")
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and shutil.which("icupkg")),
+    reason="only the Linux PySide6 wheel ships ICU data; without icupkg it is left whole",
+)
 def test_the_linux_bundle_carries_trimmed_icu_data(built: Path) -> None:
     (library,) = (build_installer.bundle_dir(built) / "_internal/PySide6/Qt/lib").glob("libicudata.so.*")
 

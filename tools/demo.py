@@ -9,25 +9,44 @@ from __future__ import annotations
 import io
 import random
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from PIL import Image
 
-from contract import CHUNK_KEY, Parameters, format_parameters, new_inference_id, with_text_chunks
-
 from app.services.library.store import Library
 from app.services.models import ImageRecord
+from contract import CHUNK_KEY, Parameters, format_parameters, new_inference_id, with_text_chunks
 
 SUBJECTS = (
-    "a lighthouse at dusk", "a red fox in the snow", "a cyberpunk street market", "an astronaut riding a horse",
-    "a cosy reading nook", "a mountain lake at sunrise", "a koi pond", "a steampunk airship",
-    "a bowl of ramen", "a glass greenhouse", "a desert caravan", "an owl on a branch",
-    "a neon-lit diner", "a sailing ship in a storm", "a field of sunflowers", "a robot gardener",
+    "a lighthouse at dusk",
+    "a red fox in the snow",
+    "a cyberpunk street market",
+    "an astronaut riding a horse",
+    "a cosy reading nook",
+    "a mountain lake at sunrise",
+    "a koi pond",
+    "a steampunk airship",
+    "a bowl of ramen",
+    "a glass greenhouse",
+    "a desert caravan",
+    "an owl on a branch",
+    "a neon-lit diner",
+    "a sailing ship in a storm",
+    "a field of sunflowers",
+    "a robot gardener",
 )
 STYLES = (
-    "oil painting", "watercolour", "studio photograph", "isometric 3d render", "ukiyo-e woodblock print",
-    "pencil sketch", "cinematic lighting", "pixel art", "art nouveau poster", "35mm film",
+    "oil painting",
+    "watercolour",
+    "studio photograph",
+    "isometric 3d render",
+    "ukiyo-e woodblock print",
+    "pencil sketch",
+    "cinematic lighting",
+    "pixel art",
+    "art nouveau poster",
+    "35mm film",
 )
 NEGATIVES = ("", "blurry", "lowres, watermark", "text, signature", "deformed hands")
 SIZES = ((256, 256), (320, 240), (240, 320), (288, 224), (224, 288))
@@ -47,7 +66,7 @@ def populate_demo_library(
     variety = max(len(SIZES), variety - variety % len(SIZES))  # whole size classes
     with ThreadPoolExecutor(max_workers=workers) as pool:
         patterns = list(pool.map(lambda k: _encoded(seed * 7919 + k, *SIZES[k % len(SIZES)]), range(variety)))
-    start = datetime.now(timezone.utc) - timedelta(days=30)
+    start = datetime.now(UTC) - timedelta(days=30)
     records: list[ImageRecord] = []
     while len(records) < n:
         stamp = start + timedelta(seconds=rng.uniform(0, 30 * 86400))

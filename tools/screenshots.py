@@ -39,13 +39,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _shoot(tmp: Path, out: Path, suffix: str) -> list[Path]:
-    from tools.demo import populate_demo_library
     from app.services.settings import AppDirs
-
     from app.ui.shell.context import SANDBOX, AppContext
     from app.ui.shell.main import make_application
     from app.ui.shell.tasks import manager
     from app.ui.shell.window import MainWindow
+    from tools.demo import populate_demo_library
 
     app = make_application()
     app.setFont(_ui_font(app.font()))
@@ -72,20 +71,36 @@ def _shoot(tmp: Path, out: Path, suffix: str) -> list[Path]:
         _settle(app, 300)
     _add_example_failure(context, window)
     _settle(app, 300)
-    composer.restore({
-        "prompt": "a lighthouse at dusk on a rocky coast, oil painting, warm rim light, dramatic clouds",
-        "negative_prompt": "blurry, lowres, watermark", "width": 768, "height": 512, "num_inference_steps": 30,
-        "guidance_scale": 7.5, "num_images_per_prompt": 2, "seed": 1234567,
-    }, with_seed=True)
+    composer.restore(
+        {
+            "prompt": "a lighthouse at dusk on a rocky coast, oil painting, warm rim light, dramatic clouds",
+            "negative_prompt": "blurry, lowres, watermark",
+            "width": 768,
+            "height": 512,
+            "num_inference_steps": 30,
+            "guidance_scale": 7.5,
+            "num_images_per_prompt": 2,
+            "seed": 1234567,
+        },
+        with_seed=True,
+    )
     composer.generate()
-    _wait(app, lambda: window.queue.model.rowCount() >= 4
-          and all(j.state.finished for j in window.queue.model.jobs()), 90)
+    _wait(
+        app, lambda: window.queue.model.rowCount() >= 4 and all(j.state.finished for j in window.queue.model.jobs()), 90
+    )
     held = _hold_engine(context.session.local_cloud)
-    composer.restore({"prompt": "a steampunk airship above the clouds, isometric 3d render", "width": 512,
-                      "height": 512, "num_images_per_prompt": 4, "seed": 31337}, with_seed=True)
+    composer.restore(
+        {
+            "prompt": "a steampunk airship above the clouds, isometric 3d render",
+            "width": 512,
+            "height": 512,
+            "num_images_per_prompt": 4,
+            "seed": 31337,
+        },
+        with_seed=True,
+    )
     composer.generate()
-    _wait(app, lambda: window.queue.model.rowCount() >= 5
-          and window.queue.model.job(0).state.value == "queued", 30)
+    _wait(app, lambda: window.queue.model.rowCount() >= 5 and window.queue.model.job(0).state.value == "queued", 30)
     window.queue.view.setCurrentIndex(window.queue.model.index(2))
     window.gallery_widget.reload()
     context.session.tracker.refresh_endpoint()
@@ -124,11 +139,24 @@ def _add_example_failure(context: Any, window: Any) -> None:
     from app.services.models import Job, JobState
     from contract import GenerationRequest, new_inference_id
 
-    reason = ("CUDA out of memory. Tried to allocate 2.25 GiB (GPU 0; 22.20 GiB total capacity). "
-              "Try a smaller size or fewer images per prompt.")
-    job = Job(new_inference_id(), GenerationRequest(prompt="a cathedral made of ice, 2048 px panorama", width=2048,
-                                                    height=1024, num_images_per_prompt=4, seed=99),
-              target=SANDBOX_TARGET, state=JobState.FAILED, message=f"Failed: {reason}", failure_reason=reason)
+    reason = (
+        "CUDA out of memory. Tried to allocate 2.25 GiB (GPU 0; 22.20 GiB total capacity). "
+        "Try a smaller size or fewer images per prompt."
+    )
+    job = Job(
+        new_inference_id(),
+        GenerationRequest(
+            prompt="a cathedral made of ice, 2048 px panorama",
+            width=2048,
+            height=1024,
+            num_images_per_prompt=4,
+            seed=99,
+        ),
+        target=SANDBOX_TARGET,
+        state=JobState.FAILED,
+        message=f"Failed: {reason}",
+        failure_reason=reason,
+    )
     context.library.add_job(job)
     window.queue.load()
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
 class Lane(enum.Enum):
     """Where an op runs: the pool (local reads, files), the network lane, the one-worker library lane, or long work.
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from app.services.cloud.aws import error_code
+from app.services.errors import UserError
 from contract.jumpstart import (
     ANY_VERSION,
     MANIFEST_KEY,
@@ -27,9 +29,6 @@ from contract.jumpstart import (
     version_key,
     versions,
 )
-
-from app.services.cloud.aws import error_code
-from app.services.errors import UserError
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +86,11 @@ class ModelCatalog:
         header = select(self.headers(), model_id, version)
         if header is None:
             known = versions(self.headers(), model_id)
-            why = (f"JumpStart has no version {version} of {model_id} in {self.region} (it has {', '.join(known)})"
-                   if known else f"JumpStart has no model {model_id} in {self.region}")
+            why = (
+                f"JumpStart has no version {version} of {model_id} in {self.region} (it has {', '.join(known)})"
+                if known
+                else f"JumpStart has no model {model_id} in {self.region}"
+            )
             raise self._refusal(why, instance_type)
         spec = self.spec(header)
         name = f"{model_id} version {header.version}"
@@ -101,22 +103,30 @@ class ModelCatalog:
         if not spec.offers(instance_type, self.region):
             offered = spec.offered_types(self.region)
             where = f" (it runs on {', '.join(offered)})" if offered else ""
-            raise self._refusal(f"JumpStart does not offer {name} on {instance_type} in {self.region}{where}",
-                                instance_type, model_id)
+            raise self._refusal(
+                f"JumpStart does not offer {name} on {instance_type} in {self.region}{where}", instance_type, model_id
+            )
         newest = self.newest_usable(model_id, instance_type) or header.version
         return ModelChoice(model_id, header.version, newest)
 
     def _refusal(self, why: str, instance_type: str, model_id: str | None = None) -> UserError:
         newer = self.newest_usable(model_id, instance_type) if model_id else None
         if newer:
-            return UserError(f"{why}.", hint=f"Version {newer} is usable: press Update to move to it, "
-                                             f"or set version = \"{newer}\" under [model] in the cloud settings.")
+            return UserError(
+                f"{why}.",
+                hint=f"Version {newer} is usable: press Update to move to it, "
+                f'or set version = "{newer}" under [model] in the cloud settings.',
+            )
         usable = self.usable_models(instance_type)
         if usable:
-            return UserError(f"{why}.", hint=f"Text-to-image models usable on {instance_type} in {self.region}: "
-                                             f"{', '.join(usable)}.")
-        return UserError(f"{why}.", hint=f"JumpStart offers no usable text-to-image model on {instance_type} in "
-                                         f"{self.region}: choose another instance type or region.")
+            return UserError(
+                f"{why}.", hint=f"Text-to-image models usable on {instance_type} in {self.region}: {', '.join(usable)}."
+            )
+        return UserError(
+            f"{why}.",
+            hint=f"JumpStart offers no usable text-to-image model on {instance_type} in "
+            f"{self.region}: choose another instance type or region.",
+        )
 
     def _read(self, key: str) -> Any:
         try:
@@ -124,14 +134,22 @@ class ModelCatalog:
         except ClientError as exc:
             code = error_code(exc)
             if code == "NoSuchBucket":
-                raise UserError(f"SageMaker JumpStart is not offered in {self.region}.",
-                                hint="Choose another region on the Connection page.") from None
-            raise UserError(f"JumpStart's model list s3://{self.bucket}/{key} could not be read ({code}).",
-                            hint="The credentials need to read JumpStart's public bucket (s3:GetObject).") from None
+                raise UserError(
+                    f"SageMaker JumpStart is not offered in {self.region}.",
+                    hint="Choose another region on the Connection page.",
+                ) from None
+            raise UserError(
+                f"JumpStart's model list s3://{self.bucket}/{key} could not be read ({code}).",
+                hint="The credentials need to read JumpStart's public bucket (s3:GetObject).",
+            ) from None
         except BotoCoreError as exc:
-            raise UserError(f"JumpStart's model list could not be read ({type(exc).__name__}).",
-                            hint="Check the network and try again.") from None
+            raise UserError(
+                f"JumpStart's model list could not be read ({type(exc).__name__}).",
+                hint="Check the network and try again.",
+            ) from None
         try:
             return json.loads(body)
         except ValueError:
-            raise UserError(f"JumpStart's s3://{self.bucket}/{key} is not valid JSON.", hint="Try again later.") from None
+            raise UserError(
+                f"JumpStart's s3://{self.bucket}/{key} is not valid JSON.", hint="Try again later."
+            ) from None

@@ -127,8 +127,9 @@ class Session:
 
         dirs = (dirs or AppDirs.default()).create()
         settings = load_settings(dirs)
-        session = cls(dirs, settings, Library(dirs.data_dir), endpoint_url=endpoint_url, on_change=on_change,
-                      on_status=on_status)
+        session = cls(
+            dirs, settings, Library(dirs.data_dir), endpoint_url=endpoint_url, on_change=on_change, on_status=on_status
+        )
         try:
             saved = saved_target(settings, deployment or None)  # not the active one when `deployment` names another
             source = CredentialSource("profile", profile=profile) if profile else None
@@ -149,7 +150,7 @@ class Session:
 
     @property
     def mode(self) -> str | None:
-        """"sandbox", "aws", or None when the user has not chosen yet (first run)."""
+        """ "sandbox", "aws", or None when the user has not chosen yet (first run)."""
         if self.forced_sandbox:
             return SANDBOX
         return self.settings.mode or _mode_from_targets(self.settings)
@@ -199,8 +200,9 @@ class Session:
             source = source or CredentialSource.from_dict(self.settings.credentials)
             region = region or self.settings.region
             retry_mode = self.settings.retry_mode
-        return Connection.open(source, region=region, endpoint_url=endpoint_url or self.endpoint_url,
-                               retry_mode=retry_mode)
+        return Connection.open(
+            source, region=region, endpoint_url=endpoint_url or self.endpoint_url, retry_mode=retry_mode
+        )
 
     def connect(self) -> TargetInfo:
         """Build the connection, target and job service for the current mode, and start tracking (worker thread)."""
@@ -222,12 +224,22 @@ class Session:
         from app.services.jobs.tracker import JobTracker
 
         with self._settings_lock:
-            options = {"invocation_timeout": self.settings.invocation_timeout_seconds,
-                       "request_ttl": self.settings.request_ttl_seconds, **job_options}
+            options = {
+                "invocation_timeout": self.settings.invocation_timeout_seconds,
+                "request_ttl": self.settings.request_ttl_seconds,
+                **job_options,
+            }
         self.connection, self.target = connection, target
         self.jobs = JobService(self.library, connection, target, on_change=self._sent, **options)  # type: ignore[arg-type]
-        self.tracker = JobTracker(self.library, connection, target, self.jobs, on_change=self._changed,
-                                  on_status=self._status, on_endpoint=self._endpoint)
+        self.tracker = JobTracker(
+            self.library,
+            connection,
+            target,
+            self.jobs,
+            on_change=self._changed,
+            on_status=self._status,
+            on_endpoint=self._endpoint,
+        )
 
     def endpoint_state(self) -> EndpointState | None:
         """The endpoint's status and instance count (worker thread)."""
@@ -261,19 +273,29 @@ class Session:
             self._provisioned = True
             self._forget_lost_sandbox_jobs()
         # The in-process cloud's own session and credentials: not the user's credential choice.
-        connection = Connection(cloud.session(), CredentialSource(), region=cloud.region,
-                                endpoint_url=cloud.endpoint_url)
+        connection = Connection(
+            cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url
+        )
         target = load_target(connection, self.deployment)
         self.use(connection, target)
-        return TargetInfo(True, SANDBOX_BADGE, region=cloud.region, endpoint_name=target.endpoint_name,
-                          endpoint_url=cloud.endpoint_url)
+        return TargetInfo(
+            True,
+            SANDBOX_BADGE,
+            region=cloud.region,
+            endpoint_name=target.endpoint_name,
+            endpoint_url=cloud.endpoint_url,
+        )
 
     def _forget_lost_sandbox_jobs(self) -> None:
         """A new in-process cloud knows nothing of jobs sent to the previous one: say so instead of waiting."""
         for job in self.library.unfinished_jobs():
             if job.target == self.deployment:
-                lost = self.library.update_job(job.inference_id, state=JobState.EXPIRED, message=SANDBOX_RESTARTED,
-                                               failure_reason=SANDBOX_RESTARTED)
+                lost = self.library.update_job(
+                    job.inference_id,
+                    state=JobState.EXPIRED,
+                    message=SANDBOX_RESTARTED,
+                    failure_reason=SANDBOX_RESTARTED,
+                )
                 if lost is not None:
                     self._changed(lost)
 
@@ -288,15 +310,24 @@ class Session:
         self.identity = identity = connection.identity()
         if target is None:
             self.connection = connection
-            return TargetInfo(False, f"{identity.account} · {connection.region} · no deployment yet",
-                              account=identity.account, region=connection.region)
+            return TargetInfo(
+                False,
+                f"{identity.account} · {connection.region} · no deployment yet",
+                account=identity.account,
+                region=connection.region,
+            )
         endpoint_url = target.endpoint_url or self.endpoint_url
         if target.region != connection.region or endpoint_url != self.endpoint_url:
             connection = self.open_connection(source, region=target.region, endpoint_url=endpoint_url)
         target = with_instance_type(connection, target)  # an Update may have changed it since it was saved
         self.use(connection, target)
-        return TargetInfo(False, f"{identity.account} · {target.region} · {target.endpoint_name}",
-                          account=identity.account, region=target.region, endpoint_name=target.endpoint_name)
+        return TargetInfo(
+            False,
+            f"{identity.account} · {target.region} · {target.endpoint_name}",
+            account=identity.account,
+            region=target.region,
+            endpoint_name=target.endpoint_name,
+        )
 
     def _disconnect(self) -> None:
         if self.tracker is not None:
@@ -346,4 +377,6 @@ def _only_deployment(connection: Connection) -> Target:
             hint="Deploy one from Settings, choose another region, or pass --endpoint-url for the local cloud.",
         )
     names = ", ".join(d.name for d in found)
-    raise UserError(f"Several deployments are in {connection.region} ({names}).", hint="Choose one with --deployment NAME.")
+    raise UserError(
+        f"Several deployments are in {connection.region} ({names}).", hint="Choose one with --deployment NAME."
+    )

@@ -28,7 +28,7 @@ class AppDirs:
     data_dir: Path
 
     @classmethod
-    def default(cls) -> "AppDirs":
+    def default(cls) -> AppDirs:
         """The platform's dirs, unless DIFFUSION_DESK_CONFIG_DIR / _DATA_DIR say otherwise."""
         config = os.environ.get(CONFIG_DIR_ENV) or platformdirs.user_config_dir(APP_DIR_NAME, appauthor=False)
         data = os.environ.get(DATA_DIR_ENV) or platformdirs.user_data_dir(APP_DIR_NAME, appauthor=False)
@@ -42,7 +42,7 @@ class AppDirs:
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
 
-    def create(self) -> "AppDirs":
+    def create(self) -> AppDirs:
         for path in (self.config_dir, self.data_dir, self.log_dir):
             path.mkdir(parents=True, exist_ok=True)
         return self
@@ -62,7 +62,7 @@ class Settings:
     invocation_timeout_seconds: int = 3600
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Settings":
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
         known = {name: data[name] for name in cls.__slots__ if name in data}  # type: ignore[attr-defined]
         return cls(**known)
 

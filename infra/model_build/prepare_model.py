@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
@@ -67,7 +68,13 @@ def prepare_model(
     reused = _exists(s3, destination)
     if not reused:
         script = S3Location.parse(resolved.script_source) if resolved.script_source else None
-        repackage(s3, model=S3Location.parse(resolved.model_source), script=script, destination=destination, part_size=part_size)
+        repackage(
+            s3,
+            model=S3Location.parse(resolved.model_source),
+            script=script,
+            destination=destination,
+            part_size=part_size,
+        )
     return {"image_uri": resolved.image_uri, "model_data_url": destination.uri, "reused": reused}
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import gzip
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from contract import S3Location
 
@@ -73,7 +73,9 @@ class MultipartWriter:
         )
 
     def abort(self) -> None:
-        self.s3.abort_multipart_upload(Bucket=self.destination.bucket, Key=self.destination.key, UploadId=self.upload_id)
+        self.s3.abort_multipart_upload(
+            Bucket=self.destination.bucket, Key=self.destination.key, UploadId=self.upload_id
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +106,7 @@ def _prefix_members(s3, source: S3Location) -> Iterator[tuple[tarfile.TarInfo, o
     prefix = source.key if source.key.endswith("/") else f"{source.key}/"
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=source.bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            name = item["Key"][len(prefix):]
+            name = item["Key"][len(prefix) :]
             if not name or name.endswith("/"):
                 continue
             info = tarfile.TarInfo(name)

@@ -63,11 +63,13 @@ def resolve(model_id: str, version: str, region: str, instance_type: str) -> Mod
     session = Session(boto3.Session(region_name=region))
     common = {"model_id": model_id, "model_version": version, "region": region, "sagemaker_session": session}
     specs = verify_model_region_and_return_specs(
-        model_id=model_id, version=version, scope=JumpStartScriptScope.INFERENCE, region=region, sagemaker_session=session
+        model_id=model_id,
+        version=version,
+        scope=JumpStartScriptScope.INFERENCE,
+        region=region,
+        sagemaker_session=session,
     )
-    image_uri = image_uris.retrieve(
-        framework=None, image_scope="inference", instance_type=instance_type, **common
-    )
+    image_uri = image_uris.retrieve(framework=None, image_scope="inference", instance_type=instance_type, **common)
     model_uri = model_uris.retrieve(model_scope="inference", instance_type=instance_type, **common)
     script_uri = script_uris.retrieve(script_scope="inference", **common) if specs.use_inference_script_uri() else None
     environment = {"SAGEMAKER_REGION": region}
@@ -109,14 +111,14 @@ class ResolvedModel:
         Path(path).write_text(json.dumps(asdict(self), indent=1, sort_keys=True) + "\n")
 
     @classmethod
-    def read(cls, path: Path | str) -> "ResolvedModel":
+    def read(cls, path: Path | str) -> ResolvedModel:
         try:
             return cls(**json.loads(Path(path).read_text()))
         except (OSError, ValueError, TypeError) as bad:
             raise ValueError(f"{path} is not a resolved-model file of infra.model_build.resolve: {bad}") from None
 
     @classmethod
-    def placeholder(cls, model_id: str, region: str, instance_type: str) -> "ResolvedModel":
+    def placeholder(cls, model_id: str, region: str, instance_type: str) -> ResolvedModel:
         """For synthesis on a developer's machine only: values that can never deploy a model."""
         return cls(
             model_id=model_id,
@@ -154,14 +156,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=None, help="config.toml (default: the one beside infra/)")
     parser.add_argument("--bucket", required=True, help="the pipeline's model bucket")
     parser.add_argument("--region", default=None, help="default: AWS_REGION, then config.toml's region")
-    parser.add_argument("--out", default=RESOLVED_MODEL_FILE, help=f"the JSON file to write (default: {RESOLVED_MODEL_FILE})")
+    parser.add_argument(
+        "--out", default=RESOLVED_MODEL_FILE, help=f"the JSON file to write (default: {RESOLVED_MODEL_FILE})"
+    )
     args = parser.parse_args(argv)
     config = load_config(args.config) if args.config else load_config()
     region = args.region or os.environ.get("AWS_REGION") or config.region
     model = config.model
     resolved = resolve_model(model.id, model.version, region, model.instance_type, args.bucket)
     resolved.write(args.out)
-    print(json.dumps({"image_uri": resolved.image_uri, "model_data_url": resolved.model_data_url, "version": resolved.version}))
+    print(
+        json.dumps(
+            {"image_uri": resolved.image_uri, "model_data_url": resolved.model_data_url, "version": resolved.version}
+        )
+    )
     return 0
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration
+from aws_cdk import Aws, Duration, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from aws_cdk import pipelines
 
 from infra.config import Config
 from infra.model_build.resolve import RESOLVED_MODEL_CONTEXT, RESOLVED_MODEL_FILE
@@ -77,7 +76,9 @@ def model_build_step(
             build_image=codebuild.LinuxBuildImage.from_code_build_image_id(config.build.image),
             compute_type=codebuild.ComputeType[config.build.compute_type],
         ),
-        partial_build_spec=codebuild.BuildSpec.from_object({"phases": {"install": {"runtime-versions": {"python": config.build.python}}}}),
+        partial_build_spec=codebuild.BuildSpec.from_object(
+            {"phases": {"install": {"runtime-versions": {"python": config.build.python}}}}
+        ),
         timeout=Duration.hours(2),
         role_policy_statements=[
             iam.PolicyStatement(

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_s3 as s3
-from aws_cdk import pipelines
 
 from infra.parts.nag import acknowledge, arn_of
 
@@ -17,14 +16,19 @@ def _ref(project: codebuild.IProject) -> str:
     return f"<{stack.resolve(stack.get_logical_id(project.node.default_child))}>"
 
 
-def acknowledge_pipeline(pipeline: pipelines.CodePipeline, artifacts: s3.IBucket, projects: list[codebuild.IProject]) -> None:
+def acknowledge_pipeline(
+    pipeline: pipelines.CodePipeline, artifacts: s3.IBucket, projects: list[codebuild.IProject]
+) -> None:
     """Acknowledge, with reasons, the findings on CDK Pipelines' own roles and projects."""
     acknowledge(
         pipeline,
         "CDK Pipelines grants each action read/write on its own artifact bucket, whose keys are named per "
         "execution; these are the action groups of grant_read/grant_read_write on that one bucket.",
         f"AwsSolutions-IAM5[Resource::{arn_of(artifacts)}/*]",
-        *(f"AwsSolutions-IAM5[Action::s3:{action}*]" for action in ("Abort", "DeleteObject", "GetBucket", "GetObject", "List")),
+        *(
+            f"AwsSolutions-IAM5[Action::s3:{action}*]"
+            for action in ("Abort", "DeleteObject", "GetBucket", "GetObject", "List")
+        ),
     )
     acknowledge(
         pipeline,

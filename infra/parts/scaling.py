@@ -20,7 +20,9 @@ class ScaleToZero(Construct):
     The policies are named after the endpoint, so a new endpoint gets new policies with its new target.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, endpoint_name: str, variant: str, config: EndpointConfig) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, endpoint_name: str, variant: str, config: EndpointConfig
+    ) -> None:
         super().__init__(scope, construct_id)
         self.target = appscaling.ScalableTarget(
             self,

@@ -34,13 +34,13 @@ from contract import (
     encode_png,
     format_parameters,
     image_key,
-    sns_messages,
     is_safe_inference_id,
     lambda_bucket,
     manifest_key,
     object_listed,
     parse_notification,
     read_output,
+    sns_messages,
 )
 from contract.output import MAX_OUTPUT_BYTES
 

@@ -8,7 +8,7 @@ message exactly as SageMaker sent it, then the time-ordered index entry
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import orjson
@@ -59,9 +59,9 @@ def index_time(notification: Notification) -> datetime:
         except ValueError:
             continue
         if when is not None:
-            return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+            return when if when.tzinfo else when.replace(tzinfo=UTC)
     logger.warning("The notification has no readable eventTime; indexing it under the current time")
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def save(notification: Notification, message: str, bucket: str) -> tuple[str, str]:

@@ -31,8 +31,10 @@ def test_the_request_that_failed_on_a_g5_xlarge_is_refused_saying_what_fits():
     assert budget.fits(request(1024, 1024, 4)) and budget.fits(request(2048, 2048, 1))
     with pytest.raises(BudgetError) as refused:
         budget.check(request(2048, 2048, 8))
-    assert str(refused.value) == ("ml.g5.xlarge fits 4.2 MP per request: 1 image at 2048×2048, or 8 at 720×720; "
-                                  "this request asks for 8 at 2048×2048 (33.6 MP)")
+    assert str(refused.value) == (
+        "ml.g5.xlarge fits 4.2 MP per request: 1 image at 2048×2048, or 8 at 720×720; "
+        "this request asks for 8 at 2048×2048 (33.6 MP)"
+    )
     assert refused.value.instance_type == "ml.g5.xlarge"
 
 

@@ -11,8 +11,8 @@ from contract import (
     manifest_key,
     message_key,
     new_inference_id,
-    request_key,
     parse_ssm_name,
+    request_key,
     ssm_name,
 )
 
@@ -71,6 +71,14 @@ def test_s3_uri_round_trip():
 
 def test_a_parameter_name_reads_back_as_its_deployment_and_parameter():
     assert parse_ssm_name(ssm_name("studio", "bucketName")) == ("studio", "bucketName")
-    assert parse_ssm_name("/simple-gen-ai-service/repo/endpointName", "simple-gen-ai-service") == ("repo", "endpointName")
-    for other in ("/diffusion-desk/studio", "/diffusion-desk/studio/a/b", "/elsewhere/studio/bucketName", "/diffusion-desk//x"):
+    assert parse_ssm_name("/simple-gen-ai-service/repo/endpointName", "simple-gen-ai-service") == (
+        "repo",
+        "endpointName",
+    )
+    for other in (
+        "/diffusion-desk/studio",
+        "/diffusion-desk/studio/a/b",
+        "/elsewhere/studio/bucketName",
+        "/diffusion-desk//x",
+    ):
         assert parse_ssm_name(other) is None, other

@@ -23,15 +23,21 @@ def test_the_spec_reads_as_sagemaker_core_reads_it(model, instance_type):
 
     assert (ours.deprecated, ours.deprecated_message) == (theirs.deprecated, theirs.deprecated_message or "")
     assert (ours.inference_vulnerable, list(ours.inference_vulnerabilities)) == (
-        theirs.inference_vulnerable, theirs.inference_vulnerabilities)
+        theirs.inference_vulnerable,
+        theirs.inference_vulnerabilities,
+    )
     assert list(ours.supported_inference_instance_types) == theirs.supported_inference_instance_types
     for region in ("eu-west-1", "us-east-1"):
         assert ours.image_uri(instance_type, region) == theirs.hosting_instance_type_variants.get_image_uri(
-            instance_type, region)
+            instance_type, region
+        )
 
 
 def test_versions_are_chosen_as_semantic_versions():
-    rows = [{"model_id": "m", "version": v, "min_version": "2.0.0", "spec_key": f"k{v}"} for v in ("1.9.0", "1.10.0", "2.0.1")]
+    rows = [
+        {"model_id": "m", "version": v, "min_version": "2.0.0", "spec_key": f"k{v}"}
+        for v in ("1.9.0", "1.10.0", "2.0.1")
+    ]
     headers = parse_manifest(rows)
     assert [JumpStartModelHeader(r).spec_key for r in rows] == [h.spec_key for h in headers]
     assert select(headers, "m", "*").version == "2.0.1"

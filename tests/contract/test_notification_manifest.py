@@ -15,8 +15,13 @@ JOB = "20261125T145500123456Z-abcdefabcdef"
 
 def _message(**overrides):
     message = build_notification(
-        inference_id=JOB, status="Completed", region="us-east-1", endpoint_name="ep",
-        input_location="s3://b/requests/x.json", received_time="t0", event_time="t1",
+        inference_id=JOB,
+        status="Completed",
+        region="us-east-1",
+        endpoint_name="ep",
+        input_location="s3://b/requests/x.json",
+        received_time="t0",
+        event_time="t1",
         output_location="s3://b/output/u.out",
     )
     message.update(overrides)
@@ -37,8 +42,13 @@ def test_failure_notification_carries_the_reason():
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[1]", orjson.dumps({"Type": "SubscriptionConfirmation"}),
-     orjson.dumps(_message(invocationStatus="Pending")), orjson.dumps(_message(inferenceId="../etc"))],
+    [
+        b"not json",
+        b"[1]",
+        orjson.dumps({"Type": "SubscriptionConfirmation"}),
+        orjson.dumps(_message(invocationStatus="Pending")),
+        orjson.dumps(_message(inferenceId="../etc")),
+    ],
 )
 def test_unusable_messages_raise(body):
     with pytest.raises(NotificationError):

@@ -4,8 +4,16 @@ from contract import Parameters, format_parameters, parse_parameters
 
 
 def test_our_text_round_trips():
-    params = Parameters(prompt="a lighthouse, at dusk", negative_prompt="blurry", steps=30,
-                        guidance_scale=7.5, seed=42, width=512, height=768, model="stable-diffusion-2-1")
+    params = Parameters(
+        prompt="a lighthouse, at dusk",
+        negative_prompt="blurry",
+        steps=30,
+        guidance_scale=7.5,
+        seed=42,
+        width=512,
+        height=768,
+        model="stable-diffusion-2-1",
+    )
     text = format_parameters(params)
     assert text.splitlines()[-1] == "Steps: 30, CFG scale: 7.5, Seed: 42, Size: 512x768, Model: stable-diffusion-2-1"
     assert parse_parameters(text) == params
@@ -15,7 +23,7 @@ def test_automatic1111_text_with_quoted_values():
     text = (
         "masterpiece, a cat\nin a hat\n"
         "Negative prompt: lowres, bad hands\n"
-        'Steps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 3405691582, Size: 512x512, '
+        "Steps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 3405691582, Size: 512x512, "
         'Model hash: abc123, Model: sd15, Lora hashes: "detail: 1a2b, style: 3c4d", Version: v1.6.0'
     )
     params = parse_parameters(text)

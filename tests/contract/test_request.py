@@ -19,8 +19,16 @@ def test_defaults_make_a_valid_request_without_seed_key():
 
 
 def test_round_trip_through_json_keeps_every_field():
-    request = GenerationRequest(prompt="p", negative_prompt="n", width=768, height=512,
-                                num_inference_steps=50, guidance_scale=9, num_images_per_prompt=4, seed=42)
+    request = GenerationRequest(
+        prompt="p",
+        negative_prompt="n",
+        width=768,
+        height=512,
+        num_inference_steps=50,
+        guidance_scale=9,
+        num_images_per_prompt=4,
+        seed=42,
+    )
     assert GenerationRequest.from_json(request.to_json()) == request
 
 

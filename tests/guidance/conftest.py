@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from instances import connect
 
-from app.services.library.store import Library
-from app.services.settings import AppDirs, Settings
 from app.services.cloud.targets import Target
+from app.services.library.store import Library
 from app.services.session import Session
+from app.services.settings import AppDirs, Settings
 
 
 @pytest.fixture

@@ -40,25 +40,44 @@ def guidance_image_name(prompt: str, index: int) -> str:
     return "_".join(prompt.split(" ")[:5]) + f"_{index}.png"  # split on single spaces, as it does
 
 
-def provision_guidance(cloud, repo: str = "sd-repo", *, realtime: bool = False, lambdas: bool = True,
-                       bucket: str | None = None, endpoint: str | None = None) -> GuidanceStack:
+def provision_guidance(
+    cloud,
+    repo: str = "sd-repo",
+    *,
+    realtime: bool = False,
+    lambdas: bool = True,
+    bucket: str | None = None,
+    endpoint: str | None = None,
+) -> GuidanceStack:
     """Create the stack; `bucket`/`endpoint` override what SSM says (to point at things that do not exist)."""
     s3, sns, sagemaker, ssm = (cloud.client(name) for name in ("s3", "sns", "sagemaker", "ssm"))
     real_bucket, name = f"guidance-{repo}-bucket", f"epc-{repo}"
     s3.create_bucket(Bucket=real_bucket)
     success = sns.create_topic(Name=f"success-{repo}")["TopicArn"]
     error = sns.create_topic(Name=f"errors-{repo}")["TopicArn"]
-    sagemaker.create_model(ModelName=f"{name}-model", ExecutionRoleArn="arn:aws:iam::123456789012:role/guidance",
-                           PrimaryContainer={"Image": "jumpstart/sd:latest", "ModelDataUrl": f"s3://{real_bucket}/model.tar.gz"})
+    sagemaker.create_model(
+        ModelName=f"{name}-model",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/guidance",
+        PrimaryContainer={"Image": "jumpstart/sd:latest", "ModelDataUrl": f"s3://{real_bucket}/model.tar.gz"},
+    )
     config = {
         "EndpointConfigName": f"{name}-config",
-        "ProductionVariants": [{"VariantName": f"{name}-model", "ModelName": f"{name}-model", "InitialInstanceCount": 1,
-                                "InstanceType": "ml.g4dn.2xlarge", "InitialVariantWeight": 1.0}],
+        "ProductionVariants": [
+            {
+                "VariantName": f"{name}-model",
+                "ModelName": f"{name}-model",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.g4dn.2xlarge",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
     }
     if not realtime:
         config["AsyncInferenceConfig"] = {
-            "OutputConfig": {"S3OutputPath": f"s3://{real_bucket}/output/",
-                             "NotificationConfig": {"SuccessTopic": success, "ErrorTopic": error}},
+            "OutputConfig": {
+                "S3OutputPath": f"s3://{real_bucket}/output/",
+                "NotificationConfig": {"SuccessTopic": success, "ErrorTopic": error},
+            },
             "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 1},
         }
     sagemaker.create_endpoint_config(**config)
@@ -100,11 +119,22 @@ class GuidanceLambdas:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=buf.getvalue())
             keys.append(key)
         manifest = {"imageId": note.inference_id, "prompt": prompt, "imageKeys": keys}
-        self.s3.put_object(Bucket=self.bucket, Key=f"images/{note.inference_id}/{MANIFEST_NAME}", Body=orjson.dumps(manifest))
+        self.s3.put_object(
+            Bucket=self.bucket, Key=f"images/{note.inference_id}/{MANIFEST_NAME}", Body=orjson.dumps(manifest)
+        )
 
 
-def write_guidance_result(s3, bucket: str, inference_id: str, prompt: str, request: dict | None, *,
-                          count: int = 1, size: int = 32, manifest: dict | None = None) -> list[str]:
+def write_guidance_result(
+    s3,
+    bucket: str,
+    inference_id: str,
+    prompt: str,
+    request: dict | None,
+    *,
+    count: int = 1,
+    size: int = 32,
+    manifest: dict | None = None,
+) -> list[str]:
     """The objects a finished guidance job leaves, written directly: request, message, PNGs, manifest."""
     request_key = f"requests/{inference_id}-input.json"
     if request is not None:
@@ -119,11 +149,20 @@ def write_guidance_result(s3, bucket: str, inference_id: str, prompt: str, reque
     body = manifest if manifest is not None else {"imageId": inference_id, "prompt": prompt, "imageKeys": keys}
     s3.put_object(Bucket=bucket, Key=f"images/{inference_id}/{MANIFEST_NAME}", Body=orjson.dumps(body))
     note = {
-        "awsRegion": "us-east-1", "eventTime": "2026-11-25T15:00:05.000Z", "receivedTime": "2026-11-25T15:00:00.000Z",
-        "invocationStatus": "Completed", "inferenceId": inference_id,
-        "requestParameters": {"contentType": "application/json", "endpointName": "epc",
-                              "inputLocation": f"s3://{bucket}/{request_key}"},
-        "responseParameters": {"contentType": "application/json", "outputLocation": f"s3://{bucket}/output/{inference_id}.out"},
+        "awsRegion": "us-east-1",
+        "eventTime": "2026-11-25T15:00:05.000Z",
+        "receivedTime": "2026-11-25T15:00:00.000Z",
+        "invocationStatus": "Completed",
+        "inferenceId": inference_id,
+        "requestParameters": {
+            "contentType": "application/json",
+            "endpointName": "epc",
+            "inputLocation": f"s3://{bucket}/{request_key}",
+        },
+        "responseParameters": {
+            "contentType": "application/json",
+            "outputLocation": f"s3://{bucket}/output/{inference_id}.out",
+        },
     }
     s3.put_object(Bucket=bucket, Key=f"messages/{inference_id}.json", Body=orjson.dumps(note))
     return keys

@@ -8,8 +8,13 @@ from app.services.session import Session
 
 
 def connect(cloud) -> Connection:
-    return Connection(cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url,
-                      config=client_config("standard", max_attempts=2, connect_timeout=2, read_timeout=20))
+    return Connection(
+        cloud.session(),
+        CredentialSource(),
+        region=cloud.region,
+        endpoint_url=cloud.endpoint_url,
+        config=client_config("standard", max_attempts=2, connect_timeout=2, read_timeout=20),
+    )
 
 
 def poll_until(workspace: Session, done, polls: int = 8) -> dict:

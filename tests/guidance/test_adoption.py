@@ -32,8 +32,11 @@ def _candidate(connection, name):
 def _stack_state(cloud, bucket):
     """Everything adopting could change: the bucket's keys, the SSM parameters, topics and endpoints."""
     keys = [o["Key"] for o in cloud.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])]
-    params = sorted((p["Name"], p["Value"]) for p in cloud.client("ssm").describe_parameters().get("Parameters", [])
-                    for p in [dict(p, Value=cloud.client("ssm").get_parameter(Name=p["Name"])["Parameter"]["Value"])])
+    params = sorted(
+        (p["Name"], p["Value"])
+        for p in cloud.client("ssm").describe_parameters().get("Parameters", [])
+        for p in [dict(p, Value=cloud.client("ssm").get_parameter(Name=p["Name"])["Parameter"]["Value"])]
+    )
     topics = sorted(t["TopicArn"] for t in cloud.client("sns").list_topics()["Topics"])
     endpoints = sorted(e["EndpointName"] for e in cloud.client("sagemaker").list_endpoints()["Endpoints"])
     return keys, params, topics, endpoints
@@ -112,10 +115,13 @@ def test_a_stack_that_cannot_work_is_refused_with_a_clear_message_and_nothing_sa
 
 
 def test_a_parameter_set_without_an_endpoint_name_is_refused(cloud, dirs):
-    cloud.client("ssm").put_parameter(Name="/simple-gen-ai-service/half-done/bucketName", Value=cloud.deployment.bucket,
-                                      Type="String")
+    cloud.client("ssm").put_parameter(
+        Name="/simple-gen-ai-service/half-done/bucketName", Value=cloud.deployment.bucket, Type="String"
+    )
     connection = connect(cloud)
-    with pytest.raises(UserError, match="incomplete: missing SSM parameter /simple-gen-ai-service/half-done/endpointName"):
+    with pytest.raises(
+        UserError, match="incomplete: missing SSM parameter /simple-gen-ai-service/half-done/endpointName"
+    ):
         adopt(connection, dirs, _candidate(connection, "half-done"))
     assert not dirs.settings_file.exists()
 
@@ -124,8 +130,16 @@ def test_an_endpoint_with_no_success_topic_is_refused(cloud, dirs):
     sagemaker = cloud.client("sagemaker")
     sagemaker.create_endpoint_config(
         EndpointConfigName="silent-config",
-        ProductionVariants=[{"VariantName": "v", "ModelName": f"{cloud.deployment.endpoint_name}-model", "InitialInstanceCount": 1, "InstanceType": "ml.g4dn.2xlarge"}],
-        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": f"s3://{cloud.deployment.bucket}/output/"}})
+        ProductionVariants=[
+            {
+                "VariantName": "v",
+                "ModelName": f"{cloud.deployment.endpoint_name}-model",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.g4dn.2xlarge",
+            }
+        ],
+        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": f"s3://{cloud.deployment.bucket}/output/"}},
+    )
     sagemaker.create_endpoint(EndpointName="silent", EndpointConfigName="silent-config")
     ssm = cloud.client("ssm")
     ssm.put_parameter(Name="/simple-gen-ai-service/silent/bucketName", Value=cloud.deployment.bucket, Type="String")

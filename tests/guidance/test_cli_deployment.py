@@ -10,9 +10,8 @@ from guidance_stack import provision_guidance
 from instances import connect
 
 from app.cli import main
+from app.services.cloud.targets import load_target, remember_target
 from app.services.settings import CONFIG_DIR_ENV, DATA_DIR_ENV, AppDirs
-from app.services.cloud.targets import load_target
-from app.services.cloud.targets import remember_target
 from contract import GUIDANCE_APP_NAME, request_key
 
 

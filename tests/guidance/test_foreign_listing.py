@@ -11,8 +11,9 @@ from app.services.jobs.foreign import ForeignListing
 def test_a_full_listing_runs_once_per_interval_and_returns_each_new_id_once(cloud):
     s3, bucket = cloud.client("s3"), cloud.deployment.bucket
     now = [0.0]
-    listing = ForeignListing(s3, bucket, since=datetime.now(UTC) - timedelta(minutes=10), interval=60,
-                             page_size=2, monotonic=lambda: now[0])
+    listing = ForeignListing(
+        s3, bucket, since=datetime.now(UTC) - timedelta(minutes=10), interval=60, page_size=2, monotonic=lambda: now[0]
+    )
     first = {str(uuid.uuid4()) for _ in range(3)}
     for inference_id in first:
         s3.put_object(Bucket=bucket, Key=f"messages/{inference_id}.json", Body=b"{}")

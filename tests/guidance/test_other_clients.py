@@ -7,8 +7,8 @@ import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 from instances import poll_until
 
-from app.services.models import JobState, Origin
 from app.services.library.pngmeta import read_parameters
+from app.services.models import JobState, Origin
 from contract import (
     MESSAGES,
     NotificationError,
@@ -23,8 +23,12 @@ def _script_submit(cloud, name: str, request: dict, **extra) -> dict:
     bucket = cloud.deployment.bucket
     cloud.client("s3").put_object(Bucket=bucket, Key=f"requests/{name}", Body=orjson.dumps(request))
     return cloud.client("sagemaker-runtime").invoke_endpoint_async(
-        EndpointName=cloud.deployment.endpoint_name, InputLocation=f"s3://{bucket}/requests/{name}",
-        ContentType="application/json", InvocationTimeoutSeconds=3600, **extra)
+        EndpointName=cloud.deployment.endpoint_name,
+        InputLocation=f"s3://{bucket}/requests/{name}",
+        ContentType="application/json",
+        InvocationTimeoutSeconds=3600,
+        **extra,
+    )
 
 
 def _finished(*ids):
@@ -34,8 +38,15 @@ def _finished(*ids):
 def test_a_plain_boto3_submission_ends_as_a_library_entry_with_its_parameters(cloud, app_instance):
     ws = app_instance("studio", _target(cloud))
     ws.tracker.poll()
-    request = {"prompt": "a lighthouse in fog", "negative_prompt": "people", "width": 400, "height": 400,
-               "num_images_per_prompt": 2, "num_inference_steps": 20, "guidance_scale": 6.5}
+    request = {
+        "prompt": "a lighthouse in fog",
+        "negative_prompt": "people",
+        "width": 400,
+        "height": 400,
+        "num_images_per_prompt": 2,
+        "num_inference_steps": 20,
+        "guidance_scale": 6.5,
+    }
     reply = _script_submit(cloud, "input.json", request)
     inference_id = reply["InferenceId"]
     check_inference_id(inference_id)
@@ -48,7 +59,11 @@ def test_a_plain_boto3_submission_ends_as_a_library_entry_with_its_parameters(cl
     assert [(i.width, i.height, i.origin) for i in images] == [(400, 400, Origin.REMOTE)] * 2
     params = read_parameters(images[0].path)
     assert (params.prompt, params.negative_prompt, params.steps, params.guidance_scale) == (
-        "a lighthouse in fog", "people", 20, 6.5)
+        "a lighthouse in fog",
+        "people",
+        20,
+        6.5,
+    )
 
 
 def test_a_request_the_model_cannot_serve_fails_with_sagemakers_reason(cloud, app_instance):
@@ -56,8 +71,11 @@ def test_a_request_the_model_cannot_serve_fails_with_sagemakers_reason(cloud, ap
     ws.tracker.poll()
     reply = _script_submit(cloud, "no-prompt.json", {"width": 64, "height": 64})
     cloud.wait_idle()
-    note = parse_notification(cloud.client("s3").get_object(
-        Bucket=cloud.deployment.bucket, Key=f"{MESSAGES}{reply['InferenceId']}.json")["Body"].read())
+    note = parse_notification(
+        cloud.client("s3")
+        .get_object(Bucket=cloud.deployment.bucket, Key=f"{MESSAGES}{reply['InferenceId']}.json")["Body"]
+        .read()
+    )
     assert note.failed and note.failure_reason
     job = poll_until(ws, _finished(reply["InferenceId"]))[reply["InferenceId"]]
     assert job.state == JobState.FAILED and job.origin == Origin.REMOTE
@@ -81,9 +99,13 @@ def test_a_team_of_two_installations_sees_each_others_results_marked_remote(clou
         assert (theirs.origin, theirs.state) == (Origin.REMOTE, JobState.COMPLETED)
         assert theirs.request.prompt == other.request.prompt and theirs.request.seed == other.request.seed
     assert {(i.parameters.prompt, i.origin) for i in anna.library.images()} == {
-        ("a red fox", Origin.LOCAL), ("a blue whale", Origin.REMOTE)}
+        ("a red fox", Origin.LOCAL),
+        ("a blue whale", Origin.REMOTE),
+    }
     assert {(i.parameters.prompt, i.origin) for i in ben.library.images()} == {
-        ("a red fox", Origin.REMOTE), ("a blue whale", Origin.LOCAL)}
+        ("a red fox", Origin.REMOTE),
+        ("a blue whale", Origin.LOCAL),
+    }
     assert anna.library.data_dir != ben.library.data_dir
     assert len(anna.library.images()) == len(ben.library.images()) == 3
 
@@ -112,7 +134,8 @@ def test_an_empty_inference_id_is_refused_before_sending():
         import boto3
 
         boto3.client("sagemaker-runtime", region_name="us-east-1").invoke_endpoint_async(
-            EndpointName="e", InputLocation="s3://b/k", InferenceId="")
+            EndpointName="e", InputLocation="s3://b/k", InferenceId=""
+        )
 
 
 @pytest.mark.parametrize("bad", ["a/b", "..", "."], ids=["slash", "dot-dot", "dot"])

@@ -11,9 +11,9 @@ from instances import connect, poll_until
 from app.cli import job_json
 from app.services.cloud.adoption import check_candidate, find_candidates
 from app.services.jobs.foreign import listing_of
+from app.services.library.pngmeta import read_parameters
 from app.services.library.store import Library
 from app.services.models import JobState, Origin
-from app.services.library.pngmeta import read_parameters
 from contract import Parameters
 
 PROMPT = "a quiet harbour"
@@ -22,8 +22,11 @@ CASES = {
     # (the size is the image's own, 32x32)
     "request-gone": (None, PROMPT, Parameters(prompt=PROMPT, width=32, height=32)),
     "request-unreadable": (b"{not json", PROMPT, Parameters(prompt=PROMPT, width=32, height=32)),
-    "request-partial": ({"prompt": PROMPT, "negative_prompt": "boats", "num_inference_steps": 20}, PROMPT,
-                        Parameters(prompt=PROMPT, negative_prompt="boats", steps=20, width=32, height=32)),
+    "request-partial": (
+        {"prompt": PROMPT, "negative_prompt": "boats", "num_inference_steps": 20},
+        PROMPT,
+        Parameters(prompt=PROMPT, negative_prompt="boats", steps=20, width=32, height=32),
+    ),
     "nothing-known": (None, None, None),
 }
 
@@ -37,7 +40,9 @@ def test_parameters_nobody_sent_are_never_written_into_the_image(cloud, app_inst
     ws = app_instance("studio", check_candidate(connection, candidate).target)
     ws.tracker.poll()
     s3, theirs = cloud.client("s3"), str(uuid.uuid4())
-    keys = write_guidance_result(s3, stack.bucket, theirs, prompt or "x", request if isinstance(request, dict) else None)
+    keys = write_guidance_result(
+        s3, stack.bucket, theirs, prompt or "x", request if isinstance(request, dict) else None
+    )
     if isinstance(request, bytes):
         s3.put_object(Bucket=stack.bucket, Key=f"requests/{theirs}-input.json", Body=request)
     if prompt is None:
@@ -52,8 +57,12 @@ def test_parameters_nobody_sent_are_never_written_into_the_image(cloud, app_inst
     with Library(ws.library.data_dir) as reopened:  # still unknown after a restart, still shown
         again = reopened.get_job(theirs)
         assert {"guidance_scale", "width", "height"} <= again.unknown_fields
-        assert again.request.guidance_scale == 7.5 and again.request.prompt == (prompt if isinstance(request, dict) else "")
-        assert not {"guidance_scale", "width"} & set(job_json(again)["request"])  # `jobs --json` says only what is known
+        assert again.request.guidance_scale == 7.5 and again.request.prompt == (
+            prompt if isinstance(request, dict) else ""
+        )
+        assert not {"guidance_scale", "width"} & set(
+            job_json(again)["request"]
+        )  # `jobs --json` says only what is known
 
 
 def test_the_job_queue_shows_only_the_settings_that_are_known(qtbot):
@@ -64,8 +73,14 @@ def test_the_job_queue_shows_only_the_settings_that_are_known(qtbot):
     from contract import GenerationRequest, new_inference_id
 
     unknown = frozenset({"width", "height", "num_inference_steps", "guidance_scale", "num_images_per_prompt"})
-    theirs = Job(new_inference_id(), GenerationRequest(PROMPT), "team", JobState.QUEUED, origin=Origin.REMOTE,
-                 unknown_fields=unknown)
+    theirs = Job(
+        new_inference_id(),
+        GenerationRequest(PROMPT),
+        "team",
+        JobState.QUEUED,
+        origin=Origin.REMOTE,
+        unknown_fields=unknown,
+    )
     ours = Job(new_inference_id(), GenerationRequest(PROMPT, num_inference_steps=20), "team", JobState.QUEUED)
     model = JobModel()
     model.set_jobs([theirs, ours])

@@ -11,9 +11,10 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Iterable
+from typing import Any
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -79,7 +80,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":
@@ -270,7 +271,9 @@ def unreadable_ssm_parameters(stack: dict, deployer: dict, role: str) -> list[st
     for name in ssm_parameter_names(stack):
         arn = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{name.lstrip('/')}"
         if not allowed(documents, IamRequest("ssm:GetParameters", arn)):
-            findings.append(f"the SSM-typed parameter {name} is resolved by {role}, which may not read it (ssm:GetParameters)")
+            findings.append(
+                f"the SSM-typed parameter {name} is resolved by {role}, which may not read it (ssm:GetParameters)"
+            )
     return findings
 
 
@@ -289,7 +292,9 @@ def uncovered_calls(documents: list[dict], calls: Iterable) -> list[str]:
     return list(dict.fromkeys(findings))
 
 
-def unlistable_missing_keys(documents: list[dict], calls: Iterable, indifferent: Iterable[tuple[str, str]] = ()) -> list[str]:
+def unlistable_missing_keys(
+    documents: list[dict], calls: Iterable, indifferent: Iterable[tuple[str, str]] = ()
+) -> list[str]:
     """Each HeadObject, or GetObject that met a missing key, where S3 would answer 403 and the code cannot tell.
 
     S3 answers a missing key with 404 only to a caller allowed s3:ListBucket for a request that carries
@@ -300,7 +305,9 @@ def unlistable_missing_keys(documents: list[dict], calls: Iterable, indifferent:
     from aws_calls import IamRequest
 
     calls = list(calls)
-    listed = {(c.principal, c.params.get("Bucket"), c.params.get("Prefix")) for c in calls if c.operation == "ListObjectsV2"}
+    listed = {
+        (c.principal, c.params.get("Bucket"), c.params.get("Prefix")) for c in calls if c.operation == "ListObjectsV2"
+    }
     findings = []
     for call in calls:
         if call.service == "s3" and (call.operation == "HeadObject" or (call.operation == "GetObject" and call.missed)):
@@ -311,8 +318,10 @@ def unlistable_missing_keys(documents: list[dict], calls: Iterable, indifferent:
                 continue
             if any(call.principal == who and key.startswith(prefix) for who, prefix in indifferent):
                 continue
-            findings.append(f"{call} may meet a missing key: S3 answers 403 (no unconditioned s3:ListBucket on "
-                            f"{bucket}) and the code neither lists {key} nor treats 403 as missing")
+            findings.append(
+                f"{call} may meet a missing key: S3 answers 403 (no unconditioned s3:ListBucket on "
+                f"{bucket}) and the code neither lists {key} nor treats 403 as missing"
+            )
     return list(dict.fromkeys(findings))
 
 
@@ -373,7 +382,9 @@ def scaled_variants(template: dict) -> list[tuple[str, str, str]]:
     found = []
     for target_id, target in resources_of(template, "AWS::ApplicationAutoScaling::ScalableTarget").items():
         resource_id = target["Properties"]["ResourceId"]
-        parts = resource_id["Fn::Join"][1] if isinstance(resource_id, dict) and "Fn::Join" in resource_id else [resource_id]
+        parts = (
+            resource_id["Fn::Join"][1] if isinstance(resource_id, dict) and "Fn::Join" in resource_id else [resource_id]
+        )
         endpoint = next((_logical_id(p) for p in parts if _logical_id(p)), None)
         text = "".join(p if isinstance(p, str) else "{e}" for p in parts)
         match = _RESOURCE_ID.match(text)
@@ -503,9 +514,7 @@ def reasons_claiming_prefix_scoping(template: dict) -> list[str]:
     for logical_id, rule in _acknowledgments(template):
         if not _PREFIX_CLAIM.search(rule.get("reason", "")):
             continue
-        wide = [
-            s for d in _raw_documents(template, logical_id) for s in statements(d) if _bucket_wide_list(s)
-        ]
+        wide = [s for d in _raw_documents(template, logical_id) for s in statements(d) if _bucket_wide_list(s)]
         if wide:
             resources = sorted({_nag_text(r) for s in wide for r in _listed(s["Resource"])})
             findings.append(

@@ -60,7 +60,9 @@ def plan(old: dict, new: dict) -> dict[str, str]:
     while True:
         grown = set(replaced)
         for key in common:
-            if key not in grown and changed_properties(before[key], after[key], grown) & create_only(after[key]["Type"]):
+            if key not in grown and changed_properties(before[key], after[key], grown) & create_only(
+                after[key]["Type"]
+            ):
                 grown.add(key)
         if grown == replaced:
             break
@@ -102,5 +104,7 @@ def in_place_instance_type_changes(old: dict, new: dict) -> list[str]:
         before, after = _variant_types(old, old["Resources"][key]), _variant_types(new, new["Resources"][key])
         for variant, instance_type in before.items():
             if variant in after and after[variant] != instance_type:
-                findings.append(f"{key}: variant {variant} would change from {instance_type} to {after[variant]} in place")
+                findings.append(
+                    f"{key}: variant {variant} would change from {instance_type} to {after[variant]} in place"
+                )
     return findings

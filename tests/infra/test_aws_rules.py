@@ -7,8 +7,6 @@ running on the local cloud, then judged against that role's policies in the synt
 
 from __future__ import annotations
 
-from contract import REQUESTS
-
 import importlib
 import json
 from dataclasses import replace
@@ -20,7 +18,7 @@ import pytest
 from aws_calls import AwsCall, CallRecorder
 from cfnlint.decode import cfn_yaml
 
-from contract import COMPLETED, build_notification, encode_output, new_inference_id
+from contract import COMPLETED, REQUESTS, build_notification, encode_output, new_inference_id
 from infra.config import load_config
 from infra.templates import NO_BUNDLING, TEMPLATES_DIR
 
@@ -48,7 +46,11 @@ def templates(synthesis) -> dict[str, dict]:
 
 
 def _ssm_stack(*names: str) -> dict:
-    return {"Parameters": {f"P{i}": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": n} for i, n in enumerate(names)}}
+    return {
+        "Parameters": {
+            f"P{i}": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": n} for i, n in enumerate(names)
+        }
+    }
 
 
 def _deploy_role(bootstrap: dict) -> str:
@@ -114,7 +116,9 @@ def test_a_head_without_list_on_its_prefix_is_a_finding():
     # ... unless the code asks the listing itself, or treats 403 as missing on purpose.
     assert rules.unlistable_missing_keys(_policy(objects, listed), [HEAD, listing]) == []
     assert rules.unlistable_missing_keys(_policy(objects, listed), [HEAD], [("build_model", "models/")]) == []
-    assert rules.unlistable_missing_keys(_policy(objects, _allow("s3:List*", "arn:aws:s3:::models-bucket")), [HEAD]) == []
+    assert (
+        rules.unlistable_missing_keys(_policy(objects, _allow("s3:List*", "arn:aws:s3:::models-bucket")), [HEAD]) == []
+    )
 
 
 def test_a_call_outside_the_role_policies_is_a_finding_that_names_the_action():
@@ -158,10 +162,12 @@ def _endpoint_fragment(instance_type: str, *, named_by_config: bool) -> dict:
 
 def test_a_scaled_variant_whose_endpoint_is_updated_in_place_is_a_finding():
     in_place = rules.in_place_instance_type_changes(
-        _endpoint_fragment("ml.g5.xlarge", named_by_config=False), _endpoint_fragment("ml.g5.2xlarge", named_by_config=False)
+        _endpoint_fragment("ml.g5.xlarge", named_by_config=False),
+        _endpoint_fragment("ml.g5.2xlarge", named_by_config=False),
     )
     replaced = rules.in_place_instance_type_changes(
-        _endpoint_fragment("ml.g5.xlarge", named_by_config=True), _endpoint_fragment("ml.g5.2xlarge", named_by_config=True)
+        _endpoint_fragment("ml.g5.xlarge", named_by_config=True),
+        _endpoint_fragment("ml.g5.2xlarge", named_by_config=True),
     )
 
     assert len(in_place) == 1 and "ml.g5.xlarge to ml.g5.2xlarge in place" in in_place[0]
@@ -228,7 +234,9 @@ def _claiming(condition: dict | None) -> dict:
             "Policy": {
                 "Type": "AWS::IAM::Policy",
                 "Properties": {"Roles": [{"Ref": "Role"}], "PolicyDocument": _policy(statement)[0]},
-                "Metadata": {"cdk_nag": {"rules_to_suppress": [{"id": "AwsSolutions-IAM5[Action::s3:List*]", "reason": reason}]}},
+                "Metadata": {
+                    "cdk_nag": {"rules_to_suppress": [{"id": "AwsSolutions-IAM5[Action::s3:List*]", "reason": reason}]}
+                },
             }
         }
     }
@@ -255,14 +263,27 @@ def test_no_reason_claims_prefix_scoping_that_the_policy_does_not_have(templates
 # --- the calls each role's code makes, recorded on the local cloud -----------------------------------
 
 #: Who makes the recorded calls on AWS, and which synthesized template holds that role.
-PRINCIPALS = {"save_message": "endpoint", "extract_image": "endpoint", "sagemaker": "endpoint", "build_model": "pipeline"}
+PRINCIPALS = {
+    "save_message": "endpoint",
+    "extract_image": "endpoint",
+    "sagemaker": "endpoint",
+    "build_model": "pipeline",
+}
 MODEL_BUCKET = "pipeline-models"
 REQUEST = {"prompt": "a lighthouse at dusk", "width": 64, "height": 64, "num_inference_steps": 2, "seed": 1}
 
 
 def _sns_event(message: dict) -> dict:
-    record = {"EventSource": "aws:sns", "Sns": {"Type": "Notification", "MessageId": "m", "Message": orjson.dumps(message).decode(),
-                                                "TopicArn": "arn:aws:sns:us-east-1:123456789012:t", "Timestamp": "2026-11-25T15:00:00.000Z"}}
+    record = {
+        "EventSource": "aws:sns",
+        "Sns": {
+            "Type": "Notification",
+            "MessageId": "m",
+            "Message": orjson.dumps(message).decode(),
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
+            "Timestamp": "2026-11-25T15:00:00.000Z",
+        },
+    }
     return {"Records": [record]}
 
 
@@ -317,7 +338,9 @@ def _run_endpoint(cloud, recorder, deployment, mp) -> None:
         key = f"requests/rules-{number}.json"
         s3.put_object(Bucket=deployment.bucket, Key=key, Body=body)
         runtime.invoke_endpoint_async(
-            EndpointName=deployment.endpoint_name, InputLocation=f"s3://{deployment.bucket}/{key}", ContentType="application/json"
+            EndpointName=deployment.endpoint_name,
+            InputLocation=f"s3://{deployment.bucket}/{key}",
+            ContentType="application/json",
         )
     cloud.wait_idle(60)
 
@@ -359,7 +382,11 @@ def recorded(local_cloud, _jumpstart_dirs):
     """Every principal's calls on the local cloud, with the deployment they ran against."""
     recorder = CallRecorder()
     with pytest.MonkeyPatch.context() as mp:
-        for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_DEFAULT_REGION", "us-east-1")):
+        for name, value in (
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+        ):
             mp.setenv(name, value)
         local_cloud.reset()
         deployment = local_cloud.provision("rules", lambdas=False)
@@ -377,12 +404,18 @@ def _role_of(template: dict, principal: str) -> str:
         (model,) = rules.resources_of(template, "AWS::SageMaker::Model").values()
         return rules._logical_id(model["Properties"]["ExecutionRoleArn"])
     if principal == "build_model":
-        (project,) = [p for p in rules.resources_of(template, "AWS::CodeBuild::Project").values()
-                      if "infra.model_build.prepare_model" in json.dumps(p["Properties"]["Source"])]
+        (project,) = [
+            p
+            for p in rules.resources_of(template, "AWS::CodeBuild::Project").values()
+            if "infra.model_build.prepare_model" in json.dumps(p["Properties"]["Source"])
+        ]
         return rules._logical_id(project["Properties"]["ServiceRole"])
     service = principal.replace("_", "-")
-    (function,) = [f for f in rules.resources_of(template, "AWS::Lambda::Function").values()
-                   if f["Properties"]["Environment"]["Variables"].get("POWERTOOLS_SERVICE_NAME") == service]
+    (function,) = [
+        f
+        for f in rules.resources_of(template, "AWS::Lambda::Function").values()
+        if f["Properties"]["Environment"]["Variables"].get("POWERTOOLS_SERVICE_NAME") == service
+    ]
     assert resources[rules._logical_id(function["Properties"]["Role"])]["Type"] == "AWS::IAM::Role"
     return rules._logical_id(function["Properties"]["Role"])
 

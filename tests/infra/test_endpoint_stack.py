@@ -41,7 +41,9 @@ def test_the_bucket_is_encrypted_private_and_logged(template):
     template.has_resource_properties(
         "AWS::S3::Bucket",
         {
-            "BucketEncryption": {"ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
             "PublicAccessBlockConfiguration": {
                 "BlockPublicAcls": True,
                 "BlockPublicPolicy": True,
@@ -59,13 +61,19 @@ def test_every_bucket_refuses_plain_http(template):
     assert len(policies) == len(buckets)
     for policy in policies.values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
-        assert any(s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+        assert any(
+            s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        )
 
 
 def test_every_bucket_refuses_tls_older_than_1_2(template):
     for policy in template.find_resources("AWS::S3::BucketPolicy").values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
-        assert any(s["Effect"] == "Deny" and s.get("Condition") == {"NumericLessThan": {"s3:TlsVersion": 1.2}} for s in statements)
+        assert any(
+            s["Effect"] == "Deny" and s.get("Condition") == {"NumericLessThan": {"s3:TlsVersion": 1.2}}
+            for s in statements
+        )
 
 
 def test_requests_outputs_and_failures_expire_after_the_configured_days(template):
@@ -74,7 +82,8 @@ def test_requests_outputs_and_failures_expire_after_the_configured_days(template
         for prefix in (REQUESTS, OUTPUT, FAILURES)
     ]
     template.has_resource_properties(
-        "AWS::S3::Bucket", {"LifecycleConfiguration": {"Rules": Match.array_with(rules)}, "LoggingConfiguration": Match.any_value()}
+        "AWS::S3::Bucket",
+        {"LifecycleConfiguration": {"Rules": Match.array_with(rules)}, "LoggingConfiguration": Match.any_value()},
     )
 
 
@@ -101,12 +110,21 @@ def test_the_endpoint_is_asynchronous_with_output_failures_and_both_topics(templ
             "AsyncInferenceConfig": {
                 "OutputConfig": {
                     "S3OutputPath": {"Fn::Join": ["", ["s3://", {"Ref": Match.any_value()}, f"/{OUTPUT.rstrip('/')}"]]},
-                    "S3FailurePath": {"Fn::Join": ["", ["s3://", {"Ref": Match.any_value()}, f"/{FAILURES.rstrip('/')}"]]},
-                    "NotificationConfig": {"SuccessTopic": {"Ref": Match.string_like_regexp("TopicsSuccess")}, "ErrorTopic": {"Ref": Match.string_like_regexp("TopicsError")}},
+                    "S3FailurePath": {
+                        "Fn::Join": ["", ["s3://", {"Ref": Match.any_value()}, f"/{FAILURES.rstrip('/')}"]]
+                    },
+                    "NotificationConfig": {
+                        "SuccessTopic": {"Ref": Match.string_like_regexp("TopicsSuccess")},
+                        "ErrorTopic": {"Ref": Match.string_like_regexp("TopicsError")},
+                    },
                 },
-                "ClientConfig": {"MaxConcurrentInvocationsPerInstance": CONFIG.endpoint.max_concurrent_invocations_per_instance},
+                "ClientConfig": {
+                    "MaxConcurrentInvocationsPerInstance": CONFIG.endpoint.max_concurrent_invocations_per_instance
+                },
             },
-            "ProductionVariants": [Match.object_like({"InstanceType": CONFIG.model.instance_type, "VariantName": "AllTraffic"})],
+            "ProductionVariants": [
+                Match.object_like({"InstanceType": CONFIG.model.instance_type, "VariantName": "AllTraffic"})
+            ],
         },
     )
 
@@ -114,16 +132,28 @@ def test_the_endpoint_is_asynchronous_with_output_failures_and_both_topics(templ
 def test_the_model_comes_as_plain_values_not_from_ssm_parameters(template):
     template.has_resource_properties(
         "AWS::SageMaker::Model",
-        {"PrimaryContainer": Match.object_like({"Image": Match.string_like_regexp("dkr.ecr"), "ModelDataUrl": Match.string_like_regexp("^s3://")})},
+        {
+            "PrimaryContainer": Match.object_like(
+                {"Image": Match.string_like_regexp("dkr.ecr"), "ModelDataUrl": Match.string_like_regexp("^s3://")}
+            )
+        },
     )
     parameters = template.to_json()["Parameters"]
-    assert [k for k, p in parameters.items() if p["Type"].startswith("AWS::SSM::Parameter::Value") and k != "BootstrapVersion"] == []
+    assert [
+        k
+        for k, p in parameters.items()
+        if p["Type"].startswith("AWS::SSM::Parameter::Value") and k != "BootstrapVersion"
+    ] == []
 
 
 def test_the_endpoint_scales_from_zero_to_the_configured_maximum(template):
     template.has_resource_properties(
         "AWS::ApplicationAutoScaling::ScalableTarget",
-        {"MinCapacity": 0, "MaxCapacity": CONFIG.endpoint.max_instances, "ScalableDimension": "sagemaker:variant:DesiredInstanceCount"},
+        {
+            "MinCapacity": 0,
+            "MaxCapacity": CONFIG.endpoint.max_instances,
+            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        },
     )
     template.has_resource_properties(
         "AWS::ApplicationAutoScaling::ScalingPolicy",
@@ -132,7 +162,9 @@ def test_the_endpoint_scales_from_zero_to_the_configured_maximum(template):
             "TargetTrackingScalingPolicyConfiguration": Match.object_like(
                 {
                     "TargetValue": CONFIG.endpoint.backlog_per_instance,
-                    "CustomizedMetricSpecification": Match.object_like({"MetricName": "ApproximateBacklogSizePerInstance", "Namespace": "AWS/SageMaker"}),
+                    "CustomizedMetricSpecification": Match.object_like(
+                        {"MetricName": "ApproximateBacklogSizePerInstance", "Namespace": "AWS/SageMaker"}
+                    ),
                 }
             ),
         },
@@ -145,7 +177,10 @@ def test_a_backlog_without_instances_adds_one(template):
         {
             "PolicyType": "StepScaling",
             "StepScalingPolicyConfiguration": Match.object_like(
-                {"AdjustmentType": "ChangeInCapacity", "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]}
+                {
+                    "AdjustmentType": "ChangeInCapacity",
+                    "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}],
+                }
             ),
         },
     )
@@ -163,7 +198,9 @@ def test_a_backlog_without_instances_adds_one(template):
 
 def test_the_app_finds_the_deployment_through_ssm(template):
     for param in (BUCKET_PARAM, ENDPOINT_PARAM, SUCCESS_TOPIC_PARAM, ERROR_TOPIC_PARAM):
-        template.has_resource_properties("AWS::SSM::Parameter", {"Name": ssm_name(CONFIG.deployment, param), "Type": "String"})
+        template.has_resource_properties(
+            "AWS::SSM::Parameter", {"Name": ssm_name(CONFIG.deployment, param), "Type": "String"}
+        )
 
 
 @pytest.mark.parametrize("name", ["save_message", "extract_image"])
@@ -174,10 +211,20 @@ def test_functions_use_powertools_from_its_layer_and_fail_into_an_encrypted_queu
             "Handler": "index.lambda_handler",
             "Runtime": CONFIG.function.runtime,
             "Architectures": [CONFIG.function.architecture],
-            "Layers": [{"Fn::Sub": Match.string_like_regexp(f"AWSLambdaPowertoolsPythonV3-{CONFIG.function.python}-{CONFIG.function.architecture}")}],
+            "Layers": [
+                {
+                    "Fn::Sub": Match.string_like_regexp(
+                        f"AWSLambdaPowertoolsPythonV3-{CONFIG.function.python}-{CONFIG.function.architecture}"
+                    )
+                }
+            ],
             "Environment": {
                 "Variables": Match.object_like(
-                    {"POWERTOOLS_SERVICE_NAME": name.replace("_", "-"), "POWERTOOLS_LOG_LEVEL": CONFIG.function.log_level, "BUCKET_NAME": Match.any_value()}
+                    {
+                        "POWERTOOLS_SERVICE_NAME": name.replace("_", "-"),
+                        "POWERTOOLS_LOG_LEVEL": CONFIG.function.log_level,
+                        "BUCKET_NAME": Match.any_value(),
+                    }
                 )
             },
         },
@@ -185,7 +232,11 @@ def test_functions_use_powertools_from_its_layer_and_fail_into_an_encrypted_queu
     template.has_resource_properties("AWS::SQS::Queue", {"SqsManagedSseEnabled": True})
     template.has_resource_properties(
         "AWS::Lambda::EventInvokeConfig",
-        {"DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [Match.string_like_regexp("FunctionsFailures"), "Arn"]}}}},
+        {
+            "DestinationConfig": {
+                "OnFailure": {"Destination": {"Fn::GetAtt": [Match.string_like_regexp("FunctionsFailures"), "Arn"]}}
+            }
+        },
     )
 
 
@@ -278,7 +329,8 @@ def test_every_role_in_the_stack_grants_something(template):
         if isinstance(role, dict) and "Ref" in role
     }
     empty = [
-        key for key, r in resources.items()
+        key
+        for key, r in resources.items()
         if r["Type"] == "AWS::IAM::Role"
         and key not in attached
         and not r["Properties"].get("Policies")

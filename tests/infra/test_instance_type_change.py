@@ -11,13 +11,13 @@ from dataclasses import replace
 
 import aws_cdk as cdk
 import pytest
+from change_plan import KEEP, MODIFY, REPLACE, in_place_instance_type_changes, plan, references
 
 from contract import ENDPOINT_PARAM, ssm_name
 from infra.app import FEATURE_FLAGS, EndpointStage
 from infra.config import load_config
 from infra.parts.async_endpoint import endpoint_name
 from infra.templates import NO_BUNDLING
-from change_plan import KEEP, MODIFY, REPLACE, in_place_instance_type_changes, plan, references
 
 pytestmark = pytest.mark.xdist_group("synthesis")
 
@@ -34,7 +34,9 @@ def _endpoint_template(config) -> dict:
 
 @pytest.fixture(scope="module")
 def templates(synthesis):
-    return synthesis.templates["endpoint"], _endpoint_template(replace(CONFIG, model=replace(CONFIG.model, instance_type=NEW_TYPE)))
+    return synthesis.templates["endpoint"], _endpoint_template(
+        replace(CONFIG, model=replace(CONFIG.model, instance_type=NEW_TYPE))
+    )
 
 
 def _of_type(template: dict, resource_type: str) -> dict[str, dict]:
@@ -69,7 +71,8 @@ def test_the_new_endpoint_has_a_new_name_and_the_app_finds_it_through_ssm(templa
     assert old_endpoint["Properties"]["EndpointName"] == endpoint_name(stack, CONFIG.model.instance_type)
     assert new_endpoint["Properties"]["EndpointName"] == endpoint_name(stack, NEW_TYPE)
     (param_key,) = [
-        key for key, r in _of_type(new, "AWS::SSM::Parameter").items()
+        key
+        for key, r in _of_type(new, "AWS::SSM::Parameter").items()
         if r["Properties"]["Name"] == ssm_name(CONFIG.deployment, ENDPOINT_PARAM)
     ]
     assert new["Resources"][param_key]["Properties"]["Value"] == {"Fn::GetAtt": [new_key, "EndpointName"]}
@@ -85,7 +88,10 @@ def test_the_new_scalable_target_registers_the_new_endpoint(templates):
 
 @pytest.mark.parametrize(
     "stack, instance_type",
-    [("diffusion-desk-studio-endpoint", "ml.g5.xlarge"), ("diffusion-desk-" + "a" * 60 + "-endpoint", "ml.g6e.12xlarge")],
+    [
+        ("diffusion-desk-studio-endpoint", "ml.g5.xlarge"),
+        ("diffusion-desk-" + "a" * 60 + "-endpoint", "ml.g6e.12xlarge"),
+    ],
 )
 def test_endpoint_names_are_valid_sagemaker_names_and_differ_by_instance_type(stack, instance_type):
     import re

@@ -16,16 +16,35 @@ from contract import S3Location
 from infra.config import load_config
 from infra.model_build import prepare_model as build
 from infra.model_build.prepare_model import ModelBuildError, prepare_model
-from infra.model_build.resolve import ResolvedModel, main as resolve_main, resolve, resolve_model
+from infra.model_build.resolve import ResolvedModel, resolve, resolve_model
+from infra.model_build.resolve import main as resolve_main
 
 JUMPSTART_BUCKET = "jumpstart-cache-prod-us-east-1"
 MODEL_ID = "model-txt2img-stabilityai-stable-diffusion-v2-1-base"
 PREPACKED_ID = "model-txt2img-example-prepacked"
 PREPACKED_KEY = "stabilityai-infer/prepack/v1.0.0/infer-prepack-example.tar.gz"
 SPEC_ENVIRONMENT = [
-    {"name": "SAGEMAKER_PROGRAM", "type": "text", "default": "inference.py", "scope": "container", "required_for_model_class": True},
-    {"name": "SAGEMAKER_SUBMIT_DIRECTORY", "type": "text", "default": "/opt/ml/model/code", "scope": "container", "required_for_model_class": False},
-    {"name": "SAGEMAKER_MODEL_SERVER_WORKERS", "type": "int", "default": 1, "scope": "container", "required_for_model_class": True},
+    {
+        "name": "SAGEMAKER_PROGRAM",
+        "type": "text",
+        "default": "inference.py",
+        "scope": "container",
+        "required_for_model_class": True,
+    },
+    {
+        "name": "SAGEMAKER_SUBMIT_DIRECTORY",
+        "type": "text",
+        "default": "/opt/ml/model/code",
+        "scope": "container",
+        "required_for_model_class": False,
+    },
+    {
+        "name": "SAGEMAKER_MODEL_SERVER_WORKERS",
+        "type": "int",
+        "default": 1,
+        "scope": "container",
+        "required_for_model_class": True,
+    },
 ]
 
 
@@ -52,7 +71,9 @@ def two_models(spec, tmp_path, monkeypatch):
     """Local JumpStart metadata with a script-mode model (with its spec's environment) and a prepacked one."""
     spec = copy.deepcopy(spec)
     aliases = spec["hosting_instance_type_variants"]["regional_aliases"]
-    aliases["eu-west-1"] = {"alias_ecr_uri_1": aliases["us-east-1"]["alias_ecr_uri_1"].replace("us-east-1", "eu-west-1")}
+    aliases["eu-west-1"] = {
+        "alias_ecr_uri_1": aliases["us-east-1"]["alias_ecr_uri_1"].replace("us-east-1", "eu-west-1")
+    }
     scripted = {**copy.deepcopy(spec), "inference_environment_variables": SPEC_ENVIRONMENT}
     prepacked = {
         **copy.deepcopy(spec),
@@ -115,7 +136,9 @@ def test_the_resolved_file_names_a_destination_that_changes_with_the_sources(two
 
     resolved = ResolvedModel.read(out)
     assert (resolved.model_id, resolved.version) == (MODEL_ID, "2.0.0")
-    assert resolved.image_uri.endswith("/huggingface-pytorch-inference:1.10.2-transformers4.17.0-gpu-py38-cu113-ubuntu20.04")
+    assert resolved.image_uri.endswith(
+        "/huggingface-pytorch-inference:1.10.2-transformers4.17.0-gpu-py38-cu113-ubuntu20.04"
+    )
     assert resolved.environment["SAGEMAKER_REGION"] == "us-east-1"
     key = resolved.destination.key
     assert resolved.destination.bucket == "pipeline-models"
@@ -150,7 +173,11 @@ def buckets(cloud):
 
 def test_the_build_step_packs_the_model_into_the_resolved_destination_once(cloud, buckets, two_models, spec):
     s3 = buckets
-    s3.put_object(Bucket=JUMPSTART_BUCKET, Key=spec["hosting_artifact_key"], Body=_tar_gz({"model_index.json": b"{}", "code/old.py": b"#"}))
+    s3.put_object(
+        Bucket=JUMPSTART_BUCKET,
+        Key=spec["hosting_artifact_key"],
+        Body=_tar_gz({"model_index.json": b"{}", "code/old.py": b"#"}),
+    )
     s3.put_object(Bucket=JUMPSTART_BUCKET, Key=spec["hosting_script_key"], Body=_tar_gz({"inference.py": b"# code"}))
     resolved = resolve_model(MODEL_ID, "*", "us-east-1", "ml.g5.xlarge", "pipeline-models")
 
@@ -164,9 +191,15 @@ def test_the_build_step_packs_the_model_into_the_resolved_destination_once(cloud
 
 def test_a_prepacked_model_keeps_the_code_it_carries(cloud, buckets, two_models, spec):
     s3 = buckets
-    carried = {"model_index.json": b"{}", "code/inference.py": b"# prepacked code", "code/requirements.txt": b"diffusers\n"}
+    carried = {
+        "model_index.json": b"{}",
+        "code/inference.py": b"# prepacked code",
+        "code/requirements.txt": b"diffusers\n",
+    }
     s3.put_object(Bucket=JUMPSTART_BUCKET, Key=PREPACKED_KEY, Body=_tar_gz(carried))
-    s3.put_object(Bucket=JUMPSTART_BUCKET, Key=spec["hosting_script_key"], Body=_tar_gz({"inference.py": b"# other code"}))
+    s3.put_object(
+        Bucket=JUMPSTART_BUCKET, Key=spec["hosting_script_key"], Body=_tar_gz({"inference.py": b"# other code"})
+    )
     resolved = resolve_model(PREPACKED_ID, "*", "us-east-1", "ml.g5.xlarge", "pipeline-models")
 
     prepare_model(resolved, "pipeline-models", client=cloud.client)
@@ -196,13 +229,17 @@ def test_a_missing_model_is_not_built_yet_but_access_denied_is_an_access_problem
         build._exists(denied, where)
 
 
-def test_whether_the_model_is_built_is_asked_as_a_listing_that_a_prefix_scoped_list_grant_covers(cloud, buckets, monkeypatch):
+def test_whether_the_model_is_built_is_asked_as_a_listing_that_a_prefix_scoped_list_grant_covers(
+    cloud, buckets, monkeypatch
+):
     """Under ListBucket limited to models/, HeadObject on a missing key answers 403: the step must not depend on it."""
     where = S3Location("pipeline-models", "models/x/0123/model.tar.gz")
     iam = cloud.client("iam")
     iam.create_user(UserName="list-only")
-    policy = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::pipeline-models"}]}
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::pipeline-models"}],
+    }
     iam.put_user_policy(UserName="list-only", PolicyName="list", PolicyDocument=json.dumps(policy))
     key = iam.create_access_key(UserName="list-only")["AccessKey"]
     lister = cloud.client("s3", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
@@ -216,7 +253,9 @@ def test_whether_the_model_is_built_is_asked_as_a_listing_that_a_prefix_scoped_l
     assert build._exists(lister, where) is True
 
 
-def test_the_step_reads_its_part_size_from_config_and_its_values_from_the_file(cloud, buckets, two_models, spec, tmp_path, monkeypatch):
+def test_the_step_reads_its_part_size_from_config_and_its_values_from_the_file(
+    cloud, buckets, two_models, spec, tmp_path, monkeypatch
+):
     s3 = buckets
     s3.put_object(Bucket=JUMPSTART_BUCKET, Key=spec["hosting_artifact_key"], Body=_tar_gz({"model_index.json": b"{}"}))
     s3.put_object(Bucket=JUMPSTART_BUCKET, Key=spec["hosting_script_key"], Body=_tar_gz({"inference.py": b"# code"}))

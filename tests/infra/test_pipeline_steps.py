@@ -14,7 +14,8 @@ from aws_cdk import App
 from contract import S3Location
 from infra.app import FEATURE_FLAGS, EndpointStage
 from infra.config import NODE_VERSIONS, load_config
-from infra.model_build.resolve import RESOLVED_MODEL_CONTEXT, ResolvedModel, main as resolve_main
+from infra.model_build.resolve import RESOLVED_MODEL_CONTEXT, ResolvedModel
+from infra.model_build.resolve import main as resolve_main
 from infra.templates import NO_BUNDLING
 
 #: One synthesis per session: keep every test that reads it on one xdist worker.
@@ -118,7 +119,9 @@ def test_the_model_build_role_may_list_the_models_prefix_so_a_missing_model_is_a
 
     (statement,) = listing
     assert statement["Condition"] == {"StringLike": {"s3:prefix": "models/*"}}
-    assert statement["Resource"] == {"Fn::GetAtt": [next(k for k in pipeline["Resources"] if k.startswith("Models")), "Arn"]}
+    assert statement["Resource"] == {
+        "Fn::GetAtt": [next(k for k in pipeline["Resources"] if k.startswith("Models")), "Arn"]
+    }
 
 
 def test_the_model_build_reads_the_file_the_synth_step_writes_into_its_output(synthesis):
@@ -156,7 +159,9 @@ def jumpstart_in_s3(cloud, jumpstart_metadata, monkeypatch):
     for folder in ("AWS_JUMPSTART_MANIFEST_LOCAL_ROOT_DIR_OVERRIDE", "AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE"):
         root = Path(os.environ[folder])
         for path in root.rglob("*.json"):
-            s3.put_object(Bucket=jumpstart_metadata.bucket, Key=path.relative_to(root).as_posix(), Body=path.read_bytes())
+            s3.put_object(
+                Bucket=jumpstart_metadata.bucket, Key=path.relative_to(root).as_posix(), Body=path.read_bytes()
+            )
         monkeypatch.delenv(folder)
     monkeypatch.setenv("AWS_ENDPOINT_URL", cloud.endpoint_url)
     monkeypatch.setattr(JumpStartModelsAccessor, "_cache", None)  # a new cache, with a client made from here
@@ -171,7 +176,9 @@ def test_the_synth_role_may_read_every_object_that_resolution_reads(jumpstart_in
         return original(client, operation, params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
-    assert resolve_main(["--bucket", "pipeline-models", "--region", "us-east-1", "--out", str(tmp_path / "m.json")]) == 0
+    assert (
+        resolve_main(["--bucket", "pipeline-models", "--region", "us-east-1", "--out", str(tmp_path / "m.json")]) == 0
+    )
     monkeypatch.undo()
 
     pipeline = synthesis.templates["pipeline"]
@@ -180,7 +187,11 @@ def test_the_synth_role_may_read_every_object_that_resolution_reads(jumpstart_in
     assert {op for _, op, _ in calls} <= {"GetObject", "HeadObject"}
     assert any(location.key == "models_manifest.json" for _, location in reads)
     for operation, location in reads:
-        assert _allows(statements, "s3:GetObject", f"arn:aws:s3:::{location.bucket}/{location.key}", "us-east-1"), location
+        assert _allows(statements, "s3:GetObject", f"arn:aws:s3:::{location.bucket}/{location.key}", "us-east-1"), (
+            location
+        )
     jumpstart = [s for s in statements if "jumpstart" in json.dumps(s)]
     assert all(_as_list(s["Action"]) == ["s3:GetObject"] for s in jumpstart)
-    assert not _allows(jumpstart, "s3:GetObject", "arn:aws:s3:::jumpstart-cache-prod-us-east-1/stabilityai-infer/x.tar.gz", "us-east-1")
+    assert not _allows(
+        jumpstart, "s3:GetObject", "arn:aws:s3:::jumpstart-cache-prod-us-east-1/stabilityai-infer/x.tar.gz", "us-east-1"
+    )

@@ -25,7 +25,11 @@ def _is_false_positive(match) -> bool:
 
 def _errors(template_text: str) -> list[str]:
     matches = lint(template_text, config=ManualArgs(regions=["us-east-1", "eu-west-1"]))
-    return [f"{m.rule.id} {m.message} at {m.path}" for m in matches if m.rule.id.startswith("E") and not _is_false_positive(m)]
+    return [
+        f"{m.rule.id} {m.message} at {m.path}"
+        for m in matches
+        if m.rule.id.startswith("E") and not _is_false_positive(m)
+    ]
 
 
 @pytest.mark.parametrize("part", PARTS)

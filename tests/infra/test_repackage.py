@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import io
-import os
-import tarfile
 import json
+import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -50,7 +50,9 @@ def test_model_and_code_become_one_archive_with_code_under_code(s3):
     }
     script_files = {"inference.py": b"def model_fn(d): ...", "requirements.txt": b"diffusers\n"}
     s3.put_object(Bucket="jumpstart-cache-prod-us-east-1", Key="sd/model.tar.gz", Body=_tar_gz(model_files))
-    s3.put_object(Bucket="jumpstart-cache-prod-us-east-1", Key="sd/sourcedir.tar.gz", Body=_tar_gz(script_files, dot_prefix=True))
+    s3.put_object(
+        Bucket="jumpstart-cache-prod-us-east-1", Key="sd/sourcedir.tar.gz", Body=_tar_gz(script_files, dot_prefix=True)
+    )
 
     result = repackage(
         s3,
@@ -119,16 +121,24 @@ print(json.dumps({"peak": tracemalloc.get_traced_memory()[1], "size": result.siz
 
 def test_memory_stays_far_below_the_archive_size(s3, cloud):
     weights = os.urandom(40 * MB)  # incompressible, like model weights
-    s3.put_object(Bucket="jumpstart-cache-prod-us-east-1", Key="big/model.tar.gz", Body=_tar_gz({"weights.bin": weights}))
+    s3.put_object(
+        Bucket="jumpstart-cache-prod-us-east-1", Key="big/model.tar.gz", Body=_tar_gz({"weights.bin": weights})
+    )
     del weights
 
     # In its own process, so that the in-process local cloud's memory is not counted.
     run = subprocess.run(
         [sys.executable, "-c", _MEASURE, cloud.endpoint_url],
-        capture_output=True, text=True, timeout=300, check=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        cwd=ROOT,
     )
     figures = json.loads(run.stdout.strip().splitlines()[-1])
 
     assert figures["size"] > 40 * MB
-    assert figures["peak"] < 16 * MB, f"peak {figures['peak'] / MB:.1f} MB while repackaging {figures['size'] / MB:.1f} MB"
+    assert figures["peak"] < 16 * MB, (
+        f"peak {figures['peak'] / MB:.1f} MB while repackaging {figures['size'] / MB:.1f} MB"
+    )
     assert s3.head_object(Bucket="models", Key="models/big/model.tar.gz")["ContentLength"] == figures["size"]

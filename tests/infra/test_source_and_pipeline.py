@@ -36,7 +36,9 @@ def test_the_source_bucket_is_versioned_encrypted_and_private(source):
         {
             "VersioningConfiguration": {"Status": "Enabled"},
             "BucketEncryption": Match.any_value(),
-            "PublicAccessBlockConfiguration": Match.object_like({"BlockPublicAcls": True, "RestrictPublicBuckets": True}),
+            "PublicAccessBlockConfiguration": Match.object_like(
+                {"BlockPublicAcls": True, "RestrictPublicBuckets": True}
+            ),
         },
     )
     source.has_output("BucketName", {})
@@ -63,13 +65,19 @@ def test_the_pipeline_synthesizes_updates_itself_then_builds_the_model_before_de
 
 def test_the_model_build_step_installs_its_requirements_file_and_writes_no_parameter(pipeline):
     projects = pipeline.find_resources("AWS::CodeBuild::Project")
-    (spec,) = [p["Properties"]["Source"]["BuildSpec"] for p in projects.values() if "prepare_model" in p["Properties"]["Source"]["BuildSpec"]]
+    (spec,) = [
+        p["Properties"]["Source"]["BuildSpec"]
+        for p in projects.values()
+        if "prepare_model" in p["Properties"]["Source"]["BuildSpec"]
+    ]
     assert "pip install --quiet -r infra/model_build/requirements.txt" in spec
     assert "ssm:PutParameter" not in json.dumps(pipeline.find_resources("AWS::IAM::Policy"))
 
 
 def test_every_build_step_runs_the_python_that_config_toml_names(pipeline):
-    specs = [p["Properties"]["Source"]["BuildSpec"] for p in pipeline.find_resources("AWS::CodeBuild::Project").values()]
+    specs = [
+        p["Properties"]["Source"]["BuildSpec"] for p in pipeline.find_resources("AWS::CodeBuild::Project").values()
+    ]
     ours = [spec for spec in specs if "prepare_model" in spec or "synth --app" in spec]
     assert len(ours) == 2
     for spec in ours:
@@ -79,11 +87,16 @@ def test_every_build_step_runs_the_python_that_config_toml_names(pipeline):
 def test_the_pipeline_buckets_are_encrypted_and_tls_only(pipeline):
     buckets = pipeline.find_resources("AWS::S3::Bucket")
     assert len(buckets) == 3
-    pipeline.all_resources_properties("AWS::S3::Bucket", {"BucketEncryption": Match.any_value(), "PublicAccessBlockConfiguration": Match.any_value()})
+    pipeline.all_resources_properties(
+        "AWS::S3::Bucket", {"BucketEncryption": Match.any_value(), "PublicAccessBlockConfiguration": Match.any_value()}
+    )
     assert len(pipeline.find_resources("AWS::S3::BucketPolicy")) == 3
     for policy in pipeline.find_resources("AWS::S3::BucketPolicy").values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
-        assert any(s["Effect"] == "Deny" and s.get("Condition") == {"NumericLessThan": {"s3:TlsVersion": 1.2}} for s in statements)
+        assert any(
+            s["Effect"] == "Deny" and s.get("Condition") == {"NumericLessThan": {"s3:TlsVersion": 1.2}}
+            for s in statements
+        )
     pipeline.has_output("ModelBucketName", {})
     pipeline.has_output("PipelineName", {})
 

@@ -23,7 +23,11 @@ STEPS = {
 
 
 def _install_commands(template: dict, marker: str) -> list[str]:
-    specs = [p["Properties"]["Source"]["BuildSpec"] for p in template["Resources"].values() if p["Type"] == "AWS::CodeBuild::Project"]
+    specs = [
+        p["Properties"]["Source"]["BuildSpec"]
+        for p in template["Resources"].values()
+        if p["Type"] == "AWS::CodeBuild::Project"
+    ]
     (spec,) = [json.loads(s) for s in specs if marker in s]
     return [c for c in spec["phases"]["install"]["commands"] if not c.startswith("[ ! -d")]  # not the input symlinks
 
@@ -47,6 +51,10 @@ def test_the_step_imports_what_its_own_install_commands_bring(synthesis, tmp_pat
 
     for module in STEPS[marker]:
         run = subprocess.run(
-            [str(env_dir / "bin" / "python"), "-c", f"import {module}"], cwd=bundle, env=environ, capture_output=True, text=True
+            [str(env_dir / "bin" / "python"), "-c", f"import {module}"],
+            cwd=bundle,
+            env=environ,
+            capture_output=True,
+            text=True,
         )
         assert run.returncode == 0, f"{marker}: import {module} failed:\n{run.stderr[-2000:]}"

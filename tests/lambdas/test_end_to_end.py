@@ -48,8 +48,16 @@ def _open(cloud, key: str) -> tuple[np.ndarray, str]:
 
 
 def test_pngs_hold_the_engines_pixels_and_parameters_that_restore_the_request(cloud):
-    request = {"prompt": "a harbour at dawn, watercolour", "negative_prompt": "text", "width": 96, "height": 64,
-               "num_inference_steps": 20, "guidance_scale": 6.5, "num_images_per_prompt": 2, "seed": 7}
+    request = {
+        "prompt": "a harbour at dawn, watercolour",
+        "negative_prompt": "text",
+        "width": 96,
+        "height": 64,
+        "num_inference_steps": 20,
+        "guidance_scale": 6.5,
+        "num_images_per_prompt": 2,
+        "seed": 7,
+    }
     inference_id = new_inference_id()
 
     _submit(cloud, request, InferenceId=inference_id)
@@ -85,8 +93,9 @@ def test_a_plain_client_without_inference_id_or_accept_gets_its_images(cloud):
 def test_jpeg_output_becomes_pngs_of_the_jpeg_pixels(cloud):
     inference_id = new_inference_id()
 
-    response = _submit(cloud, {"prompt": "a fox", "width": 64, "height": 64, "seed": 3}, InferenceId=inference_id,
-                       Accept=ACCEPT_JPEG)
+    response = _submit(
+        cloud, {"prompt": "a fox", "width": 64, "height": 64, "seed": 3}, InferenceId=inference_id, Accept=ACCEPT_JPEG
+    )
     cloud.wait_idle()
 
     output = S3Location.parse(response["OutputLocation"])

@@ -87,8 +87,10 @@ def test_a_completed_job_becomes_pngs_with_parameters_and_then_a_manifest(extrac
 
 
 def test_a_model_named_by_the_output_is_kept_in_the_png(extract_image):
-    body = orjson.dumps({"generated_images": _images(1), "prompt": "p", "model": "Sandbox test pattern (not a model)"},
-                        option=orjson.OPT_SERIALIZE_NUMPY)
+    body = orjson.dumps(
+        {"generated_images": _images(1), "prompt": "p", "model": "Sandbox test pattern (not a model)"},
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
     inference_id = _job(extract_image, body)
 
     extract_image(sns_event(notification(inference_id, extract_image.bucket)))
@@ -273,7 +275,9 @@ def _denied(**_kwargs):
     raise ClientError({"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}}, "GetObject")
 
 
-def test_a_missing_output_read_as_403_under_a_prefix_scoped_list_still_fails_the_job_in_words(extract_image, monkeypatch):
+def test_a_missing_output_read_as_403_under_a_prefix_scoped_list_still_fails_the_job_in_words(
+    extract_image, monkeypatch
+):
     inference_id = _job(extract_image, None)
     monkeypatch.setattr(extract_image.s3, "get_object", _denied)
 

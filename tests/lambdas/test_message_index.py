@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from lambda_events import FakeContext, sns_event
 
 from contract import MESSAGE_INDEX, message_index_key, parse_message_index_key
-from lambda_events import FakeContext, sns_event
 
 
 def test_index_keys_sort_by_utc_time_and_give_back_time_and_id():
-    base = datetime(2026, 11, 25, 15, 0, 0, 250_000, tzinfo=timezone.utc)
+    base = datetime(2026, 11, 25, 15, 0, 0, 250_000, tzinfo=UTC)
     ids = ["f47ac10b-58cc-4372-a567-0e02b2c3d479", "20261125T150000000000Z-1a2b3c4d5e6f", "job_with_underscores"]
     keys = [message_index_key(base + timedelta(seconds=10 - i), ids[i]) for i in range(3)]
 
@@ -42,7 +42,7 @@ def test_an_index_key_needs_a_time_zone_and_a_safe_id():
     with pytest.raises(ValueError):
         message_index_key(datetime(2026, 11, 25, 15, 0), "abc")
     with pytest.raises(ValueError):
-        message_index_key(datetime(2026, 11, 25, 15, 0, tzinfo=timezone.utc), "../abc")
+        message_index_key(datetime(2026, 11, 25, 15, 0, tzinfo=UTC), "../abc")
 
 
 @pytest.mark.parametrize("name", ["save_message", "extract_image"])

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from lambda_events import notification, sns_event
 
 from contract import FAILED, MESSAGE_INDEX, message_key, new_inference_id, parse_message_index_key
-
-from lambda_events import notification, sns_event
 
 
 def test_a_completed_notification_is_stored_exactly_as_sent_then_indexed_by_time(save_message):
@@ -37,10 +36,12 @@ def test_a_failed_notification_is_stored_with_its_reason(save_message):
 
 def test_the_index_lists_notifications_in_time_order_whatever_the_ids(save_message):
     late, early = "zzz-assigned-by-aws", "aaa-assigned-by-aws"
-    save_message(sns_event(
-        notification(late, save_message.bucket, event_time="2026-11-25T15:10:00.000Z"),
-        notification(early, save_message.bucket, event_time="2026-11-25T15:20:00.000Z"),
-    ))
+    save_message(
+        sns_event(
+            notification(late, save_message.bucket, event_time="2026-11-25T15:10:00.000Z"),
+            notification(early, save_message.bucket, event_time="2026-11-25T15:20:00.000Z"),
+        )
+    )
 
     listed = [k for k in save_message.keys() if k.startswith(MESSAGE_INDEX)]
     assert [parse_message_index_key(k)[1] for k in listed] == [late, early]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import keyring
 import pytest
 from keyring.backends import fail
@@ -34,8 +36,16 @@ def aws_home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(home / ".aws" / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / ".aws" / "credentials"))
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                 "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     return home
 
@@ -88,7 +98,10 @@ def open_services(cloud, dirs):
             endpoint_url=endpoint_url or cloud.endpoint_url,
             config=config or client_config("standard", max_attempts=2, connect_timeout=2, read_timeout=20),
         )
-        target = load_target(Connection(cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url), cloud.deployment.name)
+        target = load_target(
+            Connection(cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url),
+            cloud.deployment.name,
+        )
         workspace = Session(dirs, Settings(), Library(dirs.data_dir))
         workspace.use(connection, target, **job_options)
         opened.append(workspace)
@@ -121,8 +134,13 @@ class Results:
         from app.services.models import Job, JobState
         from contract import GenerationRequest, new_inference_id
 
-        job = Job(new_inference_id(), GenerationRequest(prompt, **request), ws.target.name, state=JobState.QUEUED,
-                  failure_location=f"s3://{self.bucket}/failures/{new_inference_id()}-error.out")
+        job = Job(
+            new_inference_id(),
+            GenerationRequest(prompt, **request),
+            ws.target.name,
+            state=JobState.QUEUED,
+            failure_location=f"s3://{self.bucket}/failures/{new_inference_id()}-error.out",
+        )
         ws.library.add_job(job)
         return job
 
@@ -136,10 +154,16 @@ class Results:
 
         now = self._now()
         note = build_notification(
-            inference_id=job.inference_id, status=status, region=self.region, endpoint_name=self.endpoint,
-            input_location=f"s3://{self.bucket}/requests/{job.inference_id}.json", received_time=now.isoformat(),
-            event_time=now.isoformat(), output_location=f"s3://{self.bucket}/output/x.out" if status == "Completed" else None,
-            failure_location=job.failure_location if status == "Failed" else None, failure_reason=reason,
+            inference_id=job.inference_id,
+            status=status,
+            region=self.region,
+            endpoint_name=self.endpoint,
+            input_location=f"s3://{self.bucket}/requests/{job.inference_id}.json",
+            received_time=now.isoformat(),
+            event_time=now.isoformat(),
+            output_location=f"s3://{self.bucket}/output/x.out" if status == "Completed" else None,
+            failure_location=job.failure_location if status == "Failed" else None,
+            failure_reason=reason,
         )
         self.raw_message(job.inference_id, orjson.dumps(note))
 
@@ -152,9 +176,9 @@ class Results:
 
     @staticmethod
     def _now():
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def complete(self, job, count: int = 1, *, with_message: bool = True) -> None:
         import io
@@ -166,12 +190,17 @@ class Results:
         keys = []
         for index in range(count):
             info = PngImagePlugin.PngInfo()
-            info.add_text("parameters", format_parameters(Parameters(prompt=job.request.prompt, steps=30, seed=index, width=64, height=64)))
+            info.add_text(
+                "parameters",
+                format_parameters(Parameters(prompt=job.request.prompt, steps=30, seed=index, width=64, height=64)),
+            )
             buf = io.BytesIO()
             Image.new("RGB", (64, 64), (index * 40, 90, 160)).save(buf, "PNG", pnginfo=info)
             self.put(image_key(job.inference_id, index), buf.getvalue())
             keys.append(image_key(job.inference_id, index))
-        manifest = Manifest(job.inference_id, "completed", tuple(keys), job.request.to_dict(), 64, 64, "2026-11-25T15:00:06Z")
+        manifest = Manifest(
+            job.inference_id, "completed", tuple(keys), job.request.to_dict(), 64, 64, "2026-11-25T15:00:06Z"
+        )
         self.put(manifest_key(job.inference_id), manifest.to_json())
         if with_message:
             self.message(job)

@@ -15,11 +15,11 @@ from botocore.stub import Stubber
 
 from app.services.cloud.aws import Connection, client_config
 from app.services.cloud.credentials import CredentialSource, check_identity, make_session, store_key_pair
+from app.services.cloud.targets import Target, check_target, load_target
 from app.services.errors import UserError
 from app.services.jobs.service import JobService
 from app.services.library.store import Library
 from app.services.models import JobState
-from app.services.cloud.targets import Target, check_target, load_target
 from app.services.session import Session
 from contract import ENDPOINT_PARAM, image_key, manifest_key, ssm_name
 
@@ -27,27 +27,48 @@ REQUEST_CASES = {
     "empty prompt": ({"prompt": ""}, r"Prompt \(prompt\) must have 1 to 2000 characters"),
     "blank prompt": ({"prompt": "   "}, r"Prompt \(prompt\) must have 1 to 2000"),
     "10k-char prompt": ({"prompt": "x" * 10_000}, r"Prompt \(prompt\) has 10000 characters; at most 2000"),
-    "10k-char negative": ({"prompt": "a", "negative_prompt": "x" * 10_000}, r"Negative prompt \(negative_prompt\) has 10000"),
+    "10k-char negative": (
+        {"prompt": "a", "negative_prompt": "x" * 10_000},
+        r"Negative prompt \(negative_prompt\) has 10000",
+    ),
     "prompt not text": ({"prompt": 42}, r"Prompt \(prompt\) must be text"),
     "missing prompt": ({"negative_prompt": "blurry"}, r"Prompt \(prompt\) is required"),
     "width 500": ({"prompt": "a", "width": 500}, r"Width \(width\) is 500; allowed: a multiple of 8 from 64 to 2048"),
     "width 0": ({"prompt": "a", "width": 0}, r"Width \(width\) is 0"),
     "height 4096": ({"prompt": "a", "height": 4096}, r"Height \(height\) is 4096; allowed: a multiple of 8"),
     "height as text": ({"prompt": "a", "height": "512"}, r"Height \(height\) must be a number"),
-    "steps 0": ({"prompt": "a", "num_inference_steps": 0}, r"Steps \(num_inference_steps\) is 0; allowed: a whole number 1 to 150"),
+    "steps 0": (
+        {"prompt": "a", "num_inference_steps": 0},
+        r"Steps \(num_inference_steps\) is 0; allowed: a whole number 1 to 150",
+    ),
     "steps 1000": ({"prompt": "a", "num_inference_steps": 1000}, r"Steps \(num_inference_steps\) is 1000"),
     "steps 2.5": ({"prompt": "a", "num_inference_steps": 2.5}, r"Steps \(num_inference_steps\) must be a whole number"),
     "steps true": ({"prompt": "a", "num_inference_steps": True}, r"Steps \(num_inference_steps\) must be a number"),
-    "guidance -1": ({"prompt": "a", "guidance_scale": -1}, r"Guidance scale \(guidance_scale\) is -1; allowed: 0 to 30"),
-    "guidance NaN": ({"prompt": "a", "guidance_scale": math.nan}, r"Guidance scale \(guidance_scale\) must be a finite number"),
-    "guidance infinite": ({"prompt": "a", "guidance_scale": math.inf}, r"Guidance scale \(guidance_scale\) must be a finite"),
+    "guidance -1": (
+        {"prompt": "a", "guidance_scale": -1},
+        r"Guidance scale \(guidance_scale\) is -1; allowed: 0 to 30",
+    ),
+    "guidance NaN": (
+        {"prompt": "a", "guidance_scale": math.nan},
+        r"Guidance scale \(guidance_scale\) must be a finite number",
+    ),
+    "guidance infinite": (
+        {"prompt": "a", "guidance_scale": math.inf},
+        r"Guidance scale \(guidance_scale\) must be a finite",
+    ),
     "guidance 31": ({"prompt": "a", "guidance_scale": 31}, r"Guidance scale \(guidance_scale\) is 31"),
     "seed -1": ({"prompt": "a", "seed": -1}, r"Seed \(seed\) is -1; allowed: a whole number 0 to 4294967295"),
     "seed 2^32": ({"prompt": "a", "seed": 2**32}, r"Seed \(seed\) is 4294967296"),
     "seed 1.5": ({"prompt": "a", "seed": 1.5}, r"Seed \(seed\) must be a whole number"),
-    "n 0": ({"prompt": "a", "num_images_per_prompt": 0}, r"Images per prompt \(num_images_per_prompt\) is 0; allowed: a whole number 1 to 8"),
+    "n 0": (
+        {"prompt": "a", "num_images_per_prompt": 0},
+        r"Images per prompt \(num_images_per_prompt\) is 0; allowed: a whole number 1 to 8",
+    ),
     "n 100": ({"prompt": "a", "num_images_per_prompt": 100}, r"Images per prompt \(num_images_per_prompt\) is 100"),
-    "unknown field": ({"prompt": "a", "sampler": "euler"}, r"'sampler' is not a request field: allowed: guidance_scale"),
+    "unknown field": (
+        {"prompt": "a", "sampler": "euler"},
+        r"'sampler' is not a request field: allowed: guidance_scale",
+    ),
     "not an object": (["a lighthouse"], r"The request must be a JSON object"),
 }
 
@@ -56,7 +77,9 @@ REQUEST_CASES = {
 def offline_jobs(tmp_path):
     """A JobService whose every network call would fail: validation must come first."""
     connection = Connection(
-        make_session(CredentialSource(), "us-east-1"), CredentialSource(), endpoint_url="http://127.0.0.1:9",
+        make_session(CredentialSource(), "us-east-1"),
+        CredentialSource(),
+        endpoint_url="http://127.0.0.1:9",
         config=client_config("standard", max_attempts=1, connect_timeout=1),
     )
     library = Library(tmp_path / "data")
@@ -91,8 +114,15 @@ def _credentials_case(name, aws_home, monkeypatch):
         # moto's STS accepts any key, so STS's rejections are stubbed (the one stubbed call here).
         source = store_key_pair("work", "AKIAWRONG", "wrong-secret", "old-token")
         session = make_session(source, "us-east-1")
-        _stub_sts(monkeypatch, session, {"wrong key": "InvalidClientTokenId", "wrong secret": "SignatureDoesNotMatch",
-                                          "expired session token": "ExpiredToken"}[name])
+        _stub_sts(
+            monkeypatch,
+            session,
+            {
+                "wrong key": "InvalidClientTokenId",
+                "wrong secret": "SignatureDoesNotMatch",
+                "expired session token": "ExpiredToken",
+            }[name],
+        )
         check_identity(session, source)
     elif name == "missing profile":
         make_session(CredentialSource("profile", profile="nowhere"))
@@ -101,8 +131,10 @@ def _credentials_case(name, aws_home, monkeypatch):
         source = CredentialSource("profile", profile="noregion")
         check_identity(make_session(source), source)
     elif name == "expired SSO sign-in":
-        config.write_text("[profile studio]\nsso_start_url = https://x.awsapps.com/start\nsso_region = us-east-1\n"
-                          "sso_account_id = 111122223333\nsso_role_name = Designer\nregion = us-east-1\n")
+        config.write_text(
+            "[profile studio]\nsso_start_url = https://x.awsapps.com/start\nsso_region = us-east-1\n"
+            "sso_account_id = 111122223333\nsso_role_name = Designer\nregion = us-east-1\n"
+        )
         source = CredentialSource("profile", profile="studio")
         check_identity(make_session(source), source)
     elif name == "keyring unavailable":
@@ -162,8 +194,13 @@ TARGET_CASES = {
 
 @pytest.mark.parametrize("name, message", TARGET_CASES.items(), ids=TARGET_CASES.keys())
 def test_bad_targets_are_named(name, message, cloud, dirs):
-    connection = Connection(cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url,
-                            config=client_config("standard", max_attempts=1))
+    connection = Connection(
+        cloud.session(),
+        CredentialSource(),
+        region=cloud.region,
+        endpoint_url=cloud.endpoint_url,
+        config=client_config("standard", max_attempts=1),
+    )
     deployment = cloud.deployment
     target = Target("test", cloud.region, deployment.bucket, deployment.endpoint_name, cloud.endpoint_url, "test")
     with pytest.raises(UserError, match=message):
@@ -185,9 +222,17 @@ def test_bad_targets_are_named(name, message, cloud, dirs):
             check_target(connection, target)
         elif name == "real-time endpoint":
             sagemaker = cloud.client("sagemaker")
-            sagemaker.create_endpoint_config(EndpointConfigName="realtime", ProductionVariants=[{
-                "VariantName": "AllTraffic", "ModelName": f"{deployment.endpoint_name}-model",
-                "InitialInstanceCount": 1, "InstanceType": "ml.g4dn.2xlarge"}])
+            sagemaker.create_endpoint_config(
+                EndpointConfigName="realtime",
+                ProductionVariants=[
+                    {
+                        "VariantName": "AllTraffic",
+                        "ModelName": f"{deployment.endpoint_name}-model",
+                        "InitialInstanceCount": 1,
+                        "InstanceType": "ml.g4dn.2xlarge",
+                    }
+                ],
+            )
             sagemaker.create_endpoint(EndpointName="realtime", EndpointConfigName="realtime")
             check_target(connection, Target("rt", cloud.region, deployment.bucket, "realtime"))
 
@@ -195,23 +240,73 @@ def test_bad_targets_are_named(name, message, cloud, dirs):
 def _png_garbage(results, job):
     results.message(job)
     results.put(image_key(job.inference_id, 0), b"\x89PNG\r\n\x1a\n-- not really")
-    results.put(manifest_key(job.inference_id), orjson.dumps(
-        {"inferenceId": job.inference_id, "status": "completed", "imageKeys": [image_key(job.inference_id, 0)]}))
+    results.put(
+        manifest_key(job.inference_id),
+        orjson.dumps(
+            {"inferenceId": job.inference_id, "status": "completed", "imageKeys": [image_key(job.inference_id, 0)]}
+        ),
+    )
 
 
 RESULT_CASES = {
-    "message not JSON": (lambda r, j: r.raw_message(j.inference_id, b"{oops"), r"notification could not be read \(the message is not JSON\)"),
-    "message unknown status": (lambda r, j: r.raw_message(j.inference_id, orjson.dumps({"inferenceId": j.inference_id, "invocationStatus": "Paused"})), r"unknown invocationStatus 'Paused'"),
-    "message without inferenceId": (lambda r, j: r.raw_message(j.inference_id, b'{"invocationStatus": "Completed"}'), r"has no inferenceId"),
+    "message not JSON": (
+        lambda r, j: r.raw_message(j.inference_id, b"{oops"),
+        r"notification could not be read \(the message is not JSON\)",
+    ),
+    "message unknown status": (
+        lambda r, j: r.raw_message(
+            j.inference_id, orjson.dumps({"inferenceId": j.inference_id, "invocationStatus": "Paused"})
+        ),
+        r"unknown invocationStatus 'Paused'",
+    ),
+    "message without inferenceId": (
+        lambda r, j: r.raw_message(j.inference_id, b'{"invocationStatus": "Completed"}'),
+        r"has no inferenceId",
+    ),
     "message a JSON list": (lambda r, j: r.raw_message(j.inference_id, b"[1, 2]"), r"not a JSON object"),
-    "failed with reason and error text": (lambda r, j: r.fail(j, "ModelError: out of memory", "Traceback: CUDA OOM"), r"Failed: ModelError: out of memory"),
+    "failed with reason and error text": (
+        lambda r, j: r.fail(j, "ModelError: out of memory", "Traceback: CUDA OOM"),
+        r"Failed: ModelError: out of memory",
+    ),
     "failed without a reason": (lambda r, j: r.message(j, "Failed"), r"the endpoint gave no reason"),
-    "manifest not JSON": (lambda r, j: r.message(j) or r.put(manifest_key(j.inference_id), b"not json"), r"manifest of .* is not JSON"),
-    "manifest unknown status": (lambda r, j: r.message(j) or r.put(manifest_key(j.inference_id), b'{"status": "half-done", "imageKeys": []}'), r"unknown status 'half-done'"),
-    "manifest failed": (lambda r, j: r.message(j) or r.put(manifest_key(j.inference_id), b'{"status": "failed", "reason": "the output had no images"}'), r"Failed: the output had no images"),
-    "manifest lists no images": (lambda r, j: r.message(j) or r.put(manifest_key(j.inference_id), b'{"status": "completed", "imageKeys": []}'), r"lists no imageKeys"),
-    "manifest points outside its folder": (lambda r, j: r.message(j) or r.put(manifest_key(j.inference_id), orjson.dumps({"status": "completed", "imageKeys": ["images/other/0.png"]})), r"points outside images/"),
-    "manifest points to a missing image": (lambda r, j: r.message(j) or r.put(manifest_key(j.inference_id), orjson.dumps({"status": "completed", "imageKeys": [image_key(j.inference_id, 0)]})), r"could not be downloaded \(404"),
+    "manifest not JSON": (
+        lambda r, j: r.message(j) or r.put(manifest_key(j.inference_id), b"not json"),
+        r"manifest of .* is not JSON",
+    ),
+    "manifest unknown status": (
+        lambda r, j: r.message(j) or r.put(manifest_key(j.inference_id), b'{"status": "half-done", "imageKeys": []}'),
+        r"unknown status 'half-done'",
+    ),
+    "manifest failed": (
+        lambda r, j: (
+            r.message(j)
+            or r.put(manifest_key(j.inference_id), b'{"status": "failed", "reason": "the output had no images"}')
+        ),
+        r"Failed: the output had no images",
+    ),
+    "manifest lists no images": (
+        lambda r, j: r.message(j) or r.put(manifest_key(j.inference_id), b'{"status": "completed", "imageKeys": []}'),
+        r"lists no imageKeys",
+    ),
+    "manifest points outside its folder": (
+        lambda r, j: (
+            r.message(j)
+            or r.put(
+                manifest_key(j.inference_id), orjson.dumps({"status": "completed", "imageKeys": ["images/other/0.png"]})
+            )
+        ),
+        r"points outside images/",
+    ),
+    "manifest points to a missing image": (
+        lambda r, j: (
+            r.message(j)
+            or r.put(
+                manifest_key(j.inference_id),
+                orjson.dumps({"status": "completed", "imageKeys": [image_key(j.inference_id, 0)]}),
+            )
+        ),
+        r"could not be downloaded \(404",
+    ),
     "image is not a PNG": (_png_garbage, r"is not a usable PNG"),
 }
 

@@ -26,12 +26,18 @@ def cloud_args(cloud, dirs):
 
 
 def test_generate_queues_a_job_and_prints_its_id(cloud, cloud_args, dirs):
-    code, out, err = run(*cloud_args, "generate", "a paper boat", "--steps", "12", "--size", "128x64", "--seed", "5", "--json")
+    code, out, err = run(
+        *cloud_args, "generate", "a paper boat", "--steps", "12", "--size", "128x64", "--seed", "5", "--json"
+    )
     assert code == 0, err
     (job,) = orjson.loads(out)
     assert job["state"] == "queued" and job["request"]["width"] == 128 and job["request"]["num_inference_steps"] == 12
     assert "Sending 1 job to test" in err
-    body = cloud.client("s3").get_object(Bucket=cloud.deployment.bucket, Key=request_key(job["inference_id"]))["Body"].read()
+    body = (
+        cloud.client("s3")
+        .get_object(Bucket=cloud.deployment.bucket, Key=request_key(job["inference_id"]))["Body"]
+        .read()
+    )
     assert orjson.loads(body)["seed"] == 5
 
 
@@ -67,7 +73,10 @@ def test_batch_sends_every_line_with_the_options_and_per_line_values(cloud, clou
     assert code == 0, err
     jobs = orjson.loads(out)
     assert [(j["request"]["prompt"], j["request"]["num_inference_steps"]) for j in jobs] == [
-        ("a red boat", 10), ("a blue boat", 40), ("a green boat", 10)]
+        ("a red boat", 10),
+        ("a blue boat", 40),
+        ("a green boat", 10),
+    ]
 
 
 def test_a_bad_batch_line_is_named_and_nothing_is_sent(cloud, cloud_args, dirs, tmp_path):
@@ -86,8 +95,10 @@ def test_a_bad_batch_line_is_named_and_nothing_is_sent(cloud, cloud_args, dirs, 
 def test_a_request_the_endpoints_gpu_cannot_make_is_refused_before_anything_is_sent(cloud, cloud_args, dirs):
     code, out, err = run(*cloud_args, "generate", "a cathedral", "--size", "2048x2048", "--n", "8")
     assert code == 1 and out == ""
-    assert ("error: ml.g4dn.2xlarge fits 2.5 MP per request: 8 images at 560×560; "
-            "this request asks for 8 at 2048×2048 (33.6 MP)") in err
+    assert (
+        "error: ml.g4dn.2xlarge fits 2.5 MP per request: 8 images at 560×560; "
+        "this request asks for 8 at 2048×2048 (33.6 MP)"
+    ) in err
     assert cloud.client("s3").list_objects_v2(Bucket=cloud.deployment.bucket, Prefix="requests/")["KeyCount"] == 0
     with Library(dirs.data_dir) as library:
         assert library.jobs() == []
@@ -119,7 +130,10 @@ def test_jobs_without_a_target_still_lists(dirs):
 def test_import_restores_parameters_and_names_a_bad_file(dirs, tmp_path):
     good = tmp_path / "a1111.png"
     info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", 'a castle, "misty"\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 9, Size: 64x64')
+    info.add_text(
+        "parameters",
+        'a castle, "misty"\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 9, Size: 64x64',
+    )
     Image.new("RGB", (64, 64)).save(good, pnginfo=info)
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
@@ -164,7 +178,9 @@ def test_wait_reports_a_failed_job_and_exits_non_zero(cloud, cloud_args, dirs, t
 def test_wait_and_out_receive_every_png(cloud, cloud_args, dirs, tmp_path):
     batch = tmp_path / "prompts.txt"
     batch.write_text("a red boat\na blue boat\n")
-    code, out, err = run(*cloud_args, "batch", str(batch), "--size", "64x64", "--n", "2", "--out", str(tmp_path / "out"), "--json")
+    code, out, err = run(
+        *cloud_args, "batch", str(batch), "--size", "64x64", "--n", "2", "--out", str(tmp_path / "out"), "--json"
+    )
     assert code == 0, err
     jobs = orjson.loads(out)
     assert [j["state"] for j in jobs] == ["completed", "completed"]

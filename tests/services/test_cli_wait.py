@@ -22,8 +22,9 @@ def test_wait_ends_when_the_job_is_removed(open_services, results, monkeypatch):
     monkeypatch.setattr(ws.tracker, "step", step)
     monkeypatch.setattr(ws.tracker, "interval", lambda: 0.0)
     result: list = []
-    waiter = threading.Thread(target=lambda: result.append(_wait(ws, [job.inference_id], _Console(io.StringIO(), io.StringIO()))),
-                              daemon=True)
+    waiter = threading.Thread(
+        target=lambda: result.append(_wait(ws, [job.inference_id], _Console(io.StringIO(), io.StringIO()))), daemon=True
+    )
     waiter.start()
     waiter.join(timeout=10)
     assert not waiter.is_alive(), "generate --wait kept waiting for a job that no longer exists"

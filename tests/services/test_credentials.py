@@ -132,12 +132,18 @@ def test_an_expired_sso_token_in_the_cache_says_run_aws_sso_login(aws_home):
     import hashlib
 
     start_url = "https://example.awsapps.com/start"
-    _profile(aws_home, f"[profile studio]\nsso_start_url = {start_url}\nsso_region = us-east-1\n"
-                       "sso_account_id = 111122223333\nsso_role_name = Designer\nregion = eu-west-1\n")
+    _profile(
+        aws_home,
+        f"[profile studio]\nsso_start_url = {start_url}\nsso_region = us-east-1\n"
+        "sso_account_id = 111122223333\nsso_role_name = Designer\nregion = eu-west-1\n",
+    )
     cache = aws_home / ".aws" / "sso" / "cache"
     cache.mkdir(parents=True)
-    (cache / f"{hashlib.sha1(start_url.encode()).hexdigest()}.json").write_text(json.dumps(
-        {"startUrl": start_url, "region": "us-east-1", "accessToken": "old", "expiresAt": "2020-01-01T00:00:00Z"}))
+    (cache / f"{hashlib.sha1(start_url.encode()).hexdigest()}.json").write_text(
+        json.dumps(
+            {"startUrl": start_url, "region": "us-east-1", "accessToken": "old", "expiresAt": "2020-01-01T00:00:00Z"}
+        )
+    )
     source = CredentialSource("profile", profile="studio")
     with pytest.raises(UserError, match=r"has expired or was never made.*aws sso login --profile studio"):
         check_identity(make_session(source), source)

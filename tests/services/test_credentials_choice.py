@@ -19,8 +19,14 @@ from app.services.settings import Settings
 
 def test_a_typed_secret_is_in_no_repr_and_is_stored_only_by_source(memory_keyring):
     secret, token = f"SeCrEt{uuid.uuid4().hex}", f"ToKeN{uuid.uuid4().hex}"
-    choice = ConnectionChoice("keyring", key_name="work", access_key_id="AKIAEXAMPLE", secret_access_key=secret,
-                              session_token=token, region="eu-west-1")
+    choice = ConnectionChoice(
+        "keyring",
+        key_name="work",
+        access_key_id="AKIAEXAMPLE",
+        secret_access_key=secret,
+        session_token=token,
+        region="eu-west-1",
+    )
     assert secret not in repr(choice) and token not in repr(choice) and "AKIAEXAMPLE" in repr(choice)
     assert choice.typed_key_pair == ("AKIAEXAMPLE", secret, token)
     assert memory_keyring.entries == {}
@@ -48,10 +54,16 @@ def test_check_and_apply_go_through_the_sessions_connection(cloud, dirs, memory_
         assert (check.identity.account, check.region, check.note) == (cloud.cloud.account_id, cloud.region, "")
         assert check.deployments == [("test", "test", "diffusion-desk")]
 
-        typed = ConnectionChoice("keyring", key_name="work", access_key_id="AKIALOCALTEST0003",
-                                 secret_access_key=f"SeCrEt{uuid.uuid4().hex}", region=cloud.region)
+        typed = ConnectionChoice(
+            "keyring",
+            key_name="work",
+            access_key_id="AKIALOCALTEST0003",
+            secret_access_key=f"SeCrEt{uuid.uuid4().hex}",
+            region=cloud.region,
+        )
         assert check_connection(typed, session.open_connection, endpoint_url=cloud.endpoint_url).deployments == [
-            ("test", "test", "diffusion-desk")]
+            ("test", "test", "diffusion-desk")
+        ]
         assert memory_keyring.entries == {}  # checked in memory
 
         source, target = chosen_target(choice, session.open_connection, "test")

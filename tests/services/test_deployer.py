@@ -17,7 +17,7 @@ import io
 import json
 import shutil
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,16 +26,24 @@ from botocore.stub import ANY, Stubber
 from moto.cloudformation.models import Event, cloudformation_backends
 from moto.cloudformation.parsing import NULL_MODELS, get_model_map
 
-from app.services.deploy import bundle as deploy_bundle
 from app.services.cloud.aws import Connection
 from app.services.cloud.credentials import CredentialSource
-from app.services.deploy.deployer import BOOTSTRAP_STACK, TEMPLATE_PREFIX, Deployer
+from app.services.deploy import bundle as deploy_bundle
 from app.services.deploy.bundle import DeployOptions
+from app.services.deploy.deployer import BOOTSTRAP_STACK, TEMPLATE_PREFIX, Deployer
 from app.services.errors import UserError
-from app.services.progress import Progress
 from app.services.local_cloud.jumpstart import ReplicaModel, publish
+from app.services.progress import Progress
 from app.services.settings import load_settings
-from contract import BUCKET_PARAM, ENDPOINT_PARAM, ERROR_TOPIC_PARAM, MODEL_DATA_PARAM, MODEL_IMAGE_PARAM, SUCCESS_TOPIC_PARAM, ssm_name
+from contract import (
+    BUCKET_PARAM,
+    ENDPOINT_PARAM,
+    ERROR_TOPIC_PARAM,
+    MODEL_DATA_PARAM,
+    MODEL_IMAGE_PARAM,
+    SUCCESS_TOPIC_PARAM,
+    ssm_name,
+)
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "resources" / "templates"
 MODEL = "model-txt2img-stabilityai-stable-diffusion-v2-1-base"
@@ -67,18 +75,26 @@ def moto_template(template: dict) -> dict:
 
 def endpoint_template() -> str:
     """What the pipeline's deploy stage leaves: the endpoint stack's bucket, topics and SSM parameters."""
-    def parameter(name, value):
-        return {"Type": "AWS::SSM::Parameter", "Properties": {"Name": ssm_name(DEPLOYMENT, name), "Type": "String", "Value": value}}
 
-    return json.dumps({"Resources": {
-        "Bucket": {"Type": "AWS::S3::Bucket"},
-        "SuccessTopic": {"Type": "AWS::SNS::Topic"},
-        "ErrorTopic": {"Type": "AWS::SNS::Topic"},
-        "BucketParameter": parameter(BUCKET_PARAM, {"Ref": "Bucket"}),
-        "EndpointParameter": parameter(ENDPOINT_PARAM, f"diffusion-desk-{DEPLOYMENT}"),
-        "SuccessParameter": parameter(SUCCESS_TOPIC_PARAM, {"Ref": "SuccessTopic"}),
-        "ErrorParameter": parameter(ERROR_TOPIC_PARAM, {"Ref": "ErrorTopic"}),
-    }})
+    def parameter(name, value):
+        return {
+            "Type": "AWS::SSM::Parameter",
+            "Properties": {"Name": ssm_name(DEPLOYMENT, name), "Type": "String", "Value": value},
+        }
+
+    return json.dumps(
+        {
+            "Resources": {
+                "Bucket": {"Type": "AWS::S3::Bucket"},
+                "SuccessTopic": {"Type": "AWS::SNS::Topic"},
+                "ErrorTopic": {"Type": "AWS::SNS::Topic"},
+                "BucketParameter": parameter(BUCKET_PARAM, {"Ref": "Bucket"}),
+                "EndpointParameter": parameter(ENDPOINT_PARAM, f"diffusion-desk-{DEPLOYMENT}"),
+                "SuccessParameter": parameter(SUCCESS_TOPIC_PARAM, {"Ref": "SuccessTopic"}),
+                "ErrorParameter": parameter(ERROR_TOPIC_PARAM, {"Ref": "ErrorTopic"}),
+            }
+        }
+    )
 
 
 @pytest.fixture
@@ -114,8 +130,11 @@ def stage(name, status, execution="run-1", action=None, error=None):
     latest = {"status": status}
     if error:
         latest["errorDetails"] = {"code": "JobFailed", "message": error}
-    return {"stageName": name, "latestExecution": {"pipelineExecutionId": execution, "status": status},
-            "actionStates": [{"actionName": action or name, "latestExecution": latest}]}
+    return {
+        "stageName": name,
+        "latestExecution": {"pipelineExecutionId": execution, "status": status},
+        "actionStates": [{"actionName": action or name, "latestExecution": latest}],
+    }
 
 
 def execution(status, run_id="run-1"):
@@ -135,18 +154,24 @@ class Pipeline:
         self.cloud = cloud
         self.created = created
         self.runs_without_source: list[str] = []
-        self.client.meta.events.register("after-call.codepipeline.GetPipelineState", self._deploy_stage,
-                                         unique_id="deploy-stage")
+        self.client.meta.events.register(
+            "after-call.codepipeline.GetPipelineState", self._deploy_stage, unique_id="deploy-stage"
+        )
         self.cloudformation = deployer.stacks.client
-        self.cloudformation.meta.events.register("after-call.cloudformation.CreateStack", self._first_run,
-                                                 unique_id="first-run")
+        self.cloudformation.meta.events.register(
+            "after-call.cloudformation.CreateStack", self._first_run, unique_id="first-run"
+        )
 
     def _first_run(self, parsed, **kwargs) -> None:
         """CodePipeline's run on creation reads the source at once: without source.zip it fails."""
         if f":stack/{STACKS['pipeline']}/" not in parsed.get("StackId", ""):
             return
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in self.cloud.client("cloudformation").describe_stacks(
-            StackName=STACKS["source"])["Stacks"][0].get("Outputs", [])}
+        outputs = {
+            o["OutputKey"]: o["OutputValue"]
+            for o in self.cloud.client("cloudformation")
+            .describe_stacks(StackName=STACKS["source"])["Stacks"][0]
+            .get("Outputs", [])
+        }
         if "SourceKey" not in outputs:  # a CodeCommit source
             return
         try:
@@ -157,13 +182,33 @@ class Pipeline:
     def _start(self) -> None:
         """ListPipelineExecutions, then StartPipelineExecution unless creating the pipeline started run-1."""
         if self.created:
-            self.stubber.add_response("list_pipeline_executions", {"pipelineExecutionSummaries": [
-                {"pipelineExecutionId": "run-1", "status": "InProgress", "startTime": datetime.now(timezone.utc)}]},
-                {"pipelineName": ANY, "maxResults": ANY})
+            self.stubber.add_response(
+                "list_pipeline_executions",
+                {
+                    "pipelineExecutionSummaries": [
+                        {
+                            "pipelineExecutionId": "run-1",
+                            "status": "InProgress",
+                            "startTime": datetime.now(UTC),
+                        }
+                    ]
+                },
+                {"pipelineName": ANY, "maxResults": ANY},
+            )
         else:
-            self.stubber.add_response("list_pipeline_executions", {"pipelineExecutionSummaries": [
-                {"pipelineExecutionId": "run-0", "status": "Succeeded", "startTime": datetime(2026, 11, 25, tzinfo=timezone.utc)}]},
-                {"pipelineName": ANY, "maxResults": ANY})
+            self.stubber.add_response(
+                "list_pipeline_executions",
+                {
+                    "pipelineExecutionSummaries": [
+                        {
+                            "pipelineExecutionId": "run-0",
+                            "status": "Succeeded",
+                            "startTime": datetime(2026, 11, 25, tzinfo=UTC),
+                        }
+                    ]
+                },
+                {"pipelineName": ANY, "maxResults": ANY},
+            )
             self.stubber.add_response("start_pipeline_execution", {"pipelineExecutionId": "run-1"}, {"name": ANY})
 
     def _deploy_stage(self, parsed, **kwargs) -> None:
@@ -173,36 +218,78 @@ class Pipeline:
         if STACKS["endpoint"] not in [s["StackName"] for s in cloudformation.describe_stacks()["Stacks"]]:
             cloudformation.create_stack(StackName=STACKS["endpoint"], TemplateBody=endpoint_template())
             ssm = self.cloud.client("ssm")  # what the model build step publishes
-            ssm.put_parameter(Name=ssm_name(DEPLOYMENT, MODEL_IMAGE_PARAM), Value="image:1", Type="String", Overwrite=True)
-            ssm.put_parameter(Name=ssm_name(DEPLOYMENT, MODEL_DATA_PARAM), Value="s3://m/model.tar.gz", Type="String", Overwrite=True)
+            ssm.put_parameter(
+                Name=ssm_name(DEPLOYMENT, MODEL_IMAGE_PARAM), Value="image:1", Type="String", Overwrite=True
+            )
+            ssm.put_parameter(
+                Name=ssm_name(DEPLOYMENT, MODEL_DATA_PARAM), Value="s3://m/model.tar.gz", Type="String", Overwrite=True
+            )
 
-    def succeeds(self, *, superseded: bool = False) -> "Pipeline":
+    def succeeds(self, *, superseded: bool = False) -> Pipeline:
         self._start()
-        self.stubber.add_response("get_pipeline_state", {"stageStates": [
-            stage("Source", "Succeeded"), stage("Build", "InProgress", action="Synth"), stage("Deploy", "InProgress")]})
+        self.stubber.add_response(
+            "get_pipeline_state",
+            {
+                "stageStates": [
+                    stage("Source", "Succeeded"),
+                    stage("Build", "InProgress", action="Synth"),
+                    stage("Deploy", "InProgress"),
+                ]
+            },
+        )
         if superseded:
             self.stubber.add_response("get_pipeline_execution", execution("Superseded"))
-            self.stubber.add_response("list_pipeline_executions", {"pipelineExecutionSummaries": [
-                {"pipelineExecutionId": "run-2", "status": "InProgress", "startTime": datetime(2026, 11, 25, 15, 5, tzinfo=timezone.utc)},
-                {"pipelineExecutionId": "run-1", "status": "Superseded", "startTime": datetime(2026, 11, 25, 15, 0, tzinfo=timezone.utc)}]})
+            self.stubber.add_response(
+                "list_pipeline_executions",
+                {
+                    "pipelineExecutionSummaries": [
+                        {
+                            "pipelineExecutionId": "run-2",
+                            "status": "InProgress",
+                            "startTime": datetime(2026, 11, 25, 15, 5, tzinfo=UTC),
+                        },
+                        {
+                            "pipelineExecutionId": "run-1",
+                            "status": "Superseded",
+                            "startTime": datetime(2026, 11, 25, 15, 0, tzinfo=UTC),
+                        },
+                    ]
+                },
+            )
             run_id = "run-2"
-            self.stubber.add_response("get_pipeline_state", {"stageStates": [
-                stage("Source", "Succeeded", run_id), stage("Build", "Succeeded", run_id, action="Synth"),
-                stage("Deploy", "InProgress", run_id)]})
+            self.stubber.add_response(
+                "get_pipeline_state",
+                {
+                    "stageStates": [
+                        stage("Source", "Succeeded", run_id),
+                        stage("Build", "Succeeded", run_id, action="Synth"),
+                        stage("Deploy", "InProgress", run_id),
+                    ]
+                },
+            )
             self.stubber.add_response("get_pipeline_execution", execution("InProgress", run_id))
         else:
             run_id = "run-1"
             self.stubber.add_response("get_pipeline_execution", execution("InProgress"))
-        self.stubber.add_response("get_pipeline_state", {"stageStates": [
-            stage("Source", "Succeeded", run_id), stage("Build", "Succeeded", run_id, action="Synth"),
-            stage("Deploy", "Succeeded", run_id)]})
+        self.stubber.add_response(
+            "get_pipeline_state",
+            {
+                "stageStates": [
+                    stage("Source", "Succeeded", run_id),
+                    stage("Build", "Succeeded", run_id, action="Synth"),
+                    stage("Deploy", "Succeeded", run_id),
+                ]
+            },
+        )
         self.stubber.add_response("get_pipeline_execution", execution("Succeeded", run_id))
         self.stubber.activate()
         return self
 
-    def fails(self, message: str, *, in_stage: str = "Build") -> "Pipeline":
+    def fails(self, message: str, *, in_stage: str = "Build") -> Pipeline:
         self._start()
-        failed = stage(in_stage, "Failed", action="BuildModel" if in_stage == "Build" else "Endpoint.Deploy", error=message)
+        failed = stage(
+            in_stage, "Failed", action="BuildModel" if in_stage == "Build" else "Endpoint.Deploy", error=message
+        )
         self.stubber.add_response("get_pipeline_state", {"stageStates": [stage("Source", "Succeeded"), failed]})
         self.stubber.add_response("get_pipeline_execution", execution("Failed"))
         self.stubber.activate()
@@ -218,8 +305,10 @@ class Pipeline:
 
 def source_zip(cloud) -> zipfile.ZipFile:
     """The uploaded source.zip, found through the source stack's outputs."""
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in cloud.client("cloudformation").describe_stacks(
-        StackName=STACKS["source"])["Stacks"][0]["Outputs"]}
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cloud.client("cloudformation").describe_stacks(StackName=STACKS["source"])["Stacks"][0]["Outputs"]
+    }
     body = cloud.client("s3").get_object(Bucket=outputs["BucketName"], Key=outputs["SourceKey"])["Body"].read()
     return zipfile.ZipFile(io.BytesIO(body))
 
@@ -246,7 +335,9 @@ def test_deploy_from_an_empty_account_ends_with_the_new_target_active(cloud, dep
     stacks = {s["StackName"]: s["StackStatus"] for s in cloudformation.describe_stacks()["Stacks"]}
     assert stacks[STACKS["source"]] == stacks[STACKS["pipeline"]] == "CREATE_COMPLETE"
     buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
-    assert {"artifacts", "models", "source-bucket"} <= {part for name in buckets for part in ("artifacts", "models", "source-bucket") if part in name}
+    assert {"artifacts", "models", "source-bucket"} <= {
+        part for name in buckets for part in ("artifacts", "models", "source-bucket") if part in name
+    }
     bundle = source_zip(cloud)
     names = bundle.namelist()
     assert {"infra/app.py", "infra/requirements.txt", "lambdas/save_message/index.py", "contract/keys.py"} <= set(names)
@@ -285,9 +376,11 @@ def test_update_uploads_the_changed_config_and_runs_the_pipeline_again(cloud, de
 
 def everything(cloud) -> tuple[set[str], set[str], set[str]]:
     """Every stack, bucket and SSM parameter in the local cloud."""
-    return ({s["StackName"] for s in cloud.client("cloudformation").describe_stacks()["Stacks"]},
-            {b["Name"] for b in cloud.client("s3").list_buckets()["Buckets"]},
-            {p["Name"] for p in cloud.client("ssm").describe_parameters()["Parameters"]})
+    return (
+        {s["StackName"] for s in cloud.client("cloudformation").describe_stacks()["Stacks"]},
+        {b["Name"] for b in cloud.client("s3").list_buckets()["Buckets"]},
+        {p["Name"] for p in cloud.client("ssm").describe_parameters()["Parameters"]},
+    )
 
 
 def test_teardown_names_what_it_deletes_and_leaves_nothing_behind(cloud, deployer, dirs):
@@ -305,11 +398,18 @@ def test_teardown_names_what_it_deletes_and_leaves_nothing_behind(cloud, deploye
     plan = deployer.plan_teardown()
 
     text = plan.describe()
-    for name in (*STACKS.values(), target.bucket, ssm_name(DEPLOYMENT, BUCKET_PARAM), ssm_name(DEPLOYMENT, MODEL_DATA_PARAM)):
+    for name in (
+        *STACKS.values(),
+        target.bucket,
+        ssm_name(DEPLOYMENT, BUCKET_PARAM),
+        ssm_name(DEPLOYMENT, MODEL_DATA_PARAM),
+    ):
         assert name in text
     assert "CDKToolkit" in text.split("Kept:")[1]
     assert plan.stacks == (STACKS["endpoint"], STACKS["pipeline"], STACKS["source"])
-    assert any(TEMPLATE_PREFIX in copy for copy in plan.template_copies)  # the pipeline template is too big to send inline
+    assert any(
+        TEMPLATE_PREFIX in copy for copy in plan.template_copies
+    )  # the pipeline template is too big to send inline
     with pytest.raises(UserError, match="confirmed list"):
         run(deployer.teardown("yes"))
 
@@ -317,8 +417,11 @@ def test_teardown_names_what_it_deletes_and_leaves_nothing_behind(cloud, deploye
 
     assert events[-1].fraction == 1.0 and "gone" in events[-1].message
     staging = f"cdk-hnb659fds-assets-{cloud.cloud.account_id}-{cloud.region}"
-    assert everything(cloud) == (stacks | {BOOTSTRAP_STACK}, buckets | {staging},
-                                 parameters | {"/cdk-bootstrap/hnb659fds/version"})
+    assert everything(cloud) == (
+        stacks | {BOOTSTRAP_STACK},
+        buckets | {staging},
+        parameters | {"/cdk-bootstrap/hnb659fds/version"},
+    )
     assert "Contents" not in s3.list_objects_v2(Bucket=staging, Prefix=TEMPLATE_PREFIX)
     left = s3.list_object_versions(Bucket=staging, Prefix=TEMPLATE_PREFIX)
     assert not left.get("Versions") and not left.get("DeleteMarkers")
@@ -355,15 +458,29 @@ def _roll_back(cloud, stack_name: str, failures: list[tuple[str, str, str]]) -> 
     backend = cloudformation_backends[cloud.cloud.account_id][cloud.region]
     stack = next(s for s in backend.stacks.values() if s.name == stack_name)
     for logical_id, resource_type, reason in failures:
-        stack.events.append(Event(stack.stack_id, stack.name, logical_id, "", resource_type, "CREATE_FAILED", reason, None))
-    stack.events.append(Event(stack.stack_id, stack.name, stack.name, stack.stack_id, "AWS::CloudFormation::Stack",
-                              "ROLLBACK_COMPLETE", None, None))
+        stack.events.append(
+            Event(stack.stack_id, stack.name, logical_id, "", resource_type, "CREATE_FAILED", reason, None)
+        )
+    stack.events.append(
+        Event(
+            stack.stack_id,
+            stack.name,
+            stack.name,
+            stack.stack_id,
+            "AWS::CloudFormation::Stack",
+            "ROLLBACK_COMPLETE",
+            None,
+            None,
+        )
+    )
     stack.status = "ROLLBACK_COMPLETE"
 
 
 def test_a_failed_stack_is_explained_in_cloudformations_words(cloud, deployer):
-    failures = [("ModelsC55D3500", "AWS::S3::Bucket", "Resource handler returned message: \"You have reached the bucket limit\""),
-                ("ArtifactsPolicy", "AWS::S3::BucketPolicy", "Resource creation cancelled")]
+    failures = [
+        ("ModelsC55D3500", "AWS::S3::Bucket", 'Resource handler returned message: "You have reached the bucket limit"'),
+        ("ArtifactsPolicy", "AWS::S3::BucketPolicy", "Resource creation cancelled"),
+    ]
 
     def fail_pipeline_stack(parsed, **kwargs):
         if f":stack/{STACKS['pipeline']}/" in parsed.get("StackId", ""):
@@ -380,22 +497,32 @@ def test_a_failed_stack_is_explained_in_cloudformations_words(cloud, deployer):
 
 
 def test_a_failed_endpoint_deployment_says_why_in_cloudformations_words(cloud, deployer):
-    pipeline = Pipeline(deployer, cloud).fails("Stack diffusion-desk-studio-endpoint is in ROLLBACK_COMPLETE state",
-                                               in_stage="Deploy")
-    quota = ("Resource handler returned message: \"The account-level service limit 'ml.g5.xlarge for endpoint usage' "
-             "is 0 Instances\" (HandlerErrorCode: ServiceLimitExceeded)")
+    pipeline = Pipeline(deployer, cloud).fails(
+        "Stack diffusion-desk-studio-endpoint is in ROLLBACK_COMPLETE state", in_stage="Deploy"
+    )
+    quota = (
+        "Resource handler returned message: \"The account-level service limit 'ml.g5.xlarge for endpoint usage' "
+        'is 0 Instances" (HandlerErrorCode: ServiceLimitExceeded)'
+    )
     # The deploy stage made the endpoint stack (the Pipeline helper), and it rolled back:
     deployer.connection.client("codepipeline").meta.events.register(
         "after-call.codepipeline.GetPipelineState",
-        lambda **kwargs: _roll_back(cloud, STACKS["endpoint"], [("Endpoint", "AWS::SageMaker::Endpoint", quota)]))
+        lambda **kwargs: _roll_back(cloud, STACKS["endpoint"], [("Endpoint", "AWS::SageMaker::Endpoint", quota)]),
+    )
 
     with pytest.raises(UserError) as failed:
         run(deployer.deploy(OPTIONS))
 
     pipeline.done()
     text = str(failed.value)
-    assert "failed in stage Deploy, step Endpoint.Deploy: Stack diffusion-desk-studio-endpoint is in ROLLBACK_COMPLETE" in text
-    assert "Endpoint (AWS::SageMaker::Endpoint) failed" in text and "'ml.g5.xlarge for endpoint usage' is 0 Instances" in text
+    assert (
+        "failed in stage Deploy, step Endpoint.Deploy: Stack diffusion-desk-studio-endpoint is in ROLLBACK_COMPLETE"
+        in text
+    )
+    assert (
+        "Endpoint (AWS::SageMaker::Endpoint) failed" in text
+        and "'ml.g5.xlarge for endpoint usage' is 0 Instances" in text
+    )
 
     deployer.connection.client("codepipeline").meta.events.unregister("after-call.codepipeline.GetPipelineState")
     backend = cloudformation_backends[cloud.cloud.account_id][cloud.region]
@@ -404,7 +531,9 @@ def test_a_failed_endpoint_deployment_says_why_in_cloudformations_words(cloud, d
     with pytest.raises(UserError) as later:
         run(deployer.deploy(OPTIONS))
     pipeline.done()
-    assert "Could not find model data" in str(later.value) and "endpoint usage" not in str(later.value)  # an old failure is not cited
+    assert "Could not find model data" in str(later.value) and "endpoint usage" not in str(
+        later.value
+    )  # an old failure is not cited
 
 
 def test_rerun_after_a_partial_failure_continues(cloud, deployer):
@@ -467,13 +596,21 @@ def test_codecommit_source_is_committed_through_the_api(cloud, deployer, dirs):
     codecommit = deployer.connection.client("codecommit")
     commits = Stubber(codecommit)  # CodeCommit GetBranch, GetDifferences and CreateCommit: moto lacks them
     sent = []
-    codecommit.meta.events.register("before-parameter-build.codecommit.CreateCommit", lambda params, **kw: sent.append(params))
+    codecommit.meta.events.register(
+        "before-parameter-build.codecommit.CreateCommit", lambda params, **kw: sent.append(params)
+    )
     commits.add_client_error("get_branch", "BranchDoesNotExistException", "no branch main")
     commits.add_response("create_commit", {"commitId": "a" * 40, "treeId": "t"})
     commits.add_response("get_branch", {"branch": {"branchName": "main", "commitId": "a" * 40}})
-    commits.add_response("get_differences", {"differences": [
-        {"afterBlob": {"path": "infra/old_part.py", "blobId": "b", "mode": "100644"}, "changeType": "A"},
-        {"afterBlob": {"path": "infra/app.py", "blobId": "c", "mode": "100644"}, "changeType": "A"}]})
+    commits.add_response(
+        "get_differences",
+        {
+            "differences": [
+                {"afterBlob": {"path": "infra/old_part.py", "blobId": "b", "mode": "100644"}, "changeType": "A"},
+                {"afterBlob": {"path": "infra/app.py", "blobId": "c", "mode": "100644"}, "changeType": "A"},
+            ]
+        },
+    )
     commits.add_response("create_commit", {"commitId": "b" * 40, "treeId": "t"})
     commits.activate()
     for _ in range(2):

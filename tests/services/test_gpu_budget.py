@@ -11,16 +11,17 @@ import pytest
 
 from app.services.cloud.aws import Connection
 from app.services.cloud.credentials import CredentialSource
+from app.services.cloud.targets import Target, load_target, remember_target
 from app.services.errors import UserError
 from app.services.models import JobState
-from app.services.cloud.targets import Target, load_target
 from app.services.session import Session
-from app.services.cloud.targets import remember_target
 from contract import GUIDANCE_APP_NAME
 
 TOO_LARGE = {"prompt": "a cathedral, every stone", "width": 2048, "height": 2048, "num_images_per_prompt": 8}
-REFUSED = ("ml.g4dn.2xlarge fits 2.5 MP per request: 8 images at 560×560; this request asks for 8 at 2048×2048 (33.6 MP). "
-           "Ask for fewer images or a smaller size.")
+REFUSED = (
+    "ml.g4dn.2xlarge fits 2.5 MP per request: 8 images at 560×560; this request asks for 8 at 2048×2048 (33.6 MP). "
+    "Ask for fewer images or a smaller size."
+)
 
 
 def _connection(cloud) -> Connection:
@@ -59,10 +60,17 @@ def test_an_over_budget_request_is_refused_before_it_is_recorded_or_anything_is_
 def test_a_batch_with_one_over_budget_request_names_it_and_records_none(open_services):
     ws = open_services()
     sent = _requests_sent(ws)
-    with pytest.raises(UserError, match=r"^Request 2: ml\.g4dn\.2xlarge fits 2\.5 MP per request: 2 images at 1024×1024, "
-                                        r"or 4 at 792×792; this request asks for 4 at 1024×1024 \(4\.2 MP\)"):
-        ws.jobs.submit_many([{"prompt": "fine", "width": 64, "height": 64},
-                             {"prompt": "too much", "width": 1024, "height": 1024, "num_images_per_prompt": 4}])
+    with pytest.raises(
+        UserError,
+        match=r"^Request 2: ml\.g4dn\.2xlarge fits 2\.5 MP per request: 2 images at 1024×1024, "
+        r"or 4 at 792×792; this request asks for 4 at 1024×1024 \(4\.2 MP\)",
+    ):
+        ws.jobs.submit_many(
+            [
+                {"prompt": "fine", "width": 64, "height": 64},
+                {"prompt": "too much", "width": 1024, "height": 1024, "num_images_per_prompt": 4},
+            ]
+        )
     assert sent == [] and ws.library.jobs() == []
 
 

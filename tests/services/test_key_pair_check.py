@@ -17,7 +17,9 @@ def test_checking_a_key_pair_stores_it_nowhere(cloud, dirs, memory_keyring, capl
     caplog.set_level(logging.DEBUG)
     handler = setup_logging(dirs.log_dir, logging.DEBUG)
     try:
-        identity = check_key_pair("AKIALOCALTEST0002", secret, token, region=cloud.region, endpoint_url=cloud.endpoint_url)
+        identity = check_key_pair(
+            "AKIALOCALTEST0002", secret, token, region=cloud.region, endpoint_url=cloud.endpoint_url
+        )
     finally:
         stop_logging(handler)
     assert identity.account == cloud.cloud.account_id

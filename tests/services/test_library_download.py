@@ -9,13 +9,29 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from app.services.errors import UserError
+from app.services.library.pngmeta import read_parameters
 from app.services.library.store import Library
 from app.services.models import Job, JobState, Origin
-from app.services.library.pngmeta import read_parameters
-from contract import CHUNK_KEY, GenerationRequest, Parameters, format_parameters, image_key, new_inference_id, parse_manifest
+from contract import (
+    CHUNK_KEY,
+    GenerationRequest,
+    Parameters,
+    format_parameters,
+    image_key,
+    new_inference_id,
+    parse_manifest,
+)
 
-REQUEST = GenerationRequest("a lighthouse at dusk, oil painting", negative_prompt="blurry", width=64, height=64,
-                            num_inference_steps=25, guidance_scale=8.0, num_images_per_prompt=2, seed=99)
+REQUEST = GenerationRequest(
+    "a lighthouse at dusk, oil painting",
+    negative_prompt="blurry",
+    width=64,
+    height=64,
+    num_inference_steps=25,
+    guidance_scale=8.0,
+    num_images_per_prompt=2,
+    seed=99,
+)
 
 
 def png_bytes(colour, text: str | None = None, size=(64, 64)) -> bytes:
@@ -37,7 +53,9 @@ def library(tmp_path):
 def s3(cloud):
     client = cloud.client("s3")
     client.gets = []
-    client.meta.events.register("before-parameter-build.s3.GetObject", lambda params, **_: client.gets.append(params["Key"]))
+    client.meta.events.register(
+        "before-parameter-build.s3.GetObject", lambda params, **_: client.gets.append(params["Key"])
+    )
     return client
 
 
@@ -45,10 +63,20 @@ def completed_job(library, s3, bucket, *, chunk_on_first=True, origin=Origin.LOC
     """A job whose two images and manifest are in the bucket, as extract_image leaves them."""
     job = Job(new_inference_id(), REQUEST, "test", state=JobState.QUEUED, origin=origin)
     library.add_job(job)
-    ours = Parameters(prompt=REQUEST.prompt, negative_prompt="blurry", steps=25, guidance_scale=8.0, seed=99,
-                      width=64, height=64, model="Sandbox test pattern (not a model)")
+    ours = Parameters(
+        prompt=REQUEST.prompt,
+        negative_prompt="blurry",
+        steps=25,
+        guidance_scale=8.0,
+        seed=99,
+        width=64,
+        height=64,
+        model="Sandbox test pattern (not a model)",
+    )
     keys = [image_key(job.inference_id, n) for n in range(2)]
-    s3.put_object(Bucket=bucket, Key=keys[0], Body=png_bytes((200, 0, 0), format_parameters(ours) if chunk_on_first else None))
+    s3.put_object(
+        Bucket=bucket, Key=keys[0], Body=png_bytes((200, 0, 0), format_parameters(ours) if chunk_on_first else None)
+    )
     s3.put_object(Bucket=bucket, Key=keys[1], Body=png_bytes((0, 0, 200)))
     manifest = parse_manifest(
         {"inferenceId": job.inference_id, "status": "completed", "imageKeys": keys, "request": REQUEST.to_dict()},
@@ -124,8 +152,9 @@ def test_guidance_form_images_take_their_parameters_from_the_request(cloud, libr
     library.add_job(job)
     key = f"images/{job.inference_id}/a_lighthouse_at_dusk,_oil_1.png"
     s3.put_object(Bucket=bucket, Key=key, Body=png_bytes((0, 120, 0)))
-    manifest = parse_manifest({"imageId": job.inference_id, "prompt": REQUEST.prompt, "imageKeys": [key]},
-                              job.inference_id)
+    manifest = parse_manifest(
+        {"imageId": job.inference_id, "prompt": REQUEST.prompt, "imageKeys": [key]}, job.inference_id
+    )
     (record,) = library.download_job_images(job, s3, bucket, manifest)
     assert record.path.endswith(f"{job.inference_id}/0.png")
     assert record.origin is Origin.REMOTE
@@ -147,8 +176,10 @@ def test_two_threads_downloading_one_job_fetch_each_image_once(cloud, library, s
     bucket = cloud.deployment.bucket
     job, manifest, _ = completed_job(library, s3, bucket)
     results: list = []
-    threads = [threading.Thread(target=lambda: results.append(library.download_job_images(job, s3, bucket, manifest)))
-               for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: results.append(library.download_job_images(job, s3, bucket, manifest)))
+        for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

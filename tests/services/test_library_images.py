@@ -7,12 +7,12 @@ import threading
 import pytest
 from PIL import Image, PngImagePlugin
 
-from tools.demo import populate_demo_library
 from app.services.errors import UserError
-from app.services.library.store import Library
-from app.services.models import ImageRecord, Job, Origin
 from app.services.library.pngmeta import read_parameters
+from app.services.library.store import Library
+from app.services.models import ImageRecord, Job
 from contract import CHUNK_KEY, GenerationRequest, Parameters, format_parameters
+from tools.demo import populate_demo_library
 
 A1111_TEXT = (
     "masterpiece, a cat in a hat\n"
@@ -112,8 +112,9 @@ def test_images_added_from_several_threads_are_all_kept(library, tmp_path):
     def work(worker: int) -> None:
         try:
             for n in range(25):
-                library.add_image(tmp_path / f"w{worker}-{n}.png", Parameters(prompt=f"worker {worker}"),
-                                  width=8, height=8)
+                library.add_image(
+                    tmp_path / f"w{worker}-{n}.png", Parameters(prompt=f"worker {worker}"), width=8, height=8
+                )
                 library.count(f"worker {worker}")
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -168,8 +169,16 @@ def test_prompt_history_is_distinct_recent_and_searchable(library, tmp_path):
 
 
 def test_import_restores_our_parameters(library, tmp_path):
-    params = Parameters(prompt="a lighthouse, at dusk", negative_prompt="blurry", steps=30, guidance_scale=7.5,
-                        seed=42, width=32, height=24, model="stable-diffusion-2-1")
+    params = Parameters(
+        prompt="a lighthouse, at dusk",
+        negative_prompt="blurry",
+        steps=30,
+        guidance_scale=7.5,
+        seed=42,
+        width=32,
+        height=24,
+        model="stable-diffusion-2-1",
+    )
     source = png(tmp_path / "mine.png", format_parameters(params))
     result = library.import_png(source)
     assert result.has_parameters and "mine.png" in result.message
@@ -255,8 +264,9 @@ def test_demo_library_is_varied_and_searchable(library):
 
 
 def test_save_as_replaces_the_chosen_file_and_keeps_metadata(library, tmp_path):
-    bare = library.add_image(png(library.images_dir / "b" / "0.png"), Parameters(prompt="bare", steps=9),
-                             inference_id="b")
+    bare = library.add_image(
+        png(library.images_dir / "b" / "0.png"), Parameters(prompt="bare", steps=9), inference_id="b"
+    )
     dest = png(tmp_path / "chosen.png", "old\nSteps: 1, Seed: 1")
     assert library.export_image(bare.id, dest) == dest
     assert read_parameters(dest) == bare.parameters

@@ -19,7 +19,9 @@ def _png(path, colour=(10, 120, 200)):
 
 def test_an_imported_png_is_marked_imported_and_shown_like_any_other(tmp_path):
     with Library(tmp_path / "data") as library:
-        made = library.add_image(_png(library.images_dir / "job" / "0.png"), Parameters(prompt="made here"), inference_id="job")
+        made = library.add_image(
+            _png(library.images_dir / "job" / "0.png"), Parameters(prompt="made here"), inference_id="job"
+        )
         imported = library.import_png(_png(tmp_path / "from-a-friend.png", (200, 10, 10))).record
         assert (made.origin, imported.origin) == (Origin.LOCAL, Origin.IMPORTED)
         library.set_favourite(imported.id, True)
@@ -32,7 +34,9 @@ def test_an_imported_png_is_marked_imported_and_shown_like_any_other(tmp_path):
 
 def test_a_library_from_before_marks_its_earlier_imports(tmp_path):
     with Library(tmp_path / "data") as library:
-        library.add_image(_png(library.images_dir / "job" / "0.png"), Parameters(prompt="made here"), inference_id="job")
+        library.add_image(
+            _png(library.images_dir / "job" / "0.png"), Parameters(prompt="made here"), inference_id="job"
+        )
         library.import_png(_png(tmp_path / "old.png", (0, 200, 0)))
     with sqlite3.connect(tmp_path / "data" / DATABASE_NAME) as db:  # as version 1 left it
         db.execute("UPDATE images SET origin = 'local'")

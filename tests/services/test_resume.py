@@ -47,9 +47,11 @@ KILL_POINTS = {
     "before anything was sent": lambda ws, hooks, mp: _killed_while_recording(ws, hooks, mp),
     "before upload": lambda ws, hooks, mp: hooks.kill_at(ws.connection.s3, "before-send.s3.PutObject"),
     "after upload, before invoke": lambda ws, hooks, mp: hooks.kill_at(
-        ws.connection.client("sagemaker-runtime"), "before-send.sagemaker-runtime.InvokeEndpointAsync"),
+        ws.connection.client("sagemaker-runtime"), "before-send.sagemaker-runtime.InvokeEndpointAsync"
+    ),
     "after invoke, before it was noted": lambda ws, hooks, mp: hooks.kill_at(
-        ws.connection.client("sagemaker-runtime"), "after-call.sagemaker-runtime.InvokeEndpointAsync"),
+        ws.connection.client("sagemaker-runtime"), "after-call.sagemaker-runtime.InvokeEndpointAsync"
+    ),
 }
 
 

@@ -10,8 +10,8 @@ from app.cli import main as cli
 from app.services.cloud.credentials import store_key_pair
 from app.services.logs import setup_logging, stop_logging
 from app.services.models import JobState
-from app.services.settings import Settings, save_settings
 from app.services.session import Session
+from app.services.settings import Settings, save_settings
 
 
 def test_a_key_pair_session_leaves_no_secret_behind(cloud, dirs, memory_keyring, caplog, monkeypatch, tmp_path):
@@ -35,10 +35,33 @@ def test_a_key_pair_session_leaves_no_secret_behind(cloud, dirs, memory_keyring,
         assert ws.library.get_job(job.inference_id).state == JobState.COMPLETED
         ws.close()
         out = io.StringIO()
-        assert cli(["--endpoint-url", cloud.endpoint_url, "generate", "a boat", "--size", "64x64", "--wait",
-                    "--out", str(tmp_path / "out")], stdout=out, stderr=io.StringIO()) == 0
+        assert (
+            cli(
+                [
+                    "--endpoint-url",
+                    cloud.endpoint_url,
+                    "generate",
+                    "a boat",
+                    "--size",
+                    "64x64",
+                    "--wait",
+                    "--out",
+                    str(tmp_path / "out"),
+                ],
+                stdout=out,
+                stderr=io.StringIO(),
+            )
+            == 0
+        )
         assert cli(["--endpoint-url", cloud.endpoint_url, "jobs"], stdout=out, stderr=io.StringIO()) == 0
-        assert cli(["--endpoint-url", cloud.endpoint_url, "generate", "x", "--steps", "0"], stdout=out, stderr=io.StringIO()) == 1
+        assert (
+            cli(
+                ["--endpoint-url", cloud.endpoint_url, "generate", "x", "--steps", "0"],
+                stdout=out,
+                stderr=io.StringIO(),
+            )
+            == 1
+        )
     finally:
         stop_logging(handler)
     files = [p for root in (dirs.config_dir, dirs.data_dir) for p in root.rglob("*") if p.is_file()]

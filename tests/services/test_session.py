@@ -30,8 +30,12 @@ def test_settings_changed_on_many_threads_are_all_saved(dirs):
     session = Session(dirs, Settings(), Library(dirs.data_dir))
     names = [f"studio-{n}" for n in range(20)]
     try:
-        threads = [threading.Thread(target=session.update_settings,
-                                    args=(lambda s, name=name: s.targets.append({"name": name}),)) for name in names]
+        threads = [
+            threading.Thread(
+                target=session.update_settings, args=(lambda s, name=name: s.targets.append({"name": name}),)
+            )
+            for name in names
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -46,9 +50,15 @@ def test_settings_changed_on_many_threads_are_all_saved(dirs):
 
 def test_connect_starts_the_trackers_thread_which_finishes_jobs_and_close_stops_it(cloud, dirs):
     finished = threading.Event()
-    session = Session(dirs, Settings(), Library(dirs.data_dir), sandbox=True, cloud=cloud.cloud,
-                      deployment=cloud.deployment.name,
-                      on_change=lambda job: job.state.finished and finished.set())
+    session = Session(
+        dirs,
+        Settings(),
+        Library(dirs.data_dir),
+        sandbox=True,
+        cloud=cloud.cloud,
+        deployment=cloud.deployment.name,
+        on_change=lambda job: job.state.finished and finished.set(),
+    )
     try:
         info = session.connect()
         assert info.sandbox and info.endpoint_name == cloud.deployment.endpoint_name

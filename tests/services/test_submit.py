@@ -32,7 +32,9 @@ def test_submit_records_the_job_before_any_network_call(open_services, cloud):
     assert job.state == JobState.QUEUED
     assert job.message == WARMING_UP  # the deployment starts scaled in to zero instances
     assert id_time(job.inference_id) is not None
-    body = cloud.client("s3").get_object(Bucket=cloud.deployment.bucket, Key=request_key(job.inference_id))["Body"].read()
+    body = (
+        cloud.client("s3").get_object(Bucket=cloud.deployment.bucket, Key=request_key(job.inference_id))["Body"].read()
+    )
     assert orjson.loads(body)["prompt"] == "a red kite over hills"
     assert S3Location.parse(job.output_location).bucket == cloud.deployment.bucket
     assert job.failure_location
@@ -43,7 +45,10 @@ def test_invoke_carries_the_id_the_input_and_every_option(open_services):
     ws = open_services(invocation_timeout=900, request_ttl=3600)
     sent = []
     ws.connection.client("sagemaker-runtime").meta.events.register(
-        "before-send.sagemaker-runtime.InvokeEndpointAsync", lambda request, **_: sent.append({k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()})
+        "before-send.sagemaker-runtime.InvokeEndpointAsync",
+        lambda request, **_: sent.append(
+            {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+        ),
     )
     job = ws.jobs.submit({"prompt": "teapot", **SMALL})
     (headers,) = sent
@@ -63,8 +68,9 @@ def test_a_job_on_our_deployment_is_sent_for_rgb_and_its_pngs_are_the_engines_pi
         lambda request, **_: accepts.append(request.headers["X-Amzn-SageMaker-Accept"]),
     )
     assert ws.target.app == APP_NAME
-    job = ws.jobs.submit({"prompt": "a harbour at dawn, fine rigging", "width": 96, "height": 64,
-                          "num_images_per_prompt": 2, "seed": 11})
+    job = ws.jobs.submit(
+        {"prompt": "a harbour at dawn, fine rigging", "width": 96, "height": 64, "num_images_per_prompt": 2, "seed": 11}
+    )
     cloud.wait_idle()
     ws.tracker.step()
 
@@ -100,7 +106,9 @@ def test_batch_sends_every_job_with_progress_and_two_requests_each(open_services
     ws = open_services()
     s3_calls = hooks.count_requests(ws.connection.s3)
     progress = []
-    jobs = ws.jobs.submit_many([{"prompt": f"tile {n}", "seed": n, **SMALL} for n in range(20)], progress=progress.append)
+    jobs = ws.jobs.submit_many(
+        [{"prompt": f"tile {n}", "seed": n, **SMALL} for n in range(20)], progress=progress.append
+    )
     assert [job.state for job in jobs] == [JobState.QUEUED] * 20
     assert [job.request.prompt for job in jobs] == [f"tile {n}" for n in range(20)]
     assert len({job.inference_id for job in jobs}) == 20

@@ -6,10 +6,9 @@ from dataclasses import replace
 
 from app.services.cloud.aws import Connection
 from app.services.cloud.credentials import CredentialSource
-from app.services.settings import load_settings
-from app.services.cloud.targets import Target, check_target, list_deployments, load_target
+from app.services.cloud.targets import Target, check_target, list_deployments, load_target, remember_target
 from app.services.session import Session
-from app.services.cloud.targets import remember_target
+from app.services.settings import load_settings
 from contract import APP_NAME, GUIDANCE_APP_NAME
 
 
@@ -34,14 +33,19 @@ def test_a_target_is_read_from_ssm_and_checked(cloud):
     connection = _connection(cloud)
     target = load_target(connection, "test")
     assert (target.bucket, target.endpoint_name, target.region) == (
-        cloud.deployment.bucket, cloud.deployment.endpoint_name, cloud.region)
+        cloud.deployment.bucket,
+        cloud.deployment.endpoint_name,
+        cloud.region,
+    )
     assert target.endpoint_url == cloud.endpoint_url
     state = check_target(connection, target)
     assert state.asynchronous and state.instances == 0
 
 
 def test_the_saved_active_target_is_used_without_asking_ssm(cloud, dirs):
-    target = Target("studio", cloud.region, cloud.deployment.bucket, cloud.deployment.endpoint_name, cloud.endpoint_url, "test")
+    target = Target(
+        "studio", cloud.region, cloud.deployment.bucket, cloud.deployment.endpoint_name, cloud.endpoint_url, "test"
+    )
     remember_target(dirs, Target("studio", "eu-west-1", "old", "old"))
     remember_target(dirs, target, CredentialSource())
     assert len(load_settings(dirs).targets) == 1

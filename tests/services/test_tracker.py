@@ -6,7 +6,7 @@ import dataclasses
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from botocore.awsrequest import AWSResponse
@@ -64,7 +64,9 @@ def test_a_failure_carries_sagemakers_reason_and_the_error_text(open_services, r
 def test_an_expired_request_is_marked_expired(open_services, results):
     ws = open_services()
     job = results.queued(ws)
-    results.fail(job, "ClientError: Request expired: it waited in the queue longer than its RequestTTLSeconds (60 seconds).")
+    results.fail(
+        job, "ClientError: Request expired: it waited in the queue longer than its RequestTTLSeconds (60 seconds)."
+    )
     (expired,) = ws.tracker.poll()
     assert expired.state == JobState.EXPIRED and "Expired" in expired.message
 
@@ -73,7 +75,7 @@ def test_a_job_whose_ttl_passed_without_a_notification_expires(open_services, re
     ws = open_services(request_ttl=3600, invocation_timeout=900)
     job = results.queued(ws)
     assert ws.tracker.poll() == []
-    ws.tracker.clock = lambda: datetime.now(timezone.utc) + timedelta(hours=1, minutes=20)
+    ws.tracker.clock = lambda: datetime.now(UTC) + timedelta(hours=1, minutes=20)
     (expired,) = ws.tracker.poll()
     assert expired.state == JobState.EXPIRED
     assert "no result arrived" in expired.message and "Retry" in expired.message
@@ -85,7 +87,7 @@ def test_finished_on_the_endpoint_but_no_images_fails_after_a_grace(open_service
     results.message(job, "Completed")
     (waiting,) = ws.tracker.poll()
     assert waiting.state == JobState.QUEUED and "preparing the images" in waiting.message
-    ws.tracker.clock = lambda: datetime.now(timezone.utc) + timedelta(minutes=10)
+    ws.tracker.clock = lambda: datetime.now(UTC) + timedelta(minutes=10)
     (failed,) = ws.tracker.poll()
     assert failed.state == JobState.FAILED and "images never appeared" in failed.message
 
@@ -110,12 +112,12 @@ def test_a_notification_indexed_late_is_still_found(open_services, results):
     job = results.queued(ws)
     results.complete(job, with_message=False)
     results.message(job)
-    late = datetime.now(timezone.utc) - timedelta(minutes=6)  # a Lambda retry indexes it under its eventTime
+    late = datetime.now(UTC) - timedelta(minutes=6)  # a Lambda retry indexes it under its eventTime
     keys = results.s3.list_objects_v2(Bucket=results.bucket, Prefix="messages-by-time/")["Contents"]
     (entry,) = [o["Key"] for o in keys if job.inference_id in o["Key"]]
     results.s3.delete_object(Bucket=results.bucket, Key=entry)
     results.put(message_index_key(late, job.inference_id), b"{}")
-    ws.tracker._index_mark = datetime.now(timezone.utc)  # newer notifications were seen meanwhile
+    ws.tracker._index_mark = datetime.now(UTC)  # newer notifications were seen meanwhile
     (done,) = ws.tracker.poll()
     assert done.state == JobState.COMPLETED
 
@@ -247,9 +249,12 @@ def test_a_job_sent_by_a_plain_script_without_an_id_appears(open_services, cloud
     s3, runtime = cloud.client("s3"), cloud.client("sagemaker-runtime")
     body = {"prompt": "a harbour at night", "width": 64, "height": 64, "num_images_per_prompt": 2}
     s3.put_object(Bucket=cloud.deployment.bucket, Key="requests/from-a-script.json", Body=orjson.dumps(body))
-    reply = runtime.invoke_endpoint_async(EndpointName=cloud.deployment.endpoint_name, ContentType="application/json",
-                                          InputLocation=f"s3://{cloud.deployment.bucket}/requests/from-a-script.json",
-                                          InvocationTimeoutSeconds=3600)
+    reply = runtime.invoke_endpoint_async(
+        EndpointName=cloud.deployment.endpoint_name,
+        ContentType="application/json",
+        InputLocation=f"s3://{cloud.deployment.bucket}/requests/from-a-script.json",
+        InvocationTimeoutSeconds=3600,
+    )
     cloud.wait_idle()
     found = {}
     for _ in range(5):
@@ -314,12 +319,14 @@ def test_an_unexpected_error_does_not_end_tracking(open_services, results, monke
 
 
 def test_two_computers_sharing_a_deployment_see_each_others_results(open_services, cloud, tmp_path):
-    from app.services.library.store import Library
     from app.services.jobs.tracker import JobTracker
+    from app.services.library.store import Library
 
     alice = open_services()
     bob_library = Library(tmp_path / "bob")
-    bob = JobTracker(bob_library, alice.connection, alice.target, JobService(bob_library, alice.connection, alice.target))
+    bob = JobTracker(
+        bob_library, alice.connection, alice.target, JobService(bob_library, alice.connection, alice.target)
+    )
     try:
         bob.poll()
         job = alice.jobs.submit({"prompt": "a shared moodboard", "seed": 8, "width": 64, "height": 64})

@@ -35,9 +35,15 @@ def _offline(request, **kwargs):
 def _notify(results, inference_id: str, status: str, **fields) -> None:
     now = results._now()
     note = build_notification(
-        inference_id=inference_id, status=status, region=results.region, endpoint_name=results.endpoint,
-        input_location=f"s3://{results.bucket}/{request_key(inference_id)}", received_time=now.isoformat(),
-        event_time=now.isoformat(), **fields)
+        inference_id=inference_id,
+        status=status,
+        region=results.region,
+        endpoint_name=results.endpoint,
+        input_location=f"s3://{results.bucket}/{request_key(inference_id)}",
+        received_time=now.isoformat(),
+        event_time=now.isoformat(),
+        **fields,
+    )
     results.put(message_key(inference_id), orjson.dumps(note))
     results.put(message_index_key(now, inference_id), b"{}")
 
@@ -57,7 +63,9 @@ def test_ten_results_from_elsewhere_are_noticed_with_two_reads_each(open_service
     assert len(calls) <= 2 + 2 * len(theirs)  # two lists, then the notification and the request object of each
 
 
-def test_a_failure_from_elsewhere_keeps_its_reason_and_error_text_with_one_read_of_its_notification(open_services, results):
+def test_a_failure_from_elsewhere_keeps_its_reason_and_error_text_with_one_read_of_its_notification(
+    open_services, results
+):
     ws = open_services()
     ws.tracker.poll()
     inference_id = str(uuid.uuid4())

@@ -85,16 +85,20 @@ def _app_state() -> str:
     from app.ui.shell.tasks import Lane, manager
 
     gui = QApplication.instance().thread()
-    lines = [f"active window: {QApplication.activeWindow()!r}",
-             f"modal widget: {QApplication.activeModalWidget()!r}",
-             "visible windows: " + ", ".join(repr(w) for w in QApplication.topLevelWidgets() if w.isVisible()),
-             f"tasks running: {manager().pending}; busy workers: "
-             + ", ".join(f"{lane.value} {manager().pool(lane).activeThreadCount()}" for lane in Lane),
-             f"busy cursors pushed: {manager()._busy}; task manager on the GUI thread: "
-             f"{manager().thread() is gui}; relay on the GUI thread: {manager()._relay.thread() is gui}; "
-             f"event loop level: {gui.loopLevel()}"]
+    lines = [
+        f"active window: {QApplication.activeWindow()!r}",
+        f"modal widget: {QApplication.activeModalWidget()!r}",
+        "visible windows: " + ", ".join(repr(w) for w in QApplication.topLevelWidgets() if w.isVisible()),
+        f"tasks running: {manager().pending}; busy workers: "
+        + ", ".join(f"{lane.value} {manager().pool(lane).activeThreadCount()}" for lane in Lane),
+        f"busy cursors pushed: {manager()._busy}; task manager on the GUI thread: "
+        f"{manager().thread() is gui}; relay on the GUI thread: {manager()._relay.thread() is gui}; "
+        f"event loop level: {gui.loopLevel()}",
+    ]
     for task in list(manager()._running):
-        timers = ", ".join(f"{t.isActive()}/{t.remainingTime()} ms/GUI thread {t.thread() is gui}" for t in task._timers)
+        timers = ", ".join(
+            f"{t.isActive()}/{t.remainingTime()} ms/GUI thread {t.thread() is gui}" for t in task._timers
+        )
         lines.append(f"task {task.id}: done={task.done} cancelled={task.cancelled} timers active/left: {timers}")
     names = {thread.ident: thread.name for thread in threading.enumerate()}
     for ident, frame in sys._current_frames().items():

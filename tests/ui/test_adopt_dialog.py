@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.services.settings import AppDirs, load_settings
 from app.ui.settings.adopt_dialog import AdoptDialog
-from app.ui.shell.context import AWS, AppContext
 from app.ui.settings.dialog import SettingsDialog
+from app.ui.shell.context import AWS, AppContext
 from app.ui.shell.tasks import manager
 from contract import GUIDANCE_APP_NAME
 
@@ -64,8 +64,9 @@ def _choose(qtbot, dialog, name: str) -> None:
     qtbot.waitUntil(lambda: dialog.result.text().startswith(("✓", "!", "✗")), timeout=20_000)
 
 
-def test_a_guidance_stack_is_checked_explained_and_adopted(qtbot, cloud, settings_dialog, gui_thread_watch,
-                                                           gui_thread_guard):
+def test_a_guidance_stack_is_checked_explained_and_adopted(
+    qtbot, cloud, settings_dialog, gui_thread_watch, gui_thread_guard
+):
     with gui_thread_guard.paused():  # the stack is someone else's, made before the app looks
         stack = provision_guidance(cloud, "sd-repo")
     gui_thread_watch()
@@ -91,7 +92,9 @@ def test_a_guidance_stack_is_checked_explained_and_adopted(qtbot, cloud, setting
     assert settings_dialog.connection.deployment.currentText() == target["name"]
 
 
-def test_a_real_time_endpoint_is_refused_in_the_dialog(qtbot, cloud, settings_dialog, gui_thread_watch, gui_thread_guard):
+def test_a_real_time_endpoint_is_refused_in_the_dialog(
+    qtbot, cloud, settings_dialog, gui_thread_watch, gui_thread_guard
+):
     with gui_thread_guard.paused():
         provision_guidance(cloud, "live", realtime=True, lambdas=False)
     gui_thread_watch()

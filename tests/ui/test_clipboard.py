@@ -31,8 +31,15 @@ sys.exit(app.exec())
 
 def test_quitting_after_copying_an_image_exits_cleanly(tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", QUIT_AFTER_COPYING, str(tmp_path / "a.png")], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", QUIT_AFTER_COPYING, str(tmp_path / "a.png")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
     assert result.returncode == 0, result.stderr[-2000:]  # -11 (a crash in Qt's exit handlers) before the fix
 

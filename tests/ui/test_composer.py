@@ -212,8 +212,9 @@ def test_dropping_a_png_without_parameters_says_so(qtbot, offline_context, tmp_p
 
 
 def test_import_png_adds_it_to_the_library_and_restores_its_settings(qtbot, offline_context, tmp_path):
-    path = _png_with_parameters(tmp_path / "ours.png",
-                                "a red fox in the snow\nSteps: 25, CFG scale: 7, Seed: 5, Size: 512x384")
+    path = _png_with_parameters(
+        tmp_path / "ours.png", "a red fox in the snow\nSteps: 25, CFG scale: 7, Seed: 5, Size: 512x384"
+    )
     composer = make_composer(qtbot, offline_context)
     changed = []
     offline_context.events.library_changed.connect(lambda: changed.append(True))
@@ -246,8 +247,10 @@ def test_an_over_budget_request_is_shown_at_the_fields_and_generate_stays_disabl
     _connect(offline_context, "ml.g5.xlarge")
     error = composer.errors["num_images_per_prompt"]
     assert error.isVisible()
-    assert error.text() == ("ml.g5.xlarge fits 4.2 MP per request: 1 image at 2048×2048, or 8 at 720×720; "
-                            "this request asks for 8 at 2048×2048 (33.6 MP)")
+    assert error.text() == (
+        "ml.g5.xlarge fits 4.2 MP per request: 1 image at 2048×2048, or 8 at 720×720; "
+        "this request asks for 8 at 2048×2048 (33.6 MP)"
+    )
     for widget in (composer.size_field.width_spin, composer.size_field.height_spin, composer.images.spin):
         assert widget.property("invalid") is True
     assert not composer.generate_button.isEnabled() and not composer.generate_action.isEnabled()

@@ -7,19 +7,24 @@ import threading
 import pytest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app.services.cloud.targets import Target
 from app.services.deploy.bundle import DeployOptions
 from app.services.deploy.deployer import TeardownPlan
-from app.services.progress import Progress
 from app.services.errors import UserError
-from app.services.cloud.targets import Target
-from app.ui.shell import style
+from app.services.progress import Progress
 from app.ui.settings.deploy_panel import NOT_AVAILABLE, DeployPanel
+from app.ui.shell import style
 from app.ui.shell.tasks import manager
 
 TARGET = Target("studio", "eu-west-1", "diffusion-desk-studio-bucket", "diffusion-desk-studio", deployment="studio")
-PLAN = TeardownPlan("123456789012", "eu-west-1", "studio",
-                    stacks=("diffusion-desk-studio-endpoint", "diffusion-desk-studio-pipeline", "diffusion-desk-studio-source"),
-                    buckets=("diffusion-desk-studio-bucket",), parameters=("/diffusion-desk/studio/bucketName",))
+PLAN = TeardownPlan(
+    "123456789012",
+    "eu-west-1",
+    "studio",
+    stacks=("diffusion-desk-studio-endpoint", "diffusion-desk-studio-pipeline", "diffusion-desk-studio-source"),
+    buckets=("diffusion-desk-studio-bucket",),
+    parameters=("/diffusion-desk/studio/bucketName",),
+)
 
 
 class FakeDeployer:
@@ -34,8 +39,9 @@ class FakeDeployer:
     def deploy(self, options: DeployOptions):
         self.calls.append(("deploy", options))
         yield Progress.at_percent("Checking your AWS account", 2, "Account 123456789012")
-        yield Progress.at_percent("Deploying the pipeline stack", 30,
-                          "15:02:11  ModelsC55D3500  AWS::S3::Bucket  CREATE_IN_PROGRESS")
+        yield Progress.at_percent(
+            "Deploying the pipeline stack", 30, "15:02:11  ModelsC55D3500  AWS::S3::Bucket  CREATE_IN_PROGRESS"
+        )
         yield Progress.at_percent("Building the model and the endpoint", 40, "Stage Build: InProgress")
         self.held.set()
         self.hold.wait(10)
@@ -52,7 +58,9 @@ class FakeDeployer:
 
     def teardown(self, plan: TeardownPlan):
         self.calls.append(("teardown", plan))
-        yield Progress.at_percent("Deleting diffusion-desk-studio-endpoint", 50, "Emptied s3://diffusion-desk-studio-bucket")
+        yield Progress.at_percent(
+            "Deleting diffusion-desk-studio-endpoint", 50, "Emptied s3://diffusion-desk-studio-bucket"
+        )
         yield Progress.at_percent("Removing the rest", 100, "Deployment 'studio' is gone from eu-west-1")
 
 
@@ -69,7 +77,7 @@ def panel(qtbot, qapp):
 
 
 def attach(panel: DeployPanel, deployer: FakeDeployer) -> None:
-    panel.attach(lambda: (lambda: deployer))
+    panel.attach(lambda: lambda: deployer)
 
 
 def test_deploy_shows_each_step_live_and_ends_with_the_target(qtbot, panel):
@@ -89,15 +97,19 @@ def test_deploy_shows_each_step_live_and_ends_with_the_target(qtbot, panel):
     with qtbot.waitSignal(panel.target_ready, timeout=5000) as ready:
         deployer.hold.set()
     assert ready.args == [TARGET]
-    assert deployer.calls == [("deploy", DeployOptions("model-txt2img-stabilityai-stable-diffusion-v2-1-base", "ml.g5.2xlarge", 3))]
+    assert deployer.calls == [
+        ("deploy", DeployOptions("model-txt2img-stabilityai-stable-diffusion-v2-1-base", "ml.g5.2xlarge", 3))
+    ]
     assert panel.progress.value() == 1000 and panel.result.isVisible()
     assert "studio" in panel.result.text() and "diffusion-desk-studio" in panel.result.text()
     assert panel.deploy_button.isEnabled()
 
 
 def test_a_failure_stays_on_screen_in_words(qtbot, panel):
-    reason = ("CloudFormation could not finish the stack diffusion-desk-studio-pipeline (ROLLBACK_COMPLETE): "
-              "ModelsC55D3500 (AWS::S3::Bucket) failed: You have reached the bucket limit")
+    reason = (
+        "CloudFormation could not finish the stack diffusion-desk-studio-pipeline (ROLLBACK_COMPLETE): "
+        "ModelsC55D3500 (AWS::S3::Bucket) failed: You have reached the bucket limit"
+    )
     deployer = FakeDeployer(fail=reason)
     deployer.hold.set()
     attach(panel, deployer)
@@ -158,7 +170,7 @@ def test_the_deployed_target_is_selected_in_settings(qtbot, offline_context):
     dialog.connection.aws_radio.setChecked(True)
     deployer = FakeDeployer()
     deployer.hold.set()
-    dialog.deploy.attach(lambda: (lambda: deployer))
+    dialog.deploy.attach(lambda: lambda: deployer)
     with qtbot.waitSignal(dialog.applied, timeout=5000):
         dialog.deploy.deploy_button.click()
     assert dialog.connection.deployment.currentText() == "studio"

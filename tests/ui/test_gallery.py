@@ -10,15 +10,15 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage
 from PySide6.QtWidgets import QMessageBox
 
-from tools.demo import populate_demo_library
 from app.services.library.pngmeta import read_parameters
-from app.ui.shell import clipboard
 from app.ui.gallery import model as gallery_model
 from app.ui.gallery import thumbnails
 from app.ui.gallery.gallery import Gallery
-from app.ui.shell.events import Events
 from app.ui.gallery.model import GalleryModel, ThumbnailRole
 from app.ui.gallery.thumbnails import MAX_PENDING, ThumbnailLoader, renderer
+from app.ui.shell import clipboard
+from app.ui.shell.events import Events
+from tools.demo import populate_demo_library
 
 
 @pytest.fixture
@@ -50,7 +50,9 @@ def test_rows_come_in_pages_as_they_are_needed(qtbot, library, monkeypatch):
     monkeypatch.setattr(gallery_model, "PAGE_SIZE", 8)
     asked = []
     images = library.images
-    monkeypatch.setattr(library, "images", lambda q, f, offset, limit: asked.append(offset) or images(q, f, offset, limit))
+    monkeypatch.setattr(
+        library, "images", lambda q, f, offset, limit: asked.append(offset) or images(q, f, offset, limit)
+    )
     model = GalleryModel(library)
     with qtbot.waitSignal(model.reloaded) as reloaded:
         model.reload()

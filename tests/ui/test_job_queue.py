@@ -125,8 +125,13 @@ def test_a_job_from_another_computer_says_where_it_came_from(qtbot, offline_cont
     from app.ui.jobs.queue import JobQueue
     from contract import GenerationRequest, new_inference_id
 
-    job = Job(new_inference_id(), GenerationRequest(prompt="a koi pond"), target="team", state=JobState.QUEUED,
-              origin=Origin.REMOTE)
+    job = Job(
+        new_inference_id(),
+        GenerationRequest(prompt="a koi pond"),
+        target="team",
+        state=JobState.QUEUED,
+        origin=Origin.REMOTE,
+    )
     offline_context.library.add_job(job)
     queue = JobQueue(offline_context)
     qtbot.addWidget(queue)

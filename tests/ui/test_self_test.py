@@ -20,7 +20,14 @@ WITHOUT_NUMPY = "import runpy, sys; sys.modules['numpy'] = None; runpy.run_modul
 @pytest.mark.parametrize("start", [["-m", "app"], ["-c", WITHOUT_NUMPY]], ids=["python -m app", "without numpy"])
 def test_self_test_generates_one_image_and_exits_0(tmp_path, start):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, *start, "--self-test"], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, *start, "--self-test"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Self-test passed: one image generated on the local cloud" in result.stdout

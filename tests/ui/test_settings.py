@@ -6,8 +6,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.services.cloud.credentials import KEYRING_SERVICE
-from app.ui.shell.context import AppContext
 from app.ui.settings.dialog import SettingsDialog
+from app.ui.shell.context import AppContext
 from app.ui.shell.tasks import Task, manager
 
 
@@ -59,8 +59,9 @@ def test_test_connection_names_a_missing_profile(qtbot, aws_context, gui_thread_
     assert panel.result.objectName() == "fieldError"
 
 
-def test_a_typed_key_pair_is_tested_unstored_and_apply_keeps_it_in_the_keyring(qtbot, aws_context, gui_thread_guard,
-                                                                memory_keyring, app_dirs):
+def test_a_typed_key_pair_is_tested_unstored_and_apply_keeps_it_in_the_keyring(
+    qtbot, aws_context, gui_thread_guard, memory_keyring, app_dirs
+):
     dialog = make_dialog(qtbot, aws_context)
     panel = dialog.connection
     panel.kind_buttons.button(1).setChecked(True)  # access key

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-
 import pytest
+from guidance_stack import provision_guidance
 from PySide6.QtCore import Qt
 
 from app.services.cloud.adoption import adopt, find_candidates
 from app.services.cloud.aws import Connection
 from app.services.cloud.credentials import CredentialSource
 from app.services.settings import load_settings
-from app.ui.shell.context import AppContext
 from app.ui.settings.dialog import SettingsDialog
+from app.ui.shell.context import AppContext
 from app.ui.shell.tasks import manager
 from contract import GUIDANCE_APP_NAME
-from guidance_stack import provision_guidance
 
 
 @pytest.fixture
@@ -53,10 +52,13 @@ def context_after(cloud, app_dirs, qapp):
         context.close()
 
 
-def test_apply_and_connect_keeps_an_adopted_guidance_target(qtbot, cloud, app_dirs, guidance, gui_thread_guard,
-                                                           context_after):
+def test_apply_and_connect_keeps_an_adopted_guidance_target(
+    qtbot, cloud, app_dirs, guidance, gui_thread_guard, context_after
+):
     with gui_thread_guard.paused():
-        connection = Connection(cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url)
+        connection = Connection(
+            cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url
+        )
         (candidate,) = [c for c in find_candidates(connection) if c.guidance]
         adopted = adopt(connection, app_dirs, candidate).target
     dialog = _dialog(qtbot, context_after())
@@ -81,4 +83,7 @@ def test_test_connection_lists_guidance_sets_and_apply_uses_one(qtbot, cloud, ap
     saved = load_settings(app_dirs)
     (target,) = saved.targets
     assert (saved.active_target, target["app"], target["endpoint_name"]) == (
-        "sd-repo (AWS guidance)", GUIDANCE_APP_NAME, guidance.endpoint_name)
+        "sd-repo (AWS guidance)",
+        GUIDANCE_APP_NAME,
+        guidance.endpoint_name,
+    )

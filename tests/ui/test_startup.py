@@ -9,8 +9,8 @@ import orjson
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from app.services.library.store import Library
 from app.services import session as session_module
+from app.services.library.store import Library
 from app.ui.shell import main
 
 

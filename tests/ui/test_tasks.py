@@ -182,13 +182,15 @@ def test_slow_work_gets_a_busy_cursor_then_a_cancellable_progress_dialog(qtbot):
     task = Task(parent, op, success=results.append).with_progress("Deploying…").run()
     qtbot.waitUntil(lambda: QApplication.overrideCursor() is not None)
     assert QApplication.overrideCursor().shape() == Qt.CursorShape.BusyCursor
-    qtbot.waitUntil(lambda: any(isinstance(w, QProgressDialog) and w.isVisible()
-                                for w in QApplication.topLevelWidgets()))
+    qtbot.waitUntil(
+        lambda: any(isinstance(w, QProgressDialog) and w.isVisible() for w in QApplication.topLevelWidgets())
+    )
     dialog = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QProgressDialog) and w.isVisible())
     assert dialog.labelText() == "source.zip" and dialog.value() == 250
     gate.set()
     qtbot.waitUntil(lambda: task.done)
     assert results == ["done"]
     assert QApplication.overrideCursor() is None
-    qtbot.waitUntil(lambda: not any(isinstance(w, QProgressDialog) and w.isVisible()
-                                    for w in QApplication.topLevelWidgets()))
+    qtbot.waitUntil(
+        lambda: not any(isinstance(w, QProgressDialog) and w.isVisible() for w in QApplication.topLevelWidgets())
+    )

@@ -54,8 +54,13 @@ def test_use_these_settings_restores_with_or_without_the_seed(qtbot, viewer):
     fields, with_seed = restored.args
     assert with_seed is True
     assert fields == {
-        "prompt": params.prompt, "negative_prompt": params.negative_prompt, "num_inference_steps": params.steps,
-        "guidance_scale": params.guidance_scale, "seed": params.seed, "width": params.width, "height": params.height,
+        "prompt": params.prompt,
+        "negative_prompt": params.negative_prompt,
+        "num_inference_steps": params.steps,
+        "guidance_scale": params.guidance_scale,
+        "seed": params.seed,
+        "width": params.width,
+        "height": params.height,
     }
     with qtbot.waitSignal(viewer.restoreRequested) as restored:
         viewer.details.use_without_seed.click()
@@ -101,8 +106,16 @@ def test_zoom_fit_and_actual_size(qtbot, viewer):
     viewer.canvas.actual_size()
     assert viewer.canvas.zoom == pytest.approx(1 / viewer.canvas.devicePixelRatioF())
     centre = QPointF(viewer.canvas.viewport().rect().center())
-    wheel = QWheelEvent(centre, viewer.canvas.mapToGlobal(centre), QPoint(), QPoint(0, 240),
-                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    wheel = QWheelEvent(
+        centre,
+        viewer.canvas.mapToGlobal(centre),
+        QPoint(),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(viewer.canvas.viewport(), wheel)
     assert viewer.canvas.zoom == pytest.approx(1.25**2)
     assert viewer.zoom_label.text() == "156%"

@@ -38,8 +38,7 @@ def test_first_run_offers_the_sandbox_in_one_click(qtbot, first_run_context, gui
     assert window.pages.currentWidget() is window.welcome
     qtbot.mouseClick(window.welcome.sandbox_button, Qt.MouseButton.LeftButton)
     assert window.pages.currentIndex() == 0
-    qtbot.waitUntil(lambda: window.status.target.text() == "Sandbox — local cloud, test-pattern images",
-                    timeout=30_000)
+    qtbot.waitUntil(lambda: window.status.target.text() == "Sandbox — local cloud, test-pattern images", timeout=30_000)
     assert window.status.target.objectName() == "sandboxBadge"
     window.close()
     again = AppContext.open(app_dirs)
@@ -88,8 +87,19 @@ def test_every_control_is_reachable_with_tab(qtbot, offline_context):
         widget = QApplication.focusWidget()
         reached.add(widget.objectName())
         qtbot.keyClick(widget, Qt.Key.Key_Tab)
-    for name in ("prompt", "negativePrompt", "width", "height", "stepsSlider", "stepsSpin", "guidanceSpin",
-                 "imagesSpin", "seed", "primary", "jobList"):
+    for name in (
+        "prompt",
+        "negativePrompt",
+        "width",
+        "height",
+        "stepsSlider",
+        "stepsSpin",
+        "guidanceSpin",
+        "imagesSpin",
+        "seed",
+        "primary",
+        "jobList",
+    ):
         assert name in reached, name
 
 
@@ -141,8 +151,15 @@ def test_status_bar_says_where_jobs_go_and_how_the_endpoint_is(qtbot):
 
     bar = StatusBar()
     qtbot.addWidget(bar)
-    bar.show_target(TargetInfo(False, "123456789012 · eu-west-1 · diffusion-desk-main", account="123456789012",
-                               region="eu-west-1", endpoint_name="diffusion-desk-main"))
+    bar.show_target(
+        TargetInfo(
+            False,
+            "123456789012 · eu-west-1 · diffusion-desk-main",
+            account="123456789012",
+            region="eu-west-1",
+            endpoint_name="diffusion-desk-main",
+        )
+    )
     assert bar.target.text() == "123456789012 · eu-west-1 · diffusion-desk-main"
     assert bar.target.objectName() == "targetBadge"
     bar.show_endpoint_state(EndpointState("InService", 0, True))

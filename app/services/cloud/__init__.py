@@ -22,6 +22,22 @@ from app.services.cloud.targets import (
     with_instance_type,
 )
 
-__all__ = ['Connection', 'ConnectionCheck', 'ConnectionChoice', 'CredentialSource', 'Identity', 'check_connection',
-           'chosen_target', 'endpoint_state', 'list_deployments', 'list_profiles', 'load_target', 'open_choice',
-           'record_target', 'remember_choice', 'saved_target', 'target_name', 'with_instance_type']
+__all__ = [
+    "Connection",
+    "ConnectionCheck",
+    "ConnectionChoice",
+    "CredentialSource",
+    "Identity",
+    "check_connection",
+    "chosen_target",
+    "endpoint_state",
+    "list_deployments",
+    "list_profiles",
+    "load_target",
+    "open_choice",
+    "record_target",
+    "remember_choice",
+    "saved_target",
+    "target_name",
+    "with_instance_type",
+]

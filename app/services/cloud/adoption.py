@@ -12,11 +12,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contract import ACCEPT_RGB, GUIDANCE_APP_NAME
-
 from app.services.cloud.aws import Connection, error_code, is_transient
-from app.services.errors import UserError
-from app.services.settings import AppDirs
 from app.services.cloud.targets import (
     Deployment,
     EndpointState,
@@ -24,9 +20,12 @@ from app.services.cloud.targets import (
     check_target,
     list_deployments,
     load_target,
+    remember_target,
     target_name,
 )
-from app.services.cloud.targets import remember_target
+from app.services.errors import UserError
+from app.services.settings import AppDirs
+from contract import ACCEPT_RGB, GUIDANCE_APP_NAME
 
 #: The guidance's Lambdas decode nested RGB arrays only; ours read both forms.
 GUIDANCE_ACCEPT = ACCEPT_RGB
@@ -118,8 +117,11 @@ def check_candidate(connection: Connection, candidate: Candidate) -> CheckResult
     state = check_target(connection, target)
     findings = [
         Finding("Bucket", f"{target.bucket} exists and can be read"),
-        Finding("Endpoint", f"{target.endpoint_name} is asynchronous ({state.status or 'status unknown'}, "
-                            f"{_instances(state.instances)})"),
+        Finding(
+            "Endpoint",
+            f"{target.endpoint_name} is asynchronous ({state.status or 'status unknown'}, "
+            f"{_instances(state.instances)})",
+        ),
     ]
     output = _async_config(connection, target).get("OutputConfig") or {}
     findings.append(_output_finding(target, output.get("S3OutputPath")))
@@ -134,10 +136,17 @@ def check_candidate(connection: Connection, candidate: Candidate) -> CheckResult
     if error:
         findings.append(_topic_finding(connection, "Error topic", error, required=False, target=target))
     else:
-        findings.append(Finding("Error topic", "none: a failed job is noticed only when its time to live passes", ok=False))
+        findings.append(
+            Finding("Error topic", "none: a failed job is noticed only when its time to live passes", ok=False)
+        )
     if candidate.guidance:
-        findings.append(Finding("Tracking", "this stack writes no time-ordered index: new results are found by a "
-                                            "full listing of messages/ about once a minute"))
+        findings.append(
+            Finding(
+                "Tracking",
+                "this stack writes no time-ordered index: new results are found by a "
+                "full listing of messages/ about once a minute",
+            )
+        )
         findings.append(Finding("Requests", f"sent with Accept {GUIDANCE_ACCEPT} (RGB arrays), which its Lambdas read"))
     return CheckResult(candidate, target, state, tuple(findings))
 
@@ -152,13 +161,22 @@ def adopt(connection: Connection, dirs: AppDirs, candidate: Candidate) -> CheckR
 def upgrade_plan(target: Target) -> UpgradePlan:
     """What an upgrade of an adopted guidance stack would replace; the deployer cannot do it in place yet."""
     if target.app != GUIDANCE_APP_NAME:
-        return UpgradePlan(target, (), ("everything",), False, "This deployment was made by Diffusion Desk: "
-                           "update it from the Deploy tab.")
+        return UpgradePlan(
+            target,
+            (),
+            ("everything",),
+            False,
+            "This deployment was made by Diffusion Desk: update it from the Deploy tab.",
+        )
     replaced = (
-        ("its save Lambda, by one that also writes a time-ordered index (messages-by-time/), so tracking costs "
-         "one listing per poll however many results the bucket holds"),
-        ("its PNG Lambda, by one that names images 0.png, 1.png…, writes every generation parameter into each "
-         "PNG and reads JPEG output too"),
+        (
+            "its save Lambda, by one that also writes a time-ordered index (messages-by-time/), so tracking costs "
+            "one listing per poll however many results the bucket holds"
+        ),
+        (
+            "its PNG Lambda, by one that names images 0.png, 1.png…, writes every generation parameter into each "
+            "PNG and reads JPEG output too"
+        ),
         "the endpoint configuration, to add a failure path (failures/)",
         "its CodeCommit pipeline, by Diffusion Desk's source and pipeline stacks",
     )
@@ -167,10 +185,12 @@ def upgrade_plan(target: Target) -> UpgradePlan:
         f"the endpoint {target.endpoint_name} and its model",
         "the SSM parameters the guidance's own script reads",
     )
-    why_not = ("This version of Diffusion Desk cannot upgrade a stack made with the AWS guidance in place: its "
-               "deployer only creates and updates Diffusion Desk's own stacks. The adopted stack stays exactly as "
-               "it is. To get the features above, deploy Diffusion Desk from the Deploy tab; it makes a separate "
-               "deployment and leaves this one untouched.")
+    why_not = (
+        "This version of Diffusion Desk cannot upgrade a stack made with the AWS guidance in place: its "
+        "deployer only creates and updates Diffusion Desk's own stacks. The adopted stack stays exactly as "
+        "it is. To get the features above, deploy Diffusion Desk from the Deploy tab; it makes a separate "
+        "deployment and leaves this one untouched."
+    )
     return UpgradePlan(target, replaced, kept, False, why_not)
 
 
@@ -191,14 +211,21 @@ def _async_config(connection: Connection, target: Target) -> dict:
 
 def _output_finding(target: Target, path: str | None) -> Finding:
     if not path:
-        raise UserError(f"The endpoint {target.endpoint_name!r} has no S3 output path, so its results cannot be found.",
-                        hint="Choose another deployment.")
+        raise UserError(
+            f"The endpoint {target.endpoint_name!r} has no S3 output path, so its results cannot be found.",
+            hint="Choose another deployment.",
+        )
     bucket = _bucket_of(path)
     if not path.startswith("s3://") or not bucket:
-        raise UserError(f"The endpoint's output path {path!r} is not an S3 location.", hint="Choose another deployment.")
+        raise UserError(
+            f"The endpoint's output path {path!r} is not an S3 location.", hint="Choose another deployment."
+        )
     if bucket != target.bucket:
-        return Finding("Results", f"written to {path}, another bucket than {target.bucket}; the stack's Lambdas "
-                                  "must be able to read it", ok=False)
+        return Finding(
+            "Results",
+            f"written to {path}, another bucket than {target.bucket}; the stack's Lambdas must be able to read it",
+            ok=False,
+        )
     return Finding("Results", f"written to {path}")
 
 
@@ -218,12 +245,16 @@ def _topic_finding(connection: Connection, subject: str, arn: str, *, required: 
                     f"The success topic {arn} of endpoint {target.endpoint_name!r} does not exist, so no result would be recorded.",
                     hint="Its stack may be half deleted; choose another deployment.",
                 ) from None
-            return Finding(subject, f"{arn} does not exist: failures are noticed only when their time to live passes", ok=False)
+            return Finding(
+                subject, f"{arn} does not exist: failures are noticed only when their time to live passes", ok=False
+            )
         raise _read_error(exc, f"the topic {arn}") from None
     except BotoCoreError as exc:
         raise _read_error(exc, f"the topic {arn}") from None
     if not subscribed:
-        return Finding(subject, f"{arn}: nothing is subscribed, so these notifications are not saved to the bucket", ok=False)
+        return Finding(
+            subject, f"{arn}: nothing is subscribed, so these notifications are not saved to the bucket", ok=False
+        )
     return Finding(subject, f"{arn} ({len(subscribed)} subscriber{'s' if len(subscribed) != 1 else ''})")
 
 

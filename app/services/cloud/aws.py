@@ -31,7 +31,14 @@ TRANSIENT_CODES = frozenset(
 )
 
 
-def client_config(retry_mode: str = "adaptive", *, max_attempts: int = 5, connect_timeout: float = 5, read_timeout: float = 60, pool: int = 32) -> Config:
+def client_config(
+    retry_mode: str = "adaptive",
+    *,
+    max_attempts: int = 5,
+    connect_timeout: float = 5,
+    read_timeout: float = 60,
+    pool: int = 32,
+) -> Config:
     if retry_mode not in ("adaptive", "standard"):
         retry_mode = "adaptive"
     return Config(
@@ -63,7 +70,16 @@ def error_code(exc: BaseException) -> str:
 class Connection:
     """A boto3 Session and its clients for one region and endpoint URL; clients are shared by threads."""
 
-    def __init__(self, session: boto3.Session, source: CredentialSource, *, region: str | None = None, endpoint_url: str | None = None, retry_mode: str = "adaptive", config: Config | None = None) -> None:
+    def __init__(
+        self,
+        session: boto3.Session,
+        source: CredentialSource,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        retry_mode: str = "adaptive",
+        config: Config | None = None,
+    ) -> None:
         self.session = session
         self.source = source
         self.region = region or session_region(session, source)
@@ -73,15 +89,32 @@ class Connection:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, source: CredentialSource, *, region: str | None = None, endpoint_url: str | None = None, retry_mode: str = "adaptive", config: Config | None = None) -> "Connection":
-        return cls(make_session(source, region), source, region=region, endpoint_url=endpoint_url, retry_mode=retry_mode, config=config)
+    def open(
+        cls,
+        source: CredentialSource,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        retry_mode: str = "adaptive",
+        config: Config | None = None,
+    ) -> Connection:
+        return cls(
+            make_session(source, region),
+            source,
+            region=region,
+            endpoint_url=endpoint_url,
+            retry_mode=retry_mode,
+            config=config,
+        )
 
     def client(self, name: str) -> Any:
         """The one client for a service (boto3 clients are thread-safe, Sessions are not)."""
         with self._lock:
             client = self._clients.get(name)
             if client is None:
-                client = self.session.client(name, region_name=self.region, endpoint_url=self.endpoint_url, config=self.config)
+                client = self.session.client(
+                    name, region_name=self.region, endpoint_url=self.endpoint_url, config=self.config
+                )
                 self._clients[name] = client
             return client
 

@@ -72,8 +72,9 @@ def open_choice(choice: ConnectionChoice, open_connection: OpenConnection) -> Co
     return open_connection(choice.source(), region=choice.region)
 
 
-def check_connection(choice: ConnectionChoice, open_connection: OpenConnection, *,
-                     endpoint_url: str | None = None) -> ConnectionCheck:
+def check_connection(
+    choice: ConnectionChoice, open_connection: OpenConnection, *, endpoint_url: str | None = None
+) -> ConnectionCheck:
     """Who the chosen credentials are and which deployments the region holds (worker thread).
 
     A typed key pair is checked in memory and stored nowhere: only Apply puts it in the keyring.
@@ -84,8 +85,12 @@ def check_connection(choice: ConnectionChoice, open_connection: OpenConnection, 
         identity = connection.identity()
     else:
         identity = check_key_pair(*typed, region=choice.region, endpoint_url=endpoint_url)
-        connection = Connection(key_pair_session(*typed, region=choice.region), CredentialSource("keyring"),
-                                region=choice.region, endpoint_url=endpoint_url)
+        connection = Connection(
+            key_pair_session(*typed, region=choice.region),
+            CredentialSource("keyring"),
+            region=choice.region,
+            endpoint_url=endpoint_url,
+        )
     note, names = "", []
     try:
         names = [(target_name(d.name, d.app), d.name, d.app) for d in list_deployments(connection) if not d.missing]
@@ -94,8 +99,14 @@ def check_connection(choice: ConnectionChoice, open_connection: OpenConnection, 
     return ConnectionCheck(identity, connection.region, names, note)
 
 
-def chosen_target(choice: ConnectionChoice, open_connection: OpenConnection, deployment: str = "", *,
-                  app: str = APP_NAME, name: str | None = None) -> tuple[CredentialSource, Target | None]:
+def chosen_target(
+    choice: ConnectionChoice,
+    open_connection: OpenConnection,
+    deployment: str = "",
+    *,
+    app: str = APP_NAME,
+    name: str | None = None,
+) -> tuple[CredentialSource, Target | None]:
     """What Apply saves (worker thread): the credential source and the chosen deployment's target, if one is."""
     source = choice.source()
     if not deployment:
@@ -104,8 +115,14 @@ def chosen_target(choice: ConnectionChoice, open_connection: OpenConnection, dep
     return source, load_target(connection, deployment, app=app, name=name)
 
 
-def remember_choice(settings: Settings, source: CredentialSource, region: str | None, target: Target | None = None,
-                    *, mode: str | None = None) -> Settings:
+def remember_choice(
+    settings: Settings,
+    source: CredentialSource,
+    region: str | None,
+    target: Target | None = None,
+    *,
+    mode: str | None = None,
+) -> Settings:
     """Put the credential choice, the region, the target (made active) and the mode in `settings`.
 
     The caller holds the settings' lock and saves them (`Session.update_settings`).

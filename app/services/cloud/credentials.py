@@ -106,7 +106,9 @@ def keyring_problem() -> str | None:
     return None
 
 
-def store_key_pair(name: str, access_key_id: str, secret_access_key: str, session_token: str | None = None) -> CredentialSource:
+def store_key_pair(
+    name: str, access_key_id: str, secret_access_key: str, session_token: str | None = None
+) -> CredentialSource:
     """Keep a key pair in the OS keyring under `name`; refuse when the keyring is not secure."""
     access_key_id, secret_access_key = access_key_id.strip(), secret_access_key.strip()
     if not name.strip():
@@ -125,22 +127,35 @@ def store_key_pair(name: str, access_key_id: str, secret_access_key: str, sessio
     try:
         keyring.set_password(KEYRING_SERVICE, name, json.dumps(entry))
     except keyring.errors.KeyringError as exc:
-        raise UserError(f"The keyring refused to store the key ({type(exc).__name__}).", hint="Use a named AWS profile instead.") from None
+        raise UserError(
+            f"The keyring refused to store the key ({type(exc).__name__}).", hint="Use a named AWS profile instead."
+        ) from None
     return CredentialSource("keyring", key_name=name)
 
 
-def key_pair_session(access_key_id: str, secret_access_key: str, session_token: str | None = None, *,
-                     region: str | None = None) -> boto3.Session:
+def key_pair_session(
+    access_key_id: str, secret_access_key: str, session_token: str | None = None, *, region: str | None = None
+) -> boto3.Session:
     """A session on a typed key pair that is kept in memory only (nothing is stored)."""
     access_key_id, secret_access_key = access_key_id.strip(), secret_access_key.strip()
     if not access_key_id or not secret_access_key:
         raise UserError("Both the access key ID and the secret access key are needed.")
-    return boto3.Session(aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
-                         aws_session_token=(session_token or "").strip() or None, region_name=region)
+    return boto3.Session(
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        aws_session_token=(session_token or "").strip() or None,
+        region_name=region,
+    )
 
 
-def check_key_pair(access_key_id: str, secret_access_key: str, session_token: str | None = None, *,
-                   region: str | None, endpoint_url: str | None = None) -> Identity:
+def check_key_pair(
+    access_key_id: str,
+    secret_access_key: str,
+    session_token: str | None = None,
+    *,
+    region: str | None,
+    endpoint_url: str | None = None,
+) -> Identity:
     """Ask STS who a typed key pair belongs to, without storing it anywhere."""
     session = key_pair_session(access_key_id, secret_access_key, session_token, region=region)
     return check_identity(session, CredentialSource("keyring", key_name="typed"), endpoint_url=endpoint_url)
@@ -152,16 +167,22 @@ def _load_key_pair(name: str | None) -> dict[str, str]:
     try:
         raw = keyring.get_password(KEYRING_SERVICE, name)
     except keyring.errors.KeyringError as exc:
-        raise UserError(f"The keyring could not be read ({type(exc).__name__}).", hint="Use a named AWS profile instead.") from None
+        raise UserError(
+            f"The keyring could not be read ({type(exc).__name__}).", hint="Use a named AWS profile instead."
+        ) from None
     if not raw:
-        raise UserError(f"The stored access key {name!r} is not in the keyring any more.", hint="Enter it again in Settings.")
+        raise UserError(
+            f"The stored access key {name!r} is not in the keyring any more.", hint="Enter it again in Settings."
+        )
     try:
         pair = json.loads(raw)
     except ValueError:
         pair = None
     if not isinstance(pair, dict) or not pair.get("access_key_id") or not pair.get("secret_access_key"):
         # Never repeat the entry: it may hold a secret.
-        raise UserError(f"The stored access key {name!r} in the keyring is damaged.", hint="Enter it again in Settings.") from None
+        raise UserError(
+            f"The stored access key {name!r} in the keyring is damaged.", hint="Enter it again in Settings."
+        ) from None
     return pair
 
 
@@ -233,4 +254,6 @@ def explain(exc: BaseException, source: CredentialSource) -> UserError:
         if code in _CLIENT_ERRORS:
             return UserError(_CLIENT_ERRORS[code])
         return UserError(f"AWS refused the credentials check ({code}).")
-    return UserError(f"AWS could not be reached to check the credentials ({type(exc).__name__}).", hint="Check the network.")
+    return UserError(
+        f"AWS could not be reached to check the credentials ({type(exc).__name__}).", hint="Check the network."
+    )

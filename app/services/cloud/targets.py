@@ -8,11 +8,23 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contract import APP_NAME, BUCKET_PARAM, ENDPOINT_PARAM, ERROR_TOPIC_PARAM, GUIDANCE_APP_NAME, SUCCESS_TOPIC_PARAM, Budget, budget_for, parse_ssm_name, ssm_name, ssm_prefix, ssm_root
-
 from app.services.cloud.aws import Connection, error_code, is_transient
 from app.services.errors import UserError
 from app.services.settings import AppDirs, Settings, load_settings, save_settings
+from contract import (
+    APP_NAME,
+    BUCKET_PARAM,
+    ENDPOINT_PARAM,
+    ERROR_TOPIC_PARAM,
+    GUIDANCE_APP_NAME,
+    SUCCESS_TOPIC_PARAM,
+    Budget,
+    budget_for,
+    parse_ssm_name,
+    ssm_name,
+    ssm_prefix,
+    ssm_root,
+)
 
 if TYPE_CHECKING:
     from app.services.cloud.credentials import CredentialSource
@@ -44,11 +56,13 @@ class Target:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Target":
+    def from_dict(cls, data: dict[str, Any]) -> Target:
         try:
             return cls(**{key: data[key] for key in cls.__slots__ if key in data})  # type: ignore[attr-defined]
         except TypeError:
-            raise UserError(f"A saved target is incomplete: {sorted(data)}.", hint="Connect to the deployment again in Settings.") from None
+            raise UserError(
+                f"A saved target is incomplete: {sorted(data)}.", hint="Connect to the deployment again in Settings."
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +138,14 @@ def load_target(connection: Connection, deployment: str, *, app: str = APP_NAME,
         prefix = ssm_prefix(deployment, app)
     except ValueError as exc:
         raise UserError(f"{deployment!r} is not a deployment name: {exc}.") from None
-    wanted = [ssm_name(deployment, p, app) for p in (BUCKET_PARAM, ENDPOINT_PARAM, SUCCESS_TOPIC_PARAM, ERROR_TOPIC_PARAM)]
+    wanted = [
+        ssm_name(deployment, p, app) for p in (BUCKET_PARAM, ENDPOINT_PARAM, SUCCESS_TOPIC_PARAM, ERROR_TOPIC_PARAM)
+    ]
     try:
         reply = connection.client("ssm").get_parameters(Names=wanted)
     except (BotoCoreError, ClientError) as exc:
         raise _target_error(exc, f"the settings of deployment {deployment!r}") from None
-    values = {p["Name"][len(prefix):]: p["Value"] for p in reply.get("Parameters", [])}
+    values = {p["Name"][len(prefix) :]: p["Value"] for p in reply.get("Parameters", [])}
     missing = [ssm_name(deployment, p, app) for p in (BUCKET_PARAM, ENDPOINT_PARAM) if not values.get(p)]
     if missing:
         raise UserError(
@@ -174,21 +190,26 @@ def find_target(connection: Connection, name: str) -> Target:
     wanted = (app, rest) if sep and app in (APP_NAME, GUIDANCE_APP_NAME) else (None, name)
     deployments = list_deployments(connection)
     found = [
-        d for d in deployments
+        d
+        for d in deployments
         if (d.app, d.name) == wanted or (wanted[0] is None and name in (d.name, target_name(d.name, d.app)))
     ]
     if len(found) == 1:
         return load_target(connection, found[0].name, app=found[0].app, name=target_name(found[0].name, found[0].app))
     if found:
         choices = " or ".join(f"--deployment {d.app}/{d.name}" for d in found)
-        raise UserError(f"{name!r} names {len(found)} deployments in {connection.region}.", hint=f"Choose one: {choices}.")
+        raise UserError(
+            f"{name!r} names {len(found)} deployments in {connection.region}.", hint=f"Choose one: {choices}."
+        )
     if not deployments:
         raise UserError(
             f"No deployment named {name!r} was found in {connection.region}; there are none there.",
             hint="Deploy one from Settings, choose another region, or pass --endpoint-url for the local cloud.",
         )
     listed = ", ".join(_choice(d) for d in deployments)
-    raise UserError(f"No deployment named {name!r} was found in {connection.region}.", hint=f"Deployments there: {listed}.")
+    raise UserError(
+        f"No deployment named {name!r} was found in {connection.region}.", hint=f"Deployments there: {listed}."
+    )
 
 
 def _choice(deployment: Deployment) -> str:
@@ -227,7 +248,10 @@ def check_target(connection: Connection, target: Target) -> EndpointState:
     except ClientError as exc:
         code = error_code(exc)
         if code in ("404", "NoSuchBucket", "NotFound"):
-            raise UserError(f"The bucket {target.bucket!r} of target {target.name!r} does not exist.", hint="Deploy again, or choose another target.") from None
+            raise UserError(
+                f"The bucket {target.bucket!r} of target {target.name!r} does not exist.",
+                hint="Deploy again, or choose another target.",
+            ) from None
         if code in ("403", "AccessDenied", "Forbidden"):
             raise UserError(
                 f"Access to the bucket {target.bucket!r} was denied.",
@@ -266,7 +290,9 @@ def _target_error(exc: BaseException, what: str) -> UserError:
     if is_transient(exc):
         return UserError(f"AWS could not be reached to read {what} ({code}).", hint="Check the network and try again.")
     if code in ("AccessDenied", "AccessDeniedException", "403"):
-        return UserError(f"These credentials may not read {what}.", hint="Ask your AWS admin for access, or choose another profile.")
+        return UserError(
+            f"These credentials may not read {what}.", hint="Ask your AWS admin for access, or choose another profile."
+        )
     return UserError(f"Reading {what} failed ({code}).")
 
 

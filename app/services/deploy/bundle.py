@@ -68,7 +68,7 @@ def read_config_text(dirs: AppDirs, source_dir: Path | None = None) -> str:
     return ((source_dir or cloud_source_dir()) / CONFIG_ARCNAME).read_text(encoding="utf-8")
 
 
-def parse(text: str) -> "Config":
+def parse(text: str) -> Config:
     """Validate config.toml text; a bad value becomes a UserError naming the key."""
     from infra.config import ConfigError, parse_config  # only deploying needs the cloud side's config types
 
@@ -86,7 +86,9 @@ def load_options(dirs: AppDirs, source_dir: Path | None = None) -> DeployOptions
     return DeployOptions(config.model.id, config.model.instance_type, config.endpoint.max_instances)
 
 
-def configure(dirs: AppDirs, options: DeployOptions, region: str, source_dir: Path | None = None) -> tuple[str, "Config"]:
+def configure(
+    dirs: AppDirs, options: DeployOptions, region: str, source_dir: Path | None = None
+) -> tuple[str, Config]:
     """Write the user's choices into their config.toml (comments kept); returns its text and Config."""
     document = tomlkit.parse(read_config_text(dirs, source_dir))
     document["region"] = region
@@ -99,7 +101,7 @@ def configure(dirs: AppDirs, options: DeployOptions, region: str, source_dir: Pa
     return text, config
 
 
-def pin_model_version(dirs: AppDirs, version: str, source_dir: Path | None = None) -> tuple[str, "Config"]:
+def pin_model_version(dirs: AppDirs, version: str, source_dir: Path | None = None) -> tuple[str, Config]:
     """Write a concrete JumpStart model version into the user's config.toml; returns its text and Config."""
     document = tomlkit.parse(read_config_text(dirs, source_dir))
     document["model"]["version"] = version
@@ -115,7 +117,9 @@ def bundle_files(config_text: str, source_dir: Path | None = None) -> Iterator[t
     for folder in SOURCE_FOLDERS:
         base = root / folder
         if not base.is_dir():
-            raise UserError(f"The app's copy of the cloud code is incomplete: {base} is missing.", hint="Reinstall the app.")
+            raise UserError(
+                f"The app's copy of the cloud code is incomplete: {base} is missing.", hint="Reinstall the app."
+            )
         for path in sorted(base.rglob("*")):
             relative = path.relative_to(root)
             if not path.is_file() or _SKIPPED_PARTS.intersection(relative.parts) or path.suffix in _SKIPPED_SUFFIXES:

@@ -13,29 +13,28 @@ import json
 import re
 import tempfile
 import time
-from datetime import datetime, timezone
 from collections.abc import Callable, Generator, Iterator
-from functools import partial
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contract import ENDPOINT_PARAM, MODEL_DATA_PARAM, MODEL_IMAGE_PARAM, ssm_name, ssm_prefix
-from infra.config import Config
-
-from app.services.deploy import bundle as deploy_bundle
 from app.services.cloud.aws import Connection, client_config, error_code
+from app.services.cloud.targets import Target, load_target, record_target
+from app.services.deploy import bundle as deploy_bundle
 from app.services.deploy.bundle import DeployOptions
+from app.services.deploy.pipeline import PipelineFailed, follow
+from app.services.deploy.stacks import CLOCK_SKEW, RECREATE, UPDATABLE, StackLine, Stacks
 from app.services.errors import UserError
 from app.services.lanes import Lane, lane
 from app.services.model_catalog import ModelCatalog, ModelChoice
 from app.services.progress import Progress
-from app.services.deploy.pipeline import PipelineFailed, follow
 from app.services.settings import AppDirs, Settings, load_settings, save_settings
-from app.services.deploy.stacks import CLOCK_SKEW, RECREATE, UPDATABLE, StackLine, Stacks
-from app.services.cloud.targets import Target, load_target, record_target
+from contract import ENDPOINT_PARAM, MODEL_DATA_PARAM, MODEL_IMAGE_PARAM, ssm_name, ssm_prefix
+from infra.config import Config
 
 BOOTSTRAP_STACK = "CDKToolkit"
 BOOTSTRAP_TEMPLATE = "bootstrap-template.yaml"
@@ -50,8 +49,10 @@ BOOTSTRAP_CREATE_PARAMETERS = {"FileAssetsBucketKmsKeyId": "AWS_MANAGED_KEY"}
 RUNNING = ("InProgress", "Stopping")
 
 #: A new instance type replaces the endpoint (AWS refuses to change a scaled variant in place).
-REPLACED_ENDPOINT = ("Warning: {before} → {after} replaces the endpoint. The new one takes the new jobs once it is "
-                     "ready; jobs still waiting on the old one when it is deleted are lost: wait for them, or resend them.")
+REPLACED_ENDPOINT = (
+    "Warning: {before} → {after} replaces the endpoint. The new one takes the new jobs once it is "
+    "ready; jobs still waiting on the old one when it is deleted are lost: wait for them, or resend them."
+)
 
 Events = Generator[Progress, None, Any]
 SettingsUpdate = Callable[[Callable[[Settings], Any]], Any]
@@ -80,10 +81,12 @@ class TeardownPlan:
     parameters: tuple[str, ...] = ()
     log_groups: tuple[str, ...] = ()
     template_copies: tuple[str, ...] = ()
-    kept: tuple[str, ...] = field(default=(
-        "the CDK bootstrap stack CDKToolkit and its staging bucket (other CDK apps in the account may use them)",
-        "the images already in your library on this computer",
-    ))
+    kept: tuple[str, ...] = field(
+        default=(
+            "the CDK bootstrap stack CDKToolkit and its staging bucket (other CDK apps in the account may use them)",
+            "the images already in your library on this computer",
+        )
+    )
 
     @property
     def empty(self) -> bool:
@@ -112,9 +115,18 @@ class TeardownPlan:
 class Deployer:
     """Deploys one deployment (named in the user's config.toml) into the connection's account and region."""
 
-    def __init__(self, connection: Connection, dirs: AppDirs, *, update_settings: SettingsUpdate | None = None,
-                 templates: Path | None = None, source_dir: Path | None = None, poll_seconds: float = 5.0,
-                 sleep: Callable[[float], None] = time.sleep, pipeline_timeout: float = 4 * 3600) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        dirs: AppDirs,
+        *,
+        update_settings: SettingsUpdate | None = None,
+        templates: Path | None = None,
+        source_dir: Path | None = None,
+        poll_seconds: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+        pipeline_timeout: float = 4 * 3600,
+    ) -> None:
         self.connection = connection
         self.dirs = dirs
         # The running app's Session.update_settings (its lock, its save); alone, the settings file is changed directly.
@@ -126,8 +138,12 @@ class Deployer:
         self.pipeline_timeout = pipeline_timeout
         self.stacks = Stacks(connection.client("cloudformation"), poll_seconds=poll_seconds, sleep=sleep)
         # One attempt: where Service Quotas does not answer, retrying does not help.
-        self.quotas = connection.session.client("service-quotas", region_name=connection.region,
-                                                endpoint_url=connection.endpoint_url, config=client_config(max_attempts=1))
+        self.quotas = connection.session.client(
+            "service-quotas",
+            region_name=connection.region,
+            endpoint_url=connection.endpoint_url,
+            config=client_config(max_attempts=1),
+        )
 
     @property
     def region(self) -> str:
@@ -151,29 +167,41 @@ class Deployer:
         yield _at(step, 1, f"Account {identity.account}, signed in as {identity.arn}")
         offered = self.connection.session.get_available_regions("sagemaker")
         if offered and self.region not in offered and self.connection.endpoint_url is None:
-            raise UserError(f"SageMaker is not offered in {self.region}.", hint="Choose another region on the Connection page.")
+            raise UserError(
+                f"SageMaker is not offered in {self.region}.", hint="Choose another region on the Connection page."
+            )
         yield _at(step, 2, f"Region {self.region}")
         model = yield from self._model(options, newest_model, step)
         warnings = []
         quota, why = self._endpoint_quota(options.instance_type)
         if quota is None:
-            warnings.append(f"The SageMaker quota for {options.instance_type} could not be read ({why}). If the "
-                            "endpoint fails to start, request an increase in the Service Quotas console.")
+            warnings.append(
+                f"The SageMaker quota for {options.instance_type} could not be read ({why}). If the "
+                "endpoint fails to start, request an increase in the Service Quotas console."
+            )
         elif quota < 1:
             raise UserError(
                 f"Your account may run no {options.instance_type} endpoint instances in {self.region} (quota 0).",
                 hint=f"Request an increase of '{options.instance_type} for endpoint usage' in the Service Quotas "
-                     "console, or choose another instance type.")
+                "console, or choose another instance type.",
+            )
         elif quota < options.max_instances:
-            warnings.append(f"The quota allows {quota:g} {options.instance_type} instances, fewer than the "
-                            f"{options.max_instances} chosen: the endpoint will not scale beyond {quota:g}.")
+            warnings.append(
+                f"The quota allows {quota:g} {options.instance_type} instances, fewer than the "
+                f"{options.max_instances} chosen: the endpoint will not scale beyond {quota:g}."
+            )
         else:
             yield _at(step, 3, f"Quota: up to {quota:g} {options.instance_type} endpoint instances")
         for warning in warnings:
             yield _at(step, 3, f"Warning: {warning}")
         version = self._bootstrap_version()
-        yield _at(step, 4, f"CDK bootstrap: version {version}" if version is not None
-                          else "CDK bootstrap: not found in this account and region")
+        yield _at(
+            step,
+            4,
+            f"CDK bootstrap: version {version}"
+            if version is not None
+            else "CDK bootstrap: not found in this account and region",
+        )
         return Preflight(identity.account, self.region, version, tuple(warnings), model)
 
     def _model(self, options: DeployOptions, newest: bool, step: str) -> Iterator[Progress]:
@@ -187,8 +215,12 @@ class Deployer:
         if choice.version != pinned:
             yield _at(step, 2, f"Model {choice.model_id}: version {pinned} → {choice.version} used")
         elif choice.newer_available:
-            yield _at(step, 2, f"Model {choice.model_id}: version {choice.version} → {choice.newest} available "
-                                       "(press Update to use it)")
+            yield _at(
+                step,
+                2,
+                f"Model {choice.model_id}: version {choice.version} → {choice.newest} available "
+                "(press Update to use it)",
+            )
         yield _at(step, 2, f"Model {choice.model_id} version {choice.version} on {options.instance_type}")
         return choice
 
@@ -205,17 +237,28 @@ class Deployer:
     def _run(self, options: DeployOptions, *, updating: bool) -> Events:
         config = self.config()
         if updating:
-            missing = [name for name in (config.stack_name("source"), config.stack_name("pipeline"))
-                       if self.stacks.status(name) not in UPDATABLE]
+            missing = [
+                name
+                for name in (config.stack_name("source"), config.stack_name("pipeline"))
+                if self.stacks.status(name) not in UPDATABLE
+            ]
             if missing:
-                raise UserError(f"There is no complete deployment in {self.region} to update ({', '.join(missing)} missing).",
-                                hint="Press Deploy.")
+                raise UserError(
+                    f"There is no complete deployment in {self.region} to update ({', '.join(missing)} missing).",
+                    hint="Press Deploy.",
+                )
         before = config.model.instance_type
         text, config = deploy_bundle.configure(self.dirs, options, self.region, self.source_dir)
-        yield _at("Saving your choices", 0, f"Model {config.model.id} on {config.model.instance_type}, "
-                          f"0 to {config.endpoint.max_instances} instances, in {config.region}")
+        yield _at(
+            "Saving your choices",
+            0,
+            f"Model {config.model.id} on {config.model.instance_type}, "
+            f"0 to {config.endpoint.max_instances} instances, in {config.region}",
+        )
         if updating and before != config.model.instance_type:
-            yield _at("Saving your choices", 0, REPLACED_ENDPOINT.format(before=before, after=config.model.instance_type))
+            yield _at(
+                "Saving your choices", 0, REPLACED_ENDPOINT.format(before=before, after=config.model.instance_type)
+            )
         preflight = yield from self.preflight(options, newest_model=updating)
         if preflight.model is not None and preflight.model.version != config.model.version:
             text, config = deploy_bundle.pin_model_version(self.dirs, preflight.model.version, self.source_dir)
@@ -223,7 +266,7 @@ class Deployer:
         yield from self._stack(config, "source", staging, 12, 18)
         # CodePipeline runs a pipeline once when it is created: the source must be there before it.
         version = yield from self._upload(config, text, self.stacks.outputs(config.stack_name("source")))
-        since = datetime.now(timezone.utc)
+        since = datetime.now(UTC)
         yield from self._stack(config, "pipeline", staging, 20, 35)
         yield from self._pipeline(config, version, since)
         step = "Connecting the app"
@@ -240,8 +283,9 @@ class Deployer:
         if preflight.bootstrap_version is None or str(preflight.bootstrap_version) in too_old:
             yield _at(step, 6, f"Deploying the CDK bootstrap stack {BOOTSTRAP_STACK} (qualifier {qualifier})")
             body = (self.templates / BOOTSTRAP_TEMPLATE).read_text(encoding="utf-8")
-            yield from _scaled(self.stacks.deploy(BOOTSTRAP_STACK, body, parameters=self._bootstrap_parameters()),
-                               step, 6, 12)
+            yield from _scaled(
+                self.stacks.deploy(BOOTSTRAP_STACK, body, parameters=self._bootstrap_parameters()), step, 6, 12
+            )
         else:
             yield _at(step, 12, f"CDK bootstrap version {preflight.bootstrap_version} is ready")
         return self._staging_bucket(preflight.account, assumed=True)
@@ -254,7 +298,11 @@ class Deployer:
         declared = _template_parameters((self.templates / BOOTSTRAP_TEMPLATE).read_text(encoding="utf-8"))
         existing = {p["ParameterKey"] for p in stack.get("Parameters") or []} & declared
         kept = [{"ParameterKey": key, "UsePreviousValue": True} for key in sorted(existing)]
-        added = [{"ParameterKey": k, "ParameterValue": v} for k, v in BOOTSTRAP_CREATE_PARAMETERS.items() if k not in existing]
+        added = [
+            {"ParameterKey": k, "ParameterValue": v}
+            for k, v in BOOTSTRAP_CREATE_PARAMETERS.items()
+            if k not in existing
+        ]
         return kept + added
 
     def _stack(self, config: Config, part: str, staging: str, low: float, high: float) -> Iterator[Progress]:
@@ -278,7 +326,9 @@ class Deployer:
         with tempfile.TemporaryDirectory(prefix="diffusion-desk-") as folder:
             bundle = deploy_bundle.build_bundle(text, Path(folder) / "source.zip", self.source_dir)
             data = bundle.read_bytes()
-        yield _at(step, 19, f"source.zip: {len(data) / 1024:.0f} kB of infra/, lambdas/, contract/ and your config.toml")
+        yield _at(
+            step, 19, f"source.zip: {len(data) / 1024:.0f} kB of infra/, lambdas/, contract/ and your config.toml"
+        )
         try:
             reply = self.connection.s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/zip")
         except (BotoCoreError, ClientError) as exc:
@@ -306,7 +356,9 @@ class Deployer:
                     if path and path not in files:
                         stale.append(path)
         request: dict[str, Any] = {
-            "repositoryName": repository, "branchName": branch, "authorName": "Diffusion Desk",
+            "repositoryName": repository,
+            "branchName": branch,
+            "authorName": "Diffusion Desk",
             "commitMessage": "Cloud code and config from Diffusion Desk",
             "putFiles": [{"filePath": path, "fileContent": data} for path, data in files.items()],
         }
@@ -333,8 +385,12 @@ class Deployer:
         started = since
         execution = self._running(client, name, revision, since)
         if execution:
-            yield _at(step, 41, f"Pipeline {name} is already running for this code (run {execution}): "
-                                        "following it; the model build takes a while")
+            yield _at(
+                step,
+                41,
+                f"Pipeline {name} is already running for this code (run {execution}): "
+                "following it; the model build takes a while",
+            )
         else:
             try:
                 execution = client.start_pipeline_execution(name=name)["pipelineExecutionId"]
@@ -342,19 +398,33 @@ class Deployer:
                 raise UserError(f"The pipeline {name} could not be started: {_message(exc)}") from None
             yield _at(step, 41, f"Pipeline {name} started (run {execution}); the model build takes a while")
         try:
-            yield from _scaled(follow(client, name, execution, poll_seconds=self.poll_seconds * 2, sleep=self.sleep,
-                                      timeout=self.pipeline_timeout), step, 41, 97)
+            yield from _scaled(
+                follow(
+                    client,
+                    name,
+                    execution,
+                    poll_seconds=self.poll_seconds * 2,
+                    sleep=self.sleep,
+                    timeout=self.pipeline_timeout,
+                ),
+                step,
+                41,
+                97,
+            )
         except PipelineFailed as failed:
             reason = self.stacks.failure_reason(config.stack_name("endpoint"), since=started)
             if reason:
-                raise PipelineFailed(f"{failed.args[0]} {reason}", stage=failed.stage, action=failed.action,
-                                     hint=failed.hint) from None
+                raise PipelineFailed(
+                    f"{failed.args[0]} {reason}", stage=failed.stage, action=failed.action, hint=failed.hint
+                ) from None
             raise
 
     def _running(self, client: Any, name: str, revision: str | None, since: datetime) -> str | None:
         """A run in progress on this source revision, or (revision not read yet) started since `since`."""
         try:
-            summaries = client.list_pipeline_executions(pipelineName=name, maxResults=10).get("pipelineExecutionSummaries", [])
+            summaries = client.list_pipeline_executions(pipelineName=name, maxResults=10).get(
+                "pipelineExecutionSummaries", []
+            )
         except (BotoCoreError, ClientError) as exc:
             raise UserError(f"The runs of the pipeline {name} could not be listed: {_message(exc)}") from None
         for summary in summaries:
@@ -380,11 +450,19 @@ class Deployer:
             if self.stacks.describe(name) is not None:
                 stacks.append(name)
                 buckets.extend(self.stacks.resources(name, BUCKET))
-                log_groups.extend(f"/aws/codebuild/{project}" for project in self.stacks.resources(name, "AWS::CodeBuild::Project"))
+                log_groups.extend(
+                    f"/aws/codebuild/{project}" for project in self.stacks.resources(name, "AWS::CodeBuild::Project")
+                )
         log_groups.extend(self._endpoint_log_groups(config))
         return TeardownPlan(
-            identity.account, self.region, config.deployment, tuple(stacks), tuple(buckets),
-            tuple(self._parameters(config)), tuple(log_groups), tuple(self._template_copies(identity.account)),
+            identity.account,
+            self.region,
+            config.deployment,
+            tuple(stacks),
+            tuple(buckets),
+            tuple(self._parameters(config)),
+            tuple(log_groups),
+            tuple(self._template_copies(identity.account)),
         )
 
     @lane(Lane.LONG)
@@ -393,14 +471,18 @@ class Deployer:
         if not isinstance(plan, TeardownPlan):
             raise UserError("Teardown needs the confirmed list of what it deletes.")
         if plan.region != self.region or plan.deployment != self.config().deployment:
-            raise UserError(f"The confirmed teardown was for {plan.deployment!r} in {plan.region}, not this connection.",
-                            hint="Press Tear down again.")
+            raise UserError(
+                f"The confirmed teardown was for {plan.deployment!r} in {plan.region}, not this connection.",
+                hint="Press Tear down again.",
+            )
         try:
             return (yield from self._tear_down(plan))
         except (UserError, BotoCoreError, ClientError) as exc:
             why = exc.args[0] if isinstance(exc, UserError) else f"AWS refused a request ({error_code(exc)})."
-            raise UserError(f"Teardown stopped part-way, so some of deployment {plan.deployment!r} is left: {why}",
-                            hint="Press Tear down again: it lists and deletes only what is left.") from None
+            raise UserError(
+                f"Teardown stopped part-way, so some of deployment {plan.deployment!r} is left: {why}",
+                hint="Press Tear down again: it lists and deletes only what is left.",
+            ) from None
 
     def _tear_down(self, plan: TeardownPlan) -> Events:
         share = 85 / max(len(plan.stacks), 1)
@@ -408,7 +490,7 @@ class Deployer:
             step, low = f"Deleting {name}", n * share
             buckets = self.stacks.resources(name, BUCKET)
             yield from self._empty(buckets, step, low)
-            retry = (lambda b=buckets, s=step, p=low: _as_lines(self._empty(b, s, p)))  # late logs make buckets non-empty
+            retry = lambda b=buckets, s=step, p=low: _as_lines(self._empty(b, s, p))  # late logs make buckets non-empty
             yield from _scaled(self.stacks.delete(name, before_retry=retry), step, low, low + share)
             yield from self._delete_buckets(buckets, step, low + share)
         step = "Removing the rest"
@@ -456,8 +538,9 @@ class Deployer:
     def _endpoint_log_groups(self, config: Config) -> list[str]:
         """The endpoint's log group, which SageMaker creates and no stack owns."""
         try:
-            endpoint = self.connection.client("ssm").get_parameter(
-                Name=ssm_name(config.deployment, ENDPOINT_PARAM))["Parameter"]["Value"]
+            endpoint = self.connection.client("ssm").get_parameter(Name=ssm_name(config.deployment, ENDPOINT_PARAM))[
+                "Parameter"
+            ]["Value"]
         except ClientError:
             return []
         name = f"/aws/sagemaker/Endpoints/{endpoint.rpartition('endpoint/')[2]}"
@@ -473,7 +556,9 @@ class Deployer:
         ssm = self.connection.client("ssm")
         found = set()
         try:
-            for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=ssm_prefix(config.deployment), Recursive=True):
+            for page in ssm.get_paginator("get_parameters_by_path").paginate(
+                Path=ssm_prefix(config.deployment), Recursive=True
+            ):
                 found.update(p["Name"] for p in page.get("Parameters", []))
             found.update(p["Name"] for p in ssm.get_parameters(Names=sorted(names)).get("Parameters", []))
         except (BotoCoreError, ClientError) as exc:
@@ -484,7 +569,7 @@ class Deployer:
         ssm = self.connection.client("ssm")
         for start in range(0, len(names), 10):
             try:
-                ssm.delete_parameters(Names=list(names[start:start + 10]))
+                ssm.delete_parameters(Names=list(names[start : start + 10]))
             except ClientError as exc:
                 raise UserError(f"The SSM parameters could not be deleted: {_message(exc)}") from None
 
@@ -505,7 +590,9 @@ class Deployer:
         if bucket is None:
             return []
         try:
-            pages = self.connection.s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=TEMPLATE_PREFIX)
+            pages = self.connection.s3.get_paginator("list_object_versions").paginate(
+                Bucket=bucket, Prefix=TEMPLATE_PREFIX
+            )
             return sorted({f"s3://{bucket}/{v['Key']}" for page in pages for v in page.get("Versions", [])})
         except ClientError:
             return []
@@ -520,10 +607,12 @@ class Deployer:
         s3 = self.connection.s3
         count = 0
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
-            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                      for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            doomed = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
             for start in range(0, len(doomed), 1000):
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start:start + 1000], "Quiet": True})
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start : start + 1000], "Quiet": True})
             count += len(doomed)
         return count
 
@@ -541,14 +630,20 @@ class Deployer:
         try:
             self.connection.s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
         except (BotoCoreError, ClientError) as exc:
-            raise UserError(f"The template could not be put into the CDK staging bucket {bucket} ({error_code(exc)}).",
-                            hint="The CDK bootstrap stack may be damaged: delete CDKToolkit and deploy again.") from None
+            raise UserError(
+                f"The template could not be put into the CDK staging bucket {bucket} ({error_code(exc)}).",
+                hint="The CDK bootstrap stack may be damaged: delete CDKToolkit and deploy again.",
+            ) from None
         return f"https://s3.{self.region}.amazonaws.com/{bucket}/{key}"
 
     def _bootstrap_requirement(self) -> tuple[str, set[str]]:
         """The qualifier and the versions too old for the templates, read from the source template."""
         template = json.loads(self._template_text("source", "s3"))
-        parameter = template.get("Parameters", {}).get("BootstrapVersion", {}).get("Default", "/cdk-bootstrap/hnb659fds/version")
+        parameter = (
+            template.get("Parameters", {})
+            .get("BootstrapVersion", {})
+            .get("Default", "/cdk-bootstrap/hnb659fds/version")
+        )
         qualifier = parameter.strip("/").split("/")[1]
         too_old: set[str] = set()
         for assertion in template.get("Rules", {}).get("CheckBootstrapVersion", {}).get("Assertions", []):
@@ -559,7 +654,9 @@ class Deployer:
     def _bootstrap_version(self) -> int | None:
         qualifier, _ = self._bootstrap_requirement()
         try:
-            value = self.connection.client("ssm").get_parameter(Name=f"/cdk-bootstrap/{qualifier}/version")["Parameter"]["Value"]
+            value = self.connection.client("ssm").get_parameter(Name=f"/cdk-bootstrap/{qualifier}/version")[
+                "Parameter"
+            ]["Value"]
         except ClientError as exc:
             if error_code(exc) == "ParameterNotFound":
                 return None
@@ -592,8 +689,11 @@ class Deployer:
         here = (deployment, self.region, self.connection.endpoint_url)
 
         def forget(settings: Settings) -> None:
-            gone = {t.get("name") for t in settings.targets
-                    if (t.get("deployment"), t.get("region"), t.get("endpoint_url")) == here}
+            gone = {
+                t.get("name")
+                for t in settings.targets
+                if (t.get("deployment"), t.get("region"), t.get("endpoint_url")) == here
+            }
             settings.targets = [t for t in settings.targets if t.get("name") not in gone]
             if settings.active_target in gone:
                 settings.active_target = None

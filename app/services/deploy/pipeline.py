@@ -31,16 +31,24 @@ class PipelineLine:
     text: str
 
 
-def follow(client: Any, pipeline: str, execution_id: str, *, poll_seconds: float = 10.0,
-           sleep: Callable[[float], None] = time.sleep, timeout: float = 4 * 3600) -> Iterator[PipelineLine]:
+def follow(
+    client: Any,
+    pipeline: str,
+    execution_id: str,
+    *,
+    poll_seconds: float = 10.0,
+    sleep: Callable[[float], None] = time.sleep,
+    timeout: float = 4 * 3600,
+) -> Iterator[PipelineLine]:
     """Yield a line per stage or action change until the execution succeeds; PipelineFailed otherwise."""
     reported: dict[tuple[str, str], str] = {}
     deadline = time.monotonic() + timeout
     fraction = 0.0
     while True:
         state = _call(client.get_pipeline_state, name=pipeline)
-        execution = _call(client.get_pipeline_execution, pipelineName=pipeline,
-                          pipelineExecutionId=execution_id)["pipelineExecution"]
+        execution = _call(client.get_pipeline_execution, pipelineName=pipeline, pipelineExecutionId=execution_id)[
+            "pipelineExecution"
+        ]
         stages = state.get("stageStates", [])
         ours = [s for s in stages if s.get("latestExecution", {}).get("pipelineExecutionId") == execution_id]
         for stage in ours:
@@ -51,8 +59,11 @@ def follow(client: Any, pipeline: str, execution_id: str, *, poll_seconds: float
                 if latest.get("status") and reported.get((name, action.get("actionName", ""))) != latest["status"]:
                     reported[(name, action.get("actionName", ""))] = latest["status"]
                     summary = latest.get("summary") or (latest.get("errorDetails") or {}).get("message") or ""
-                    yield PipelineLine(fraction, f"{name} · {action.get('actionName')}: {latest['status']}"
-                                       + (f" — {summary}" if summary else ""))
+                    yield PipelineLine(
+                        fraction,
+                        f"{name} · {action.get('actionName')}: {latest['status']}"
+                        + (f" — {summary}" if summary else ""),
+                    )
             if reported.get((name, "")) != status:
                 reported[(name, "")] = status
                 yield PipelineLine(fraction, f"Stage {name}: {status}")
@@ -67,21 +78,27 @@ def follow(client: Any, pipeline: str, execution_id: str, *, poll_seconds: float
         if status == "Superseded":
             newer = _newer_execution(client, pipeline, execution)
             if newer is None:
-                raise PipelineFailed(f"The pipeline {pipeline} run was replaced by another one that cannot be found.",
-                                     hint="Press Update to start it again.")
+                raise PipelineFailed(
+                    f"The pipeline {pipeline} run was replaced by another one that cannot be found.",
+                    hint="Press Update to start it again.",
+                )
             yield PipelineLine(fraction, f"The pipeline updated itself and restarted: following run {newer}")
             execution_id, reported = newer, {}
             continue
         if time.monotonic() > deadline:
-            raise PipelineFailed(f"The pipeline {pipeline} is still running after {timeout / 3600:.0f} hours.",
-                                 hint="It keeps running in AWS: press Update later to follow it again.")
+            raise PipelineFailed(
+                f"The pipeline {pipeline} is still running after {timeout / 3600:.0f} hours.",
+                hint="It keeps running in AWS: press Update later to follow it again.",
+            )
         sleep(poll_seconds)
 
 
 def _newer_execution(client: Any, pipeline: str, execution: dict[str, Any]) -> str | None:
     """The newest run that started after ours (ListPipelineExecutions lists the newest first)."""
     ours = execution.get("pipelineExecutionId")
-    summaries = _call(client.list_pipeline_executions, pipelineName=pipeline, maxResults=20).get("pipelineExecutionSummaries", [])
+    summaries = _call(client.list_pipeline_executions, pipelineName=pipeline, maxResults=20).get(
+        "pipelineExecutionSummaries", []
+    )
     started = next((s.get("startTime") for s in summaries if s.get("pipelineExecutionId") == ours), None)
     for summary in summaries:
         when = summary.get("startTime")
@@ -100,12 +117,15 @@ def _failure(pipeline: str, status: str, execution: dict[str, Any], stages: list
                 return PipelineFailed(
                     f"The pipeline {pipeline} failed in stage {stage.get('stageName')}, "
                     f"step {action.get('actionName')}: {reason}",
-                    stage=stage.get("stageName", ""), action=action.get("actionName", ""),
+                    stage=stage.get("stageName", ""),
+                    action=action.get("actionName", ""),
                     hint="Fix the cause, then press Update to run it again.",
                 )
     summary = execution.get("statusSummary") or execution.get("statusReason") or ""
-    return PipelineFailed(f"The pipeline {pipeline} ended {status}" + (f": {summary}" if summary else "."),
-                          hint="Press Update to run it again.")
+    return PipelineFailed(
+        f"The pipeline {pipeline} ended {status}" + (f": {summary}" if summary else "."),
+        hint="Press Update to run it again.",
+    )
 
 
 def _call(operation: Callable[..., dict[str, Any]], **params: Any) -> dict[str, Any]:
@@ -115,5 +135,7 @@ def _call(operation: Callable[..., dict[str, Any]], **params: Any) -> dict[str, 
         message = exc.response.get("Error", {}).get("Message") or str(exc)
         raise UserError(f"CodePipeline refused to report on the pipeline: {message}") from None
     except BotoCoreError as exc:
-        raise UserError(f"AWS could not be reached while following the pipeline ({type(exc).__name__}).",
-                        hint="Check the network; press Update to follow it again.") from None
+        raise UserError(
+            f"AWS could not be reached while following the pipeline ({type(exc).__name__}).",
+            hint="Check the network; press Update to follow it again.",
+        ) from None

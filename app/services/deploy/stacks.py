@@ -21,7 +21,13 @@ from app.services.errors import UserError
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 #: States a stack cannot be updated from: what a failed first creation leaves behind.
 RECREATE = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED", "REVIEW_IN_PROGRESS"}
-UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
+UPDATABLE = {
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "IMPORT_COMPLETE",
+    "IMPORT_ROLLBACK_COMPLETE",
+}
 #: How far this computer's clock may be behind AWS's when comparing times.
 CLOCK_SKEW = timedelta(minutes=5)
 _CANCELLED = ("Resource creation cancelled", "Resource update cancelled", "Resource deletion cancelled")
@@ -38,8 +44,14 @@ class StackLine:
 class Stacks:
     """Create, update, wait for and delete stacks with one CloudFormation client."""
 
-    def __init__(self, client: Any, *, poll_seconds: float = 5.0, sleep: Callable[[float], None] = time.sleep,
-                 timeout: float = 3 * 3600) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        poll_seconds: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: float = 3 * 3600,
+    ) -> None:
         self.client = client
         self.poll_seconds = poll_seconds
         self.sleep = sleep
@@ -74,8 +86,11 @@ class Stacks:
         try:
             for page in self.client.get_paginator("list_stack_resources").paginate(StackName=name):
                 for item in page.get("StackResourceSummaries", []):
-                    if item.get("ResourceType") == resource_type and item.get("PhysicalResourceId") \
-                            and item.get("ResourceStatus") != "DELETE_COMPLETE":
+                    if (
+                        item.get("ResourceType") == resource_type
+                        and item.get("PhysicalResourceId")
+                        and item.get("ResourceStatus") != "DELETE_COMPLETE"
+                    ):
                         found.append(item["PhysicalResourceId"])
         except ClientError as exc:
             if "does not exist" in str(exc):
@@ -83,8 +98,15 @@ class Stacks:
             raise _error(exc, f"listing the resources of {name}") from None
         return found
 
-    def deploy(self, name: str, template: str, *, template_url: str | None = None, resource_count: int = 0,
-               parameters: list[dict[str, Any]] | None = None) -> Iterator[StackLine]:
+    def deploy(
+        self,
+        name: str,
+        template: str,
+        *,
+        template_url: str | None = None,
+        resource_count: int = 0,
+        parameters: list[dict[str, Any]] | None = None,
+    ) -> Iterator[StackLine]:
         """Create or update the stack and wait for it; UserError carries CloudFormation's reason.
 
         `template` is the body; with `template_url` (a copy in S3) CloudFormation reads it from there.
@@ -101,7 +123,9 @@ class Stacks:
             yield from self._wait(stack["StackId"], name, seen, resource_count, success="UPDATE_ROLLBACK_COMPLETE")
             stack = self.describe(name)
         if stack is not None and stack["StackStatus"] in RECREATE:
-            yield StackLine(None, f"{name} is {stack['StackStatus']} from an earlier attempt: deleting it to start again")
+            yield StackLine(
+                None, f"{name} is {stack['StackStatus']} from an earlier attempt: deleting it to start again"
+            )
             yield from self.delete(name)
             stack = None
         if stack is None:
@@ -109,8 +133,9 @@ class Stacks:
             created = dict(source, Parameters=[p for p in source.get("Parameters", []) if "ParameterValue" in p])
             if not created["Parameters"]:
                 del created["Parameters"]
-            reply = self._call("create_stack", name, StackName=name, Capabilities=CAPABILITIES,
-                               OnFailure="ROLLBACK", **created)
+            reply = self._call(
+                "create_stack", name, StackName=name, Capabilities=CAPABILITIES, OnFailure="ROLLBACK", **created
+            )
             yield from self._wait(reply["StackId"], name, set(), resource_count, success="CREATE_COMPLETE")
             return
         if self._deployed_template(name) == _parsed(template):
@@ -135,8 +160,9 @@ class Stacks:
         except (BotoCoreError, ClientError):
             return None
 
-    def delete(self, name: str, *, before_retry: Callable[[], Iterator[StackLine]] | None = None,
-               attempts: int = 3) -> Iterator[StackLine]:
+    def delete(
+        self, name: str, *, before_retry: Callable[[], Iterator[StackLine]] | None = None, attempts: int = 3
+    ) -> Iterator[StackLine]:
         """Delete the stack and wait; on DELETE_FAILED run `before_retry` (e.g. empty buckets) and try again."""
         for attempt in range(attempts):
             stack = self._settled(name)
@@ -157,7 +183,11 @@ class Stacks:
         """The stack once no operation is running on it (one started elsewhere is waited for)."""
         stack = self.describe(name)
         deadline = time.monotonic() + self.timeout
-        while stack is not None and stack["StackStatus"].endswith("_IN_PROGRESS") and stack["StackStatus"] != "REVIEW_IN_PROGRESS":
+        while (
+            stack is not None
+            and stack["StackStatus"].endswith("_IN_PROGRESS")
+            and stack["StackStatus"] != "REVIEW_IN_PROGRESS"
+        ):
             if time.monotonic() > deadline:
                 raise UserError(f"The stack {name} stayed {stack['StackStatus']} too long.", hint="Try again later.")
             self.sleep(self.poll_seconds)
@@ -186,8 +216,9 @@ class Stacks:
                 fresh.append(event)
         return list(reversed(fresh))
 
-    def _wait(self, stack_id: str, name: str, seen: set[str], resource_count: int, *,
-              success: str) -> Iterator[StackLine]:
+    def _wait(
+        self, stack_id: str, name: str, seen: set[str], resource_count: int, *, success: str
+    ) -> Iterator[StackLine]:
         """Yield the stack's new events until it settles; UserError unless it settles as `success`."""
         deleting = success == "DELETE_COMPLETE"
         done: set[str] = set()
@@ -197,7 +228,9 @@ class Stacks:
             try:
                 events = self._new_events(stack_id, seen)
                 # A deleted stack is looked up by name: gone means deleted.
-                status = self.describe(name) if deleting else self.client.describe_stacks(StackName=stack_id)["Stacks"][0]
+                status = (
+                    self.describe(name) if deleting else self.client.describe_stacks(StackName=stack_id)["Stacks"][0]
+                )
             except (BotoCoreError, ClientError) as exc:
                 raise _error(exc, f"following the stack {name}") from None
             status = status or {"StackStatus": "DELETE_COMPLETE"}
@@ -217,8 +250,10 @@ class Stacks:
                     return
                 raise UserError(_failure_text(name, state, status.get("StackStatusReason"), failures))
             if time.monotonic() > deadline:
-                raise UserError(f"The stack {name} is still {state} after {self.timeout / 3600:.0f} hours.",
-                                hint="Check it in the CloudFormation console, then deploy again.")
+                raise UserError(
+                    f"The stack {name} is still {state} after {self.timeout / 3600:.0f} hours.",
+                    hint="Check it in the CloudFormation console, then deploy again.",
+                )
             self.sleep(self.poll_seconds)
 
     def failure_reason(self, name: str, *, since: datetime | None = None) -> str | None:
@@ -257,12 +292,19 @@ def event_line(event: dict[str, Any]) -> str:
 
 def _failure_text(name: str, state: str, stack_reason: str | None, failures: list[dict[str, Any]]) -> str:
     """The first real failure (not the cancellations it caused), in CloudFormation's words."""
-    causes = [e for e in failures if e.get("ResourceStatusReason") and not e["ResourceStatusReason"].startswith(_CANCELLED)
-              and e.get("ResourceType") != "AWS::CloudFormation::Stack"]
+    causes = [
+        e
+        for e in failures
+        if e.get("ResourceStatusReason")
+        and not e["ResourceStatusReason"].startswith(_CANCELLED)
+        and e.get("ResourceType") != "AWS::CloudFormation::Stack"
+    ]
     if causes:
         first = causes[0]
-        return (f"CloudFormation could not finish the stack {name} ({state}): {first.get('LogicalResourceId')} "
-                f"({first.get('ResourceType')}) failed: {first['ResourceStatusReason']}")
+        return (
+            f"CloudFormation could not finish the stack {name} ({state}): {first.get('LogicalResourceId')} "
+            f"({first.get('ResourceType')}) failed: {first['ResourceStatusReason']}"
+        )
     if stack_reason:
         return f"CloudFormation could not finish the stack {name} ({state}): {stack_reason}"
     return f"CloudFormation could not finish the stack {name}: it ended {state}."
@@ -273,6 +315,10 @@ def _error(exc: BaseException, what: str) -> UserError:
         message = exc.response.get("Error", {}).get("Message") or str(exc)
         code = error_code(exc)
         if code in ("AccessDenied", "AccessDeniedException") or "not authorized" in message:
-            return UserError(f"AWS refused {what}: {message}", hint="The credentials need administrator rights to deploy.")
+            return UserError(
+                f"AWS refused {what}: {message}", hint="The credentials need administrator rights to deploy."
+            )
         return UserError(f"CloudFormation refused {what}: {message}")
-    return UserError(f"AWS could not be reached while {what} ({type(exc).__name__}).", hint="Check the network and try again.")
+    return UserError(
+        f"AWS could not be reached while {what} ({type(exc).__name__}).", hint="Check the network and try again."
+    )

@@ -25,8 +25,16 @@ PAGE_SIZE = 1000
 class ForeignListing:
     """Lists every `messages/` key now and then and returns the ids it has not returned before."""
 
-    def __init__(self, s3: Any, bucket: str, *, since: datetime, interval: float = FULL_LISTING_INTERVAL,
-                 page_size: int = PAGE_SIZE, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        *,
+        since: datetime,
+        interval: float = FULL_LISTING_INTERVAL,
+        page_size: int = PAGE_SIZE,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.since = since
@@ -54,7 +62,8 @@ class ForeignListing:
         found: set[str] = set()
         requests = objects = 0
         pages = self.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=MESSAGES, PaginationConfig={"PageSize": self.page_size})
+            Bucket=self.bucket, Prefix=MESSAGES, PaginationConfig={"PageSize": self.page_size}
+        )
         for page in pages:
             requests += 1
             for item in page.get("Contents", []):

@@ -17,15 +17,26 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contract import ACCEPT_RGB, LABELS, MAX_SEED, Budget, BudgetError, GenerationRequest, RequestError, S3Location, message_key, new_inference_id, request_key
-
 from app.services.cloud.aws import Connection, error_code, is_transient
+from app.services.cloud.targets import Target, endpoint_state
 from app.services.errors import UserError
 from app.services.lanes import Lane, lane
 from app.services.library.store import Library
 from app.services.models import Job, JobState, Origin
 from app.services.progress import Progress
-from app.services.cloud.targets import Target, endpoint_state
+from contract import (
+    ACCEPT_RGB,
+    LABELS,
+    MAX_SEED,
+    Budget,
+    BudgetError,
+    GenerationRequest,
+    RequestError,
+    S3Location,
+    message_key,
+    new_inference_id,
+    request_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +85,19 @@ class JobService:
         return self._send_claimed(self.record(request, retry_of=retry_of, claim=True))
 
     @lane(Lane.NETWORK)
-    def submit_many(self, requests: Iterable[GenerationRequest | dict[str, Any]], progress: Callable[[Progress], None] | None = None) -> list[Job]:
+    def submit_many(
+        self, requests: Iterable[GenerationRequest | dict[str, Any]], progress: Callable[[Progress], None] | None = None
+    ) -> list[Job]:
         """Record every job first (all or none: a bad one raises before anything is recorded), then send on a bounded pool.
 
         `progress` is called from the pool's threads with a Progress per job sent ("Sent 3 of 20").
         """
         requests = list(requests)
         many = len(requests) > 1
-        validated = [validate_request(request, f"Request {n}: " if many else "", self.target.budget)
-                     for n, request in enumerate(requests, 1)]
+        validated = [
+            validate_request(request, f"Request {n}: " if many else "", self.target.budget)
+            for n, request in enumerate(requests, 1)
+        ]
         jobs: list[Job] = []
         try:
             for request in validated:
@@ -107,7 +122,9 @@ class JobService:
         with ThreadPoolExecutor(max_workers=min(self.max_workers, max(total, 1)), thread_name_prefix="submit") as pool:
             return list(pool.map(send, jobs))
 
-    def record(self, request: GenerationRequest | dict[str, Any], *, retry_of: str | None = None, claim: bool = False) -> Job:
+    def record(
+        self, request: GenerationRequest | dict[str, Any], *, retry_of: str | None = None, claim: bool = False
+    ) -> Job:
         """Validate the request (and its size against the endpoint's GPU) and record the job; nothing is sent yet.
 
         A random seed is chosen here, so the job can be reproduced and a resend after a crash
@@ -170,7 +187,9 @@ class JobService:
                 job = self._update(job, state=JobState.UPLOADING, message="Uploading the request…")
                 uploaded = False
             if not uploaded:
-                s3.put_object(Bucket=self.target.bucket, Key=key, Body=job.request.to_json(), ContentType="application/json")
+                s3.put_object(
+                    Bucket=self.target.bucket, Key=key, Body=job.request.to_json(), ContentType="application/json"
+                )
             cold = self._instances_now() == 0
             reply = self.connection.client("sagemaker-runtime").invoke_endpoint_async(
                 EndpointName=self.target.endpoint_name,
@@ -210,7 +229,9 @@ class JobService:
     def _explain(self, exc: BaseException) -> str:
         code, text = error_code(exc), str(exc)
         if code in ("NoSuchBucket",):
-            return f"Not sent: the bucket {self.target.bucket!r} does not exist. Deploy again, or choose another target."
+            return (
+                f"Not sent: the bucket {self.target.bucket!r} does not exist. Deploy again, or choose another target."
+            )
         if code in ("AccessDenied", "AccessDeniedException", "403"):
             return "Not sent: these AWS credentials may not submit to this deployment."
         if "not found" in text.lower() or "could not find" in text.lower():
@@ -270,7 +291,9 @@ class JobService:
         return updated
 
 
-def validate_request(request: GenerationRequest | dict[str, Any], where: str = "", budget: Budget | None = None) -> GenerationRequest:
+def validate_request(
+    request: GenerationRequest | dict[str, Any], where: str = "", budget: Budget | None = None
+) -> GenerationRequest:
     """A GenerationRequest from fields, or UserError naming the field and its range (after `where`).
 
     With the target's `budget`, a request larger than its GPU can make is refused too, saying what fits.

@@ -16,13 +16,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 from s3transfer.exceptions import RetriesExceededError
 
+from app.services.cloud.aws import Connection, error_code, is_transient
+from app.services.cloud.targets import EndpointState, Target, endpoint_state
+from app.services.errors import UserError
+from app.services.jobs.foreign import new_message_ids
+from app.services.jobs.service import JobService
+from app.services.library.store import Library, request_as_sent, unknown_fields
+from app.services.models import Job, JobState, Origin
 from contract import (
     APP_NAME,
     IMAGES,
@@ -42,14 +49,6 @@ from contract import (
     parse_message_index_key,
     parse_notification,
 )
-
-from app.services.cloud.aws import Connection, error_code, is_transient
-from app.services.errors import UserError
-from app.services.jobs.foreign import new_message_ids
-from app.services.jobs.service import JobService
-from app.services.library.store import Library, request_as_sent, unknown_fields
-from app.services.models import Job, JobState, Origin
-from app.services.cloud.targets import EndpointState, Target, endpoint_state
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ class JobTracker:
         on_change: Callable[[Job], None] | None = None,
         on_status: Callable[[TrackerStatus], None] | None = None,
         on_endpoint: Callable[[EndpointState], None] | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         completed_grace: float = 300.0,
         page_size: int = 1000,
     ) -> None:
@@ -224,7 +223,11 @@ class JobTracker:
             unfinished.extend(arrived.values())
             look_from = set(queued)
             start = min(queued, default=None)
-            self._noted = {i for key in self._list(MESSAGES, MESSAGES + start) if (i := id_from_key(key, MESSAGES))} if start else set()
+            self._noted = (
+                {i for key in self._list(MESSAGES, MESSAGES + start) if (i := id_from_key(key, MESSAGES))}
+                if start
+                else set()
+            )
         self.in_flight = len(unfinished)
         if not queued:
             self._cursors.pop(IMAGES, None)
@@ -251,7 +254,9 @@ class JobTracker:
                 result = self._fail(job, f"Failed: {reason}.", str(exc))
             except OSError as exc:
                 log.warning("job %s: the images could not be saved: %s", inference_id, exc)
-                result = self._update(job, message=f"The images could not be saved yet ({exc.strerror or exc}); trying again.")
+                result = self._update(
+                    job, message=f"The images could not be saved yet ({exc.strerror or exc}); trying again."
+                )
             if result is not None:
                 changed[inference_id] = result
         self._notes.clear()
@@ -320,7 +325,9 @@ class JobTracker:
     def _list(self, prefix: str, first: str) -> list[str]:
         """One page of keys under `prefix` after `first`; the next poll goes on from a truncated page."""
         after = max(self._cursors.pop(prefix, ""), first)
-        reply = self.connection.s3.list_objects_v2(Bucket=self.target.bucket, Prefix=prefix, StartAfter=after, MaxKeys=self.page_size)
+        reply = self.connection.s3.list_objects_v2(
+            Bucket=self.target.bucket, Prefix=prefix, StartAfter=after, MaxKeys=self.page_size
+        )
         keys = [item["Key"] for item in reply.get("Contents", [])]
         if reply.get("IsTruncated") and keys:
             self._cursors[prefix] = keys[-1]
@@ -353,12 +360,21 @@ class JobTracker:
             return self._fail(job, f"Failed: {reason}.", reason)
         if note.completed:
             self._completed_at[job.inference_id] = self.clock()
-            return self._update(job, message="Finished on the endpoint; preparing the images…", output_location=note.output_location or job.output_location)
+            return self._update(
+                job,
+                message="Finished on the endpoint; preparing the images…",
+                output_location=note.output_location or job.output_location,
+            )
         reason = note.failure_reason or "the endpoint gave no reason"
         details = self._failure_text(note.failure_location or job.failure_location)
         full = f"{reason}\n\n{details}" if details and details.strip() not in reason else reason
         if EXPIRED_MARK.lower() in reason.lower():
-            return self._update(job, state=JobState.EXPIRED, message=f"Expired: it waited in the endpoint's queue too long. {reason}", failure_reason=full)
+            return self._update(
+                job,
+                state=JobState.EXPIRED,
+                message=f"Expired: it waited in the endpoint's queue too long. {reason}",
+                failure_reason=full,
+            )
         return self._fail(job, f"Failed: {reason}", full)
 
     def _failure_text(self, location: str | None) -> str | None:
@@ -393,8 +409,15 @@ class JobTracker:
         limit = timedelta(seconds=self.jobs.request_ttl + self.jobs.invocation_timeout + 60)
         if created and now - created > limit:
             hours = limit.total_seconds() / 3600
-            reason = f"no result arrived within {hours:.1f} hours (its time to live), so the endpoint dropped or lost it"
-            return self._update(job, state=JobState.EXPIRED, message=f"Expired: {reason}. Retry to send it again.", failure_reason=reason)
+            reason = (
+                f"no result arrived within {hours:.1f} hours (its time to live), so the endpoint dropped or lost it"
+            )
+            return self._update(
+                job,
+                state=JobState.EXPIRED,
+                message=f"Expired: {reason}. Retry to send it again.",
+                failure_reason=reason,
+            )
         return None
 
     def _get(self, key: str) -> bytes:
@@ -443,4 +466,4 @@ def _parse_time(text: str) -> datetime | None:
         stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, AttributeError):
         return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)

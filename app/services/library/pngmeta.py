@@ -12,10 +12,9 @@ from pathlib import Path
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from contract import CHUNK_KEY, PNG_SIGNATURE, Parameters, format_parameters, parse_parameters, with_text_chunks
-
 from app.services.errors import UserError
 from app.services.files import atomic_write
+from contract import CHUNK_KEY, PNG_SIGNATURE, Parameters, format_parameters, parse_parameters, with_text_chunks
 
 
 def open_png(path: str | os.PathLike[str], *, load: bool = True) -> Image.Image:

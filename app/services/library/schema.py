@@ -5,14 +5,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from contract import GenerationRequest, Parameters, RequestError
-
 from app.services.models import ImageRecord, Origin
+from contract import GenerationRequest, Parameters, RequestError
 
 SCHEMA_VERSION = 2  # 2: images may have origin 'imported', which version 1 cannot read
 #: What brings a library of an older version up to date, run once in order: {version: SQL}.
@@ -110,7 +109,7 @@ IMAGE_COLUMNS = (
 
 def now() -> str:
     """The library's timestamp form: UTC ISO-8601 with microseconds, which sorts as text."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def image_values(record: ImageRecord, stored_path: str) -> dict[str, Any]:

@@ -22,10 +22,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from contract import Manifest, Parameters, check_inference_id
-
 from app.services.errors import UserError
 from app.services.files import replacing
+from app.services.library.pngmeta import open_png, parameters_of, parameters_text, write_parameters
 from app.services.library.schema import (
     IMAGE_COLUMNS,
     JOB_FIELDS,
@@ -44,9 +43,9 @@ from app.services.library.schema import (
     unknown_fields,
     unknown_from_row,
 )
-from app.services.models import ImageRecord, Job, JobState, Origin
-from app.services.library.pngmeta import open_png, parameters_of, parameters_text, write_parameters
 from app.services.library.thumbnails import DEFAULT_SIZE, ThumbnailCache
+from app.services.models import ImageRecord, Job, JobState, Origin
+from contract import Manifest, Parameters, check_inference_id
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ class Library:
         self._writer = self._connect()
         self._create_schema()
 
-    def _connect(self) -> "_Connection":
+    def _connect(self) -> _Connection:
         conn = sqlite3.connect(
             self._path, isolation_level=None, check_same_thread=False, timeout=30, factory=_Connection
         )
@@ -119,7 +118,9 @@ class Library:
             if version > SCHEMA_VERSION:
                 raise UserError(f"The library at {self._path} was made by a newer Diffusion Desk; update the app.")
             migrations = "".join(sql for upto, sql in sorted(MIGRATIONS.items()) if version < upto)
-            self._writer.executescript(f"BEGIN IMMEDIATE;{SCHEMA}{migrations}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+            self._writer.executescript(
+                f"BEGIN IMMEDIATE;{SCHEMA}{migrations}PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
+            )
 
     @property
     def _reader(self) -> sqlite3.Connection:
@@ -158,7 +159,7 @@ class Library:
                 conn.close()
             self._readers.clear()
 
-    def __enter__(self) -> "Library":
+    def __enter__(self) -> Library:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -642,5 +643,3 @@ def _free_name(folder: Path, name: str) -> Path:
         candidate = folder / f"{stem} ({n}){suffix}"
         n += 1
     return candidate
-
-

@@ -19,28 +19,37 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.library import read_parameters
 from app.services.jobs import field_message
-from contract import LIMITS, Budget, BudgetError, GenerationRequest, RequestError
-
-from app.ui.shell.context import AppContext
-from app.ui.shell.icons import icon
+from app.services.library import read_parameters
 from app.ui.compose.number_field import NumberField
 from app.ui.compose.prompt_edit import HistoryPopup, PromptEdit
 from app.ui.compose.seed_field import SeedField
 from app.ui.compose.size_field import SizeField
+from app.ui.shell.context import AppContext
+from app.ui.shell.icons import icon
 from app.ui.shell.tasks import Lane, Task
+from contract import LIMITS, Budget, BudgetError, GenerationRequest, RequestError
 
 _DEFAULTS = GenerationRequest(prompt="x")
 GENERATE_TIP = "Generate (Ctrl+Enter)"
-FIELDS = ("prompt", "negative_prompt", "width", "height", "num_inference_steps", "guidance_scale",
-          "num_images_per_prompt", "seed")
+FIELDS = (
+    "prompt",
+    "negative_prompt",
+    "width",
+    "height",
+    "num_inference_steps",
+    "guidance_scale",
+    "num_images_per_prompt",
+    "seed",
+)
 
 
 def png_paths(mime: Any) -> list[str]:
     if not mime.hasUrls():
         return []
-    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile().lower().endswith(".png")]
+    return [
+        url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile().lower().endswith(".png")
+    ]
 
 
 class Composer(QFrame):
@@ -57,7 +66,9 @@ class Composer(QFrame):
         self.setAcceptDrops(True)
         self.setMinimumWidth(300)
         self.errors: dict[str, QLabel] = {}
-        self._budget_at = "num_images_per_prompt"  # where a budget problem is said: the size or images field last edited
+        self._budget_at = (
+            "num_images_per_prompt"  # where a budget problem is said: the size or images field last edited
+        )
 
         self.prompt = PromptEdit("Describe the image: subject, style, light, lens…")
         self.prompt.setObjectName("prompt")
@@ -70,12 +81,26 @@ class Composer(QFrame):
         for edit in (self.prompt, self.negative):
             edit.setAcceptDrops(False)
         self.size_field = SizeField()
-        self.steps = NumberField(LIMITS["num_inference_steps"].low, LIMITS["num_inference_steps"].high,
-                                 _DEFAULTS.num_inference_steps, name="steps")
-        self.guidance = NumberField(LIMITS["guidance_scale"].low, LIMITS["guidance_scale"].high,
-                                    _DEFAULTS.guidance_scale, step=0.5, decimals=1, name="guidance")
-        self.images = NumberField(LIMITS["num_images_per_prompt"].low, LIMITS["num_images_per_prompt"].high,
-                                  _DEFAULTS.num_images_per_prompt, name="images")
+        self.steps = NumberField(
+            LIMITS["num_inference_steps"].low,
+            LIMITS["num_inference_steps"].high,
+            _DEFAULTS.num_inference_steps,
+            name="steps",
+        )
+        self.guidance = NumberField(
+            LIMITS["guidance_scale"].low,
+            LIMITS["guidance_scale"].high,
+            _DEFAULTS.guidance_scale,
+            step=0.5,
+            decimals=1,
+            name="guidance",
+        )
+        self.images = NumberField(
+            LIMITS["num_images_per_prompt"].low,
+            LIMITS["num_images_per_prompt"].high,
+            _DEFAULTS.num_images_per_prompt,
+            name="images",
+        )
         self.seed = SeedField()
         self.history_button = QToolButton()
         self.history_button.setObjectName("historyButton")
@@ -97,8 +122,9 @@ class Composer(QFrame):
         self.load_history()
 
     def _make_actions(self) -> None:
-        self.generate_action = self._action("Generate", "generate", self.generate,
-                                            [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.generate_action = self._action(
+            "Generate", "generate", self.generate, [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")]
+        )
         self.random_seed_action = self._action("Random seed", "dice", self.seed.roll, [QKeySequence("Ctrl+R")])
         self.lock_seed_action = self._action("Lock seed", "lock", self.seed.lock.toggle, [QKeySequence("Ctrl+K")])
         self.history_action = self._action("Prompt history…", "history", self.show_history, [QKeySequence("Ctrl+H")])
@@ -184,8 +210,11 @@ class Composer(QFrame):
         self.negative.textChanged.connect(lambda: self._check_live("negative_prompt"))
         self.size_field.changed.connect(lambda: self._check_live("width"))
         self.size_field.snapped.connect(self.message)
-        for field, widget in (("num_inference_steps", self.steps), ("guidance_scale", self.guidance),
-                              ("num_images_per_prompt", self.images)):
+        for field, widget in (
+            ("num_inference_steps", self.steps),
+            ("guidance_scale", self.guidance),
+            ("num_images_per_prompt", self.images),
+        ):
             widget.valueChanged.connect(lambda _v, f=field: self._check_live(f))
         self.context.events.restore_requested.connect(self.restore)
         self.context.events.target_changed.connect(lambda _info: self._check_live(""))
@@ -257,9 +286,14 @@ class Composer(QFrame):
 
     def _field_widgets(self) -> dict[str, QWidget]:
         return {
-            "prompt": self.prompt, "negative_prompt": self.negative, "width": self.size_field.width_spin,
-            "height": self.size_field.height_spin, "num_inference_steps": self.steps.spin,
-            "guidance_scale": self.guidance.spin, "num_images_per_prompt": self.images.spin, "seed": self.seed.edit,
+            "prompt": self.prompt,
+            "negative_prompt": self.negative,
+            "width": self.size_field.width_spin,
+            "height": self.size_field.height_spin,
+            "num_inference_steps": self.steps.spin,
+            "guidance_scale": self.guidance.spin,
+            "num_images_per_prompt": self.images.spin,
+            "seed": self.seed.edit,
         }
 
     def request(self) -> GenerationRequest | None:
@@ -312,8 +346,11 @@ class Composer(QFrame):
         if "width" in fields or "height" in fields:
             width, height = self.size_field.size()
             self.size_field.set_size(int(fields.get("width") or width), int(fields.get("height") or height))
-        for key, widget in (("num_inference_steps", self.steps), ("guidance_scale", self.guidance),
-                            ("num_images_per_prompt", self.images)):
+        for key, widget in (
+            ("num_inference_steps", self.steps),
+            ("guidance_scale", self.guidance),
+            ("num_images_per_prompt", self.images),
+        ):
             if fields.get(key) is not None:
                 widget.setValue(fields[key])
         if with_seed and fields.get("seed") is not None:
@@ -346,6 +383,7 @@ class Composer(QFrame):
 
     def import_png(self, path: str) -> None:
         """Copy a PNG into the library and restore its settings."""
+
         def done(result: Any) -> None:
             if result.has_parameters:
                 self.restore(result.record.parameters.request_fields(), with_seed=True)
@@ -396,8 +434,12 @@ class Composer(QFrame):
 
     def _search_history(self, text: str) -> None:
         library = self.context.library
-        Task(self.history_popup, lambda: library.prompt_history(text, limit=50),
-             success=self.history_popup.show_prompts, busy=False).run()
+        Task(
+            self.history_popup,
+            lambda: library.prompt_history(text, limit=50),
+            success=self.history_popup.show_prompts,
+            busy=False,
+        ).run()
 
     def _use_history(self, text: str) -> None:
         self.prompt.set_text(text)

@@ -11,8 +11,17 @@ class NumberField(QWidget):
 
     valueChanged = Signal(float)
 
-    def __init__(self, low: float, high: float, value: float, *, step: float = 1, decimals: int = 0,
-                 name: str = "", parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        low: float,
+        high: float,
+        value: float,
+        *,
+        step: float = 1,
+        decimals: int = 0,
+        name: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self._scale = 1 / step
         self.slider = QSlider(Qt.Orientation.Horizontal)

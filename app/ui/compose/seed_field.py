@@ -8,9 +8,8 @@ from PySide6.QtCore import QRegularExpression, Signal
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QToolButton, QWidget
 
-from contract import MAX_SEED
-
 from app.ui.shell.icons import icon
+from contract import MAX_SEED
 
 
 class SeedField(QWidget):

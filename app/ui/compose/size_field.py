@@ -117,7 +117,9 @@ class SizeField(QWidget):
         value = spin.value()
         if value % MULTIPLE:
             spin.setValue(snap(value))
-            self.snapped.emit(f"{spin.accessibleName()} snapped to {spin.value()} px: sizes are multiples of {MULTIPLE}.")
+            self.snapped.emit(
+                f"{spin.accessibleName()} snapped to {spin.value()} px: sizes are multiples of {MULTIPLE}."
+            )
 
     def _changed(self) -> None:
         width, height = self.size()

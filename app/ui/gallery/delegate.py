@@ -13,9 +13,9 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QR
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QLinearGradient, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from app.ui.shell import icons
 from app.ui.gallery.model import badge_text
 from app.ui.gallery.thumbnails import TILE_RADIUS
+from app.ui.shell import icons
 
 PADDING = 6
 FAVOURITE = "#ff5c7a"
@@ -49,7 +49,9 @@ class GalleryDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         return QSize(self.thumbnail + 2 * PADDING, self.thumbnail + 2 * PADDING)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         # Straight to the model rather than index.data(): no QVariant round trip per cell.
         model = index.model()
         record = model.record(index.row())
@@ -84,8 +86,11 @@ class GalleryDelegate(QStyledItemDelegate):
 
     def _placeholder(self, broken: bool) -> QPixmap:
         palette, size = self._palette, QSize(self.thumbnail, self.thumbnail)
-        return self._stamp(("placeholder", broken, self.thumbnail), size,
-                           lambda painter, size: _placeholder(painter, size, palette, broken))
+        return self._stamp(
+            ("placeholder", broken, self.thumbnail),
+            size,
+            lambda painter, size: _placeholder(painter, size, palette, broken),
+        )
 
     def _badge(self, text: str) -> QPixmap:
         stamp = self._stamps.get(("badge", text))
@@ -122,7 +127,9 @@ class GalleryDelegate(QStyledItemDelegate):
         painter.setFont(self._caption_font)
         painter.setPen(QColor(255, 255, 255, 240))
         text = metrics.elidedText(" ".join(prompt.split()), Qt.TextElideMode.ElideRight, int(tile.width()) - 16)
-        painter.drawText(band.adjusted(8, 0, -8, -6), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom), text)
+        painter.drawText(
+            band.adjusted(8, 0, -8, -6), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom), text
+        )
         painter.restore()
 
 

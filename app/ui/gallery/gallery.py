@@ -21,11 +21,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.models import ImageRecord
-from app.ui.shell import clipboard, icons
 from app.ui.gallery.delegate import GalleryDelegate
 from app.ui.gallery.model import GalleryModel
 from app.ui.gallery.thumbnails import read_image
 from app.ui.gallery.view import DEFAULT_SIZE, SIZES, GalleryView
+from app.ui.shell import clipboard, icons
 from app.ui.shell.tasks import Lane, Task
 from app.ui.viewer.viewer import Viewer
 
@@ -243,8 +243,12 @@ class Gallery(QWidget):
         count = len(records)
         what = "this image" if count == 1 else f"these {count:,} images"
         answer = QMessageBox.question(
-            self, "Delete images", f"Delete {what}? The files are removed from disk; this cannot be undone.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+            self,
+            "Delete images",
+            f"Delete {what}? The files are removed from disk; this cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
         if answer != QMessageBox.StandardButton.Yes:
             return
         ids = [r.id for r in records]
@@ -375,8 +379,14 @@ class Gallery(QWidget):
 
     def _update_actions(self) -> None:
         selected = self.view.selectionModel().hasSelection()
-        for action in (self.open_action, self.favourite_action, self.copy_action, self.export_action,
-                       self.reveal_action, self.delete_action):
+        for action in (
+            self.open_action,
+            self.favourite_action,
+            self.copy_action,
+            self.export_action,
+            self.reveal_action,
+            self.delete_action,
+        ):
             action.setEnabled(selected)
 
     def _open_current(self) -> None:
@@ -399,11 +409,20 @@ class Gallery(QWidget):
         if not self.view.selectionModel().isSelected(index):
             self.view.setCurrentIndex(index)
         records = self.selected_records()
-        self.favourite_action.setText("Remove from favourites" if records and all(r.favourite for r in records)
-                                      else "Add to favourites")
+        self.favourite_action.setText(
+            "Remove from favourites" if records and all(r.favourite for r in records) else "Add to favourites"
+        )
         menu = QMenu(self)
-        for action in (self.open_action, self.favourite_action, None, self.copy_action, self.export_action,
-                       self.reveal_action, None, self.delete_action):
+        for action in (
+            self.open_action,
+            self.favourite_action,
+            None,
+            self.copy_action,
+            self.export_action,
+            self.reveal_action,
+            None,
+            self.delete_action,
+        ):
             if action is None:
                 menu.addSeparator()
             else:
@@ -420,4 +439,3 @@ def _image_by_path(library: Any, path: str, limit: int = 2000) -> ImageRecord | 
         return library.image_by_path(path)
     wanted = str(Path(path).absolute())
     return next((r for r in library.images("", False, 0, limit) if r.path == wanted), None)
-

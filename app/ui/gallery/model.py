@@ -14,8 +14,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 
 from app.services.models import ImageRecord
-from app.ui.shell.tasks import Lane, Task
 from app.ui.gallery.thumbnails import ThumbnailLoader, renderer
+from app.ui.shell.tasks import Lane, Task
 
 RecordRole = Qt.ItemDataRole.UserRole + 1
 ThumbnailRole = Qt.ItemDataRole.UserRole + 2
@@ -79,8 +79,7 @@ class GalleryModel(QAbstractListModel):
             total = self.library.count(query, favourites)
             return total, self.library.images(query, favourites, 0, PAGE_SIZE)
 
-        Task(self, op, success=lambda result: self._reset(generation, *result), failure=self._failed,
-             busy=False).run()
+        Task(self, op, success=lambda result: self._reset(generation, *result), failure=self._failed, busy=False).run()
 
     def set_thumbnail_size(self, pixels: int, ratio: float = 1.0) -> None:
         """Thumbnails now fit a `pixels` square (logical); pending renders for the old size are dropped."""
@@ -127,7 +126,9 @@ class GalleryModel(QAbstractListModel):
         self._pages[page][row - page * PAGE_SIZE] = record
         self.dataChanged.emit(self.index(row), self.index(row))
 
-    def set_favourite(self, record: ImageRecord, favourite: bool, done: Callable[[ImageRecord], None] | None = None) -> None:
+    def set_favourite(
+        self, record: ImageRecord, favourite: bool, done: Callable[[ImageRecord], None] | None = None
+    ) -> None:
         """Mark or unmark a favourite in the library, then show it."""
         changed = dataclasses.replace(record, favourite=favourite)
 
@@ -138,8 +139,7 @@ class GalleryModel(QAbstractListModel):
             if done is not None:
                 done(changed)
 
-        Task(self, lambda: self.library.set_favourite(record.id, favourite), success=shown,
-             lane=Lane.LIBRARY).run()
+        Task(self, lambda: self.library.set_favourite(record.id, favourite), success=shown, lane=Lane.LIBRARY).run()
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else self._total
@@ -201,8 +201,13 @@ class GalleryModel(QAbstractListModel):
         self._asked.add(page)
         generation, query, favourites = self._generation, self._query, self._favourites_only
         op = lambda: self.library.images(query, favourites, page * PAGE_SIZE, PAGE_SIZE)  # noqa: E731
-        Task(self, op, success=lambda records: self._page_loaded(generation, page, records),
-             failure=self._failed, busy=False).run()
+        Task(
+            self,
+            op,
+            success=lambda records: self._page_loaded(generation, page, records),
+            failure=self._failed,
+            busy=False,
+        ).run()
 
     def _reset(self, generation: int, total: int, first: list[ImageRecord]) -> None:
         if generation != self._generation:
@@ -238,7 +243,9 @@ def _tooltip(record: ImageRecord) -> str:
     params = record.parameters
     lines = [params.prompt or "Untitled image"]
     if record.width and record.height:
-        lines.append(f"{record.width} × {record.height}" + (f" · seed {params.seed}" if params.seed is not None else ""))
+        lines.append(
+            f"{record.width} × {record.height}" + (f" · seed {params.seed}" if params.seed is not None else "")
+        )
     if record.engine == "sandbox":
         lines.append("Sandbox test pattern, not a model's image")
     elif is_test_pattern(record):

@@ -40,8 +40,9 @@ def render_thumbnail(thumbnail_path: ThumbnailPath, path: str, pixels: int) -> Q
     if image.isNull():
         raise OSError(reader.errorString())
     if max(image.width(), image.height()) > pixels:
-        image = image.scaled(QSize(pixels, pixels), Qt.AspectRatioMode.KeepAspectRatio,
-                             Qt.TransformationMode.SmoothTransformation)
+        image = image.scaled(
+            QSize(pixels, pixels), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+        )
     return image
 
 
@@ -58,8 +59,9 @@ def tile(image: QImage, pixels: int, radius: float) -> QImage:
 
     Done here so that painting a cell on the GUI thread is one unscaled, unclipped blit.
     """
-    scaled = image.scaled(QSize(pixels, pixels), Qt.AspectRatioMode.KeepAspectRatioByExpanding,
-                          Qt.TransformationMode.SmoothTransformation)
+    scaled = image.scaled(
+        QSize(pixels, pixels), Qt.AspectRatioMode.KeepAspectRatioByExpanding, Qt.TransformationMode.SmoothTransformation
+    )
     out = QImage(pixels, pixels, QImage.Format.Format_ARGB32_Premultiplied)
     out.fill(Qt.GlobalColor.transparent)
     painter = QPainter(out)
@@ -80,8 +82,9 @@ class _Job(QRunnable):
     """A Python subclass on purpose: shiboken forgets its wrapper when the pool deletes it, which it
     does not do for `QRunnable.create()` (a stale wrapper then stands in for the next object at that address)."""
 
-    def __init__(self, relay: _Relay, render: Render, generation: int, key: Hashable, path: str, pixels: int,
-                 radius: float):
+    def __init__(
+        self, relay: _Relay, render: Render, generation: int, key: Hashable, path: str, pixels: int, radius: float
+    ):
         super().__init__()
         self._args = relay, render, generation, key, path, pixels, radius
 
@@ -182,8 +185,9 @@ class ThumbnailLoader(QObject):
         while self._queued and len(self._running) < self._pool.maxThreadCount():
             key, (path, pixels, ratio) = self._queued.popitem(last=True)
             self._running.add(key)
-            self._pool.start(_Job(self._relay, self._render, self._generation, (key, ratio, path), path, pixels,
-                                  TILE_RADIUS * ratio))
+            self._pool.start(
+                _Job(self._relay, self._render, self._generation, (key, ratio, path), path, pixels, TILE_RADIUS * ratio)
+            )
 
     def _finished(self, generation: int, tagged: tuple[Hashable, float, str], image: QImage | None) -> None:
         if generation != self._generation:

@@ -68,5 +68,8 @@ class GalleryView(QListView):
         if self.model() is not None and self.model().rowCount() == 0 and self.empty_text:
             painter = QPainter(self.viewport())
             painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(self.viewport().rect().adjusted(24, 24, -24, -24),
-                             int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self.empty_text)
+            painter.drawText(
+                self.viewport().rect().adjusted(24, 24, -24, -24),
+                int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
+                self.empty_text,
+            )

@@ -23,10 +23,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.models import Job, JobState, Origin
-
+from app.ui.jobs.model import STATE_LABELS, elapsed_text, settings_parts
 from app.ui.shell import style
 from app.ui.shell.icons import icon
-from app.ui.jobs.model import STATE_LABELS, elapsed_text, settings_parts
 
 THUMB = 56
 PAD = 10
@@ -38,10 +37,14 @@ _DONE = (JobState.COMPLETED,)  # one short line; every other state's message is 
 
 def state_color(state: JobState) -> QColor:
     c = style.colors()
-    return QColor({
-        JobState.COMPLETED: c.success, JobState.FAILED: c.danger, JobState.EXPIRED: c.warning,
-        JobState.CANCELLED: c.muted,
-    }.get(state, c.accent))
+    return QColor(
+        {
+            JobState.COMPLETED: c.success,
+            JobState.FAILED: c.danger,
+            JobState.EXPIRED: c.warning,
+            JobState.CANCELLED: c.muted,
+        }.get(state, c.accent)
+    )
 
 
 def detail_text(job: Job) -> str:
@@ -97,7 +100,9 @@ class JobDelegate(QStyledItemDelegate):
             self._heights[(text, width)] = height
         return QSize(width, height)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         job = _job(index)
         if job is None:
             return
@@ -124,25 +129,31 @@ class JobDelegate(QStyledItemDelegate):
         self._paint_detail(painter, job, fonts, c, QRect(left, line3, right - left, int(card.bottom()) - line3 - 2))
         painter.restore()
 
-    def _paint_prompt_line(self, painter: QPainter, job: Job, fonts: Any, c: Any, left: int, right: int,
-                           top: int) -> int:
+    def _paint_prompt_line(
+        self, painter: QPainter, job: Job, fonts: Any, c: Any, left: int, right: int, top: int
+    ) -> int:
         """The prompt in bold, elided to leave room for the elapsed time at the right; returns the line's bottom."""
         font, metrics, bold, bold_metrics, _small, _small_metrics = fonts
         elapsed = elapsed_text(job)
         elapsed_width = metrics.horizontalAdvance(elapsed) + 2
         painter.setFont(bold)
         painter.setPen(QColor(c.text))
-        prompt = bold_metrics.elidedText(job.request.prompt.replace("\n", " "), Qt.TextElideMode.ElideRight,
-                                         right - left - elapsed_width - 8)
+        prompt = bold_metrics.elidedText(
+            job.request.prompt.replace("\n", " "), Qt.TextElideMode.ElideRight, right - left - elapsed_width - 8
+        )
         painter.drawText(QRect(left, top, right - left, bold_metrics.height()), int(Qt.AlignmentFlag.AlignLeft), prompt)
         painter.setFont(font)
         painter.setPen(QColor(c.muted))
-        painter.drawText(QRect(right - elapsed_width, top, elapsed_width, metrics.height()),
-                         int(Qt.AlignmentFlag.AlignRight), elapsed)
+        painter.drawText(
+            QRect(right - elapsed_width, top, elapsed_width, metrics.height()),
+            int(Qt.AlignmentFlag.AlignRight),
+            elapsed,
+        )
         return top + bold_metrics.height()
 
-    def _paint_state_line(self, painter: QPainter, job: Job, fonts: Any, c: Any, left: int, right: int,
-                          top: int) -> QRectF:
+    def _paint_state_line(
+        self, painter: QPainter, job: Job, fonts: Any, c: Any, left: int, right: int, top: int
+    ) -> QRectF:
         """The state chip, then size, images and "from elsewhere"; returns the chip's rectangle."""
         font, metrics, _bold, _bold_metrics, small, small_metrics = fonts
         label = STATE_LABELS[job.state].upper()
@@ -162,9 +173,11 @@ class JobDelegate(QStyledItemDelegate):
             summary += " · from elsewhere" if summary else "from elsewhere"
         painter.setFont(font)
         painter.setPen(QColor(c.muted))
-        painter.drawText(QRect(int(chip.right()) + 8, top + 1, right - int(chip.right()) - 8, metrics.height()),
-                         int(Qt.AlignmentFlag.AlignLeft),
-                         metrics.elidedText(summary, Qt.TextElideMode.ElideRight, right - int(chip.right()) - 8))
+        painter.drawText(
+            QRect(int(chip.right()) + 8, top + 1, right - int(chip.right()) - 8, metrics.height()),
+            int(Qt.AlignmentFlag.AlignLeft),
+            metrics.elidedText(summary, Qt.TextElideMode.ElideRight, right - int(chip.right()) - 8),
+        )
         return chip
 
     def _paint_detail(self, painter: QPainter, job: Job, fonts: Any, c: Any, box: QRect) -> None:
@@ -181,8 +194,9 @@ class JobDelegate(QStyledItemDelegate):
             painter.drawText(QRectF(box), text, option_text)
         else:
             painter.setPen(QColor(c.muted))
-            painter.drawText(box, int(Qt.AlignmentFlag.AlignLeft),
-                             metrics.elidedText(text, Qt.TextElideMode.ElideRight, box.width()))
+            painter.drawText(
+                box, int(Qt.AlignmentFlag.AlignLeft), metrics.elidedText(text, Qt.TextElideMode.ElideRight, box.width())
+            )
 
     def _paint_thumbnail(self, painter: QPainter, rect: QRectF, job: Job, pixmap: Any, c: Any) -> None:
         path = QPainterPath()
@@ -208,7 +222,9 @@ class JobDelegate(QStyledItemDelegate):
             painter.setPen(pen)
             painter.drawArc(ring, -self.phase * 16, 100 * 16)
             return
-        name = {JobState.FAILED: "warning", JobState.EXPIRED: "history", JobState.CANCELLED: "cancel"}.get(job.state, "image")
+        name = {JobState.FAILED: "warning", JobState.EXPIRED: "history", JobState.CANCELLED: "cancel"}.get(
+            job.state, "image"
+        )
         glyph = icon(name, state_color(job.state) if job.state != JobState.COMPLETED else QColor(c.muted))
         size = 24
         glyph.paint(painter, QRect(int(rect.center().x() - size / 2), int(rect.center().y() - size / 2), size, size))

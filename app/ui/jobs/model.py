@@ -40,7 +40,7 @@ def parse_time(text: str) -> datetime | None:
 
 
 def elapsed_text(job: Job, now: datetime | None = None) -> str:
-    """"0:42" or "1:02:05": from submission to now, or to the last change once finished."""
+    """ "0:42" or "1:02:05": from submission to now, or to the last change once finished."""
     start = parse_time(job.created_at)
     if start is None:
         return ""
@@ -156,8 +156,12 @@ def settings_parts(job: Job) -> dict[str, str]:
         "seed": f"seed {r.seed if r.seed is not None else 'random'}",
         "images": f"{images} image{'s' if images != 1 else ''}",
     }
-    fields = {"size": {"width", "height"}, "steps": {"num_inference_steps"}, "guidance": {"guidance_scale"},
-              "images": {"num_images_per_prompt"}}
+    fields = {
+        "size": {"width", "height"},
+        "steps": {"num_inference_steps"},
+        "guidance": {"guidance_scale"},
+        "images": {"num_images_per_prompt"},
+    }
     return {key: text for key, text in parts.items() if not unknown & fields.get(key, set())}
 
 

@@ -21,12 +21,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.models import Job, JobState
-
 from app.ui.gallery.thumbnails import render_thumbnail
-from app.ui.shell.context import AppContext
-from app.ui.shell.icons import icon
 from app.ui.jobs.delegate import JobDelegate, repaint_active
 from app.ui.jobs.model import JobModel
+from app.ui.shell.context import AppContext
+from app.ui.shell.icons import icon
 from app.ui.shell.tasks import Lane, Task
 
 log = logging.getLogger(__name__)
@@ -48,9 +47,11 @@ class JobList(QListView):
 
             painter = QPainter(self.viewport())
             painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(self.viewport().rect().adjusted(20, 20, -20, -20),
-                             int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
-                             "No jobs yet.\nWrite a prompt and press Generate.")
+            painter.drawText(
+                self.viewport().rect().adjusted(20, 20, -20, -20),
+                int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
+                "No jobs yet.\nWrite a prompt and press Generate.",
+            )
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
@@ -97,8 +98,9 @@ class JobQueue(QFrame):
         self.cancel_action = self._action("Cancel job", "cancel", QKeySequence(Qt.Key.Key_Escape), self.cancel_selected)
         self.retry_action = self._action("Retry job", "retry", QKeySequence("R"), self.retry_selected)
         self.open_action = self._action("Open image", "open", QKeySequence(Qt.Key.Key_Return), self.open_selected)
-        self.remove_action = self._action("Remove job", "remove", QKeySequence(QKeySequence.StandardKey.Delete),
-                                          self.remove_selected)
+        self.remove_action = self._action(
+            "Remove job", "remove", QKeySequence(QKeySequence.StandardKey.Delete), self.remove_selected
+        )
 
     def _make_layout(self) -> None:
         """The title, the running count and the four buttons above the list."""
@@ -112,8 +114,12 @@ class JobQueue(QFrame):
         head.addWidget(self.count)
         head.addStretch(1)
         self.buttons: dict[str, QToolButton] = {}
-        for name, action in (("cancel", self.cancel_action), ("retry", self.retry_action),
-                             ("open", self.open_action), ("remove", self.remove_action)):
+        for name, action in (
+            ("cancel", self.cancel_action),
+            ("retry", self.retry_action),
+            ("open", self.open_action),
+            ("remove", self.remove_action),
+        ):
             button = QToolButton()
             button.setObjectName(f"{name}Job")
             button.setDefaultAction(action)
@@ -216,12 +222,19 @@ class JobQueue(QFrame):
             pixmap.setDevicePixelRatio(2)
             self.model.set_thumbnail(inference_id, pixmap)
 
-        Task(self, lambda: render_thumbnail(thumbnail_path, path, THUMB_DISK_PIXELS), success=show,
-             failure=lambda e: log.info("No thumbnail for %s: %s", inference_id, e), busy=False).run()
+        Task(
+            self,
+            lambda: render_thumbnail(thumbnail_path, path, THUMB_DISK_PIXELS),
+            success=show,
+            failure=lambda e: log.info("No thumbnail for %s: %s", inference_id, e),
+            busy=False,
+        ).run()
 
     def _update_count(self) -> None:
         running = len(self.model.active_rows())
-        self.count.setText(f"· {running} running" if running else (f"· {self.model.rowCount()}" if self.model.rowCount() else ""))
+        self.count.setText(
+            f"· {running} running" if running else (f"· {self.model.rowCount()}" if self.model.rowCount() else "")
+        )
 
     def _animate(self) -> None:
         self.delegate.phase = (self.delegate.phase + 36) % 360
@@ -285,7 +298,8 @@ class JobQueue(QFrame):
         images = sum(len(j.image_paths) for j in jobs)
         if images:
             answer = QMessageBox.question(
-                self, "Remove jobs",
+                self,
+                "Remove jobs",
                 f"Remove {len(jobs)} job{'s' if len(jobs) > 1 else ''} and delete {images} image"
                 f"{'s' if images > 1 else ''} from the library and the disk?",
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
@@ -321,8 +335,11 @@ class JobQueue(QFrame):
         menu.addSeparator()
         job = self.model.job(index.row())
         if job is not None:
-            menu.addAction(icon("copy"), "Use these settings",
-                           lambda: self.context.events.restore_requested.emit(job.known_request(), True))
+            menu.addAction(
+                icon("copy"),
+                "Use these settings",
+                lambda: self.context.events.restore_requested.emit(job.known_request(), True),
+            )
         menu.exec(self.view.viewport().mapToGlobal(pos))
 
     @property

@@ -20,13 +20,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.cloud import ConnectionChoice, adoption, open_choice, remember_choice
-
 from app.ui.shell.context import AWS, AppContext
 from app.ui.shell.tasks import Task
 
-INTRO = ("Diffusion Desk lists its own deployments and every stack made with the AWS guidance "
-         "(SSM parameters under /simple-gen-ai-service/) in {region}. Choose one to check it; the check only "
-         "reads. Using it changes nothing in the stack.")
+INTRO = (
+    "Diffusion Desk lists its own deployments and every stack made with the AWS guidance "
+    "(SSM parameters under /simple-gen-ai-service/) in {region}. Choose one to check it; the check only "
+    "reads. Using it changes nothing in the stack."
+)
 
 
 class AdoptDialog(QDialog):
@@ -34,8 +35,9 @@ class AdoptDialog(QDialog):
 
     adopted = Signal(str)
 
-    def __init__(self, context: AppContext, connect: Callable[[], Any], region: str,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, context: AppContext, connect: Callable[[], Any], region: str, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.context = context
         self._connect = connect  # runs on a worker: returns an app.services.cloud.aws.Connection
@@ -57,8 +59,9 @@ class AdoptDialog(QDialog):
         self.refresh_button.setObjectName("lookAgain")
         self.upgrade_button = QPushButton("Upgrade…")
         self.upgrade_button.setObjectName("upgrade")
-        self.upgrade_button.setToolTip("Explains what an upgrade would replace; "
-                                       "nothing changes without your confirmation.")
+        self.upgrade_button.setToolTip(
+            "Explains what an upgrade would replace; nothing changes without your confirmation."
+        )
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.use_button = self.buttons.addButton("Use this deployment", QDialogButtonBox.ButtonRole.AcceptRole)
         self.use_button.setObjectName("primary")
@@ -100,8 +103,12 @@ class AdoptDialog(QDialog):
             item = QListWidgetItem(candidate.label)
             item.setData(Qt.ItemDataRole.UserRole, candidate)
             self.candidates.addItem(item)
-        self._show(f"{len(candidates)} found. Choose one to check it." if candidates
-                   else "No deployment was found in this region.", "hint")
+        self._show(
+            f"{len(candidates)} found. Choose one to check it."
+            if candidates
+            else "No deployment was found in this region.",
+            "hint",
+        )
 
     def check(self, item: QListWidgetItem) -> None:
         candidate = item.data(Qt.ItemDataRole.UserRole)
@@ -110,8 +117,12 @@ class AdoptDialog(QDialog):
         self.upgrade_button.setEnabled(False)
         self._show(f"Checking {candidate.deployment.name}…", "hint")
         connection = self._connection
-        Task(self, lambda: adoption.check_candidate(connection, candidate),
-             success=lambda result: self._checked_ok(item, result), failure=self._failed).run()
+        Task(
+            self,
+            lambda: adoption.check_candidate(connection, candidate),
+            success=lambda result: self._checked_ok(item, result),
+            failure=self._failed,
+        ).run()
 
     def _checked_ok(self, item: QListWidgetItem, result: adoption.CheckResult) -> None:
         if self.candidates.currentItem() is not item:
@@ -128,8 +139,9 @@ class AdoptDialog(QDialog):
             return
 
         def save() -> str:
-            context.update_settings(lambda settings: remember_choice(settings, source, result.target.region,
-                                                                     result.target, mode=AWS))
+            context.update_settings(
+                lambda settings: remember_choice(settings, source, result.target.region, result.target, mode=AWS)
+            )
             return result.target.name
 
         self.use_button.setEnabled(False)
@@ -145,8 +157,13 @@ class AdoptDialog(QDialog):
         if self._checked is None:
             return
         plan = adoption.upgrade_plan(self._checked.target)
-        box = QMessageBox(QMessageBox.Icon.Information, "Upgrade this deployment", plan.describe(),
-                          QMessageBox.StandardButton.Close, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            "Upgrade this deployment",
+            plan.describe(),
+            QMessageBox.StandardButton.Close,
+            self,
+        )
         box.setObjectName("upgradePlan")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
@@ -169,7 +186,8 @@ class AdoptDialog(QDialog):
 
 def adopt_dialog(context: AppContext, choice: ConnectionChoice, parent: QWidget | None = None) -> AdoptDialog:
     """The dialog on the credentials and region the Connection page shows (`choice`); deleted when closed."""
-    dialog = AdoptDialog(context, lambda: open_choice(choice, context.open_connection),
-                         choice.region or "the default region", parent)
+    dialog = AdoptDialog(
+        context, lambda: open_choice(choice, context.open_connection), choice.region or "the default region", parent
+    )
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     return dialog

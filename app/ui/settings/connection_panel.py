@@ -29,14 +29,26 @@ from app.services.cloud import (
     list_profiles,
     remember_choice,
 )
-from contract import APP_NAME
-
 from app.ui.shell.context import AWS, SANDBOX, AppContext
 from app.ui.shell.icons import icon
 from app.ui.shell.tasks import Lane, Task
+from contract import APP_NAME
 
-REGIONS = ("us-east-1", "us-east-2", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2", "eu-central-1",
-           "eu-north-1", "ap-northeast-1", "ap-southeast-1", "ap-southeast-2", "ap-south-1", "sa-east-1")
+REGIONS = (
+    "us-east-1",
+    "us-east-2",
+    "us-west-2",
+    "ca-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-central-1",
+    "eu-north-1",
+    "ap-northeast-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-south-1",
+    "sa-east-1",
+)
 KINDS = ("profile", "keyring", "environment")
 #: The Deployment box keeps each item's deployment name as its data and the app that made it under this role.
 APP_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -103,13 +115,20 @@ class ConnectionPanel(QWidget):
         self.session_token.setObjectName("sessionToken")
         self.session_token.setEchoMode(QLineEdit.EchoMode.Password)
         self.session_token.setPlaceholderText("optional, for temporary credentials")
-        return [_form(("Profile", self.profile),
-                      note="Profiles come from your AWS config files (SSO profiles included)."),
-                _form(("Name", self.key_name), ("Access key ID", self.access_key),
-                      ("Secret access key", self.secret_key), ("Session token", self.session_token),
-                      note="The secret is kept only in your system's keyring, never in a file."),
-                _form(note="Uses AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_PROFILE "
-                           "from the environment this app was started in.")]
+        return [
+            _form(("Profile", self.profile), note="Profiles come from your AWS config files (SSO profiles included)."),
+            _form(
+                ("Name", self.key_name),
+                ("Access key ID", self.access_key),
+                ("Secret access key", self.secret_key),
+                ("Session token", self.session_token),
+                note="The secret is kept only in your system's keyring, never in a file.",
+            ),
+            _form(
+                note="Uses AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_PROFILE "
+                "from the environment this app was started in."
+            ),
+        ]
 
     def _build_connection_fields(self) -> None:
         """Region, Test connection with its result, and the Deployment box."""
@@ -167,9 +186,15 @@ class ConnectionPanel(QWidget):
         self.region.currentTextChanged.connect(self.region_changed)
         self.kind_buttons.idToggled.connect(lambda n, on: on and self._show_page(n))
         self.test_button.clicked.connect(self.test_connection)
-        for signal in (self.aws_radio.toggled, self.kind_buttons.idToggled, self.profile.currentTextChanged,
-                       self.region.currentTextChanged, self.access_key.textChanged, self.secret_key.textChanged,
-                       self.deployment.currentIndexChanged):
+        for signal in (
+            self.aws_radio.toggled,
+            self.kind_buttons.idToggled,
+            self.profile.currentTextChanged,
+            self.region.currentTextChanged,
+            self.access_key.textChanged,
+            self.secret_key.textChanged,
+            self.deployment.currentIndexChanged,
+        ):
             signal.connect(lambda *_: self.changed.emit())
 
     def load(self) -> None:
@@ -187,8 +212,9 @@ class ConnectionPanel(QWidget):
         self.region.setCurrentText(settings.region or "us-east-1")
         self.deployment.clear()
         for data in settings.targets:
-            self.add_deployment(data.get("name", ""), data.get("deployment") or data.get("name"),
-                                data.get("app") or APP_NAME)
+            self.add_deployment(
+                data.get("name", ""), data.get("deployment") or data.get("name"), data.get("app") or APP_NAME
+            )
         if settings.active_target:
             self.deployment.setCurrentText(settings.active_target)
         self._mode_toggled(self.aws_radio.isChecked())
@@ -222,10 +248,15 @@ class ConnectionPanel(QWidget):
 
     def choice(self) -> ConnectionChoice:
         """The credentials and region as shown (GUI thread); a typed secret is kept in memory only."""
-        return ConnectionChoice(self.kind, self.profile.currentText().strip() or "default",
-                                self.key_name.text().strip() or "default", self.access_key.text(),
-                                self.secret_key.text(), self.session_token.text() or None,
-                                self.region.currentText().strip() or None)
+        return ConnectionChoice(
+            self.kind,
+            self.profile.currentText().strip() or "default",
+            self.key_name.text().strip() or "default",
+            self.access_key.text(),
+            self.secret_key.text(),
+            self.session_token.text() or None,
+            self.region.currentText().strip() or None,
+        )
 
     def _forget_typed_secret(self) -> None:
         if self.secret_key.text():
@@ -239,16 +270,26 @@ class ConnectionPanel(QWidget):
         self.test_button.setEnabled(False)
         self.result.setObjectName("hint")
         self._set_result("Checking…")
-        Task(self, lambda: check_connection(choice, context.open_connection, endpoint_url=endpoint_url),
-             success=self._tested, failure=self._test_failed, lane=Lane.NETWORK).run()
+        Task(
+            self,
+            lambda: check_connection(choice, context.open_connection, endpoint_url=endpoint_url),
+            success=self._tested,
+            failure=self._test_failed,
+            lane=Lane.NETWORK,
+        ).run()
 
     def _tested(self, check: ConnectionCheck) -> None:
         self.test_button.setEnabled(True)
         self.result.setObjectName("connectionOk")
-        found = (f"{len(check.deployments)} deployment{'s' if len(check.deployments) != 1 else ''} in {check.region}"
-                 if check.deployments else f"no deployment in {check.region} yet")
-        self._set_result(f"✓ Connected to account {check.identity.account} as {check.identity.arn} · {found}."
-                         + (f" {check.note}" if check.note else ""))
+        found = (
+            f"{len(check.deployments)} deployment{'s' if len(check.deployments) != 1 else ''} in {check.region}"
+            if check.deployments
+            else f"no deployment in {check.region} yet"
+        )
+        self._set_result(
+            f"✓ Connected to account {check.identity.account} as {check.identity.arn} · {found}."
+            + (f" {check.note}" if check.note else "")
+        )
         current = self.deployment.currentText()
         self.deployment.clear()
         for label, deployment, app in check.deployments:
@@ -280,8 +321,9 @@ class ConnectionPanel(QWidget):
                 context.choose_mode(mode)
                 return mode
             source, target = chosen_target(choice, context.open_connection, deployment, app=app, name=name or None)
-            context.update_settings(lambda settings: remember_choice(settings, source, choice.region, target,
-                                                                     mode=mode))
+            context.update_settings(
+                lambda settings: remember_choice(settings, source, choice.region, target, mode=mode)
+            )
             return mode
 
         return apply

@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 from app.services.cloud import ConnectionChoice, open_choice
 from app.services.deploy import DeployOptions
 from app.services.errors import UserError
-
 from app.ui.shell.context import AWS
 from app.ui.shell.icons import icon
 from app.ui.shell.tasks import Progress, Task
@@ -131,8 +130,9 @@ class DeployPanel(QWidget):
         self.teardown_button.setToolTip("Delete the deployment; you confirm a list of everything that goes")
         self.stop_button = QPushButton(icon("cancel"), "Stop following")
         self.stop_button.setObjectName("deployStop")
-        self.stop_button.setToolTip("Stop watching here; what AWS already started carries on, and Deploy or Update "
-                                    "picks it up again")
+        self.stop_button.setToolTip(
+            "Stop watching here; what AWS already started carries on, and Deploy or Update picks it up again"
+        )
         self.stop_button.hide()
         buttons = QHBoxLayout()
         buttons.setSpacing(8)
@@ -208,12 +208,17 @@ class DeployPanel(QWidget):
         self.set_available(connection.mode == AWS, NOT_AVAILABLE)
         active = next((t for t in context.settings.targets if t.get("name") == context.settings.active_target), None)
         if active and not active.get("endpoint_url"):
-            self.show_result(f"Jobs go to “{active['name']}”: endpoint {active.get('endpoint_name')} in "
-                             f"{active.get('region')}, bucket {active.get('bucket')}.")
+            self.show_result(
+                f"Jobs go to “{active['name']}”: endpoint {active.get('endpoint_name')} in "
+                f"{active.get('region')}, bucket {active.get('bucket')}."
+            )
 
     def options(self) -> DeployOptions:
-        return DeployOptions(self.model.currentData() or self.model.currentText().strip(),
-                             self.instance_type.currentText().strip(), self.max_instances.value())
+        return DeployOptions(
+            self.model.currentData() or self.model.currentText().strip(),
+            self.instance_type.currentText().strip(),
+            self.max_instances.value(),
+        )
 
     def set_options(self, options: DeployOptions) -> None:
         index = self.model.findData(options.model_id)
@@ -240,8 +245,14 @@ class DeployPanel(QWidget):
         return self._task is not None and not self._task.done
 
     def _set_busy(self, busy: bool) -> None:
-        for widget in (self.deploy_button, self.update_button, self.teardown_button, self.model,
-                       self.instance_type, self.max_instances):
+        for widget in (
+            self.deploy_button,
+            self.update_button,
+            self.teardown_button,
+            self.model,
+            self.instance_type,
+            self.max_instances,
+        ):
             widget.setEnabled(not busy)
         self.stop_button.setVisible(busy)
         if busy:
@@ -257,8 +268,10 @@ class DeployPanel(QWidget):
         make, options = self._factory(), self.options()
         self.log.clear()
         self._last_step = ""
-        self.append_log(f"{'Deploying' if action == 'deploy' else 'Updating'}: {options.model_id} on "
-                        f"{options.instance_type}, 0 to {options.max_instances} instances, in {self.region.text()}")
+        self.append_log(
+            f"{'Deploying' if action == 'deploy' else 'Updating'}: {options.model_id} on "
+            f"{options.instance_type}, 0 to {options.max_instances} instances, in {self.region.text()}"
+        )
         self._start(lambda: getattr(make(), action)(options), self._succeeded)
 
     def _start(self, op: Callable[[], Any], success: Callable[[Any], None]) -> None:
@@ -273,8 +286,9 @@ class DeployPanel(QWidget):
         self._task.cancel()
         self._task = None
         self._set_busy(False)
-        self.step.setText("Stopped following. What AWS already started carries on: press Deploy or Update "
-                          "to follow it again.")
+        self.step.setText(
+            "Stopped following. What AWS already started carries on: press Deploy or Update to follow it again."
+        )
         self.append_log("■ Stopped following here")
 
     def show_progress(self, event: Progress) -> None:
@@ -300,8 +314,11 @@ class DeployPanel(QWidget):
         """The reason in words stays on screen (step line and log); the bar shows how far it got."""
         self._set_busy(False)
         self._task = None
-        text = str(error) if isinstance(error, UserError) else \
-            f"Something went wrong ({error or type(error).__name__}); the details are in the log file."
+        text = (
+            str(error)
+            if isinstance(error, UserError)
+            else f"Something went wrong ({error or type(error).__name__}); the details are in the log file."
+        )
         self.step.setText(f"Stopped: {text}")
         self._set_step_error(True)
         self.append_log(f"✗ {text}")
@@ -313,8 +330,10 @@ class DeployPanel(QWidget):
         self.progress.setValue(1000)
         self.percent.setText("100 %")
         self.step.setText("Deployed.")
-        self.show_result(f"✓ Jobs now go to “{target.name}”: endpoint {target.endpoint_name} in {target.region}, "
-                         f"bucket {target.bucket}.")
+        self.show_result(
+            f"✓ Jobs now go to “{target.name}”: endpoint {target.endpoint_name} in {target.region}, "
+            f"bucket {target.bucket}."
+        )
         self.target_ready.emit(target)
 
     def show_result(self, text: str) -> None:
@@ -333,8 +352,13 @@ class DeployPanel(QWidget):
         self.step.setText("Listing what the teardown would delete…")
         self._set_busy(True)
         self.progress.setRange(0, 0)
-        self._task = Task(self, lambda: (make, make().plan_teardown()), success=self._confirm_teardown,
-                          failure=self.show_failure, busy=False)
+        self._task = Task(
+            self,
+            lambda: (make, make().plan_teardown()),
+            success=self._confirm_teardown,
+            failure=self.show_failure,
+            busy=False,
+        )
         self._task.run()
 
     def _confirm_teardown(self, found: tuple[Callable[[], Any], Any]) -> None:
@@ -346,8 +370,13 @@ class DeployPanel(QWidget):
             self.step.setText(plan.describe())
             return
         self.step.setText("Waiting for your confirmation…")
-        box = QMessageBox(QMessageBox.Icon.Warning, "Tear down the deployment?", plan.describe(),
-                          QMessageBox.StandardButton.Cancel, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Tear down the deployment?",
+            plan.describe(),
+            QMessageBox.StandardButton.Cancel,
+            self,
+        )
         box.setObjectName("teardownConfirm")
         box.setInformativeText("This cannot be undone.")
         delete = box.addButton("Delete all of this", QMessageBox.ButtonRole.DestructiveRole)
@@ -373,8 +402,10 @@ class DeployPanel(QWidget):
         self._task = None
         self._set_busy(False)
         self.step.setText("Torn down.")
-        self.show_result(f"✓ Deployment “{plan.deployment}” is deleted from {plan.region}. "
-                         "Images already in your library stay on this computer.")
+        self.show_result(
+            f"✓ Deployment “{plan.deployment}” is deleted from {plan.region}. "
+            "Images already in your library stay on this computer."
+        )
         self.torn_down.emit(plan.deployment)
 
 

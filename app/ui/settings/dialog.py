@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.settings.connection_panel import ConnectionPanel
-from app.ui.shell.context import AWS, AppContext
 from app.ui.settings.deploy_panel import DeployPanel
+from app.ui.shell.context import AWS, AppContext
 from app.ui.shell.tasks import Task
 
 TABS = ("connection", "deploy")
@@ -43,8 +43,9 @@ class SettingsDialog(QDialog):
         self.apply_button.setText("Apply and connect")
         self.apply_button.clicked.connect(self.apply)
         self.buttons.rejected.connect(self.reject)
-        self.adopt_button = self.buttons.addButton("Connect to an existing deployment…",
-                                                   QDialogButtonBox.ButtonRole.ActionRole)
+        self.adopt_button = self.buttons.addButton(
+            "Connect to an existing deployment…", QDialogButtonBox.ButtonRole.ActionRole
+        )
         self.adopt_button.setObjectName("adoptDeployment")
         self.adopt_button.clicked.connect(self.adopt)
         self.status = QLabel()

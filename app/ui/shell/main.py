@@ -21,11 +21,17 @@ log = logging.getLogger(__name__)
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="diffusion-desk", description="Diffusion Desk, the desktop app.")
     parser.add_argument("--sandbox", action="store_true", help="use the in-process local cloud (test-pattern images)")
-    parser.add_argument("--self-test", action="store_true",
-                        help="open the window offscreen, generate one image on the local cloud, exit 0 when it works")
-    parser.add_argument("--measure-startup", action="store_true",
-                        help="start in sandbox mode with fresh temporary dirs, print 'window-shown' once the "
-                             "window is painted, then quit (for the start-up benchmarks)")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="open the window offscreen, generate one image on the local cloud, exit 0 when it works",
+    )
+    parser.add_argument(
+        "--measure-startup",
+        action="store_true",
+        help="start in sandbox mode with fresh temporary dirs, print 'window-shown' once the "
+        "window is painted, then quit (for the start-up benchmarks)",
+    )
     return parser.parse_args(argv)
 
 
@@ -78,8 +84,14 @@ def _run(dirs: AppDirs, *, sandbox: bool | None, on_painted: Callable[[QWidget],
 
     app = make_application()
     sys.excepthook = _report_unexpected
-    Task(None, lambda: Session.read(dirs), success=lambda parts: opened(parts), failure=lambda e: not_opened(e),
-         lane=Lane.LIBRARY, busy=False).run()
+    Task(
+        None,
+        lambda: Session.read(dirs),
+        success=lambda parts: opened(parts),
+        failure=lambda e: not_opened(e),
+        lane=Lane.LIBRARY,
+        busy=False,
+    ).run()
     from app.ui.shell.window import MainWindow
 
     splash = _Opening()

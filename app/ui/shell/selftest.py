@@ -22,7 +22,6 @@ PROMPT = "self-test: a lighthouse at dusk"
 def run(timeout: float = TIMEOUT_SECONDS) -> int:
     from app.services.models import JobState
     from app.services.settings import AppDirs
-
     from app.ui.shell.context import AppContext
     from app.ui.shell.main import make_application
     from app.ui.shell.tasks import manager

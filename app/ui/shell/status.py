@@ -13,8 +13,14 @@ if TYPE_CHECKING:
     from app.services.jobs import TrackerStatus
 
 ENDPOINT_STATUS = {
-    "InService": "ready", "Creating": "being created", "Updating": "updating", "SystemUpdating": "updating",
-    "RollingBack": "rolling back", "Deleting": "being deleted", "Failed": "failed", "OutOfService": "out of service",
+    "InService": "ready",
+    "Creating": "being created",
+    "Updating": "updating",
+    "SystemUpdating": "updating",
+    "RollingBack": "rolling back",
+    "Deleting": "being deleted",
+    "Failed": "failed",
+    "OutOfService": "out of service",
     "UpdateRollbackFailed": "failed to update",
 }
 

@@ -40,19 +40,25 @@ class Welcome(QWidget):
         cards = QHBoxLayout()
         cards.setSpacing(20)
         cards.addStretch(1)
-        cards.addWidget(_card(
-            "sandbox", "Sandbox",
-            "Everything runs on this computer: a local cloud with the same steps as AWS. "
-            "Images are test patterns drawn from your prompt and seed, so you can learn the app "
-            "at no cost. No account needed.",
-            self.sandbox_button,
-        ))
-        cards.addWidget(_card(
-            "cloud", "Your AWS account",
-            "Use an AWS profile or an access key (kept in your system keyring), then deploy the "
-            "Stable Diffusion endpoint with one click. It scales to zero when idle.",
-            self.aws_button,
-        ))
+        cards.addWidget(
+            _card(
+                "sandbox",
+                "Sandbox",
+                "Everything runs on this computer: a local cloud with the same steps as AWS. "
+                "Images are test patterns drawn from your prompt and seed, so you can learn the app "
+                "at no cost. No account needed.",
+                self.sandbox_button,
+            )
+        )
+        cards.addWidget(
+            _card(
+                "cloud",
+                "Your AWS account",
+                "Use an AWS profile or an access key (kept in your system keyring), then deploy the "
+                "Stable Diffusion endpoint with one click. It scales to zero when idle.",
+                self.aws_button,
+            )
+        )
         cards.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(40, 40, 40, 40)

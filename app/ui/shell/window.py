@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.compose.composer import Composer
+from app.ui.jobs.queue import JobQueue
 from app.ui.shell.context import AppContext, TargetInfo
 from app.ui.shell.icons import app_icon, icon
-from app.ui.jobs.queue import JobQueue
 from app.ui.shell.status import StatusBar
 from app.ui.shell.tasks import Lane, Task, manager
 from app.ui.shell.welcome import Welcome
@@ -125,8 +125,9 @@ class MainWindow(QMainWindow):
         file = bar.addMenu("&File")
         self.import_action = self._action(file, "Import PNG…", "Ctrl+I", self.composer.choose_png, "import")
         file.addSeparator()
-        self.settings_action = self._action(file, "Settings…", QKeySequence.StandardKey.Preferences, self.show_settings,
-                                            "settings")
+        self.settings_action = self._action(
+            file, "Settings…", QKeySequence.StandardKey.Preferences, self.show_settings, "settings"
+        )
         if self.settings_action.shortcut().isEmpty():
             self.settings_action.setShortcut("Ctrl+,")
         file.addSeparator()
@@ -181,8 +182,14 @@ class MainWindow(QMainWindow):
 
     def connect_target(self) -> None:
         self.status.show_connecting()
-        Task(self, self.context.connect, success=self._connected, failure=self._connect_failed, busy=False,
-             lane=Lane.NETWORK).run()
+        Task(
+            self,
+            self.context.connect,
+            success=self._connected,
+            failure=self._connect_failed,
+            busy=False,
+            lane=Lane.NETWORK,
+        ).run()
 
     def _connected(self, info: TargetInfo) -> None:
         self.context.events.target_changed.emit(info)
@@ -231,7 +238,8 @@ class MainWindow(QMainWindow):
         from app import __version__
 
         QMessageBox.about(
-            self, "About Diffusion Desk",
+            self,
+            "About Diffusion Desk",
             f"<b>Diffusion Desk {__version__}</b><p>Generate images with Stable Diffusion in your own AWS "
             "account: an asynchronous SageMaker endpoint that scales to zero when idle.</p>"
             "<p>The sandbox runs the same steps on this computer and draws test patterns, not a model's work.</p>",

@@ -7,8 +7,8 @@ from datetime import datetime
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import (
-    QFrame,
     QBoxLayout,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.models import ImageRecord
-from app.ui.shell import icons
 from app.ui.gallery.model import is_test_pattern
+from app.ui.shell import icons
 from contract import LABELS
 
 
@@ -230,4 +230,3 @@ def _when(stamp: str) -> str:
     if when.tzinfo is not None:
         when = when.astimezone()
     return when.strftime("%d %b %Y, %H:%M")
-

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.models import ImageRecord
-from app.ui.shell import icons
 from app.ui.gallery.model import GalleryModel
 from app.ui.gallery.thumbnails import read_image
+from app.ui.shell import icons
 from app.ui.shell.tasks import Task
 from app.ui.viewer.canvas import ImageCanvas
 from app.ui.viewer.details import ParameterPanel
