@@ -1,26 +1,65 @@
 """A replica of JumpStart's content bucket (jumpstart-cache-prod-<region>) in the local cloud's S3.
 
-Laid out like the real one: `models_manifest.json` at the top, a list of headers (model_id,
-version, min_version, spec_key), and one spec per model version under
-`community_models/<model id>/specs_v<version>.json`, with the fields sagemaker-core reads
-(deprecated, inference_vulnerable, supported_inference_instance_types,
-hosting_instance_type_variants…). Both the app and sagemaker-core can read it through the
-endpoint URL.
+Laid out like the real one: `models_manifest.json` (and the empty proprietary manifest) at the top,
+a list of headers (model_id, version, min_version, spec_key); one spec per model version under
+`community_models/<model id>/specs_v<version>.json` with JumpStart's own field names (the ones
+sagemaker-core's `jumpstart/types.py` reads: hosting_artifact_key, hosting_script_key,
+hosting_prepacked_artifact_key, hosting_ecr_specs, hosting_instance_type_variants with
+regional_aliases…); and small tarballs at the keys each spec names: the model data, the inference
+script (sourcedir.tar.gz) and the prepacked model (model data with its code under `code/`).
+Both the app and sagemaker-core's resolver read it unmodified through the endpoint URL.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from contract.jumpstart import MANIFEST_KEY, content_bucket
 
+#: The manifest of Marketplace models, which sagemaker-core also looks in; JumpStart publishes it in every region.
+PROPRIETARY_MANIFEST_KEY = "proprietary-sdk-manifest.json"
+#: The models the deploy panel offers (app/ui/settings/deploy_panel.py), which a bare account's JumpStart lists.
+OFFERED_MODEL_IDS = (
+    "model-txt2img-stabilityai-stable-diffusion-v2-1-base",
+    "model-txt2img-stabilityai-stable-diffusion-v2",
+)
 #: The GPU types the deploy panel offers, which JumpStart's Stable Diffusion specs list.
 DEFAULT_TYPES = ("ml.g5.xlarge", "ml.g5.2xlarge", "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.p3.2xlarge")
-IMAGE = ("763104351884.dkr.ecr.{region}.amazonaws.com/"
+#: The Hugging Face inference image (Deep Learning Containers) that JumpStart's Stable Diffusion specs name.
+IMAGE = ("{account}.dkr.ecr.{region}.{domain}/"
          "huggingface-pytorch-inference:1.10.2-transformers4.17.0-gpu-py38-cu113-ubuntu20.04")
+#: The Deep Learning Containers registry of the regions where it is not 763104351884 (as the specs' aliases have it).
+DLC_ACCOUNTS = {
+    "af-south-1": "626614931356", "ap-east-1": "871362719292", "ap-northeast-3": "364406365360",
+    "ap-southeast-3": "907027046896", "eu-central-2": "380420809688", "eu-south-1": "692866216735",
+    "il-central-1": "780543022126", "me-central-1": "914824155844", "me-south-1": "217643126080",
+    "cn-north-1": "727897471807", "cn-northwest-1": "727897471807",
+    "us-gov-east-1": "446045086412", "us-gov-west-1": "442386744353",
+}
+DLC_ACCOUNT = "763104351884"
+#: Who owns the replica in the local cloud: an AWS account, not the user's (their ListBuckets stays empty).
+JUMPSTART_ACCOUNT = DLC_ACCOUNT
+GPU_ALIAS = "gpu_ecr_uri_2"
+SCRIPT_KEY = "source-directory-tarballs/stabilityai/inference/txt2img/v1.2.3/sourcedir.tar.gz"
+PREPACK_VERSION = "1.0.0"
+DEPENDENCIES = ("accelerate==0.16.0", "diffusers==0.12.1", "huggingface_hub==0.12.0", "transformers==4.26.0")
+#: The container environment of JumpStart's txt2img specs: (name, type, default, required_for_model_class).
+ENVIRONMENT = (
+    ("SAGEMAKER_PROGRAM", "text", "inference.py", True),
+    ("SAGEMAKER_SUBMIT_DIRECTORY", "text", "/opt/ml/model/code", False),
+    ("SAGEMAKER_CONTAINER_LOG_LEVEL", "text", "20", False),
+    ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "text", "3600", False),
+    ("ENDPOINT_SERVER_TIMEOUT", "int", 3600, True),
+    ("MODEL_CACHE_ROOT", "text", "/opt/ml/model", True),
+    ("SAGEMAKER_ENV", "text", "1", True),
+    ("SAGEMAKER_MODEL_SERVER_WORKERS", "int", 1, True),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,25 +79,46 @@ class ReplicaModel:
     def spec_key(self) -> str:
         return f"community_models/{self.model_id}/specs_v{self.version}.json"
 
+    @property
+    def artifact_key(self) -> str:
+        return f"stabilityai-infer/infer-{self.model_id}.tar.gz"
+
+    @property
+    def prepacked_key(self) -> str:
+        return f"stabilityai-infer/prepack/v{PREPACK_VERSION}/infer-prepack-{self.model_id}.tar.gz"
+
+
+def offered_models(version: str) -> tuple[ReplicaModel, ...]:
+    """The deploy panel's models at one version (the one infra/config.toml pins)."""
+    return tuple(ReplicaModel(model_id, version) for model_id in OFFERED_MODEL_IDS)
+
+
+def image_uri(region: str) -> str:
+    """The inference image the specs name in the region."""
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return IMAGE.format(account=DLC_ACCOUNTS.get(region, DLC_ACCOUNT), region=region, domain=domain)
+
 
 def spec(model: ReplicaModel, region: str) -> dict[str, Any]:
     """The model's spec JSON in the real shape (the fields the SDK and the app read)."""
     families = sorted({t.split(".")[1] for t in model.instance_types})
-    name = model.model_id.removeprefix("model-txt2img-")
+    org, _, name = model.model_id.removeprefix("model-txt2img-").partition("-")
     return {
         "model_id": model.model_id,
-        "url": f"https://huggingface.co/{name}",
+        "url": f"https://huggingface.co/{org}/{name}",
         "version": model.version,
         "min_sdk_version": model.min_sdk_version,
         "training_supported": False,
         "incremental_training_supported": False,
         "hosting_ecr_specs": {"framework": "huggingface", "framework_version": "1.10.2", "py_version": "py38",
                               "huggingface_transformers_version": "4.17.0"},
-        "hosting_artifact_key": f"stabilityai-infer/infer-{model.model_id}.tar.gz",
-        "hosting_script_key": "source-directory-tarballs/stabilityai/inference/txt2img/v1.2.3/sourcedir.tar.gz",
-        "hosting_prepacked_artifact_key": f"stabilityai-infer/prepack/v1.0.0/infer-prepack-{model.model_id}.tar.gz",
+        "hosting_artifact_key": model.artifact_key,
+        "hosting_script_key": SCRIPT_KEY,
+        "hosting_prepacked_artifact_key": model.prepacked_key,
+        "hosting_prepacked_artifact_version": PREPACK_VERSION,
+        "hosting_use_script_uri": False,
         "inference_vulnerable": model.inference_vulnerable,
-        "inference_dependencies": [],
+        "inference_dependencies": list(DEPENDENCIES),
         "inference_vulnerabilities": list(model.inference_vulnerabilities),
         "training_vulnerable": False,
         "training_dependencies": [],
@@ -66,32 +126,101 @@ def spec(model: ReplicaModel, region: str) -> dict[str, Any]:
         "deprecated": model.deprecated,
         **({"deprecated_message": model.deprecated_message} if model.deprecated_message else {}),
         "inference_environment_variables": [
-            {"name": "SAGEMAKER_PROGRAM", "type": "text", "default": "inference.py", "scope": "container",
-             "required_for_model_class": True},
-            {"name": "SAGEMAKER_REGION", "type": "text", "default": region, "scope": "container",
-             "required_for_model_class": True},
+            {"name": name, "type": kind, "default": default, "scope": "container", "required_for_model_class": required}
+            for name, kind, default, required in ENVIRONMENT
         ],
+        "metrics": [],
         "default_inference_instance_type": model.instance_types[0] if model.instance_types else None,
         "supported_inference_instance_types": list(model.instance_types),
+        "model_kwargs": {},
+        "deploy_kwargs": {},
+        "predictor_specs": {
+            "supported_content_types": ["application/x-text", "application/json"],
+            "supported_accept_types": ["application/json", "application/json;jpeg"],
+            "default_content_type": "application/x-text",
+            "default_accept_type": "application/json;jpeg",
+        },
+        "inference_enable_network_isolation": True,
+        "resource_name_base": model.model_id.removeprefix("model-")[:50],
+        "default_payloads": {"Astronaut": {"content_type": "application/x-text", "body": "astronaut on a horse"}},
         "hosting_instance_type_variants": {
-            "regional_aliases": {region: {"alias_ecr_uri_1": IMAGE.format(region=region)}},
-            "variants": {family: {"regional_properties": {"image_uri": "$alias_ecr_uri_1"}} for family in families},
+            "regional_aliases": {region: {GPU_ALIAS: image_uri(region)}},
+            "variants": {family: {"regional_properties": {"image_uri": f"${GPU_ALIAS}"}} for family in families},
         },
     }
 
 
+def tarball(files: dict[str, bytes]) -> bytes:
+    """A small, byte-for-byte reproducible tar.gz of the files."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed:
+        with tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o644
+                archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _model_files(model: ReplicaModel) -> dict[str, bytes]:
+    """What stands in for the weights: the pipeline's index and one component's config, as diffusers lays them out."""
+    index = {"_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.12.1", "_name_or_path": model.model_id}
+    return {"model_index.json": json.dumps(index).encode(),
+            "scheduler/scheduler_config.json": b'{"_class_name": "PNDMScheduler"}'}
+
+
+def _script_files() -> dict[str, bytes]:
+    inference = b'"""Replica of JumpStart\'s txt2img inference script: the local cloud\'s engine answers requests."""\n'
+    return {"inference.py": inference, "requirements.txt": "\n".join(DEPENDENCIES).encode() + b"\n"}
+
+
+def artifacts(model: ReplicaModel) -> dict[str, bytes]:
+    """The tarballs at the keys the spec names: model data, inference script, prepacked model."""
+    code = {f"code/{name}": data for name, data in _script_files().items()}
+    return {
+        model.artifact_key: tarball(_model_files(model)),
+        SCRIPT_KEY: tarball({f"./{name}": data for name, data in _script_files().items()}),
+        model.prepacked_key: tarball({**_model_files(model), **code}),
+    }
+
+
+def owned_by(s3: Any, account_id: str) -> Any:
+    """The client, its requests made in another account of the local cloud (moto's `x-moto-account-id`)."""
+
+    def add_header(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = account_id
+
+    s3.meta.events.register("before-sign.s3", add_header)
+    return s3
+
+
+def _public_read(bucket: str) -> str:
+    """JumpStart's objects are readable by anyone; listing the bucket is not."""
+    statement = {"Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                 "Resource": f"arn:aws:s3:::{bucket}/*"}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
 def publish(s3: Any, region: str, models: Iterable[ReplicaModel]) -> str:
-    """Create the region's content bucket with a manifest and a spec per model version; returns the bucket."""
+    """Create the region's content bucket with the manifests, a spec per model version and its tarballs.
+
+    The bucket belongs to the account of `s3` (see `owned_by` for AWS's own), readable by anyone as JumpStart's is.
+    """
     bucket = content_bucket(region)
     where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     try:
         s3.create_bucket(Bucket=bucket, **where)
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
-    manifest = []
+    s3.put_bucket_policy(Bucket=bucket, Policy=_public_read(bucket))
+    manifest, objects = [], {}
     for model in models:
-        s3.put_object(Bucket=bucket, Key=model.spec_key, Body=json.dumps(spec(model, region)).encode())
+        objects[model.spec_key] = json.dumps(spec(model, region)).encode()
+        objects.update(artifacts(model))
         manifest.append({"model_id": model.model_id, "version": model.version, "min_version": model.min_sdk_version,
                          "spec_key": model.spec_key})
-    s3.put_object(Bucket=bucket, Key=MANIFEST_KEY, Body=json.dumps(manifest).encode())
+    objects[MANIFEST_KEY] = json.dumps(manifest).encode()
+    objects[PROPRIETARY_MANIFEST_KEY] = b"[]"
+    for key, body in objects.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
     return bucket
