@@ -66,10 +66,16 @@ class Composer(QFrame):
         self.setAcceptDrops(True)
         self.setMinimumWidth(300)
         self.errors: dict[str, QLabel] = {}
-        self._budget_at = (
-            "num_images_per_prompt"  # where a budget problem is said: the size or images field last edited
-        )
+        # Where a budget problem is said: the size or images field last edited.
+        self._budget_at = "num_images_per_prompt"
+        self._make_fields()
+        self._make_buttons()
+        self._make_actions()
+        self._layout()
+        self._connect()
+        self.load_history()
 
+    def _make_fields(self) -> None:
         self.prompt = PromptEdit("Describe the image: subject, style, light, lens…")
         self.prompt.setObjectName("prompt")
         self.prompt.setAccessibleName("Prompt")
@@ -102,6 +108,8 @@ class Composer(QFrame):
             name="images",
         )
         self.seed = SeedField()
+
+    def _make_buttons(self) -> None:
         self.history_button = QToolButton()
         self.history_button.setObjectName("historyButton")
         self.history_button.setIcon(icon("history"))
@@ -116,10 +124,6 @@ class Composer(QFrame):
         self.generate_button.setAccessibleName("Generate")
         self.generate_button.setToolTip(GENERATE_TIP)
         self.generate_button.setCursor(Qt.CursorShape.PointingHandCursor)
-        self._make_actions()
-        self._layout()
-        self._connect()
-        self.load_history()
 
     def _make_actions(self) -> None:
         self.generate_action = self._action(
