@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from PIL import Image
 
-from app.services.library.store import Library
+from app.services.library import Library
 from app.services.models import ImageRecord
 from contract import CHUNK_KEY, Parameters, format_parameters, new_inference_id, with_text_chunks
 

@@ -14,6 +14,8 @@ from app.services.cloud.choice import (
 )
 from app.services.cloud.credentials import CredentialSource, Identity, list_profiles
 from app.services.cloud.targets import (
+    EndpointState,
+    Target,
     endpoint_state,
     list_deployments,
     load_target,
@@ -24,10 +26,12 @@ from app.services.cloud.targets import (
 
 __all__ = [
     "Connection",
+    "EndpointState",
     "ConnectionCheck",
     "ConnectionChoice",
     "CredentialSource",
     "Identity",
+    "Target",
     "check_connection",
     "chosen_target",
     "endpoint_state",

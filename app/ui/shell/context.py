@@ -16,8 +16,7 @@ from app.ui.shell.events import Events
 from app.ui.shell.tasks import manager
 
 if TYPE_CHECKING:
-    from app.services.cloud import Connection, CredentialSource, Identity
-    from app.services.cloud.targets import EndpointState, Target
+    from app.services.cloud import Connection, CredentialSource, EndpointState, Identity, Target
     from app.services.jobs import JobService, JobTracker, TrackerStatus
     from app.services.library import Library
     from app.services.local_cloud import LocalCloud

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 from app.ui.shell.context import TargetInfo
 
 if TYPE_CHECKING:
-    from app.services.cloud.targets import EndpointState
+    from app.services.cloud import EndpointState
     from app.services.jobs import TrackerStatus
 
 ENDPOINT_STATUS = {
