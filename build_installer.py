@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle-only", action="store_true", help="build the bundle, not the platform installer")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    program = build(args.dist.resolve(), args.work.resolve(), args.bundle_only)
+    build(args.dist.resolve(), args.work.resolve(), args.bundle_only)
     size = folder_size(bundle_dir(args.dist.resolve()))
     print(
         f"bundle: {bundle_dir(args.dist.resolve())} ({size / 1e6:.1f} MB) built in {time.monotonic() - started:.0f} s"

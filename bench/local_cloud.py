@@ -80,7 +80,7 @@ def main() -> int:
                 ContentType="application/json",
             )["InferenceId"]
             with done:
-                done.wait_for(lambda: inference_id in arrived, timeout=60)
+                done.wait_for(lambda inference_id=inference_id: inference_id in arrived, timeout=60)
             latencies.append(arrived[inference_id] - start)
         emit("submit_to_notification_512", jobs=args.jobs, **summary(latencies))
     finally:

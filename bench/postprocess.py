@@ -107,7 +107,7 @@ def measure(count: int, size: int, repeat: int) -> dict[str, object]:
     body = payload(count, size)
     assert all(
         np.array_equal(np.asarray(Image.open(io.BytesIO(a))), np.asarray(Image.open(io.BytesIO(b))))
-        for a, b in zip(ours(body), floor(body, count, size))
+        for a, b in zip(ours(body), floor(body, count, size), strict=True)
     )
     reference_s = cpu_seconds(lambda: reference(body), 1)
     ours_s = cpu_seconds(lambda: ours(body), repeat)

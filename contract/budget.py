@@ -75,7 +75,8 @@ class Budget:
             raise BudgetError(self.instance_type, self.explain(request))
 
     def explain(self, request: GenerationRequest) -> str:
-        """ "ml.g5.xlarge fits 4.2 MP per request: 4 images at 1024×1024, or 8 at 720×720; this request asks for 8 at 1024×1024 (8.4 MP)"."""
+        """ "ml.g5.xlarge fits 4.2 MP per request: 4 images at 1024×1024, or 8 at 720×720;
+        this request asks for 8 at 1024×1024 (8.4 MP)"."""
         width, height, count = request.width, request.height, request.num_images_per_prompt
         options = []
         at_size = self.max_pixels // (width * height)

@@ -392,7 +392,7 @@ def _exact_spans(body: bytes) -> list[tuple[int, int]]:
     ends = np.concatenate(closes) if closes else np.empty(0, dtype=np.intp)
     if starts.size != ends.size or np.any(ends < starts) or np.any(starts[1:] < ends[:-1]):
         raise _not_json()
-    return list(zip(starts.tolist(), ends.tolist()))
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
 def _load_skeleton(body: bytes, spans: list[tuple[int, int]]) -> dict[str, Any]:

@@ -42,8 +42,10 @@ def synth_step(
         input=source,
         install_commands=["pip install --quiet -r infra/requirements.txt"],
         commands=[
-            f'python -m infra.model_build.resolve --config infra/config.toml --bucket "$MODEL_BUCKET" --out {RESOLVED_MODEL_FILE}',
-            f"npx --yes aws-cdk@{cli_version} synth --app 'python -m infra.app' --context {RESOLVED_MODEL_CONTEXT}={RESOLVED_MODEL_FILE}",
+            "python -m infra.model_build.resolve --config infra/config.toml "
+            f'--bucket "$MODEL_BUCKET" --out {RESOLVED_MODEL_FILE}',
+            f"npx --yes aws-cdk@{cli_version} synth --app 'python -m infra.app' "
+            f"--context {RESOLVED_MODEL_CONTEXT}={RESOLVED_MODEL_FILE}",
             f"cp {RESOLVED_MODEL_FILE} cdk.out/{RESOLVED_MODEL_FILE}",
         ],
         env={"MODEL_BUCKET": models.bucket_name},

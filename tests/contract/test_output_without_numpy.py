@@ -53,7 +53,7 @@ def test_a_jpeg_output_round_trips_without_numpy(without_numpy: None) -> None:
     decoded = read_output(encode_output([image], "red", ACCEPT_JPEG)).images[0]
 
     assert decoded.shape == (8, 8, 3)
-    assert max(abs(a - b) for a, b in zip(decoded.tobytes(), image.data)) < 12  # JPEG is lossy
+    assert max(abs(a - b) for a, b in zip(decoded.tobytes(), image.data, strict=True)) < 12  # JPEG is lossy
 
 
 def test_a_png_written_without_numpy_holds_the_pixels_and_the_parameters(without_numpy: None) -> None:

@@ -24,7 +24,7 @@ def test_every_key_in_config_toml_is_commented():
     lines = CONFIG_PATH.read_text().splitlines()
     for number, line in enumerate(lines):
         if re.match(r"^[a-z_]+\s*=", line) and not lines[number - 1].startswith("#"):
-            section = next((l for l in reversed(lines[:number]) if l.startswith("[")), "")
+            section = next((above for above in reversed(lines[:number]) if above.startswith("[")), "")
             if section != "[model.environment]":
                 pytest.fail(f"line {number + 1} ({line.split('=')[0].strip()}) has no comment above it")
 

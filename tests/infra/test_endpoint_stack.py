@@ -288,7 +288,7 @@ def _listed_prefixes(statements: list[dict]) -> set[str]:
 
 
 def test_no_role_lists_the_whole_bucket(template):
-    for key, policy in template.find_resources("AWS::IAM::Policy").items():
+    for policy in template.find_resources("AWS::IAM::Policy").values():
         _listed_prefixes(policy["Properties"]["PolicyDocument"]["Statement"])
 
 

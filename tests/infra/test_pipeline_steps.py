@@ -186,7 +186,7 @@ def test_the_synth_role_may_read_every_object_that_resolution_reads(jumpstart_in
     reads = [(op, S3Location(p["Bucket"], p["Key"])) for service, op, p in calls if service == "s3"]
     assert {op for _, op, _ in calls} <= {"GetObject", "HeadObject"}
     assert any(location.key == "models_manifest.json" for _, location in reads)
-    for operation, location in reads:
+    for _, location in reads:
         assert _allows(statements, "s3:GetObject", f"arn:aws:s3:::{location.bucket}/{location.key}", "us-east-1"), (
             location
         )

@@ -45,7 +45,7 @@ def test_pixels_equal_the_reference_method(layout, shapes):
 
     expected = reference_images(body)
     assert len(ours) == len(expected)
-    for image, reference in zip(ours, expected):
+    for image, reference in zip(ours, expected, strict=True):
         assert image.dtype == np.uint8 and image.shape == reference.shape
         assert np.array_equal(image, reference)
 
@@ -77,7 +77,7 @@ def test_base64_jpeg_output_decodes_to_the_jpeg_pixels():
 
     decoded = decode_output(body)
 
-    for text, image in zip(orjson.loads(body)["generated_images"], decoded):
+    for text, image in zip(orjson.loads(body)["generated_images"], decoded, strict=True):
         with Image.open(io.BytesIO(base64.b64decode(text))) as jpeg:
             assert np.array_equal(image, np.asarray(jpeg.convert("RGB")))
 
@@ -185,6 +185,8 @@ def test_damaged_outputs_are_decoded_exactly_when_json_loads_accepts_them_and_re
             refused += 1
         else:
             ours = decode_output(body)
-            assert len(ours) == len(expected) and all(np.array_equal(a, b) for a, b in zip(ours, expected)), body
+            assert len(ours) == len(expected) and all(
+                np.array_equal(a, b) for a, b in zip(ours, expected, strict=True)
+            ), body
             accepted += 1
     assert accepted > 50 and refused > 50

@@ -71,7 +71,7 @@ def test_pngs_hold_the_engines_pixels_and_parameters_that_restore_the_request(cl
     assert manifest.status == "completed" and (manifest.width, manifest.height) == (96, 64)
     expected = SandboxEngine().render(GenerationRequest(**request))
     assert len(manifest.image_keys) == len(expected) == 2
-    for key, pixels in zip(manifest.image_keys, expected):
+    for key, pixels in zip(manifest.image_keys, expected, strict=True):
         png, text = _open(cloud, key)
         assert np.array_equal(png, pixels)
         restored = parse_parameters(text).request_fields()

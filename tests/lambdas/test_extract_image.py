@@ -71,7 +71,7 @@ def test_a_completed_job_becomes_pngs_with_parameters_and_then_a_manifest(extrac
 
     keys = [image_key(inference_id, 0), image_key(inference_id, 1)]
     assert written == [*keys, manifest_key(inference_id)]
-    for number, (key, image) in enumerate(zip(keys, images)):
+    for number, (key, image) in enumerate(zip(keys, images, strict=True)):
         pixels, text = _png(extract_image, key)
         assert np.array_equal(pixels, image)
         params = parse_parameters(text)

@@ -1,4 +1,5 @@
-"""`generate --wait` runs the tracker's own loop, and ends even when a waited job is removed from the library meanwhile."""
+"""`generate --wait` runs the tracker's own loop, and ends even when a waited job is removed from the library
+meanwhile."""
 
 from __future__ import annotations
 

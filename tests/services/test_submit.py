@@ -79,7 +79,7 @@ def test_a_job_on_our_deployment_is_sent_for_rgb_and_its_pngs_are_the_engines_pi
     assert done.state == JobState.COMPLETED, done.message
     expected = SandboxEngine().render(done.request)
     assert len(done.image_paths) == len(expected) == 2
-    for path, pixels in zip(done.image_paths, expected):
+    for path, pixels in zip(done.image_paths, expected, strict=True):
         with Image.open(path) as png:
             assert np.array_equal(np.asarray(png.convert("RGB")), pixels)  # not a JPEG's approximation
 

@@ -77,8 +77,9 @@ def test_a_job_whose_ttl_passed_without_a_notification_expires(open_services, re
     assert ws.tracker.poll() == []
     ws.tracker.clock = lambda: datetime.now(UTC) + timedelta(hours=1, minutes=20)
     (expired,) = ws.tracker.poll()
-    assert expired.state == JobState.EXPIRED
+    assert expired.inference_id == job.inference_id and expired.state == JobState.EXPIRED
     assert "no result arrived" in expired.message and "Retry" in expired.message
+    assert ws.library.get_job(job.inference_id).state == JobState.EXPIRED
 
 
 def test_finished_on_the_endpoint_but_no_images_fails_after_a_grace(open_services, results):

@@ -98,7 +98,8 @@ class UpgradePlan:
 
 
 def accept_for(target: Target) -> str:
-    """The Accept header jobs to `target` are sent with: lossless RGB arrays, which ours and the guidance's Lambdas read."""
+    """The Accept header jobs to `target` are sent with: lossless RGB arrays, which ours and the guidance's
+    Lambdas read."""
     return GUIDANCE_ACCEPT if target.app == GUIDANCE_APP_NAME else ACCEPT_RGB
 
 
@@ -129,7 +130,8 @@ def check_candidate(connection: Connection, candidate: Candidate) -> CheckResult
     success, error = notes.get("SuccessTopic"), notes.get("ErrorTopic")
     if not success:
         raise UserError(
-            f"The endpoint {target.endpoint_name!r} sends no success notification, so no result would ever be recorded.",
+            f"The endpoint {target.endpoint_name!r} sends no success notification, "
+            "so no result would ever be recorded.",
             hint="Its stack is not one Diffusion Desk can use; choose another deployment, or deploy one from Settings.",
         )
     findings.append(_topic_finding(connection, "Success topic", success, required=True, target=target))
@@ -242,7 +244,8 @@ def _topic_finding(connection: Connection, subject: str, arn: str, *, required: 
         if error_code(exc) in ("NotFound", "NotFoundException", "InvalidParameter") and not is_transient(exc):
             if required:
                 raise UserError(
-                    f"The success topic {arn} of endpoint {target.endpoint_name!r} does not exist, so no result would be recorded.",
+                    f"The success topic {arn} of endpoint {target.endpoint_name!r} does not exist, "
+                    "so no result would be recorded.",
                     hint="Its stack may be half deleted; choose another deployment.",
                 ) from None
             return Finding(

@@ -149,7 +149,8 @@ def load_target(connection: Connection, deployment: str, *, app: str = APP_NAME,
     missing = [ssm_name(deployment, p, app) for p in (BUCKET_PARAM, ENDPOINT_PARAM) if not values.get(p)]
     if missing:
         raise UserError(
-            f"Deployment {deployment!r} in {connection.region} is incomplete: missing SSM parameter {', '.join(missing)}.",
+            f"Deployment {deployment!r} in {connection.region} is incomplete: "
+            f"missing SSM parameter {', '.join(missing)}.",
             hint="Check the region, or deploy it again.",
         )
     target = Target(

@@ -43,7 +43,8 @@ TEMPLATE_PREFIX = "diffusion-desk/templates/"
 MAX_TEMPLATE_BODY = 51_200
 STACK_PARTS = ("endpoint", "pipeline", "source")  # in teardown order
 BUCKET = "AWS::S3::Bucket"
-#: What `cdk bootstrap` passes for a new bootstrap stack without --bootstrap-customer-key: S3's own key, no paid KMS key.
+#: What `cdk bootstrap` passes for a new bootstrap stack without --bootstrap-customer-key:
+#: S3's own key, no paid KMS key.
 BOOTSTRAP_CREATE_PARAMETERS = {"FileAssetsBucketKmsKeyId": "AWS_MANAGED_KEY"}
 #: Runs of a pipeline that are still going (ListPipelineExecutions statuses).
 RUNNING = ("InProgress", "Stopping")
@@ -490,7 +491,10 @@ class Deployer:
             step, low = f"Deleting {name}", n * share
             buckets = self.stacks.resources(name, BUCKET)
             yield from self._empty(buckets, step, low)
-            retry = lambda b=buckets, s=step, p=low: _as_lines(self._empty(b, s, p))  # late logs make buckets non-empty
+
+            def retry(b: list[str] = buckets, s: str = step, p: float = low) -> Iterator[StackLine]:
+                return _as_lines(self._empty(b, s, p))  # late logs make buckets non-empty
+
             yield from _scaled(self.stacks.delete(name, before_retry=retry), step, low, low + share)
             yield from self._delete_buckets(buckets, step, low + share)
         step = "Removing the rest"

@@ -88,7 +88,8 @@ class JobService:
     def submit_many(
         self, requests: Iterable[GenerationRequest | dict[str, Any]], progress: Callable[[Progress], None] | None = None
     ) -> list[Job]:
-        """Record every job first (all or none: a bad one raises before anything is recorded), then send on a bounded pool.
+        """Record every job first (all or none: a bad one raises before anything is recorded), then send on a
+        bounded pool.
 
         `progress` is called from the pool's threads with a Progress per job sent ("Sent 3 of 20").
         """
@@ -235,7 +236,10 @@ class JobService:
         if code in ("AccessDenied", "AccessDeniedException", "403"):
             return "Not sent: these AWS credentials may not submit to this deployment."
         if "not found" in text.lower() or "could not find" in text.lower():
-            return f"Not sent: the endpoint {self.target.endpoint_name!r} does not exist. Deploy again, or choose another target."
+            return (
+                f"Not sent: the endpoint {self.target.endpoint_name!r} does not exist. "
+                "Deploy again, or choose another target."
+            )
         return f"Not sent: AWS refused the job ({code})."
 
     def _instances_now(self) -> int | None:

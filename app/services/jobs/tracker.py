@@ -250,7 +250,8 @@ class JobTracker:
             except ClientError as exc:
                 if is_transient(exc):
                     raise
-                reason = f"its result could not be downloaded ({error_code(exc)}: {exc.response.get('Error', {}).get('Message', '')})"
+                detail = exc.response.get("Error", {}).get("Message", "")
+                reason = f"its result could not be downloaded ({error_code(exc)}: {detail})"
                 result = self._fail(job, f"Failed: {reason}.", str(exc))
             except OSError as exc:
                 log.warning("job %s: the images could not be saved: %s", inference_id, exc)
@@ -403,7 +404,10 @@ class JobTracker:
         now = self.clock()
         finished_at = self._completed_at.get(job.inference_id)
         if finished_at and (now - finished_at).total_seconds() > self.completed_grace:
-            reason = "the endpoint finished, but its images never appeared in the bucket (the extract_image function may have failed)"
+            reason = (
+                "the endpoint finished, but its images never appeared in the bucket "
+                "(the extract_image function may have failed)"
+            )
             return self._fail(job, f"Failed: {reason}.", reason)
         created = _parse_time(job.created_at)
         limit = timedelta(seconds=self.jobs.request_ttl + self.jobs.invocation_timeout + 60)

@@ -332,7 +332,7 @@ class Gallery(QWidget):
         muted = self.palette().color(QPalette.ColorRole.PlaceholderText)
         self._search_icon.setIcon(icons.icon("search", muted))
         self.favourites.setIcon(icons.icon("favourite-on" if self.favourites.isChecked() else "favourite"))
-        for label, side in zip(self._size_icons, (12, 18)):
+        for label, side in zip(self._size_icons, (12, 18), strict=True):
             label.setPixmap(icons.icon("image", muted).pixmap(side, side))
 
     def _configure_delegate(self) -> None:

@@ -141,7 +141,10 @@ class GalleryModel(QAbstractListModel):
 
         Task(self, lambda: self.library.set_favourite(record.id, favourite), success=shown, lane=Lane.LIBRARY).run()
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def rowCount(
+        self,
+        parent: QModelIndex | QPersistentModelIndex = QModelIndex(),  # noqa: B008 (Qt's idiom; never mutated)
+    ) -> int:
         return 0 if parent.isValid() else self._total
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
