@@ -5,6 +5,8 @@
     batch FILE        one prompt per line, or JSON objects (JSONL); the options above apply to every line
     jobs [--json]     the jobs in the library, refreshed from the active target when there is one
     import PNG…       add PNGs to the library with their generation parameters
+    deploy [--instance-type T] [--max-instances N] [--yes]   the cloud side, as Settings → Deploy does
+    teardown [--yes]  delete the deployment and all it holds (without --yes: show what that is)
 
 Progress goes to stderr, results to stdout; a failure exits non-zero with a clear message.
 """
@@ -21,16 +23,16 @@ from typing import Any, TextIO
 
 import orjson
 
-from contract import GenerationRequest
-
+from app.cli_deploy import add_commands as add_deploy_commands
 from app.services.errors import UserError
-from app.services.jobs import validate_request
+from app.services.jobs import TrackerStatus, validate_request
 from app.services.library import Library
 from app.services.logs import setup_logging, stop_logging
 from app.services.models import Job, JobState
-from app.services.settings import AppDirs
-from app.services.jobs import TrackerStatus
+from app.services.progress import Progress
 from app.services.session import Session
+from app.services.settings import AppDirs
+from contract import GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--profile", default=argparse.SUPPRESS, help="a named AWS profile (SSO profiles too)")
     common.add_argument("--region", default=argparse.SUPPRESS, help="the AWS region of the deployment")
     common.add_argument("--endpoint-url", default=argparse.SUPPRESS, help="send every AWS call here (the local cloud)")
-    common.add_argument("--deployment", default=argparse.SUPPRESS,
-                        help="the deployment to use: its name, simple-gen-ai-service/REPO for one made with the "
-                             "AWS guidance, or a saved target's name")
-    parser = argparse.ArgumentParser(prog="python -m app", parents=[common], description="Diffusion Desk on the command line.")
+    common.add_argument(
+        "--deployment",
+        default=argparse.SUPPRESS,
+        help="the deployment to use: its name, simple-gen-ai-service/REPO for one made with the "
+        "AWS guidance, or a saved target's name",
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m app", parents=[common], description="Diffusion Desk on the command line."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     params = argparse.ArgumentParser(add_help=False)
@@ -89,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     params.add_argument("--steps", type=int, help="inference steps (1–150)")
     params.add_argument("--guidance", type=float, help="guidance scale (0–30)")
     params.add_argument("--size", type=_size, help="WIDTHxHEIGHT, multiples of 8 (default 512x512)")
-    params.add_argument("--n", type=int, help="images per prompt (1–8, fewer at large sizes: as many as the endpoint's GPU fits)")
+    params.add_argument(
+        "--n", type=int, help="images per prompt (1–8, fewer at large sizes: as many as the endpoint's GPU fits)"
+    )
     params.add_argument("--seed", type=int, help="seed (0–4294967295; random when left out)")
     params.add_argument("--wait", action="store_true", help="wait for the images")
     params.add_argument("--out", type=Path, help="copy every PNG here (implies --wait)")
@@ -108,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     imports.add_argument("png", nargs="+", type=Path)
     imports.add_argument("--json", action="store_true")
     imports.set_defaults(run=_import)
+    add_deploy_commands(commands, common)
     return parser
 
 
@@ -122,17 +132,19 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _fields(args: argparse.Namespace) -> dict[str, Any]:
-    fields = {name: getattr(args, option) for option, name in _OPTION_FIELDS.items() if getattr(args, option) is not None}
+    fields = {
+        name: getattr(args, option) for option, name in _OPTION_FIELDS.items() if getattr(args, option) is not None
+    }
     if args.size:
         fields["width"], fields["height"] = args.size
     return fields
 
 
-def _generate(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> int:
+def _generate(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
     return _submit(args, dirs, ui, [("", validate_request({**_fields(args), "prompt": args.prompt}))])
 
 
-def _batch(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> int:
+def _batch(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
     return _submit(args, dirs, ui, read_batch(args.file, _fields(args)))
 
 
@@ -165,7 +177,7 @@ def read_batch(path: Path, defaults: dict[str, Any]) -> list[tuple[str, Generati
     return requests
 
 
-def _open(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> Session:
+def _open(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> Session:
     return Session.open(
         dirs,
         profile=getattr(args, "profile", None),
@@ -176,12 +188,16 @@ def _open(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> Session:
     )
 
 
-def _submit(args: argparse.Namespace, dirs: AppDirs, ui: "_Console", lines: list[tuple[str, GenerationRequest]]) -> int:
+def _submit(args: argparse.Namespace, dirs: AppDirs, ui: _Console, lines: list[tuple[str, GenerationRequest]]) -> int:
     workspace = _open(args, dirs, ui)
     try:
         # What the target's GPU cannot make is refused here, before any job is recorded or sent.
         requests = [validate_request(request, where, workspace.target.budget) for where, request in lines]
-        ui.progress(0, len(requests), f"Sending {len(requests)} job{'s' if len(requests) != 1 else ''} to {workspace.target.name}")
+        ui.progress(
+            0,
+            len(requests),
+            f"Sending {len(requests)} job{'s' if len(requests) != 1 else ''} to {workspace.target.name}",
+        )
         jobs = workspace.jobs.submit_many(
             requests, progress=lambda p: ui.progress(round(p.fraction * len(requests)), len(requests), p.message)
         )
@@ -197,7 +213,7 @@ def _submit(args: argparse.Namespace, dirs: AppDirs, ui: "_Console", lines: list
         workspace.close()
 
 
-def _wait(workspace: Session, ids: list[str], ui: "_Console") -> list[Job]:
+def _wait(workspace: Session, ids: list[str], ui: _Console) -> list[Job]:
     """Run the tracker's own loop until every job in `ids` is final, showing progress after each step."""
     tracker, library = workspace.tracker, workspace.library
     jobs: list[Job | None] = []
@@ -222,7 +238,7 @@ def _copy_images(jobs: list[Job], out: Path) -> None:
             shutil.copy2(source, out / f"{job.inference_id}-{index}.png")
 
 
-def _jobs(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> int:
+def _jobs(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
     try:
         workspace = _open(args, dirs, ui)
     except UserError as exc:
@@ -238,7 +254,7 @@ def _jobs(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> int:
     return 0
 
 
-def _import(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> int:
+def _import(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
     library = Library(dirs.data_dir)
     failed, results = 0, []
     try:
@@ -250,8 +266,14 @@ def _import(args: argparse.Namespace, dirs: AppDirs, ui: "_Console") -> int:
                 failed += 1
                 continue
             ui.note(result.message)
-            results.append({"file": str(path), "path": result.record.path, "has_parameters": result.has_parameters,
-                            "prompt": result.record.parameters.prompt})
+            results.append(
+                {
+                    "file": str(path),
+                    "path": result.record.path,
+                    "has_parameters": result.has_parameters,
+                    "prompt": result.record.parameters.prompt,
+                }
+            )
     finally:
         library.close()
     if args.json:
@@ -295,6 +317,22 @@ class _Console:
         elif message != self._last:
             self.err.write(f"{step}/{total} {message}\n")
         self._last = message
+
+    @property
+    def interactive(self) -> bool:
+        """Whether someone can answer a question (stdin and stderr are terminals)."""
+        return self.tty and sys.stdin.isatty()
+
+    def ask(self, question: str) -> str:
+        self.done()
+        self.err.write(question)
+        self.err.flush()
+        return sys.stdin.readline()
+
+    def event(self, event: Progress) -> None:
+        """One line of a long operation: `[ 41%] Building the model and the endpoint: Stage Build: InProgress`."""
+        percent = "    " if event.fraction is None else f"{event.fraction * 100:3.0f}%"
+        self.note(f"[{percent}] {event.step}: {event.message}" if event.message else f"[{percent}] {event.step}")
 
     def status(self, status: TrackerStatus) -> None:
         if not status.online:

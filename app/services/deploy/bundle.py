@@ -87,10 +87,15 @@ def load_options(dirs: AppDirs, source_dir: Path | None = None) -> DeployOptions
 
 
 def configure(
-    dirs: AppDirs, options: DeployOptions, region: str, source_dir: Path | None = None
+    dirs: AppDirs, options: DeployOptions, region: str, source_dir: Path | None = None, *, deployment: str | None = None
 ) -> tuple[str, Config]:
-    """Write the user's choices into their config.toml (comments kept); returns its text and Config."""
+    """Write the user's choices (and `deployment`, when given) into their config.toml, comments kept.
+
+    Returns its text and Config.
+    """
     document = tomlkit.parse(read_config_text(dirs, source_dir))
+    if deployment is not None:
+        document["deployment"] = deployment
     document["region"] = region
     document["model"]["id"] = options.model_id.strip()
     document["model"]["instance_type"] = options.instance_type.strip()

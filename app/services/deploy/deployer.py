@@ -14,7 +14,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -122,6 +122,7 @@ class Deployer:
         dirs: AppDirs,
         *,
         update_settings: SettingsUpdate | None = None,
+        deployment: str | None = None,
         templates: Path | None = None,
         source_dir: Path | None = None,
         poll_seconds: float = 5.0,
@@ -130,6 +131,7 @@ class Deployer:
     ) -> None:
         self.connection = connection
         self.dirs = dirs
+        self.deployment = deployment  # another deployment than config.toml's (the CLI's --deployment)
         # The running app's Session.update_settings (its lock, its save); alone, the settings file is changed directly.
         self._update_settings = update_settings or partial(_update_file, dirs)
         self.templates = templates or deploy_bundle.templates_dir()
@@ -151,7 +153,8 @@ class Deployer:
         return self.connection.region
 
     def config(self) -> Config:
-        return deploy_bundle.parse(deploy_bundle.read_config_text(self.dirs, self.source_dir))
+        config = deploy_bundle.parse(deploy_bundle.read_config_text(self.dirs, self.source_dir))
+        return config if self.deployment is None else replace(config, deployment=self.deployment)
 
     def options(self) -> DeployOptions:
         return deploy_bundle.load_options(self.dirs, self.source_dir)
@@ -249,7 +252,9 @@ class Deployer:
                     hint="Press Deploy.",
                 )
         before = config.model.instance_type
-        text, config = deploy_bundle.configure(self.dirs, options, self.region, self.source_dir)
+        text, config = deploy_bundle.configure(
+            self.dirs, options, self.region, self.source_dir, deployment=self.deployment
+        )
         yield _at(
             "Saving your choices",
             0,

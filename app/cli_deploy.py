@@ -1,0 +1,124 @@
+"""`deploy` and `teardown` on the command line: the Deploy tab's own deployer, its progress on stderr.
+
+    python -m app [--profile P] [--region R] [--endpoint-url URL] deploy [--deployment NAME]
+                  [--instance-type T] [--max-instances N] [--yes]
+    python -m app [--profile P] [--region R] [--endpoint-url URL] teardown [--deployment NAME] --yes
+
+Deploy asks before it creates billable resources (unless --yes); teardown prints everything it would delete and
+deletes it only with --yes. Each line of progress names its step, and the pipeline's stages as CodePipeline names
+them; a failure exits 1 with the failing step's words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+from collections.abc import Generator
+from typing import Any
+
+from app.services.errors import UserError
+from app.services.progress import Progress
+from app.services.settings import AppDirs
+
+EXIT_REFUSED = 2  # as for a usage error: nothing was done
+#: `diffusion-desk-<name>-pipeline` must be a CloudFormation stack name: letters, digits, hyphens, 128 at most.
+DEPLOYMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,99}")
+
+
+def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    """The two sub-commands, each run as the CLI runs a command: run(args, dirs, console)."""
+    deploy = commands.add_parser(
+        "deploy", parents=[common], help="deploy the cloud side into the account (creates billable resources)"
+    )
+    deploy.add_argument("--instance-type", help="the endpoint's instance type (default: config.toml's)")
+    deploy.add_argument("--max-instances", type=int, help="the most instances the endpoint scales out to")
+    deploy.add_argument("--yes", action="store_true", help="do not ask before creating billable resources")
+    deploy.set_defaults(run=_deploy)
+    teardown = commands.add_parser("teardown", parents=[common], help="delete a deployment and all it holds")
+    teardown.add_argument("--yes", action="store_true", help="delete what the plan lists (without it: only show it)")
+    teardown.set_defaults(run=_teardown)
+
+
+def _deployer(args: argparse.Namespace, dirs: AppDirs) -> Any:
+    from app.services.cloud import CredentialSource
+    from app.services.deploy import Deployer
+    from app.services.session import Session
+
+    check_deployment_name(getattr(args, "deployment", None))
+    _, settings, library = Session.read(dirs)
+    library.close()
+    session = Session(dirs, settings, library, owns_library=False, endpoint_url=getattr(args, "endpoint_url", None))
+    profile = getattr(args, "profile", None)
+    source = CredentialSource("profile", profile=profile) if profile else None
+    connection = session.open_connection(source, region=getattr(args, "region", None))
+    return Deployer(
+        connection, dirs, update_settings=session.update_settings, deployment=getattr(args, "deployment", None)
+    )
+
+
+def _deploy(args: argparse.Namespace, dirs: AppDirs, ui: Any) -> int:
+    deployer = _deployer(args, dirs)
+    options = deployer.options()
+    options = dataclasses.replace(
+        options,
+        instance_type=args.instance_type or options.instance_type,
+        max_instances=options.max_instances if args.max_instances is None else args.max_instances,
+    )
+    name = deployer.config().deployment if deployer.deployment is None else deployer.deployment
+    question = (
+        f"Deploy {name!r} into {deployer.region}: a SageMaker asynchronous endpoint on {options.instance_type} "
+        f"(0 to {options.max_instances} instances, billed per instance-hour while it runs; it scales to zero when "
+        "idle), a CodePipeline with CodeBuild steps, S3 buckets, SNS topics and two Lambda functions."
+    )
+    if not _confirmed(args.yes, question, ui):
+        return EXIT_REFUSED
+    target = _follow(deployer.deploy(options), ui)
+    ui.note(f"Deployed: {target.name} (endpoint {target.endpoint_name}, bucket {target.bucket}) is the active target.")
+    return 0
+
+
+def _teardown(args: argparse.Namespace, dirs: AppDirs, ui: Any) -> int:
+    deployer = _deployer(args, dirs)
+    plan = deployer.plan_teardown()
+    ui.note(plan.describe())
+    if plan.empty:
+        return 0
+    if not args.yes:
+        ui.error("Nothing was deleted: run the same command with --yes to delete what is listed above.")
+        return EXIT_REFUSED
+    _follow(deployer.teardown(plan), ui)
+    return 0
+
+
+def _confirmed(yes: bool, question: str, ui: Any) -> bool:
+    ui.note(question)
+    if yes:
+        return True
+    if not ui.interactive:
+        ui.error("Nothing was created: add --yes to deploy without being asked.")
+        return False
+    answer = ui.ask("Go on? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        ui.note("Nothing was created.")
+        return False
+    return True
+
+
+def _follow(events: Generator[Progress, None, Any], ui: Any) -> Any:
+    """Print every event (step, percent, message) until the operation returns its result."""
+    while True:
+        try:
+            event = next(events)
+        except StopIteration as stop:
+            return stop.value
+        ui.event(event)
+
+
+def check_deployment_name(name: str | None) -> None:
+    """A deployment name that can name CloudFormation stacks (UserError otherwise), before anything is asked or sent."""
+    if name is not None and not DEPLOYMENT_NAME.fullmatch(name):
+        raise UserError(
+            f"--deployment {name!r} cannot name a deployment: use letters, digits and hyphens, starting with a letter "
+            "or digit (it becomes part of the CloudFormation stack names, at most 100 characters)."
+        )

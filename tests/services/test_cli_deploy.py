@@ -1,0 +1,81 @@
+"""`python -m app deploy|teardown` in-process against the local cloud: asking first, the plan, the deletion."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from app.cli import main
+
+DEPLOYMENT = "cli-test"
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def cloud_args(cloud) -> list[str]:
+    return ["--endpoint-url", cloud.endpoint_url, "--region", cloud.region]
+
+
+def stacks(cloud) -> set[str]:
+    summaries = cloud.client("cloudformation").list_stacks()["StackSummaries"]
+    return {s["StackName"] for s in summaries if s["StackStatus"] != "DELETE_COMPLETE"}
+
+
+def test_deploy_without_yes_asks_nobody_and_creates_nothing(cloud, dirs):
+    before = stacks(cloud)
+
+    code, out, err = run(
+        *cloud_args(cloud), "deploy", "--deployment", DEPLOYMENT, "--instance-type", "ml.g5.xlarge",
+        "--max-instances", "3",
+    )  # fmt: skip
+
+    assert code == 2 and out == ""
+    assert f"Deploy '{DEPLOYMENT}' into {cloud.region}" in err and "ml.g5.xlarge (0 to 3 instances" in err
+    assert "billed per instance-hour" in err and "Nothing was created: add --yes" in err
+    assert stacks(cloud) == before
+    assert not (dirs.config_dir / "cloud" / "config.toml").exists()  # the user's config is not touched either
+
+
+def test_a_bad_deployment_name_is_refused_before_anything_is_asked(cloud, dirs):
+    code, _, err = run(*cloud_args(cloud), "teardown", "--deployment", "no spaces allowed", "--yes")
+    assert code == 1 and "--deployment 'no spaces allowed'" in err
+
+
+def test_teardown_of_nothing_says_so(cloud, dirs):
+    code, _, err = run(*cloud_args(cloud), "teardown", "--deployment", "never-deployed", "--yes")
+    assert code == 0 and "Nothing of deployment 'never-deployed' is left" in err
+
+
+def _endpoint_stack(cloud) -> str:
+    """A stack under the name the deploy gives the endpoint stack, holding a bucket with a file in it."""
+    name = f"diffusion-desk-{DEPLOYMENT}-endpoint"
+    body = {"Resources": {"Bucket": {"Type": "AWS::S3::Bucket"}, "Topic": {"Type": "AWS::SNS::Topic"}}}
+    cfn = cloud.client("cloudformation")
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(body))
+    bucket = cfn.describe_stack_resource(StackName=name, LogicalResourceId="Bucket")["StackResourceDetail"]
+    cloud.client("s3").put_object(Bucket=bucket["PhysicalResourceId"], Key="images/a/0.png", Body=b"png")
+    return bucket["PhysicalResourceId"]
+
+
+def test_teardown_shows_the_plan_and_deletes_only_with_yes(cloud, dirs):
+    bucket = _endpoint_stack(cloud)
+    stack = f"diffusion-desk-{DEPLOYMENT}-endpoint"
+
+    code, _, err = run(*cloud_args(cloud), "teardown", "--deployment", DEPLOYMENT)
+
+    assert code == 2 and "Nothing was deleted: run the same command with --yes" in err
+    assert f"This deletes deployment '{DEPLOYMENT}' in {cloud.region}" in err
+    assert f"• {stack}" in err and f"• {bucket}" in err
+    assert stack in stacks(cloud)
+
+    code, _, err = run(*cloud_args(cloud), "teardown", "--deployment", DEPLOYMENT, "--yes")
+
+    assert code == 0, err
+    assert f"Emptied s3://{bucket} (1 object versions)" in err and f"Deployment '{DEPLOYMENT}' is gone" in err
+    assert "[100%] Removing the rest" in err  # every line names its step and how far the whole has come
+    assert stack not in stacks(cloud)
+    assert bucket not in {b["Name"] for b in cloud.client("s3").list_buckets()["Buckets"]}
