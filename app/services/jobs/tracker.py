@@ -238,31 +238,35 @@ class JobTracker:
             manifests = {i for key in keys if key.endswith("/" + MANIFEST_NAME) and (i := id_from_key(key, IMAGES))}
         changed: dict[str, Job] = dict(arrived)
         for inference_id, job in sorted(queued.items()):
-            try:
-                if inference_id in manifests:
-                    result = self._finish(job)
-                elif inference_id in self._noted and inference_id not in self._read_messages:
-                    result = self._read_message(job)
-                else:
-                    result = self._check_overdue(job)
-            except UserError as exc:
-                result = self._fail(job, str(exc), str(exc))
-            except ClientError as exc:
-                if is_transient(exc):
-                    raise
-                detail = exc.response.get("Error", {}).get("Message", "")
-                reason = f"its result could not be downloaded ({error_code(exc)}: {detail})"
-                result = self._fail(job, f"Failed: {reason}.", str(exc))
-            except OSError as exc:
-                log.warning("job %s: the images could not be saved: %s", inference_id, exc)
-                result = self._update(
-                    job, message=f"The images could not be saved yet ({exc.strerror or exc}); trying again."
-                )
+            result = self._follow(job, inference_id in manifests)
             if result is not None:
                 changed[inference_id] = result
         self._notes.clear()
         self.in_flight = len(unfinished) - sum(1 for job in changed.values() if job.state.finished)
         return list(changed.values())
+
+    def _follow(self, job: Job, has_manifest: bool) -> Job | None:
+        """One queued job's step this poll: finish it, read its notification, or check it is not overdue."""
+        inference_id = job.inference_id
+        try:
+            if has_manifest:
+                return self._finish(job)
+            if inference_id in self._noted and inference_id not in self._read_messages:
+                return self._read_message(job)
+            return self._check_overdue(job)
+        except UserError as exc:
+            return self._fail(job, str(exc), str(exc))
+        except ClientError as exc:
+            if is_transient(exc):
+                raise
+            detail = exc.response.get("Error", {}).get("Message", "")
+            reason = f"its result could not be downloaded ({error_code(exc)}: {detail})"
+            return self._fail(job, f"Failed: {reason}.", str(exc))
+        except OSError as exc:
+            log.warning("job %s: the images could not be saved: %s", inference_id, exc)
+            return self._update(
+                job, message=f"The images could not be saved yet ({exc.strerror or exc}); trying again."
+            )
 
     def _list_index(self, queued: dict[str, Job]) -> set[str]:
         """Ids with a notification since the oldest job in flight or the last one seen (one list request)."""
