@@ -31,6 +31,7 @@ import contract
 from app.services.local_cloud.emulator import PATH as ENDPOINT_PATH
 from app.services.local_cloud.emulator import AsyncEndpointEmulator
 from app.services.local_cloud.engine import Engine, SandboxEngine
+from app.services.local_cloud.iam import CHECKED, Authorizer
 from app.services.local_cloud.runner import PATH_PREFIX as RUNNER_PREFIX
 from app.services.local_cloud.runner import Handler, LambdaRunner, load_lambda
 
@@ -67,6 +68,7 @@ class LocalCloud:
         cold_start_seconds: float = 0.0,
         instance_idle_seconds: float = 300.0,
         max_instances: int = 1,
+        enforce_iam: bool = True,
     ) -> None:
         self.region = region
         self.account_id = DEFAULT_ACCOUNT_ID
@@ -83,6 +85,8 @@ class LocalCloud:
         self.endpoint_url = ""
         self.emulator: AsyncEndpointEmulator | None = None
         self.runner: LambdaRunner | None = None
+        #: IAM evaluated for the keys of role sessions and IAM users (see iam.py); None: nothing is.
+        self.iam = Authorizer() if enforce_iam else None
 
     def start(self) -> "LocalCloud":
         _share_sns_signing_key()
@@ -359,6 +363,8 @@ class LocalCloud:
             response.read()
 
     def _dispatch(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        if self.iam is not None and CHECKED not in environ:
+            return self.iam(environ, start_response, self._dispatch)
         path = environ.get("PATH_INFO", "")
         if path.startswith(RUNNER_PREFIX):
             return self.runner(environ, start_response)
