@@ -66,8 +66,11 @@ def _extract_image_policy(template: dict, deployment) -> list[dict]:
 
 def _bucket_policy(template: dict, deployment) -> dict:
     bucket = _logical_id(template, "AWS::S3::Bucket", "Bucket")
-    (policy,) = [p for p in resources_of(template, "AWS::S3::BucketPolicy").values()
-                 if p["Properties"]["Bucket"] == {"Ref": bucket}]
+    (policy,) = [
+        p
+        for p in resources_of(template, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket}
+    ]
     return Resolver(template, {bucket: deployment.bucket})(policy["Properties"]["PolicyDocument"])
 
 
@@ -89,17 +92,29 @@ def _run_a_job_under(cloud, deployment, documents: list[dict], name: str) -> str
     for index, document in enumerate(documents):
         iam.put_role_policy(RoleName=name, PolicyName=f"policy-{index}", PolicyDocument=json.dumps(document))
     session = assume(cloud, role, name)
-    module = load_lambda(HANDLER, endpoint_url=cloud.endpoint_url, region=cloud.region, tag=name,
-                         client=lambda service: session.client(service, endpoint_url=cloud.endpoint_url))
-    cloud.cloud.register_handler(deployment.success_topic_arn, module.lambda_handler,
-                                 env={contract.BUCKET_ENV: deployment.bucket}, function_name=name)
+    module = load_lambda(
+        HANDLER,
+        endpoint_url=cloud.endpoint_url,
+        region=cloud.region,
+        tag=name,
+        client=lambda service: session.client(service, endpoint_url=cloud.endpoint_url),
+    )
+    cloud.cloud.register_handler(
+        deployment.success_topic_arn,
+        module.lambda_handler,
+        env={contract.BUCKET_ENV: deployment.bucket},
+        function_name=name,
+    )
     inference_id = contract.new_inference_id()
     key = contract.request_key(inference_id)
     body = {"prompt": "a lighthouse", "width": 64, "height": 64, "seed": 3}
     cloud.client("s3").put_object(Bucket=deployment.bucket, Key=key, Body=json.dumps(body).encode())
     cloud.client("sagemaker-runtime").invoke_endpoint_async(
-        EndpointName=deployment.endpoint_name, InputLocation=f"s3://{deployment.bucket}/{key}",
-        InferenceId=inference_id, ContentType="application/json")
+        EndpointName=deployment.endpoint_name,
+        InputLocation=f"s3://{deployment.bucket}/{key}",
+        InferenceId=inference_id,
+        ContentType="application/json",
+    )
     cloud.wait_idle()
     return inference_id
 

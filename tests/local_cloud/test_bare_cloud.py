@@ -77,7 +77,8 @@ def test_every_service_answers_with_nothing_of_ours(local_cloud, account, servic
 def test_sagemaker_runtime_answers_as_aws_does_for_an_endpoint_that_is_not_there(local_cloud, account):
     with pytest.raises(ClientError) as refused:
         local_cloud.client("sagemaker-runtime").invoke_endpoint_async(
-            EndpointName="nothing-here", InputLocation="s3://nowhere/request.json")
+            EndpointName="nothing-here", InputLocation="s3://nowhere/request.json"
+        )
 
     assert refused.value.response["Error"]["Code"] == "ValidationError"
     assert "Endpoint nothing-here of account" in refused.value.response["Error"]["Message"]
@@ -113,20 +114,26 @@ def test_sagemaker_cores_cache_reads_the_replica_with_a_client_of_the_endpoint(l
     for model in account.models:
         specs = cache.get_specs(model.model_id, model.version)
         assert (specs.model_id, specs.version, specs.deprecated, specs.inference_vulnerable) == (
-            model.model_id, model.version, False, False)
+            model.model_id,
+            model.version,
+            False,
+            False,
+        )
         assert specs.supports_prepacked_inference() and not specs.use_inference_script_uri()
         variants = specs.hosting_instance_type_variants
         assert {variants.get_image_uri(t, local_cloud.region) for t in INSTANCE_TYPES} <= account.images
         keys = (specs.hosting_artifact_key, specs.hosting_script_key, specs.hosting_prepacked_artifact_key)
         artifact, script, prepacked = (
-            _members(s3.get_object(Bucket=account.jumpstart_bucket, Key=key)["Body"].read()) for key in keys)
+            _members(s3.get_object(Bucket=account.jumpstart_bucket, Key=key)["Body"].read()) for key in keys
+        )
         assert "model_index.json" in artifact and not any(name.startswith("code/") for name in artifact)
         assert "inference.py" in script
         assert {"model_index.json", "code/inference.py"} <= prepacked.keys()
 
 
 def test_sagemaker_cores_resolver_resolves_the_offered_models_unmodified(
-        local_cloud, account, sagemaker_through_endpoint):
+    local_cloud, account, sagemaker_through_endpoint
+):
     from sagemaker.core import script_uris
 
     from infra.model_build.resolve import resolve
@@ -138,8 +145,9 @@ def test_sagemaker_cores_resolver_resolves_the_offered_models_unmodified(
         assert artifacts.script is None  # the prepacked model carries its code, as JumpStart's Stable Diffusion does
         assert artifacts.environment["SAGEMAKER_PROGRAM"] == "inference.py"
         assert artifacts.version == model.version
-        script = script_uris.retrieve(model_id=model.model_id, model_version=model.version, script_scope="inference",
-                                      region=local_cloud.region)
+        script = script_uris.retrieve(
+            model_id=model.model_id, model_version=model.version, script_scope="inference", region=local_cloud.region
+        )
         assert script.startswith(f"s3://{account.jumpstart_bucket}/source-directory-tarballs/")
 
 
@@ -169,8 +177,11 @@ def test_the_command_serves_a_bare_account_on_the_port_it_is_given():
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "local-cloud", "--bare", "--port", str(port)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         url_line = process.stdout.readline().strip()  # printed once the port serves

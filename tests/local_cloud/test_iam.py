@@ -105,8 +105,9 @@ def test_publish_is_allowed_on_the_granted_topic_and_refused_on_another(cloud):
 
 def test_an_explicit_deny_wins_over_any_allow(cloud):
     bucket = cloud.deployment.bucket
-    session = role_session(cloud, "denied", allow("s3:*", _bucket_arn(cloud, "/*")),
-                           deny("s3:PutObject", _bucket_arn(cloud, "/images/*")))
+    session = role_session(
+        cloud, "denied", allow("s3:*", _bucket_arn(cloud, "/*")), deny("s3:PutObject", _bucket_arn(cloud, "/images/*"))
+    )
     s3 = client_as(cloud, session, "s3")
 
     s3.put_object(Bucket=bucket, Key="output/x.out", Body=b"x")
@@ -121,10 +122,20 @@ def test_a_bucket_policy_deny_refuses_what_the_role_may_do_and_tls_only_holds_lo
     bucket = cloud.deployment.bucket
     everything = [_bucket_arn(cloud), _bucket_arn(cloud, "/*")]
     tls_only = [
-        {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*", "Resource": everything,
-         "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-        {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*", "Resource": everything,
-         "Condition": {"NumericLessThan": {"s3:TlsVersion": 1.2}}},
+        {
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "s3:*",
+            "Resource": everything,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        {
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "s3:*",
+            "Resource": everything,
+            "Condition": {"NumericLessThan": {"s3:TlsVersion": 1.2}},
+        },
         {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": _bucket_arn(cloud, "/requests/*")},
     ]
     cloud.client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy(*tls_only)))
@@ -145,8 +156,12 @@ def test_a_copy_reads_its_source_and_a_batch_delete_deletes_each_key(cloud):
     admin = cloud.client("s3")
     for key in ("requests/a.json", "messages/a.json", "images/a.png"):
         admin.put_object(Bucket=bucket, Key=key, Body=b"{}")
-    session = role_session(cloud, "copier", allow("s3:GetObject", _bucket_arn(cloud, "/requests/*")),
-                           allow(["s3:PutObject", "s3:DeleteObject"], _bucket_arn(cloud, "/images/*")))
+    session = role_session(
+        cloud,
+        "copier",
+        allow("s3:GetObject", _bucket_arn(cloud, "/requests/*")),
+        allow(["s3:PutObject", "s3:DeleteObject"], _bucket_arn(cloud, "/images/*")),
+    )
     s3 = client_as(cloud, session, "s3")
 
     s3.copy_object(Bucket=bucket, Key="images/b.png", CopySource={"Bucket": bucket, "Key": "requests/a.json"})
@@ -162,8 +177,11 @@ def test_a_copy_reads_its_source_and_a_batch_delete_deletes_each_key(cloud):
 def test_an_iam_users_keys_are_evaluated_under_the_users_policies(cloud):
     iam = cloud.client("iam")
     iam.create_user(UserName="designer")
-    iam.put_user_policy(UserName="designer", PolicyName="p", PolicyDocument=json.dumps(
-        policy(allow("s3:PutObject", _bucket_arn(cloud, "/requests/*")))))
+    iam.put_user_policy(
+        UserName="designer",
+        PolicyName="p",
+        PolicyDocument=json.dumps(policy(allow("s3:PutObject", _bucket_arn(cloud, "/requests/*")))),
+    )
     key = iam.create_access_key(UserName="designer")["AccessKey"]
     s3 = cloud.client("s3", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
 
@@ -203,11 +221,15 @@ def test_ssm_parameters_are_read_by_their_arn(cloud):
 def test_invoke_endpoint_async_needs_the_endpoint_in_the_policy(cloud, submit):
     deployment = cloud.deployment
     arn = f"arn:aws:sagemaker:{cloud.region}:{cloud.cloud.account_id}:endpoint/{deployment.endpoint_name.lower()}"
-    runtime = client_as(cloud, role_session(cloud, "invoker", allow("sagemaker:InvokeEndpointAsync", arn)),
-                        "sagemaker-runtime")
+    runtime = client_as(
+        cloud, role_session(cloud, "invoker", allow("sagemaker:InvokeEndpointAsync", arn)), "sagemaker-runtime"
+    )
     location = f"s3://{deployment.bucket}/requests/x.json"
-    cloud.client("s3").put_object(Bucket=deployment.bucket, Key="requests/x.json",
-                                  Body=json.dumps({"prompt": "a boat", "width": 64, "height": 64}).encode())
+    cloud.client("s3").put_object(
+        Bucket=deployment.bucket,
+        Key="requests/x.json",
+        Body=json.dumps({"prompt": "a boat", "width": 64, "height": 64}).encode(),
+    )
 
     assert runtime.invoke_endpoint_async(EndpointName=deployment.endpoint_name, InputLocation=location)["InferenceId"]
     with pytest.raises(ClientError) as refused:
@@ -218,8 +240,12 @@ def test_invoke_endpoint_async_needs_the_endpoint_in_the_policy(cloud, submit):
 
 def test_metrics_and_logs_are_checked_against_their_resources(cloud):
     group = f"arn:aws:logs:{cloud.region}:{cloud.cloud.account_id}:log-group:/aws/lambda/fn:*"
-    session = role_session(cloud, "metrics", allow("cloudwatch:PutMetricData", "*"),
-                           allow(["logs:CreateLogStream", "logs:PutLogEvents"], group))
+    session = role_session(
+        cloud,
+        "metrics",
+        allow("cloudwatch:PutMetricData", "*"),
+        allow(["logs:CreateLogStream", "logs:PutLogEvents"], group),
+    )
     cloud.client("logs").create_log_group(logGroupName="/aws/lambda/fn")
 
     metrics = client_as(cloud, session, "cloudwatch")
@@ -237,8 +263,12 @@ def test_a_key_is_used_by_its_arn_through_an_alias_and_an_encrypted_topic_needs_
     kms.create_alias(AliasName="alias/topics", TargetKeyId=key["KeyId"])
     topic = cloud.client("sns").create_topic(Name="sealed", Attributes={"KmsMasterKeyId": "alias/topics"})["TopicArn"]
     plain = role_session(cloud, "publish-only", allow("sns:Publish", topic), allow("kms:DescribeKey", key["Arn"]))
-    keyed = role_session(cloud, "publish-with-key", allow("sns:Publish", topic),
-                         allow(["kms:Decrypt", "kms:GenerateDataKey*"], key["Arn"]))
+    keyed = role_session(
+        cloud,
+        "publish-with-key",
+        allow("sns:Publish", topic),
+        allow(["kms:Decrypt", "kms:GenerateDataKey*"], key["Arn"]),
+    )
 
     assert client_as(cloud, plain, "kms").describe_key(KeyId="alias/topics")["KeyMetadata"]["Arn"] == key["Arn"]
     with pytest.raises(ClientError) as refused:
@@ -252,8 +282,12 @@ def test_who_am_i_is_always_allowed_and_a_wrong_token_is_refused(cloud):
     assert ":assumed-role/nobody/who" in client_as(cloud, session, "sts").get_caller_identity()["Arn"]
 
     credentials = session.get_credentials()
-    forged = cloud.client("s3", aws_access_key_id=credentials.access_key, aws_secret_access_key=credentials.secret_key,
-                          aws_session_token="not-the-token")
+    forged = cloud.client(
+        "s3",
+        aws_access_key_id=credentials.access_key,
+        aws_secret_access_key=credentials.secret_key,
+        aws_session_token="not-the-token",
+    )
     with pytest.raises(ClientError) as refused:
         forged.list_buckets()
     assert _code(refused) == ("InvalidToken", 400)
@@ -277,8 +311,9 @@ def test_an_expired_session_is_refused(cloud):
 def test_a_role_session_assumes_another_role_only_where_its_policy_and_the_trust_allow(cloud):
     iam = cloud.client("iam")
     account = cloud.cloud.account_id
-    trusts_account = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                             "Action": "sts:AssumeRole"})
+    trusts_account = policy(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}
+    )
     deploy = iam.create_role(RoleName="deploy", AssumeRolePolicyDocument=json.dumps(trusts_account))["Role"]["Arn"]
     lambda_only = create_role(cloud, "lambda-only")
     build = role_session(cloud, "build", allow("sts:AssumeRole", [deploy, lambda_only]))
@@ -337,8 +372,10 @@ def test_negated_and_set_operators_follow_aws_rules_for_missing_keys():
     assert not conditions_hold({"ForAnyValue:StringEquals": {"aws:tagkeys": ["a"]}}, {})
     assert conditions_hold({"ForAnyValue:StringEquals": {"aws:TagKeys": ["a"]}}, {"aws:tagkeys": ("z", "a")})
     assert not conditions_hold({"ForAllValues:StringEquals": {"aws:TagKeys": ["a"]}}, {"aws:tagkeys": ("z", "a")})
-    assert conditions_hold({"ArnLike": {"aws:SourceArn": "arn:aws:sns:*:111122223333:*"}},
-                           {"aws:sourcearn": ("arn:aws:sns:us-east-1:111122223333:t",)})
+    assert conditions_hold(
+        {"ArnLike": {"aws:SourceArn": "arn:aws:sns:*:111122223333:*"}},
+        {"aws:sourcearn": ("arn:aws:sns:us-east-1:111122223333:t",)},
+    )
     assert conditions_hold({"Bool": {"aws:SecureTransport": True}}, {"aws:securetransport": ("true",)})
     assert not conditions_hold({"NumericLessThan": {"s3:TlsVersion": 1.2}}, {"s3:tlsversion": ("1.2",)})
     assert conditions_hold({"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}, {"aws:sourceip": ("127.0.0.1",)})

@@ -20,7 +20,7 @@ def test_it_honours_size_and_image_count_and_is_deterministic():
     first, again = engine.render(request), engine.render(request)
 
     assert [(i.shape, i.dtype) for i in first] == [((64, 72, 3), np.uint8)] * 3
-    assert all((a == b).all() for a, b in zip(first, again))
+    assert all((a == b).all() for a, b in zip(first, again, strict=True))
     assert not (first[0] == first[1]).all()  # each image of a batch differs, as with a model
 
 

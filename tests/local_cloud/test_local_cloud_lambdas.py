@@ -21,8 +21,10 @@ def _get(cloud, key: str) -> bytes:
 
 def test_a_completed_job_leaves_its_message_images_and_manifest(cloud, submit):
     inference_id = new_inference_id()
-    submit({"prompt": "a harbour at dawn", "width": 64, "height": 64, "seed": 2, "num_images_per_prompt": 2},
-           InferenceId=inference_id)
+    submit(
+        {"prompt": "a harbour at dawn", "width": 64, "height": 64, "seed": 2, "num_images_per_prompt": 2},
+        InferenceId=inference_id,
+    )
     cloud.wait_idle()
 
     assert cloud.cloud.runner.failures == []

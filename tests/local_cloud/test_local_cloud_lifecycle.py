@@ -83,4 +83,6 @@ def test_provisioning_again_after_another_cloud_wiped_moto_makes_the_deployment_
     again = cloud.cloud.provision("test")
 
     assert again == cloud.deployment
-    assert cloud.client("sagemaker").describe_endpoint(EndpointName=again.endpoint_name)["EndpointStatus"] == "InService"
+    assert (
+        cloud.client("sagemaker").describe_endpoint(EndpointName=again.endpoint_name)["EndpointStatus"] == "InService"
+    )

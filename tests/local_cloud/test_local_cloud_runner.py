@@ -102,7 +102,7 @@ def test_the_runner_refuses_what_is_not_an_sns_message(cloud, body):
     assert caught.value.code == 400
 
 
-FUNCTION = '''
+FUNCTION = """
 import os
 
 import boto3
@@ -113,7 +113,7 @@ s3 = boto3.client("s3")
 def lambda_handler(event, context):
     for record in event["Records"]:
         s3.put_object(Bucket=os.environ["BUCKET_NAME"], Key="seen/" + record["Sns"]["MessageId"], Body=b"")
-'''
+"""
 
 
 def test_a_lambda_module_is_loaded_with_its_clients_pointed_at_the_local_cloud(cloud, submit, tmp_path):

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import orjson
 
-from contract import ACCEPT_JPEG, COMPLETED, S3Location, decode_output, new_inference_id, ssm_name, BUCKET_PARAM, ENDPOINT_PARAM
+from contract import (
+    ACCEPT_JPEG,
+    BUCKET_PARAM,
+    COMPLETED,
+    ENDPOINT_PARAM,
+    S3Location,
+    decode_output,
+    new_inference_id,
+    ssm_name,
+)
 
 
 def _read(cloud, uri: str) -> bytes:

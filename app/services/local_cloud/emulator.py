@@ -18,7 +18,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -185,9 +185,11 @@ class AsyncEndpointEmulator:
             status, headers, payload = exc.status, [("x-amzn-ErrorType", exc.code)], {"message": exc.message}
         except Exception as exc:
             log.exception("InvokeEndpointAsync failed")
-            status, headers, payload = "500 Internal Server Error", [("x-amzn-ErrorType", "InternalFailure")], {
-                "message": f"An internal failure occurred: {exc}"
-            }
+            status, headers, payload = (
+                "500 Internal Server Error",
+                [("x-amzn-ErrorType", "InternalFailure")],
+                {"message": f"An internal failure occurred: {exc}"},
+            )
         data = orjson.dumps(payload)
         headers = [
             *headers,
@@ -301,8 +303,10 @@ class AsyncEndpointEmulator:
         capacity = ep.instances * ep.per_instance
         booting = len(ep.starting)
         backlog = len(ep.queue) - (capacity - ep.running)
-        if ep.queue and ep.instances + booting < self.max_instances and (
-            ep.instances + booting == 0 or backlog > booting * ep.per_instance
+        if (
+            ep.queue
+            and ep.instances + booting < self.max_instances
+            and (ep.instances + booting == 0 or backlog > booting * ep.per_instance)
         ):
             ep.starting.append(now + self.cold_start_seconds)
         while ep.queue and ep.running < ep.instances * ep.per_instance:
@@ -411,7 +415,9 @@ class AsyncEndpointEmulator:
         outcome = _render(self.engine, request, invocation.timeout)
         if isinstance(outcome, BaseException):
             if isinstance(outcome, TimeoutError):
-                reason = f"ModelError: Invocation timed out after {invocation.timeout} seconds (InvocationTimeoutSeconds)."
+                reason = (
+                    f"ModelError: Invocation timed out after {invocation.timeout} seconds (InvocationTimeoutSeconds)."
+                )
             else:
                 reason = _server_error(outcome)
             self._fail(invocation, reason)
@@ -486,7 +492,7 @@ class _ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
     @classmethod
-    def validation(cls, message: str) -> "_ApiError":
+    def validation(cls, message: str) -> _ApiError:
         return cls("400 Bad Request", "ValidationError", message)
 
 
@@ -558,11 +564,15 @@ def _int_header(get: Callable, name: str, member: str, default: int, low: int, h
     try:
         value = int(raw)
     except ValueError:
-        raise _ApiError.validation(f"Value '{raw}' at '{member}' failed to satisfy constraint: Member must be an integer") from None
+        raise _ApiError.validation(
+            f"Value '{raw}' at '{member}' failed to satisfy constraint: Member must be an integer"
+        ) from None
     if not low <= value <= high:
         bound = f"greater than or equal to {low}" if value < low else f"less than or equal to {high}"
-        raise _ApiError.validation(f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
-                                   f"constraint: Member must have value {bound}")
+        raise _ApiError.validation(
+            f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
+            f"constraint: Member must have value {bound}"
+        )
     return value
 
 
@@ -585,4 +595,4 @@ def _client_error(code: int, message: str) -> str:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -73,7 +73,9 @@ def _background(start: tuple, end: tuple, angle: float, frequency: float, width:
             x = column / (w - 1) - 0.5
             t = min(1.0, max(0.0, 0.5 + x * cos + y * sin))
             ring = 0.025 * math.sin(math.hypot(x * aspect, y) * frequency)
-            data += bytes(min(255, max(0, round(255 * (a + (b - a) * t + ring)))) for a, b in zip(start, end))
+            data += bytes(
+                min(255, max(0, round(255 * (a + (b - a) * t + ring)))) for a, b in zip(start, end, strict=True)
+            )
     return Image.frombytes("RGB", (w, h), bytes(data)).resize((width, height), Image.Resampling.BICUBIC)
 
 
@@ -94,4 +96,3 @@ def _palette(rng: random.Random, count: int) -> list[tuple[float, float, float]]
         hue = (base + index / count + rng.uniform(-0.05, 0.05)) % 1.0
         colours.append(colorsys.hsv_to_rgb(hue, rng.uniform(0.35, 0.75), rng.uniform(0.55, 0.95)))
     return colours
-

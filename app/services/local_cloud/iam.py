@@ -215,8 +215,15 @@ def _session(access_key: str) -> _Session | None:
         role = next((r for r in iam.get_roles() if r.arn == assumed.role_arn), None)
         documents = _documents(role) if role else []
         boundary = _managed(iam, role.permissions_boundary_arn) if role else None
-        caller = Caller(assumed.arn, assumed.role_arn, assumed.account_id, tuple(documents), boundary,
-                        assumed.policy or None, assumed.user_id)
+        caller = Caller(
+            assumed.arn,
+            assumed.role_arn,
+            assumed.account_id,
+            tuple(documents),
+            boundary,
+            assumed.policy or None,
+            assumed.user_id,
+        )
         return _Session(caller, assumed.session_token, assumed.expiration)
     user = iam.get_user_from_access_key_id(access_key)
     if user is None:
@@ -370,8 +377,9 @@ def _topic(arn: str) -> Any:
 
 
 def _not_authorized(caller: Caller, ask: Ask, decision: Decision) -> str:
-    return (f"User: {caller.arn} is not authorized to perform: {ask.action} on resource: {ask.resource} "
-            f"{decision.reason}")
+    return (
+        f"User: {caller.arn} is not authorized to perform: {ask.action} on resource: {ask.resource} {decision.reason}"
+    )
 
 
 _REASONS = {400: "Bad Request", 403: "Forbidden"}
@@ -406,19 +414,24 @@ def _error_body(call: Call | None, environ: Mapping[str, Any], code: str, messag
     wire = call.wire if call else ("json" if environ.get("HTTP_X_AMZ_TARGET") else "rest-xml")
     headers = [("x-amzn-RequestId", request_id)]
     if call is not None and call.service == "s3" or (call is None and wire == "rest-xml"):
-        text = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{escape(message)}'
-                f"</Message><RequestId>{request_id}</RequestId><HostId>local-cloud</HostId></Error>")
+        text = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{escape(message)}'
+            f"</Message><RequestId>{request_id}</RequestId><HostId>local-cloud</HostId></Error>"
+        )
         return headers + [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)], text.encode()
     if wire in ("query", "rest-xml"):
-        text = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message>"
-                f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+        text = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message>"
+            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
         return headers + [("Content-Type", "text/xml")], text.encode()
     headers.append(("x-amzn-ErrorType", code))
     if call is not None and call.query_compatible:
         headers.append(("x-amzn-query-error", f"{code};Sender"))
     if wire == "cbor":
         return headers + [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")], _cbor(
-            {"__type": code, "message": message})
+            {"__type": code, "message": message}
+        )
     content_type = "application/json" if wire == "rest-json" else "application/x-amz-json-1.1"
     return headers + [("Content-Type", content_type)], json.dumps({"__type": code, "message": message}).encode()
 

@@ -62,24 +62,39 @@ def _no_names(operation: str, params: Mapping[str, Any], where: Where) -> list[s
 _ACTION_NAMES = {("lambda", "Invoke"): "InvokeFunction", ("lambda", "InvokeWithResponseStream"): "InvokeFunction"}
 
 _S3_ACTIONS = {
-    "HeadObject": "GetObject", "SelectObjectContent": "GetObject", "HeadBucket": "ListBucket",
-    "ListObjects": "ListBucket", "ListObjectsV2": "ListBucket", "ListObjectVersions": "ListBucketVersions",
-    "ListBuckets": "ListAllMyBuckets", "DeleteObjects": "DeleteObject", "CopyObject": "PutObject",
-    "CreateMultipartUpload": "PutObject", "UploadPart": "PutObject", "UploadPartCopy": "PutObject",
-    "CompleteMultipartUpload": "PutObject", "ListParts": "ListMultipartUploadParts",
+    "HeadObject": "GetObject",
+    "SelectObjectContent": "GetObject",
+    "HeadBucket": "ListBucket",
+    "ListObjects": "ListBucket",
+    "ListObjectsV2": "ListBucket",
+    "ListObjectVersions": "ListBucketVersions",
+    "ListBuckets": "ListAllMyBuckets",
+    "DeleteObjects": "DeleteObject",
+    "CopyObject": "PutObject",
+    "CreateMultipartUpload": "PutObject",
+    "UploadPart": "PutObject",
+    "UploadPartCopy": "PutObject",
+    "CompleteMultipartUpload": "PutObject",
+    "ListParts": "ListMultipartUploadParts",
     "ListMultipartUploads": "ListBucketMultipartUploads",
-    "GetBucketEncryption": "GetEncryptionConfiguration", "PutBucketEncryption": "PutEncryptionConfiguration",
+    "GetBucketEncryption": "GetEncryptionConfiguration",
+    "PutBucketEncryption": "PutEncryptionConfiguration",
     "DeleteBucketEncryption": "PutEncryptionConfiguration",
     "GetBucketLifecycleConfiguration": "GetLifecycleConfiguration",
     "PutBucketLifecycleConfiguration": "PutLifecycleConfiguration",
     "DeleteBucketLifecycle": "PutLifecycleConfiguration",
-    "GetBucketCors": "GetBucketCORS", "PutBucketCors": "PutBucketCORS", "DeleteBucketCors": "PutBucketCORS",
-    "DeleteBucketTagging": "PutBucketTagging", "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
-    "PutPublicAccessBlock": "PutBucketPublicAccessBlock", "DeletePublicAccessBlock": "PutBucketPublicAccessBlock",
+    "GetBucketCors": "GetBucketCORS",
+    "PutBucketCors": "PutBucketCORS",
+    "DeleteBucketCors": "PutBucketCORS",
+    "DeleteBucketTagging": "PutBucketTagging",
+    "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
+    "PutPublicAccessBlock": "PutBucketPublicAccessBlock",
+    "DeletePublicAccessBlock": "PutBucketPublicAccessBlock",
     "DeleteBucketOwnershipControls": "PutBucketOwnershipControls",
     "GetBucketNotificationConfiguration": "GetBucketNotification",
     "PutBucketNotificationConfiguration": "PutBucketNotification",
-    "GetBucketReplication": "GetReplicationConfiguration", "PutBucketReplication": "PutReplicationConfiguration",
+    "GetBucketReplication": "GetReplicationConfiguration",
+    "PutBucketReplication": "PutReplicationConfiguration",
     "DeleteBucketReplication": "PutReplicationConfiguration",
     "GetObjectLockConfiguration": "GetBucketObjectLockConfiguration",
     "PutObjectLockConfiguration": "PutBucketObjectLockConfiguration",
@@ -88,16 +103,23 @@ _S3_ACTIONS = {
 }
 #: With a VersionId, these act on one version and are the …Version action.
 _S3_VERSIONED = {
-    "GetObject": "GetObjectVersion", "DeleteObject": "DeleteObjectVersion", "GetObjectAcl": "GetObjectVersionAcl",
-    "PutObjectAcl": "PutObjectVersionAcl", "GetObjectTagging": "GetObjectVersionTagging",
-    "PutObjectTagging": "PutObjectVersionTagging", "DeleteObjectTagging": "DeleteObjectVersionTagging",
+    "GetObject": "GetObjectVersion",
+    "DeleteObject": "DeleteObjectVersion",
+    "GetObjectAcl": "GetObjectVersionAcl",
+    "PutObjectAcl": "PutObjectVersionAcl",
+    "GetObjectTagging": "GetObjectVersionTagging",
+    "PutObjectTagging": "PutObjectVersionTagging",
+    "DeleteObjectTagging": "DeleteObjectVersionTagging",
 }
 _S3_LISTINGS = {"ListObjects", "ListObjectsV2", "ListObjectVersions"}
 #: Request parameters that S3 offers as condition keys, by member name.
 _S3_KEYS = {
-    "ACL": "s3:x-amz-acl", "ServerSideEncryption": "s3:x-amz-server-side-encryption",
-    "SSEKMSKeyId": "s3:x-amz-server-side-encryption-aws-kms-key-id", "StorageClass": "s3:x-amz-storage-class",
-    "VersionId": "s3:VersionId", "CopySource": "s3:x-amz-copy-source",
+    "ACL": "s3:x-amz-acl",
+    "ServerSideEncryption": "s3:x-amz-server-side-encryption",
+    "SSEKMSKeyId": "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    "StorageClass": "s3:x-amz-storage-class",
+    "VersionId": "s3:VersionId",
+    "CopySource": "s3:x-amz-copy-source",
 }
 
 
@@ -109,8 +131,13 @@ def _s3(call: Call, where: Where, context: Mapping[str, tuple[str, ...]]) -> lis
     keys.update({condition: (str(params[member]),) for member, condition in _S3_KEYS.items() if member in params})
     if operation in _S3_LISTINGS:
         keys["s3:prefix"] = (params.get("Prefix", ""),)
-        keys.update({f"s3:{k.lower()}": (str(params[m]),) for m, k in (("Delimiter", "delimiter"),
-                                                                      ("MaxKeys", "max-keys")) if m in params})
+        keys.update(
+            {
+                f"s3:{k.lower()}": (str(params[m]),)
+                for m, k in (("Delimiter", "delimiter"), ("MaxKeys", "max-keys"))
+                if m in params
+            }
+        )
     bucket = params.get("Bucket")
     if operation == "DeleteObjects":
         objects = params.get("Delete", {}).get("Objects", [])
@@ -218,8 +245,12 @@ def _cloudformation(operation: str, params: Mapping[str, Any], where: Where) -> 
 
 def _iam(operation: str, params: Mapping[str, Any], where: Where) -> list[str]:
     """Roles, users and groups by name (on the root path: the local cloud does not look the path up)."""
-    kinds = (("RoleName", "role"), ("UserName", "user"), ("GroupName", "group"),
-             ("InstanceProfileName", "instance-profile"))
+    kinds = (
+        ("RoleName", "role"),
+        ("UserName", "user"),
+        ("GroupName", "group"),
+        ("InstanceProfileName", "instance-profile"),
+    )
     named = [where.arn("iam", f"{kind}/{params[m]}", region=False) for m, kind in kinds if m in params]
     return named or ([params["PolicyArn"]] if "PolicyArn" in params else [])
 
@@ -239,7 +270,19 @@ def _sts(operation: str, params: Mapping[str, Any], where: Where) -> list[str]:
 
 
 _RESOURCES: dict[str, Callable[[str, Mapping[str, Any], Where], list[str]]] = {
-    "sns": _sns, "sqs": _sqs, "ssm": _ssm, "sagemaker": _sagemaker, "sagemaker-runtime": _sagemaker, "kms": _kms,
-    "logs": _logs, "lambda": _lambda, "codebuild": _codebuild, "codepipeline": _codepipeline,
-    "cloudformation": _cloudformation, "iam": _iam, "ecr": _ecr, "cloudwatch": _cloudwatch, "sts": _sts,
+    "sns": _sns,
+    "sqs": _sqs,
+    "ssm": _ssm,
+    "sagemaker": _sagemaker,
+    "sagemaker-runtime": _sagemaker,
+    "kms": _kms,
+    "logs": _logs,
+    "lambda": _lambda,
+    "codebuild": _codebuild,
+    "codepipeline": _codepipeline,
+    "cloudformation": _cloudformation,
+    "iam": _iam,
+    "ecr": _ecr,
+    "cloudwatch": _cloudwatch,
+    "sts": _sts,
 }

@@ -313,6 +313,12 @@ _COMPARE: dict[str, Callable[[str, str, Context], bool]] = {
     "DateGreaterThanEquals": _ordered(_date, lambda a, b: a >= b),
 }
 _NEGATED = {
-    "StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "ArnNotEquals", "ArnNotLike",
-    "NumericNotEquals", "DateNotEquals", "NotIpAddress",
+    "StringNotEquals",
+    "StringNotEqualsIgnoreCase",
+    "StringNotLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "NumericNotEquals",
+    "DateNotEquals",
+    "NotIpAddress",
 }

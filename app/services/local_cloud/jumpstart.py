@@ -32,15 +32,25 @@ OFFERED_MODEL_IDS = (
 #: The GPU types the deploy panel offers, which JumpStart's Stable Diffusion specs list.
 DEFAULT_TYPES = ("ml.g5.xlarge", "ml.g5.2xlarge", "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.p3.2xlarge")
 #: The Hugging Face inference image (Deep Learning Containers) that JumpStart's Stable Diffusion specs name.
-IMAGE = ("{account}.dkr.ecr.{region}.{domain}/"
-         "huggingface-pytorch-inference:1.10.2-transformers4.17.0-gpu-py38-cu113-ubuntu20.04")
+IMAGE = (
+    "{account}.dkr.ecr.{region}.{domain}/"
+    "huggingface-pytorch-inference:1.10.2-transformers4.17.0-gpu-py38-cu113-ubuntu20.04"
+)
 #: The Deep Learning Containers registry of the regions where it is not 763104351884 (as the specs' aliases have it).
 DLC_ACCOUNTS = {
-    "af-south-1": "626614931356", "ap-east-1": "871362719292", "ap-northeast-3": "364406365360",
-    "ap-southeast-3": "907027046896", "eu-central-2": "380420809688", "eu-south-1": "692866216735",
-    "il-central-1": "780543022126", "me-central-1": "914824155844", "me-south-1": "217643126080",
-    "cn-north-1": "727897471807", "cn-northwest-1": "727897471807",
-    "us-gov-east-1": "446045086412", "us-gov-west-1": "442386744353",
+    "af-south-1": "626614931356",
+    "ap-east-1": "871362719292",
+    "ap-northeast-3": "364406365360",
+    "ap-southeast-3": "907027046896",
+    "eu-central-2": "380420809688",
+    "eu-south-1": "692866216735",
+    "il-central-1": "780543022126",
+    "me-central-1": "914824155844",
+    "me-south-1": "217643126080",
+    "cn-north-1": "727897471807",
+    "cn-northwest-1": "727897471807",
+    "us-gov-east-1": "446045086412",
+    "us-gov-west-1": "442386744353",
 }
 DLC_ACCOUNT = "763104351884"
 #: Who owns the replica in the local cloud: an AWS account, not the user's (their ListBuckets stays empty).
@@ -110,8 +120,12 @@ def spec(model: ReplicaModel, region: str) -> dict[str, Any]:
         "min_sdk_version": model.min_sdk_version,
         "training_supported": False,
         "incremental_training_supported": False,
-        "hosting_ecr_specs": {"framework": "huggingface", "framework_version": "1.10.2", "py_version": "py38",
-                              "huggingface_transformers_version": "4.17.0"},
+        "hosting_ecr_specs": {
+            "framework": "huggingface",
+            "framework_version": "1.10.2",
+            "py_version": "py38",
+            "huggingface_transformers_version": "4.17.0",
+        },
         "hosting_artifact_key": model.artifact_key,
         "hosting_script_key": SCRIPT_KEY,
         "hosting_prepacked_artifact_key": model.prepacked_key,
@@ -165,8 +179,10 @@ def tarball(files: dict[str, bytes]) -> bytes:
 def _model_files(model: ReplicaModel) -> dict[str, bytes]:
     """What stands in for the weights: the pipeline's index and one component's config, as diffusers lays them out."""
     index = {"_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.12.1", "_name_or_path": model.model_id}
-    return {"model_index.json": json.dumps(index).encode(),
-            "scheduler/scheduler_config.json": b'{"_class_name": "PNDMScheduler"}'}
+    return {
+        "model_index.json": json.dumps(index).encode(),
+        "scheduler/scheduler_config.json": b'{"_class_name": "PNDMScheduler"}',
+    }
 
 
 def _script_files() -> dict[str, bytes]:
@@ -196,8 +212,13 @@ def owned_by(s3: Any, account_id: str) -> Any:
 
 def _public_read(bucket: str) -> str:
     """JumpStart's objects are readable by anyone; listing the bucket is not."""
-    statement = {"Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-                 "Resource": f"arn:aws:s3:::{bucket}/*"}
+    statement = {
+        "Sid": "PublicRead",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/*",
+    }
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
@@ -217,8 +238,14 @@ def publish(s3: Any, region: str, models: Iterable[ReplicaModel]) -> str:
     for model in models:
         objects[model.spec_key] = json.dumps(spec(model, region)).encode()
         objects.update(artifacts(model))
-        manifest.append({"model_id": model.model_id, "version": model.version, "min_version": model.min_sdk_version,
-                         "spec_key": model.spec_key})
+        manifest.append(
+            {
+                "model_id": model.model_id,
+                "version": model.version,
+                "min_version": model.min_sdk_version,
+                "spec_key": model.spec_key,
+            }
+        )
     objects[MANIFEST_KEY] = json.dumps(manifest).encode()
     objects[PROPRIETARY_MANIFEST_KEY] = b"[]"
     for key, body in objects.items():

@@ -163,7 +163,7 @@ class LambdaRunner:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
         """The WSGI side: accept a delivery, answer at once, run the handler later."""
-        key = environ.get("PATH_INFO", "")[len(PATH_PREFIX):]
+        key = environ.get("PATH_INFO", "")[len(PATH_PREFIX) :]
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = orjson.loads(environ["wsgi.input"].read(length))
@@ -225,8 +225,13 @@ class LambdaRunner:
                     log.warning("Lambda %s failed (attempt %d), retrying: %s", reg.function_name, attempt + 1, exc)
                     time.sleep(self.retry_delays[attempt])
                     continue
-                log.error("Lambda %s failed %d times on %s:\n%s", reg.function_name, attempts, reg.topic_arn,
-                          traceback.format_exc())
+                log.error(
+                    "Lambda %s failed %d times on %s:\n%s",
+                    reg.function_name,
+                    attempts,
+                    reg.topic_arn,
+                    traceback.format_exc(),
+                )
                 with self._cond:
                     self.failures.append(
                         LambdaFailure(reg.function_name, reg.topic_arn, body.get("Message", ""), repr(exc), attempts)

@@ -60,10 +60,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", default="us-east-1")
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--deployment", default="sandbox", help="name of the deployment to provision")
-    what.add_argument("--bare", action="store_true",
-                      help="an empty account: nothing of ours, only what AWS provides (JumpStart's bucket)")
-    parser.add_argument("--cold-start", type=float, default=0.0, metavar="SECONDS",
-                        help="delay before the endpoint's first instance is ready")
+    what.add_argument(
+        "--bare",
+        action="store_true",
+        help="an empty account: nothing of ours, only what AWS provides (JumpStart's bucket)",
+    )
+    parser.add_argument(
+        "--cold-start",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="delay before the endpoint's first instance is ready",
+    )
     return parser
 
 
