@@ -28,6 +28,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import ThreadedWSGIServer
 
 import contract
+from app.services.local_cloud.codepipeline import PipelineEmulator
+from app.services.local_cloud.codepipeline import serves as pipeline_call
 from app.services.local_cloud.emulator import PATH as ENDPOINT_PATH
 from app.services.local_cloud.emulator import AsyncEndpointEmulator
 from app.services.local_cloud.engine import Engine, SandboxEngine
@@ -87,6 +89,9 @@ class LocalCloud:
         self.runner: LambdaRunner | None = None
         #: IAM evaluated for the keys of role sessions and IAM users (see iam.py); None: nothing is.
         self.iam = Authorizer() if enforce_iam else None
+        #: CodePipeline's four calls and its runs, with CodeBuild's builds (codepipeline.py); the rest is moto's.
+        self.pipelines = PipelineEmulator(region=region, account_id=self.account_id, clients=self._internal_client,
+                                          endpoint_url=lambda: self.endpoint_url)
 
     def start(self) -> "LocalCloud":
         _share_sns_signing_key()
@@ -119,6 +124,7 @@ class LocalCloud:
             self.emulator.stop()
         if self.runner:
             self.runner.stop()
+        self.pipelines.stop()
         self._server.shutdown()
         self._server.server_close()
         if self._thread:
@@ -353,6 +359,7 @@ class LocalCloud:
         engine, cold, idle, most = self._defaults
         self._emulator.reset()
         self._runner.reset()
+        self.pipelines.reset()
         self._deployments.clear()
         self._emulator.engine = engine
         self._emulator.cold_start_seconds = cold
@@ -365,6 +372,8 @@ class LocalCloud:
     def _dispatch(self, environ: dict[str, Any], start_response: Callable) -> Any:
         if self.iam is not None and CHECKED not in environ:
             return self.iam(environ, start_response, self._dispatch)
+        if pipeline_call(environ):
+            return self.pipelines(environ, start_response)
         path = environ.get("PATH_INFO", "")
         if path.startswith(RUNNER_PREFIX):
             return self.runner(environ, start_response)
