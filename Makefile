@@ -18,6 +18,8 @@ run: $(STAMP)
 	$(PY) -m app
 
 test: $(STAMP)
+	$(PY) -m ruff format --check --quiet .
+	$(PY) -m ruff check --quiet .
 	# The Qt tests run on their own, so their 5 s waits never compete with the local-cloud tests for the CPU.
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n 2 --dist loadgroup -q --ignore=tests/ui
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n 2 --dist loadgroup -q tests/ui

@@ -26,9 +26,11 @@ MODEL = "model-txt2img-stabilityai-stable-diffusion-v2-1-base"
 
 
 def project(phases: dict, **spec_extra) -> BuildProject:
-    return BuildProject("unit", json.dumps({"version": "0.2", "phases": phases, **spec_extra}),
-                        environment=(EnvironmentVariable("FROM_PROJECT", "project"),
-                                     EnvironmentVariable("SHARED", "project")))
+    return BuildProject(
+        "unit",
+        json.dumps({"version": "0.2", "phases": phases, **spec_extra}),
+        environment=(EnvironmentVariable("FROM_PROJECT", "project"), EnvironmentVariable("SHARED", "project")),
+    )
 
 
 @pytest.fixture
@@ -44,45 +46,69 @@ def build(source, tmp_path):
     runner = CodeBuildRunner()
 
     def build_(phases: dict, *, cloud: BuildCloud | None = None, **spec_extra):
-        return runner.run(project(phases, **spec_extra), cloud or BuildCloud("http://127.0.0.1:9", "eu-west-1"),
-                          source=source, artifacts_to=tmp_path / "artifacts",
-                          overrides=[EnvironmentVariable("SHARED", "call")])
+        return runner.run(
+            project(phases, **spec_extra),
+            cloud or BuildCloud("http://127.0.0.1:9", "eu-west-1"),
+            source=source,
+            artifacts_to=tmp_path / "artifacts",
+            overrides=[EnvironmentVariable("SHARED", "call")],
+        )
 
     return build_
 
 
 def test_a_failed_build_runs_post_build_and_the_log_says_so_in_codebuild_words(build):
-    result = build({"install": {"commands": ["echo installing"]},
-                    "build": {"commands": ["echo before", "sh -c 'exit 3'", "echo never"]},
-                    "post_build": {"commands": ["echo post: $CODEBUILD_BUILD_SUCCEEDING"]}})
+    result = build(
+        {
+            "install": {"commands": ["echo installing"]},
+            "build": {"commands": ["echo before", "sh -c 'exit 3'", "echo never"]},
+            "post_build": {"commands": ["echo post: $CODEBUILD_BUILD_SUCCEEDING"]},
+        }
+    )
 
     assert result.status == "FAILED"
     assert [(p.phase, p.status) for p in result.phases] == [
-        ("DOWNLOAD_SOURCE", "SUCCEEDED"), ("INSTALL", "SUCCEEDED"), ("PRE_BUILD", "SUCCEEDED"), ("BUILD", "FAILED"),
-        ("POST_BUILD", "SUCCEEDED")]
+        ("DOWNLOAD_SOURCE", "SUCCEEDED"),
+        ("INSTALL", "SUCCEEDED"),
+        ("PRE_BUILD", "SUCCEEDED"),
+        ("BUILD", "FAILED"),
+        ("POST_BUILD", "SUCCEEDED"),
+    ]
     log = result.log
     assert "Running command sh -c 'exit 3'" in log and "Running command echo never" not in log
     assert "Command did not exit successfully sh -c 'exit 3' exit status 3" in log
     assert "Phase complete: BUILD State: FAILED" in log
-    assert ("Phase context status code: COMMAND_EXECUTION_ERROR Message: Error while executing command: "
-            "sh -c 'exit 3'. Reason: exit status 3") in log
+    assert (
+        "Phase context status code: COMMAND_EXECUTION_ERROR Message: Error while executing command: "
+        "sh -c 'exit 3'. Reason: exit status 3"
+    ) in log
     assert "post: 0" in log
     assert all(line.startswith("[Container] 2") for line in log.splitlines() if "Phase complete" in line)
-    assert result.message == ("Build terminated with state: FAILED. Phase: BUILD, Code: COMMAND_EXECUTION_ERROR, "
-                              "Message: Error while executing command: sh -c 'exit 3'. Reason: exit status 3")
+    assert result.message == (
+        "Build terminated with state: FAILED. Phase: BUILD, Code: COMMAND_EXECUTION_ERROR, "
+        "Message: Error while executing command: sh -c 'exit 3'. Reason: exit status 3"
+    )
     assert result.artifacts is None
 
 
 def test_a_failed_install_ends_the_build_and_on_failure_continue_goes_on(build):
-    ended = build({"install": {"commands": ["false", "echo not-run"]}, "build": {"commands": ["echo not-built"]},
-                   "post_build": {"commands": ["echo not-posted"]}})
+    ended = build(
+        {
+            "install": {"commands": ["false", "echo not-run"]},
+            "build": {"commands": ["echo not-built"]},
+            "post_build": {"commands": ["echo not-posted"]},
+        }
+    )
     assert [p.phase for p in ended.phases] == ["DOWNLOAD_SOURCE", "INSTALL"]
     assert ended.failed_phase.phase == "INSTALL"
     assert "Running command echo not-run" not in ended.log and "Entering phase BUILD" not in ended.log
 
-    continued = build({"pre_build": {"on-failure": "CONTINUE", "commands": ["false"],
-                                     "finally": ["echo finally-ran"]},
-                       "build": {"commands": ["echo built"]}})
+    continued = build(
+        {
+            "pre_build": {"on-failure": "CONTINUE", "commands": ["false"], "finally": ["echo finally-ran"]},
+            "build": {"commands": ["echo built"]},
+        }
+    )
     assert continued.status == "FAILED" and continued.failed_phase.phase == "PRE_BUILD"
     assert "finally-ran" in continued.log and "\nbuilt\n" in continued.log
     assert ("BUILD", "SUCCEEDED") in [(p.phase, p.status) for p in continued.phases]
@@ -90,11 +116,19 @@ def test_a_failed_install_ends_the_build_and_on_failure_continue_goes_on(build):
 
 def test_commands_share_one_shell_state_and_see_codebuild_variables_in_their_precedence(build, source):
     result = build(
-        {"install": {"commands": ["mkdir -p sub && cd sub", "export CARRIED=yes"]},
-         "build": {"commands": ["pwd", "echo carried=$CARRIED src=$CODEBUILD_SRC_DIR id=$CODEBUILD_BUILD_ID",
-                                "echo vars=$FROM_SPEC/$FROM_PROJECT/$SHARED region=$AWS_REGION/$AWS_DEFAULT_REGION",
-                                "echo endpoint=$AWS_ENDPOINT_URL key=$AWS_ACCESS_KEY_ID"]}},
-        env={"variables": {"FROM_SPEC": "spec", "SHARED": "spec"}})
+        {
+            "install": {"commands": ["mkdir -p sub && cd sub", "export CARRIED=yes"]},
+            "build": {
+                "commands": [
+                    "pwd",
+                    "echo carried=$CARRIED src=$CODEBUILD_SRC_DIR id=$CODEBUILD_BUILD_ID",
+                    "echo vars=$FROM_SPEC/$FROM_PROJECT/$SHARED region=$AWS_REGION/$AWS_DEFAULT_REGION",
+                    "echo endpoint=$AWS_ENDPOINT_URL key=$AWS_ACCESS_KEY_ID",
+                ]
+            },
+        },
+        env={"variables": {"FROM_SPEC": "spec", "SHARED": "spec"}},
+    )
 
     assert result.status == "SUCCEEDED", result.log
     src = next(line.split("=", 1)[1] for line in result.log.splitlines() if "CODEBUILD_SRC_DIR=" in line)
@@ -106,10 +140,21 @@ def test_commands_share_one_shell_state_and_see_codebuild_variables_in_their_pre
 
 
 def test_the_venv_holds_only_pip_and_comes_first_on_path(build):
-    result = build({"build": {"commands": [
-        "command -v python", "command -v pip", "head -1 \"$(command -v pip)\"", "echo guard=$PIP_REQUIRE_VIRTUALENV",
-        "python -c 'import sys; print(sys.prefix != sys.base_prefix)'",
-        "python -c 'import boto3' || echo no-boto3-here", "python -m pip list --format=freeze"]}})
+    result = build(
+        {
+            "build": {
+                "commands": [
+                    "command -v python",
+                    "command -v pip",
+                    'head -1 "$(command -v pip)"',
+                    "echo guard=$PIP_REQUIRE_VIRTUALENV",
+                    "python -c 'import sys; print(sys.prefix != sys.base_prefix)'",
+                    "python -c 'import boto3' || echo no-boto3-here",
+                    "python -m pip list --format=freeze",
+                ]
+            }
+        }
+    )
 
     assert result.status == "SUCCEEDED", result.log
     venv = next(line for line in result.log.splitlines() if line.endswith("/bin/python")).rsplit("/bin/", 1)[0]
@@ -122,9 +167,19 @@ def test_the_venv_holds_only_pip_and_comes_first_on_path(build):
 
 
 def test_artifacts_are_the_files_of_the_base_directory_and_none_matching_fails(build, tmp_path):
-    made = build({"build": {"commands": ["mkdir -p out/deep", "echo a > out/a.json", "echo b > out/deep/b.json",
-                                         "echo c > out/c.txt"]}},
-                 artifacts={"base-directory": "out", "files": ["**/*"], "exclude-paths": ["*.txt"]})
+    made = build(
+        {
+            "build": {
+                "commands": [
+                    "mkdir -p out/deep",
+                    "echo a > out/a.json",
+                    "echo b > out/deep/b.json",
+                    "echo c > out/c.txt",
+                ]
+            }
+        },
+        artifacts={"base-directory": "out", "files": ["**/*"], "exclude-paths": ["*.txt"]},
+    )
     assert made.status == "SUCCEEDED", made.log
     files = sorted(p.relative_to(made.artifacts).as_posix() for p in made.artifacts.rglob("*") if p.is_file())
     assert files == ["a.json", "deep/b.json"]
@@ -137,8 +192,10 @@ def test_artifacts_are_the_files_of_the_base_directory_and_none_matching_fails(b
 
 
 def test_the_log_goes_to_cloudwatch_logs_where_codebuild_puts_it(cloud, build):
-    result = build({"build": {"commands": ["echo to-the-log"]}},
-                   cloud=BuildCloud(cloud.endpoint_url, cloud.region, client=cloud.client))
+    result = build(
+        {"build": {"commands": ["echo to-the-log"]}},
+        cloud=BuildCloud(cloud.endpoint_url, cloud.region, client=cloud.client),
+    )
 
     stream = result.build_id.split(":", 1)[1]
     events = cloud.client("logs").get_log_events(logGroupName="/aws/codebuild/unit", logStreamName=stream)["events"]
@@ -148,10 +205,16 @@ def test_the_log_goes_to_cloudwatch_logs_where_codebuild_puts_it(cloud, build):
 def _build_model_project(bucket: str) -> BuildProject:
     """The BuildModel step's project as the synthesized pipeline template holds it."""
     resources = PIPELINE["Resources"]
-    (logical,) = [k for k, r in resources.items() if r["Type"] == "AWS::CodeBuild::Project"
-                  and "prepare_model" in r["Properties"]["Source"]["BuildSpec"]]
-    refs = {v["Value"]["Ref"]: bucket for v in resources[logical]["Properties"]["Environment"]["EnvironmentVariables"]
-            if isinstance(v.get("Value"), dict)}
+    (logical,) = [
+        k
+        for k, r in resources.items()
+        if r["Type"] == "AWS::CodeBuild::Project" and "prepare_model" in r["Properties"]["Source"]["BuildSpec"]
+    ]
+    refs = {
+        v["Value"]["Ref"]: bucket
+        for v in resources[logical]["Properties"]["Environment"]["EnvironmentVariables"]
+        if isinstance(v.get("Value"), dict)
+    }
     return BuildProject.from_template(PIPELINE, logical, refs=refs)
 
 
@@ -176,22 +239,37 @@ def model_build(cloud, tmp_path):
     replica = ReplicaModel(MODEL, "2.0.0")
     publish(s3, cloud.region, [replica])
     model_key = spec(replica, cloud.region)["hosting_prepacked_artifact_key"]
-    s3.put_object(Bucket=content_bucket(cloud.region), Key=model_key,
-                  Body=_tarball({"model_index.json": b"{}", "code/inference.py": b"# inference\n"}))
+    s3.put_object(
+        Bucket=content_bucket(cloud.region),
+        Key=model_key,
+        Body=_tarball({"model_index.json": b"{}", "code/inference.py": b"# inference\n"}),
+    )
     bucket = "pipeline-models"
     s3.create_bucket(Bucket=bucket)
     synth = tmp_path / "synth-output"
     synth.mkdir()
     destination = f"s3://{bucket}/models/{MODEL}/0123456789abcdef/model.tar.gz"
     model_source = f"s3://{content_bucket(cloud.region)}/{model_key}"
-    resolved = ResolvedModel(MODEL, "2.0.0", cloud.region, "ml.g5.xlarge", "image:1", destination,
-                             {"SAGEMAKER_REGION": cloud.region}, model_source, None)
+    resolved = ResolvedModel(
+        MODEL,
+        "2.0.0",
+        cloud.region,
+        "ml.g5.xlarge",
+        "image:1",
+        destination,
+        {"SAGEMAKER_REGION": cloud.region},
+        model_source,
+        None,
+    )
     resolved.write(synth / "model.resolved.json")
 
     def run():
-        return CodeBuildRunner().run(_build_model_project(bucket), BuildCloud(cloud.endpoint_url, cloud.region,
-                                                                              client=cloud.client),
-                                     source=source, secondary={"Synth_Output": synth})
+        return CodeBuildRunner().run(
+            _build_model_project(bucket),
+            BuildCloud(cloud.endpoint_url, cloud.region, client=cloud.client),
+            source=source,
+            secondary={"Synth_Output": synth},
+        )
 
     return source, destination, run
 
@@ -208,14 +286,22 @@ def test_build_model_fails_in_codebuild_words_when_it_imports_a_module_it_does_n
 
     assert result.status == "FAILED", result.log[-4000:]
     assert [(p.phase, p.status) for p in result.phases][:4] == [
-        ("DOWNLOAD_SOURCE", "SUCCEEDED"), ("INSTALL", "SUCCEEDED"), ("PRE_BUILD", "SUCCEEDED"), ("BUILD", "FAILED")]
-    command = ('python -m infra.model_build.prepare_model --config infra/config.toml '
-               '--resolved synth/model.resolved.json --bucket "$MODEL_BUCKET"')
+        ("DOWNLOAD_SOURCE", "SUCCEEDED"),
+        ("INSTALL", "SUCCEEDED"),
+        ("PRE_BUILD", "SUCCEEDED"),
+        ("BUILD", "FAILED"),
+    ]
+    command = (
+        "python -m infra.model_build.prepare_model --config infra/config.toml "
+        '--resolved synth/model.resolved.json --bucket "$MODEL_BUCKET"'
+    )
     assert "ModuleNotFoundError: No module named 'orjson'" in result.log, result.log
     assert f"Command did not exit successfully {command} exit status 1" in result.log
     assert "Phase complete: BUILD State: FAILED" in result.log
-    assert result.message == ("Build terminated with state: FAILED. Phase: BUILD, Code: COMMAND_EXECUTION_ERROR, "
-                              f"Message: Error while executing command: {command}. Reason: exit status 1")
+    assert result.message == (
+        "Build terminated with state: FAILED. Phase: BUILD, Code: COMMAND_EXECUTION_ERROR, "
+        f"Message: Error while executing command: {command}. Reason: exit status 1"
+    )
 
 
 @pytest.mark.slow

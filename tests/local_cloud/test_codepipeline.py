@@ -21,7 +21,7 @@ STACK = "tiny-pipeline"
 DEPLOYED = "tiny-deployed"
 BUILDSPEC = {
     "version": "0.2",
-    "phases": {"build": {"commands": ["sh ./step.sh", "echo \"$GREETING from $CODEBUILD_INITIATOR\""]}},
+    "phases": {"build": {"commands": ["sh ./step.sh", 'echo "$GREETING from $CODEBUILD_INITIATOR"']}},
     "artifacts": {"base-directory": "out", "files": ["**/*"]},
 }
 TOPIC = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "built-topic"}}}})
@@ -29,49 +29,111 @@ WRITES_TEMPLATE = f"mkdir -p out && cat > out/deployed.json <<'EOF'\n{TOPIC}\nEO
 
 
 def _trust(service: str) -> dict:
-    return {"Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
 
 
 def _action(name: str, category: str, provider: str, configuration: dict, inputs=(), outputs=(), order=1) -> dict:
-    return {"Name": name, "ActionTypeId": {"Category": category, "Owner": "AWS", "Provider": provider, "Version": "1"},
-            "Configuration": configuration, "InputArtifacts": [{"Name": n} for n in inputs],
-            "OutputArtifacts": [{"Name": n} for n in outputs], "RunOrder": order}
+    return {
+        "Name": name,
+        "ActionTypeId": {"Category": category, "Owner": "AWS", "Provider": provider, "Version": "1"},
+        "Configuration": configuration,
+        "InputArtifacts": [{"Name": n} for n in inputs],
+        "OutputArtifacts": [{"Name": n} for n in outputs],
+        "RunOrder": order,
+    }
 
 
 def pipeline_template() -> dict:
     deploy = {"StackName": DEPLOYED, "ChangeSetName": "PipelineChange"}
     stages = [
-        {"Name": "Source", "Actions": [_action("Source", "Source", "S3", {
-            "S3Bucket": {"Ref": "SourceBucket"}, "S3ObjectKey": "source.zip", "PollForSourceChanges": False},
-            outputs=["Src"])]},
-        {"Name": "Build", "Actions": [_action("Synth", "Build", "CodeBuild", {
-            "ProjectName": {"Ref": "Project"},
-            "EnvironmentVariables": json.dumps([{"name": "GREETING", "type": "PLAINTEXT", "value": "hello"}])},
-            inputs=["Src"], outputs=["Built"])]},
-        {"Name": "Deploy", "Actions": [
-            _action("Prepare", "Deploy", "CloudFormation", {**deploy, "ActionMode": "CHANGE_SET_REPLACE",
-                                                            "TemplatePath": "Built::deployed.json"},
-                    inputs=["Built"], order=1),
-            _action("Execute", "Deploy", "CloudFormation", {**deploy, "ActionMode": "CHANGE_SET_EXECUTE"}, order=2)]},
+        {
+            "Name": "Source",
+            "Actions": [
+                _action(
+                    "Source",
+                    "Source",
+                    "S3",
+                    {"S3Bucket": {"Ref": "SourceBucket"}, "S3ObjectKey": "source.zip", "PollForSourceChanges": False},
+                    outputs=["Src"],
+                )
+            ],
+        },
+        {
+            "Name": "Build",
+            "Actions": [
+                _action(
+                    "Synth",
+                    "Build",
+                    "CodeBuild",
+                    {
+                        "ProjectName": {"Ref": "Project"},
+                        "EnvironmentVariables": json.dumps(
+                            [{"name": "GREETING", "type": "PLAINTEXT", "value": "hello"}]
+                        ),
+                    },
+                    inputs=["Src"],
+                    outputs=["Built"],
+                )
+            ],
+        },
+        {
+            "Name": "Deploy",
+            "Actions": [
+                _action(
+                    "Prepare",
+                    "Deploy",
+                    "CloudFormation",
+                    {**deploy, "ActionMode": "CHANGE_SET_REPLACE", "TemplatePath": "Built::deployed.json"},
+                    inputs=["Built"],
+                    order=1,
+                ),
+                _action("Execute", "Deploy", "CloudFormation", {**deploy, "ActionMode": "CHANGE_SET_EXECUTE"}, order=2),
+            ],
+        },
     ]
-    environment = {"Type": "LINUX_CONTAINER", "Image": "aws/codebuild/standard:7.0",
-                   "ComputeType": "BUILD_GENERAL1_SMALL"}
-    return {"Resources": {
-        "SourceBucket": {"Type": "AWS::S3::Bucket", "Properties": {"VersioningConfiguration": {"Status": "Enabled"}}},
-        "Artifacts": {"Type": "AWS::S3::Bucket"},
-        "PipelineRole": {"Type": "AWS::IAM::Role",
-                         "Properties": {"AssumeRolePolicyDocument": _trust("codepipeline.amazonaws.com")}},
-        "BuildRole": {"Type": "AWS::IAM::Role",
-                      "Properties": {"AssumeRolePolicyDocument": _trust("codebuild.amazonaws.com")}},
-        "Project": {"Type": "AWS::CodeBuild::Project", "Properties": {
-            "Source": {"Type": "CODEPIPELINE", "BuildSpec": json.dumps(BUILDSPEC)},
-            "Artifacts": {"Type": "CODEPIPELINE"}, "ServiceRole": {"Fn::GetAtt": ["BuildRole", "Arn"]},
-            "Environment": environment}},
-        "Pipeline": {"Type": "AWS::CodePipeline::Pipeline", "Properties": {
-            "RoleArn": {"Fn::GetAtt": ["PipelineRole", "Arn"]},
-            "ArtifactStore": {"Type": "S3", "Location": {"Ref": "Artifacts"}}, "Stages": stages}},
-    }, "Outputs": {"PipelineName": {"Value": {"Ref": "Pipeline"}}, "SourceBucket": {"Value": {"Ref": "SourceBucket"}}}}
+    environment = {
+        "Type": "LINUX_CONTAINER",
+        "Image": "aws/codebuild/standard:7.0",
+        "ComputeType": "BUILD_GENERAL1_SMALL",
+    }
+    return {
+        "Resources": {
+            "SourceBucket": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {"VersioningConfiguration": {"Status": "Enabled"}},
+            },
+            "Artifacts": {"Type": "AWS::S3::Bucket"},
+            "PipelineRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"AssumeRolePolicyDocument": _trust("codepipeline.amazonaws.com")},
+            },
+            "BuildRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"AssumeRolePolicyDocument": _trust("codebuild.amazonaws.com")},
+            },
+            "Project": {
+                "Type": "AWS::CodeBuild::Project",
+                "Properties": {
+                    "Source": {"Type": "CODEPIPELINE", "BuildSpec": json.dumps(BUILDSPEC)},
+                    "Artifacts": {"Type": "CODEPIPELINE"},
+                    "ServiceRole": {"Fn::GetAtt": ["BuildRole", "Arn"]},
+                    "Environment": environment,
+                },
+            },
+            "Pipeline": {
+                "Type": "AWS::CodePipeline::Pipeline",
+                "Properties": {
+                    "RoleArn": {"Fn::GetAtt": ["PipelineRole", "Arn"]},
+                    "ArtifactStore": {"Type": "S3", "Location": {"Ref": "Artifacts"}},
+                    "Stages": stages,
+                },
+            },
+        },
+        "Outputs": {"PipelineName": {"Value": {"Ref": "Pipeline"}}, "SourceBucket": {"Value": {"Ref": "SourceBucket"}}},
+    }
 
 
 @pytest.fixture
@@ -102,9 +164,13 @@ def finished(client, name: str, run_id: str, timeout: float = 120) -> dict:
 
 
 def statuses(state: dict) -> dict:
-    return {s["stageName"]: (s.get("latestExecution", {}).get("status"),
-                             {a["actionName"]: a.get("latestExecution", {}).get("status") for a in s["actionStates"]})
-            for s in state["stageStates"]}
+    return {
+        s["stageName"]: (
+            s.get("latestExecution", {}).get("status"),
+            {a["actionName"]: a.get("latestExecution", {}).get("status") for a in s["actionStates"]},
+        )
+        for s in state["stageStates"]
+    }
 
 
 def test_a_run_goes_through_source_build_and_deploy_as_codepipeline_reports_it(cloud, pipeline):
@@ -133,8 +199,9 @@ def test_a_run_goes_through_source_build_and_deploy_as_codepipeline_reports_it(c
 
 def test_a_failing_build_fails_its_stage_in_codebuild_words_and_the_deploy_never_runs(cloud, pipeline):
     name, upload, client = pipeline
-    version = upload("echo 'Traceback (most recent call last):'\necho \"ModuleNotFoundError: No module named 'x'\"\n"
-                     "exit 1\n")
+    version = upload(
+        "echo 'Traceback (most recent call last):'\necho \"ModuleNotFoundError: No module named 'x'\"\nexit 1\n"
+    )
 
     run_id = client.start_pipeline_execution(name=name)["pipelineExecutionId"]
     with pytest.raises(PipelineFailed) as failed:
@@ -148,9 +215,13 @@ def test_a_failing_build_fails_its_stage_in_codebuild_words_and_the_deploy_never
         "Deploy": (None, {"Prepare": None, "Execute": None}),
     }
     error = state["stageStates"][1]["actionStates"][0]["latestExecution"]["errorDetails"]
-    assert error == {"code": "JobFailed", "message": (
-        "Build terminated with state: FAILED. Phase: BUILD, Code: COMMAND_EXECUTION_ERROR, "
-        "Message: Error while executing command: sh ./step.sh. Reason: exit status 1")}
+    assert error == {
+        "code": "JobFailed",
+        "message": (
+            "Build terminated with state: FAILED. Phase: BUILD, Code: COMMAND_EXECUTION_ERROR, "
+            "Message: Error while executing command: sh ./step.sh. Reason: exit status 1"
+        ),
+    }
     assert (failed.value.stage, failed.value.action) == ("Build", "Synth")
     assert "Build terminated with state: FAILED. Phase: BUILD" in str(failed.value)
     build_id = state["stageStates"][1]["actionStates"][0]["latestExecution"]["externalExecutionId"]

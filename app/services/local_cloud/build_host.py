@@ -22,8 +22,11 @@ from app.services.settings import APP_DIR_NAME
 
 def machine_path() -> list[str]:
     """This machine's PATH without any virtualenv's bin folder, and with node's folder."""
-    entries = [e for e in os.environ.get("PATH", os.defpath).split(os.pathsep)
-               if e and not (Path(e).parent / "pyvenv.cfg").exists()]
+    entries = [
+        e
+        for e in os.environ.get("PATH", os.defpath).split(os.pathsep)
+        if e and not (Path(e).parent / "pyvenv.cfg").exists()
+    ]
     node = shutil.which("node")
     if node and str(Path(node).parent) not in entries:
         entries.insert(0, str(Path(node).parent))

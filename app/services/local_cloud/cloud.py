@@ -90,10 +90,14 @@ class LocalCloud:
         #: IAM evaluated for the keys of role sessions and IAM users (see iam.py); None: nothing is.
         self.iam = Authorizer() if enforce_iam else None
         #: CodePipeline's four calls and its runs, with CodeBuild's builds (codepipeline.py); the rest is moto's.
-        self.pipelines = PipelineEmulator(region=region, account_id=self.account_id, clients=self._internal_client,
-                                          endpoint_url=lambda: self.endpoint_url)
+        self.pipelines = PipelineEmulator(
+            region=region,
+            account_id=self.account_id,
+            clients=self._internal_client,
+            endpoint_url=lambda: self.endpoint_url,
+        )
 
-    def start(self) -> "LocalCloud":
+    def start(self) -> LocalCloud:
         _share_sns_signing_key()
         _bypass_proxies()
         self._moto = DomainDispatcherApplication(create_backend_app)
@@ -109,10 +113,14 @@ class LocalCloud:
             instance_idle_seconds=idle,
             max_instances=most,
         )
-        self.runner = LambdaRunner(self.endpoint_url, self.region, self.account_id, lambda: self._internal_client("sns"))
+        self.runner = LambdaRunner(
+            self.endpoint_url, self.region, self.account_id, lambda: self._internal_client("sns")
+        )
         self.emulator.start()
         self.runner.start()
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), name="local-cloud-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.1,), name="local-cloud-http", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -134,7 +142,7 @@ class LocalCloud:
         self._clients.clear()
         self._server = self._thread = None
 
-    def __enter__(self) -> "LocalCloud":
+    def __enter__(self) -> LocalCloud:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -304,7 +312,9 @@ class LocalCloud:
         """A new endpoint in the local cloud starts with zero instances, ready for a cold start."""
         self._internal_client("sagemaker").update_endpoint_weights_and_capacities(
             EndpointName=endpoint,
-            DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredWeight": 1.0, "DesiredInstanceCount": 0}],
+            DesiredWeightsAndCapacities=[
+                {"VariantName": "AllTraffic", "DesiredWeight": 1.0, "DesiredInstanceCount": 0}
+            ],
         )
 
     def _wire_lambdas(self, deployment: LocalDeployment) -> None:
@@ -323,7 +333,10 @@ class LocalCloud:
             path = _lambdas_dir() / function / "index.py"
             self._lambda_modules[function] = (
                 load_lambda(
-                    path, endpoint_url=self.endpoint_url, region=self.region, client=self._internal_client,
+                    path,
+                    endpoint_url=self.endpoint_url,
+                    region=self.region,
+                    client=self._internal_client,
                     tag=f"{self._server.server_port if self._server else 0}",
                 )
                 if path.is_file()
@@ -377,9 +390,14 @@ class LocalCloud:
         path = environ.get("PATH_INFO", "")
         if path.startswith(RUNNER_PREFIX):
             return self.runner(environ, start_response)
-        if environ.get("REQUEST_METHOD") == "POST" and ENDPOINT_PATH.match(path) and _signed_for(environ) in (
-            None,
-            "sagemaker",
+        if (
+            environ.get("REQUEST_METHOD") == "POST"
+            and ENDPOINT_PATH.match(path)
+            and _signed_for(environ)
+            in (
+                None,
+                "sagemaker",
+            )
         ):
             return self.emulator(environ, start_response)
         return self._moto(environ, start_response)

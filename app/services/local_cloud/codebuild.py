@@ -64,9 +64,25 @@ PHASES = ("INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD")
 DEFAULT_IMAGE = "aws/codebuild/standard:7.0"
 DUMMY_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 #: What a build inherits from this machine: its locale, home, proxies and how pip and npm reach a registry.
-_PASSED = ("HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR",
-           "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY",
-           "HTTPS_PROXY", "NO_PROXY")
+_PASSED = (
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+)
 _PASSED_PREFIXES = ("LC_", "PIP_", "npm_config_", "NPM_CONFIG_")
 _LOG_BATCH = 5000
 
@@ -102,27 +118,46 @@ class BuildProject:
     @classmethod
     def from_api(cls, project: Mapping[str, Any]) -> BuildProject:
         environment = project.get("environment") or {}
-        variables = tuple(EnvironmentVariable(v["name"], str(v.get("value", "")), v.get("type") or "PLAINTEXT")
-                          for v in environment.get("environmentVariables") or [])
-        return cls(name=project["name"], buildspec=(project.get("source") or {}).get("buildspec") or "",
-                   environment=variables, image=environment.get("image") or DEFAULT_IMAGE,
-                   service_role=project.get("serviceRole") or "",
-                   timeout_minutes=int(project.get("timeoutInMinutes") or 60))
+        variables = tuple(
+            EnvironmentVariable(v["name"], str(v.get("value", "")), v.get("type") or "PLAINTEXT")
+            for v in environment.get("environmentVariables") or []
+        )
+        return cls(
+            name=project["name"],
+            buildspec=(project.get("source") or {}).get("buildspec") or "",
+            environment=variables,
+            image=environment.get("image") or DEFAULT_IMAGE,
+            service_role=project.get("serviceRole") or "",
+            timeout_minutes=int(project.get("timeoutInMinutes") or 60),
+        )
 
     @classmethod
-    def from_template(cls, template: Mapping[str, Any], logical_id: str, *, name: str | None = None,
-                      refs: Mapping[str, str] | None = None) -> BuildProject:
+    def from_template(
+        cls,
+        template: Mapping[str, Any],
+        logical_id: str,
+        *,
+        name: str | None = None,
+        refs: Mapping[str, str] | None = None,
+    ) -> BuildProject:
         """The project resource of a synthesized template; `refs` gives the values of the Refs it holds."""
         properties = template["Resources"][logical_id]["Properties"]
         environment = properties.get("Environment") or {}
-        variables = tuple(EnvironmentVariable(v["Name"], _plain(v.get("Value", ""), refs or {}, v["Name"]),
-                                              v.get("Type") or "PLAINTEXT")
-                          for v in environment.get("EnvironmentVariables") or [])
+        variables = tuple(
+            EnvironmentVariable(
+                v["Name"], _plain(v.get("Value", ""), refs or {}, v["Name"]), v.get("Type") or "PLAINTEXT"
+            )
+            for v in environment.get("EnvironmentVariables") or []
+        )
         role = properties.get("ServiceRole")
-        return cls(name=name or logical_id, buildspec=properties["Source"].get("BuildSpec") or "",
-                   environment=variables, image=environment.get("Image") or DEFAULT_IMAGE,
-                   service_role=role if isinstance(role, str) else "",
-                   timeout_minutes=int(properties.get("TimeoutInMinutes") or 60))
+        return cls(
+            name=name or logical_id,
+            buildspec=properties["Source"].get("BuildSpec") or "",
+            environment=variables,
+            image=environment.get("Image") or DEFAULT_IMAGE,
+            service_role=role if isinstance(role, str) else "",
+            timeout_minutes=int(properties.get("TimeoutInMinutes") or 60),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +203,10 @@ class BuildResult:
         failed = self.failed_phase
         if self.status == "SUCCEEDED" or failed is None:
             return ""
-        return (f"Build terminated with state: {self.status}. Phase: {failed.phase}, Code: {failed.code}, "
-                f"Message: {failed.message}")
+        return (
+            f"Build terminated with state: {self.status}. Phase: {failed.phase}, Code: {failed.code}, "
+            f"Message: {failed.message}"
+        )
 
 
 class _Log:
@@ -264,10 +301,19 @@ class CodeBuildRunner:
         self.stop()
         self._stopped.clear()
 
-    def run(self, project: BuildProject, cloud: BuildCloud, *, source: Path,
-            secondary: Mapping[str, Path] | None = None, overrides: Sequence[EnvironmentVariable] = (),
-            artifacts_to: Path | None = None, initiator: str = "local-cloud",
-            on_line: Callable[[str], None] | None = None, build_id: str | None = None) -> BuildResult:
+    def run(
+        self,
+        project: BuildProject,
+        cloud: BuildCloud,
+        *,
+        source: Path,
+        secondary: Mapping[str, Path] | None = None,
+        overrides: Sequence[EnvironmentVariable] = (),
+        artifacts_to: Path | None = None,
+        initiator: str = "local-cloud",
+        on_line: Callable[[str], None] | None = None,
+        build_id: str | None = None,
+    ) -> BuildResult:
         """Run the project's buildspec on a copy of `source`; on success its artifacts go to `artifacts_to`.
 
         `build_id` ("<project>:<uuid>") is made up when not given.
@@ -283,15 +329,30 @@ class CodeBuildRunner:
             if not self.keep:
                 shutil.rmtree(root, ignore_errors=True)
         succeeded = build.status == "SUCCEEDED"
-        result = BuildResult(build_id, project.name, build.status, tuple(build.phases), build.log.text(),
-                             artifacts_to if succeeded else None)
+        result = BuildResult(
+            build_id,
+            project.name,
+            build.status,
+            tuple(build.phases),
+            build.log.text(),
+            artifacts_to if succeeded else None,
+        )
         _store_log(cloud, project, build_id, build.log.lines)
         return result
 
-    def _run(self, build: _Build, source: Path, secondary: Mapping[str, Path],
-             overrides: Sequence[EnvironmentVariable], initiator: str, artifacts_to: Path | None) -> None:
-        build.log.container(f"Running on the local cloud's CodeBuild ({build.project.image} is not pulled: "
-                            "the commands run on this machine)")
+    def _run(
+        self,
+        build: _Build,
+        source: Path,
+        secondary: Mapping[str, Path],
+        overrides: Sequence[EnvironmentVariable],
+        initiator: str,
+        artifacts_to: Path | None,
+    ) -> None:
+        build.log.container(
+            f"Running on the local cloud's CodeBuild ({build.project.image} is not pulled: "
+            "the commands run on this machine)"
+        )
         try:
             spec = self._download_source(build, source, secondary, overrides, initiator)
         except _Failure as failure:
@@ -320,8 +381,14 @@ class CodeBuildRunner:
         build.outcome, build.ended_in = result.status, result.phase
         build.env["CODEBUILD_BUILD_SUCCEEDING"] = "0"
 
-    def _download_source(self, build: _Build, source: Path, secondary: Mapping[str, Path],
-                         overrides: Sequence[EnvironmentVariable], initiator: str) -> dict[str, Any]:
+    def _download_source(
+        self,
+        build: _Build,
+        source: Path,
+        secondary: Mapping[str, Path],
+        overrides: Sequence[EnvironmentVariable],
+        initiator: str,
+    ) -> dict[str, Any]:
         log = build.log
         log.container("Waiting for agent ping")
         log.container("Waiting for DOWNLOAD_SOURCE")
@@ -348,8 +415,11 @@ class CodeBuildRunner:
         build.cwd = build.src
         log.container(f"Moving to directory {build.src}")
         log.container("Registering with agent")
-        listed = {p: (phases_spec.get("commands") or []) for p, phases_spec in (spec.get("phases") or {}).items()
-                  if isinstance(phases_spec, dict)}
+        listed = {
+            p: (phases_spec.get("commands") or [])
+            for p, phases_spec in (spec.get("phases") or {}).items()
+            if isinstance(phases_spec, dict)
+        }
         log.container(f"Phases found in YAML: {len(listed)}")
         for phase, commands in listed.items():
             log.container(f" {phase.upper()}: {len(commands)} commands")
@@ -363,18 +433,30 @@ class CodeBuildRunner:
             if runtime == "python":
                 found = python_for(str(version))
                 python = found or python
-                notes.append(f"Local cloud: python {python_version(python)} from {python}, in a fresh venv"
-                             + ("" if found else f" (this machine has no python {version})"))
+                notes.append(
+                    f"Local cloud: python {python_version(python)} from {python}, in a fresh venv"
+                    + ("" if found else f" (this machine has no python {version})")
+                )
             elif runtime == "nodejs":
                 node = shutil.which("node")
-                notes.append(f"Local cloud: nodejs {node_version(node)} from {node}" if node
-                             else "Local cloud: this machine has no nodejs")
+                notes.append(
+                    f"Local cloud: nodejs {node_version(node)} from {node}"
+                    if node
+                    else "Local cloud: this machine has no nodejs"
+                )
             else:
                 notes.append(f"Local cloud: runtime '{runtime}' is whatever this machine has")
         return python, notes
 
-    def _environment(self, build: _Build, spec: Mapping[str, Any], venv: Path, inputs: Mapping[str, Path],
-                     overrides: Sequence[EnvironmentVariable], initiator: str) -> dict[str, str]:
+    def _environment(
+        self,
+        build: _Build,
+        spec: Mapping[str, Any],
+        venv: Path,
+        inputs: Mapping[str, Path],
+        overrides: Sequence[EnvironmentVariable],
+        initiator: str,
+    ) -> dict[str, str]:
         """The machine's registry settings, then CodeBuild's own variables, then the buildspec's, project's, call's."""
         env = {k: v for k, v in os.environ.items() if k in _PASSED or k.startswith(_PASSED_PREFIXES)}
         npm_prefix = build.root / "npm-global"
@@ -383,22 +465,24 @@ class CodeBuildRunner:
         (aws / "config").write_text("")
         (aws / "credentials").write_text("")
         project, cloud = build.project, build.cloud
-        env.update({
-            "PATH": os.pathsep.join([str(venv / "bin"), str(npm_prefix / "bin"), *machine_path()]),
-            "PIP_CACHE_DIR": str(self.cache_dir / "pip"),
-            "npm_config_cache": str(self.cache_dir / "npm"),
-            "npm_config_prefix": str(npm_prefix),
-            "npm_config_update_notifier": "false",
-            # pip installs into the build's venv only, never into one of this machine's Pythons.
-            "PIP_REQUIRE_VIRTUALENV": "true",
-            "AWS_ENDPOINT_URL": cloud.endpoint_url,
-            "AWS_REGION": cloud.region,
-            "AWS_DEFAULT_REGION": cloud.region,
-            "AWS_CONFIG_FILE": str(aws / "config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(aws / "credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            **_codebuild_variables(build, inputs, initiator),
-        })
+        env.update(
+            {
+                "PATH": os.pathsep.join([str(venv / "bin"), str(npm_prefix / "bin"), *machine_path()]),
+                "PIP_CACHE_DIR": str(self.cache_dir / "pip"),
+                "npm_config_cache": str(self.cache_dir / "npm"),
+                "npm_config_prefix": str(npm_prefix),
+                "npm_config_update_notifier": "false",
+                # pip installs into the build's venv only, never into one of this machine's Pythons.
+                "PIP_REQUIRE_VIRTUALENV": "true",
+                "AWS_ENDPOINT_URL": cloud.endpoint_url,
+                "AWS_REGION": cloud.region,
+                "AWS_DEFAULT_REGION": cloud.region,
+                "AWS_CONFIG_FILE": str(aws / "config"),
+                "AWS_SHARED_CREDENTIALS_FILE": str(aws / "credentials"),
+                "AWS_EC2_METADATA_DISABLED": "true",
+                **_codebuild_variables(build, inputs, initiator),
+            }
+        )
         env.update(cloud.credentials(project, build.build_id))
         spec_env = spec.get("env") or {}
         for name, value in (spec_env.get("variables") or {}).items():
@@ -436,8 +520,12 @@ class CodeBuildRunner:
         if time.monotonic() >= build.deadline:
             return PhaseResult(phase, "TIMED_OUT", "BUILD_TIMED_OUT", "Build has timed out.")
         build.log.container(f"Command did not exit successfully {command} exit status {status}")
-        return PhaseResult(phase, "FAILED", "COMMAND_EXECUTION_ERROR",
-                           f"Error while executing command: {command}. Reason: exit status {status}")
+        return PhaseResult(
+            phase,
+            "FAILED",
+            "COMMAND_EXECUTION_ERROR",
+            f"Error while executing command: {command}. Reason: exit status {status}",
+        )
 
     def _upload_artifacts(self, build: _Build, spec: Mapping[str, Any] | None, destination: Path | None) -> None:
         """Copy the artifact files out; a pattern list that matches nothing fails the phase, as in CodeBuild."""
@@ -452,8 +540,9 @@ class CodeBuildRunner:
         found = sorted({p for pattern in patterns for p in base.glob(pattern) if p.is_file()})
         found = [p for p in found if not any(fnmatch.fnmatch(p.relative_to(base).as_posix(), e) for e in excluded)]
         if not found:
-            self._end(build, PhaseResult("UPLOAD_ARTIFACTS", "FAILED", "CLIENT_ERROR",
-                                         "no matching artifact paths found"))
+            self._end(
+                build, PhaseResult("UPLOAD_ARTIFACTS", "FAILED", "CLIENT_ERROR", "no matching artifact paths found")
+            )
             return
         log.container(f"Found {len(found)} file(s)")
         discard = str(spec.get("discard-paths", "no")).lower() in ("yes", "true")
@@ -483,16 +572,26 @@ def _codebuild_variables(build: _Build, inputs: Mapping[str, Path], initiator: s
     return variables
 
 
-def _run_in_shell(build: _Build, command: str, timeout: float, lock: threading.Lock,
-                  running: set[subprocess.Popen]) -> int:
+def _run_in_shell(
+    build: _Build, command: str, timeout: float, lock: threading.Lock, running: set[subprocess.Popen]
+) -> int:
     """One command in a shell that starts where the previous one ended (directory, exported variables)."""
     state = build.root / "state.json"
-    save = (f"{shlex.quote(sys.executable)} -I -S -c 'import json,os,sys; "
-            f"json.dump({{\"env\": dict(os.environ), \"cwd\": os.getcwd()}}, open(sys.argv[1], \"w\"))' "
-            f"{shlex.quote(str(state))}")
+    save = (
+        f"{shlex.quote(sys.executable)} -I -S -c 'import json,os,sys; "
+        f'json.dump({{"env": dict(os.environ), "cwd": os.getcwd()}}, open(sys.argv[1], "w"))\' '
+        f"{shlex.quote(str(state))}"
+    )
     script = f"trap '__codebuild_status=$?; {_quote_in_trap(save)}; exit $__codebuild_status' EXIT\n{command}\n"
-    process = subprocess.Popen([build.shell, "-c", script], cwd=build.cwd, env=build.env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [build.shell, "-c", script],
+        cwd=build.cwd,
+        env=build.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     with lock:
         running.add(process)
     timer = threading.Timer(timeout, _kill, (process,))
@@ -609,6 +708,6 @@ def _store_log(cloud: BuildCloud, project: BuildProject, build_id: str, lines: I
         now = int(time.time() * 1000)
         events = [{"timestamp": now, "message": line or " "} for line in lines]
         for start in range(0, len(events), _LOG_BATCH):
-            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events[start:start + _LOG_BATCH])
+            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events[start : start + _LOG_BATCH])
     except Exception:  # the build's result stands without its copy in CloudWatch
         log.warning("the log of %s could not be put into CloudWatch Logs", build_id, exc_info=True)

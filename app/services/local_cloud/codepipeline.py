@@ -49,14 +49,13 @@ from app.services.local_cloud.pipeline_actions import ActionRun, Outcome, run_ac
 log = logging.getLogger(__name__)
 
 TARGET_PREFIX = "CodePipeline_20150709."
-OPERATIONS = frozenset({"StartPipelineExecution", "GetPipelineState", "GetPipelineExecution",
-                        "ListPipelineExecutions"})
+OPERATIONS = frozenset({"StartPipelineExecution", "GetPipelineState", "GetPipelineExecution", "ListPipelineExecutions"})
 
 
 def serves(environ: dict[str, Any]) -> bool:
     """Whether a request is one of the CodePipeline calls this emulator answers."""
     target = environ.get("HTTP_X_AMZ_TARGET", "")
-    return target.startswith(TARGET_PREFIX) and target[len(TARGET_PREFIX):] in OPERATIONS
+    return target.startswith(TARGET_PREFIX) and target[len(TARGET_PREFIX) :] in OPERATIONS
 
 
 @dataclass
@@ -70,10 +69,17 @@ class _ActionState:
     execution_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def shape(self) -> dict[str, Any]:
-        latest: dict[str, Any] = {"actionExecutionId": self.execution_id, "status": self.status,
-                                  "lastStatusChange": self.changed.timestamp()}
-        for key, value in (("summary", self.summary), ("externalExecutionId", self.external_id),
-                           ("externalExecutionUrl", self.external_url), ("errorDetails", self.error)):
+        latest: dict[str, Any] = {
+            "actionExecutionId": self.execution_id,
+            "status": self.status,
+            "lastStatusChange": self.changed.timestamp(),
+        }
+        for key, value in (
+            ("summary", self.summary),
+            ("externalExecutionId", self.external_id),
+            ("externalExecutionUrl", self.external_url),
+            ("errorDetails", self.error),
+        ):
             if value:
                 latest[key] = value
         return latest
@@ -100,11 +106,16 @@ class _Execution:
 
     def summary_shape(self) -> dict[str, Any]:
         shape: dict[str, Any] = {
-            "pipelineExecutionId": self.execution_id, "status": self.status,
-            "startTime": self.started.timestamp(), "lastUpdateTime": self.updated.timestamp(),
-            "sourceRevisions": [{k: v for k, v in r.items() if k in ("actionName", "revisionId", "revisionSummary")}
-                                for r in self.revisions],
-            "trigger": {"triggerType": self.trigger, "triggerDetail": ""}, "executionMode": "SUPERSEDED",
+            "pipelineExecutionId": self.execution_id,
+            "status": self.status,
+            "startTime": self.started.timestamp(),
+            "lastUpdateTime": self.updated.timestamp(),
+            "sourceRevisions": [
+                {k: v for k, v in r.items() if k in ("actionName", "revisionId", "revisionSummary")}
+                for r in self.revisions
+            ],
+            "trigger": {"triggerType": self.trigger, "triggerDetail": ""},
+            "executionMode": "SUPERSEDED",
             "executionType": "STANDARD",
         }
         if self.summary:
@@ -135,8 +146,16 @@ class _ApiError(Exception):
 class PipelineEmulator:
     """The four CodePipeline calls, and the runs behind them, for one local cloud's account."""
 
-    def __init__(self, *, region: str, account_id: str, clients: Callable[..., Any], endpoint_url: Callable[[], str],
-                 builds: CodeBuildRunner | None = None, work_root: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        region: str,
+        account_id: str,
+        clients: Callable[..., Any],
+        endpoint_url: Callable[[], str],
+        builds: CodeBuildRunner | None = None,
+        work_root: Path | None = None,
+    ) -> None:
         self.region = region
         self.account_id = account_id
         self.builds = builds or CodeBuildRunner()
@@ -178,14 +197,17 @@ class PipelineEmulator:
         return not any(t.is_alive() for t in list(self._threads))
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
-        operation = environ.get("HTTP_X_AMZ_TARGET", "")[len(TARGET_PREFIX):]
+        operation = environ.get("HTTP_X_AMZ_TARGET", "")[len(TARGET_PREFIX) :]
         region = _signing_region(environ) or self.region
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             params = orjson.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
-            handler = {"StartPipelineExecution": self._start_call, "GetPipelineState": self._state,
-                       "GetPipelineExecution": self._execution_call,
-                       "ListPipelineExecutions": self._list}[operation]
+            handler = {
+                "StartPipelineExecution": self._start_call,
+                "GetPipelineState": self._state,
+                "GetPipelineExecution": self._execution_call,
+                "ListPipelineExecutions": self._list,
+            }[operation]
             status, payload, headers = "200 OK", handler(region, params), []
         except _ApiError as error:
             status, payload = "400 Bad Request", {"__type": error.code, "message": error.message}
@@ -195,12 +217,25 @@ class PipelineEmulator:
             status, payload = "500 Internal Server Error", {"__type": "InternalFailure", "message": str(exc)}
             headers = [("x-amzn-ErrorType", "InternalFailure")]
         data = orjson.dumps(payload)
-        start_response(status, [*headers, ("Content-Type", "application/x-amz-json-1.1"),
-                                ("Content-Length", str(len(data))), ("x-amzn-RequestId", str(uuid.uuid4()))])
+        start_response(
+            status,
+            [
+                *headers,
+                ("Content-Type", "application/x-amz-json-1.1"),
+                ("Content-Length", str(len(data))),
+                ("x-amzn-RequestId", str(uuid.uuid4())),
+            ],
+        )
         return [data]
 
-    def start_execution(self, name: str, *, region: str | None = None, trigger: str = "StartPipelineExecution",
-                        revisions: dict[str, dict[str, str]] | None = None) -> str:
+    def start_execution(
+        self,
+        name: str,
+        *,
+        region: str | None = None,
+        trigger: str = "StartPipelineExecution",
+        revisions: dict[str, dict[str, str]] | None = None,
+    ) -> str:
         """Start a run of the pipeline as declared now; returns its id."""
         region = region or self.region
         declaration, _ = self._declaration(region, name)
@@ -208,16 +243,21 @@ class PipelineEmulator:
         execution = _Execution(name, str(uuid.uuid4()), int(declaration.get("version", 1)), trigger, now, now)
         with self._lock:
             self._pipeline(region, name).executions.append(execution)
-        thread = threading.Thread(target=self._run, args=(region, declaration, execution, revisions or {}),
-                                  name=f"local-pipeline-{name}", daemon=True)
+        thread = threading.Thread(
+            target=self._run,
+            args=(region, declaration, execution, revisions or {}),
+            name=f"local-pipeline-{name}",
+            daemon=True,
+        )
         self._threads.add(thread)
         thread.start()
         return execution.execution_id
 
     def _changed(self, account_id: str, region: str, name: str, event: str) -> None:
         if account_id == self.account_id and self.automatic_runs and not self._stopping.is_set():
-            self.start_execution(name, region=region,
-                                 trigger="CreatePipeline" if event == "created" else "StartPipelineExecution")
+            self.start_execution(
+                name, region=region, trigger="CreatePipeline" if event == "created" else "StartPipelineExecution"
+            )
 
     def _pipeline(self, region: str, name: str) -> _Pipeline:
         return self._pipelines.setdefault((region, name), _Pipeline())
@@ -225,8 +265,11 @@ class PipelineEmulator:
     def _declaration(self, region: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The pipeline as moto keeps it, and its metadata (created, updated)."""
         if not name:
-            raise _ApiError("ValidationException", "1 validation error detected: Value null at 'name' failed to "
-                                                   "satisfy constraint: Member must not be null")
+            raise _ApiError(
+                "ValidationException",
+                "1 validation error detected: Value null at 'name' failed to "
+                "satisfy constraint: Member must not be null",
+            )
         try:
             found = self._clients("codepipeline", region).get_pipeline(name=name)
         except ClientError as error:
@@ -256,8 +299,12 @@ class PipelineEmulator:
         with self._lock:
             known = self._pipeline(region, name).stages
             stages = [_stage_shape(stage, known.get(stage["name"])) for stage in declaration.get("stages") or []]
-        return {"pipelineName": name, "pipelineVersion": declaration.get("version", 1), "stageStates": stages,
-                **{k: _epoch(metadata[k]) for k in ("created", "updated") if k in metadata}}
+        return {
+            "pipelineName": name,
+            "pipelineVersion": declaration.get("version", 1),
+            "stageStates": stages,
+            **{k: _epoch(metadata[k]) for k in ("created", "updated") if k in metadata},
+        }
 
     def _execution_call(self, region: str, params: dict[str, Any]) -> dict[str, Any]:
         name, execution_id = params.get("pipelineName", ""), params.get("pipelineExecutionId", "")
@@ -265,16 +312,29 @@ class PipelineEmulator:
         with self._lock:
             found = next((e for e in self._pipeline(region, name).executions if e.execution_id == execution_id), None)
             if found is None:
-                raise _ApiError("PipelineExecutionNotFoundException", f"Account '{self.account_id}' does not have an "
-                                f"execution with id '{execution_id}' for pipeline '{name}'")
+                raise _ApiError(
+                    "PipelineExecutionNotFoundException",
+                    f"Account '{self.account_id}' does not have an "
+                    f"execution with id '{execution_id}' for pipeline '{name}'",
+                )
             shape = {
-                "pipelineName": name, "pipelineVersion": found.version, "pipelineExecutionId": execution_id,
-                "status": found.status, "artifactRevisions": [
-                    {"name": r.get("artifactName", ""), "revisionId": r["revisionId"], "created": r["created"],
-                     **({"revisionSummary": r["revisionSummary"]} if r.get("revisionSummary") else {})}
-                    for r in found.revisions],
-                "variables": [], "trigger": {"triggerType": found.trigger, "triggerDetail": ""},
-                "executionMode": "SUPERSEDED", "executionType": "STANDARD",
+                "pipelineName": name,
+                "pipelineVersion": found.version,
+                "pipelineExecutionId": execution_id,
+                "status": found.status,
+                "artifactRevisions": [
+                    {
+                        "name": r.get("artifactName", ""),
+                        "revisionId": r["revisionId"],
+                        "created": r["created"],
+                        **({"revisionSummary": r["revisionSummary"]} if r.get("revisionSummary") else {}),
+                    }
+                    for r in found.revisions
+                ],
+                "variables": [],
+                "trigger": {"triggerType": found.trigger, "triggerDetail": ""},
+                "executionMode": "SUPERSEDED",
+                "executionType": "STANDARD",
             }
             if found.summary:
                 shape["statusSummary"] = found.summary
@@ -285,19 +345,23 @@ class PipelineEmulator:
         self._declaration(region, name)
         most = int(params.get("maxResults") or 100)
         if not 1 <= most <= 100:
-            raise _ApiError("ValidationException", f"1 validation error detected: Value '{most}' at 'maxResults' "
-                                                   "failed to satisfy constraint: Member must have value less than "
-                                                   "or equal to 100")
+            raise _ApiError(
+                "ValidationException",
+                f"1 validation error detected: Value '{most}' at 'maxResults' "
+                "failed to satisfy constraint: Member must have value less than "
+                "or equal to 100",
+            )
         start = int(params.get("nextToken") or 0)
         with self._lock:
             newest_first = [e.summary_shape() for e in reversed(self._pipeline(region, name).executions)]
-        page = {"pipelineExecutionSummaries": newest_first[start:start + most]}
+        page = {"pipelineExecutionSummaries": newest_first[start : start + most]}
         if start + most < len(newest_first):
             page["nextToken"] = str(start + most)
         return page
 
-    def _run(self, region: str, declaration: dict[str, Any], execution: _Execution,
-             revisions: dict[str, dict[str, str]]) -> None:
+    def _run(
+        self, region: str, declaration: dict[str, Any], execution: _Execution, revisions: dict[str, dict[str, str]]
+    ) -> None:
         folder = Path(tempfile.mkdtemp(prefix="local-pipeline-", dir=self._work_root))
         pipeline = self._pipeline(region, execution.pipeline)
         try:
@@ -324,7 +388,7 @@ class PipelineEmulator:
 
     def _overtaken(self, pipeline: _Pipeline, execution: _Execution) -> bool:
         with self._lock:
-            later = pipeline.executions[pipeline.executions.index(execution) + 1:]
+            later = pipeline.executions[pipeline.executions.index(execution) + 1 :]
             return any(e.status in ("InProgress", "Succeeded") for e in later)
 
     def _finish(self, execution: _Execution, status: str, summary: str = "") -> None:
@@ -332,8 +396,15 @@ class PipelineEmulator:
             execution.status, execution.updated = status, datetime.now(UTC)
             execution.summary = summary or execution.summary
 
-    def _stage(self, region: str, declaration: dict[str, Any], execution: _Execution, stage: dict[str, Any],
-               folder: Path, revisions: dict[str, dict[str, str]]) -> bool:
+    def _stage(
+        self,
+        region: str,
+        declaration: dict[str, Any],
+        execution: _Execution,
+        stage: dict[str, Any],
+        folder: Path,
+        revisions: dict[str, dict[str, str]],
+    ) -> bool:
         """Run the stage's actions by runOrder; False once one failed."""
         pipeline = self._pipeline(region, execution.pipeline)
         with self._lock:
@@ -344,8 +415,9 @@ class PipelineEmulator:
         for _, group in groupby(actions, key=lambda a: int(a.get("runOrder", 1))):
             batch = list(group)
             with ThreadPoolExecutor(max_workers=len(batch), thread_name_prefix="local-pipeline-action") as pool:
-                outcomes = list(pool.map(
-                    lambda a: self._action(region, declaration, execution, state, a, folder, revisions), batch))
+                outcomes = list(
+                    pool.map(lambda a: self._action(region, declaration, execution, state, a, folder, revisions), batch)
+                )
             if not all(o.succeeded for o in outcomes):
                 with self._lock:
                     state.status = "Failed"
@@ -354,8 +426,16 @@ class PipelineEmulator:
             state.status = "Succeeded"
         return True
 
-    def _action(self, region: str, declaration: dict[str, Any], execution: _Execution, state: _StageState,
-                action: dict[str, Any], folder: Path, revisions: dict[str, dict[str, str]]) -> Outcome:
+    def _action(
+        self,
+        region: str,
+        declaration: dict[str, Any],
+        execution: _Execution,
+        state: _StageState,
+        action: dict[str, Any],
+        folder: Path,
+        revisions: dict[str, dict[str, str]],
+    ) -> Outcome:
         current = _ActionState("InProgress", datetime.now(UTC))
         with self._lock:
             state.actions[action["name"]] = current
@@ -365,12 +445,18 @@ class PipelineEmulator:
                 current.external_id, current.external_url = external_id, url
 
         run = ActionRun(
-            pipeline=execution.pipeline, execution_id=execution.execution_id, region=region,
-            account_id=self.account_id, action=action, folders=lambda name: folder / "artifacts" / name,
-            client=lambda service: self._clients(service, region), builds=self.builds,
+            pipeline=execution.pipeline,
+            execution_id=execution.execution_id,
+            region=region,
+            account_id=self.account_id,
+            action=action,
+            folders=lambda name: folder / "artifacts" / name,
+            client=lambda service: self._clients(service, region),
+            builds=self.builds,
             endpoint_url=self._endpoint_url(),
             artifact_store=(declaration.get("artifactStore") or {}).get("location", ""),
-            revision_override=revisions.get(action["name"], {}), started=started,
+            revision_override=revisions.get(action["name"], {}),
+            started=started,
         )
         try:
             outcome = run_action(run)
@@ -390,8 +476,9 @@ class PipelineEmulator:
             current.external_url = outcome.external_url or current.external_url
             if outcome.revision:
                 outputs = action.get("outputArtifacts") or [{}]
-                execution.revisions.append({**outcome.revision, "artifactName": outputs[0].get("name", ""),
-                                            "created": now.timestamp()})
+                execution.revisions.append(
+                    {**outcome.revision, "artifactName": outputs[0].get("name", ""), "created": now.timestamp()}
+                )
             execution.updated = now
 
 
@@ -403,8 +490,11 @@ def _stage_shape(stage: dict[str, Any], state: _StageState | None) -> dict[str, 
         if state and action["name"] in state.actions:
             entry["latestExecution"] = state.actions[action["name"]].shape()
         actions.append(entry)
-    shape: dict[str, Any] = {"stageName": stage["name"], "inboundTransitionState": {"enabled": True},
-                             "actionStates": actions}
+    shape: dict[str, Any] = {
+        "stageName": stage["name"],
+        "inboundTransitionState": {"enabled": True},
+        "actionStates": actions,
+    }
     if state:
         shape["latestExecution"] = {"pipelineExecutionId": state.execution_id, "status": state.status}
     return shape

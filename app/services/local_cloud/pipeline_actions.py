@@ -70,8 +70,12 @@ def run_action(run: ActionRun) -> Outcome:
     kind = run.action["actionTypeId"]
     handler = _HANDLERS.get((kind["category"], kind["provider"]))
     if handler is None:
-        return Outcome(False, message=f"The local cloud does not run {kind['category']} actions of "
-                                      f"{kind['provider']} ({run.action['name']}).", code="ConfigurationError")
+        return Outcome(
+            False,
+            message=f"The local cloud does not run {kind['category']} actions of "
+            f"{kind['provider']} ({run.action['name']}).",
+            code="ConfigurationError",
+        )
     try:
         return handler(run)
     except ClientError as error:
@@ -84,8 +88,11 @@ def _s3_source(run: ActionRun) -> Outcome:
     bucket, key = run.configuration["S3Bucket"], run.configuration["S3ObjectKey"]
     s3 = run.client("s3")
     # AWS wants a versioned source bucket; moto's CloudFormation drops VersioningConfiguration, so it is not checked.
-    version = {"VersionId": run.revision_override["S3_OBJECT_VERSION_ID"]} if (
-        "S3_OBJECT_VERSION_ID" in run.revision_override) else {}
+    version = (
+        {"VersionId": run.revision_override["S3_OBJECT_VERSION_ID"]}
+        if ("S3_OBJECT_VERSION_ID" in run.revision_override)
+        else {}
+    )
     key = run.revision_override.get("S3_OBJECT_KEY", key)
     try:
         found = s3.get_object(Bucket=bucket, Key=key, **version)
@@ -98,10 +105,14 @@ def _s3_source(run: ActionRun) -> Outcome:
         _unpack(data, key, run.folders(name))
     revision_id = found.get("VersionId") or found.get("ETag", "").strip('"')
     summary = (found.get("Metadata") or {}).get("codepipeline-artifact-revision-summary", "")
-    revision = {"actionName": run.action["name"], "revisionId": revision_id,
-                **({"revisionSummary": summary} if summary else {})}
-    return Outcome(True, summary=summary or f"Amazon S3 version id: {revision_id}", revision=revision,
-                   external_id=revision_id)
+    revision = {
+        "actionName": run.action["name"],
+        "revisionId": revision_id,
+        **({"revisionSummary": summary} if summary else {}),
+    }
+    return Outcome(
+        True, summary=summary or f"Amazon S3 version id: {revision_id}", revision=revision, external_id=revision_id
+    )
 
 
 def _unpack(data: bytes, key: str, folder: Path) -> None:
@@ -114,33 +125,49 @@ def _unpack(data: bytes, key: str, folder: Path) -> None:
 
 
 def _codecommit_source(run: ActionRun) -> Outcome:
-    return Outcome(False, code="ConfigurationError", message=(
-        f"The local cloud keeps no commits of the CodeCommit repository {run.configuration.get('RepositoryName')} "
-        "(moto's CodeCommit has none): use the S3 source."))
+    return Outcome(
+        False,
+        code="ConfigurationError",
+        message=(
+            f"The local cloud keeps no commits of the CodeCommit repository {run.configuration.get('RepositoryName')} "
+            "(moto's CodeCommit has none): use the S3 source."
+        ),
+    )
 
 
 def _codebuild(run: ActionRun) -> Outcome:
     name = run.configuration["ProjectName"]
     projects = run.client("codebuild").batch_get_projects(names=[name]).get("projects") or []
     if not projects:
-        return Outcome(False, message=f"Project cannot be found: arn:aws:codebuild:{run.region}:{run.account_id}:"
-                                      f"project/{name}", code="ConfigurationError")
+        return Outcome(
+            False,
+            message=f"Project cannot be found: arn:aws:codebuild:{run.region}:{run.account_id}:project/{name}",
+            code="ConfigurationError",
+        )
     project = BuildProject.from_api(projects[0])
     inputs = run.inputs()
     primary = run.configuration.get("PrimarySource") or (inputs[0] if inputs else "")
     if not primary:
         return Outcome(False, message="The CodeBuild action has no input artifact.", code="ConfigurationError")
-    overrides = [EnvironmentVariable(v["name"], str(v.get("value", "")), v.get("type") or "PLAINTEXT")
-                 for v in json.loads(run.configuration.get("EnvironmentVariables") or "[]")]
+    overrides = [
+        EnvironmentVariable(v["name"], str(v.get("value", "")), v.get("type") or "PLAINTEXT")
+        for v in json.loads(run.configuration.get("EnvironmentVariables") or "[]")
+    ]
     outputs = run.outputs()
     cloud = BuildCloud(run.endpoint_url, run.region, run.account_id, client=run.client)
     build_id = f"{project.name}:{uuid.uuid4()}"
     url = f"https://console.aws.amazon.com/codebuild/home?region={run.region}#/builds/{build_id}/view/new"
     run.started(build_id, url)
-    result = run.builds.run(project, cloud, source=run.folders(primary),
-                            secondary={n: run.folders(n) for n in inputs if n != primary}, overrides=overrides,
-                            artifacts_to=run.folders(outputs[0]) if outputs else None,
-                            initiator=f"codepipeline/{run.pipeline}", build_id=build_id)
+    result = run.builds.run(
+        project,
+        cloud,
+        source=run.folders(primary),
+        secondary={n: run.folders(n) for n in inputs if n != primary},
+        overrides=overrides,
+        artifacts_to=run.folders(outputs[0]) if outputs else None,
+        initiator=f"codepipeline/{run.pipeline}",
+        build_id=build_id,
+    )
     if result.status == "SUCCEEDED":
         return Outcome(True, external_id=build_id, external_url=url)
     return Outcome(False, message=result.message, external_id=build_id, external_url=url)
@@ -158,8 +185,9 @@ def _cloudformation(run: ActionRun) -> Outcome:
             _wait(cfn, stack, deleting=True)
         return Outcome(True, summary=f"Stack {stack} was deleted")
     if mode not in ("CREATE_UPDATE", "REPLACE_ON_FAILURE", "CHANGE_SET_REPLACE"):
-        return Outcome(False, message=f"The local cloud does not run the action mode {mode}.",
-                       code="ConfigurationError")
+        return Outcome(
+            False, message=f"The local cloud does not run the action mode {mode}.", code="ConfigurationError"
+        )
     status = _stack_status(cfn, stack)
     if status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED") and mode == "REPLACE_ON_FAILURE":
         cfn.delete_stack(StackName=stack)
@@ -190,9 +218,13 @@ def _template(run: ActionRun, cfn: Any, stack: str) -> dict[str, Any]:
         run.client("s3").put_object(Bucket=run.artifact_store, Key=key, Body=body.encode())
         where = {"TemplateURL": f"https://s3.{run.region}.amazonaws.com/{run.artifact_store}/{key}"}
     capabilities = [c.strip() for c in (config.get("Capabilities") or "").split(",") if c.strip()]
-    return {**where, "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-            "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
-            **({"Capabilities": capabilities} if capabilities else {}), **_role(config)}
+    return {
+        **where,
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+        **({"Capabilities": capabilities} if capabilities else {}),
+        **_role(config),
+    }
 
 
 def _artifact_file(run: ActionRun, path: str) -> Path:
@@ -224,8 +256,9 @@ def _deploy(run: ActionRun, cfn: Any, stack: str, template: dict[str, Any], stat
     return Outcome(True, summary=f"Stack {stack} is in {final} state")
 
 
-def _replace_change_set(cfn: Any, stack: str, config: Mapping[str, str], template: dict[str, Any],
-                        status: str | None) -> Outcome:
+def _replace_change_set(
+    cfn: Any, stack: str, config: Mapping[str, str], template: dict[str, Any], status: str | None
+) -> Outcome:
     name = config["ChangeSetName"]
     if status is not None:
         try:
@@ -255,8 +288,9 @@ def _execute_change_set(run: ActionRun, cfn: Any, stack: str, name: str) -> Outc
     cfn.execute_change_set(StackName=stack, ChangeSetName=name)
     final = _wait(cfn, stack)
     if not final.endswith("_COMPLETE") or "ROLLBACK" in final:
-        return Outcome(False, message=f"Failed to execute change set. Current stack status: {final}."
-                                      f"{_reason(cfn, stack)}")
+        return Outcome(
+            False, message=f"Failed to execute change set. Current stack status: {final}.{_reason(cfn, stack)}"
+        )
     _write_outputs(run, cfn, stack)
     return Outcome(True, summary=f"Stack {stack} was updated ({final})")
 
@@ -284,8 +318,9 @@ def _wait(cfn: Any, stack: str, *, deleting: bool = False) -> str:
 
 def _reason(cfn: Any, stack: str) -> str:
     events = cfn.describe_stack_events(StackName=stack).get("StackEvents") or []
-    failed = [e for e in events
-              if str(e.get("ResourceStatus", "")).endswith("FAILED") and e.get("ResourceStatusReason")]
+    failed = [
+        e for e in events if str(e.get("ResourceStatus", "")).endswith("FAILED") and e.get("ResourceStatusReason")
+    ]
     return f": {failed[-1]['LogicalResourceId']} {failed[-1]['ResourceStatusReason']}" if failed else ""
 
 

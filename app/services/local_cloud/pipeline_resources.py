@@ -111,7 +111,11 @@ class LocalPipeline(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[misc]
-        cls, original_resource: Any, new_resource_name: str, cloudformation_json: Any, account_id: str,
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
         region_name: str,
     ) -> LocalPipeline:
         properties = cloudformation_json["Properties"]
@@ -176,18 +180,29 @@ class LocalBuildProject(CloudFormationModel):
             variable["value"] = _string(variable.get("value", ""))
         backend = codebuild_backends[account_id][region_name]
         project = backend.create_project(
-            project_name=resource_name, description=p.get("Description"), project_source=source,
-            artifacts=_camel(p.get("Artifacts") or {"Type": "NO_ARTIFACTS"}), environment=environment,
-            service_role=p.get("ServiceRole") or "", tags=_tags(p), cache=_camel(p.get("Cache")),
-            timeout=p.get("TimeoutInMinutes"), queued_timeout=p.get("QueuedTimeoutInMinutes"),
-            source_version=p.get("SourceVersion"), logs_config=_camel(p.get("LogsConfig")),
+            project_name=resource_name,
+            description=p.get("Description"),
+            project_source=source,
+            artifacts=_camel(p.get("Artifacts") or {"Type": "NO_ARTIFACTS"}),
+            environment=environment,
+            service_role=p.get("ServiceRole") or "",
+            tags=_tags(p),
+            cache=_camel(p.get("Cache")),
+            timeout=p.get("TimeoutInMinutes"),
+            queued_timeout=p.get("QueuedTimeoutInMinutes"),
+            source_version=p.get("SourceVersion"),
+            logs_config=_camel(p.get("LogsConfig")),
             vpc_config=_camel(p.get("VpcConfig")),
         )
         return cls(resource_name, project["arn"])
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[misc]
-        cls, original_resource: Any, new_resource_name: str, cloudformation_json: Any, account_id: str,
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
         region_name: str,
     ) -> LocalBuildProject:
         name = cloudformation_json["Properties"].get("Name") or original_resource.name
