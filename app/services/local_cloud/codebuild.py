@@ -245,6 +245,16 @@ class _Log:
         return "\n".join(self._lines) + "\n"
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What a build is given: the source, secondary inputs by name, overriding variables, who started it."""
+
+    source: Path
+    secondary: Mapping[str, Path]
+    overrides: Sequence[EnvironmentVariable]
+    initiator: str
+
+
 @dataclass
 class _Build:
     project: BuildProject
@@ -324,7 +334,7 @@ class CodeBuildRunner:
         root = Path(tempfile.mkdtemp(prefix="local-codebuild-", dir=self.work_root))
         build = _Build(project, cloud, build_id, root, _Log(on_line), time.monotonic() + project.timeout_minutes * 60)
         try:
-            self._run(build, Path(source), secondary or {}, overrides, initiator, artifacts_to)
+            self._run(build, _Inputs(Path(source), secondary or {}, overrides, initiator), artifacts_to)
         finally:
             if not self.keep:
                 shutil.rmtree(root, ignore_errors=True)
@@ -340,21 +350,13 @@ class CodeBuildRunner:
         _store_log(cloud, project, build_id, build.log.lines)
         return result
 
-    def _run(
-        self,
-        build: _Build,
-        source: Path,
-        secondary: Mapping[str, Path],
-        overrides: Sequence[EnvironmentVariable],
-        initiator: str,
-        artifacts_to: Path | None,
-    ) -> None:
+    def _run(self, build: _Build, inputs: _Inputs, artifacts_to: Path | None) -> None:
         build.log.container(
             f"Running on the local cloud's CodeBuild ({build.project.image} is not pulled: "
             "the commands run on this machine)"
         )
         try:
-            spec = self._download_source(build, source, secondary, overrides, initiator)
+            spec = self._download_source(build, inputs)
         except _Failure as failure:
             self._end(build, PhaseResult("DOWNLOAD_SOURCE", "FAILED", failure.code, failure.message))
             return
@@ -381,21 +383,14 @@ class CodeBuildRunner:
         build.outcome, build.ended_in = result.status, result.phase
         build.env["CODEBUILD_BUILD_SUCCEEDING"] = "0"
 
-    def _download_source(
-        self,
-        build: _Build,
-        source: Path,
-        secondary: Mapping[str, Path],
-        overrides: Sequence[EnvironmentVariable],
-        initiator: str,
-    ) -> dict[str, Any]:
+    def _download_source(self, build: _Build, given: _Inputs) -> dict[str, Any]:
         log = build.log
         log.container("Waiting for agent ping")
         log.container("Waiting for DOWNLOAD_SOURCE")
         log.container("Phase is DOWNLOAD_SOURCE")
-        shutil.copytree(source, build.src, symlinks=True)
+        shutil.copytree(given.source, build.src, symlinks=True)
         inputs = {}
-        for name, folder in secondary.items():
+        for name, folder in given.secondary.items():
             inputs[name] = build.root / "inputs" / name
             shutil.copytree(folder, inputs[name], symlinks=True)
         log.container(f"CODEBUILD_SRC_DIR={build.src}")
@@ -409,7 +404,7 @@ class CodeBuildRunner:
         except (OSError, subprocess.SubprocessError) as exc:
             message = f"The local cloud could not make the build's venv with {python}: {exc}"
             raise _Failure("CLIENT_ERROR", message) from None
-        build.env = self._environment(build, spec, venv, inputs, overrides, initiator)
+        build.env = self._environment(build, spec, venv, inputs, given.overrides, given.initiator)
         for note in notes:
             log.container(note)
         build.cwd = build.src

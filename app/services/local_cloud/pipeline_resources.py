@@ -70,13 +70,15 @@ def _tags(properties: dict[str, Any]) -> list[dict[str, str]]:
     return [{"key": t["Key"], "value": str(t["Value"])} for t in properties.get("Tags") or []]
 
 
-class LocalPipeline(CloudFormationModel):
-    """A pipeline a stack made, kept in moto's CodePipeline backend."""
+class _Named:
+    """What both resources share: named by their Name property, with one attribute for Fn::GetAtt.
 
-    def __init__(self, name: str, account_id: str, region: str) -> None:
-        self.name = name
-        self.account_id = account_id
-        self.region = region
+    A mixin, not a base class: moto registers only the direct subclasses of CloudFormationModel.
+    """
+
+    TYPE = ""
+    ATTRIBUTE = ""
+    name: str
 
     @property
     def physical_resource_id(self) -> str:
@@ -86,18 +88,36 @@ class LocalPipeline(CloudFormationModel):
     def cloudformation_name_type() -> str:
         return "Name"
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CodePipeline::Pipeline"
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Version"
+        return attr == cls.ATTRIBUTE
 
     def get_cfn_attribute(self, attribute_name: str) -> Any:
-        if attribute_name == "Version":
-            return str(codepipeline_backends[self.account_id][self.region].pipelines[self.name].pipeline["version"])
-        return super().get_cfn_attribute(attribute_name)
+        if attribute_name == self.ATTRIBUTE:
+            return self._attribute()
+        return super().get_cfn_attribute(attribute_name)  # type: ignore[misc]
+
+    def _attribute(self) -> Any:
+        raise NotImplementedError
+
+
+class LocalPipeline(_Named, CloudFormationModel):
+    """A pipeline a stack made, kept in moto's CodePipeline backend."""
+
+    TYPE = "AWS::CodePipeline::Pipeline"
+    ATTRIBUTE = "Version"
+
+    def __init__(self, name: str, account_id: str, region: str) -> None:
+        self.name = name
+        self.account_id = account_id
+        self.region = region
+
+    def _attribute(self) -> Any:
+        return str(codepipeline_backends[self.account_id][self.region].pipelines[self.name].pipeline["version"])
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[misc]
@@ -139,33 +159,18 @@ class LocalPipeline(CloudFormationModel):
         codepipeline_backends[account_id][region_name].delete_pipeline(self.name)
 
 
-class LocalBuildProject(CloudFormationModel):
+class LocalBuildProject(_Named, CloudFormationModel):
     """A build project a stack made, kept in moto's CodeBuild backend with its buildspec and environment."""
+
+    TYPE = "AWS::CodeBuild::Project"
+    ATTRIBUTE = "Arn"
 
     def __init__(self, name: str, arn: str) -> None:
         self.name = name
         self.arn = arn
 
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CodeBuild::Project"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Arn"
-
-    def get_cfn_attribute(self, attribute_name: str) -> Any:
-        if attribute_name == "Arn":
-            return self.arn
-        return super().get_cfn_attribute(attribute_name)
+    def _attribute(self) -> Any:
+        return self.arn
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[misc]
