@@ -104,6 +104,23 @@ class _Named:
     def _attribute(self) -> Any:
         raise NotImplementedError
 
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        name = cloudformation_json["Properties"].get("Name") or original_resource.name
+        return cls._updated(original_resource, name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def _updated(cls, original: Any, name: str, cloudformation_json: Any, account_id: str, region_name: str) -> Any:
+        """The resource after an update that keeps (or, with a new Name, replaces) it."""
+        raise NotImplementedError
+
 
 class LocalPipeline(_Named, CloudFormationModel):
     """A pipeline a stack made, kept in moto's CodePipeline backend."""
@@ -130,19 +147,11 @@ class LocalPipeline(_Named, CloudFormationModel):
         return cls(resource_name, account_id, region_name)
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[misc]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-    ) -> LocalPipeline:
+    def _updated(cls, original: Any, name: str, cloudformation_json: Any, account_id: str, region_name: str) -> Any:
         properties = cloudformation_json["Properties"]
-        name = properties.get("Name") or original_resource.name
         backend = codepipeline_backends[account_id][region_name]
-        if name != original_resource.name:
-            backend.delete_pipeline(original_resource.name)
+        if name != original.name:
+            backend.delete_pipeline(original.name)
             return cls.create_from_cloudformation_json(name, cloudformation_json, account_id, region_name)
         backend.update_pipeline(pipeline_shape(name, properties))
         if properties.get("RestartExecutionOnUpdate"):
@@ -202,16 +211,8 @@ class LocalBuildProject(_Named, CloudFormationModel):
         return cls(resource_name, project["arn"])
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[misc]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-    ) -> LocalBuildProject:
-        name = cloudformation_json["Properties"].get("Name") or original_resource.name
-        codebuild_backends[account_id][region_name].delete_project(original_resource.name)
+    def _updated(cls, original: Any, name: str, cloudformation_json: Any, account_id: str, region_name: str) -> Any:
+        codebuild_backends[account_id][region_name].delete_project(original.name)
         return cls.create_from_cloudformation_json(name, cloudformation_json, account_id, region_name)
 
     @classmethod
