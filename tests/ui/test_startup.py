@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import threading
 
@@ -73,3 +75,15 @@ def test_a_library_that_cannot_be_opened_is_explained_and_the_app_exits_1(qapp, 
     finally:
         qapp.setQuitOnLastWindowClosed(True)  # _run turns it off to keep the box up
     assert said == ["Your library could not be opened: the disk is full"]
+
+
+def test_the_window_opens_without_loading_the_aws_sdk_or_numpy():
+    """boto3, botocore and numpy add most of a second to start-up: they load when connecting, on a worker."""
+    code = (
+        "import sys, app.ui.shell.window, app.ui.shell.main; "
+        "print(sorted(m for m in ('boto3', 'botocore', 'numpy', 'moto') if m in sys.modules))"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

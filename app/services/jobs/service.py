@@ -20,13 +20,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from app.services.cloud.aws import Connection, error_code, is_transient
 from app.services.cloud.targets import Target, endpoint_state
 from app.services.errors import UserError
+from app.services.fields import field_message
 from app.services.lanes import Lane, lane
 from app.services.library.store import Library
 from app.services.models import Job, JobState, Origin
 from app.services.progress import Progress
 from contract import (
     ACCEPT_RGB,
-    LABELS,
     MAX_SEED,
     Budget,
     BudgetError,
@@ -313,21 +313,3 @@ def validate_request(
         except BudgetError as exc:
             raise UserError(f"{where}{field_message(exc)}.", hint="Ask for fewer images or a smaller size.") from None
     return request
-
-
-def field_message(error: Exception, *, named: bool = True) -> str:
-    """What is wrong with a request, as one sentence without its full stop: "Width (width) is 500; allowed: …".
-
-    `named` adds the field's own name after its label (the CLI's users type it; the composer shows only the label).
-    A GPU budget problem names the instance type and what fits.
-    """
-    if isinstance(error, BudgetError):
-        return str(error)
-    if not isinstance(error, RequestError):
-        return f"The request is not valid: {error}"
-    detail = str(error).split(": ", 1)[-1]
-    if error.field == "request":
-        return f"The request {detail}"
-    if error.field not in LABELS:
-        return f"{error.field!r} is not a request field: {detail.replace('unknown field; ', '')}"
-    return f"{LABELS[error.field]} ({error.field}) {detail}" if named else f"{LABELS[error.field]} {detail}"

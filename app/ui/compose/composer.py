@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.jobs import field_message
+from app.services.fields import field_message
 from app.services.library import read_parameters
 from app.ui.compose.number_field import NumberField
 from app.ui.compose.prompt_edit import HistoryPopup, PromptEdit
