@@ -1,8 +1,9 @@
 """The synthesized endpoint stack's own role policies, enforced by the local cloud.
 
-The extract_image handler runs behind the success topic under temporary credentials of a role that
-holds exactly the policy the template gives its function: with the policy intact a job's images
-appear; without its s3:PutObject on images/ the handler fails with AccessDenied, as it would on AWS.
+The extract_image handler runs behind the success topic under temporary credentials of a role (the
+Lambda runner assumes it, as Lambda assumes a function's execution role) that holds exactly the policy
+the template gives its function: with the policy intact a job's images appear; without its s3:PutObject
+on images/ the handler fails with AccessDenied, as it would on AWS.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from aws_rules import ACCOUNT, REGION, Resolver, resources_of, role_policies
-from iam_roles import assume, create_role
+from iam_roles import create_role
 
 import contract
 from app.services.local_cloud.runner import load_lambda
@@ -91,19 +92,20 @@ def _run_a_job_under(cloud, deployment, documents: list[dict], name: str) -> str
     iam = cloud.client("iam")
     for index, document in enumerate(documents):
         iam.put_role_policy(RoleName=name, PolicyName=f"policy-{index}", PolicyDocument=json.dumps(document))
-    session = assume(cloud, role, name)
+    roles = cloud.cloud.runner.roles
     module = load_lambda(
         HANDLER,
         endpoint_url=cloud.endpoint_url,
         region=cloud.region,
         tag=name,
-        client=lambda service: session.client(service, endpoint_url=cloud.endpoint_url),
+        client=lambda service: roles.client(role, service),
     )
     cloud.cloud.register_handler(
         deployment.success_topic_arn,
         module.lambda_handler,
         env={contract.BUCKET_ENV: deployment.bucket},
         function_name=name,
+        role_arn=role,
     )
     inference_id = contract.new_inference_id()
     key = contract.request_key(inference_id)

@@ -114,7 +114,11 @@ class LocalCloud:
             max_instances=most,
         )
         self.runner = LambdaRunner(
-            self.endpoint_url, self.region, self.account_id, lambda: self._internal_client("sns")
+            self.endpoint_url,
+            self.region,
+            self.account_id,
+            lambda: self._internal_client("sns"),
+            clients=self._internal_client,
         )
         self.emulator.start()
         self.runner.start()

@@ -35,14 +35,100 @@ from types import ModuleType
 from typing import Any
 from urllib.request import urlopen
 
+import boto3
+import botocore.session
 import orjson
 from botocore.client import BaseClient
+from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import ClientError
 
 log = logging.getLogger(__name__)
 
 PATH_PREFIX = "/_local/sns/"
 Handler = Callable[[dict[str, Any], Any], Any]
 _env_lock = threading.RLock()
+#: How long each role session lasts; a session is renewed once less than the margin is left, as Lambda's are.
+SESSION_SECONDS = 3600
+REFRESH_MARGIN = 300
+
+
+class RoleSessions:
+    """Temporary credentials of IAM roles, assumed through the local cloud's STS with the admin client.
+
+    `session(role_arn)` is a boto3 session whose credentials renew themselves before they expire;
+    `environment(role_arn)` is what Lambda puts in a function's environment for the same keys.
+    """
+
+    def __init__(self, clients: Callable[[str], BaseClient], endpoint_url: str, region: str) -> None:
+        self._clients = clients
+        self._endpoint_url = endpoint_url
+        self._region = region
+        self._lock = threading.Lock()
+        self._sessions: dict[str, boto3.Session] = {}
+        self._client_cache: dict[tuple[str, str, str], BaseClient] = {}
+
+    def exists(self, role_arn: str | None) -> bool:
+        """Whether the role is in the local cloud's IAM (only then does code run under it)."""
+        if not role_arn or ":role/" not in role_arn:
+            return False
+        try:
+            self._clients("iam").get_role(RoleName=role_arn.rsplit("/", 1)[-1])
+        except ClientError:
+            return False
+        return True
+
+    def session(self, role_arn: str) -> boto3.Session:
+        with self._lock:
+            found = self._sessions.get(role_arn)
+            if found is None:
+                credentials = RefreshableCredentials.create_from_metadata(
+                    self._assume(role_arn),
+                    refresh_using=lambda: self._assume(role_arn),
+                    method="sts-assume-role",
+                    advisory_timeout=REFRESH_MARGIN,
+                    mandatory_timeout=REFRESH_MARGIN // 2,
+                )
+                core = botocore.session.get_session()
+                core._credentials = credentials
+                found = self._sessions[role_arn] = boto3.Session(botocore_session=core, region_name=self._region)
+            return found
+
+    def client(self, role_arn: str, service: str, region: str | None = None) -> BaseClient:
+        """A client for `service` at the local cloud signed with the role's current keys (one per role and service)."""
+        key = (role_arn, service, region or self._region)
+        session = self.session(role_arn)
+        with self._lock:
+            found = self._client_cache.get(key)
+            if found is None:
+                found = session.client(service, endpoint_url=self._endpoint_url, region_name=key[2])
+                self._client_cache[key] = found
+            return found
+
+    def environment(self, role_arn: str) -> dict[str, str]:
+        """AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN of the role's current keys."""
+        frozen = self.session(role_arn).get_credentials().get_frozen_credentials()
+        return {
+            "AWS_ACCESS_KEY_ID": frozen.access_key,
+            "AWS_SECRET_ACCESS_KEY": frozen.secret_key,
+            "AWS_SESSION_TOKEN": frozen.token or "",
+        }
+
+    def clear(self) -> None:
+        with self._lock:
+            self._sessions.clear()
+            self._client_cache.clear()
+
+    def _assume(self, role_arn: str) -> dict[str, str]:
+        name = f"local-cloud-{uuid.uuid4().hex[:12]}"
+        found = self._clients("sts").assume_role(
+            RoleArn=role_arn, RoleSessionName=name, DurationSeconds=SESSION_SECONDS
+        )["Credentials"]
+        return {
+            "access_key": found["AccessKeyId"],
+            "secret_key": found["SecretAccessKey"],
+            "token": found["SessionToken"],
+            "expiry_time": found["Expiration"].isoformat(),
+        }
 
 
 @dataclass
@@ -80,6 +166,7 @@ class _Registration:
     topic_arn: str
     function_name: str
     env: dict[str, str] | None
+    role_arn: str | None = None
     generation: int = 0
     subscription_arn: str = ""
 
@@ -96,6 +183,7 @@ class LambdaRunner:
         *,
         workers: int = 4,
         retry_delays: tuple[float, ...] = (0.05, 0.2),
+        clients: Callable[[str], BaseClient] | None = None,
     ) -> None:
         self._endpoint_url = endpoint_url
         self._region = region
@@ -110,6 +198,8 @@ class LambdaRunner:
         self.failures: list[LambdaFailure] = []
         self.delivered = 0
         self._generation = 0
+        #: The roles handlers run under (`register(..., role_arn=...)`), assumed with the admin `clients`.
+        self.roles = RoleSessions(clients, endpoint_url, region) if clients is not None else None
 
     def start(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="local-lambda")
@@ -126,11 +216,19 @@ class LambdaRunner:
         *,
         env: Mapping[str, str] | None = None,
         function_name: str | None = None,
+        role_arn: str | None = None,
     ) -> str:
-        """Subscribe `handler` to the topic; returns the subscription ARN."""
+        """Subscribe `handler` to the topic; returns the subscription ARN.
+
+        With `role_arn`, each call sees the role's temporary keys in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+        and AWS_SESSION_TOKEN, as Lambda gives a function its execution role's; `roles.session(role_arn)` makes
+        the handler's clients with the same keys (see `load_lambda`'s `client`).
+        """
+        if role_arn is not None and self.roles is None:
+            raise ValueError("this runner was made without clients to assume roles with")
         key = uuid.uuid4().hex
         name = function_name or getattr(handler, "__name__", "handler")
-        reg = _Registration(handler, topic_arn, name, dict(env) if env is not None else None)
+        reg = _Registration(handler, topic_arn, name, dict(env) if env is not None else None, role_arn)
         with self._cond:
             reg.generation = self._generation
             self._registrations[key] = reg
@@ -150,6 +248,8 @@ class LambdaRunner:
             self._registrations.clear()
             self.failures.clear()
             self.delivered = 0
+        if self.roles is not None:
+            self.roles.clear()
 
     @property
     def pending(self) -> int:
@@ -218,7 +318,7 @@ class LambdaRunner:
                 return  # registered before a reset
             context = LambdaContext(function_name=reg.function_name, invoked_function_arn=arn)
             try:
-                with _environment(reg.env):
+                with _environment(self._call_env(reg)):
                     reg.handler(event, context)
             except Exception as exc:
                 if attempt + 1 < attempts:
@@ -240,6 +340,11 @@ class LambdaRunner:
                 with self._cond:
                     self.delivered += 1
             return
+
+    def _call_env(self, reg: _Registration) -> dict[str, str] | None:
+        if reg.role_arn is None or self.roles is None:
+            return reg.env
+        return {**(reg.env or {}), **self.roles.environment(reg.role_arn)}
 
 
 def sns_event(body: Mapping[str, Any], subscription_arn: str) -> dict[str, Any]:
