@@ -1,5 +1,10 @@
 """The synthesized endpoint stack's own role policies, enforced by the local cloud.
 
+The endpoint reads, writes and publishes under the SageMaker execution role (the model's ExecutionRoleArn)
+holding the template's policy for it: intact, the job's notification arrives on the success topic and
+save_message records it; without sns:Publish, SNS refuses the endpoint with AuthorizationError and the
+job never gets its notification.
+
 The extract_image handler runs behind the success topic under temporary credentials of a role (the
 Lambda runner assumes it, as Lambda assumes a function's execution role) that holds exactly the policy
 the template gives its function: with the policy intact a job's images appear; without its s3:PutObject
@@ -53,16 +58,25 @@ def _logical_id(template: dict, kind: str, prefix: str) -> str:
     return found
 
 
-def _extract_image_policy(template: dict, deployment) -> list[dict]:
-    """The function role's policies with the stack's bucket and topics named as the local deployment's."""
+def _local_policies(template: dict, deployment, role: str) -> list[dict]:
+    """The role's policies with the stack's bucket and topics named as the local deployment's."""
     names = {
         _logical_id(template, "AWS::S3::Bucket", "Bucket"): deployment.bucket,
         _logical_id(template, "AWS::SNS::Topic", "TopicsSuccess"): deployment.success_topic_arn,
         _logical_id(template, "AWS::SNS::Topic", "TopicsError"): deployment.error_topic_arn,
     }
-    resolver = _LocalNames(template, names)
-    role = _logical_id(template, "AWS::IAM::Role", "FunctionsextractimageRole")
-    return role_policies(template, role, resolver)
+    return role_policies(template, role, _LocalNames(template, names))
+
+
+def _extract_image_policy(template: dict, deployment) -> list[dict]:
+    return _local_policies(template, deployment, _logical_id(template, "AWS::IAM::Role", "FunctionsextractimageRole"))
+
+
+def _sagemaker_policy(template: dict, deployment) -> list[dict]:
+    """The policies of the role that the stack's SageMaker model names as its ExecutionRoleArn."""
+    (model,) = resources_of(template, "AWS::SageMaker::Model").values()
+    role = model["Properties"]["ExecutionRoleArn"]["Fn::GetAtt"][0]
+    return _local_policies(template, deployment, role)
 
 
 def _bucket_policy(template: dict, deployment) -> dict:
@@ -73,6 +87,20 @@ def _bucket_policy(template: dict, deployment) -> dict:
         if p["Properties"]["Bucket"] == {"Ref": bucket}
     ]
     return Resolver(template, {bucket: deployment.bucket})(policy["Properties"]["PolicyDocument"])
+
+
+def _without(documents: list[dict], action: str) -> list[dict]:
+    """The documents with `action` taken out of every statement (a statement left with none goes)."""
+    trimmed = copy.deepcopy(documents)
+    for document in trimmed:
+        kept = []
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            statement["Action"] = [a for a in actions if a != action]
+            if statement["Action"]:
+                kept.append(statement)
+        document["Statement"] = kept
+    return trimmed
 
 
 def _without_put_on_images(documents: list[dict]) -> list[dict]:
@@ -148,3 +176,96 @@ def test_without_its_put_on_images_extract_image_fails_with_access_denied(cloud,
     assert not _manifest_written(cloud, deployment, inference_id)
     refused = {(r.action, r.resource.split("/", 1)[-1].split("/", 1)[0]) for r in cloud.cloud.iam.refusals}
     assert ("s3:PutObject", contract.IMAGES.rstrip("/")) in refused
+
+
+def _sagemaker_runs_under(cloud, documents: list[dict]) -> str:
+    """Create the role the provisioned model names as its ExecutionRoleArn, holding `documents`; returns its ARN."""
+    sagemaker = cloud.client("sagemaker")
+    endpoint = sagemaker.describe_endpoint(EndpointName=cloud.deployment.endpoint_name)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    name = model["ExecutionRoleArn"].rsplit("/", 1)[-1]
+    iam = cloud.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    for index, document in enumerate(documents):
+        iam.put_role_policy(RoleName=name, PolicyName=f"policy-{index}", PolicyDocument=json.dumps(document))
+    return model["ExecutionRoleArn"]
+
+
+def _submit_one(cloud) -> str:
+    deployment = cloud.deployment
+    inference_id = contract.new_inference_id()
+    key = contract.request_key(inference_id)
+    body = {"prompt": "a harbour at dusk", "width": 64, "height": 64, "seed": 5}
+    cloud.client("s3").put_object(Bucket=deployment.bucket, Key=key, Body=json.dumps(body).encode())
+    cloud.client("sagemaker-runtime").invoke_endpoint_async(
+        EndpointName=deployment.endpoint_name,
+        InputLocation=f"s3://{deployment.bucket}/{key}",
+        InferenceId=inference_id,
+        ContentType="application/json",
+    )
+    cloud.wait_idle()
+    return inference_id
+
+
+def _message_record(cloud, inference_id: str) -> bool:
+    """What the user's client reads: the message save_message wrote for the job."""
+    listed = cloud.client("s3").list_objects_v2(
+        Bucket=cloud.deployment.bucket, Prefix=contract.message_key(inference_id)
+    )
+    return listed.get("KeyCount", 0) == 1
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def __call__(self, event: dict, context) -> None:
+        self.messages.append(event["Records"][0]["Sns"]["Message"])
+
+
+def _success_inbox(cloud) -> _Inbox:
+    inbox = _Inbox()
+    cloud.cloud.register_handler(cloud.deployment.success_topic_arn, inbox, function_name="success-inbox")
+    return inbox
+
+
+def test_the_endpoint_notifies_under_its_synthesized_execution_role(cloud, template):
+    cloud.client("s3").put_bucket_policy(
+        Bucket=cloud.deployment.bucket, Policy=json.dumps(_bucket_policy(template, cloud.deployment))
+    )
+    role = _sagemaker_runs_under(cloud, _sagemaker_policy(template, cloud.deployment))
+    inbox = _success_inbox(cloud)
+
+    inference_id = _submit_one(cloud)
+
+    assert cloud.cloud.emulator.undelivered == []
+    [message] = inbox.messages
+    notification = contract.parse_notification(message)
+    assert (notification.inference_id, notification.status) == (inference_id, contract.COMPLETED)
+    assert _message_record(cloud, inference_id)
+    assert list(cloud.cloud.iam.refusals) == []
+    assert cloud.cloud.emulator.roles.assumed == {role}  # the reads, writes and publish ran as the role
+
+
+def test_without_sns_publish_the_endpoint_is_refused_and_the_job_gets_no_notification(cloud, template):
+    documents = _without(_sagemaker_policy(template, cloud.deployment), "sns:Publish")
+    role = _sagemaker_runs_under(cloud, documents)
+    inbox = _success_inbox(cloud)
+
+    inference_id = _submit_one(cloud)
+
+    [undelivered] = cloud.cloud.emulator.undelivered
+    assert (undelivered.inference_id, undelivered.topic) == (inference_id, cloud.deployment.success_topic_arn)
+    assert undelivered.role_arn == role and undelivered.code == "AuthorizationError"
+    assert inbox.messages == [] and not _message_record(cloud, inference_id)
+    refused = [(r.action, r.resource, r.code) for r in cloud.cloud.iam.refusals]
+    assert refused == [("sns:Publish", cloud.deployment.success_topic_arn, "AuthorizationError")]
+    output = cloud.client("s3").list_objects_v2(Bucket=cloud.deployment.bucket, Prefix=contract.OUTPUT)
+    assert output.get("KeyCount", 0) == 1  # the image was made and written; only its notification is missing

@@ -6,6 +6,11 @@ HTTP, and then behaves like the service: a queue per endpoint, instances that st
 after a cold-start delay and scale back to zero when idle, MaxConcurrentInvocationsPerInstance
 invocations per instance, request TTL and invocation timeout, the output or failure object
 in S3, and SageMaker's notification on the success or error topic.
+
+The reads, writes and publishes are the endpoint's own, made as SageMaker makes them: under temporary
+keys of the model's ExecutionRoleArn when that role is in the local cloud's IAM (so its policies are
+enforced), with the admin clients otherwise. A notification the topic refuses is logged and kept in
+`undelivered`; the job then never gets it, as on AWS.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.services.local_cloud.engine import Engine
+from app.services.local_cloud.runner import RoleSessions
 from contract import (
     ACCEPT_RGB,
     ACCEPTS,
@@ -67,6 +73,8 @@ class _Invocation:
     received: float
     received_time: str
     generation: int = 0
+    #: The execution role the endpoint's reads, writes and publishes run under (None: the admin clients).
+    role_arn: str | None = None
 
 
 @dataclass
@@ -82,6 +90,17 @@ class _Endpoint:
     running: int = 0
     idle_since: float = 0.0
     synced: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Undelivered:
+    """A notification that SNS refused to take from the endpoint (its role may not publish, say)."""
+
+    inference_id: str
+    topic: str
+    role_arn: str | None
+    code: str
+    message: str
 
 
 class AsyncEndpointEmulator:
@@ -115,6 +134,8 @@ class AsyncEndpointEmulator:
         self._stopping = False
         self._scheduler: threading.Thread | None = None
         self.max_running_seen = 0
+        self.roles = RoleSessions(lambda service: clients(service, region), None, region)
+        self.undelivered: list[Undelivered] = []
 
     def start(self) -> None:
         self._stopping = False
@@ -141,7 +162,9 @@ class AsyncEndpointEmulator:
             self._generation += 1
             self._offset = 0.0
             self.max_running_seen = 0
+            self.undelivered.clear()
             self._cond.notify_all()
+        self.roles.clear()
 
     def advance(self, seconds: float) -> None:
         """Move the endpoint's clock forward (TTL, cold start and idle scale-in) without waiting."""
@@ -234,6 +257,7 @@ class AsyncEndpointEmulator:
             received=self.clock(),
             received_time=_now_iso(),
             generation=self._generation,
+            role_arn=self._execution_role(config, region),
         )
         self._enqueue(invocation, (config.get("ProductionVariants") or [{}])[0], async_config.get("ClientConfig") or {})
         return _accepted(invocation)
@@ -263,6 +287,24 @@ class AsyncEndpointEmulator:
                 raise _ApiError.validation(f"Endpoint {name} of account {self.account_id} not found.") from None
             raise
         return config
+
+    def _execution_role(self, config: dict[str, Any], region: str) -> str | None:
+        """The ExecutionRoleArn of the endpoint's model, when the role is in the local cloud's IAM."""
+        variants = config.get("ProductionVariants") or [{}]
+        model = variants[0].get("ModelName")
+        if not model:
+            return None
+        try:
+            role = self._clients("sagemaker", region).describe_model(ModelName=model).get("ExecutionRoleArn")
+        except ClientError:
+            return None
+        return role if self.roles.exists(role) else None
+
+    def _client(self, invocation: _Invocation, service: str) -> BaseClient:
+        """The endpoint's client for `service`: its execution role's keys, or the admin's."""
+        if invocation.role_arn:
+            return self.roles.client(invocation.role_arn, service, invocation.region)
+        return self._clients(service, invocation.region)
 
     def _schedule(self) -> None:
         """One thread decides what starts, what expires and when instances come and go."""
@@ -389,7 +431,7 @@ class AsyncEndpointEmulator:
         return invocation.generation != self._generation
 
     def _run(self, invocation: _Invocation) -> None:
-        s3 = self._clients("s3", invocation.region)
+        s3 = self._client(invocation, "s3")
         body = invocation.body
         if body is None:
             location = S3Location.parse(invocation.input_location or "")
@@ -435,7 +477,7 @@ class AsyncEndpointEmulator:
         if invocation.failure_location:
             target = S3Location.parse(invocation.failure_location)
             try:
-                self._clients("s3", invocation.region).put_object(
+                self._client(invocation, "s3").put_object(
                     Bucket=target.bucket, Key=target.key, Body=reason.encode(), ContentType="text/plain; charset=utf-8"
                 )
             except (ClientError, BotoCoreError) as exc:
@@ -458,7 +500,21 @@ class AsyncEndpointEmulator:
             failure_location=invocation.failure_location if status == FAILED else None,
             failure_reason=reason,
         )
-        self._clients("sns", invocation.region).publish(TopicArn=topic, Message=orjson.dumps(message).decode())
+        try:
+            self._client(invocation, "sns").publish(TopicArn=topic, Message=orjson.dumps(message).decode())
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code, text = error.get("Code", "Error"), error.get("Message", str(exc))
+            log.warning(
+                "SNS refused the %s notification of %s on %s: %s: %s",
+                status,
+                invocation.inference_id,
+                topic,
+                code,
+                text,
+            )
+            with self._cond:
+                self.undelivered.append(Undelivered(invocation.inference_id, topic, invocation.role_arn, code, text))
 
 
 def _server_error(exc: BaseException) -> str:

@@ -59,9 +59,9 @@ class RoleSessions:
     `environment(role_arn)` is what Lambda puts in a function's environment for the same keys.
     """
 
-    def __init__(self, clients: Callable[[str], BaseClient], endpoint_url: str, region: str) -> None:
+    def __init__(self, clients: Callable[[str], BaseClient], endpoint_url: str | None, region: str) -> None:
         self._clients = clients
-        self._endpoint_url = endpoint_url
+        self._endpoint_url = endpoint_url  # None: where the admin clients go
         self._region = region
         self._lock = threading.Lock()
         self._sessions: dict[str, boto3.Session] = {}
@@ -100,7 +100,8 @@ class RoleSessions:
         with self._lock:
             found = self._client_cache.get(key)
             if found is None:
-                found = session.client(service, endpoint_url=self._endpoint_url, region_name=key[2])
+                url = self._endpoint_url or self._clients("sts").meta.endpoint_url
+                found = session.client(service, endpoint_url=url, region_name=key[2])
                 self._client_cache[key] = found
             return found
 
@@ -112,6 +113,12 @@ class RoleSessions:
             "AWS_SECRET_ACCESS_KEY": frozen.secret_key,
             "AWS_SESSION_TOKEN": frozen.token or "",
         }
+
+    @property
+    def assumed(self) -> set[str]:
+        """The roles that have a session now."""
+        with self._lock:
+            return set(self._sessions)
 
     def clear(self) -> None:
         with self._lock:
