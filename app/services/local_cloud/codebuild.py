@@ -22,8 +22,14 @@ the result and put into CloudWatch Logs under /aws/codebuild/<project>.
 Not like CodeBuild: no container image is pulled (the machine's OS, shell and node; `runtime-versions`
 picks that Python version when this machine has it and is logged either way), unexported shell
 variables and functions do not outlive their command, there is no Docker, no VPC and no build cache
-other than pip's and npm's, and the build runs with the keys that `BuildCloud.credentials` gives
-(the local cloud's dummy keys unless a caller passes its role's own).
+other than pip's and npm's.
+
+Keys: as on AWS, a build runs under its project's service role: when the role is in the local cloud's IAM,
+the build gets temporary keys of it (sts:AssumeRole with the admin `BuildCloud.client`, lasting the build's
+timeout) in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, so the local cloud enforces
+the role's policies on every call the commands make. Without such a role (or without `client`) the build
+gets the local cloud's dummy admin keys; `BuildCloud.credentials` overrides both. The build service's own
+calls (Parameter Store variables, the log) use `client`.
 """
 
 from __future__ import annotations
@@ -88,13 +94,33 @@ _LOG_BATCH = 5000
 
 
 def dummy_credentials(project: BuildProject, build_id: str) -> Mapping[str, str]:
-    """The local cloud's admin keys, which its IAM lets through.
-
-    The seam for the role's own keys: a function that calls sts:AssumeRole on `project.service_role`
-    through the local cloud and returns AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN
-    of that session makes the build run under the role's policies, as on AWS.
-    """
+    """The local cloud's admin keys, which its IAM lets through."""
     return DUMMY_KEYS
+
+
+def service_role_credentials(cloud: BuildCloud, project: BuildProject, build_id: str) -> Mapping[str, str] | None:
+    """Temporary keys of the project's service role, or None when the local cloud's IAM has no such role."""
+    role = project.service_role
+    if cloud.client is None or ":role/" not in role:
+        return None
+    try:
+        cloud.client("iam").get_role(RoleName=role.rsplit("/", 1)[-1])
+    except Exception:  # no such role (or no IAM to ask): the dummy keys, as before roles were enforced
+        return None
+    seconds = min(43200, max(900, project.timeout_minutes * 60 + 300))
+    try:
+        found = cloud.client("sts").assume_role(
+            RoleArn=role, RoleSessionName=build_id.rsplit(":", 1)[-1][:64], DurationSeconds=seconds
+        )["Credentials"]
+    except Exception as exc:  # CodeBuild's words when it cannot assume the role
+        raise _Failure(
+            "CLIENT_ERROR", f"CodeBuild is not authorized to perform: sts:AssumeRole on {role}: {exc}"
+        ) from None
+    return {
+        "AWS_ACCESS_KEY_ID": found["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": found["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": found["SessionToken"],
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,16 +188,26 @@ class BuildProject:
 
 @dataclass(frozen=True, slots=True)
 class BuildCloud:
-    """Where a build's AWS calls go, and with which keys (`credentials(project, build_id)`).
+    """Where a build's AWS calls go, and with which keys (see the module docstring).
 
-    `client(service)` serves the build service's own calls: Parameter Store variables and the log.
+    `client(service)` serves the build service's own calls: assuming the service role, Parameter Store
+    variables and the log. `credentials(project, build_id)`, when given, decides the build's keys instead.
     """
 
     endpoint_url: str
     region: str
     account_id: str = "123456789012"
-    credentials: Callable[[BuildProject, str], Mapping[str, str]] = dummy_credentials
+    credentials: Callable[[BuildProject, str], Mapping[str, str]] | None = None
     client: Callable[[str], Any] | None = None
+
+    def keys(self, project: BuildProject, build_id: str) -> tuple[Mapping[str, str], str]:
+        """The build's keys and what the log says of them."""
+        if self.credentials is not None:
+            return self.credentials(project, build_id), "Local cloud: the build runs with the keys its caller gave"
+        found = service_role_credentials(self, project, build_id)
+        if found is not None:
+            return found, f"Local cloud: the build runs under its service role {project.service_role}"
+        return DUMMY_KEYS, "Local cloud: the build runs with the local cloud's admin keys (no service role in IAM)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,7 +514,9 @@ class CodeBuildRunner:
                 **_codebuild_variables(build, inputs, initiator),
             }
         )
-        env.update(cloud.credentials(project, build.build_id))
+        keys, said = cloud.keys(project, build.build_id)
+        build.log.container(said)
+        env.update(keys)
         spec_env = spec.get("env") or {}
         for name, value in (spec_env.get("variables") or {}).items():
             env[str(name)] = str(value)
