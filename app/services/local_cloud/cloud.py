@@ -36,6 +36,9 @@ from app.services.local_cloud.engine import Engine, SandboxEngine
 from app.services.local_cloud.iam import CHECKED, Authorizer
 from app.services.local_cloud.runner import PATH_PREFIX as RUNNER_PREFIX
 from app.services.local_cloud.runner import Handler, LambdaRunner, load_lambda
+from app.services.local_cloud.scaling import CHANGES as SCALING_CHANGES
+from app.services.local_cloud.scaling import DIMENSION, ScalingActivities, resource_id
+from app.services.local_cloud.scaling import operation as scaling_operation
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,8 @@ class LocalCloud:
         self.endpoint_url = ""
         self.emulator: AsyncEndpointEmulator | None = None
         self.runner: LambdaRunner | None = None
+        #: The endpoints' scaling activities, which moto does not keep (scaling.py).
+        self.scaling = ScalingActivities()
         #: IAM evaluated for the keys of role sessions and IAM users (see iam.py); None: nothing is.
         self.iam = Authorizer() if enforce_iam else None
         #: CodePipeline's four calls and its runs, with CodeBuild's builds (codepipeline.py); the rest is moto's.
@@ -109,6 +114,7 @@ class LocalCloud:
             account_id=self.account_id,
             engine=engine,
             clients=self._internal_client,
+            scaling=self.scaling,
             cold_start_seconds=cold,
             instance_idle_seconds=idle,
             max_instances=most,
@@ -242,6 +248,7 @@ class LocalCloud:
         result = LocalDeployment(deployment, bucket, base, success, error)
         endpoint_arn = self._create_endpoint(result, max_concurrent_invocations)
         self._emulator_scale_in(base)
+        self._register_scaling(base)
         self._publish(result)
         if lambdas:
             self._wire_lambdas(result)
@@ -321,6 +328,16 @@ class LocalCloud:
             ],
         )
 
+    def _register_scaling(self, endpoint: str) -> None:
+        """The scalable target the stack's ScaleToZero makes: 0 to max_instances instances."""
+        self._internal_client("application-autoscaling").register_scalable_target(
+            ServiceNamespace="sagemaker",
+            ResourceId=resource_id(endpoint, "AllTraffic"),
+            ScalableDimension=DIMENSION,
+            MinCapacity=0,
+            MaxCapacity=self.max_instances,
+        )
+
     def _wire_lambdas(self, deployment: LocalDeployment) -> None:
         env = {contract.BUCKET_ENV: deployment.bucket}
         for function, on_error in LAMBDAS:
@@ -391,6 +408,13 @@ class LocalCloud:
             return self.iam(environ, start_response, self._dispatch)
         if pipeline_call(environ):
             return self.pipelines(environ, start_response)
+        scaling = scaling_operation(environ)
+        if scaling == "DescribeScalingActivities":
+            return self.scaling(environ, start_response, _signed_region(environ) or self.region)
+        if scaling in SCALING_CHANGES:
+            answer = self._moto(environ, start_response)
+            self._emulator.limits_changed(_signed_region(environ) or self.region)
+            return answer
         path = environ.get("PATH_INFO", "")
         if path.startswith(RUNNER_PREFIX):
             return self.runner(environ, start_response)
@@ -423,6 +447,11 @@ class _Server(ThreadedWSGIServer):
 
 def _signed_for(environ: dict[str, Any]) -> str | None:
     match = re.search(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    return match[1] if match else None
+
+
+def _signed_region(environ: dict[str, Any]) -> str | None:
+    match = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
     return match[1] if match else None
 
 

@@ -7,6 +7,11 @@ after a cold-start delay and scale back to zero when idle, MaxConcurrentInvocati
 invocations per instance, request TTL and invocation timeout, the output or failure object
 in S3, and SageMaker's notification on the success or error topic.
 
+Like SageMaker and Application Auto Scaling, it publishes the endpoint's CloudWatch metrics each minute
+(endpoint_metrics.py), records a scaling activity for each change of the instance count (scaling.py), and
+keeps the instance count between the scalable target's MinCapacity and MaxCapacity, applying its one-time
+scheduled actions when their time comes.
+
 The reads, writes and publishes are the endpoint's own, made as SageMaker makes them: under temporary
 keys of the model's ExecutionRoleArn when that role is in the local cloud's IAM (so its policies are
 enforced), with the admin clients otherwise. A notification the topic refuses is logged and kept in
@@ -16,6 +21,7 @@ enforced), with the admin clients otherwise. A notification the topic refuses is
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -30,8 +36,10 @@ import orjson
 from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
+from app.services.local_cloud import endpoint_metrics as metrics
 from app.services.local_cloud.engine import Engine
 from app.services.local_cloud.runner import RoleSessions
+from app.services.local_cloud.scaling import DIMENSION, ScalingActivities, resource_id
 from contract import (
     ACCEPT_RGB,
     ACCEPTS,
@@ -53,6 +61,7 @@ MAX_TIMEOUT = 3600
 DEFAULT_TTL = 6 * 3600
 MIN_TTL = 60
 _LOGS = "See the SageMaker Endpoint logs in your account for more information."
+_SCHEDULE = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
 
 
 @dataclass
@@ -75,6 +84,7 @@ class _Invocation:
     generation: int = 0
     #: The execution role the endpoint's reads, writes and publishes run under (None: the admin clients).
     role_arn: str | None = None
+    started: float = 0.0
 
 
 @dataclass
@@ -90,6 +100,13 @@ class _Endpoint:
     running: int = 0
     idle_since: float = 0.0
     synced: int | None = None
+    #: The scalable target's limits (None: no target registered, the emulator's max_instances applies).
+    min_capacity: int = 0
+    max_capacity: int | None = None
+    #: One-time scheduled actions not yet applied: (UNIX time, MinCapacity, MaxCapacity, name).
+    scheduled: list[tuple[float, int | None, int | None, str]] = field(default_factory=list)
+    scale_out: str | None = None  # the scaling activity of the instances starting
+    minute: int | None = None  # the wall-clock minute whose metrics are not published yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +130,7 @@ class AsyncEndpointEmulator:
         account_id: str,
         engine: Engine,
         clients: Callable[[str, str], BaseClient],
+        scaling: ScalingActivities | None = None,
         cold_start_seconds: float = 0.0,
         instance_idle_seconds: float = 300.0,
         max_instances: int = 1,
@@ -136,6 +154,10 @@ class AsyncEndpointEmulator:
         self.max_running_seen = 0
         self.roles = RoleSessions(lambda service: clients(service, region), None, region)
         self.undelivered: list[Undelivered] = []
+        self.scaling = scaling or ScalingActivities()
+        self._wall0 = time.time() - time.monotonic()
+        self._later: list[tuple[Callable, tuple]] = []
+        self._applied: set[tuple[str, float]] = set()
 
     def start(self) -> None:
         self._stopping = False
@@ -163,8 +185,11 @@ class AsyncEndpointEmulator:
             self._offset = 0.0
             self.max_running_seen = 0
             self.undelivered.clear()
+            self._later.clear()
+            self._applied.clear()
             self._cond.notify_all()
         self.roles.clear()
+        self.scaling.reset()
 
     def advance(self, seconds: float) -> None:
         """Move the endpoint's clock forward (TTL, cold start and idle scale-in) without waiting."""
@@ -174,6 +199,16 @@ class AsyncEndpointEmulator:
 
     def clock(self) -> float:
         return time.monotonic() + self._offset
+
+    def wall(self, now: float | None = None) -> float:
+        """The endpoint's clock as UNIX time (advance moves it too): metric and activity times."""
+        return (self.clock() if now is None else now) + self._wall0
+
+    def limits_changed(self, region: str | None = None) -> None:
+        """A scalable target or a scheduled action changed in Application Auto Scaling: read them again."""
+        with self._cond:
+            self._active += 1
+        self._spawn(self._read_limits, region or self.region)
 
     @property
     def busy(self) -> int:
@@ -264,16 +299,44 @@ class AsyncEndpointEmulator:
 
     def _enqueue(self, invocation: _Invocation, variant: dict[str, Any], client_config: dict[str, Any]) -> None:
         """Queue the invocation on its endpoint, whose variant and concurrency follow the endpoint config."""
-        key = (invocation.region, invocation.endpoint)
         with self._cond:
-            ep = self._endpoints.get(key)
-            if ep is None:
-                ep = self._endpoints[key] = _Endpoint(invocation.endpoint, invocation.region, idle_since=self.clock())
+            ep = self._endpoint(invocation.endpoint, invocation.region)
             ep.variant = variant.get("VariantName", ep.variant)
             ep.weight = float(variant.get("InitialVariantWeight") or ep.weight)
             ep.per_instance = int(client_config.get("MaxConcurrentInvocationsPerInstance") or 1)
             ep.queue.append(invocation)
             self._active += 1
+            self._cond.notify_all()
+
+    def _endpoint(self, name: str, region: str) -> _Endpoint:
+        """The endpoint's state, made on first use (with the lock held)."""
+        ep = self._endpoints.get((region, name))
+        if ep is None:
+            ep = self._endpoints[(region, name)] = _Endpoint(name, region, idle_since=self.clock())
+        return ep
+
+    def _read_limits(self, region: str) -> None:
+        """Each SageMaker variant's MinCapacity, MaxCapacity and pending one-time scheduled actions, from moto."""
+        scaling = self._clients("application-autoscaling", region)
+        targets = scaling.describe_scalable_targets(ServiceNamespace="sagemaker").get("ScalableTargets", [])
+        actions = scaling.describe_scheduled_actions(ServiceNamespace="sagemaker").get("ScheduledActions", [])
+        with self._cond:
+            for target in targets:
+                parts = target["ResourceId"].split("/")
+                if target.get("ScalableDimension") != DIMENSION or len(parts) != 4:
+                    continue
+                ep = self._endpoint(parts[1], region)
+                ep.variant = parts[3]
+                ep.min_capacity = int(target.get("MinCapacity") or 0)
+                ep.max_capacity = int(target.get("MaxCapacity") or 0)
+                ep.scheduled = [
+                    (when, a.get("MinCapacity"), a.get("MaxCapacity"), action["ScheduledActionName"])
+                    for action in actions
+                    if action["ResourceId"] == target["ResourceId"]
+                    and (when := _one_time(action.get("Schedule", ""))) is not None
+                    and (action["ScheduledActionName"], when) not in self._applied
+                    for a in [action.get("ScalableTargetAction") or {}]
+                ]
             self._cond.notify_all()
 
     def _describe(self, name: str, region: str) -> dict[str, Any]:
@@ -319,9 +382,13 @@ class AsyncEndpointEmulator:
                 wake = now + 60.0
                 for ep in list(self._endpoints.values()):
                     wake = min(wake, self._step(ep, now, expired, started, syncs))
-                if not (expired or started or syncs):
+                later, self._later = self._later, []
+                self._active += len(later)
+                if not (expired or started or syncs or later):
                     self._cond.wait(max(0.001, wake - now))
                     continue
+            for target, args in later:
+                self._spawn(target, *args)
             for ep in syncs:
                 self._spawn(self._sync_instances, ep)
             for invocation in expired:
@@ -331,11 +398,20 @@ class AsyncEndpointEmulator:
 
     def _step(self, ep: _Endpoint, now: float, expired: list, started: list, syncs: list) -> float:
         """Advance one endpoint's state to `now`; return when it next needs attention."""
-        wake = now + 60.0
+        wake = self._minutes(ep, now)
+        self._apply_scheduled(ep, now)
         ready = [t for t in ep.starting if t <= now]
         if ready:
             ep.starting = [t for t in ep.starting if t > now]
             ep.instances += len(ready)
+            if ep.scale_out and not ep.starting:
+                self.scaling.finish(ep.scale_out, end=self.wall(now), count=ep.instances)
+                ep.scale_out = None
+        most = self.max_instances if ep.max_capacity is None else ep.max_capacity
+        if ep.instances + len(ep.starting) > most:
+            ep.starting = ep.starting[: max(0, most - ep.instances)]
+            if ep.instances > most:
+                self._scaled(ep, now, most, f"the maximum capacity was set to {most}")
         for invocation in list(ep.queue):
             if now - invocation.received >= invocation.ttl:
                 ep.queue.remove(invocation)
@@ -347,21 +423,24 @@ class AsyncEndpointEmulator:
         backlog = len(ep.queue) - (capacity - ep.running)
         if (
             ep.queue
-            and ep.instances + booting < self.max_instances
+            and ep.instances + booting < most
             and (ep.instances + booting == 0 or backlog > booting * ep.per_instance)
         ):
-            ep.starting.append(now + self.cold_start_seconds)
+            self._start_instance(ep, now, "monitor alarm HasBacklogWithoutCapacity in state ALARM triggered policy")
+        elif ep.instances + booting < min(ep.min_capacity, most):
+            self._start_instance(ep, now, f"the minimum capacity was set to {ep.min_capacity}")
         while ep.queue and ep.running < ep.instances * ep.per_instance:
             invocation = ep.queue.popleft()
+            invocation.started = now
             ep.running += 1
             self.max_running_seen = max(self.max_running_seen, ep.running)
             started.append((ep, invocation))
         if ep.running or ep.queue or ep.starting:
             ep.idle_since = now
-        elif ep.instances:
+        elif ep.instances > ep.min_capacity:
             idle_at = ep.idle_since + self.instance_idle_seconds
             if now >= idle_at:
-                ep.instances = 0
+                self._scaled(ep, now, ep.min_capacity, "monitor alarm of the backlog target tracking policy")
             else:
                 wake = min(wake, idle_at)
         if ep.starting:
@@ -371,6 +450,86 @@ class AsyncEndpointEmulator:
             self._active += 1  # wait_idle also waits for describe_endpoint to show the change
             syncs.append(ep)
         return wake
+
+    def _start_instance(self, ep: _Endpoint, now: float, cause: str) -> None:
+        ep.starting.append(now + self.cold_start_seconds)
+        count = ep.instances + len(ep.starting)
+        if ep.scale_out is None:
+            ep.scale_out = self.scaling.begin(
+                ep.region, resource_id(ep.name, ep.variant), start=self.wall(now), count=count, cause=cause
+            )
+
+    def _scaled(self, ep: _Endpoint, now: float, count: int, cause: str) -> None:
+        """Scale in to `count` at once (instances, not invocations: those running finish)."""
+        ep.instances = count
+        at = self.wall(now)
+        self.scaling.record(ep.region, resource_id(ep.name, ep.variant), start=at, end=at, count=count, cause=cause)
+
+    def _apply_scheduled(self, ep: _Endpoint, now: float) -> None:
+        """Apply the one-time scheduled actions whose time came, and write the limits back as AAS does."""
+        due = [action for action in ep.scheduled if action[0] <= self.wall(now)]
+        for when, low, high, name in due:
+            ep.scheduled.remove((when, low, high, name))
+            self._applied.add((name, when))
+            ep.min_capacity = ep.min_capacity if low is None else int(low)
+            ep.max_capacity = ep.max_capacity if high is None else int(high)
+            self._later.append((self._write_limits, (ep, low, high)))
+
+    def _write_limits(self, ep: _Endpoint, low: int | None, high: int | None) -> None:
+        limits = {k: v for k, v in (("MinCapacity", low), ("MaxCapacity", high)) if v is not None}
+        self._clients("application-autoscaling", ep.region).register_scalable_target(
+            ServiceNamespace="sagemaker",
+            ResourceId=resource_id(ep.name, ep.variant),
+            ScalableDimension=DIMENSION,
+            **limits,
+        )
+
+    def _minutes(self, ep: _Endpoint, now: float) -> float:
+        """Queue the metrics of each wall-clock minute that ended since the last step; return the next minute's end.
+
+        The endpoint's state only changes in a step, so each of those minutes had the state it has now.
+        """
+        minute = math.floor(self.wall(now) / 60)
+        if ep.minute is None:
+            ep.minute = minute
+        if minute > ep.minute:
+            data: dict[str, list] = {}
+            oldest = min((i.received for i in ep.queue), default=now)
+            for m in range(ep.minute, minute):
+                if ep.instances or ep.queue or ep.running or ep.starting:
+                    sample = metrics.Minute(
+                        at=m * 60.0,
+                        instances=ep.instances,
+                        backlog=len(ep.queue) + ep.running,
+                        oldest_age=max(0.0, now - oldest),
+                        busy=ep.running,
+                        per_instance=ep.per_instance,
+                    )
+                    metrics.merge(data, metrics.minute_data(ep.name, ep.variant, sample))
+            ep.minute = minute
+            if any(data.values()):
+                self._later.append((self._publish, (ep.region, data)))
+        return (minute + 1) * 60.0 - self._wall0
+
+    def _publish(self, region: str, data: dict[str, list]) -> None:
+        try:
+            metrics.publish(self._clients("cloudwatch", region), data)
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("could not publish the endpoint's metrics: %s", exc)
+
+    def _invocation_metrics(self, invocation: _Invocation, outcome: str) -> None:
+        ep = self._endpoints.get((invocation.region, invocation.endpoint))
+        now = self.clock()
+        started = invocation.started or now
+        data = metrics.invocation_data(
+            invocation.endpoint,
+            ep.variant if ep else "AllTraffic",
+            at=self.wall(now),
+            waited=started - invocation.received,
+            total=now - invocation.received,
+            outcome=outcome,
+        )
+        self._publish(invocation.region, {metrics.SAGEMAKER: data})
 
     def _spawn(self, target: Callable, *args: Any) -> None:
         def run() -> None:
@@ -408,6 +567,7 @@ class AsyncEndpointEmulator:
                 log.debug("could not record %d instances on %s: %s", count, ep.name, exc)
 
     def _expire(self, invocation: _Invocation) -> None:
+        self._invocation_metrics(invocation, "expired")
         self._fail(
             invocation,
             f"ClientError: Request expired: it waited in the queue longer than its RequestTTLSeconds "
@@ -415,12 +575,15 @@ class AsyncEndpointEmulator:
         )
 
     def _process(self, ep: _Endpoint, invocation: _Invocation) -> None:
+        outcome = "failed"
         try:
-            self._run(invocation)
+            outcome = "processed" if self._run(invocation) else "failed"
         except Exception as exc:  # the job still ends with a notification, so no client waits for it forever
             log.exception("local endpoint: invocation %s failed", invocation.inference_id)
             self._fail(invocation, _server_error(exc))
         finally:
+            if not self._stale(invocation):
+                self._invocation_metrics(invocation, outcome)
             with self._cond:
                 ep.running -= 1
                 ep.idle_since = self.clock()
@@ -430,7 +593,8 @@ class AsyncEndpointEmulator:
         """True for an invocation from before a reset: its results must not leak into new state."""
         return invocation.generation != self._generation
 
-    def _run(self, invocation: _Invocation) -> None:
+    def _run(self, invocation: _Invocation) -> bool:
+        """Run one invocation to its output or failure; True when it produced its output."""
         s3 = self._client(invocation, "s3")
         body = invocation.body
         if body is None:
@@ -442,18 +606,18 @@ class AsyncEndpointEmulator:
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "Error")
                 self._fail(invocation, f"ClientError: Could not read the input from {location.uri} ({code}).")
-                return
+                return False
         if not invocation.content_type.split(";")[0].strip().lower() == "application/json":
             self._fail(invocation, _client_error(415, f"Unsupported content type {invocation.content_type!r}"))
-            return
+            return False
         if invocation.accept not in ACCEPTS:
             self._fail(invocation, _client_error(400, f"Unsupported Accept type {invocation.accept!r}"))
-            return
+            return False
         try:
             request = GenerationRequest.from_json(body)
         except ValueError as exc:
             self._fail(invocation, _client_error(400, str(exc)))
-            return
+            return False
         outcome = _render(self.engine, request, invocation.timeout)
         if isinstance(outcome, BaseException):
             if isinstance(outcome, TimeoutError):
@@ -463,13 +627,14 @@ class AsyncEndpointEmulator:
             else:
                 reason = _server_error(outcome)
             self._fail(invocation, reason)
-            return
+            return False
         if self._stale(invocation):
-            return
+            return False
         output = encode_output(outcome, request.prompt, invocation.accept, {"model": self.engine.name})
         target = S3Location.parse(invocation.output_location)
         s3.put_object(Bucket=target.bucket, Key=target.key, Body=output, ContentType="application/json")
         self._notify(invocation, COMPLETED, invocation.success_topic)
+        return True
 
     def _fail(self, invocation: _Invocation, reason: str) -> None:
         if self._stale(invocation):
@@ -515,6 +680,12 @@ class AsyncEndpointEmulator:
             )
             with self._cond:
                 self.undelivered.append(Undelivered(invocation.inference_id, topic, invocation.role_arn, code, text))
+
+
+def _one_time(schedule: str) -> float | None:
+    """The UNIX time of a one-time schedule, `at(yyyy-mm-ddThh:mm:ss)` in UTC; None for a recurring one."""
+    match = _SCHEDULE.match(schedule)
+    return datetime.fromisoformat(match[1]).replace(tzinfo=UTC).timestamp() if match else None
 
 
 def _server_error(exc: BaseException) -> str:
