@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -32,13 +33,18 @@ from app.services.models import Job, JobState
 from app.services.progress import Progress
 from app.services.session import Session
 from app.services.settings import AppDirs
-from contract import GenerationRequest
+from contract import CONTROL_CHARACTERS, GenerationRequest
 
 log = logging.getLogger(__name__)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: What data may not write raw to a terminal: the contract's control characters, and the line feeds and
+#: tabs that would break a line of the listing into false rows or columns.
+_UNPRINTABLE = re.compile(f"{CONTROL_CHARACTERS.pattern}|[\n\t]")
+#: Control characters JSON allows raw inside strings (orjson escapes only those below U+0020).
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _OPTION_FIELDS = {
     "negative": "negative_prompt",
     "steps": "num_inference_steps",
@@ -277,11 +283,26 @@ def _import(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
     finally:
         library.close()
     if args.json:
-        ui.out.write(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode() + "\n")
+        ui.out.write(json_text(results) + "\n")
     else:
         for item in results:
-            ui.out.write(f"{item['path']}\t{item['prompt']}\n")
+            ui.out.write(f"{terminal_text(item['path'])}\t{terminal_text(item['prompt'])}\n")
     return EXIT_FAILED if failed else 0
+
+
+def terminal_text(text: str) -> str:
+    """`text` with every control character, line feed and tab shown as an escape (`\\x1b`, `\\n`).
+
+    Prompts, messages and file names come from PNGs and buckets others can write: printed raw, an
+    `ESC ] 0;` retitles the terminal, `ESC [2J` clears it and `\\r` overwrites what was shown.
+    """
+    return _UNPRINTABLE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def json_text(data: Any) -> str:
+    """`data` as indented JSON with every control character escaped, so it too is safe on a terminal."""
+    text = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
+    return _RAW_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -311,11 +332,12 @@ class _Console:
     def progress(self, step: int, total: int, message: str) -> None:
         if self.tty:
             filled = int(24 * step / total) if total else 24
-            self.err.write(f"\r[{'#' * filled}{'.' * (24 - filled)}] {step}/{total} {message[:60]:<60}")
+            shown = terminal_text(message)[:60]
+            self.err.write(f"\r[{'#' * filled}{'.' * (24 - filled)}] {step}/{total} {shown:<60}")
             self.err.flush()
             self._bar = True
         elif message != self._last:
-            self.err.write(f"{step}/{total} {message}\n")
+            self.err.write(f"{step}/{total} {terminal_text(message)}\n")
         self._last = message
 
     @property
@@ -340,7 +362,7 @@ class _Console:
 
     def note(self, message: str) -> None:
         self.done()
-        self.err.write(message + "\n")
+        self.err.write(terminal_text(message) + "\n")
 
     def error(self, message: str) -> None:
         self.note(f"error: {message}")
@@ -352,9 +374,10 @@ class _Console:
 
     def print_jobs(self, jobs: list[Job], *, as_json: bool) -> None:
         if as_json:
-            self.out.write(orjson.dumps([job_json(job) for job in jobs], option=orjson.OPT_INDENT_2).decode() + "\n")
+            self.out.write(json_text([job_json(job) for job in jobs]) + "\n")
             return
         for job in jobs:
             detail = " ".join(job.image_paths) if job.image_paths else job.message
-            self.out.write(f"{job.inference_id}\t{job.state.value}\t{job.request.prompt[:40]}\t{detail}\n")
+            prompt = terminal_text(job.request.prompt)[:40]
+            self.out.write(f"{terminal_text(job.inference_id)}\t{job.state.value}\t{prompt}\t{terminal_text(detail)}\n")
         self.out.flush()

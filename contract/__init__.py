@@ -53,7 +53,7 @@ from .notification import (
 )
 from .parameters import CHUNK_KEY, Parameters, format_parameters, parse_parameters
 from .png import PNG_SIGNATURE, with_text_chunks
-from .request import LABELS, LIMITS, MAX_SEED, PROMPT_MAX, GenerationRequest, RequestError
+from .request import CONTROL_CHARACTERS, LABELS, LIMITS, MAX_SEED, PROMPT_MAX, GenerationRequest, RequestError
 
 # The model-output names load numpy where it is installed; they are imported on first use so
 # that the app starts fast.

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from .request import PROMPT_MAX
 
 CHUNK_KEY = "parameters"
+#: What an index keeps of parameters others wrote: each text at most as long as a prompt may be,
+#: and at most this many other values (a PNG may carry megabytes; the file keeps them whole).
+VALUE_MAX = PROMPT_MAX
+EXTRA_MAX = 64
 _NEGATIVE = "Negative prompt:"
 #: One of these is enough to recognise the settings line (`format_parameters` may write just one).
 _SETTINGS = frozenset({"Steps", "CFG scale", "Seed", "Size", "Model"})
@@ -33,6 +39,33 @@ class Parameters:
     height: int | None = None
     model: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+    def capped(self) -> tuple[Parameters, tuple[str, ...]]:
+        """These parameters within the contract's limits, and the names of the values that were cut."""
+        cut = tuple(
+            label
+            for label, value in (
+                ("prompt", self.prompt),
+                ("negative prompt", self.negative_prompt),
+                ("model", self.model),
+            )
+            if value and len(value) > VALUE_MAX
+        )
+        extra = dict(list(self.extra.items())[:EXTRA_MAX])
+        long_extra = [key for key, value in extra.items() if len(key) > VALUE_MAX or len(value) > VALUE_MAX]
+        if len(self.extra) > EXTRA_MAX:
+            cut += (f"{len(self.extra) - EXTRA_MAX} other values",)
+        if long_extra:
+            cut += tuple(key[:40] for key in long_extra)
+        if not cut:
+            return self, ()
+        return replace(
+            self,
+            prompt=self.prompt[:VALUE_MAX],
+            negative_prompt=self.negative_prompt[:VALUE_MAX],
+            model=self.model[:VALUE_MAX] if self.model else self.model,
+            extra={key[:VALUE_MAX]: value[:VALUE_MAX] for key, value in extra.items()},
+        ), cut
 
     def request_fields(self) -> dict[str, object]:
         """The GenerationRequest fields these parameters fix (absent ones left out)."""

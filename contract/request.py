@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -47,6 +48,10 @@ LIMITS: dict[str, _Limit] = {
     "seed": _Limit(0, MAX_SEED, int),
 }
 PROMPT_MAX = 2000
+#: Characters no text of a job may hold, because a terminal or a viewer acts on them: C0 controls but
+#: line feed and tab, DEL, C1 controls (ESC [, CSI) and the bidirectional overrides and isolates.
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_NAMES = {"\x00": "NUL", "\x1b": "Escape", "\r": "carriage return", "\x7f": "Delete", "\x07": "Bell"}
 LABELS = {
     "prompt": "Prompt",
     "negative_prompt": "Negative prompt",
@@ -122,6 +127,15 @@ def _validated(data: dict[str, Any]) -> dict[str, Any]:
             raise RequestError(name, f"must have 1 to {PROMPT_MAX} characters")
         if len(value) > PROMPT_MAX:
             raise RequestError(name, f"has {len(value)} characters; at most {PROMPT_MAX}")
+        control = CONTROL_CHARACTERS.search(value)
+        if control:
+            char = control.group()
+            what = _CONTROL_NAMES.get(char, f"U+{ord(char):04X}")
+            raise RequestError(
+                name,
+                f"holds a control character ({what}) at character {control.start() + 1}; "
+                "only line breaks and tabs are allowed",
+            )
         out[name] = value
     for name, limit in LIMITS.items():
         value = data[name]

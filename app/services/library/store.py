@@ -46,6 +46,7 @@ from app.services.library.schema import (
 from app.services.library.thumbnails import DEFAULT_SIZE, ThumbnailCache
 from app.services.models import ImageRecord, Job, JobState, Origin
 from contract import Manifest, Parameters, check_inference_id
+from contract.parameters import VALUE_MAX
 
 log = logging.getLogger(__name__)
 
@@ -495,7 +496,7 @@ class Library:
             log.warning("%s; using the job's request instead", exc)
             params = None
         if params is not None:
-            return params
+            return params.capped()[0]
         if fallback == Parameters():
             return fallback
         if fallback.width is None or fallback.height is None:
@@ -517,6 +518,7 @@ class Library:
         with open_png(source) as image:
             params = parameters_of(image, source.name)
             width, height = image.size
+        params, cut = params.capped() if params is not None else (None, ())
         with source.open("rb") as file:
             digest = hashlib.file_digest(file, "sha256").hexdigest()
         self.imports_dir.mkdir(parents=True, exist_ok=True)
@@ -541,6 +543,12 @@ class Library:
             message = f"Imported {source.name}. It carries no generation parameters, so there is nothing to restore."
         else:
             message = f"Imported {source.name} with its generation parameters."
+        if cut:
+            verb, them = ("is", "it") if len(cut) == 1 else ("are", "them")
+            message = (
+                f"{message[:-1]}; its {_listed(cut)} {verb} longer than {VALUE_MAX} characters: "
+                f"the library keeps the first {VALUE_MAX}, the file keeps {them} whole."
+            )
         return ImportResult(record, params is not None, message)
 
     def _image_filter(self, query: str, favourites_only: bool) -> tuple[str, list[Any]]:
@@ -583,6 +591,10 @@ def _engine(params: Parameters) -> str | None:
     if engine and "sandbox" in engine.lower():
         return "sandbox"
     return engine
+
+
+def _listed(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _insert(conn: sqlite3.Connection, table: str, values: dict[str, Any]) -> sqlite3.Cursor:
