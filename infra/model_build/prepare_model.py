@@ -40,9 +40,10 @@ def _exists(s3, location: S3Location) -> bool:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         code = error.response.get("Error", {}).get("Code")
         if status == 403 or code in ("403", "AccessDenied", "Forbidden"):
+            said = error.response.get("Error", {}).get("Message") or ""
             raise ModelBuildError(
-                f"S3 refused to say whether {location.uri} exists (403): the build role needs s3:ListBucket on "
-                f"s3://{location.bucket} for the prefix models/."
+                f"S3 refused to say whether {location.uri} exists ({code or 403}: {said}): the build role needs "
+                f"s3:ListBucket on s3://{location.bucket} for the prefix models/."
             ) from None
         raise
 

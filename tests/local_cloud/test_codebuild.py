@@ -7,6 +7,7 @@ imports but does not install fails the step the way CodeBuild reports it.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import tarfile
@@ -15,13 +16,20 @@ from pathlib import Path
 import pytest
 
 from app.services.deploy.bundle import bundle_files
-from app.services.local_cloud.codebuild import BuildCloud, BuildProject, CodeBuildRunner, EnvironmentVariable
+from app.services.local_cloud.codebuild import (
+    BuildCloud,
+    BuildProject,
+    BuildResult,
+    CodeBuildRunner,
+    EnvironmentVariable,
+)
 from app.services.local_cloud.jumpstart import ReplicaModel, publish, spec
 from contract.jumpstart import content_bucket
 from infra.model_build.resolve import ResolvedModel
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = json.loads((ROOT / "resources" / "templates" / "pipeline.template.json").read_text())
+SOURCE = (ROOT / "resources" / "templates" / "source.template.json").read_text()
 MODEL = "model-txt2img-stabilityai-stable-diffusion-v2-1-base"
 
 
@@ -202,20 +210,54 @@ def test_the_log_goes_to_cloudwatch_logs_where_codebuild_puts_it(cloud, build):
     assert "to-the-log" in [e["message"] for e in events]
 
 
-def _build_model_project(bucket: str) -> BuildProject:
-    """The BuildModel step's project as the synthesized pipeline template holds it."""
-    resources = PIPELINE["Resources"]
+def _build_model_logical_id(template: dict) -> str:
     (logical,) = [
         k
-        for k, r in resources.items()
+        for k, r in template["Resources"].items()
         if r["Type"] == "AWS::CodeBuild::Project" and "prepare_model" in r["Properties"]["Source"]["BuildSpec"]
     ]
-    refs = {
-        v["Value"]["Ref"]: bucket
-        for v in resources[logical]["Properties"]["Environment"]["EnvironmentVariables"]
-        if isinstance(v.get("Value"), dict)
+    return logical
+
+
+def _without_list_bucket(template: dict) -> dict:
+    """The pipeline template with s3:ListBucket taken out of every statement of the BuildModel role's policies."""
+    trimmed = copy.deepcopy(template)
+    resources = trimmed["Resources"]
+    role = resources[_build_model_logical_id(trimmed)]["Properties"]["ServiceRole"]["Fn::GetAtt"][0]
+    for resource in resources.values():
+        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in resource["Properties"]["Roles"]:
+            kept = []
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                statement["Action"] = [a for a in actions if a != "s3:ListBucket"]
+                if statement["Action"]:
+                    kept.append(statement)
+            resource["Properties"]["PolicyDocument"]["Statement"] = kept
+            assert "s3:ListBucket" not in json.dumps(kept)
+    assert "Policies" not in resources[role]["Properties"]  # no inline policy to trim as well
+    return trimmed
+
+
+def _build_model_from_stack(cloud, template: dict) -> tuple[BuildProject, str]:
+    """Create the pipeline stack from `template` in the local cloud; its BuildModel project and model bucket.
+
+    CloudFormation makes the project, its service role and that role's policies as the template says;
+    the project comes back from CodeBuild as CodePipeline would run it.
+    """
+    cloud.client("ssm").put_parameter(Name="/cdk-bootstrap/hnb659fds/version", Value="30", Type="String")
+    cfn = cloud.client("cloudformation")
+    cfn.create_stack(StackName="diffusion-desk-studio-source", TemplateBody=SOURCE)  # the pipeline imports its bucket
+    cfn.create_stack(
+        StackName="build-model-pipeline", TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_NAMED_IAM"]
+    )
+    resources = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.list_stack_resources(StackName="build-model-pipeline")["StackResourceSummaries"]
     }
-    return BuildProject.from_template(PIPELINE, logical, refs=refs)
+    (found,) = cloud.client("codebuild").batch_get_projects(names=[resources[_build_model_logical_id(template)]])[
+        "projects"
+    ]
+    return BuildProject.from_api(found), resources["ModelsC55D3500"]
 
 
 def _tarball(members: dict[str, bytes]) -> bytes:
@@ -230,7 +272,11 @@ def _tarball(members: dict[str, bytes]) -> bytes:
 
 @pytest.fixture
 def model_build(cloud, tmp_path):
-    """The source bundle the deployer uploads, the Synth step's output, a model bucket and JumpStart's replica."""
+    """The source bundle the deployer uploads, the Synth step's output and JumpStart's replica.
+
+    `run(template)` creates the pipeline stack from `template` (the synthesized one by default) and runs its
+    BuildModel project under the service role that stack made; it returns the result and the model's S3 URI.
+    """
     source = tmp_path / "src"
     for name, data in bundle_files((ROOT / "infra" / "config.toml").read_text(), ROOT):
         (source / name).parent.mkdir(parents=True, exist_ok=True)
@@ -244,45 +290,45 @@ def model_build(cloud, tmp_path):
         Key=model_key,
         Body=_tarball({"model_index.json": b"{}", "code/inference.py": b"# inference\n"}),
     )
-    bucket = "pipeline-models"
-    s3.create_bucket(Bucket=bucket)
-    synth = tmp_path / "synth-output"
-    synth.mkdir()
-    destination = f"s3://{bucket}/models/{MODEL}/0123456789abcdef/model.tar.gz"
-    model_source = f"s3://{content_bucket(cloud.region)}/{model_key}"
-    resolved = ResolvedModel(
-        MODEL,
-        "2.0.0",
-        cloud.region,
-        "ml.g5.xlarge",
-        "image:1",
-        destination,
-        {"SAGEMAKER_REGION": cloud.region},
-        model_source,
-        None,
-    )
-    resolved.write(synth / "model.resolved.json")
 
-    def run():
-        return CodeBuildRunner().run(
-            _build_model_project(bucket),
+    def run(template: dict = PIPELINE) -> tuple[BuildResult, str]:
+        project, bucket = _build_model_from_stack(cloud, template)
+        synth = tmp_path / "synth-output"
+        synth.mkdir(exist_ok=True)
+        destination = f"s3://{bucket}/models/{MODEL}/0123456789abcdef/model.tar.gz"
+        model_source = f"s3://{content_bucket(cloud.region)}/{model_key}"
+        resolved = ResolvedModel(
+            MODEL,
+            "2.0.0",
+            cloud.region,
+            "ml.g5.xlarge",
+            "image:1",
+            destination,
+            {"SAGEMAKER_REGION": cloud.region},
+            model_source,
+            None,
+        )
+        resolved.write(synth / "model.resolved.json")
+        result = CodeBuildRunner().run(
+            project,
             BuildCloud(cloud.endpoint_url, cloud.region, client=cloud.client),
             source=source,
             secondary={"Synth_Output": synth},
         )
+        return result, destination
 
-    return source, destination, run
+    return source, run
 
 
 @pytest.mark.slow
 def test_build_model_fails_in_codebuild_words_when_it_imports_a_module_it_does_not_install(model_build):
-    source, _, run = model_build
+    source, run = model_build
     requirements = source / "infra" / "model_build" / "requirements.txt"
     kept = [line for line in requirements.read_text().splitlines() if line.strip() != "orjson"]
     assert len(kept) == len(requirements.read_text().splitlines()) - 1  # contract imports orjson
     requirements.write_text("\n".join(kept) + "\n")
 
-    result = run()
+    result, _ = run()
 
     assert result.status == "FAILED", result.log[-4000:]
     assert [(p.phase, p.status) for p in result.phases][:4] == [
@@ -305,15 +351,42 @@ def test_build_model_fails_in_codebuild_words_when_it_imports_a_module_it_does_n
 
 
 @pytest.mark.slow
-def test_build_model_as_synthesized_repackages_the_model_into_the_model_bucket(cloud, model_build):
-    _, destination, run = model_build
+def test_build_model_as_synthesized_repackages_the_model_under_its_own_role(cloud, model_build):
+    _, run = model_build
 
-    result = run()
+    result, destination = run()
 
     assert result.status == "SUCCEEDED", result.log[-3000:]
+    assert "Local cloud: the build runs under its service role arn:aws:iam::" in result.log
     assert "Selecting 'python' runtime version '3.12' based on manual selections..." in result.log
     assert f'"model_data_url": "{destination}", "reused": false' in result.log
     bucket, key = destination.removeprefix("s3://").split("/", 1)
     body = cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
         assert sorted(archive.getnames()) == ["code/inference.py", "model_index.json"]
+    assert list(cloud.cloud.iam.refusals) == []
+
+
+@pytest.mark.slow
+def test_without_s3_list_bucket_build_model_fails_with_access_denied_in_codebuild_words(cloud, model_build):
+    _, run = model_build
+
+    result, destination = run(_without_list_bucket(PIPELINE))
+
+    assert result.status == "FAILED", result.log[-3000:]
+    assert "Local cloud: the build runs under its service role arn:aws:iam::" in result.log
+    bucket = destination.removeprefix("s3://").split("/", 1)[0]
+    assert "AccessDenied" in result.log and "s3:ListBucket" in result.log, result.log[-3000:]
+    assert f"the build role needs s3:ListBucket on s3://{bucket} for the prefix models/" in result.log
+    command = (
+        "python -m infra.model_build.prepare_model --config infra/config.toml "
+        '--resolved synth/model.resolved.json --bucket "$MODEL_BUCKET"'
+    )
+    assert result.message == (
+        "Build terminated with state: FAILED. Phase: BUILD, Code: COMMAND_EXECUTION_ERROR, "
+        f"Message: Error while executing command: {command}. Reason: exit status 1"
+    )
+    refused = {(r.action, r.resource) for r in cloud.cloud.iam.refusals}
+    assert ("s3:ListBucket", f"arn:aws:s3:::{bucket}") in refused
+    listed = cloud.client("s3").list_objects_v2(Bucket=bucket, Prefix="models/")
+    assert listed.get("KeyCount", 0) == 0  # nothing half-written
