@@ -5,6 +5,7 @@
     batch FILE        one prompt per line, or JSON objects (JSONL); the options above apply to every line
     jobs [--json]     the jobs in the library, refreshed from the active target when there is one
     import PNG…       add PNGs to the library with their generation parameters
+    rebuild-library   a damaged library: keep the damaged index aside, index the images on disk, then the bucket's jobs
     deploy [--instance-type T] [--max-instances N] [--yes]   the cloud side, as Settings → Deploy does
     teardown [--yes]  delete the deployment and all it holds (without --yes: show what that is)
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,14 +25,16 @@ from typing import Any, TextIO
 import orjson
 
 from app.cli_deploy import add_commands as add_deploy_commands
-from app.services.errors import UserError
+from app.services.errors import DiskFull, LibraryDamaged, UserError, is_no_room
+from app.services.files import atomic_copy
 from app.services.jobs import TrackerStatus, validate_request
 from app.services.library import Library
+from app.services.library.rebuild import damage, rebuild_library
 from app.services.logs import setup_logging, stop_logging
 from app.services.models import Job, JobState
 from app.services.progress import Progress
-from app.services.session import Session
-from app.services.settings import AppDirs
+from app.services.session import SANDBOX, Session
+from app.services.settings import AppDirs, load_settings
 from contract import CONTROL_CHARACTERS, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,12 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     except KeyboardInterrupt:
         ui.error("Stopped. Jobs already sent go on; `python -m app jobs` shows them.")
         return EXIT_INTERRUPTED
+    except OSError as exc:  # a write outside the atomic ones (a folder, a log): a full disk is still said plainly
+        if not is_no_room(exc):
+            raise
+        log.info("command failed: %s", exc)
+        ui.error(str(DiskFull(exc.filename or dirs.data_dir)))
+        return EXIT_FAILED
     finally:
         stop_logging(handler)
 
@@ -123,6 +131,10 @@ def _parser() -> argparse.ArgumentParser:
     imports.add_argument("png", nargs="+", type=Path)
     imports.add_argument("--json", action="store_true")
     imports.set_defaults(run=_import)
+    rebuild = commands.add_parser(
+        "rebuild-library", parents=[common], help="rebuild a damaged library from its images and the bucket"
+    )
+    rebuild.set_defaults(run=_rebuild)
     add_deploy_commands(commands, common)
     return parser
 
@@ -210,7 +222,7 @@ def _submit(args: argparse.Namespace, dirs: AppDirs, ui: _Console, lines: list[t
         if args.wait or args.out:
             jobs = _wait(workspace, [job.inference_id for job in jobs], ui)
         if args.out:
-            _copy_images(jobs, args.out)
+            _copy_images(jobs, args.out, ui)
         ui.done()
         ui.print_jobs(jobs, as_json=args.json)
         good = JobState.COMPLETED if (args.wait or args.out) else JobState.QUEUED
@@ -237,16 +249,33 @@ def _wait(workspace: Session, ids: list[str], ui: _Console) -> list[Job]:
     return [job for job in jobs if job]
 
 
-def _copy_images(jobs: list[Job], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    for job in jobs:
-        for index, source in enumerate(job.image_paths):
-            shutil.copy2(source, out / f"{job.inference_id}-{index}.png")
+def _copy_images(jobs: list[Job], out: Path, ui: _Console) -> None:
+    """Copy every image to `out`, each whole or not at all; a full disk says how far it got."""
+    sources = [
+        (source, f"{job.inference_id}-{index}.png") for job in jobs for index, source in enumerate(job.image_paths)
+    ]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if is_no_room(exc):
+            raise DiskFull(out.parent) from None
+        raise UserError(f"The folder {out} cannot be made ({exc.strerror or exc}).") from None
+    for copied, (source, name) in enumerate(sources):
+        try:
+            atomic_copy(source, out / name)
+        except DiskFull as exc:
+            raise UserError(
+                f"{exc} {copied} of {len(sources)} images were copied to {out}; every one is in the library "
+                "(`python -m app jobs` lists them)."
+            ) from None
+        ui.progress(copied + 1, len(sources), f"Copied to {out}")
 
 
 def _jobs(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
     try:
         workspace = _open(args, dirs, ui)
+    except LibraryDamaged:
+        raise
     except UserError as exc:
         ui.note(f"Not refreshed: {exc}")
         library = Library(dirs.data_dir)
@@ -288,6 +317,35 @@ def _import(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
         for item in results:
             ui.out.write(f"{terminal_text(item['path'])}\t{terminal_text(item['prompt'])}\n")
     return EXIT_FAILED if failed else 0
+
+
+def _rebuild(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
+    """Rebuild a damaged library from the PNGs on disk, then add what the active target's bucket still knows."""
+    found = damage(dirs.data_dir)
+    if found is None:
+        ui.note(f"The library in {dirs.data_dir} opens and is not damaged: nothing to rebuild.")
+        return 0
+    ui.note(f"The library index is damaged ({found.reason}); rebuilding it from the images in {dirs.data_dir}.")
+    try:
+        settings = load_settings(dirs)
+        target = settings.active_target if settings.mode != SANDBOX and settings.active_target else SANDBOX
+    except UserError:
+        target = SANDBOX
+    ui.note(rebuild_library(dirs.data_dir, target=target).message)
+    try:
+        workspace = _open(args, dirs, ui)
+    except UserError as exc:
+        ui.note(f"Jobs in the bucket were not looked for: {exc}")
+        return 0
+    try:
+        recovered = workspace.recover_jobs()
+        ui.note(f"The bucket of {workspace.target.name} gave back {len(recovered)} more job(s).")
+        if recovered:
+            workspace.tracker.step()  # downloads what is finished; `jobs` goes on with the rest
+            ui.print_jobs([workspace.library.get_job(job.inference_id) or job for job in recovered], as_json=False)
+    finally:
+        workspace.close()
+    return 0
 
 
 def terminal_text(text: str) -> str:

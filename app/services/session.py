@@ -87,6 +87,7 @@ class Session:
         self.tracker: JobTracker | None = None
         self.identity: Identity | None = None
         self.info: TargetInfo | None = None
+        self.rebuilt = False  # the library was rebuilt from disk: connecting also recovers jobs from the bucket
         self._owns_cloud = cloud is None
         self._owns_library = owns_library
         self._provisioned = False
@@ -97,14 +98,13 @@ class Session:
 
     @staticmethod
     def read(dirs: AppDirs | None = None) -> tuple[AppDirs, Settings, Library]:
-        """The disk work of opening (worker thread): make the dirs, read the settings, open the library."""
+        """The disk work of opening (worker thread): make the dirs, read the settings, open the library.
+
+        Unreadable settings (SettingsUnreadable) and a damaged library (LibraryDamaged) are raised, not papered
+        over: the app says what is wrong and offers what to do (`settings.set_aside`, `rebuild.rebuild_library`).
+        """
         dirs = (dirs or AppDirs.default()).create()
-        try:
-            settings = load_settings(dirs)
-        except UserError:
-            log.exception("Settings unreadable; starting from the defaults")
-            settings = Settings()
-        return dirs, settings, Library(dirs.data_dir)
+        return dirs, load_settings(dirs), Library(dirs.data_dir)
 
     @classmethod
     def open(
@@ -210,6 +210,11 @@ class Session:
             self._disconnect()
             info = self._connect_sandbox() if self.sandbox else self._connect_aws()
             self.info = info
+            if self.rebuilt and self.tracker is not None:
+                try:
+                    self.recover_jobs()
+                except Exception:  # the images on disk are indexed already; the bucket can be asked again later
+                    log.warning("jobs could not be recovered from the bucket", exc_info=True)
             if self.tracker is not None:
                 self._loop = threading.Thread(target=self.tracker.run, name="tracker", daemon=True)
                 self._loop.start()
@@ -240,6 +245,18 @@ class Session:
             on_status=self._status,
             on_endpoint=self._endpoint,
         )
+
+    def recover_jobs(self) -> list[Job]:
+        """After a rebuild: add the jobs the target's bucket knows and the library does not (network thread)."""
+        from app.services.library.rebuild import recover_from_bucket
+
+        if self.tracker is None:
+            return []
+        found = recover_from_bucket(self.tracker)
+        self.rebuilt = False
+        for job in found:
+            self._changed(job)
+        return found
 
     def endpoint_state(self) -> EndpointState | None:
         """The endpoint's status and instance count (worker thread)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,65 @@ class Settings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
+        """Settings from the file's object; ValueError lists every field of the wrong type, one a line."""
         known = {name: data[name] for name in cls.__slots__ if name in data}  # type: ignore[attr-defined]
+        wrong = [
+            f"{name}: {_FIELDS[name][1]}, not {_described(known[name])}"
+            for name in known
+            if not _fits(name, known[name])
+        ]
+        if wrong:
+            raise ValueError("\n".join(wrong))
         return cls(**known)
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+#: What each field must hold, and how the message says it.
+_FIELDS: dict[str, tuple[Any, str]] = {
+    "mode": (lambda v: v is None or v in ("sandbox", "aws"), 'must be "sandbox", "aws" or null'),
+    "credentials": (_strings, 'must be an object of texts, like {"kind": "profile", "profile": "work"}'),
+    "region": (lambda v: v is None or _text(v), "must be a region's name (text) or null"),
+    "targets": (
+        lambda v: isinstance(v, list) and all(isinstance(t, dict) and _text(t.get("name")) for t in v),
+        "must be a list of saved targets, each an object with a name",
+    ),
+    "active_target": (lambda v: v is None or _text(v), "must be a target's name (text) or null"),
+    "retry_mode": (lambda v: v in ("legacy", "standard", "adaptive"), 'must be "legacy", "standard" or "adaptive"'),
+    "request_ttl_seconds": (_whole, "must be a whole number of seconds above 0"),
+    "invocation_timeout_seconds": (_whole, "must be a whole number of seconds above 0"),
+}
+
+
+def _fits(name: str, value: Any) -> bool:
+    return bool(_FIELDS[name][0](value))
+
+
+def _described(value: Any) -> str:
+    """A value as the message shows it: its kind, and the value itself when short."""
+    kinds = {
+        bool: "true/false",
+        int: "the number",
+        float: "the number",
+        str: "the text",
+        list: "a list",
+        dict: "an object",
+    }
+    kind = "null" if value is None else kinds.get(type(value), type(value).__name__)
+    if isinstance(value, (list, dict)) or value is None:
+        return kind
+    shown = orjson.dumps(value).decode()
+    return f"{kind} {shown if len(shown) <= 40 else shown[:39] + '…'}"
 
 
 _lock = threading.Lock()
@@ -79,11 +137,34 @@ def load_settings(dirs: AppDirs) -> Settings:
         return Settings()
     try:
         data = orjson.loads(raw)
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
+    except orjson.JSONDecodeError as exc:
+        raise SettingsUnreadable(path, f"it is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise SettingsUnreadable(path, "it is not a JSON object")
+    try:
         return Settings.from_dict(data)
-    except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
-        raise UserError(f"The settings file {path} cannot be read ({exc}).", hint="Fix or delete it.") from None
+    except ValueError as exc:
+        lines = "".join(f"\n  {line}" for line in str(exc).splitlines())
+        raise SettingsUnreadable(path, f"some values are of the wrong type:{lines}\n") from None
+
+
+class SettingsUnreadable(UserError):
+    """The settings file cannot be used as it is; `set_aside` keeps it and lets the app start from the defaults."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        super().__init__(
+            f"The settings file {path} cannot be read: {reason}",
+            hint="Fix those values, or delete the file to start from the defaults.",
+        )
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a file that cannot be used to `<name>.unreadable-<UTC time>` beside it, and return that name."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    kept = path.with_name(f"{path.name}.unreadable-{stamp}")
+    path.rename(kept)
+    return kept
 
 
 def save_settings(dirs: AppDirs, settings: Settings) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.services.errors import UserError
 from app.services.library.store import Library, request_as_sent
 from app.services.models import Job, JobState, Origin
 from contract import GenerationRequest, Parameters, new_inference_id
@@ -172,12 +171,6 @@ def test_a_job_survives_the_app_being_killed_right_after_add_job(tmp_path):
     assert done.returncode == -signal.SIGKILL
     with Library(tmp_path) as library:
         assert library.get_job("killed-job").request.prompt == "a fox"
-
-
-def test_a_damaged_database_is_reported_for_the_user(tmp_path):
-    (tmp_path / "library.sqlite3").write_bytes(b"this is not a database" * 100)
-    with pytest.raises(UserError, match=r"library.*cannot be opened"):
-        Library(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from s3transfer.exceptions import RetriesExceededError
 
 from app.services.cloud.aws import Connection, error_code, is_transient
 from app.services.cloud.targets import EndpointState, Target, endpoint_state
-from app.services.errors import UserError
+from app.services.errors import DiskFull, UserError
 from app.services.jobs.foreign import new_message_ids
 from app.services.jobs.service import JobService
 from app.services.library.store import Library, request_as_sent, unknown_fields
@@ -254,6 +254,9 @@ class JobTracker:
             if inference_id in self._noted and inference_id not in self._read_messages:
                 return self._read_message(job)
             return self._check_overdue(job)
+        except DiskFull as exc:  # the images wait in the bucket: not a failure of the job
+            log.warning("job %s: %s", inference_id, exc)
+            return self._update(job, message=f"The images wait in the bucket: {exc} Trying again.")
         except UserError as exc:
             return self._fail(job, str(exc), str(exc))
         except ClientError as exc:
@@ -282,6 +285,11 @@ class JobTracker:
                 ids.add(inference_id)
                 self._index_mark = max(self._index_mark, when)
         return ids
+
+    def adopt(self, ids: set[str]) -> list[Job]:
+        """Add the jobs of these notified ids that the library does not know (a rebuilt library), to be followed."""
+        with self._poll_lock:
+            return list(self._discover(ids).values())
 
     def _discover(self, ids: set[str]) -> dict[str, Job]:
         """Jobs someone else sent to this deployment (another computer, the CLI, a script): add them."""

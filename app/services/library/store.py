@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from app.services.errors import UserError
-from app.services.files import replacing
+from app.services.errors import DiskFull, LibraryDamaged, UserError
+from app.services.files import atomic_copy, replacing
 from app.services.library.pngmeta import open_png, parameters_of, parameters_text, write_parameters
 from app.services.library.schema import (
     IMAGE_COLUMNS,
@@ -66,8 +66,62 @@ def download_config() -> Any:
     return TransferConfig(max_concurrency=2, multipart_threshold=64 * 1024 * 1024)
 
 
+class _Cursor(sqlite3.Cursor):
+    """A cursor whose SQLite errors of damage, a full disk or a failing disk reach the user as UserError."""
+
+    connection: _Connection
+
+    def execute(self, sql: str, parameters: Any = ()) -> _Cursor:
+        with self.connection.explained():
+            return super().execute(sql, parameters)
+
+    def fetchone(self) -> Any:
+        with self.connection.explained():
+            return super().fetchone()
+
+    def fetchall(self) -> list[Any]:
+        with self.connection.explained():
+            return super().fetchall()
+
+    def __next__(self) -> Any:
+        with self.connection.explained():
+            return super().__next__()
+
+
 class _Connection(sqlite3.Connection):
-    """A connection that can be weakly referenced, so a finished thread's reader is closed with it."""
+    """A connection that can be weakly referenced (a finished thread's reader is closed with it), and that
+    turns SQLite's errors of damage and of a full disk into the user's words (`explained`)."""
+
+    path: Path
+
+    def cursor(self, factory: Any = _Cursor) -> Any:
+        return super().cursor(factory)
+
+    def execute(self, sql: str, parameters: Any = ()) -> _Cursor:
+        return self.cursor().execute(sql, parameters)
+
+    def executescript(self, script: str) -> sqlite3.Cursor:
+        with self.explained():
+            return super().executescript(script)
+
+    @contextmanager
+    def explained(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise _explain(exc, self.path) from exc
+
+
+def _explain(exc: sqlite3.Error, path: Path) -> Exception:
+    """The user's error for an SQLite error they can act on (the same error otherwise: a bug)."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return LibraryDamaged(path, str(exc))
+    if code == sqlite3.SQLITE_FULL:
+        return DiskFull(path.parent, "the library")
+    if code in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN):
+        return UserError(f"The library at {path} cannot be read or written ({exc}).", hint="Check that disk.")
+    return exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,19 +151,50 @@ class Library:
         self._closed = False
         self._download_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        self._refuse_emptied()
         self._writer = self._connect()
-        self._create_schema()
+        try:
+            self._check()
+            self._create_schema()
+        except BaseException:
+            self._writer.close()
+            raise
+
+    def _refuse_emptied(self) -> None:
+        """A 0-byte index beside images (or a write-ahead log) is a library that was emptied, not a new one.
+
+        Checked before SQLite opens it: opening would write a fresh, empty database over it.
+        """
+        try:
+            if self._path.stat().st_size:
+                return
+        except FileNotFoundError:
+            return
+        wal = self._path.with_name(self._path.name + "-wal")
+        if (wal.is_file() and wal.stat().st_size) or any(image_files(self.data_dir)):
+            raise LibraryDamaged(self._path, "the file is empty, yet images are beside it")
+
+    def _check(self) -> None:
+        """Refuse a damaged index at once, before anything is written to it (about 50 ms per 100,000 images)."""
+        found = self._writer.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if found != "ok":
+            log.error("the library index %s failed SQLite's check: %s", self._path, found)
+            raise LibraryDamaged(self._path, "SQLite's check found damaged pages")
 
     def _connect(self) -> _Connection:
-        conn = sqlite3.connect(
-            self._path, isolation_level=None, check_same_thread=False, timeout=30, factory=_Connection
-        )
+        try:
+            conn = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, timeout=30, factory=_Connection
+            )
+        except sqlite3.Error as exc:
+            raise _explain(exc, self._path) from exc
+        conn.path = self._path
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")  # a job is on disk before its request leaves the machine
-        except sqlite3.DatabaseError as exc:
+        except BaseException:
             conn.close()
-            raise UserError(f"The library at {self._path} cannot be opened ({exc}).") from None
+            raise
         conn.row_factory = sqlite3.Row
         return conn
 
@@ -145,10 +230,12 @@ class Library:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite has rolled back itself after some errors (a full disk)
+                    with suppress(sqlite3.Error, UserError):
+                        conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close every connection; the library cannot be used afterwards."""
@@ -637,8 +724,13 @@ def _image_size(path: Path) -> tuple[int, int]:
 
 def _atomic_copy(source: Path, dest: Path) -> None:
     """Copy bytes and times to `dest` through a temp file, so `dest` is never half-written."""
-    with replacing(dest) as temp:
-        shutil.copy2(source, temp)
+    atomic_copy(source, dest)
+
+
+def image_files(data_dir: Path) -> Iterator[Path]:
+    """The PNGs a library folder holds: downloads (`images/<id>/<n>.png`) and imports (`imports/*.png`)."""
+    yield from (data_dir / "images").glob("*/*.png")
+    yield from (data_dir / "imports").glob("*.png")
 
 
 def _export_name(record: ImageRecord) -> str:

@@ -1,0 +1,168 @@
+"""Rebuilding a damaged library's index from what survives: its PNGs on disk (their `parameters`), then the bucket.
+
+The damaged index is renamed aside first (`library.sqlite3.damaged-<UTC time>`, with its `-wal` and `-shm`),
+so nothing is ever written to it and it can still be given to someone who repairs SQLite files.
+Favourites, and jobs that had no images yet, live only in the index: the bucket gives back the latter.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.services.errors import LibraryDamaged, UserError
+from app.services.library.pngmeta import open_png, parameters_of
+from app.services.library.store import DATABASE_NAME, Library, request_as_sent, unknown_fields
+from app.services.models import ImageRecord, Job, JobState, Origin
+from contract import MESSAGES, Parameters, check_inference_id, id_from_key
+
+if TYPE_CHECKING:
+    from app.services.jobs.tracker import JobTracker
+
+log = logging.getLogger(__name__)
+
+REBUILT = "Rebuilt from its images on disk."
+RECOVERED = "Recovered from the deployment's bucket after the library was rebuilt."
+
+
+@dataclass(slots=True)
+class Rebuilt:
+    """What a rebuild found; `message` says it for the user."""
+
+    backup: Path | None
+    jobs: int = 0
+    images: int = 0
+    imports: int = 0
+    unreadable: list[str] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        kept = f"The damaged index was kept as {self.backup.name}. " if self.backup else ""
+        found = (
+            f"Rebuilt the library from {self.images} image{'s' if self.images != 1 else ''} of {self.jobs} "
+            f"job{'s' if self.jobs != 1 else ''} and {self.imports} import{'s' if self.imports != 1 else ''}."
+        )
+        skipped = f" Not readable, left in place: {', '.join(self.unreadable[:5])}" if self.unreadable else ""
+        if len(self.unreadable) > 5:
+            skipped += f" and {len(self.unreadable) - 5} more"
+        return kept + found + (skipped + "." if skipped else "") + " Favourites are not kept in the images."
+
+
+def damage(data_dir: str | os.PathLike[str]) -> LibraryDamaged | None:
+    """The damage that keeps the library in `data_dir` from opening, or None when it opens."""
+    try:
+        Library(data_dir).close()
+    except LibraryDamaged as exc:
+        return exc
+    return None
+
+
+def set_aside(data_dir: str | os.PathLike[str]) -> Path | None:
+    """Rename the index and its `-wal`/`-shm` to `library.sqlite3.damaged-<UTC time>…`; None when there is none."""
+    index = Path(data_dir) / DATABASE_NAME
+    if not index.exists():
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    backup = index.with_name(f"{DATABASE_NAME}.damaged-{stamp}")
+    for suffix in ("-wal", "-shm", ""):  # the index last: a crash between leaves it whole with its log
+        part = index.with_name(index.name + suffix)
+        if part.exists():
+            part.rename(backup.with_name(backup.name + suffix))
+    return backup
+
+
+def rebuild_library(data_dir: str | os.PathLike[str], *, target: str) -> Rebuilt:
+    """Set the damaged index aside, then index every PNG under `images/<id>/` (one completed job a folder,
+    recorded for `target`) and `imports/`, with the parameters each carries."""
+    result = Rebuilt(set_aside(data_dir))
+    with Library(data_dir) as library:
+        for folder in sorted(p for p in library.images_dir.glob("*") if p.is_dir()):
+            records = _job_images(folder, result)
+            if records:
+                library.add_job(_job(folder.name, records, target))
+                library.add_images(records)
+                result.jobs += 1
+                result.images += len(records)
+        imports = [r for path in sorted(library.imports_dir.glob("*.png")) if (r := _image(path, result))]
+        for record in imports:
+            record.origin = Origin.IMPORTED
+        result.imports = len(library.add_images(imports))
+    log.info("library rebuilt: %s", result.message)
+    return result
+
+
+def recover_from_bucket(tracker: JobTracker) -> list[Job]:
+    """Add the jobs the target's bucket has a notification for and the library does not know; the tracker then
+    downloads their images as it does for any job (one list request per 1,000 notifications)."""
+    s3, bucket = tracker.connection.s3, tracker.target.bucket
+    ids: set[str] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=MESSAGES):
+        ids.update(i for item in page.get("Contents", []) if (i := id_from_key(item["Key"], MESSAGES)))
+    found = tracker.adopt(ids - tracker.library.known_job_ids(ids))
+    return [tracker.library.update_job(job.inference_id, message=RECOVERED) or job for job in found]
+
+
+def _job_images(folder: Path, result: Rebuilt) -> list[ImageRecord]:
+    try:
+        inference_id = check_inference_id(folder.name)
+    except ValueError:
+        return []
+    numbered = sorted((int(p.stem), p) for p in folder.glob("*.png") if p.stem.isdigit())
+    records = []
+    for index, path in numbered:
+        record = _image(path, result)
+        if record is not None:
+            record.inference_id, record.index = inference_id, index
+            records.append(record)
+    return records
+
+
+def _image(path: Path, result: Rebuilt) -> ImageRecord | None:
+    try:
+        with open_png(path, load=False) as image:
+            params = parameters_of(image, path.name) or Parameters()
+            width, height = image.size
+    except UserError as exc:
+        log.warning("not indexed: %s", exc)
+        result.unreadable.append(str(path.relative_to(path.parents[1])))
+        return None
+    engine = params.extra.get("Engine") or params.model
+    return ImageRecord(
+        id=None,
+        path=str(path),
+        parameters=params,
+        width=width,
+        height=height,
+        created_at=datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="microseconds"),
+        engine="sandbox" if engine and "sandbox" in engine.lower() else engine,
+    )
+
+
+def _job(inference_id: str, records: list[ImageRecord], target: str) -> Job:
+    p = records[0].parameters
+    sent: dict[str, Any] = {
+        "prompt": p.prompt,
+        "negative_prompt": p.negative_prompt,
+        "num_inference_steps": p.steps,
+        "guidance_scale": p.guidance_scale,
+        "seed": p.seed,
+        "width": p.width or records[0].width,
+        "height": p.height or records[0].height,
+        "num_images_per_prompt": len(records),
+    }
+    sent = {name: value for name, value in sent.items() if value is not None}
+    created = min(r.created_at for r in records)
+    return Job(
+        inference_id=inference_id,
+        request=request_as_sent(sent),
+        target=target,
+        state=JobState.COMPLETED,
+        created_at=created,
+        updated_at=created,
+        message=REBUILT,
+        unknown_fields=unknown_fields(sent),
+    )
