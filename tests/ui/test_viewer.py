@@ -121,3 +121,29 @@ def test_zoom_fit_and_actual_size(qtbot, viewer):
     assert viewer.zoom_label.text() == "156%"
     viewer.canvas.fit()
     assert viewer.canvas.zoom == pytest.approx(fitted) and viewer.canvas.fitted
+
+
+@pytest.mark.parametrize("side", [5000, 13000], ids=["20-megapixels", "169-megapixels"])
+def test_an_image_above_the_pixel_cap_is_not_decoded_and_the_viewer_says_why(qtbot, demo_library, tmp_path, side):
+    import struct
+    import zlib
+
+    from contract import PNG_SIGNATURE, Parameters
+    from contract.png import png_chunk
+
+    library = demo_library(2)
+    huge = tmp_path / "huge.png"
+    rows = zlib.compress(b"\x00" + b"\x80" * 3 * side)  # the header declares side²; the data holds one row
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+    huge.write_bytes(PNG_SIGNATURE + header + png_chunk(b"IDAT", rows) + png_chunk(b"IEND", b""))
+    library.add_image(huge, Parameters(prompt="huge"), width=side, height=side, created_at="2999-01-01T00:00:00")
+    model = GalleryModel(library)
+    widget = Viewer(model)
+    qtbot.addWidget(widget)
+    with qtbot.waitSignal(model.reloaded):
+        model.reload()
+    widget.show_row(0)
+    qtbot.waitUntil(lambda: "megapixels" in widget.canvas.loading_text)
+    assert f"huge.png is {side} × {side} pixels" in widget.canvas.loading_text
+    assert not widget.canvas.has_image()
+    model.shutdown()

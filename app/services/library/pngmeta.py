@@ -14,12 +14,17 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from app.services.errors import UserError
 from app.services.files import atomic_write
+from app.services.library.pixels import checked_size
 from contract import CHUNK_KEY, PNG_SIGNATURE, Parameters, format_parameters, parse_parameters, with_text_chunks
 
 
 def open_png(path: str | os.PathLike[str], *, load: bool = True) -> Image.Image:
-    """Open a PNG (fully decoded when `load`), or raise UserError naming the file and the problem."""
+    """Open a PNG (fully decoded when `load`), or raise UserError naming the file and the problem.
+
+    An image above the app's pixel cap is refused from its header, before Pillow reads it.
+    """
     path = Path(path)
+    checked_size(path)
     try:
         image = Image.open(path)
     except FileNotFoundError:

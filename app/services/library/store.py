@@ -24,6 +24,7 @@ from typing import Any
 
 from app.services.errors import DiskFull, LibraryDamaged, UserError
 from app.services.files import atomic_copy, replacing
+from app.services.library.pixels import checked_size
 from app.services.library.pngmeta import open_png, parameters_of, parameters_text, write_parameters
 from app.services.library.schema import (
     IMAGE_COLUMNS,
@@ -541,6 +542,7 @@ class Library:
             if not _is_whole_png(path):
                 with replacing(path) as temp:
                     s3_client.download_file(bucket, key, str(temp), Config=download_config())
+                    checked_size(temp, name=f"The image {key} from the cloud")
                     params = self._ensure_parameters(temp, fallback, key)
             else:
                 params = self._ensure_parameters(path, fallback, key)
@@ -564,7 +566,7 @@ class Library:
         for record in records:
             try:
                 self.thumbnails.thumbnail_path(record.path)
-            except OSError:  # a cache: the gallery makes it again when it asks
+            except (OSError, UserError):  # a cache: the gallery makes it again when it asks
                 log.warning("no thumbnail for %s", record.path, exc_info=True)
         return records
 

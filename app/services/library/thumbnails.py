@@ -2,7 +2,8 @@
 
 Each thumbnail is named by the md5 of its source's file URI and stores the source's
 URI, mtime and size in its own PNG text, so a changed source gets a fresh one.
-Callers run this on a worker thread: it reads and writes the disk.
+Callers run this on a worker thread: it reads and writes the disk. An image above the app's pixel
+cap gets no thumbnail (UserError), checked from its header.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from PIL import Image, PngImagePlugin
 
 from app.services.files import replacing
+from app.services.library.pixels import checked_size
 
 DEFAULT_SIZE = 256
 _FOLDERS = ((128, "normal"), (256, "large"), (512, "x-large"), (1024, "xx-large"))
@@ -72,6 +74,7 @@ class ThumbnailCache:
 
     def _make(self, source: Path, stat: os.stat_result, target: Path, size: int) -> None:
         _, limit = _folder(size)
+        checked_size(source)
         with Image.open(source) as image:
             image.draft("RGB", (limit, limit))
             if image.mode not in ("RGB", "RGBA"):

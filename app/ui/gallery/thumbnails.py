@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QPoint, QRectF, QRunnable, QSize, Qt, QThrea
 from PySide6.QtGui import QImage, QImageReader, QPainter, QPainterPath, QPixmap
 
 from app.services.errors import UserError
+from app.services.library import checked_size
 
 MAX_PENDING = 32
 HOLD_MS = 90  # renders wait while the grid scrolls: rows flying past are not worth a thumbnail
@@ -47,7 +48,11 @@ def render_thumbnail(thumbnail_path: ThumbnailPath, path: str, pixels: int) -> Q
 
 
 def read_image(path: str) -> QImage:
-    """The whole image at `path`, for the viewer and the clipboard (worker thread); a message names a missing file."""
+    """The whole image at `path`, for the viewer and the clipboard (worker thread); a message names a missing file.
+
+    An image above the app's pixel cap is refused from its header (UserError), before Qt decodes it.
+    """
+    checked_size(path)
     image = QImage(path)
     if image.isNull():
         raise UserError(f"{Path(path).name} could not be read; it may have been moved or deleted.")

@@ -109,7 +109,9 @@ class ImageCanvas(QGraphicsView):
         painter.save()
         painter.resetTransform()
         painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-        painter.drawText(self.viewport().rect(), int(Qt.AlignmentFlag.AlignCenter), self.loading_text)
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap  # a refusal is a sentence or two
+        margin = 4 * self.fontMetrics().averageCharWidth()
+        painter.drawText(self.viewport().rect().adjusted(margin, 0, -margin, 0), int(flags), self.loading_text)
         painter.restore()
 
     def _apply_fit(self) -> None:
