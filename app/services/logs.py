@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import sys
 from pathlib import Path
+
+from app.services.errors import is_no_room
 
 LOG_NAME = "diffusion-desk.log"
 _QUIET = ("botocore", "boto3", "urllib3", "s3transfer")
@@ -18,7 +21,7 @@ def setup_logging(log_dir: Path, level: int = logging.INFO) -> logging.Handler:
     for handler in root.handlers:
         if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == path:
             return handler
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    handler = _LogFile(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
     handler.setLevel(level)
     root.addHandler(handler)
@@ -27,6 +30,23 @@ def setup_logging(log_dir: Path, level: int = logging.INFO) -> logging.Handler:
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
     return handler
+
+
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """The log file; on a full disk a record is dropped quietly (the user is told once, by the operation that
+    failed), rather than logging's own traceback on stderr for every record."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if is_no_room(sys.exc_info()[1]):
+            return
+        super().handleError(record)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as exc:  # the last records' flush: dropped as above
+            if not is_no_room(exc):
+                raise
 
 
 def stop_logging(handler: logging.Handler) -> None:

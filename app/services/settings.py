@@ -144,8 +144,8 @@ def load_settings(dirs: AppDirs) -> Settings:
     try:
         return Settings.from_dict(data)
     except ValueError as exc:
-        lines = "".join(f"\n  {line}" for line in str(exc).splitlines())
-        raise SettingsUnreadable(path, f"some values are of the wrong type:{lines}\n") from None
+        fields = "; ".join(str(exc).splitlines())
+        raise SettingsUnreadable(path, f"some values are of the wrong type ({fields}).") from None
 
 
 class SettingsUnreadable(UserError):

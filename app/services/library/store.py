@@ -113,12 +113,21 @@ class _Connection(sqlite3.Connection):
             raise _explain(exc, self.path) from exc
 
 
+def _no_room(path: Path) -> bool:
+    """Whether the disk holding `path` has (next to) no room left for this user."""
+    try:
+        return shutil.disk_usage(path.parent).free < 1024 * 1024
+    except OSError:
+        return False
+
+
 def _explain(exc: sqlite3.Error, path: Path) -> Exception:
     """The user's error for an SQLite error they can act on (the same error otherwise: a bug)."""
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
         return LibraryDamaged(path, str(exc))
-    if code == sqlite3.SQLITE_FULL:
+    if code == sqlite3.SQLITE_FULL or (code in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN) and _no_room(path)):
+        # SQLite says "disk I/O error" when a full disk refuses its shared-memory file or a sync
         return DiskFull(path.parent, "the library")
     if code in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN):
         return UserError(f"The library at {path} cannot be read or written ({exc}).", hint="Check that disk.")
@@ -204,6 +213,8 @@ class Library:
             version = self._writer.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise UserError(f"The library at {self._path} was made by a newer Diffusion Desk; update the app.")
+            if version == SCHEMA_VERSION:
+                return  # nothing to write: a library opens for reading even on a full disk
             migrations = "".join(sql for upto, sql in sorted(MIGRATIONS.items()) if version < upto)
             self._writer.executescript(
                 f"BEGIN IMMEDIATE;{SCHEMA}{migrations}PRAGMA user_version={SCHEMA_VERSION};COMMIT;"

@@ -1,0 +1,179 @@
+"""A full disk is one clear message, and nothing is half-written: the library, `--out`, settings, exports.
+
+The disk is real: a small tmpfs mounted for the test, so the kernel itself answers ENOSPC to SQLite's
+writes, to shutil's sendfile, to Pillow's and boto3's writes alike (patching `os.write` would miss all
+of those: none of them goes through it). Mounting needs root or CAP_SYS_ADMIN, as in CI; unprivileged,
+run the tests in a user namespace, `unshare -rm .venv/bin/python -m pytest tests/services/test_full_disk.py`.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import subprocess
+from pathlib import Path
+
+import orjson
+import pytest
+from PIL import Image
+
+from app.cli import main
+from app.services.errors import DiskFull
+from app.services.files import atomic_copy, atomic_write
+from app.services.library.pngmeta import write_parameters
+from app.services.library.store import Library
+from app.services.models import JobState
+from app.services.settings import AppDirs, Settings, load_settings, save_settings
+from contract import Parameters
+
+PAGE = 4096
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+class Disk:
+    """A mounted tmpfs of a few MB; `fill(leave)` takes all its room but `leave` bytes, `free()` gives it back."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.filler = root / ".filler"
+
+    def fill(self, leave: int = 0) -> None:
+        with self.filler.open("ab", buffering=0) as file:
+            try:
+                while file.write(b"\0" * PAGE):
+                    pass
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+        size = self.filler.stat().st_size
+        os.truncate(self.filler, max(0, size - leave - leave % PAGE))
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def files(self) -> list[str]:
+        return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file() and p != self.filler)
+
+
+@pytest.fixture
+def disk(tmp_path):
+    root = tmp_path / "disk"
+    root.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(root)], capture_output=True, text=True, check=False
+    )
+    if mounted.returncode:
+        pytest.skip(
+            f"a small tmpfs cannot be mounted here ({mounted.stderr.strip()}): run as root or under unshare -rm"
+        )
+    try:
+        yield Disk(root)
+    finally:
+        subprocess.run(["umount", "-l", str(root)], check=False)
+
+
+@pytest.fixture
+def full_data(disk, monkeypatch):
+    """App dirs whose data dir (library, images, logs) is on the small disk."""
+    dirs = AppDirs(disk.root.parent / "config", disk.root / "data").create()
+    monkeypatch.setenv("DIFFUSION_DESK_CONFIG_DIR", str(dirs.config_dir))
+    monkeypatch.setenv("DIFFUSION_DESK_DATA_DIR", str(dirs.data_dir))
+    Library(dirs.data_dir).close()
+    return dirs
+
+
+def _cloud_args(cloud) -> list[str]:
+    return ["--endpoint-url", cloud.endpoint_url, "--region", cloud.region]
+
+
+def test_generating_on_a_full_data_disk_says_so_once_and_sends_nothing(cloud, disk, full_data):
+    disk.fill()
+    code, out, err = run(*_cloud_args(cloud), "generate", "a lighthouse", "--size", "64x64")
+    assert code == 1 and out == ""
+    assert err.count("error:") == 1 and "Traceback" not in err and "Logging error" not in err
+    assert f"The disk holding {full_data.data_dir} is full, so the library could not be saved." in err
+    assert "Nothing was half-written: free some space and try again." in err
+    assert cloud.client("s3").list_objects_v2(Bucket=cloud.deployment.bucket, Prefix="requests/")["KeyCount"] == 0
+    disk.free()
+    with Library(full_data.data_dir) as library:
+        assert library.jobs() == []  # no half-recorded job
+    code, out, err = run(*_cloud_args(cloud), "generate", "a lighthouse", "--size", "64x64")
+    assert code == 0, err
+
+
+def test_a_full_out_folder_copies_whole_images_only_and_says_how_far_it_got(cloud, dirs, disk):
+    args = [*_cloud_args(cloud), "generate", "a harbour", "--size", "256x256", "--seed", "9", "--n", "3"]
+    code, out, err = run(*args, "--wait", "--json")
+    assert code == 0, err
+    sizes = [Path(p).stat().st_size for p in orjson.loads(out)[0]["images"]]
+    out_dir = disk.root / "out"
+    out_dir.mkdir()
+    disk.fill(leave=sizes[0] + sizes[1] // 2)  # room for one image and half of the next
+
+    code, out, err = run(*args, "--out", str(out_dir))
+    assert code == 1 and "Traceback" not in err and err.count("error:") == 1
+    assert f"The disk holding {out_dir} is full, so " in err and "1 of 3 images were copied" in err
+    assert "every one is in the library (`python -m app jobs` lists them)" in err
+    (copied,) = disk.files()
+    with Image.open(out_dir / Path(copied).name) as image:
+        image.load()  # whole, not truncated
+    assert not list(out_dir.glob(".*.part"))
+
+
+def test_a_full_data_disk_during_a_download_keeps_the_job_and_finishes_it_once_there_is_room(cloud, disk, full_data):
+    code, out, err = run(*_cloud_args(cloud), "generate", "a harbour", "--size", "512x512", "--json")
+    assert code == 0, err
+    (job,) = orjson.loads(out)
+    cloud.wait_idle()
+    disk.fill(leave=8 * PAGE)  # room for the library's few pages, not for a 512×512 image
+
+    code, out, err = run(*_cloud_args(cloud), "jobs", "--json")
+    assert "Traceback" not in err and "Logging error" not in err
+    with Library(full_data.data_dir) as library:
+        kept = library.get_job(job["inference_id"])
+    assert kept.state == JobState.QUEUED  # not failed: its images wait in the bucket
+    for name in disk.files():  # no temp file left, and any image there is whole
+        assert not name.endswith(".part"), name
+        if name.endswith(".png"):
+            with Image.open(disk.root / name) as image:
+                image.load()
+
+    disk.free()
+    code, out, err = run(*_cloud_args(cloud), "jobs", "--json")
+    (done,) = [j for j in orjson.loads(out) if j["inference_id"] == job["inference_id"]]
+    assert done["state"] == "completed" and len(done["images"]) == 1
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(lambda path: atomic_write(path, b"x" * 64 * PAGE), id="atomic_write"),
+        pytest.param(lambda path: atomic_copy(path.parent.parent / "source.bin", path), id="atomic_copy"),
+        pytest.param(
+            lambda path: write_parameters(Image.effect_noise((256, 256), 90).convert("RGB"), Parameters("p"), path),
+            id="a PNG with parameters",
+        ),
+    ],
+)
+def test_every_atomic_write_on_a_full_disk_keeps_the_old_file_and_leaves_no_temp(disk, write):
+    (disk.root.parent / "source.bin").write_bytes(os.urandom(64 * PAGE))
+    path = disk.root / "kept.png"
+    path.write_bytes(b"the old file")
+    disk.fill(leave=4 * PAGE)
+    with pytest.raises(DiskFull, match=r"The disk holding .*/disk is full, so kept\.png could not be saved\."):
+        write(path)
+    assert path.read_bytes() == b"the old file" and disk.files() == ["kept.png"]
+
+
+def test_settings_on_a_full_disk_keep_the_old_file(disk):
+    dirs = AppDirs(disk.root / "config", disk.root / "data").create()
+    save_settings(dirs, Settings(region="eu-west-1"))
+    disk.fill()
+    with pytest.raises(DiskFull):
+        save_settings(dirs, Settings(region="eu-west-1", targets=[{"name": f"t{n}" * 50} for n in range(400)]))
+    assert load_settings(dirs).region == "eu-west-1" and disk.files() == ["config/settings.json"]
