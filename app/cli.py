@@ -8,6 +8,8 @@
     rebuild-library   a damaged library: keep the damaged index aside, index the images on disk, then the bucket's jobs
     deploy [--instance-type T] [--max-instances N] [--yes]   the cloud side, as Settings → Deploy does
     teardown [--yes]  delete the deployment and all it holds (without --yes: show what that is)
+    cost [--json]     what the deployment costs now, today, this month and per job
+    stop-now [--yes] | keep-warm 15|30|60|off | max-instances N   the endpoint's instances (app/cli_cost.py)
 
 Progress goes to stderr, results to stdout; a failure exits non-zero with a clear message.
 """
@@ -24,6 +26,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from app.cli_cost import add_commands as add_cost_commands
 from app.cli_deploy import add_commands as add_deploy_commands
 from app.services.errors import DiskFull, LibraryDamaged, UserError, is_no_room
 from app.services.files import atomic_copy
@@ -136,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     rebuild.set_defaults(run=_rebuild)
     add_deploy_commands(commands, common)
+    add_cost_commands(commands, common, _open)
     return parser
 
 

@@ -23,6 +23,11 @@ MANIFEST_NAME = "manifest.json"
 APP_NAME = "diffusion-desk"
 #: The prefix the AWS guidance's own CDK app writes its parameters under.
 GUIDANCE_APP_NAME = "simple-gen-ai-service"
+#: The tag the endpoint stack puts on every resource: its value is the deployment's name (Budgets and
+#: Cost Explorer filter by it once it is activated as a cost allocation tag).
+DEPLOYMENT_TAG = "diffusion-desk:deployment"
+#: The one-time scheduled action that ends Keep warm (Application Auto Scaling runs it even with the app closed).
+KEEP_WARM_ACTION = "diffusion-desk-keep-warm-end"
 
 BUCKET_PARAM = "bucketName"
 ENDPOINT_PARAM = "endpointName"

@@ -61,6 +61,8 @@ class Settings:
     retry_mode: str = "adaptive"
     request_ttl_seconds: int = 6 * 3600
     invocation_timeout_seconds: int = 3600
+    #: The user's on-demand prices per hour, by "region/instance type", over the shipped price table.
+    prices: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:

@@ -1,0 +1,196 @@
+"""The panel's controls, each one Application Auto Scaling call on the endpoint's scalable target.
+
+- Stop now: MaxCapacity 0 (and MinCapacity 0). Application Auto Scaling scales in to the new maximum at
+  once, whatever the backlog; requests wait in the queue (until their TTL) and nothing scales out until
+  `set_max_instances` raises the maximum again.
+- Keep warm: MinCapacity 1, and a one-time scheduled action that sets it back to 0 when the time is up,
+  so it ends by itself even when the app is closed.
+- Maximum instances: MaxCapacity N.
+
+Each returns when the call was accepted; `applied` says whether AWS has carried it out (the scaling
+activity that followed it, and the endpoint's instance count).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from app.services.cloud.aws import Connection, error_code
+from app.services.cloud.targets import Target
+from app.services.cost import usage
+from app.services.errors import UserError
+from app.services.lanes import Lane, lane
+from contract import KEEP_WARM_ACTION
+
+VARIANT = "AllTraffic"
+KEEP_WARM_MINUTES = (15, 30, 60)
+MOST_INSTANCES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """What a control asked of AWS, and when."""
+
+    what: str  # "Stop now", "Keep warm for 15 minutes", "At most 2 instances"
+    asked_at: datetime
+    wanted_instances: int | None = None  # the count it leads to, when it leads to one
+    until: datetime | None = None  # Keep warm's end
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    done: bool
+    message: str
+
+
+@lane(Lane.NETWORK)
+def waiting(connection: Connection, target: Target, now: datetime | None = None) -> int:
+    """The endpoint's backlog (ApproximateBacklogSize, the newest minute): what Stop now leaves waiting."""
+    value, _ = _call(
+        "cloudwatch:GetMetricStatistics",
+        lambda: usage.latest(
+            connection.client("cloudwatch"),
+            "ApproximateBacklogSize",
+            [{"Name": "EndpointName", "Value": target.endpoint_name}],
+            "Maximum",
+            now or datetime.now(UTC),
+        ),
+    )
+    return int(value)
+
+
+@lane(Lane.NETWORK)
+def stop_now(connection: Connection, target: Target) -> Control:
+    """Scale in to zero at once, even with a backlog; nothing scales out until the maximum is raised again."""
+    asked = datetime.now(UTC)
+    _register(connection, target, MinCapacity=0, MaxCapacity=0)
+    _forget_keep_warm(connection, target)
+    return Control("Stop now", asked, wanted_instances=0)
+
+
+@lane(Lane.NETWORK)
+def keep_warm(connection: Connection, target: Target, minutes: int) -> Control:
+    """At least one instance for `minutes` (15, 30 or 60), ended by a one-time scheduled action."""
+    if minutes not in KEEP_WARM_MINUTES:
+        raise UserError(f"Keep warm lasts 15, 30 or 60 minutes, not {minutes}.")
+    limits = _limits(connection, target)
+    if limits.get("MaxCapacity", 1) < 1:
+        raise UserError("The endpoint is stopped (at most 0 instances): set the maximum instances first.")
+    asked = datetime.now(UTC)
+    until = (asked + timedelta(minutes=minutes)).replace(microsecond=0)
+    _register(connection, target, MinCapacity=1)
+    _call(
+        "application-autoscaling:PutScheduledAction",
+        lambda: connection.client("application-autoscaling").put_scheduled_action(
+            **_target(target),
+            ScheduledActionName=KEEP_WARM_ACTION,
+            Schedule=f"at({until:%Y-%m-%dT%H:%M:%S})",
+            Timezone="UTC",
+            ScalableTargetAction={"MinCapacity": 0},
+        ),
+    )
+    return Control(f"Keep warm for {minutes} minutes", asked, wanted_instances=1, until=until)
+
+
+@lane(Lane.NETWORK)
+def end_keep_warm(connection: Connection, target: Target) -> Control:
+    asked = datetime.now(UTC)
+    _register(connection, target, MinCapacity=0)
+    _forget_keep_warm(connection, target)
+    return Control("Keep warm ended", asked)
+
+
+@lane(Lane.NETWORK)
+def set_max_instances(connection: Connection, target: Target, count: int) -> Control:
+    """At most `count` instances (1 to 20); raising it from 0 resumes a stopped endpoint."""
+    if not isinstance(count, int) or not 1 <= count <= MOST_INSTANCES:
+        raise UserError(
+            f"The maximum instances must be a whole number from 1 to {MOST_INSTANCES} (Stop now sets 0), not {count}."
+        )
+    asked = datetime.now(UTC)
+    limits = _limits(connection, target)
+    _register(connection, target, MaxCapacity=count, MinCapacity=min(int(limits.get("MinCapacity", 0)), count))
+    return Control(f"At most {count} instance{'s' if count != 1 else ''}", asked)
+
+
+@lane(Lane.NETWORK)
+def applied(connection: Connection, target: Target, control: Control) -> Applied:
+    """Whether AWS has carried out `control`: a scaling activity since it was asked, and the instance count."""
+    history = _call(
+        "application-autoscaling:DescribeScalingActivities",
+        lambda: usage.activities(connection.client("application-autoscaling"), target.endpoint_name, VARIANT),
+    )
+    after = [a for a in history if a.start >= control.asked_at - timedelta(seconds=1)]
+    described = _call(
+        "sagemaker:DescribeEndpoint",
+        lambda: connection.client("sagemaker").describe_endpoint(EndpointName=target.endpoint_name),
+    )
+    count = (described.get("ProductionVariants") or [{}])[0].get("CurrentInstanceCount")
+    if control.wanted_instances is None or count == control.wanted_instances:
+        done = [a for a in after if a.fulfilled]
+        when = done[-1].end if done else datetime.now(UTC)
+        return Applied(True, f"{control.what}: applied by AWS at {when:%H:%M:%S} UTC ({count} in service).")
+    if any(a.status in ("Pending", "InProgress") for a in after):
+        return Applied(False, f"{control.what}: AWS is applying it ({count} in service now).")
+    return Applied(False, f"{control.what}: accepted; waiting for AWS to act ({count} in service now).")
+
+
+def _target(target: Target) -> dict[str, str]:
+    return {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": usage.resource_id(target.endpoint_name, VARIANT),
+        "ScalableDimension": usage.DIMENSION,
+    }
+
+
+def _limits(connection: Connection, target: Target) -> dict:
+    found = _call(
+        "application-autoscaling:DescribeScalableTargets",
+        lambda: connection.client("application-autoscaling").describe_scalable_targets(
+            ServiceNamespace="sagemaker", ResourceIds=[_target(target)["ResourceId"]]
+        )["ScalableTargets"],
+    )
+    if not found:
+        raise UserError(
+            f"The endpoint {target.endpoint_name} has no autoscaling target, so its instances cannot be controlled.",
+            hint="Update the deployment from Settings → Deploy.",
+        )
+    return found[0]
+
+
+def _register(connection: Connection, target: Target, **limits: int) -> None:
+    _limits(connection, target)  # the target must exist: registering would make a new one
+    _call(
+        "application-autoscaling:RegisterScalableTarget",
+        lambda: connection.client("application-autoscaling").register_scalable_target(**_target(target), **limits),
+    )
+
+
+def _forget_keep_warm(connection: Connection, target: Target) -> None:
+    try:
+        connection.client("application-autoscaling").delete_scheduled_action(
+            **_target(target), ScheduledActionName=KEEP_WARM_ACTION
+        )
+    except ClientError as exc:
+        if error_code(exc) not in ("ObjectNotFoundException", "ValidationException"):
+            raise _refused("application-autoscaling:DeleteScheduledAction", exc) from None
+
+
+def _call(permission: str, call):
+    try:
+        return call()
+    except (ClientError, BotoCoreError) as exc:
+        raise _refused(permission, exc) from None
+
+
+def _refused(permission: str, exc: BaseException) -> UserError:
+    code = error_code(exc)
+    if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+        return UserError(
+            f"AWS refused {permission}: these credentials may not do that.", hint="Ask for that permission."
+        )
+    message = exc.response.get("Error", {}).get("Message", "") if isinstance(exc, ClientError) else str(exc)
+    return UserError(f"AWS did not take {permission} ({code}: {message}).")

@@ -1,0 +1,364 @@
+"""The capacity and cost panel's figures: now, today, this month and per image, each saying where it came from.
+
+Every read is its own AWS call; one that is refused becomes a line naming the missing permission, and the
+report shows what the other calls told (`problems`). Nothing here is a bill: the spend is an estimate from
+instance-minutes times an on-demand price, and Cost Explorer's billed figure stands beside it where allowed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from app.services.cloud.aws import Connection, error_code
+from app.services.cloud.targets import Target
+from app.services.cost import usage
+from app.services.cost.prices import NoPrice, Price, PriceTable, price_for
+from app.services.lanes import Lane, lane
+from contract import DEPLOYMENT_TAG, KEEP_WARM_ACTION
+
+log = logging.getLogger(__name__)
+
+VARIANT = "AllTraffic"
+#: Target tracking scales in after 15 one-minute periods under its target (its scale-in alarm's default).
+SCALE_IN_MINUTES = 15
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException"}
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Now:
+    status: str
+    instances: int | None
+    backlog: int | None
+    min_capacity: int | None
+    max_capacity: int | None
+    starting_since: datetime | None = None  # an instance is starting (a scale-out not yet fulfilled)
+    keep_warm_until: datetime | None = None
+    scale_in_expected: datetime | None = None
+    last_change: str = ""  # the newest scaling activity, in words
+
+    @property
+    def stopped(self) -> bool:
+        return self.max_capacity == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Instance-minutes and spend over a period, from CloudWatch and from the activity history."""
+
+    label: str
+    start: datetime
+    minutes: float | None  # from CloudWatch's host metrics
+    activity_minutes: float | None  # from the scaling activities
+    spend: float | None  # minutes (CloudWatch's, else the activities') times the price
+
+    @property
+    def source(self) -> str:
+        if self.minutes is not None:
+            return "CloudWatch host metrics"
+        return "scaling activity history" if self.activity_minutes is not None else "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class CostReport:
+    target: str
+    endpoint: str
+    region: str
+    instance_type: str
+    at: datetime
+    now: Now
+    today: Period
+    month: Period
+    price: Price | None
+    billed: float | None = None  # Cost Explorer's month to date, by the deployment's tag
+    seconds_per_job: float | None = None
+    cold_start: float | None = None  # median seconds of the last cold starts
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def per_hour(self) -> float | None:
+        return self.price.per_hour if self.price else None
+
+    def job_cost(self, images: int = 1) -> float | None:
+        """The estimate for one job of `images` images, or None when the price or the job time is unknown."""
+        if self.price is None or self.seconds_per_job is None:
+            return None
+        return job_cost(self.price.per_hour, self.seconds_per_job)
+
+    def lines(self) -> list[str]:
+        """The report in words, as the CLI prints it and the panel shows it."""
+        now = self.now
+        money = self.price.currency if self.price else "USD"
+        limits = f"{now.min_capacity}–{now.max_capacity}" if now.max_capacity is not None else "unknown"
+        found = [
+            f"{self.target}: endpoint {self.endpoint} on {self.instance_type or 'an unknown instance type'} "
+            f"in {self.region}, at {self.at:%Y-%m-%d %H:%M} UTC",
+            f"Now: {now_words(now)}; {limits} instances allowed",
+        ]
+        for period in (self.today, self.month):
+            minutes = period.minutes if period.minutes is not None else period.activity_minutes
+            if minutes is None:
+                found.append(f"{_first_up(period.label)}: unknown")
+                continue
+            spend = f"≈ {period.spend:.2f} {money}" if period.spend is not None else "no price"
+            found.append(f"{_first_up(period.label)}: {minutes:.0f} instance-minutes, {spend} ({period.source})")
+        billed = f"{self.billed:.2f} {money}" if self.billed is not None else "not available"
+        found.append(f"Billed this month (Cost Explorer, by the tag {DEPLOYMENT_TAG}): {billed}")
+        if self.price:
+            found.append(f"Price: {self.price.per_hour:g} {money} per instance-hour ({self.price.source})")
+        cost = self.job_cost()
+        if cost is not None and self.seconds_per_job is not None:
+            found.append(f"Per job: ≈ {cost:.4f} {money} ({self.seconds_per_job:.0f} s on an instance, on average)")
+        if self.cold_start is not None:
+            found.append(f"Cold start: {self.cold_start / 60:.1f} min (median of this deployment's last ones)")
+        return found + [f"! {problem}" for problem in self.problems]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["now"]["stopped"] = self.now.stopped
+        data["today"]["source"], data["month"]["source"] = self.today.source, self.month.source
+        data["job_cost"] = self.job_cost()
+        return _plain(data)
+
+
+def now_words(now: Now) -> str:
+    """The endpoint now, in a designer's words."""
+    count = "unknown instances" if now.instances is None else f"{now.instances} in service"
+    words = [f"{now.status}, {count}"]
+    if now.backlog:
+        words.append(f"{now.backlog} job{'s' if now.backlog != 1 else ''} waiting or running")
+    if now.stopped:
+        words.append("stopped: nothing starts until the maximum instances is raised")
+    if now.starting_since:
+        words.append(f"an instance is starting since {now.starting_since:%H:%M:%S} UTC")
+    if now.keep_warm_until:
+        words.append(f"kept warm until {now.keep_warm_until:%H:%M} UTC")
+    if now.scale_in_expected:
+        words.append(f"scales in around {now.scale_in_expected:%H:%M} UTC")
+    return "; ".join(words)
+
+
+def job_cost(per_hour: float, seconds: float) -> float:
+    """One job's share of the instance time it used: the price per hour times its seconds on the instance."""
+    return per_hour * seconds / 3600.0
+
+
+def sweep_cost(per_hour: float, seconds_per_job: float, jobs: int) -> float:
+    """The estimate for a sweep of `jobs` jobs before it is sent (warm instances; a cold start adds its minutes)."""
+    return jobs * job_cost(per_hour, seconds_per_job)
+
+
+@lane(Lane.NETWORK)
+def cost_report(
+    connection: Connection,
+    target: Target,
+    *,
+    table: PriceTable | None = None,
+    overrides: Mapping[str, float] | None = None,
+    now: datetime | None = None,
+) -> CostReport:
+    """Read everything the panel shows (worker thread)."""
+    at = now or datetime.now(UTC)
+    problems: list[str] = []
+    price: Price | None = None
+    try:
+        price = price_for(table or PriceTable.load(), target.region, target.instance_type, overrides)
+    except NoPrice as exc:
+        problems.append(str(exc))
+    reader = _Reader(problems)
+    cloudwatch = connection.client("cloudwatch")
+    scaling = connection.client("application-autoscaling")
+    endpoint = target.endpoint_name
+    history = reader.read(
+        "application-autoscaling:DescribeScalingActivities",
+        "the scaling history",
+        list,
+        lambda: usage.activities(scaling, endpoint, VARIANT),
+    )
+    day, month = _day_start(at), _day_start(at).replace(day=1)
+    periods = []
+    for label, start in (("today (UTC)", day), ("this month", month)):
+        minutes = reader.read(
+            "cloudwatch:GetMetricStatistics",
+            "instance-minutes from CloudWatch",
+            lambda: None,
+            lambda start=start: usage.instance_minutes(cloudwatch, endpoint, VARIANT, start, at),
+        )
+        from_history = usage.minutes_from_activities(history, start, at) if history is not None else None
+        used = minutes if minutes is not None else from_history
+        spend = price.of_minutes(used) if price is not None and used is not None else None
+        periods.append(Period(label, start, minutes, from_history, spend))
+    return CostReport(
+        target=target.name,
+        endpoint=endpoint,
+        region=target.region,
+        instance_type=target.instance_type,
+        at=at,
+        now=_now(connection, target, reader, history or [], at),
+        today=periods[0],
+        month=periods[1],
+        price=price,
+        billed=_billed(connection, target, reader, month, at),
+        seconds_per_job=reader.read(
+            "cloudwatch:GetMetricStatistics",
+            "the time per job",
+            lambda: None,
+            lambda: usage.seconds_per_job(cloudwatch, endpoint, VARIANT, month, at),
+        ),
+        cold_start=usage.expected_cold_start(history or []),
+        problems=_unique(problems),
+    )
+
+
+@lane(Lane.NETWORK)
+def expected_cold_start(connection: Connection, target: Target) -> float | None:
+    """The median of this deployment's last cold starts in seconds (None before the first, or when refused)."""
+    try:
+        history = usage.activities(connection.client("application-autoscaling"), target.endpoint_name, VARIANT)
+    except (ClientError, BotoCoreError) as exc:
+        log.info("no cold-start history for %s: %s", target.endpoint_name, error_code(exc))
+        return None
+    return usage.expected_cold_start(history)
+
+
+def _now(connection: Connection, target: Target, reader: _Reader, history: list[usage.Activity], at: datetime) -> Now:
+    endpoint = target.endpoint_name
+    described = reader.read(
+        "sagemaker:DescribeEndpoint",
+        "the endpoint's state",
+        dict,
+        lambda: connection.client("sagemaker").describe_endpoint(EndpointName=endpoint),
+    )
+    variants = described.get("ProductionVariants") or [{}]
+    instances = variants[0].get("CurrentInstanceCount") if described else None
+    scaling = connection.client("application-autoscaling")
+    resource = usage.resource_id(endpoint, VARIANT)
+    targets = reader.read(
+        "application-autoscaling:DescribeScalableTargets",
+        "the scaling limits",
+        list,
+        lambda: scaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource])[
+            "ScalableTargets"
+        ],
+    )
+    limits = targets[0] if targets else {}
+    actions = reader.read(
+        "application-autoscaling:DescribeScheduledActions",
+        "Keep warm",
+        list,
+        lambda: scaling.describe_scheduled_actions(
+            ServiceNamespace="sagemaker", ResourceId=resource, ScheduledActionNames=[KEEP_WARM_ACTION]
+        )["ScheduledActions"],
+    )
+    backlog, last_job = reader.read(
+        "cloudwatch:GetMetricStatistics",
+        "the backlog",
+        lambda: (None, None),
+        lambda: usage.latest(
+            connection.client("cloudwatch"),
+            "ApproximateBacklogSize",
+            [{"Name": "EndpointName", "Value": endpoint}],
+            "Maximum",
+            at,
+        ),
+    )
+    pending = [a for a in history if not a.fulfilled and a.status in ("Pending", "InProgress")]
+    keep_warm = _keep_warm_end(actions, at)
+    minimum = limits.get("MinCapacity")
+    scale_in = None
+    if instances and not backlog and not keep_warm and not minimum and last_job is not None:
+        since = max([last_job, *(a.end for a in history[-1:] if a.end)])
+        scale_in = since + timedelta(minutes=SCALE_IN_MINUTES)
+    return Now(
+        status=described.get("EndpointStatus", "unknown"),
+        instances=instances,
+        backlog=int(backlog) if backlog is not None else None,
+        min_capacity=minimum,
+        max_capacity=limits.get("MaxCapacity"),
+        starting_since=pending[-1].start if pending else None,
+        keep_warm_until=keep_warm,
+        scale_in_expected=scale_in,
+        last_change=_words(history[-1]) if history else "",
+    )
+
+
+def _billed(connection: Connection, target: Target, reader: _Reader, month: datetime, at: datetime) -> float | None:
+    """Cost Explorer's unblended cost this month for the deployment's tag (it lags by about a day)."""
+    reply = reader.read(
+        "ce:GetCostAndUsage",
+        "the billed figure",
+        dict,
+        lambda: connection.client("ce").get_cost_and_usage(
+            TimePeriod={"Start": month.date().isoformat(), "End": (at.date() + timedelta(days=1)).isoformat()},
+            Granularity="MONTHLY",
+            Metrics=["UnblendedCost"],
+            Filter={"Tags": {"Key": DEPLOYMENT_TAG, "Values": [target.deployment or target.name]}},
+        ),
+    )
+    results = (reply or {}).get("ResultsByTime") or []
+    amounts = [float(r["Total"]["UnblendedCost"]["Amount"]) for r in results if "UnblendedCost" in r.get("Total", {})]
+    return sum(amounts) if amounts else None
+
+
+class _Reader:
+    """Runs one read; a refusal or failure becomes a line in `problems` and the read's empty value."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+
+    def read(self, permission: str, what: str, empty: Callable[[], T], call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in _DENIED:
+                self.problems.append(f"Not shown: {what} ({permission} is not allowed for these credentials).")
+            else:
+                self.problems.append(f"Not shown: {what} ({code}: {exc.response.get('Error', {}).get('Message', '')}).")
+        except BotoCoreError as exc:
+            self.problems.append(f"Not shown: {what} ({exc}).")
+        return empty()
+
+
+def _keep_warm_end(actions: list[dict[str, Any]], at: datetime) -> datetime | None:
+    for action in actions:
+        schedule = action.get("Schedule", "")
+        if schedule.startswith("at(") and schedule.endswith(")"):
+            when = datetime.fromisoformat(schedule[3:-1]).replace(tzinfo=UTC)
+            if when > at:
+                return when
+    return None
+
+
+def _words(activity: usage.Activity) -> str:
+    if activity.fulfilled:
+        return f"{activity.count} instance{'s' if activity.count != 1 else ''} since {activity.end:%H:%M} UTC"
+    return f"going to {activity.count} instance{'s' if activity.count != 1 else ''} since {activity.start:%H:%M} UTC"
+
+
+def _day_start(at: datetime) -> datetime:
+    return datetime.combine(at.date(), datetime.min.time(), UTC)
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _first_up(text: str) -> str:
+    return text[:1].upper() + text[1:]
