@@ -53,6 +53,8 @@ class Job:
     #: Request fields nobody told us (a job from elsewhere): `request` shows our defaults there,
     #: but they are never written into its images.
     unknown_fields: frozenset[str] = frozenset()
+    #: What its PNGs' parameters say beyond the request (`Style`, `Sweep cell`): kept with the job, written on download.
+    extra: dict[str, str] = field(default_factory=dict)
 
     def known_request(self) -> dict[str, Any]:
         """The request's fields as sent (GenerationRequest names), without those nobody told us."""

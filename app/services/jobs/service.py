@@ -86,12 +86,17 @@ class JobService:
 
     @lane(Lane.NETWORK)
     def submit_many(
-        self, requests: Iterable[GenerationRequest | dict[str, Any]], progress: Callable[[Progress], None] | None = None
+        self,
+        requests: Iterable[GenerationRequest | dict[str, Any]],
+        progress: Callable[[Progress], None] | None = None,
+        *,
+        extra: dict[str, str] | None = None,
     ) -> list[Job]:
         """Record every job first (all or none: a bad one raises before anything is recorded), then send on a
         bounded pool.
 
         `progress` is called from the pool's threads with a Progress per job sent ("Sent 3 of 20").
+        `extra` goes into every job's PNG parameters (the style, say).
         """
         requests = list(requests)
         many = len(requests) > 1
@@ -102,11 +107,44 @@ class JobService:
         jobs: list[Job] = []
         try:
             for request in validated:
-                jobs.append(self.record(request, claim=True))
+                jobs.append(self.record(request, claim=True, extra=extra))
         except BaseException:  # a full disk: the jobs already recorded are left to `resume`
             with self._lock:
                 self._sending.difference_update(job.inference_id for job in jobs)
             raise
+        return self.send_many(jobs, progress, claimed=True)
+
+    @lane(Lane.NETWORK)
+    def submit_prepared(
+        self, jobs: list[Job], record: Callable[[], object], progress: Callable[[Progress], None] | None = None
+    ) -> list[Job]:
+        """Send `prepare`d jobs that `record()` writes to the library (a sweep's, in one transaction).
+
+        They are claimed before they are recorded, so the tracker's `resume` never sends them too.
+        """
+        ids = [job.inference_id for job in jobs]
+        with self._lock:
+            self._sending.update(ids)
+        try:
+            record()
+        except BaseException:
+            with self._lock:
+                self._sending.difference_update(ids)
+            raise
+        return self.send_many(jobs, progress, claimed=True)
+
+    @lane(Lane.NETWORK)
+    def send_many(
+        self, jobs: list[Job], progress: Callable[[Progress], None] | None = None, *, claimed: bool = False
+    ) -> list[Job]:
+        """Send recorded jobs on a bounded pool (a sweep's cells, a batch); each is safe to repeat.
+
+        Jobs another thread is sending already are left to it (`claimed`: the caller holds them all).
+        """
+        if not claimed:
+            with self._lock:
+                jobs = [job for job in jobs if job.inference_id not in self._sending]
+                self._sending.update(job.inference_id for job in jobs)
         total, done = len(jobs), 0
         done_lock = threading.Lock()
 
@@ -124,18 +162,46 @@ class JobService:
             return list(pool.map(send, jobs))
 
     def record(
-        self, request: GenerationRequest | dict[str, Any], *, retry_of: str | None = None, claim: bool = False
+        self,
+        request: GenerationRequest | dict[str, Any],
+        *,
+        retry_of: str | None = None,
+        claim: bool = False,
+        extra: dict[str, str] | None = None,
     ) -> Job:
         """Validate the request (and its size against the endpoint's GPU) and record the job; nothing is sent yet.
 
         A random seed is chosen here, so the job can be reproduced and a resend after a crash
         draws the same images.
         """
+        job = self.prepare(request, retry_of=retry_of, extra=extra)
+        if claim:
+            with self._lock:
+                self._sending.add(job.inference_id)  # so `resume` leaves it to the caller
+        try:
+            self.library.add_job(job)
+        except BaseException:
+            with self._lock:
+                self._sending.discard(job.inference_id)
+            raise
+        return job
+
+    def prepare(
+        self,
+        request: GenerationRequest | dict[str, Any],
+        *,
+        retry_of: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> Job:
+        """The job `record` would record (validated, its seed chosen, its id new), not recorded yet.
+
+        A sweep records all its cells' jobs with the sweep in one transaction.
+        """
         request = validate_request(request, budget=self.target.budget)
         if request.seed is None:
             request = dataclasses.replace(request, seed=secrets.randbelow(MAX_SEED + 1))
         inference_id = new_inference_id()
-        job = Job(
+        return Job(
             inference_id=inference_id,
             request=request,
             target=self.target.name,
@@ -143,17 +209,8 @@ class JobService:
             message="Waiting to be sent.",
             origin=Origin.LOCAL,
             retry_of=retry_of,
+            extra=dict(extra or {}),
         )
-        if claim:
-            with self._lock:
-                self._sending.add(inference_id)  # so `resume` leaves it to the caller
-        try:
-            self.library.add_job(job)
-        except BaseException:
-            with self._lock:
-                self._sending.discard(inference_id)
-            raise
-        return job
 
     @lane(Lane.NETWORK)
     def send(self, job: Job) -> Job:
@@ -273,7 +330,7 @@ class JobService:
     def retry(self, inference_id: str) -> Job:
         """Submit the same parameters again as a new job."""
         job = self._job(inference_id)
-        return self.submit(job.request, retry_of=job.inference_id)
+        return self._send_claimed(self.record(job.request, retry_of=job.inference_id, claim=True, extra=job.extra))
 
     def cancel(self, inference_id: str) -> Job:
         """Stop waiting for a job. The endpoint cannot abort it; the message says so."""

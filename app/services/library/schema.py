@@ -44,6 +44,30 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at DESC);
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
 
+-- Parameters a job's PNGs carry beyond its request (its style, its sweep cell), as a JSON object.
+CREATE TABLE IF NOT EXISTS job_parameters (
+    inference_id TEXT PRIMARY KEY,
+    extra TEXT NOT NULL
+);
+
+-- A sweep: its axes (JSON) and, per cell, the job that makes it (a re-run cell points at its new job).
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    target TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    axes TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sweeps_by_time ON sweeps (created_at DESC);
+CREATE TABLE IF NOT EXISTS sweep_cells (
+    sweep_id TEXT NOT NULL,
+    x INTEGER NOT NULL,
+    y INTEGER NOT NULL,
+    z INTEGER NOT NULL,
+    inference_id TEXT NOT NULL UNIQUE,
+    PRIMARY KEY (sweep_id, x, y, z)
+);
+
 CREATE TABLE IF NOT EXISTS images (
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL UNIQUE,

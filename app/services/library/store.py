@@ -22,6 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from app.services.errors import DiskFull, LibraryDamaged, UserError
 from app.services.files import atomic_copy, replacing
 from app.services.library.pixels import checked_size
@@ -44,6 +46,7 @@ from app.services.library.schema import (
     unknown_fields,
     unknown_from_row,
 )
+from app.services.library.sweeps import SweepRecords
 from app.services.library.thumbnails import DEFAULT_SIZE, ThumbnailCache
 from app.services.models import ImageRecord, Job, JobState, Origin
 from contract import Manifest, Parameters, check_inference_id
@@ -143,7 +146,7 @@ class ImportResult:
     message: str
 
 
-class Library:
+class Library(SweepRecords):
     """Jobs and images of one installation, kept in `data_dir`. Thread-safe; never call it on the GUI thread."""
 
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
@@ -267,6 +270,10 @@ class Library:
 
     def add_job(self, job: Job) -> bool:
         """Record a job durably (synced to disk on return); False when the id is already known."""
+        with self._write() as conn:
+            return self._insert_job(conn, job)
+
+    def _insert_job(self, conn: sqlite3.Connection, job: Job) -> bool:
         check_inference_id(job.inference_id)
         stamp = now()
         job.created_at = job.created_at or stamp
@@ -275,8 +282,12 @@ class Library:
         values["state"] = JobState(job.state).value
         values["origin"] = Origin(job.origin).value
         values.update(request_values(job.request, job.unknown_fields))
-        with self._write() as conn:
-            return _insert(conn, "jobs", values).rowcount == 1
+        added = _insert(conn, "jobs", values).rowcount == 1
+        if added and job.extra:
+            _insert(
+                conn, "job_parameters", {"inference_id": job.inference_id, "extra": orjson.dumps(job.extra).decode()}
+            )
+        return added
 
     def update_job(self, inference_id: str, **changes: Any) -> Job | None:
         """Change some of a job's fields (`state=…, message=…`, or `request=`); the updated job, or None."""
@@ -340,16 +351,21 @@ class Library:
         self.delete_images(ids)
         with self._write() as conn:
             conn.execute("DELETE FROM jobs WHERE inference_id = ?", (inference_id,))
+            conn.execute("DELETE FROM job_parameters WHERE inference_id = ?", (inference_id,))
         folder = self._job_folder(inference_id)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
 
     def _jobs_from_rows(self, rows: Sequence[sqlite3.Row]) -> list[Job]:
         paths: dict[str, list[str]] = {}
+        extras: dict[str, dict[str, str]] = {}
         for chunk, marks in _batches(row["inference_id"] for row in rows):
             sql = f"SELECT inference_id, path FROM images WHERE inference_id IN ({marks}) ORDER BY idx"
             for image in self._reader.execute(sql, chunk):
                 paths.setdefault(image["inference_id"], []).append(self._absolute(image["path"]))
+            sql = f"SELECT inference_id, extra FROM job_parameters WHERE inference_id IN ({marks})"
+            for extra in self._reader.execute(sql, chunk):
+                extras[extra["inference_id"]] = orjson.loads(extra["extra"])
         return [
             Job(
                 inference_id=row["inference_id"],
@@ -367,6 +383,7 @@ class Library:
                 retry_of=row["retry_of"],
                 image_paths=paths.get(row["inference_id"], []),
                 unknown_fields=unknown_from_row(row),
+                extra=extras.get(row["inference_id"], {}),
             )
             for row in rows
         ]
@@ -547,6 +564,7 @@ class Library:
         for leftover in folder.glob(".*.part"):
             leftover.unlink(missing_ok=True)
         fallback = parameters_from_request({**job.known_request(), **manifest.request})
+        fallback.extra.update(job.extra)
         records: list[ImageRecord] = []
         for index, key in enumerate(manifest.image_keys):
             path = folder / f"{index}.png"
@@ -554,9 +572,9 @@ class Library:
                 with replacing(path) as temp:
                     s3_client.download_file(bucket, key, str(temp), Config=download_config())
                     checked_size(temp, name=f"The image {key} from the cloud")
-                    params = self._ensure_parameters(temp, fallback, key)
+                    params = _with_extra(temp, self._ensure_parameters(temp, fallback, key), job.extra)
             else:
-                params = self._ensure_parameters(path, fallback, key)
+                params = _with_extra(path, self._ensure_parameters(path, fallback, key), job.extra)
             with open_png(path, load=False) as image:
                 width, height = image.size
             records.append(
@@ -684,6 +702,15 @@ class Library:
             return self.images_dir / check_inference_id(inference_id)
         except ValueError:
             return None
+
+
+def _with_extra(path: Path, params: Parameters, extra: dict[str, str]) -> Parameters:
+    """`params` with the job's `extra` (its style, its sweep cell), written into the file when it lacks them."""
+    if not extra or all(params.extra.get(name) == value for name, value in extra.items()):
+        return params
+    params = replace(params, extra={**params.extra, **extra})
+    write_parameters(path, params, path)
+    return params
 
 
 def _engine(params: Parameters) -> str | None:

@@ -1,0 +1,156 @@
+"""Sweeps in the library: a sweep's axes and, per cell, the job that makes it.
+
+A sweep and all its cells' jobs are recorded in one transaction, before anything is sent: a crash
+leaves either the whole sweep (each job then resumed like any other) or nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from app.services.models import Job
+
+Position = tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class AxisRecord:
+    """One axis as it was swept: its kind (`seed`, `guidance`, …), its title and one label per value."""
+
+    kind: str
+    title: str
+    labels: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "title": self.title, "labels": list(self.labels)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AxisRecord:
+        return cls(str(data["kind"]), str(data["title"]), tuple(str(label) for label in data["labels"]))
+
+
+@dataclass(slots=True)
+class SweepRecord:
+    """A sweep: up to three axes (x, y, z) and the job of each cell by its (x, y, z) position."""
+
+    id: str
+    prompt: str
+    target: str
+    axes: list[AxisRecord]
+    created_at: str = ""
+    cells: dict[Position, str] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> Position:
+        sizes = [len(axis.labels) for axis in self.axes] + [1, 1, 1]
+        return sizes[0], sizes[1], sizes[2]
+
+    def positions(self) -> Iterator[Position]:
+        """Every cell, z outermost, then rows (y), then columns (x)."""
+        nx, ny, nz = self.shape
+        for z in range(nz):
+            for y in range(ny):
+                for x in range(nx):
+                    yield x, y, z
+
+    def labels(self, position: Position) -> list[tuple[str, str]]:
+        """(axis title, value label) of each axis at `position`."""
+        return [(axis.title, axis.labels[index]) for axis, index in zip(self.axes, position, strict=False)]
+
+
+class _Store(Protocol):
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    @property
+    def _reader(self) -> sqlite3.Connection: ...
+    def _insert_job(self, conn: sqlite3.Connection, job: Job) -> bool: ...
+
+
+class SweepRecords:
+    """The Library's sweep methods (mixed into it: one writer, one transaction per change)."""
+
+    def add_sweep(self: _Store, sweep: SweepRecord, jobs: dict[Position, Job]) -> None:
+        """Record the sweep and every cell's job at once (synced on return); nothing when any fails."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO sweeps (id, created_at, target, prompt, axes) VALUES (?, ?, ?, ?, ?)",
+                (
+                    sweep.id,
+                    sweep.created_at,
+                    sweep.target,
+                    sweep.prompt,
+                    orjson.dumps([axis.to_dict() for axis in sweep.axes]).decode(),
+                ),
+            )
+            for (x, y, z), job in jobs.items():
+                self._insert_job(conn, job)
+                conn.execute(
+                    "INSERT INTO sweep_cells (sweep_id, x, y, z, inference_id) VALUES (?, ?, ?, ?, ?)",
+                    (sweep.id, x, y, z, job.inference_id),
+                )
+        sweep.cells = {position: job.inference_id for position, job in jobs.items()}
+
+    def replace_sweep_cell(self: _Store, sweep_id: str, position: Position, job: Job) -> None:
+        """Record `job` as the new job of a cell (a re-run), in one transaction."""
+        x, y, z = position
+        with self._write() as conn:
+            self._insert_job(conn, job)
+            updated = conn.execute(
+                "UPDATE sweep_cells SET inference_id = ? WHERE sweep_id = ? AND x = ? AND y = ? AND z = ?",
+                (job.inference_id, sweep_id, x, y, z),
+            )
+            if updated.rowcount != 1:
+                raise KeyError(f"sweep {sweep_id} has no cell {position}")
+
+    def get_sweep(self: _Store, sweep_id: str) -> SweepRecord | None:
+        row = self._reader.execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+        return _sweep_from_row(self._reader, row) if row else None
+
+    def sweeps(self: _Store, limit: int | None = None) -> list[SweepRecord]:
+        """Sweeps newest first."""
+        sql, args = "SELECT * FROM sweeps ORDER BY created_at DESC, rowid DESC", []
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return [_sweep_from_row(self._reader, row) for row in self._reader.execute(sql, args).fetchall()]
+
+    def sweep_of_job(self: _Store, inference_id: str) -> tuple[str, Position] | None:
+        """The sweep and cell a job makes, or None."""
+        row = self._reader.execute(
+            "SELECT sweep_id, x, y, z FROM sweep_cells WHERE inference_id = ?", (inference_id,)
+        ).fetchone()
+        return (row["sweep_id"], (row["x"], row["y"], row["z"])) if row else None
+
+    def sweep_job_ids(self: _Store) -> set[str]:
+        """Every job that makes a sweep's cell (the queue and the gallery show those as their sweep)."""
+        return {row[0] for row in self._reader.execute("SELECT inference_id FROM sweep_cells")}
+
+    def remove_sweep(self: _Store, sweep_id: str) -> list[str]:
+        """Forget the sweep (its jobs stay, as single jobs); returns their ids."""
+        with self._write() as conn:
+            ids = [
+                row[0] for row in conn.execute("SELECT inference_id FROM sweep_cells WHERE sweep_id = ?", (sweep_id,))
+            ]
+            conn.execute("DELETE FROM sweep_cells WHERE sweep_id = ?", (sweep_id,))
+            conn.execute("DELETE FROM sweeps WHERE id = ?", (sweep_id,))
+        return ids
+
+
+def _sweep_from_row(reader: sqlite3.Connection, row: sqlite3.Row) -> SweepRecord:
+    cells = {
+        (cell["x"], cell["y"], cell["z"]): cell["inference_id"]
+        for cell in reader.execute("SELECT x, y, z, inference_id FROM sweep_cells WHERE sweep_id = ?", (row["id"],))
+    }
+    return SweepRecord(
+        id=row["id"],
+        prompt=row["prompt"],
+        target=row["target"],
+        axes=[AxisRecord.from_dict(axis) for axis in orjson.loads(row["axes"])],
+        created_at=row["created_at"],
+        cells=cells,
+    )

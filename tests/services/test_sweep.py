@@ -1,0 +1,201 @@
+"""Sweeps on the local cloud: planned and refused before anything is sent, recorded whole, resumed whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.services.explore import (
+    Style,
+    StyleBook,
+    SweepError,
+    Wildcards,
+    parse_axis,
+    plan_sweep,
+    rerun_cell,
+    submit_sweep,
+)
+from app.services.library import read_parameters
+from app.services.models import JobState
+from contract import OUTPUT
+
+BASE = {"prompt": "a red fox in the snow", "width": 64, "height": 64, "num_inference_steps": 20}
+
+
+def _finish(ws, cloud, rounds=60):
+    for _ in range(rounds):
+        ws.tracker.step()
+        if all(job.state.finished for job in ws.library.jobs()):
+            return ws.library.jobs()
+        cloud.wait_idle()
+    raise AssertionError("the sweep did not finish")
+
+
+def _invocations(cloud) -> int:
+    listed = cloud.client("s3").list_objects_v2(Bucket=cloud.deployment.bucket, Prefix=OUTPUT)
+    return listed.get("KeyCount", 0)
+
+
+def test_a_plan_has_one_request_per_cell_with_its_axis_values():
+    plan = plan_sweep(BASE, [parse_axis("seed=1,2,3"), parse_axis("guidance=5,7.5,10")])
+    assert len(plan.cells) == 9 and plan.images == 9
+    assert [(c.request.seed, c.request.guidance_scale) for c in plan.cells[:4]] == [(1, 5), (2, 5), (3, 5), (1, 7.5)]
+    assert plan.cells[4].position == (1, 1, 0)
+    assert plan.cells[4].extra == {"Sweep cell": "Seed: 2; CFG scale: 7.5"}
+    assert {c.request.num_inference_steps for c in plan.cells} == {20}
+
+
+def test_prompt_sr_negative_size_steps_and_style_axes(tmp_path):
+    styles = StyleBook(tmp_path, defaults=tmp_path / "none.csv")
+    styles.add(Style("Ink", "ink drawing of {prompt}", "colour"))
+    plan = plan_sweep(
+        {**BASE, "seed": 4},
+        [parse_axis("sr=fox,heron"), parse_axis('negative="",blurry'), parse_axis("style=none,Ink")],
+        styles=styles,
+    )
+    prompts = [(c.request.prompt, c.request.negative_prompt, c.extra.get("Style")) for c in plan.cells]
+    assert prompts == [
+        ("a red fox in the snow", "", None),
+        ("a red heron in the snow", "", None),
+        ("a red fox in the snow", "blurry", None),
+        ("a red heron in the snow", "blurry", None),
+        ("ink drawing of a red fox in the snow", "colour", "Ink"),
+        ("ink drawing of a red heron in the snow", "colour", "Ink"),
+        ("ink drawing of a red fox in the snow", "blurry, colour", "Ink"),
+        ("ink drawing of a red heron in the snow", "blurry, colour", "Ink"),
+    ]
+    sized = plan_sweep(BASE, [parse_axis("size=64x64,128x64"), parse_axis("steps=10,20")])
+    assert [(c.request.width, c.request.height, c.request.num_inference_steps) for c in sized.cells] == [
+        (64, 64, 10),
+        (128, 64, 10),
+        (64, 64, 20),
+        (128, 64, 20),
+    ]
+    assert len({c.request.seed for c in sized.cells}) == 1  # one seed for all, so the cells compare
+
+
+@pytest.mark.parametrize(
+    ("axes", "base", "message"),
+    [
+        (["seed="], BASE, "The Seed axis has no values"),
+        (["guidance= , ,"], BASE, "The CFG scale axis has no values"),
+        (
+            ["seed=1-20", "guidance=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21"],
+            BASE,
+            "makes 420 images; at most 400",
+        ),
+        (["seed=1,2", "guidance=5,6"], {**BASE, "num_images_per_prompt": 2}, None),
+        (["sr=wolf,dog"], BASE, "The Prompt S/R term 'wolf' is not in the prompt"),
+        (["seed=1,2", "seed=3"], BASE, "Two axes sweep the Seed"),
+        (
+            ["steps=20,500"],
+            BASE,
+            r"The cell Steps: 500: Steps \(num_inference_steps\) is 500; allowed: a whole number 1 to 150",
+        ),
+        (["colour=red"], BASE, "'colour=red' is not an axis"),
+        (["seed=1"], {**BASE, "prompt": "a {red|grey} fox"}, "this one expands to 2"),
+        (["style=Nope"], BASE, "no style called 'Nope'"),
+        (["seed=1", "steps=1", "guidance=1", "size=64x64"], BASE, "at most 3 axes"),
+        (['negative="unclosed'], BASE, "cannot be read"),
+    ],
+    ids=[
+        "empty axis",
+        "blank values",
+        "above the cap",
+        "within the cap",
+        "S/R term not in the prompt",
+        "twice the same kind",
+        "a bad cell",
+        "unknown kind",
+        "dynamic prompt",
+        "unknown style",
+        "four axes",
+        "broken quoting",
+    ],
+)
+def test_bad_sweeps_are_refused_and_nothing_is_recorded_or_sent(open_services, hooks, tmp_path, axes, base, message):
+    ws = open_services()
+    sent = hooks.count_requests(ws.connection.s3)
+    styles = StyleBook(tmp_path, defaults=tmp_path / "none.csv")
+    if message is None:
+        assert plan_sweep(base, [parse_axis(a) for a in axes], styles=styles).images == 8
+        return
+    with pytest.raises(SweepError, match=message):
+        plan = plan_sweep(base, [parse_axis(a) for a in axes], styles=styles, wildcards=Wildcards(tmp_path))
+        submit_sweep(ws.jobs, plan)
+    assert ws.library.jobs() == [] and ws.library.sweeps() == [] and sent == []
+
+
+def test_a_sweep_is_sent_as_one_and_each_cell_says_what_it_is(open_services, cloud):
+    ws = open_services()
+    style = Style("Ink", "ink drawing of {prompt}", "colour")
+    plan = plan_sweep(BASE, [parse_axis("seed=1,2"), parse_axis("guidance=5,9")], style=style)
+    sweep = submit_sweep(ws.jobs, plan)
+    assert [ws.library.get_job(i).state for i in sweep.cells.values()] == [JobState.QUEUED] * 4
+    _finish(ws, cloud)
+    stored = ws.library.get_sweep(sweep.id)
+    assert stored.shape == (2, 2, 1) and [a.labels for a in stored.axes] == [("1", "2"), ("5", "9")]
+    job = ws.library.get_job(stored.cells[(1, 0, 0)])
+    assert job.state == JobState.COMPLETED and job.request.prompt == "ink drawing of a red fox in the snow"
+    params = read_parameters(job.image_paths[0])
+    assert params.seed == 2 and params.guidance_scale == 5
+    assert params.extra["Style"] == "Ink" and params.extra["Sweep cell"] == "Seed: 2; CFG scale: 5"
+    assert _invocations(cloud) == 4
+
+
+def test_a_sweep_killed_while_recording_leaves_nothing(open_services, hooks, monkeypatch):
+    ws = open_services()
+    real = ws.library._insert_job
+    inserted = []
+
+    def dies_on_the_third(conn, job):
+        inserted.append(job)
+        if len(inserted) == 3:
+            raise hooks.Killed("while recording the sweep")
+        return real(conn, job)
+
+    monkeypatch.setattr(ws.library, "_insert_job", dies_on_the_third)
+    with pytest.raises(hooks.Killed):
+        submit_sweep(ws.jobs, plan_sweep(BASE, [parse_axis("seed=1,2,3,4")]))
+    assert ws.library.jobs() == [] and ws.library.sweeps() == []
+
+
+def test_a_sweep_killed_mid_send_finishes_after_restart_with_no_cell_lost_or_doubled(open_services, cloud, hooks):
+    first = open_services()
+    uploads = []
+
+    def dies_after_five_uploads(request, **kwargs):
+        uploads.append(request.url)
+        if len(uploads) > 5:
+            raise hooks.Killed("mid-sweep")  # and on every later call: the app is gone
+
+    first.connection.s3.meta.events.register("before-send.s3.PutObject", dies_after_five_uploads)
+    first.jobs.max_workers = 2
+    plan = plan_sweep(BASE, [parse_axis("seed=1,2,3,4"), parse_axis("guidance=4,8,12")])
+    with pytest.raises(hooks.Killed):
+        submit_sweep(first.jobs, plan)
+    (sweep,) = first.library.sweeps()
+    assert len(sweep.cells) == 12 and len(first.library.jobs()) == 12
+    assert sum(j.state == JobState.QUEUED for j in first.library.jobs()) < 12
+
+    second = open_services()
+    jobs = _finish(second, cloud)
+    assert [j.state for j in jobs] == [JobState.COMPLETED] * 12
+    assert second.library.count() == 12 and _invocations(cloud) == 12
+    cells = second.library.get_sweep(sweep.id).cells
+    made = {(j.request.seed, j.request.guidance_scale) for j in jobs if j.inference_id in cells.values()}
+    assert made == {(s, g) for s in (1, 2, 3, 4) for g in (4, 8, 12)}
+
+
+def test_a_cell_re_run_takes_the_cells_place(open_services, cloud):
+    ws = open_services()
+    sweep = submit_sweep(ws.jobs, plan_sweep(BASE, [parse_axis("seed=1,2")]))
+    _finish(ws, cloud)
+    old = sweep.cells[(1, 0, 0)]
+    new = rerun_cell(ws.jobs, sweep.id, (1, 0, 0))
+    assert new.retry_of == old and new.request == ws.library.get_job(old).request
+    assert new.extra == {"Sweep cell": "Seed: 2"}
+    _finish(ws, cloud)
+    cells = ws.library.get_sweep(sweep.id).cells
+    assert cells[(1, 0, 0)] == new.inference_id and cells[(0, 0, 0)] == sweep.cells[(0, 0, 0)]
+    assert ws.library.sweep_of_job(new.inference_id) == (sweep.id, (1, 0, 0))
+    assert ws.library.get_job(new.inference_id).state == JobState.COMPLETED
