@@ -148,6 +148,7 @@ class AsyncEndpointEmulator:
         self._active = 0
         self._offset = 0.0
         self._generation = 0
+        self._roles_by_config: dict[tuple[str, Any, str], str | None] = {}
         self._threads: set[threading.Thread] = set()
         self._stopping = False
         self._scheduler: threading.Thread | None = None
@@ -182,6 +183,7 @@ class AsyncEndpointEmulator:
                 self._active -= len(ep.queue)
             self._endpoints.clear()
             self._generation += 1
+            self._roles_by_config.clear()
             self._offset = 0.0
             self.max_running_seen = 0
             self.undelivered.clear()
@@ -352,7 +354,14 @@ class AsyncEndpointEmulator:
         return config
 
     def _execution_role(self, config: dict[str, Any], region: str) -> str | None:
-        """The ExecutionRoleArn of the endpoint's model, when the role is in the local cloud's IAM."""
+        """The ExecutionRoleArn of the endpoint's model, when the role is in the local cloud's IAM.
+
+        An endpoint config and its model cannot change once created, so the answer is kept per config
+        (name and creation time): invoking costs no DescribeModel or GetRole after the first time.
+        """
+        key = (region, config.get("EndpointConfigName"), str(config.get("CreationTime")))
+        if key in self._roles_by_config:
+            return self._roles_by_config[key]
         variants = config.get("ProductionVariants") or [{}]
         model = variants[0].get("ModelName")
         if not model:
@@ -361,7 +370,9 @@ class AsyncEndpointEmulator:
             role = self._clients("sagemaker", region).describe_model(ModelName=model).get("ExecutionRoleArn")
         except ClientError:
             return None
-        return role if self.roles.exists(role) else None
+        found = role if self.roles.exists(role) else None
+        self._roles_by_config[key] = found
+        return found
 
     def _client(self, invocation: _Invocation, service: str) -> BaseClient:
         """The endpoint's client for `service`: its execution role's keys, or the admin's."""
