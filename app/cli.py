@@ -32,12 +32,12 @@ from app.services.errors import DiskFull, LibraryDamaged, UserError, is_no_room
 from app.services.files import atomic_copy
 from app.services.jobs import TrackerStatus, validate_request
 from app.services.library import Library
-from app.services.library.rebuild import damage, rebuild_library
+from app.services.library.rebuild import damage, rebuild_library, target_for
 from app.services.logs import setup_logging, stop_logging
 from app.services.models import Job, JobState
 from app.services.progress import Progress
-from app.services.session import SANDBOX, Session
-from app.services.settings import AppDirs, load_settings
+from app.services.session import Session
+from app.services.settings import AppDirs
 from contract import CONTROL_CHARACTERS, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -330,12 +330,7 @@ def _rebuild(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
         ui.note(f"The library in {dirs.data_dir} opens and is not damaged: nothing to rebuild.")
         return 0
     ui.note(f"The library index is damaged ({found.reason}); rebuilding it from the images in {dirs.data_dir}.")
-    try:
-        settings = load_settings(dirs)
-        target = settings.active_target if settings.mode != SANDBOX and settings.active_target else SANDBOX
-    except UserError:
-        target = SANDBOX
-    ui.note(rebuild_library(dirs.data_dir, target=target).message)
+    ui.note(rebuild_library(dirs.data_dir, target=target_for(dirs)).message)
     try:
         workspace = _open(args, dirs, ui)
     except UserError as exc:

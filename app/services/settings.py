@@ -146,15 +146,17 @@ def load_settings(dirs: AppDirs) -> Settings:
     try:
         return Settings.from_dict(data)
     except ValueError as exc:
-        fields = "; ".join(str(exc).splitlines())
-        raise SettingsUnreadable(path, f"some values are of the wrong type ({fields}).") from None
+        fields = str(exc).splitlines()
+        raise SettingsUnreadable(path, f"some values are of the wrong type ({'; '.join(fields)}).", fields) from None
 
 
 class SettingsUnreadable(UserError):
     """The settings file cannot be used as it is; `set_aside` keeps it and lets the app start from the defaults."""
 
-    def __init__(self, path: Path, reason: str) -> None:
+    def __init__(self, path: Path, reason: str, fields: list[str] | None = None) -> None:
         self.path = path
+        self.reason = reason
+        self.fields = fields or []  # "region: must be …, not the number 7", one a wrong field
         super().__init__(
             f"The settings file {path} cannot be read: {reason}",
             hint="Fix those values, or delete the file to start from the defaults.",

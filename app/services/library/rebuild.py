@@ -18,6 +18,7 @@ from app.services.errors import LibraryDamaged, UserError
 from app.services.library.pngmeta import open_png, parameters_of
 from app.services.library.store import DATABASE_NAME, Library, request_as_sent, unknown_fields
 from app.services.models import ImageRecord, Job, JobState, Origin
+from app.services.settings import AppDirs, load_settings
 from contract import MESSAGES, Parameters, check_inference_id, id_from_key
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SANDBOX = "sandbox"  # the sandbox deployment's target name (session.SANDBOX, which imports the library)
 REBUILT = "Rebuilt from its images on disk."
 RECOVERED = "Recovered from the deployment's bucket after the library was rebuilt."
 
@@ -50,6 +52,15 @@ class Rebuilt:
         if len(self.unreadable) > 5:
             skipped += f" and {len(self.unreadable) - 5} more"
         return kept + found + (skipped + "." if skipped else "") + " Favourites are not kept in the images."
+
+
+def target_for(dirs: AppDirs) -> str:
+    """The target rebuilt jobs are recorded for: the active one, else (or with unreadable settings) the sandbox."""
+    try:
+        settings = load_settings(dirs)
+    except UserError:
+        return SANDBOX
+    return settings.active_target if settings.mode != SANDBOX and settings.active_target else SANDBOX
 
 
 def damage(data_dir: str | os.PathLike[str]) -> LibraryDamaged | None:

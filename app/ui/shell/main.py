@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -84,21 +84,31 @@ def _run(dirs: AppDirs, *, sandbox: bool | None, on_painted: Callable[[QWidget],
 
     app = make_application()
     sys.excepthook = _report_unexpected
-    Task(
-        None,
-        lambda: Session.read(dirs),
-        success=lambda parts: opened(parts),
-        failure=lambda e: not_opened(e),
-        lane=Lane.LIBRARY,
-        busy=False,
-    ).run()
+
+    def read() -> None:
+        Task(
+            None,
+            lambda: Session.read(dirs),
+            success=lambda parts: opened(parts),
+            failure=lambda e: not_opened(e),
+            lane=Lane.LIBRARY,
+            busy=False,
+        ).run()
+
+    read()  # while the window's modules are imported
     from app.ui.shell.window import MainWindow
 
     splash = _Opening()
     built: list[tuple[AppContext, MainWindow]] = []
+    problems: list[Any] = []  # the start-up problem screen, while it is up
+    repaired: list[str] = []  # what its repair did, said once the window is open
 
     def opened(parts: tuple) -> None:
-        context = AppContext(Session(*parts, sandbox=sandbox))
+        from app.services.errors import LibraryDamaged
+
+        session = Session(*parts, sandbox=sandbox)
+        session.rebuilt = any(isinstance(p.problem, LibraryDamaged) for p in problems)
+        context = AppContext(session)
         window = MainWindow(context)
         built.append((context, window))
 
@@ -110,13 +120,26 @@ def _run(dirs: AppDirs, *, sandbox: bool | None, on_painted: Callable[[QWidget],
         _FirstPaint(window, painted)
         window.show()
         splash.close()
+        for problem in problems:
+            problem.leave()
+        for message in repaired:
+            window.statusBar().showMessage(message, 15000)
 
     def not_opened(error: BaseException) -> None:
         from PySide6.QtWidgets import QMessageBox
 
-        log.error("The library could not be opened", exc_info=error)
-        app.setQuitOnLastWindowClosed(False)
+        from app.ui.shell.trouble import StartupProblem, is_startup_problem
+
+        log.error("The app could not open its settings or library", exc_info=error)
         splash.close()
+        if is_startup_problem(error):
+            screen = StartupProblem(error, dirs)  # type: ignore[arg-type]
+            screen.quit_requested.connect(lambda: (screen.leave(), app.exit(1)))
+            screen.repaired.connect(lambda message: (repaired.append(message), read()))
+            problems.append(screen)
+            screen.show()
+            return
+        app.setQuitOnLastWindowClosed(False)
         QMessageBox.critical(None, "Diffusion Desk", f"Your library could not be opened: {error}")
         app.exit(1)
 
