@@ -103,11 +103,20 @@ _FIELDS: dict[str, tuple[Any, str]] = {
     "retry_mode": (lambda v: v in ("legacy", "standard", "adaptive"), 'must be "legacy", "standard" or "adaptive"'),
     "request_ttl_seconds": (_whole, "must be a whole number of seconds above 0"),
     "invocation_timeout_seconds": (_whole, "must be a whole number of seconds above 0"),
+    "prices": (
+        lambda v: isinstance(v, dict) and all(_number(p) and p >= 0 for p in v.values()),
+        'must be an object of prices per hour, like {"us-east-1/ml.g5.xlarge": 1.41}',
+    ),
 }
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _fits(name: str, value: Any) -> bool:
-    return bool(_FIELDS[name][0](value))
+    check = _FIELDS.get(name)
+    return check is None or bool(check[0](value))  # a field without a check yet is taken as it is
 
 
 def _described(value: Any) -> str:

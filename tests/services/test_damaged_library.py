@@ -190,6 +190,7 @@ SETTINGS = {
     "region as a number": ({"region": 7}, ["region: must be a region's name (text) or null, not the number 7"]),
     "ttl as text": ({"request_ttl_seconds": "soon"}, ["request_ttl_seconds: must be a whole number", '"soon"']),
     "timeout as true": ({"invocation_timeout_seconds": True}, ["invocation_timeout_seconds: must be", "true/false"]),
+    "prices as a list": ({"prices": [1.41]}, ["prices: must be an object of prices per hour", "not a list"]),
     "unknown mode": ({"mode": "cloud"}, ['mode: must be "sandbox", "aws" or null, not the text "cloud"']),
     "two wrong at once": (
         {"region": ["eu-west-1"], "retry_mode": 3, "active_target": "studio"},
@@ -213,3 +214,9 @@ def test_settings_of_the_wrong_types_are_reported_field_by_field(dirs, data, sai
     code, out, err = run("generate", "a boat")
     assert code == 1 and "Traceback" not in err and all(text in err for text in said)
     assert orjson.loads(dirs.settings_file.read_bytes()) == data  # nothing overwritten
+
+
+def test_every_setting_has_its_type_check():
+    from app.services.settings import _FIELDS, Settings
+
+    assert set(_FIELDS) == set(Settings.__slots__)
