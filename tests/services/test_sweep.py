@@ -199,3 +199,22 @@ def test_a_cell_re_run_takes_the_cells_place(open_services, cloud):
     assert cells[(1, 0, 0)] == new.inference_id and cells[(0, 0, 0)] == sweep.cells[(0, 0, 0)]
     assert ws.library.sweep_of_job(new.inference_id) == (sweep.id, (1, 0, 0))
     assert ws.library.get_job(new.inference_id).state == JobState.COMPLETED
+
+
+def test_the_estimate_uses_this_deployments_measured_time_and_the_price_table(open_services, cloud):
+    from app.services.explore import estimate
+
+    ws = open_services()
+    before = estimate(100, ws.library.jobs(), instance_type="ml.g5.xlarge", region="us-east-1")
+    assert not before.measured and before.seconds_per_image == 4.0
+    assert before.cost == pytest.approx(100 * 4.0 / 3600 * 1.408)
+    assert "100 images, about 7 min (4.0 s an image, assumed" in before.text()
+    unknown = estimate(10, [], instance_type="ml.g5.xlarge", region="xx-nowhere-1")
+    assert unknown.cost is None and "No price for ml.g5.xlarge in xx-nowhere-1" in unknown.text()
+    submit_sweep(ws.jobs, plan_sweep(BASE, [parse_axis("seed=1,2,3")]))
+    _finish(ws, cloud)
+    after = estimate(
+        100, ws.library.jobs(), instance_type="ml.g5.xlarge", region="us-east-1", prices={"us-east-1/ml.g5.xlarge": 2.0}
+    )
+    assert after.measured and after.seconds_per_image < 30
+    assert after.cost == pytest.approx(100 * after.seconds_per_image / 3600 * 2.0)

@@ -8,10 +8,12 @@ at the instance type's hourly price when one is known; a price that is not known
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.services.cost.prices import PriceTable, price_for
+from app.services.errors import UserError
 from app.services.models import Job, JobState
 
 #: Seconds per 512×512 image at 30 steps, assumed until this deployment has measured its own.
@@ -29,6 +31,8 @@ class Estimate:
     measured: bool  # from this deployment's own jobs (else the assumption per GPU)
     price_per_hour: float | None  # the instance type's, when known
     instance_type: str = ""
+    no_price: str = ""  # why there is no cost figure ("No price for ml.g5.xlarge in …")
+    currency: str = "USD"
 
     @property
     def seconds(self) -> float:
@@ -36,17 +40,21 @@ class Estimate:
 
     @property
     def cost(self) -> float | None:
-        return None if self.price_per_hour is None else self.seconds / 3600 * self.price_per_hour
+        """Instance time at its price (the cost service's `sweep_cost`: warm instances, one image per job)."""
+        if self.price_per_hour is None:
+            return None
+        from app.services.cost.report import sweep_cost  # imported when asked: it brings boto3
+
+        return sweep_cost(self.price_per_hour, self.seconds_per_image, self.images)
 
     def text(self) -> str:
         """ "100 images, about 7 min (4.2 s an image, measured here), about 0.12 USD on ml.g5.xlarge"."""
         basis = "measured here" if self.measured else "assumed: nothing measured on this deployment yet"
         line = f"{self.images} image{'s' if self.images != 1 else ''}, about {_duration(self.seconds)}"
         line += f" ({self.seconds_per_image:.1f} s an image, {basis})"
-        where = self.instance_type or "this endpoint"
         if self.cost is None:
-            return f"{line}; no price known for {where}"
-        return f"{line}, about {self.cost:.2f} USD of {where} time"
+            return f"{line}. {self.no_price or 'No price is known for this endpoint.'}"
+        return f"{line}, about {self.cost:.2f} {self.currency} of {self.instance_type} time"
 
 
 def _duration(seconds: float) -> str:
@@ -92,10 +100,19 @@ def _time(stamp: str) -> float:
 def estimate(
     images: int,
     jobs: list[Job],
+    *,
     instance_type: str = "",
-    price: Callable[[str], float | None] | None = None,
+    region: str = "",
+    prices: Mapping[str, float] | None = None,
+    table: PriceTable | None = None,
 ) -> Estimate:
-    """The estimate for `images` images on a deployment whose recent jobs are `jobs` (newest first)."""
+    """The estimate for `images` images on a deployment whose recent jobs are `jobs`.
+
+    The price is the user's own (`prices`, as Settings keeps them) or the shipped table's; none is said, never 0.
+    """
     seconds, measured = seconds_per_image(jobs, instance_type)
-    hourly = price(instance_type) if price and instance_type else None
-    return Estimate(images, seconds, measured, hourly, instance_type)
+    try:
+        price = price_for(table or PriceTable.load(), region, instance_type, prices)
+    except UserError as exc:
+        return Estimate(images, seconds, measured, None, instance_type, no_price=str(exc))
+    return Estimate(images, seconds, measured, price.per_hour, instance_type, currency=price.currency)
