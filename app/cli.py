@@ -3,6 +3,9 @@
     python -m app [--profile P] [--region R] [--endpoint-url URL] [--deployment D] COMMAND …
     generate "prompt" [--negative T --steps N --guidance G --size WxH --n N --seed S] [--wait] [--out DIR] [--json]
     batch FILE        one prompt per line, or JSON objects (JSONL); the options above apply to every line
+                      generate and batch take --style NAME, and expand {a|b} and __name__ (--random N: N picks)
+    sweep "prompt" --x seed=1,2,3 [--y guidance=5,7.5] [--z …] [--style NAME] [--out DIR] [--yes]   a contact sheet
+    styles [--import CSV] [--export CSV]   the styles, A1111's styles.csv in and out (app/cli_explore.py)
     jobs [--json]     the jobs in the library, refreshed from the active target when there is one
     import PNG…       add PNGs to the library with their generation parameters
     rebuild-library   a damaged library: keep the damaged index aside, index the images on disk, then the bucket's jobs
@@ -28,6 +31,9 @@ import orjson
 
 from app.cli_cost import add_commands as add_cost_commands
 from app.cli_deploy import add_commands as add_deploy_commands
+from app.cli_explore import add_commands as add_explore_commands
+from app.cli_explore import add_options as add_explore_options
+from app.cli_explore import expanded
 from app.services.errors import DiskFull, LibraryDamaged, UserError, is_no_room
 from app.services.files import atomic_copy
 from app.services.jobs import TrackerStatus, validate_request
@@ -120,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     params.add_argument("--wait", action="store_true", help="wait for the images")
     params.add_argument("--out", type=Path, help="copy every PNG here (implies --wait)")
     params.add_argument("--json", action="store_true", help="print the jobs as JSON")
+    add_explore_options(params)
 
     generate = commands.add_parser("generate", parents=[common, params], help="generate images from one prompt")
     generate.add_argument("prompt")
@@ -138,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
         "rebuild-library", parents=[common], help="rebuild a damaged library from its images and the bucket"
     )
     rebuild.set_defaults(run=_rebuild)
+    add_explore_commands(commands, common, params)
     add_deploy_commands(commands, common)
     add_cost_commands(commands, common, _open)
     return parser
@@ -163,11 +171,13 @@ def _fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _generate(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
-    return _submit(args, dirs, ui, [("", validate_request({**_fields(args), "prompt": args.prompt}))])
+    lines, extra = expanded(args, dirs, [("", validate_request({**_fields(args), "prompt": args.prompt}))])
+    return _submit(args, dirs, ui, lines, extra)
 
 
 def _batch(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
-    return _submit(args, dirs, ui, read_batch(args.file, _fields(args)))
+    lines, extra = expanded(args, dirs, read_batch(args.file, _fields(args)))
+    return _submit(args, dirs, ui, lines, extra)
 
 
 def read_batch(path: Path, defaults: dict[str, Any]) -> list[tuple[str, GenerationRequest]]:
@@ -210,7 +220,13 @@ def _open(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> Session:
     )
 
 
-def _submit(args: argparse.Namespace, dirs: AppDirs, ui: _Console, lines: list[tuple[str, GenerationRequest]]) -> int:
+def _submit(
+    args: argparse.Namespace,
+    dirs: AppDirs,
+    ui: _Console,
+    lines: list[tuple[str, GenerationRequest]],
+    extra: dict[str, str] | None = None,
+) -> int:
     workspace = _open(args, dirs, ui)
     try:
         # What the target's GPU cannot make is refused here, before any job is recorded or sent.
@@ -221,7 +237,9 @@ def _submit(args: argparse.Namespace, dirs: AppDirs, ui: _Console, lines: list[t
             f"Sending {len(requests)} job{'s' if len(requests) != 1 else ''} to {workspace.target.name}",
         )
         jobs = workspace.jobs.submit_many(
-            requests, progress=lambda p: ui.progress(round(p.fraction * len(requests)), len(requests), p.message)
+            requests,
+            progress=lambda p: ui.progress(round(p.fraction * len(requests)), len(requests), p.message),
+            extra=extra,
         )
         if args.wait or args.out:
             jobs = _wait(workspace, [job.inference_id for job in jobs], ui)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from app.services.explore import (
@@ -218,3 +219,24 @@ def test_the_estimate_uses_this_deployments_measured_time_and_the_price_table(op
     )
     assert after.measured and after.seconds_per_image < 30
     assert after.cost == pytest.approx(100 * after.seconds_per_image / 3600 * 2.0)
+
+
+def test_the_contact_sheet_has_a_block_per_z_value_and_says_which_cells_failed(open_services, cloud, tmp_path):
+    from PIL import Image
+
+    from app.services.explore.sheet import SWEEP_CHUNK, export_sheet, sheet_of
+
+    ws = open_services()
+    plan = plan_sweep(BASE, [parse_axis("seed=1,2"), parse_axis("steps=10,20"), parse_axis("size=64x64,128x64")])
+    sweep = submit_sweep(ws.jobs, plan)
+    _finish(ws, cloud)
+    ws.library.update_job(sweep.cells[(0, 1, 1)], state=JobState.FAILED, message="the GPU ran out of memory")
+    sheet = sheet_of(ws.library.get_sweep(sweep.id), ws.library)
+    assert sheet.done == 7 and sheet.cells[(0, 1, 1)].status == "failed"
+    path = export_sheet(sheet, tmp_path / "sheet.png", cell_size=64)
+    data = orjson.loads(Image.open(path).text[SWEEP_CHUNK])
+    boxes = {(c["x"], c["y"], c["z"]): c["box"] for c in data["cells"]}
+    assert len(set(map(tuple, boxes.values()))) == 8
+    assert boxes[(0, 0, 1)][1] > boxes[(0, 1, 0)][3]  # the second size is a block below the first
+    assert next(c for c in data["cells"] if c["status"] == "failed")["parameters"] is None
+    assert 'Sweep: "x: Seed; y: Steps; z: Size"' in Image.open(path).text["parameters"]

@@ -69,6 +69,7 @@ class _Store(Protocol):
     @property
     def _reader(self) -> sqlite3.Connection: ...
     def _insert_job(self, conn: sqlite3.Connection, job: Job) -> bool: ...
+    def _jobs_from_rows(self, rows: list[sqlite3.Row]) -> list[Job]: ...
 
 
 class SweepRecords:
@@ -118,6 +119,15 @@ class SweepRecords:
             sql += " LIMIT ?"
             args.append(int(limit))
         return [_sweep_from_row(self._reader, row) for row in self._reader.execute(sql, args).fetchall()]
+
+    def jobs_by_id(self: _Store, inference_ids: list[str]) -> list[Job]:
+        """The jobs of these ids that the library has (a sweep's cells), in no particular order."""
+        rows: list[sqlite3.Row] = []
+        for start in range(0, len(inference_ids), 500):
+            chunk = inference_ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows += self._reader.execute(f"SELECT * FROM jobs WHERE inference_id IN ({marks})", chunk).fetchall()
+        return self._jobs_from_rows(rows)
 
     def sweep_of_job(self: _Store, inference_id: str) -> tuple[str, Position] | None:
         """The sweep and cell a job makes, or None."""
