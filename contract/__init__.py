@@ -66,6 +66,8 @@ _OUTPUT_NAMES = frozenset(
         "ACCEPTS",
         "ModelOutput",
         "OutputError",
+        "OutputLimits",
+        "OutputTooLarge",
         "Pixels",
         "RGBImage",
         "decode_image",

@@ -15,7 +15,9 @@ import binascii
 import io
 import re
 import struct
+import warnings
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, Protocol
@@ -58,6 +60,69 @@ MAX_OUTPUT_BYTES = rgb_output_bytes(
 
 class OutputError(ValueError):
     """The model output cannot be turned into images; the message says why, for a person."""
+
+
+class OutputTooLarge(OutputError):
+    """The output holds more images, or larger ones, than its request allows."""
+
+
+def _compact_image_bytes(width: int, height: int) -> int:
+    """The most bytes a width × height image takes as compact JSON arrays (3 digits a value, no spaces)."""
+    row = 2 + width * 13 + (width - 1)
+    return 2 + height * row + (height - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputLimits:
+    """What a request lets its output hold: at most `images` images of at most `width` × `height`.
+
+    Checked before any image is decoded (a JPEG's size from its header, an array's from its text's
+    length), so an output that is small on the wire but huge decoded is refused at bounded memory.
+    """
+
+    width: int = int(LIMITS["width"].high)
+    height: int = int(LIMITS["height"].high)
+    images: int = int(LIMITS["num_images_per_prompt"].high)
+
+    @classmethod
+    def for_request(cls, request: Mapping[str, Any]) -> OutputLimits:
+        """The request's width, height and num_images_per_prompt where each is a whole number from 1 to the
+        contract's maximum, else that maximum (no request, another client's, an unusable value)."""
+        values = {}
+        for name, field_name in (("width", "width"), ("height", "height"), ("images", "num_images_per_prompt")):
+            value, limit = request.get(field_name), LIMITS[field_name]
+            if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= limit.high:
+                values[name] = value
+        return cls(**values)
+
+    def check_count(self, count: int) -> None:
+        if count > self.images:
+            raise OutputTooLarge(
+                f"the model output holds {count} images; the request allows at most {self.images}, so none was decoded"
+            )
+
+    def check_size(self, width: int, height: int, index: int) -> None:
+        if width > self.width or height > self.height:
+            raise OutputTooLarge(
+                f"image {index + 1} is {width} × {height} pixels; the request allows at most "
+                f"{self.width} × {self.height}, so it was not decoded"
+            )
+
+    def check_text(self, compact_bytes: int, index: int) -> None:
+        """An image's nested arrays, before parsing: more text than the largest allowed image can take."""
+        most = _compact_image_bytes(self.width, self.height)
+        if compact_bytes > most:
+            raise OutputTooLarge(
+                f"image {index + 1} has {_amount(compact_bytes)} of pixel values, more than an image of "
+                f"{self.width} × {self.height} can hold ({_amount(most)}), so it was not decoded"
+            )
+
+
+ANY_REQUEST = OutputLimits()
+
+
+def _amount(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} KB"
 
 
 #: Why one image cannot be read, in the words of both paths (numpy and plain): each follows
@@ -150,8 +215,11 @@ class ModelOutput:
     details: dict[str, str | int | float | bool] = field(default_factory=dict)
 
 
-def read_output(body: bytes) -> ModelOutput:
-    """Decode every image and keep the prompt and the other top-level plain values."""
+def read_output(body: bytes, limits: OutputLimits = ANY_REQUEST) -> ModelOutput:
+    """Decode every image and keep the prompt and the other top-level plain values.
+
+    `limits` (the request's, else the contract's maximum) is checked before any image is decoded.
+    """
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise OutputError("the model output is not bytes")
     if len(body) > MAX_OUTPUT_BYTES:
@@ -161,14 +229,16 @@ def read_output(body: bytes) -> ModelOutput:
         )
     body = bytes(body)
     if np is None:
-        return _read_plain(body)
+        return _read_plain(body, limits)
     spans = _quick_spans(body)
     if spans is not None:
         try:
-            return _read(body, spans)
+            return _read(body, spans, limits)
+        except OutputTooLarge:
+            raise
         except OutputError:
             pass
-    return _read(body, _exact_spans(body))
+    return _read(body, _exact_spans(body), limits)
 
 
 def decode_output(body: bytes) -> list[RGBImage]:
@@ -176,48 +246,59 @@ def decode_output(body: bytes) -> list[RGBImage]:
     return read_output(body).images
 
 
-def decode_image(image: Any, index: int = 0) -> RGBImage:
-    """One already-parsed image: nested RGB lists or a base64 JPEG string."""
+def decode_image(image: Any, index: int = 0, limits: OutputLimits = ANY_REQUEST) -> RGBImage:
+    """One already-parsed image: nested RGB lists or a base64 JPEG string, within `limits`."""
     if isinstance(image, str):
-        return _decode_jpeg(image, index)
+        return _decode_jpeg(image, index, limits)
     if not isinstance(image, list) or not image:
         raise _bad_image(index, "neither")
     if np is None:
-        return _plain_image(image, index)
+        return _plain_image(image, index, limits)
     try:
         raw = orjson.dumps(image)
     except (TypeError, orjson.JSONEncodeError):
         raise _bad_image(index, "not_numbers") from None
-    return _parse_image(raw, index)
+    return _parse_checked(raw, 0, len(raw) - 1, index, limits)
 
 
-def _read(body: bytes, spans: list[tuple[int, int]]) -> ModelOutput:
+def _read(body: bytes, spans: list[tuple[int, int]], limits: OutputLimits) -> ModelOutput:
     """Parse the output with each image span standing in as a placeholder, then each image."""
     data = _load_skeleton(body, spans)
     decoded = []
-    for index, image in enumerate(_image_list(data)):
+    for index, image in enumerate(_image_list(data, limits)):
         span = _placeholder_span(image, spans)
         if span is not None:
-            decoded.append(_parse_image(body[span[0] : span[1] + 1], index))
+            decoded.append(_parse_checked(body, span[0], span[1], index, limits))
         elif isinstance(image, str):
-            decoded.append(_decode_jpeg(image, index))
+            decoded.append(_decode_jpeg(image, index, limits))
         else:
             raise _bad_image(index, "neither")
     return _model_output(data, decoded)
 
 
-def _read_plain(body: bytes) -> ModelOutput:
+def _parse_checked(body: bytes, start: int, end: int, index: int, limits: OutputLimits) -> np.ndarray:
+    """The image whose JSON text is body[start : end + 1], its length and then its shape checked."""
+    spaces = sum(body.count(bytes([char]), start, end + 1) for char in _SPACES)
+    limits.check_text(end + 1 - start - spaces, index)
+    image = _parse_image(body[start : end + 1], index)
+    limits.check_size(image.shape[1], image.shape[0], index)
+    return image
+
+
+def _read_plain(body: bytes, limits: OutputLimits) -> ModelOutput:
     """The whole output parsed into Python objects, then each image checked (no numpy)."""
     data = _load_skeleton(body, [])
-    return _model_output(data, [decode_image(image, index) for index, image in enumerate(_image_list(data))])
+    images = _image_list(data, limits)
+    return _model_output(data, [decode_image(image, index, limits) for index, image in enumerate(images)])
 
 
-def _image_list(data: dict[str, Any]) -> list[Any]:
+def _image_list(data: dict[str, Any], limits: OutputLimits) -> list[Any]:
     images = data.get("generated_images")
     if not isinstance(images, list):
         raise OutputError("the model output has no list of generated_images")
     if not images:
         raise OutputError("the model output's generated_images list is empty")
+    limits.check_count(len(images))
     return images
 
 
@@ -594,9 +675,10 @@ def _bad_character(char: str, index: int) -> OutputError:
     return _bad_image(index, problem) if problem else _bad_image(index, "character", char=char)
 
 
-def _plain_image(rows: list[Any], index: int) -> Pixels:
+def _plain_image(rows: list[Any], index: int, limits: OutputLimits) -> Pixels:
     """Nested RGB lists as Pixels, a row at a time, with the fast path's rules and messages."""
     width = len(rows[0]) if isinstance(rows[0], list) else 0
+    limits.check_size(width, len(rows), index)
     data = bytearray()
     for number, row in enumerate(rows):
         if not isinstance(row, list):
@@ -645,15 +727,29 @@ def _value_problem(value: Any) -> str | None:
     return next((problem for kind, problem in _TYPE_PROBLEMS if isinstance(value, kind)), None)
 
 
-def _decode_jpeg(text: str, index: int) -> RGBImage:
+def _decode_jpeg(text: str, index: int, limits: OutputLimits) -> RGBImage:
+    """A base64 image, its size read from its header and checked before its pixels are decoded."""
     from PIL import Image, UnidentifiedImageError
 
+    unreadable = (binascii.Error, ValueError, UnidentifiedImageError, OSError)
     try:
         raw = base64.b64decode(text, validate=True)
-        with Image.open(io.BytesIO(raw)) as img:
-            return image_from_pil(img)
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(raw))
+    except Image.DecompressionBombError:
+        raise OutputTooLarge(
+            f"image {index + 1} declares more pixels than Pillow will open; the request allows at most "
+            f"{limits.width} × {limits.height}, so it was not decoded"
+        ) from None
+    except unreadable:
         raise _bad_image(index, "not_jpeg") from None
+    with img:
+        limits.check_size(img.width, img.height, index)
+        try:
+            return image_from_pil(img)
+        except unreadable:
+            raise _bad_image(index, "not_jpeg") from None
 
 
 def encode_output(

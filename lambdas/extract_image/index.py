@@ -3,9 +3,10 @@
 Subscribed to the success topic. Reads the output named in the notification, decodes every
 image (nested RGB arrays or base64 JPEG), writes `images/<id>/<n>.png` with a `parameters`
 text chunk, then `images/<id>/manifest.json` last: its presence means the images are complete.
-Output that cannot be turned into images gets a failed manifest that says why; S3 errors are
-raised so Lambda retries. Everything written depends only on the notification and the stored
-objects, so a notification delivered twice writes the same objects again.
+Output that cannot be turned into images, or holds more or larger images than its request asked
+for (checked before decoding, so a small output cannot exhaust memory), gets a failed manifest
+that says why; S3 errors are raised so Lambda retries. Everything written depends only on the
+notification and the stored objects, so a notification delivered twice writes the same objects again.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from contract import (
     Notification,
     NotificationError,
     OutputError,
+    OutputLimits,
     Parameters,
     S3Location,
     encode_png,
@@ -113,7 +115,7 @@ def process(job: Job, bucket: str) -> Manifest:
         if job.notification is None:
             raise JobFailed("SageMaker's notification for this job has an unknown status, so there are no images")
         request = read_request(job.notification, bucket) or {}
-        output = read_output_object(job.notification, bucket)
+        output = read_output_object(job.notification, bucket, OutputLimits.for_request(request))
         request = request or {"prompt": output.prompt or ""}
         manifest = write_images(job, output, request, bucket)
     except JobFailed as exc:
@@ -125,8 +127,12 @@ def process(job: Job, bucket: str) -> Manifest:
     return manifest
 
 
-def read_output_object(notification: Notification, bucket: str) -> ModelOutput:
-    """The decoded model output; JobFailed when it is missing, elsewhere or not images."""
+def read_output_object(notification: Notification, bucket: str, limits: OutputLimits) -> ModelOutput:
+    """The decoded model output; JobFailed when it is missing, elsewhere, not images, or more than `limits`.
+
+    `limits` come from the request (the contract's maximum without one): each image's size is checked
+    from its header and the count against num_images_per_prompt before anything is decoded.
+    """
     if not notification.output_location:
         raise JobFailed("The notification does not say where the model output is")
     try:
@@ -147,7 +153,7 @@ def read_output_object(notification: Notification, bucket: str) -> ModelOutput:
             f"The model output is larger than the largest request can produce ({MAX_OUTPUT_BYTES / 1e6:.0f} MB)"
         )
     try:
-        return read_output(body)
+        return read_output(body, limits)
     except OutputError as exc:
         raise JobFailed(str(exc)) from None
 

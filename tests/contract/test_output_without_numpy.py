@@ -102,3 +102,32 @@ def test_both_paths_refuse_a_bad_image_with_the_same_reason(
 def test_a_body_that_is_not_json_is_refused_without_numpy(without_numpy: None) -> None:
     with pytest.raises(OutputError, match="not valid JSON"):
         read_output(orjson.dumps({"generated_images": [[[[1, 2, 3]]]]})[:-5])
+
+
+def _jpeg_text(width: int, height: int) -> str:
+    import base64
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (1, 2, 3)).save(out, format="JPEG")
+    return base64.b64encode(out.getvalue()).decode()
+
+
+LIMITED = {
+    "count": ({"generated_images": [[[[1, 2, 3]]]] * 3}, "holds 3 images; the request allows at most 2"),
+    "array-width": ({"generated_images": [[[[1, 2, 3]] * 9]]}, "image 1 is 9 × 1 pixels"),
+    "array-height": ({"generated_images": [[[[1, 2, 3]]] * 9]}, "image 1 is 1 × 9 pixels"),
+    "jpeg-size": ({"generated_images": [_jpeg_text(8, 8), _jpeg_text(16, 8)]}, "image 2 is 16 × 8 pixels"),
+}
+
+
+@pytest.mark.parametrize("with_numpy", [True, False], ids=["numpy", "plain"])
+@pytest.mark.parametrize("case", LIMITED)
+def test_both_paths_refuse_what_the_request_does_not_allow_in_the_same_words(monkeypatch, case, with_numpy):
+    from contract import OutputLimits, OutputTooLarge
+
+    data, reason = LIMITED[case]
+    if not with_numpy:
+        monkeypatch.setattr(output, "np", None)
+    with pytest.raises(OutputTooLarge, match=reason):
+        read_output(orjson.dumps(data), OutputLimits(width=8, height=8, images=2))
+    assert len(read_output(orjson.dumps(data)).images) == len(data["generated_images"])  # the contract's maximum

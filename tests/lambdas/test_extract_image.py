@@ -296,3 +296,97 @@ def test_a_403_on_an_output_that_is_there_is_a_real_refusal_and_raises(extract_i
     with pytest.raises(ClientError):
         extract_image(sns_event(notification(inference_id, extract_image.bucket)))
     assert manifest_key(inference_id) not in extract_image.keys()
+
+
+def _declared_png(width: int, height: int) -> bytes:
+    """A PNG whose header declares width × height while its data holds one row: a bomb on the wire."""
+    import struct
+    import zlib
+
+    from contract import PNG_SIGNATURE
+    from contract.png import png_chunk
+
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    data = png_chunk(b"IDAT", zlib.compress(b"\x00" + b"\x80" * 3 * width))
+    return PNG_SIGNATURE + header + data + png_chunk(b"IEND", b"")
+
+
+def _base64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def _arrays(*images: list) -> bytes:
+    return orjson.dumps({"generated_images": list(images), "prompt": "p"})
+
+
+#: Outputs holding more, or larger, images than REQUEST (2 images of 64 × 48) asked for; none may be decoded.
+OVER_THE_REQUEST = {
+    "png-13000-as-jpeg": (_rows(f'["{_base64(_declared_png(13000, 13000))}"]'), "Image 1 is 13000 × 13000 pixels"),
+    "png-beyond-pillow-as-jpeg": (_rows(f'["{_base64(_declared_png(20000, 20000))}"]'), "more pixels than Pillow"),
+    "jpeg-wider-than-asked": (_rows(f'["{_base64(_jpeg(640, 48))}"]'), "Image 1 is 640 × 48 pixels"),
+    "second-jpeg-taller": (
+        _rows(f'["{_base64(_jpeg(64, 48))}", "{_base64(_jpeg(64, 480))}"]'),
+        "Image 2 is 64 × 480 pixels",
+    ),
+    "arrays-wider-than-asked": (_arrays([[[0, 0, 0]] * 3000]), "Image 1 is 3000 × 1 pixels"),
+    "arrays-far-larger-than-asked": (_arrays([[[255, 255, 255]] * 64] * 480), "more than an image of 64 × 48"),
+    "three-images-for-two": (_arrays(*[[[[1, 2, 3]]]] * 3), "holds 3 images; the request allows at most 2"),
+    "ten-thousand-images": (_arrays(*[[[[1, 2, 3]]]] * 10_000), "holds 10000 images; the request allows at most 2"),
+}
+
+
+@pytest.mark.parametrize("case", OVER_THE_REQUEST)
+def test_an_output_beyond_its_request_gets_a_failed_manifest_before_any_image_is_decoded(
+    extract_image, monkeypatch, case
+):
+    from contract import output
+
+    body, reason = OVER_THE_REQUEST[case]
+    inference_id = _job(extract_image, body)
+    decoded = []
+    monkeypatch.setattr(output, "image_from_pil", lambda picture: decoded.append(picture.size) or _images(1)[0])
+
+    extract_image(sns_event(notification(inference_id, extract_image.bucket)))
+
+    manifest = _manifest(extract_image, inference_id)
+    assert manifest.status == "failed" and reason in manifest.reason and manifest.reason.endswith("decoded.")
+    assert [key for key in extract_image.keys() if key.startswith("images/")] == [manifest_key(inference_id)]
+    assert all(size == (64, 48) for size in decoded)  # at most the first, in-bounds JPEG
+
+
+@pytest.mark.parametrize(
+    ("request_body", "count", "side", "reason"),
+    [
+        (None, 9, 1, "holds 9 images; the request allows at most 8"),
+        (None, 1, 2056, "Image 1 is 2056 × 2056 pixels; the request allows at most 2048 × 2048"),
+        ({"prompt": "p", "width": "wide", "num_images_per_prompt": 1}, 1, 2056, "at most 2048 × 2048"),
+    ],
+    ids=["no-request-count", "no-request-size", "unusable-width"],
+)
+def test_without_a_usable_request_the_contracts_maximum_bounds_the_output(
+    extract_image, request_body, count, side, reason
+):
+    body = _rows("[" + ", ".join([f'"{_base64(_declared_png(side, side))}"'] * count) + "]")
+    inference_id = _job(extract_image, body, request=request_body)
+
+    extract_image(sns_event(notification(inference_id, extract_image.bucket)))
+
+    manifest = _manifest(extract_image, inference_id)
+    assert manifest.status == "failed" and reason in manifest.reason
+
+
+def test_an_output_exactly_as_asked_still_completes(extract_image):
+    body = _rows(f'["{_base64(_jpeg(64, 48))}", "{_base64(_jpeg(64, 48))}"]')
+    inference_id = _job(extract_image, body)
+
+    extract_image(sns_event(notification(inference_id, extract_image.bucket)))
+
+    assert _manifest(extract_image, inference_id).status == "completed"
