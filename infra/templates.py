@@ -29,6 +29,8 @@ class Synthesis:
 
     outdir: Path
     templates: dict[str, dict]
+    #: The endpoint stack's CDK assets manifest (its Lambda code zips and where they are published).
+    endpoint_assets: dict | None = None
 
 
 def synthesize(config: Config | None = None, outdir: Path | str | None = None, *, bundle: bool = False) -> Synthesis:
@@ -38,13 +40,16 @@ def synthesize(config: Config | None = None, outdir: Path | str | None = None, *
     app = build_app(config, outdir=str(outdir), context={} if bundle else dict(NO_BUNDLING))
     assembly = app.synth()
     templates = {}
+    assets = None
     for part in ("source", "pipeline"):
         templates[part] = assembly.get_stack_by_name(config.stack_name(part)).template
     for nested in assembly.nested_assemblies:
         for stack in nested.nested_assembly.stacks:
             if stack.stack_name == config.stack_name("endpoint"):
                 templates["endpoint"] = stack.template
-    return Synthesis(outdir, templates)
+                manifest = Path(nested.nested_assembly.directory) / f"{stack.id}.assets.json"
+                assets = json.loads(manifest.read_text()) if manifest.is_file() else None
+    return Synthesis(outdir, templates, assets)
 
 
 def template_name(part: str, source_kind: str) -> str:

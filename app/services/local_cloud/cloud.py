@@ -28,6 +28,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import ThreadedWSGIServer
 
 import contract
+from app.services.local_cloud import stack_resources
 from app.services.local_cloud.codepipeline import PipelineEmulator
 from app.services.local_cloud.codepipeline import serves as pipeline_call
 from app.services.local_cloud.emulator import PATH as ENDPOINT_PATH
@@ -128,6 +129,7 @@ class LocalCloud:
         )
         self.emulator.start()
         self.runner.start()
+        stack_resources.SCALING_EVENTS.append(self._limits_changed)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.1,), name="local-cloud-http", daemon=True
         )
@@ -138,6 +140,8 @@ class LocalCloud:
         """Stop serving and join every thread the cloud started."""
         if self._server is None:
             return
+        if self._limits_changed in stack_resources.SCALING_EVENTS:
+            stack_resources.SCALING_EVENTS.remove(self._limits_changed)
         if self.emulator:
             self.emulator.stop()
         if self.runner:
@@ -402,6 +406,11 @@ class LocalCloud:
         self._runner.retry_delays = (0.05, 0.2)
         with urlopen(Request(f"{self.endpoint_url}/moto-api/reset", method="POST"), timeout=30) as response:
             response.read()
+
+    def _limits_changed(self, account_id: str, region: str) -> None:
+        """A stack changed a scalable target (stack_resources.py): the emulator reads the limits again."""
+        if self.emulator is not None and account_id == self.account_id:
+            self.emulator.limits_changed(region)
 
     def _dispatch(self, environ: dict[str, Any], start_response: Callable) -> Any:
         if self.iam is not None and CHECKED not in environ:

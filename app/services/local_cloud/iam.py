@@ -330,7 +330,9 @@ def _key_arn(key: str, where: Where) -> str:
     region = key.split(":")[3] if key.startswith("arn:") else where.region
     backend = kms_backends[where.account][region]
     try:
-        key_id = backend.any_id_to_key_id(key.split(":", 5)[5] if key.startswith("arn:") else key)
+        # An ARN's resource is `key/<id>` or `alias/<name>`; moto looks keys up by their bare id.
+        named = key.split(":", 5)[5] if key.startswith("arn:") else key
+        key_id = backend.any_id_to_key_id(named.removeprefix("key/"))
     except Exception:  # an unknown alias: name it as it was given
         return key if key.startswith("arn:") else where.arn("kms", key)
     return f"arn:{where.partition}:kms:{region}:{where.account}:key/{key_id}"

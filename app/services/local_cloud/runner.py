@@ -19,10 +19,12 @@ time because the environment is process-wide.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import logging
 import os
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -41,6 +43,9 @@ import orjson
 from botocore.client import BaseClient
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import ClientError
+
+from app.services.local_cloud import stack_resources
+from app.services.local_cloud.functions import FunctionCode, StackFunction, failure_record, read_function
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +172,15 @@ class LambdaFailure:
     attempts: int
 
 
+@dataclass(frozen=True)
+class Refused:
+    """An SNS delivery to a function that Lambda refused (no resource policy lets the topic invoke it)."""
+
+    function_arn: str
+    topic_arn: str
+    reason: str
+
+
 @dataclass
 class _Registration:
     handler: Handler
@@ -207,14 +221,32 @@ class LambdaRunner:
         self._generation = 0
         #: The roles handlers run under (`register(..., role_arn=...)`), assumed with the admin `clients`.
         self.roles = RoleSessions(clients, endpoint_url, region) if clients is not None else None
+        self._clients = clients
+        #: SNS deliveries to stack functions that Lambda refused, and the functions' calls so far, by name.
+        self.refused: list[Refused] = []
+        self.invocations: dict[str, int] = {}
+        self._code: FunctionCode | None = None
+        self._code_dir: tempfile.TemporaryDirectory | None = None
+        self._modules: dict[tuple[str, str, str], Any] = {}
+        self._module_lock = threading.Lock()
 
     def start(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="local-lambda")
+        self._code_dir = tempfile.TemporaryDirectory(prefix="local-lambda-code-")
+        self._code = FunctionCode(Path(self._code_dir.name))
+        stack_resources.LAMBDA_DELIVERY.append(self.deliver_sns)
 
     def stop(self) -> None:
+        if self.deliver_sns in stack_resources.LAMBDA_DELIVERY:
+            stack_resources.LAMBDA_DELIVERY.remove(self.deliver_sns)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._code_dir is not None:
+            self._code_dir.cleanup()
+            self._code_dir = self._code = None
+        with self._module_lock:
+            self._modules.clear()
 
     def register(
         self,
@@ -254,7 +286,11 @@ class LambdaRunner:
             self._generation += 1
             self._registrations.clear()
             self.failures.clear()
+            self.refused.clear()
+            self.invocations.clear()
             self.delivered = 0
+        with self._module_lock:
+            self._modules.clear()
         if self.roles is not None:
             self.roles.clear()
 
@@ -347,6 +383,141 @@ class LambdaRunner:
                 with self._cond:
                     self.delivered += 1
             return
+
+    def deliver_sns(
+        self, subscription: Any, message: str, message_id: str, subject: str | None, attributes: Any
+    ) -> None:
+        """SNS's delivery to a subscription of protocol lambda: Lambda's asynchronous invocation, queued."""
+        body = subscription.get_post_data(message, message_id, subject, message_attributes=attributes)
+        event = sns_event(body, subscription.arn)
+        with self._cond:
+            generation = self._generation
+        self._submit(
+            self._invoke_function,
+            subscription.account_id,
+            subscription.endpoint,
+            subscription.topic.arn,
+            event,
+            generation,
+        )
+
+    def _invoke_function(
+        self, account_id: str, function_arn: str, topic_arn: str, event: dict[str, Any], generation: int
+    ) -> None:
+        function = read_function(account_id, function_arn)
+        if function is None:
+            self._refuse(function_arn, topic_arn, "Function not found")
+            return
+        if not function.allows_sns(topic_arn):
+            self._refuse(
+                function_arn,
+                topic_arn,
+                "The function's resource-based policy does not let sns.amazonaws.com invoke it from this topic",
+            )
+            return
+        attempts = 1 + max(0, min(function.retries, 2))
+        for attempt in range(attempts):
+            if generation != self._generation:
+                return  # delivered before a reset
+            try:
+                self._run_function(function, event)
+            except Exception as exc:
+                if attempt + 1 < attempts:
+                    log.warning("Lambda %s failed (attempt %d), retrying: %s", function.name, attempt + 1, exc)
+                    time.sleep(self.retry_delays[min(attempt, len(self.retry_delays) - 1)] if self.retry_delays else 0)
+                    continue
+                log.error(
+                    "Lambda %s failed %d times on %s:\n%s", function.name, attempts, topic_arn, traceback.format_exc()
+                )
+                with self._cond:
+                    self.failures.append(
+                        LambdaFailure(
+                            function.name, topic_arn, event["Records"][0]["Sns"]["Message"], repr(exc), attempts
+                        )
+                    )
+                self._send_to_destination(function, failure_record(function, event, exc, attempts))
+            else:
+                with self._cond:
+                    self.delivered += 1
+            return
+
+    def _run_function(self, function: StackFunction, event: dict[str, Any]) -> None:
+        """One call of the function's handler, under its role, with its environment, memory and timeout."""
+        role = function.role if self.roles is not None and self.roles.exists(function.role) else None
+        handler = self._handler(function, role)
+        env = {
+            **function.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            **(self.roles.environment(role) if role and self.roles else {}),
+        }
+        context = LambdaContext(
+            function_name=function.name,
+            invoked_function_arn=function.arn,
+            memory_limit_in_mb=function.memory,
+            timeout_seconds=function.timeout,
+            log_group_name=f"/aws/lambda/{function.name}",
+        )
+        with self._cond:
+            self.invocations[function.name] = self.invocations.get(function.name, 0) + 1
+        started = time.monotonic()
+        with _environment(env):
+            handler(event, context)
+        if time.monotonic() - started > function.timeout:
+            raise TimeoutError(f"Task timed out after {function.timeout:.2f} seconds")
+
+    def _handler(self, function: StackFunction, role: str | None) -> Handler:
+        """The function's handler, from its own code, its module's clients signed with the role's keys."""
+        key = (function.code_sha, function.handler, role or "")
+        with self._module_lock:
+            found = self._modules.get(key)
+            if found is not None:
+                return found
+            if self._code is None:
+                raise RuntimeError("the Lambda runner is not started")
+            path, attribute = self._code.handler_file(function)
+            if role and self.roles is not None:
+                roles = self.roles
+
+                def client(service: str) -> BaseClient:
+                    return roles.client(role, service)
+            elif self._clients is not None:
+                client = self._clients
+            else:
+                raise RuntimeError("this runner was made without clients for the functions' code")
+            module = load_lambda(
+                path,
+                endpoint_url=self._endpoint_url,
+                region=self._region,
+                client=client,
+                tag=hashlib.sha256(repr(key).encode()).hexdigest()[:12],
+            )
+            found = self._modules[key] = getattr(module, attribute)
+            return found
+
+    def _send_to_destination(self, function: StackFunction, record: dict[str, Any]) -> None:
+        """Lambda's on-failure record into the function's SQS destination, under the function's role."""
+        destination = function.on_failure
+        if not destination or ":sqs:" not in destination:
+            return
+        _, _, _, region, account, queue = destination.split(":", 5)
+        try:
+            if self.roles is not None and self.roles.exists(function.role):
+                sqs = self.roles.client(function.role, "sqs", region)
+            elif self._clients is not None:
+                sqs = self._clients("sqs")
+            else:
+                return
+            url = sqs.get_queue_url(QueueName=queue, QueueOwnerAWSAccountId=account)["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody=orjson.dumps(record).decode())
+        except ClientError as exc:
+            log.warning("Lambda could not send %s's failure record to %s: %s", function.name, destination, exc)
+
+    def _refuse(self, function_arn: str, topic_arn: str, reason: str) -> None:
+        log.warning("SNS could not deliver %s to %s: %s", topic_arn, function_arn, reason)
+        with self._cond:
+            self.refused.append(Refused(function_arn, topic_arn, reason))
 
     def _call_env(self, reg: _Registration) -> dict[str, str] | None:
         if reg.role_arn is None or self.roles is None:

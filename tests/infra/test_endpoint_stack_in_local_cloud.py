@@ -1,0 +1,190 @@
+"""The synthesized endpoint stack, deployed by the local cloud's CloudFormation, comes to life from its template.
+
+The CDK bootstrap stack first, then the stack's Lambda assets, then the template itself: CloudFormation
+makes every resource, and one image goes request → endpoint emulator → SNS → both Lambdas (each under
+its own role, invoked through the template's subscriptions and permissions) → images/ and manifest.json.
+Changing the template (concurrency, scaling bounds, output path) changes what the emulator does.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from aws_rules import resources_of
+
+import contract
+from app.services.local_cloud import SandboxEngine
+from app.services.local_cloud.stacks import bootstrap, deploy_stack, publish_assets
+from infra.templates import TEMPLATES_DIR
+
+#: Shares the session's one synthesis with the other infra tests.
+pytestmark = pytest.mark.xdist_group("synthesis")
+ROOT = Path(__file__).resolve().parents[2]
+STACK = "diffusion-desk-studio-endpoint"
+
+
+@pytest.fixture
+def cloud(local_cloud):
+    local_cloud.reset()
+    return local_cloud
+
+
+@pytest.fixture
+def template(synthesis) -> dict:
+    return copy.deepcopy(synthesis.templates["endpoint"])
+
+
+def _deploy(cloud, synthesis, template: dict) -> dict[str, str]:
+    bootstrap(cloud.client, TEMPLATES_DIR / "bootstrap-template.yaml")
+    publish_assets(cloud.client, synthesis.endpoint_assets, ROOT, account=cloud.account_id, region=cloud.region)
+    return deploy_stack(cloud.client, STACK, template)
+
+
+def _submit(cloud, outputs: dict[str, str], prompt: str = "a lighthouse at dusk") -> str:
+    inference_id = contract.new_inference_id()
+    key = contract.request_key(inference_id)
+    body = {"prompt": prompt, "width": 64, "height": 64, "seed": 7}
+    cloud.client("s3").put_object(Bucket=outputs["bucketName"], Key=key, Body=json.dumps(body).encode())
+    cloud.client("sagemaker-runtime").invoke_endpoint_async(
+        EndpointName=outputs["endpointName"],
+        InputLocation=f"s3://{outputs['bucketName']}/{key}",
+        InferenceId=inference_id,
+        ContentType="application/json",
+    )
+    return inference_id
+
+
+def _keys(cloud, bucket: str, prefix: str) -> list[str]:
+    listed = cloud.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def _physical(cloud, kind: str) -> list[str]:
+    resources = cloud.client("cloudformation").list_stack_resources(StackName=STACK)["StackResourceSummaries"]
+    return sorted(r["PhysicalResourceId"] for r in resources if r["ResourceType"] == kind)
+
+
+def test_every_resource_of_the_template_is_made_by_cloudformation(cloud, synthesis, template):
+    _deploy(cloud, synthesis, template)
+
+    resources = cloud.client("cloudformation").list_stack_resources(StackName=STACK)["StackResourceSummaries"]
+    assert {r["LogicalResourceId"] for r in resources} == set(template["Resources"])
+    assert [r["LogicalResourceId"] for r in resources if not r.get("PhysicalResourceId")] == []
+    scaling = cloud.client("application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")
+    [target] = scaling["ScalableTargets"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (0, 2)
+    policies = cloud.client("application-autoscaling").describe_scaling_policies(ServiceNamespace="sagemaker")
+    assert len(policies["ScalingPolicies"]) == 2
+    [alarm] = cloud.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    assert alarm["AlarmActions"] == [
+        p["PolicyARN"] for p in policies["ScalingPolicies"] if "from-zero" in p["PolicyName"]
+    ]
+    subscriptions = cloud.client("sns").list_subscriptions()["Subscriptions"]
+    assert sorted(s["Protocol"] for s in subscriptions) == ["lambda"] * 3
+    for function in _physical(cloud, "AWS::Lambda::Function"):
+        config = cloud.client("lambda").get_function_event_invoke_config(FunctionName=function)
+        assert config["MaximumRetryAttempts"] == 2 and "OnFailure" in config["DestinationConfig"]
+    bucket = next(b for b in _physical(cloud, "AWS::S3::Bucket") if "bucket" in b and "accesslogs" not in b)
+    assert "aws:SecureTransport" in cloud.client("s3").get_bucket_policy(Bucket=bucket)["Policy"]
+
+
+def test_one_image_end_to_end_through_the_stack_made_from_the_template(cloud, synthesis, template):
+    outputs = _deploy(cloud, synthesis, template)
+
+    inference_id = _submit(cloud, outputs)
+    cloud.wait_idle()
+
+    bucket = outputs["bucketName"]
+    images = _keys(cloud, bucket, f"{contract.IMAGES}{inference_id}/")
+    assert contract.manifest_key(inference_id) in images and len(images) == 2
+    assert _keys(cloud, bucket, contract.message_key(inference_id)) == [contract.message_key(inference_id)]
+    runner = cloud.runner
+    assert runner.failures == [] and runner.refused == [] and list(cloud.iam.refusals) == []
+    functions = _physical(cloud, "AWS::Lambda::Function")
+    assert sorted(runner.invocations.values()) == [1, 1] and sorted(runner.invocations) == functions
+    roles = {cloud.client("lambda").get_function(FunctionName=f)["Configuration"]["Role"] for f in functions}
+    assert runner.roles.assumed == roles  # each handler ran with its own function's role
+    (model,) = cloud.client("sagemaker").list_models()["Models"]
+    execution_role = cloud.client("sagemaker").describe_model(ModelName=model["ModelName"])["ExecutionRoleArn"]
+    assert cloud.emulator.roles.assumed == {execution_role}
+
+
+class Gate:
+    """An engine that holds every render until released, counting how many run at once."""
+
+    name = "gate"
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.lock = threading.Lock()
+        self.running = self.most = 0
+        self._sandbox = SandboxEngine()
+
+    def render(self, request):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            self.released.wait(20)
+            return self._sandbox.render(request)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def _set(template: dict, kind: str, change) -> None:
+    for resource in resources_of(template, kind).values():
+        change(resource["Properties"])
+
+
+@pytest.mark.parametrize(("per_instance", "max_capacity"), [(3, 1), (1, 3)])
+def test_the_emulator_runs_as_many_at_once_as_the_templates_config_and_scalable_target_allow(
+    cloud, synthesis, template, per_instance, max_capacity
+):
+    client_config = {"MaxConcurrentInvocationsPerInstance": per_instance}
+    _set(
+        template,
+        "AWS::SageMaker::EndpointConfig",
+        lambda p: p["AsyncInferenceConfig"].update(ClientConfig=client_config),
+    )
+    _set(template, "AWS::ApplicationAutoScaling::ScalableTarget", lambda p: p.update(MaxCapacity=max_capacity))
+    outputs = _deploy(cloud, synthesis, template)
+    gate = Gate()
+    cloud.engine = gate  # the local cloud's own default is one instance, one invocation at a time
+
+    for index in range(4):
+        _submit(cloud, outputs, prompt=f"painting {index}")
+    deadline = time.monotonic() + 10
+    while gate.running < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    gate.released.set()
+    cloud.wait_idle()
+
+    assert gate.most == 3
+
+
+def test_an_output_path_the_template_moves_is_where_the_endpoint_writes_under_its_own_role(cloud, synthesis, template):
+    def elsewhere(properties):
+        output = properties["AsyncInferenceConfig"]["OutputConfig"]
+        output["S3OutputPath"] = {"Fn::Join": ["", ["s3://", output["S3OutputPath"]["Fn::Join"][1][1], "/elsewhere"]]}
+
+    _set(template, "AWS::SageMaker::EndpointConfig", elsewhere)
+    outputs = _deploy(cloud, synthesis, template)
+
+    inference_id = _submit(cloud, outputs)
+    cloud.wait_idle()
+
+    # The template's SageMaker role may put objects under output/ only, so AWS would refuse this write too.
+    refused = [(r.action, r.resource.split("/", 1)[-1]) for r in cloud.iam.refusals]
+    assert len(refused) == 1 and refused[0][0] == "s3:PutObject" and refused[0][1].startswith("elsewhere/")
+    bucket = outputs["bucketName"]
+    assert _keys(cloud, bucket, "elsewhere/") == [] and len(_keys(cloud, bucket, contract.FAILURES)) == 1
+    record = json.loads(
+        cloud.client("s3").get_object(Bucket=bucket, Key=contract.message_key(inference_id))["Body"].read()
+    )
+    assert record["invocationStatus"] == contract.FAILED and "AccessDenied" in record["failureReason"]
