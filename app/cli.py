@@ -54,8 +54,6 @@ EXIT_INTERRUPTED = 130
 #: What data may not write raw to a terminal: the contract's control characters, and the line feeds and
 #: tabs that would break a line of the listing into false rows or columns.
 _UNPRINTABLE = re.compile(f"{CONTROL_CHARACTERS.pattern}|[\n\t]")
-#: Control characters JSON allows raw inside strings (orjson escapes only those below U+0020).
-_RAW_IN_JSON = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _OPTION_FIELDS = {
     "negative": "negative_prompt",
     "steps": "num_inference_steps",
@@ -375,9 +373,28 @@ def terminal_text(text: str) -> str:
 
 
 def json_text(data: Any) -> str:
-    """`data` as indented JSON with every control character escaped, so it too is safe on a terminal."""
-    text = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
-    return _RAW_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    """`data` as indented JSON; orjson escapes C0 controls, the console's stdout the rest (DEL, C1, bidi)."""
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
+
+
+class _Escaping:
+    """A text stream that writes the contract's control characters as `\\uXXXX`, whoever writes to it.
+
+    That form is visible in text and valid inside a JSON string (the only place JSON can hold them),
+    so every command's stdout (results, listings, JSON) is safe on a terminal. Line feeds and tabs pass.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(CONTROL_CHARACTERS.sub(lambda match: f"\\u{ord(match.group()):04x}", text))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return bool(getattr(self._stream, "isatty", lambda: False)())
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -399,7 +416,8 @@ class _Console:
     """Progress on stderr (a bar on a terminal), results on stdout."""
 
     def __init__(self, out: TextIO, err: TextIO) -> None:
-        self.out, self.err = out, err
+        self.out: TextIO = _Escaping(out)  # type: ignore[assignment]
+        self.err = err
         self.tty = bool(getattr(err, "isatty", lambda: False)())
         self._last = ""
         self._bar = False

@@ -142,3 +142,18 @@ def test_an_imported_prompt_longer_than_the_contract_allows_is_capped_in_the_ind
         assert (record.parameters.steps, record.parameters.seed) == (20, 1)
         with Image.open(record.path) as copy:
             assert copy.text["parameters"] == text
+
+
+def test_every_commands_stdout_is_guarded_also_where_it_writes_data_itself(dirs, tmp_path):
+    """`styles` lists an imported A1111 styles.csv with its own writes; the console's stdout escapes them."""
+    crafted = tmp_path / "styles.csv"
+    crafted.write_text('name,prompt,negative_prompt\nnoir,"film noir \x1b]0;pwned\x07\x9b2J {prompt}",\n', "utf-8")
+
+    code, out, err = run("styles", "--import", str(crafted))
+    json_code, json_out, _ = run("styles", "--json")
+
+    assert code == json_code == 0
+    for printed in (out, err, json_out):
+        assert not UNSAFE.search(printed), printed
+    assert "film noir \\u001b]0;pwned\\u0007\\u009b2J" in out
+    assert "film noir \x1b]0;pwned\x07\x9b2J {prompt}" in [s["prompt"] for s in orjson.loads(json_out)]
