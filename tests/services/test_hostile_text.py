@@ -157,3 +157,16 @@ def test_every_commands_stdout_is_guarded_also_where_it_writes_data_itself(dirs,
         assert not UNSAFE.search(printed), printed
     assert "film noir \\u001b]0;pwned\\u0007\\u009b2J" in out
     assert "film noir \x1b]0;pwned\x07\x9b2J {prompt}" in [s["prompt"] for s in orjson.loads(json_out)]
+
+
+def test_every_way_into_the_index_caps_the_text(tmp_path):
+    from app.services.library import Library
+    from contract import Parameters
+
+    long = Parameters(prompt="x" * 10_000, negative_prompt="n" * 10_000, model="m" * 5000, extra={"k": "v" * 5000})
+    with Library(tmp_path / "data") as library:
+        png = _png(tmp_path / "a.png", "p\nSteps: 1")
+        library.add_image(png, long, width=16, height=16)
+        (record,) = library.images()
+    assert {len(record.parameters.prompt), len(record.parameters.negative_prompt)} == {PROMPT_MAX}
+    assert len(record.parameters.model) == len(record.parameters.extra["k"]) == PROMPT_MAX

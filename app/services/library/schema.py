@@ -137,8 +137,12 @@ def now() -> str:
 
 
 def image_values(record: ImageRecord, stored_path: str) -> dict[str, Any]:
-    """The `images` row of a record; `stored_path` is its path as the library keeps it."""
-    p = record.parameters
+    """The `images` row of a record; `stored_path` is its path as the library keeps it.
+
+    Its text is capped at the contract's limits, whichever way it came (import, download, rebuild):
+    a PNG may carry megabytes of `parameters`; the file keeps them whole.
+    """
+    p = record.parameters.capped()[0]
     return {
         "path": stored_path,
         "inference_id": record.inference_id,

@@ -614,7 +614,7 @@ class Library(SweepRecords):
             log.warning("%s; using the job's request instead", exc)
             params = None
         if params is not None:
-            return params.capped()[0]
+            return params
         if fallback == Parameters():
             return fallback
         if fallback.width is None or fallback.height is None:
