@@ -51,7 +51,7 @@ def test_rows_come_in_pages_as_they_are_needed(qtbot, library, monkeypatch):
     asked = []
     images = library.images
     monkeypatch.setattr(
-        library, "images", lambda q, f, offset, limit: asked.append(offset) or images(q, f, offset, limit)
+        library, "images", lambda q, f, offset, limit, **kw: asked.append(offset) or images(q, f, offset, limit, **kw)
     )
     model = GalleryModel(library)
     with qtbot.waitSignal(model.reloaded) as reloaded:

@@ -11,8 +11,8 @@ import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from app.services.cost.prices import PriceTable, price_for
 from app.services.errors import UserError
 from app.services.models import Job, JobState
 
@@ -104,12 +104,14 @@ def estimate(
     instance_type: str = "",
     region: str = "",
     prices: Mapping[str, float] | None = None,
-    table: PriceTable | None = None,
+    table: Any = None,
 ) -> Estimate:
     """The estimate for `images` images on a deployment whose recent jobs are `jobs`.
 
     The price is the user's own (`prices`, as Settings keeps them) or the shipped table's; none is said, never 0.
     """
+    from app.services.cost.prices import PriceTable, price_for  # its package brings boto3: not at start-up
+
     seconds, measured = seconds_per_image(jobs, instance_type)
     try:
         price = price_for(table or PriceTable.load(), region, instance_type, prices)

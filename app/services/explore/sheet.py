@@ -11,12 +11,13 @@ from __future__ import annotations
 import io
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from app.services.errors import UserError
 from app.services.files import atomic_write
@@ -95,10 +96,13 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: Any, width: int) -> str:
     return text + "…"
 
 
-def render(sheet: Sheet, cell_size: int | None = None) -> Image.Image:
+def render(
+    sheet: Sheet, cell_size: int | None = None, source: Callable[[str], str | os.PathLike[str]] | None = None
+) -> Image.Image:
     """The sheet as one image: column labels on top, row labels at the left, a title per z block.
 
-    Sets each cell's `box` (its place in the image) and `parameters` (read from its PNG).
+    Sets each cell's `box` (its place in the image) and `parameters` (read from its PNG). `source` gives
+    the file to draw for an image (the GUI's small sheets draw thumbnails); the parameters stay the image's own.
     """
     sweep = sheet.sweep
     nx, ny, nz = sweep.shape
@@ -106,9 +110,13 @@ def render(sheet: Sheet, cell_size: int | None = None) -> Image.Image:
     largest = 64
     for position, cell in sheet.cells.items():
         if cell.image_path:
-            with open_png(cell.image_path) as image:
-                images[position] = image.convert("RGB")
+            with open_png(cell.image_path, load=source is None) as image:
                 cell.parameters = _parameters_of(image)
+                if source is None:
+                    images[position] = image.convert("RGB")
+            if source is not None:
+                with open_png(source(cell.image_path)) as image:
+                    images[position] = image.convert("RGB")
             largest = max(largest, *images[position].size)
     size = cell_size or min(largest, MAX_CELL)
     font = _font(max(12, size // 16))
@@ -154,7 +162,7 @@ def render(sheet: Sheet, cell_size: int | None = None) -> Image.Image:
                     draw.rectangle(cell.box, fill=_EMPTY)
                     draw.text((cx + _PAD, cy + size // 2 - line // 2), cell.status, fill=_INK, font=font)
                     continue
-                image.thumbnail((size, size))
+                image = ImageOps.contain(image, (size, size))
                 out.paste(image, (cx + (size - image.width) // 2, cy + (size - image.height) // 2))
     return out
 

@@ -439,16 +439,25 @@ class Library(SweepRecords):
         return out
 
     def images(
-        self, query: str = "", favourites_only: bool = False, offset: int = 0, limit: int | None = None
+        self,
+        query: str = "",
+        favourites_only: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+        *,
+        sweeps: bool = True,
     ) -> list[ImageRecord]:
-        """One page of the gallery, newest first, filtered by a prompt search and the favourites switch."""
-        where, args = self._image_filter(query, favourites_only)
+        """One page of the gallery, newest first, filtered by a prompt search and the favourites switch.
+
+        Without `sweeps`, the images of sweeps' cells are left out (the gallery shows each sweep as its sheet).
+        """
+        where, args = self._image_filter(query, favourites_only, sweeps)
         sql = f"SELECT {IMAGE_COLUMNS} FROM images{where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
         rows = self._reader.execute(sql, [*args, -1 if limit is None else int(limit), int(offset)]).fetchall()
         return [self._image_from_row(row) for row in rows]
 
-    def count(self, query: str = "", favourites_only: bool = False) -> int:
-        where, args = self._image_filter(query, favourites_only)
+    def count(self, query: str = "", favourites_only: bool = False, *, sweeps: bool = True) -> int:
+        where, args = self._image_filter(query, favourites_only, sweeps)
         return self._reader.execute(f"SELECT count(*) FROM images{where}", args).fetchone()[0]
 
     def get_image(self, image_id: int) -> ImageRecord | None:
@@ -669,8 +678,10 @@ class Library(SweepRecords):
             )
         return ImportResult(record, params is not None, message)
 
-    def _image_filter(self, query: str, favourites_only: bool) -> tuple[str, list[Any]]:
+    def _image_filter(self, query: str, favourites_only: bool, sweeps: bool = True) -> tuple[str, list[Any]]:
         clauses, args = [], []
+        if not sweeps:
+            clauses.append("(inference_id IS NULL OR inference_id NOT IN (SELECT inference_id FROM sweep_cells))")
         match = fts_query(query)
         if match:
             # `+id`: walk the newest-first index and test membership, rather than sort every match

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.services.fields import field_message
 from app.services.library import read_parameters
+from app.ui.compose.explore import ExplorePanel
 from app.ui.compose.number_field import NumberField
 from app.ui.compose.prompt_edit import HistoryPopup, PromptEdit
 from app.ui.compose.seed_field import SeedField
@@ -108,6 +109,7 @@ class Composer(QFrame):
             name="images",
         )
         self.seed = SeedField()
+        self.explore = ExplorePanel(self.context)
 
     def _make_buttons(self) -> None:
         self.history_button = QToolButton()
@@ -197,6 +199,7 @@ class Composer(QFrame):
             self.errors[key] = error
             rows.addWidget(error)
         self.errors["height"] = self.errors["width"]
+        rows.addWidget(self.explore)
         rows.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(form)
@@ -211,6 +214,10 @@ class Composer(QFrame):
         self.generate_button.clicked.connect(self.generate)
         self.history_button.clicked.connect(self.show_history)
         self.prompt.textChanged.connect(lambda: self._check_live("prompt"))
+        self.prompt.textChanged.connect(lambda: self.explore.changed(self.values()))
+        self.images.valueChanged.connect(lambda _v: self.explore.changed(self.values()))
+        self.explore.sent.connect(self._sent_many)
+        self.explore.refused.connect(self._explore_refused)
         self.negative.textChanged.connect(lambda: self._check_live("negative_prompt"))
         self.size_field.changed.connect(lambda: self._check_live("width"))
         self.size_field.snapped.connect(self.message)
@@ -333,7 +340,24 @@ class Composer(QFrame):
             self.generate_error.show()
             return
         self.generate_error.hide()
+        if self.explore.active(request.prompt):
+            self.explore.send(request.to_dict())  # a style, a dynamic prompt or a sweep: planned, maybe asked
+            return
         Task(self, lambda: jobs.submit(request), success=self._submitted, busy=False, lane=Lane.NETWORK).run()
+
+    def _sent_many(self, jobs: list[Any], sweep: Any) -> None:
+        if sweep is not None:
+            self.context.events.sweep_submitted.emit(sweep)
+        self.context.events.jobs_changed.emit(jobs)
+        if jobs:
+            self.submitted.emit(jobs[0])
+        count = len(jobs)
+        what = f"Sweep of {count} cells" if sweep is not None else f"{count} job{'s' if count != 1 else ''}"
+        self.message.emit(f"{what} sent.")
+
+    def _explore_refused(self, text: str) -> None:
+        self.generate_error.setText(text)
+        self.generate_error.show()
 
     def _submitted(self, job: Any) -> None:
         self.context.events.jobs_changed.emit([job])

@@ -76,8 +76,8 @@ class GalleryModel(QAbstractListModel):
         generation, query, favourites = self._generation, self._query, self._favourites_only
 
         def op() -> tuple[int, list[ImageRecord]]:
-            total = self.library.count(query, favourites)
-            return total, self.library.images(query, favourites, 0, PAGE_SIZE)
+            total = self.library.count(query, favourites, sweeps=False)
+            return total, self.library.images(query, favourites, 0, PAGE_SIZE, sweeps=False)
 
         Task(self, op, success=lambda result: self._reset(generation, *result), failure=self._failed, busy=False).run()
 
@@ -203,7 +203,7 @@ class GalleryModel(QAbstractListModel):
             return
         self._asked.add(page)
         generation, query, favourites = self._generation, self._query, self._favourites_only
-        op = lambda: self.library.images(query, favourites, page * PAGE_SIZE, PAGE_SIZE)  # noqa: E731
+        op = lambda: self.library.images(query, favourites, page * PAGE_SIZE, PAGE_SIZE, sweeps=False)  # noqa: E731
         Task(
             self,
             op,

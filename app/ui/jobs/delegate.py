@@ -127,7 +127,24 @@ class JobDelegate(QStyledItemDelegate):
         chip = self._paint_state_line(painter, job, fonts, c, left, right, line2)
         line3 = int(chip.bottom()) + GAP
         self._paint_detail(painter, job, fonts, c, QRect(left, line3, right - left, int(card.bottom()) - line3 - 2))
+        if "Sweep cells" in job.extra:
+            self._paint_sweep_progress(painter, job, c, QRectF(left, card.bottom() - 7, right - left, 3))
         painter.restore()
+
+    @staticmethod
+    def _paint_sweep_progress(painter: QPainter, job: Job, c: Any, bar: QRectF) -> None:
+        """A sweep's row: a thin bar of its finished cells (done in the accent, failed in red)."""
+        total = max(1, int(job.extra["Sweep cells"]))
+        done, failed = int(job.extra.get("Sweep done", 0)), int(job.extra.get("Sweep failed", 0))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(c.border))
+        painter.drawRoundedRect(bar, 1.5, 1.5)
+        painter.setBrush(QColor(c.accent))
+        painter.drawRoundedRect(QRectF(bar.left(), bar.top(), bar.width() * done / total, bar.height()), 1.5, 1.5)
+        if failed:
+            painter.setBrush(QColor(c.danger))
+            start = bar.left() + bar.width() * done / total
+            painter.drawRect(QRectF(start, bar.top(), bar.width() * failed / total, bar.height()))
 
     def _paint_prompt_line(
         self, painter: QPainter, job: Job, fonts: Any, c: Any, left: int, right: int, top: int

@@ -24,6 +24,7 @@ from app.services.models import Job, JobState
 from app.ui.gallery.thumbnails import render_thumbnail
 from app.ui.jobs.delegate import JobDelegate, repaint_active
 from app.ui.jobs.model import JobModel
+from app.ui.jobs.sweeps import SweepRows, is_sweep_row
 from app.ui.shell.context import AppContext
 from app.ui.shell.icons import icon
 from app.ui.shell.tasks import Lane, Task
@@ -70,6 +71,7 @@ class JobQueue(QFrame):
         self.setAccessibleName("Job queue")
         self.setMinimumWidth(280)
         self.model = JobModel(self)
+        self.sweeps = SweepRows()
         self.view = self._make_view()
         self._make_actions()
         self._make_layout()
@@ -157,6 +159,7 @@ class JobQueue(QFrame):
         self.model.dataChanged.connect(lambda *_: self.view.scheduleDelayedItemsLayout())  # messages change heights
         self.model.modelReset.connect(self._update_actions)
         self.context.events.jobs_changed.connect(self.show_jobs)
+        self.context.events.sweep_submitted.connect(self._sweep_added)
 
     def _action(self, text: str, icon_name: str, key: QKeySequence, slot: Any) -> QAction:
         action = QAction(icon(icon_name), text, self)
@@ -177,11 +180,32 @@ class JobQueue(QFrame):
 
     def load(self) -> None:
         library = self.context.library
-        Task(self, lambda: library.jobs(limit=LOADED_JOBS), success=self._loaded, busy=False).run()
 
-    def _loaded(self, jobs: list[Job]) -> None:
+        def read() -> tuple[list[Job], list[tuple[Any, list[Job]]]]:
+            sweeps = [(sweep, library.jobs_by_id(list(sweep.cells.values()))) for sweep in library.sweeps(limit=50)]
+            return library.jobs(limit=LOADED_JOBS), sweeps
+
+        Task(self, read, success=self._loaded, busy=False).run()
+
+    def _loaded(self, loaded: tuple[list[Job], list[tuple[Any, list[Job]]]]) -> None:
+        jobs, sweeps = loaded
+        for sweep, members in sweeps:
+            self.sweeps.add(sweep, members)
+        jobs = self.sweeps.fold(jobs)
         self.model.set_jobs(jobs)
         self._after_change(jobs)
+
+    def _sweep_added(self, sweep: Any) -> None:
+        """A sweep was sent: rows its cells got meanwhile (their changes came first) become its one row."""
+        members = [job for job in self.model.jobs() if job.inference_id in set(sweep.cells.values())]
+        members += [job for job in self._pending.values() if job.inference_id in set(sweep.cells.values())]
+        self.sweeps.add(sweep, members)
+        for job in members:
+            self.model.remove(job.inference_id)
+            self._pending.pop(job.inference_id, None)
+        if members:
+            self.model.update(self.sweeps.fold(members))
+            self._after_change(members)
 
     def show_jobs(self, jobs: list[Job]) -> None:
         """Jobs changed anywhere (submitted, tracked, cancelled): their rows update at the next flush.
@@ -197,9 +221,11 @@ class JobQueue(QFrame):
         jobs, self._pending = list(self._pending.values()), {}
         if not jobs:
             return
+        completed = any(j.state == JobState.COMPLETED for j in jobs)
+        jobs = self.sweeps.fold(jobs)
         self.model.update(jobs)
         self._after_change(jobs)
-        if any(j.state == JobState.COMPLETED for j in jobs):
+        if completed:
             self._library_changed.start()
 
     def _after_change(self, jobs: list[Job]) -> None:
@@ -240,11 +266,19 @@ class JobQueue(QFrame):
         self.delegate.phase = (self.delegate.phase + 36) % 360
         repaint_active(self.view, self.model.active_rows())
 
-    def selected_jobs(self) -> list[Job]:
+    def selected_rows(self) -> list[Job]:
+        """The selected rows' jobs, a sweep's row as the Job standing for it."""
         rows = sorted({index.row() for index in self.view.selectionModel().selectedIndexes()})
         if not rows and self.view.currentIndex().isValid():
             rows = [self.view.currentIndex().row()]
         return [job for row in rows if (job := self.model.job(row)) is not None]
+
+    def selected_jobs(self) -> list[Job]:
+        """The selected jobs, a sweep's row as its cells' jobs."""
+        out: list[Job] = []
+        for job in self.selected_rows():
+            out += self.sweeps.members(job.inference_id) if is_sweep_row(job) else [job]
+        return out
 
     def select_job(self, inference_id: str) -> None:
         row = self.model.row_of(inference_id)
@@ -252,9 +286,9 @@ class JobQueue(QFrame):
             self.view.setCurrentIndex(self.model.index(row))
 
     def _update_actions(self) -> None:
-        jobs = self.selected_jobs()
+        jobs, rows = self.selected_jobs(), self.selected_rows()
         self.cancel_action.setEnabled(any(not j.state.finished for j in jobs))
-        self.retry_action.setEnabled(any(j.state.finished for j in jobs))
+        self.retry_action.setEnabled(any(j.state.finished for j in rows if not is_sweep_row(j)))
         self.open_action.setEnabled(any(j.state == JobState.COMPLETED and j.image_paths for j in jobs))
         self.remove_action.setEnabled(any(j.state.finished for j in jobs))
 
@@ -271,7 +305,7 @@ class JobQueue(QFrame):
 
     def retry_selected(self) -> None:
         service = self.context.jobs
-        ids = [j.inference_id for j in self.selected_jobs() if j.state.finished]
+        ids = [j.inference_id for j in self.selected_rows() if j.state.finished and not is_sweep_row(j)]
         if not ids or service is None:
             return
         Task(self, lambda: [service.retry(i) for i in ids], success=self._retried, lane=Lane.NETWORK).run()
@@ -282,6 +316,10 @@ class JobQueue(QFrame):
             self.select_job(jobs[0].inference_id)
 
     def open_selected(self) -> None:
+        for job in self.selected_rows():
+            if is_sweep_row(job):
+                self.context.events.open_sweep_requested.emit(job.inference_id)
+                return
         for job in self.selected_jobs():
             if job.state == JobState.COMPLETED and job.image_paths:
                 self.open_job(job)
@@ -308,11 +346,14 @@ class JobQueue(QFrame):
             if answer != QMessageBox.StandardButton.Yes:
                 return
         library, ids = self.context.library, [j.inference_id for j in jobs]
+        finished_sweeps = [row.inference_id for row in self.selected_rows() if is_sweep_row(row) and row.state.finished]
 
         def remove() -> list[str]:
             for inference_id in ids:
                 library.remove_job(inference_id)
-            return ids
+            for sweep_id in finished_sweeps:
+                library.remove_sweep(sweep_id)
+            return ids + finished_sweeps
 
         def removed(done: list[str]) -> None:
             for inference_id in done:
@@ -334,7 +375,12 @@ class JobQueue(QFrame):
             menu.addAction(action)
         menu.addSeparator()
         job = self.model.job(index.row())
-        if job is not None:
+        if job is not None and is_sweep_row(job):
+            sweep_id = job.inference_id
+            menu.addAction(
+                icon("image"), "Show the contact sheet", lambda: self.context.events.open_sweep_requested.emit(sweep_id)
+            )
+        elif job is not None:
             menu.addAction(
                 icon("copy"),
                 "Use these settings",

@@ -18,4 +18,6 @@ class Events(QObject):
     open_image_requested = Signal(object)  # ImageRecord (or image id) to show in the viewer
     target_changed = Signal(object)  # the TargetInfo now in use
     endpoint_state_changed = Signal(object)  # targets.EndpointState, or None when unknown
+    sweep_submitted = Signal(object)  # a SweepRecord just sent: its jobs show as one item
+    open_sweep_requested = Signal(str)  # a sweep's id: show its contact sheet
     tracker_status = Signal(object)  # tracker.TrackerStatus: online, jobs in flight, a line for the user

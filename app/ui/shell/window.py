@@ -75,15 +75,18 @@ class MainWindow(QMainWindow):
     def _make_gallery(self) -> QWidget:
         """The middle slot: the gallery grid and, on open, the viewer (the gallery engineer's widgets)."""
         self.gallery_widget: Any = None
+        self.sweep_sheets: Any = None
         self.viewer: Any = None
         slot = QStackedWidget()
         slot.setObjectName("gallerySlot")
         try:
             from app.ui.gallery.gallery import Gallery
+            from app.ui.gallery.sheet_view import SweepSheets
             from app.ui.viewer.viewer import Viewer
 
             self.gallery_widget = Gallery(self.context.library, slot)
             self.viewer = Viewer(self.gallery_widget.model, slot)
+            self.sweep_sheets = SweepSheets(self.context, self.gallery_widget)
         except Exception:  # another engineer's module; the window must start without it
             log.exception("The gallery could not be built")
             placeholder = QLabel("The gallery is not available.")

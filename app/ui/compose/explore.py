@@ -1,0 +1,320 @@
+"""The composer's Explore section: a style, random picks of a dynamic prompt, and up to three sweep axes.
+
+It says what the prompt expands to as it is typed ("Expands to 6 prompts", "Sweep: 3 × 3 = 9 images"),
+worked out on a worker (a wildcard reads its file). Generate with a style, a dynamic prompt or an axis
+goes through `send`: planned on a worker (nothing sent on a bad axis), confirmed above CONFIRM_ABOVE
+images with the time and cost estimate, then sent as one batch or one sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.services.errors import UserError
+from app.services.explore import (
+    CONFIRM_ABOVE,
+    KINDS,
+    MAX_EXPANSIONS,
+    Estimate,
+    StyleBook,
+    SweepPlan,
+    Wildcards,
+    estimate,
+    expansion_count,
+    parse_axis,
+    plan_sweep,
+    submit_sweep,
+)
+from app.services.explore.prompts import is_dynamic
+from app.services.explore.requests import expand_request, style_extra, wildcards_folder
+from app.ui.shell.context import AppContext
+from app.ui.shell.icons import icon
+from app.ui.shell.tasks import Lane, Task
+
+NO_STYLE = "No style"
+HINT_MS = 250
+_PLACEHOLDERS = {
+    "seed": "1,2,3 · 10-14 · count:4",
+    "guidance": "5, 7.5, 10",
+    "steps": "20, 30, 40",
+    "size": "512x512, 768x512",
+    "sr": "fox, cat, dog (the first is in the prompt)",
+    "negative": '"", blurry, "low quality, text"',
+    "style": "none, Cinematic, Poster",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What Generate will send, worked out on a worker: a sweep plan or expanded requests, and the estimate."""
+
+    plan: SweepPlan | None
+    requests: list[dict[str, Any]]
+    extra: dict[str, str]
+    estimate: Estimate
+
+    @property
+    def images(self) -> int:
+        return self.estimate.images
+
+
+class ExplorePanel(QWidget):
+    """Style, random picks and sweep axes, under the composer's fields."""
+
+    sent = Signal(object, object)  # (list[Job], SweepRecord | None)
+    refused = Signal(str)  # why nothing was sent
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.setObjectName("explore")
+        self.style_box = QComboBox()
+        self.style_box.setObjectName("styleBox")
+        self.style_box.setAccessibleName("Style")
+        self.styles_button = QToolButton()
+        self.styles_button.setIcon(icon("settings"))
+        self.styles_button.setToolTip("Edit, reorder, import or export the styles")
+        self.styles_button.setAccessibleName("Edit styles")
+        self.random = QCheckBox("Random picks")
+        self.random.setToolTip("Send this many random picks of a dynamic prompt instead of every combination")
+        self.picks = QSpinBox()
+        self.picks.setRange(1, MAX_EXPANSIONS)
+        self.picks.setValue(4)
+        self.picks.setEnabled(False)
+        self.axes: list[tuple[QComboBox, QLineEdit]] = []
+        self.hint = QLabel()
+        self.hint.setObjectName("hint")
+        self.hint.setWordWrap(True)
+        self.hint.setAccessibleName("What the prompt expands to")
+        self._hint_timer = QTimer(self)
+        self._hint_timer.setSingleShot(True)
+        self._hint_timer.setInterval(HINT_MS)
+        self._hint_timer.timeout.connect(self._update_hint)
+        self._hint_generation = 0
+        self._values: dict[str, Any] = {}
+        self._layout()
+        self.random.toggled.connect(self.picks.setEnabled)
+        self.random.toggled.connect(lambda _on: self.changed())
+        self.picks.valueChanged.connect(lambda _v: self.changed())
+        self.style_box.currentIndexChanged.connect(lambda _i: self.changed())
+        self.styles_button.clicked.connect(self.edit_styles)
+        self.load_styles()
+
+    def _layout(self) -> None:
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(6)
+        rows.addWidget(_caption("STYLE"))
+        style_row = QHBoxLayout()
+        style_row.addWidget(self.style_box, 1)
+        style_row.addWidget(self.styles_button)
+        rows.addLayout(style_row)
+        rows.addWidget(_caption("DYNAMIC PROMPT"))
+        picks_row = QHBoxLayout()
+        picks_row.addWidget(self.random)
+        picks_row.addWidget(self.picks)
+        picks_row.addStretch(1)
+        rows.addLayout(picks_row)
+        rows.addWidget(_caption("SWEEP"))
+        grid = QGridLayout()
+        grid.setSpacing(4)
+        for row, name in enumerate("XYZ"):
+            kind = QComboBox()
+            kind.setObjectName(f"axis{name}Kind")
+            kind.setAccessibleName(f"{name} axis")
+            kind.addItem("—", "")
+            for key, title in KINDS.items():
+                kind.addItem(title, key)
+            values = QLineEdit()
+            values.setObjectName(f"axis{name}Values")
+            values.setAccessibleName(f"{name} axis values")
+            values.setEnabled(False)
+            kind.currentIndexChanged.connect(lambda _i, k=kind, v=values: self._kind_changed(k, v))
+            values.textChanged.connect(lambda _t: self.changed())
+            grid.addWidget(QLabel(name), row, 0)
+            grid.addWidget(kind, row, 1)
+            grid.addWidget(values, row, 2)
+            self.axes.append((kind, values))
+        grid.setColumnStretch(2, 1)
+        rows.addLayout(grid)
+        rows.addWidget(self.hint)
+
+    def _kind_changed(self, kind: QComboBox, values: QLineEdit) -> None:
+        key = kind.currentData()
+        values.setEnabled(bool(key))
+        values.setPlaceholderText(_PLACEHOLDERS.get(key, ""))
+        self.changed()
+
+    def load_styles(self, select: str | None = None) -> None:
+        book = self.book()
+        Task(self, book.names, success=lambda names: self._show_styles(names, select), busy=False).run()
+
+    def _show_styles(self, names: list[str], select: str | None) -> None:
+        current = select or self.style_name()
+        self.style_box.blockSignals(True)
+        self.style_box.clear()
+        self.style_box.addItem(NO_STYLE, None)
+        for name in names:
+            self.style_box.addItem(name, name)
+        at = self.style_box.findData(current) if current else 0
+        self.style_box.setCurrentIndex(max(at, 0))
+        self.style_box.blockSignals(False)
+        self.changed()
+
+    def book(self) -> StyleBook:
+        return StyleBook(self.context.dirs.data_dir)
+
+    def style_name(self) -> str | None:
+        return self.style_box.currentData()
+
+    def axis_texts(self) -> list[tuple[str, str]]:
+        """(kind, values) of each axis in use, x first."""
+        return [(kind.currentData(), values.text()) for kind, values in self.axes if kind.currentData()]
+
+    def active(self, prompt: str) -> bool:
+        """Whether Generate goes through here: a style, an axis or a dynamic prompt."""
+        return bool(self.style_name() or self.axis_texts() or is_dynamic(prompt))
+
+    def changed(self, values: dict[str, Any] | None = None) -> None:
+        """The fields changed: say what they expand to, soon (the composer calls this as the prompt is typed)."""
+        if values is not None:
+            self._values = values
+        self._hint_timer.start()
+
+    def _update_hint(self) -> None:
+        self._hint_generation += 1
+        generation, values = self._hint_generation, dict(self._values)
+        axes, picks = self.axis_texts(), self.picks.value() if self.random.isChecked() else None
+        folder = wildcards_folder(self.context.dirs.data_dir)
+
+        def work() -> str:
+            prompt = values.get("prompt") or ""
+            if axes:
+                parsed = [
+                    parse_axis(f"{kind}={text}", f"{name}: ") for name, (kind, text) in zip("xyz", axes, strict=False)
+                ]
+                shape = " × ".join(str(len(axis.values)) for axis in parsed)
+                images = 1
+                for axis in parsed:
+                    images *= len(axis.values)
+                images *= int(values.get("num_images_per_prompt") or 1)
+                return f"Sweep: {shape} = {images} image{'s' if images != 1 else ''}"
+            if not prompt or not is_dynamic(prompt):
+                return ""
+            count = expansion_count(prompt, Wildcards(folder))
+            if picks:
+                return f"Sends {picks} random pick{'s' if picks != 1 else ''} of {count} prompts"
+            return f"Expands to {count} prompt{'s' if count != 1 else ''}"
+
+        def shown(text: str) -> None:
+            if generation == self._hint_generation:
+                self._show_hint(text, error=False)
+
+        def failed(error: BaseException) -> None:
+            if generation == self._hint_generation:
+                self._show_hint(str(error), error=True)
+
+        Task(self, work, success=shown, failure=failed, busy=False).run()
+
+    def _show_hint(self, text: str, *, error: bool) -> None:
+        self.hint.setObjectName("fieldError" if error else "hint")
+        self.hint.style().unpolish(self.hint)
+        self.hint.style().polish(self.hint)
+        self.hint.setText(text)
+        self.hint.setVisible(bool(text))
+
+    def send(self, values: dict[str, Any]) -> None:
+        """Plan on a worker (refusing bad input, nothing sent), ask above the threshold, then send."""
+        jobs, target, library = self.context.jobs, self.context.target, self.context.library
+        if jobs is None or target is None:
+            self.refused.emit("Not connected yet: choose the sandbox or an AWS deployment in Settings.")
+            return
+        axes, style_name = self.axis_texts(), self.style_name()
+        picks = self.picks.value() if self.random.isChecked() else None
+        data_dir, prices = self.context.dirs.data_dir, dict(self.context.settings.prices)
+
+        def prepare() -> Prepared:
+            book = StyleBook(data_dir)
+            style = book.get(style_name) if style_name else None
+            wildcards = Wildcards(wildcards_folder(data_dir))
+            plan, requests, extra = None, [], style_extra(style)
+            if axes:
+                parsed = [
+                    parse_axis(f"{kind}={text}", f"{name}: ") for name, (kind, text) in zip("xyz", axes, strict=False)
+                ]
+                plan = plan_sweep(values, parsed, style=style, styles=book, wildcards=wildcards, budget=target.budget)
+                images = plan.images
+            else:
+                requests = expand_request(values, style=style, wildcards=wildcards, picks=picks)
+                images = sum(int(r.get("num_images_per_prompt") or 1) for r in requests)
+            recent = [job for job in library.jobs(limit=200) if job.target == target.name]
+            guess = estimate(images, recent, instance_type=target.instance_type, region=target.region, prices=prices)
+            return Prepared(plan, requests, extra, guess)
+
+        Task(self, prepare, success=self._confirm_and_send, failure=self._refuse, busy=False).run()
+
+    def _refuse(self, error: BaseException) -> None:
+        self.refused.emit(f"Not sent: {error}" if isinstance(error, UserError) else f"Not sent ({error}).")
+
+    def _confirm_and_send(self, prepared: Prepared) -> None:
+        if prepared.images > CONFIRM_ABOVE and not self.confirm(prepared):
+            self.refused.emit("Not sent.")
+            return
+        jobs = self.context.jobs
+        if jobs is None:
+            self.refused.emit("Not connected any more; nothing was sent.")
+            return
+        if prepared.plan is not None:
+            plan = prepared.plan
+
+            def send() -> tuple[list[Any], Any]:
+                sweep = submit_sweep(jobs, plan)
+                return jobs.library.jobs_by_id(list(sweep.cells.values())), sweep
+
+        else:
+
+            def send() -> tuple[list[Any], Any]:
+                return jobs.submit_many(prepared.requests, extra=prepared.extra), None
+
+        Task(self, send, success=lambda result: self.sent.emit(*result), failure=self._refuse, lane=Lane.NETWORK).run()
+
+    def confirm(self, prepared: Prepared) -> bool:
+        """Ask before sending many images, with the estimate (tests replace this)."""
+        what = "sweep" if prepared.plan is not None else "batch"
+        answer = QMessageBox.question(
+            self,
+            f"Send this {what}?",
+            f"{prepared.estimate.text()}.\n\nSend {prepared.images} images?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def edit_styles(self) -> None:
+        from app.ui.compose.styles_dialog import StylesDialog
+
+        dialog = StylesDialog(self.book(), self)
+        dialog.finished.connect(lambda _r: self.load_styles())
+        dialog.open()
+
+
+def _caption(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("sectionLabel")
+    return label
