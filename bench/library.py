@@ -1,4 +1,4 @@
-"""Library figures with a 10,000-image demo library: fill, page, search, thumbnails, job writes.
+"""Library figures with a 10,000-image demo library: fill, page, search, thumbnails, job writes, open, rebuild.
 
     .venv/bin/python bench/library.py [--images 10000]
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.services.library.rebuild import rebuild_library  # noqa: E402
 from app.services.library.store import Library  # noqa: E402
 from app.services.models import Job, JobState  # noqa: E402
 from contract import GenerationRequest, new_inference_id  # noqa: E402
@@ -86,6 +87,15 @@ def main() -> int:
 
         size = sum(p.stat().st_size for p in Path(folder).glob("library.sqlite3*"))
         emit("database_size", megabytes=round(size / 2**20, 2))
+        emit("open_with_quick_check", **timed(lambda: Library(folder).close(), repeat=5))
+
+    with tempfile.TemporaryDirectory() as folder:
+        with Library(folder) as library:
+            populate_demo_library(library, args.images)
+        (Path(folder) / "library.sqlite3").write_bytes(b"")  # emptied: refused at open, then rebuilt
+        start = time.perf_counter()
+        rebuilt = rebuild_library(folder, target="bench")
+        emit("rebuild_from_disk", images=rebuilt.images, seconds=round(time.perf_counter() - start, 2))
     return 0
 
 

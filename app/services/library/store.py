@@ -273,6 +273,11 @@ class Library(SweepRecords):
         with self._write() as conn:
             return self._insert_job(conn, job)
 
+    def add_jobs(self, jobs: Iterable[Job]) -> int:
+        """Record many jobs in one transaction (a rebuild); how many were new."""
+        with self._write() as conn:
+            return sum(self._insert_job(conn, job) for job in jobs)
+
     def _insert_job(self, conn: sqlite3.Connection, job: Job) -> bool:
         check_inference_id(job.inference_id)
         stamp = now()
