@@ -1,22 +1,18 @@
 """A full disk is one clear message, and nothing is half-written: the library, `--out`, settings, exports.
 
-The disk is real: a small tmpfs mounted for the test, so the kernel itself answers ENOSPC to SQLite's
-writes, to shutil's sendfile, to Pillow's and boto3's writes alike (patching `os.write` would miss all
-of those: none of them goes through it). Mounting needs root or CAP_SYS_ADMIN, as in CI; unprivileged,
-run the tests in a user namespace, `unshare -rm .venv/bin/python -m pytest tests/services/test_full_disk.py`.
+The disk is real: a small tmpfs (tests/small_disk.py says why, and how to run these unprivileged).
 """
 
 from __future__ import annotations
 
-import errno
 import io
 import os
-import subprocess
 from pathlib import Path
 
 import orjson
 import pytest
 from PIL import Image
+from small_disk import PAGE, small_disk
 
 from app.cli import main
 from app.services.errors import DiskFull
@@ -27,8 +23,6 @@ from app.services.models import JobState
 from app.services.settings import AppDirs, Settings, load_settings, save_settings
 from contract import Parameters
 
-PAGE = 4096
-
 
 def run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
@@ -36,45 +30,10 @@ def run(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-class Disk:
-    """A mounted tmpfs of a few MB; `fill(leave)` takes all its room but `leave` bytes, `free()` gives it back."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.filler = root / ".filler"
-
-    def fill(self, leave: int = 0) -> None:
-        with self.filler.open("ab", buffering=0) as file:
-            try:
-                while file.write(b"\0" * PAGE):
-                    pass
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-        size = self.filler.stat().st_size
-        os.truncate(self.filler, max(0, size - leave - leave % PAGE))
-
-    def free(self) -> None:
-        self.filler.unlink(missing_ok=True)
-
-    def files(self) -> list[str]:
-        return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file() and p != self.filler)
-
-
 @pytest.fixture
 def disk(tmp_path):
-    root = tmp_path / "disk"
-    root.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(root)], capture_output=True, text=True, check=False
-    )
-    if mounted.returncode:
-        pytest.skip(
-            f"a small tmpfs cannot be mounted here ({mounted.stderr.strip()}): run as root or under unshare -rm"
-        )
-    try:
-        yield Disk(root)
-    finally:
-        subprocess.run(["umount", "-l", str(root)], check=False)
+    with small_disk(tmp_path / "disk") as mounted:
+        yield mounted
 
 
 @pytest.fixture
