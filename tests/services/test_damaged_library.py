@@ -220,3 +220,32 @@ def test_every_setting_has_its_type_check():
     from app.services.settings import _FIELDS, Settings
 
     assert set(_FIELDS) == set(Settings.__slots__)
+
+
+def test_the_app_recovers_the_buckets_jobs_when_it_connects_after_a_rebuild(cloud, dirs):
+    """The window's Rebuild marks the session; its connect then adds what the bucket still holds."""
+    from app.services.cloud.aws import Connection
+    from app.services.cloud.credentials import CredentialSource
+    from app.services.cloud.targets import load_target
+
+    args = ["--endpoint-url", cloud.endpoint_url, "--region", cloud.region]
+    code, out, err = run(*args, "generate", "a harbour at dawn", "--size", "64x64", "--json")
+    (sent,) = orjson.loads(out)
+    cloud.wait_idle()
+    connection = Connection.open(CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url)
+    target = load_target(connection, cloud.deployment.name)
+    for part in ("", "-wal", "-shm"):
+        (dirs.data_dir / (DATABASE_NAME + part)).unlink(missing_ok=True)
+    rebuild_library(dirs.data_dir, target=target.name)
+
+    settings = load_settings(dirs)
+    settings.mode, settings.region = "aws", cloud.region
+    settings.targets, settings.active_target = [target.to_dict()], target.name
+    session = Session(dirs, settings, Library(dirs.data_dir), endpoint_url=cloud.endpoint_url)
+    session.rebuilt = True
+    try:
+        session.connect()
+        back = session.library.get_job(sent["inference_id"])
+        assert back is not None and back.request.prompt == "a harbour at dawn" and not session.rebuilt
+    finally:
+        session.close()
