@@ -136,3 +136,24 @@ def test_settings_on_a_full_disk_keep_the_old_file(disk):
     with pytest.raises(DiskFull):
         save_settings(dirs, Settings(region="eu-west-1", targets=[{"name": f"t{n}" * 50} for n in range(400)]))
     assert load_settings(dirs).region == "eu-west-1" and disk.files() == ["config/settings.json"]
+
+
+def test_waiting_on_a_full_data_disk_says_the_disk_is_full_not_offline(cloud, disk, full_data):
+    """`generate --wait` and the app's tracker: the status line names the full disk, and the job is kept."""
+    from app.services.session import Session
+
+    code, out, err = run(*_cloud_args(cloud), "generate", "a harbour", "--size", "512x512", "--json")
+    (job,) = orjson.loads(out)
+    cloud.wait_idle()
+    disk.fill(leave=8 * PAGE)  # room to open the library, not to save the image
+    said: list[str] = []
+    session = Session.open(
+        full_data, endpoint_url=cloud.endpoint_url, region=cloud.region, on_status=lambda s: said.append(s.message)
+    )
+    try:
+        session.tracker.FAST = session.tracker.IDLE = 0.05
+        session.tracker.run(until=lambda: len(said) >= 2)
+        assert session.library.get_job(job["inference_id"]).state == JobState.QUEUED
+    finally:
+        session.close()
+    assert said[-1].startswith(f"The disk holding {full_data.data_dir} is full") and "Retrying in" in said[-1]

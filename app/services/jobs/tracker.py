@@ -458,7 +458,9 @@ class JobTracker:
         """Back off and say why; `exc` None: jobs could not be sent for want of a network."""
         self.online = False
         self._backoff = min(self.MAX_BACKOFF, max(2.0, self._backoff * 2))
-        if exc is not None and not isinstance(exc, (BotoCoreError, ClientError, RetriesExceededError)):
+        if isinstance(exc, UserError):  # a full disk, say: the user can act on it
+            self._status(f"{exc} Retrying in {self._backoff:.0f} s.")
+        elif exc is not None and not isinstance(exc, (BotoCoreError, ClientError, RetriesExceededError)):
             self._status(f"Tracking hit a problem (see the log): retrying in {self._backoff:.0f} s")
         elif exc is None or is_transient(exc):
             log.info("offline (%s); next try in %.0f s", error_code(exc) if exc else "jobs not sent", self._backoff)
