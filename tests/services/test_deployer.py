@@ -1,14 +1,20 @@
 """The deployer end to end on the local cloud: preflight, stacks, bundle, pipeline, target, update, teardown.
 
-moto's CloudFormation creates what it models (buckets, IAM, SSM, KMS, the CDK bootstrap) and
-skips the rest. Calls moto lacks go through botocore's Stubber, named where they are used:
-CodePipeline ListPipelineExecutions / StartPipelineExecution / GetPipelineState /
-GetPipelineExecution (moto's CloudFormation skips AWS::CodePipeline::Pipeline, and moto's
-CodePipeline has no executions at all), Service Quotas ListServiceQuotas, and CodeCommit GetBranch /
-GetDifferences / CreateCommit. The pipeline's deploy stage is emulated by creating the endpoint stack
-from a small template with what that stack publishes (bucket, topics, SSM parameters under the
-contract names). JumpStart's metadata comes from a replica of its content bucket in the local
-cloud's S3.
+Everything AWS is the local cloud's: moto's CloudFormation creates the stacks (with the local cloud's
+pipeline and build-project models), and the pipeline stack's pipeline runs in the local CodePipeline, with
+automatic runs on (CodePipeline runs a pipeline that a stack creates, or updates with
+RestartExecutionOnUpdate). That pipeline is a small real one, `deploy_pipeline_template()`, in the shape
+of the synthesized one (Source · Source, Build · Synth, UpdatePipeline · SelfMutate, Deploy · BuildModel,
+Endpoint.Prepare, Endpoint.Deploy): its Synth is a CodeBuild build that checks the uploaded source and writes a small
+endpoint template (what that stack publishes: bucket, topics, SSM parameters under the contract names),
+which the Deploy stage applies through a change set. The synthesized pipeline itself runs in the full
+rehearsal (tests/services/test_deploy_rehearsal.py, slow). JumpStart's metadata comes from a replica of its
+content bucket in the local cloud's S3.
+
+Still stubbed with botocore's Stubber, because the local cloud does not serve them: Service Quotas
+ListServiceQuotas and CodeCommit GetBranch / GetDifferences / CreateCommit (moto's CodeCommit keeps no
+commits). A SageMaker quota failure of the endpoint stack is written into moto's stack record, as
+moto cannot fail a SageMaker resource for a service limit.
 """
 
 from __future__ import annotations
@@ -16,13 +22,14 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import time
 import zipfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 from moto.cloudformation.models import Event, cloudformation_backends
 from moto.cloudformation.parsing import NULL_MODELS, get_model_map
 
@@ -73,8 +80,8 @@ def moto_template(template: dict) -> dict:
     return walk(template)
 
 
-def endpoint_template() -> str:
-    """What the pipeline's deploy stage leaves: the endpoint stack's bucket, topics and SSM parameters."""
+def endpoint_template() -> dict:
+    """What the endpoint stack publishes: its bucket, topics and SSM parameters under the contract names."""
 
     def parameter(name, value):
         return {
@@ -82,23 +89,186 @@ def endpoint_template() -> str:
             "Properties": {"Name": ssm_name(DEPLOYMENT, name), "Type": "String", "Value": value},
         }
 
-    return json.dumps(
-        {
-            "Resources": {
-                "Bucket": {"Type": "AWS::S3::Bucket"},
-                "SuccessTopic": {"Type": "AWS::SNS::Topic"},
-                "ErrorTopic": {"Type": "AWS::SNS::Topic"},
-                "BucketParameter": parameter(BUCKET_PARAM, {"Ref": "Bucket"}),
-                "EndpointParameter": parameter(ENDPOINT_PARAM, f"diffusion-desk-{DEPLOYMENT}"),
-                "SuccessParameter": parameter(SUCCESS_TOPIC_PARAM, {"Ref": "SuccessTopic"}),
-                "ErrorParameter": parameter(ERROR_TOPIC_PARAM, {"Ref": "ErrorTopic"}),
-            }
+    return {
+        "Resources": {
+            "Bucket": {"Type": "AWS::S3::Bucket"},
+            "SuccessTopic": {"Type": "AWS::SNS::Topic"},
+            "ErrorTopic": {"Type": "AWS::SNS::Topic"},
+            "BucketParameter": parameter(BUCKET_PARAM, {"Ref": "Bucket"}),
+            "EndpointParameter": parameter(ENDPOINT_PARAM, f"diffusion-desk-{DEPLOYMENT}"),
+            "SuccessParameter": parameter(SUCCESS_TOPIC_PARAM, {"Ref": "SuccessTopic"}),
+            "ErrorParameter": parameter(ERROR_TOPIC_PARAM, {"Ref": "ErrorTopic"}),
+            "ImageParameter": parameter(MODEL_IMAGE_PARAM, "image:1"),
+            "ModelDataParameter": parameter(MODEL_DATA_PARAM, "s3://m/model.tar.gz"),
         }
-    )
+    }
+
+
+#: What BuildModel reads before it passes ("ok") or fails (anything else, which it prints).
+OUTCOME = "/deployer-test/build-model-outcome"
+SYNTH = {
+    "version": "0.2",
+    "phases": {
+        "build": {
+            "commands": [
+                # what the real Synth needs of source.zip
+                "test -f infra/app.py && test -f infra/config.toml && test -f lambdas/save_message/index.py",
+                "mkdir -p cdk.out && cat > cdk.out/endpoint.template.json <<'EOF'\n"
+                + json.dumps(endpoint_template())
+                + "\nEOF\n",
+            ]
+        }
+    },
+    "artifacts": {"base-directory": "cdk.out", "files": ["**/*"]},
+}
+#: The real step runs `cdk deploy` of the pipeline stack; here a test that wants it updates the stack (`Pipeline`).
+SELF_MUTATE = {"version": "0.2", "phases": {"build": {"commands": ["test -f endpoint.template.json"]}}}
+BUILD_MODEL = {
+    "version": "0.2",
+    "env": {"parameter-store": {"OUTCOME": OUTCOME}},
+    "phases": {"build": {"commands": ['echo "$OUTCOME"', 'test "$OUTCOME" = ok']}},
+}
+
+
+def _action(name, category, provider, configuration, inputs=(), outputs=(), order=1) -> dict:
+    return {
+        "Name": name,
+        "ActionTypeId": {"Category": category, "Owner": "AWS", "Provider": provider, "Version": "1"},
+        "Configuration": configuration,
+        "InputArtifacts": [{"Name": n} for n in inputs],
+        "OutputArtifacts": [{"Name": n} for n in outputs],
+        "RunOrder": order,
+    }
+
+
+def _project(buildspec: dict) -> dict:
+    return {
+        "Type": "AWS::CodeBuild::Project",
+        "Properties": {
+            "Source": {"Type": "CODEPIPELINE", "BuildSpec": json.dumps(buildspec)},
+            "Artifacts": {"Type": "CODEPIPELINE"},
+            "ServiceRole": {"Fn::GetAtt": ["BuildRole", "Arn"]},
+            "Environment": {
+                "Type": "LINUX_CONTAINER",
+                "Image": "aws/codebuild/standard:7.0",
+                "ComputeType": "BUILD_GENERAL1_SMALL",
+            },
+        },
+    }
+
+
+def _role(service: str) -> dict:
+    trust = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [trust]}},
+    }
+
+
+def deploy_pipeline_template(source_kind: str = "s3") -> dict:
+    """A small real pipeline in the synthesized one's shape, run by the local CodePipeline (module docstring)."""
+    export = f"{STACKS['source']}:ExportsOutput"
+    if source_kind == "s3":
+        source = _action(
+            "Source",
+            "Source",
+            "S3",
+            {
+                "S3Bucket": {"Fn::ImportValue": f"{export}RefBucket83908E7781C90AC0"},
+                "S3ObjectKey": "source.zip",
+                "PollForSourceChanges": False,
+            },
+            outputs=["Source_Output"],
+        )
+    else:
+        name = {"Fn::ImportValue": f"{export}FnGetAttRepository22E53BBDNameBA032C69"}
+        source = _action(
+            "Source",
+            "Source",
+            "CodeCommit",
+            {"RepositoryName": name, "BranchName": "main", "PollForSourceChanges": False},
+            outputs=["Source_Output"],
+        )
+    endpoint = {"StackName": STACKS["endpoint"], "ChangeSetName": "PipelineChange"}
+    stages = [
+        {"Name": "Source", "Actions": [source]},
+        {
+            "Name": "Build",
+            "Actions": [
+                _action(
+                    "Synth",
+                    "Build",
+                    "CodeBuild",
+                    {"ProjectName": {"Ref": "Synth"}},
+                    inputs=["Source_Output"],
+                    outputs=["Synth_Output"],
+                )
+            ],
+        },
+        {
+            "Name": "UpdatePipeline",
+            "Actions": [
+                _action("SelfMutate", "Build", "CodeBuild", {"ProjectName": {"Ref": "SelfMutate"}}, ["Synth_Output"])
+            ],
+        },
+        {
+            "Name": "Deploy",
+            "Actions": [
+                _action("BuildModel", "Build", "CodeBuild", {"ProjectName": {"Ref": "BuildModel"}}, ["Source_Output"]),
+                _action(
+                    "Endpoint.Prepare",
+                    "Deploy",
+                    "CloudFormation",
+                    {
+                        **endpoint,
+                        "ActionMode": "CHANGE_SET_REPLACE",
+                        "TemplatePath": "Synth_Output::endpoint.template.json",
+                        "Capabilities": "CAPABILITY_NAMED_IAM,CAPABILITY_AUTO_EXPAND",
+                    },
+                    inputs=["Synth_Output"],
+                    order=2,
+                ),
+                _action(
+                    "Endpoint.Deploy",
+                    "Deploy",
+                    "CloudFormation",
+                    {**endpoint, "ActionMode": "CHANGE_SET_EXECUTE"},
+                    order=3,
+                ),
+            ],
+        },
+    ]
+    return {
+        "Resources": {
+            "Artifacts": {"Type": "AWS::S3::Bucket"},
+            "Models": {"Type": "AWS::S3::Bucket"},
+            "PipelineRole": _role("codepipeline.amazonaws.com"),
+            "BuildRole": _role("codebuild.amazonaws.com"),
+            "Synth": _project(SYNTH),
+            "SelfMutate": _project(SELF_MUTATE),
+            "BuildModel": _project(BUILD_MODEL),
+            "Pipeline": {
+                "Type": "AWS::CodePipeline::Pipeline",
+                "Properties": {
+                    "RoleArn": {"Fn::GetAtt": ["PipelineRole", "Arn"]},
+                    "ArtifactStore": {"Type": "S3", "Location": {"Ref": "Artifacts"}},
+                    "RestartExecutionOnUpdate": True,
+                    "Stages": stages,
+                },
+            },
+        },
+        "Outputs": {
+            "PipelineName": {"Value": {"Ref": "Pipeline"}},
+            "ArtifactBucketName": {"Value": {"Ref": "Artifacts"}},
+        },
+        # As big as the synthesized pipeline template: too big to send inline, so it goes through the staging bucket.
+        "Metadata": {"Padding": "x" * 60_000},
+    }
 
 
 @pytest.fixture
 def templates(tmp_path) -> Path:
+    """The app's templates, but the pipeline stack's pipeline is `deploy_pipeline_template()`."""
     folder = tmp_path / "templates"
     folder.mkdir()
     for path in TEMPLATES.iterdir():
@@ -106,14 +276,18 @@ def templates(tmp_path) -> Path:
             (folder / path.name).write_text(json.dumps(moto_template(json.loads(path.read_text()))))
         else:
             shutil.copy(path, folder / path.name)
+    (folder / "pipeline.template.json").write_text(json.dumps(deploy_pipeline_template()))
+    (folder / "pipeline-codecommit.template.json").write_text(json.dumps(deploy_pipeline_template("codecommit")))
     return folder
 
 
 @pytest.fixture
 def deployer(cloud, dirs, templates) -> Deployer:
     publish(cloud.client("s3"), cloud.region, [ReplicaModel(MODEL, "1.0.0"), ReplicaModel(MODEL, PINNED)])
+    cloud.cloud.pipelines.automatic_runs = True  # as CodePipeline runs a pipeline that a stack creates
     connection = Connection(cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url)
-    return Deployer(connection, dirs, templates=templates, poll_seconds=0, sleep=lambda seconds: None)
+    yield Deployer(connection, dirs, templates=templates, poll_seconds=0.05, sleep=time.sleep)
+    assert cloud.cloud.pipelines.wait_idle(60)
 
 
 def run(operation):
@@ -126,44 +300,32 @@ def run(operation):
             return events, stop.value
 
 
-def stage(name, status, execution="run-1", action=None, error=None):
-    latest = {"status": status}
-    if error:
-        latest["errorDetails"] = {"code": "JobFailed", "message": error}
-    return {
-        "stageName": name,
-        "latestExecution": {"pipelineExecutionId": execution, "status": status},
-        "actionStates": [{"actionName": action or name, "latestExecution": latest}],
-    }
-
-
-def execution(status, run_id="run-1"):
-    return {"pipelineExecution": {"pipelineExecutionId": run_id, "pipelineName": "p", "status": status}}
-
-
 class Pipeline:
-    """Stubs the CodePipeline calls moto lacks, and plays the deploy stage by creating the endpoint stack.
+    """What the next runs of the small pipeline do, and what the test checks after them.
 
-    Like CodePipeline, a pipeline that CloudFormation creates runs once at once (`created=True`: the
-    deployer must follow that run, not start another); that run needs source.zip already there.
+    `succeeds()`: every step passes; with `superseded`, the test plays the self-mutation step of a CDK
+    pipeline: as SelfMutate starts it updates the pipeline stack's pipeline, so CodePipeline (the pipeline has
+    RestartExecutionOnUpdate) starts a new run and the running one ends Superseded. `fails(message)`:
+    BuildModel prints `message` and fails. `endpoint_rolls_back(failures)`: the endpoint stack's change set
+    ends ROLLBACK_COMPLETE with those resource failures (moto cannot fail a SageMaker resource itself).
+    CodePipeline's run on creation reads the source at once: the pipeline must not exist before source.zip.
     """
 
-    def __init__(self, deployer: Deployer, cloud, *, created: bool = True) -> None:
-        self.client = deployer.connection.client("codepipeline")
-        self.stubber = Stubber(self.client)
+    def __init__(self, deployer: Deployer, cloud) -> None:
+        self.deployer = deployer
         self.cloud = cloud
-        self.created = created
         self.runs_without_source: list[str] = []
-        self.client.meta.events.register(
-            "after-call.codepipeline.GetPipelineState", self._deploy_stage, unique_id="deploy-stage"
-        )
         self.cloudformation = deployer.stacks.client
         self.cloudformation.meta.events.register(
             "after-call.cloudformation.CreateStack", self._first_run, unique_id="first-run"
         )
+        self._hooks: list[tuple[object, str, object]] = []
+
+    def _hook(self, client, event: str, handler) -> None:
+        client.meta.events.register(event, handler)
+        self._hooks.append((client, event, handler))
 
     def _first_run(self, parsed, **kwargs) -> None:
-        """CodePipeline's run on creation reads the source at once: without source.zip it fails."""
         if f":stack/{STACKS['pipeline']}/" not in parsed.get("StackId", ""):
             return
         outputs = {
@@ -179,126 +341,56 @@ class Pipeline:
         except ClientError:
             self.runs_without_source.append(parsed["StackId"])
 
-    def _start(self) -> None:
-        """ListPipelineExecutions, then StartPipelineExecution unless creating the pipeline started run-1."""
-        if self.created:
-            self.stubber.add_response(
-                "list_pipeline_executions",
-                {
-                    "pipelineExecutionSummaries": [
-                        {
-                            "pipelineExecutionId": "run-1",
-                            "status": "InProgress",
-                            "startTime": datetime.now(UTC),
-                        }
-                    ]
-                },
-                {"pipelineName": ANY, "maxResults": ANY},
-            )
-        else:
-            self.stubber.add_response(
-                "list_pipeline_executions",
-                {
-                    "pipelineExecutionSummaries": [
-                        {
-                            "pipelineExecutionId": "run-0",
-                            "status": "Succeeded",
-                            "startTime": datetime(2026, 11, 25, tzinfo=UTC),
-                        }
-                    ]
-                },
-                {"pipelineName": ANY, "maxResults": ANY},
-            )
-            self.stubber.add_response("start_pipeline_execution", {"pipelineExecutionId": "run-1"}, {"name": ANY})
-
-    def _deploy_stage(self, parsed, **kwargs) -> None:
-        if not any(s["stageName"] == "Deploy" for s in parsed.get("stageStates", [])):
-            return
-        cloudformation = self.cloud.client("cloudformation")
-        if STACKS["endpoint"] not in [s["StackName"] for s in cloudformation.describe_stacks()["Stacks"]]:
-            cloudformation.create_stack(StackName=STACKS["endpoint"], TemplateBody=endpoint_template())
-            ssm = self.cloud.client("ssm")  # what the model build step publishes
-            ssm.put_parameter(
-                Name=ssm_name(DEPLOYMENT, MODEL_IMAGE_PARAM), Value="image:1", Type="String", Overwrite=True
-            )
-            ssm.put_parameter(
-                Name=ssm_name(DEPLOYMENT, MODEL_DATA_PARAM), Value="s3://m/model.tar.gz", Type="String", Overwrite=True
-            )
+    def _outcome(self, value: str) -> None:
+        self.cloud.client("ssm").put_parameter(Name=OUTCOME, Value=value, Type="String", Overwrite=True)
 
     def succeeds(self, *, superseded: bool = False) -> Pipeline:
-        self._start()
-        self.stubber.add_response(
-            "get_pipeline_state",
-            {
-                "stageStates": [
-                    stage("Source", "Succeeded"),
-                    stage("Build", "InProgress", action="Synth"),
-                    stage("Deploy", "InProgress"),
-                ]
-            },
-        )
+        self._outcome("ok")
         if superseded:
-            self.stubber.add_response("get_pipeline_execution", execution("Superseded"))
-            self.stubber.add_response(
-                "list_pipeline_executions",
-                {
-                    "pipelineExecutionSummaries": [
-                        {
-                            "pipelineExecutionId": "run-2",
-                            "status": "InProgress",
-                            "startTime": datetime(2026, 11, 25, 15, 5, tzinfo=UTC),
-                        },
-                        {
-                            "pipelineExecutionId": "run-1",
-                            "status": "Superseded",
-                            "startTime": datetime(2026, 11, 25, 15, 0, tzinfo=UTC),
-                        },
-                    ]
-                },
-            )
-            run_id = "run-2"
-            self.stubber.add_response(
-                "get_pipeline_state",
-                {
-                    "stageStates": [
-                        stage("Source", "Succeeded", run_id),
-                        stage("Build", "Succeeded", run_id, action="Synth"),
-                        stage("Deploy", "InProgress", run_id),
-                    ]
-                },
-            )
-            self.stubber.add_response("get_pipeline_execution", execution("InProgress", run_id))
-        else:
-            run_id = "run-1"
-            self.stubber.add_response("get_pipeline_execution", execution("InProgress"))
-        self.stubber.add_response(
-            "get_pipeline_state",
-            {
-                "stageStates": [
-                    stage("Source", "Succeeded", run_id),
-                    stage("Build", "Succeeded", run_id, action="Synth"),
-                    stage("Deploy", "Succeeded", run_id),
-                ]
-            },
-        )
-        self.stubber.add_response("get_pipeline_execution", execution("Succeeded", run_id))
-        self.stubber.activate()
+            mutated: list[bool] = []
+
+            def self_mutate(params, **kwargs) -> None:
+                if mutated or not any("SelfMutate" in name for name in params.get("names", [])):
+                    return
+                mutated.append(True)
+                template = deploy_pipeline_template()
+                template["Resources"]["Pipeline"]["Properties"]["Tags"] = [{"Key": "mutated", "Value": "yes"}]
+                self.cloud.client("cloudformation").update_stack(
+                    StackName=STACKS["pipeline"], TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"]
+                )
+
+            # As the SelfMutate action starts (the local CodePipeline looks its project up), as its build would.
+            client = self.cloud.cloud._internal_client("codebuild", self.cloud.region)
+            self._hook(client, "provide-client-params.codebuild.BatchGetProjects", self_mutate)
         return self
 
-    def fails(self, message: str, *, in_stage: str = "Build") -> Pipeline:
-        self._start()
-        failed = stage(
-            in_stage, "Failed", action="BuildModel" if in_stage == "Build" else "Endpoint.Deploy", error=message
+    def fails(self, message: str) -> Pipeline:
+        self._outcome(message)
+        return self
+
+    def endpoint_rolls_back(self, failures: list[tuple[str, str, str]]) -> Pipeline:
+        self._outcome("ok")
+
+        def roll_back(params, **kwargs) -> None:
+            if params.get("StackName") == STACKS["endpoint"]:
+                _roll_back(self.cloud, STACKS["endpoint"], failures)
+
+        # The local CodePipeline's own CloudFormation client: after it executes the endpoint's change set.
+        client = self.cloud.cloud._internal_client("cloudformation", self.cloud.region)
+        captured: dict = {}
+        self._hook(
+            client,
+            "provide-client-params.cloudformation.ExecuteChangeSet",
+            lambda params, **kw: captured.update(params),
         )
-        self.stubber.add_response("get_pipeline_state", {"stageStates": [stage("Source", "Succeeded"), failed]})
-        self.stubber.add_response("get_pipeline_execution", execution("Failed"))
-        self.stubber.activate()
+        self._hook(client, "after-call.cloudformation.ExecuteChangeSet", lambda **kw: roll_back(captured))
         return self
 
     def done(self) -> None:
-        self.stubber.assert_no_pending_responses()
-        self.stubber.deactivate()
-        self.client.meta.events.unregister("after-call.codepipeline.GetPipelineState", unique_id="deploy-stage")
+        assert self.cloud.cloud.pipelines.wait_idle(60)
+        for client, event, handler in self._hooks:
+            client.meta.events.unregister(event, handler)
+        self.cloud.client("ssm").delete_parameter(Name=OUTCOME)
         self.cloudformation.meta.events.unregister("after-call.cloudformation.CreateStack", unique_id="first-run")
         assert not self.runs_without_source, "the pipeline was created (and ran) before source.zip existed"
 
@@ -311,6 +403,18 @@ def source_zip(cloud) -> zipfile.ZipFile:
     }
     body = cloud.client("s3").get_object(Bucket=outputs["BucketName"], Key=outputs["SourceKey"])["Body"].read()
     return zipfile.ZipFile(io.BytesIO(body))
+
+
+def build_log(cloud, logical_id: str) -> str:
+    """The newest build log of the pipeline stack's project `logical_id`, from CloudWatch Logs."""
+    project = cloud.client("cloudformation").describe_stack_resource(
+        StackName=STACKS["pipeline"], LogicalResourceId=logical_id
+    )["StackResourceDetail"]["PhysicalResourceId"]
+    logs = cloud.client("logs")
+    group = f"/aws/codebuild/{project}"
+    streams = logs.describe_log_streams(logGroupName=group, orderBy="LastEventTime", descending=True)["logStreams"]
+    events = logs.get_log_events(logGroupName=group, logStreamName=streams[0]["logStreamName"])["events"]
+    return "\n".join(e["message"] for e in events)
 
 
 def messages(events) -> str:
@@ -329,11 +433,12 @@ def test_deploy_from_an_empty_account_ends_with_the_new_target_active(cloud, dep
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert "Service Quotas did not answer" in log  # moto has no ListServiceQuotas: a warning, not a stop
     assert "CDK bootstrap: not found" in log and f"{BOOTSTRAP_STACK}: CREATE_COMPLETE" in log
-    assert "following run run-2" in log and "Stage Deploy: Succeeded" in log
+    assert "The pipeline updated itself and restarted: following run" in log and "Stage Deploy: Succeeded" in log
     cloudformation, s3, ssm = (cloud.client(name) for name in ("cloudformation", "s3", "ssm"))
     assert ssm.get_parameter(Name="/cdk-bootstrap/hnb659fds/version")["Parameter"]["Value"].isdigit()
     stacks = {s["StackName"]: s["StackStatus"] for s in cloudformation.describe_stacks()["Stacks"]}
-    assert stacks[STACKS["source"]] == stacks[STACKS["pipeline"]] == "CREATE_COMPLETE"
+    assert stacks[STACKS["source"]] == "CREATE_COMPLETE"
+    assert stacks[STACKS["pipeline"]] == "UPDATE_COMPLETE"  # by its own run, as a CDK pipeline's self-mutation does
     buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert {"artifacts", "models", "source-bucket"} <= {
         part for name in buckets for part in ("artifacts", "models", "source-bucket") if part in name
@@ -360,7 +465,7 @@ def test_update_uploads_the_changed_config_and_runs_the_pipeline_again(cloud, de
     run(deployer.deploy(OPTIONS))
     first.done()
     assert "max_instances = 2" in source_zip(cloud).read("infra/config.toml").decode()
-    pipeline = Pipeline(deployer, cloud, created=False).succeeds()
+    pipeline = Pipeline(deployer, cloud).succeeds()
 
     events, target = run(deployer.update(DeployOptions(MODEL, "ml.g5.2xlarge", 4)))
 
@@ -497,18 +602,11 @@ def test_a_failed_stack_is_explained_in_cloudformations_words(cloud, deployer):
 
 
 def test_a_failed_endpoint_deployment_says_why_in_cloudformations_words(cloud, deployer):
-    pipeline = Pipeline(deployer, cloud).fails(
-        "Stack diffusion-desk-studio-endpoint is in ROLLBACK_COMPLETE state", in_stage="Deploy"
-    )
     quota = (
         "Resource handler returned message: \"The account-level service limit 'ml.g5.xlarge for endpoint usage' "
         'is 0 Instances" (HandlerErrorCode: ServiceLimitExceeded)'
     )
-    # The deploy stage made the endpoint stack (the Pipeline helper), and it rolled back:
-    deployer.connection.client("codepipeline").meta.events.register(
-        "after-call.codepipeline.GetPipelineState",
-        lambda **kwargs: _roll_back(cloud, STACKS["endpoint"], [("Endpoint", "AWS::SageMaker::Endpoint", quota)]),
-    )
+    pipeline = Pipeline(deployer, cloud).endpoint_rolls_back([("Endpoint", "AWS::SageMaker::Endpoint", quota)])
 
     with pytest.raises(UserError) as failed:
         run(deployer.deploy(OPTIONS))
@@ -516,24 +614,22 @@ def test_a_failed_endpoint_deployment_says_why_in_cloudformations_words(cloud, d
     pipeline.done()
     text = str(failed.value)
     assert (
-        "failed in stage Deploy, step Endpoint.Deploy: Stack diffusion-desk-studio-endpoint is in ROLLBACK_COMPLETE"
-        in text
+        "failed in stage Deploy, step Endpoint.Deploy: Failed to execute change set. "
+        "Current stack status: ROLLBACK_COMPLETE" in text
     )
     assert (
         "Endpoint (AWS::SageMaker::Endpoint) failed" in text
         and "'ml.g5.xlarge for endpoint usage' is 0 Instances" in text
     )
 
-    deployer.connection.client("codepipeline").meta.events.unregister("after-call.codepipeline.GetPipelineState")
     backend = cloudformation_backends[cloud.cloud.account_id][cloud.region]
     next(s for s in backend.stacks.values() if s.name == STACKS["endpoint"]).creation_time -= timedelta(hours=2)
-    pipeline = Pipeline(deployer, cloud, created=False).fails("Could not find model data")
+    pipeline = Pipeline(deployer, cloud).fails("Could not find model data")
     with pytest.raises(UserError) as later:
         run(deployer.deploy(OPTIONS))
     pipeline.done()
-    assert "Could not find model data" in str(later.value) and "endpoint usage" not in str(
-        later.value
-    )  # an old failure is not cited
+    assert "step BuildModel: Build terminated with state: FAILED" in str(later.value)
+    assert "endpoint usage" not in str(later.value)  # an old failure is not cited
 
 
 def test_rerun_after_a_partial_failure_continues(cloud, deployer):
@@ -541,7 +637,8 @@ def test_rerun_after_a_partial_failure_continues(cloud, deployer):
     with pytest.raises(UserError) as failed:
         run(deployer.deploy(OPTIONS))
     pipeline.done()
-    assert "stage Build, step BuildModel: Could not find model data for model-txt2img-x" in str(failed.value)
+    assert "stage Deploy, step BuildModel: Build terminated with state: FAILED. Phase: BUILD" in str(failed.value)
+    assert "Could not find model data for model-txt2img-x" in build_log(cloud, "BuildModel")  # the words are there
     cloudformation = cloud.client("cloudformation")
     source_id = cloudformation.describe_stacks(StackName=STACKS["source"])["Stacks"][0]["StackId"]
     pipeline_id = cloudformation.describe_stacks(StackName=STACKS["pipeline"])["Stacks"][0]["StackId"]
@@ -613,9 +710,12 @@ def test_codecommit_source_is_committed_through_the_api(cloud, deployer, dirs):
     )
     commits.add_response("create_commit", {"commitId": "b" * 40, "treeId": "t"})
     commits.activate()
+    events = []
     for _ in range(2):
-        pipeline = Pipeline(deployer, cloud, created=not sent).succeeds()
-        events, target = run(deployer.deploy(OPTIONS))
+        pipeline = Pipeline(deployer, cloud).succeeds()
+        # The local CodePipeline reads no commits (moto's CodeCommit keeps none): its run stops at Source, saying so.
+        with pytest.raises(UserError, match="failed in stage Source, step Source: The local cloud keeps no commits"):
+            events.extend(deployer.deploy(OPTIONS))
         pipeline.done()
 
     commits.assert_no_pending_responses()
@@ -640,7 +740,7 @@ def test_no_updates_to_perform_is_not_an_error(cloud, deployer, templates):
         return type("Response", (), {"status_code": 400, "headers": {}})(), error
 
     deployer.stacks.client.meta.events.register("before-call.cloudformation.UpdateStack", no_updates)
-    pipeline = Pipeline(deployer, cloud, created=False).succeeds()
+    pipeline = Pipeline(deployer, cloud).succeeds()
 
     events, target = run(deployer.update(OPTIONS))
 

@@ -3,8 +3,8 @@ bootstrap is deployed as `cdk bootstrap` does, and the pipeline runs once, after
 
 JumpStart's metadata is a replica of its content bucket in the local cloud's S3 (moto, over HTTP);
 CloudFormation and S3 are moto's. CodePipeline's executions (ListPipelineExecutions,
-StartPipelineExecution, GetPipelineState, GetPipelineExecution) go through botocore's Stubber in the
-`Pipeline` helper of test_deployer.py: moto's CodePipeline keeps no executions.
+StartPipelineExecution, GetPipelineState, GetPipelineExecution) are the local CodePipeline's, running the
+small real pipeline of test_deployer.py (its `Pipeline` helper says what the next runs do).
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def test_deploy_keeps_the_pinned_version_and_update_moves_to_the_newest_and_says
     pipeline.done()
     assert f"Model {painter}: version 1.2.0 → 1.10.0 available (press Update to use it)" in messages(events)
     assert 'version = "1.2.0"' in source_zip(cloud).read("infra/config.toml").decode()
-    pipeline = Pipeline(deployer, cloud, created=False).succeeds()
+    pipeline = Pipeline(deployer, cloud).succeeds()
 
     events, _ = run(deployer.update(options))
 
@@ -247,14 +247,15 @@ def test_the_pipeline_is_created_after_source_zip_and_its_first_run_is_followed_
         for c in calls
         if c.startswith(("CreateStack", "PutObject source.zip", "ListPipelineExecutions", "StartPipelineExecution"))
     ]
-    assert [c.split(" ")[0] if "PipelineExecution" in c else c for c in order[-4:]] == [
+    assert [c.split(" ")[0] if "PipelineExecution" in c else c for c in order[-5:]] == [
         f"CreateStack {STACKS['source']}",
         "PutObject source.zip",
         f"CreateStack {STACKS['pipeline']}",
-        "ListPipelineExecutions",
+        "ListPipelineExecutions",  # the run that creating the pipeline started is found…
+        "ListPipelineExecutions",  # …and followed from its start time: no StartPipelineExecution
     ]
     calls.clear()
-    pipeline = Pipeline(deployer, cloud, created=False).succeeds()  # an unchanged pipeline stack starts no run
+    pipeline = Pipeline(deployer, cloud).succeeds()  # an unchanged pipeline stack starts no run
 
     run(deployer.update(OPTIONS))
 

@@ -222,7 +222,7 @@ def _deployer(cloud, dirs, templates: Path, document: dict[str, Any]) -> Deploye
 
 
 def test_the_deployer_policy_deploys_and_tears_down(cloud, dirs, templates):  # noqa: F811
-    """Every call the deployer makes itself, evaluated; CodePipeline's runs are the Pipeline helper's stubs.
+    """Every call the deployer makes itself, evaluated; the pipeline is test_deployer's small one, run locally.
 
     moto's CloudFormation creates the stacks' resources without asking IAM, so the statements that only
     CloudFormation uses (aws:CalledVia) are not exercised here; the local cloud cannot identify Service

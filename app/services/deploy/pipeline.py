@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -44,6 +45,7 @@ def follow(
     reported: dict[tuple[str, str], str] = {}
     deadline = time.monotonic() + timeout
     fraction = 0.0
+    started = _start_time(client, pipeline, execution_id)
     while True:
         state = _call(client.get_pipeline_state, name=pipeline)
         execution = _call(client.get_pipeline_execution, pipelineName=pipeline, pipelineExecutionId=execution_id)[
@@ -55,7 +57,7 @@ def follow(
             name = stage.get("stageName", "")
             status = stage["latestExecution"].get("status", "")
             for action in stage.get("actionStates", []):
-                latest = action.get("latestExecution") or {}
+                latest = _of_this_run(action, started)
                 if latest.get("status") and reported.get((name, action.get("actionName", ""))) != latest["status"]:
                     reported[(name, action.get("actionName", ""))] = latest["status"]
                     summary = latest.get("summary") or (latest.get("errorDetails") or {}).get("message") or ""
@@ -74,7 +76,7 @@ def follow(
             yield PipelineLine(1.0, f"Pipeline {pipeline}: Succeeded")
             return
         if status in ("Failed", "Stopped", "Cancelled"):
-            raise _failure(pipeline, status, execution, ours)
+            raise _failure(pipeline, status, execution, ours, started)
         if status == "Superseded":
             newer = _newer_execution(client, pipeline, execution)
             if newer is None:
@@ -84,6 +86,7 @@ def follow(
                 )
             yield PipelineLine(fraction, f"The pipeline updated itself and restarted: following run {newer}")
             execution_id, reported = newer, {}
+            started = _start_time(client, pipeline, execution_id)
             continue
         if time.monotonic() > deadline:
             raise PipelineFailed(
@@ -107,10 +110,33 @@ def _newer_execution(client: Any, pipeline: str, execution: dict[str, Any]) -> s
     return None
 
 
-def _failure(pipeline: str, status: str, execution: dict[str, Any], stages: list[dict[str, Any]]) -> PipelineFailed:
+def _start_time(client: Any, pipeline: str, execution_id: str) -> datetime | None:
+    """When the run started, from ListPipelineExecutions (None if it is not among the newest 100)."""
+    summaries = _call(client.list_pipeline_executions, pipelineName=pipeline, maxResults=100).get(
+        "pipelineExecutionSummaries", []
+    )
+    return next((s.get("startTime") for s in summaries if s.get("pipelineExecutionId") == execution_id), None)
+
+
+def _of_this_run(action: dict[str, Any], started: datetime | None) -> dict[str, Any]:
+    """The action's latest execution if it belongs to the run that started at `started`, else {}.
+
+    GetPipelineState shows each action's latest execution of any run: in a stage the run has reached,
+    an action it has not run yet still shows an earlier run's result (a Failed deploy of the run before).
+    """
+    latest = action.get("latestExecution") or {}
+    changed = latest.get("lastStatusChange")
+    if started is not None and isinstance(changed, datetime) and changed < started:
+        return {}
+    return latest
+
+
+def _failure(
+    pipeline: str, status: str, execution: dict[str, Any], stages: list[dict[str, Any]], started: datetime | None
+) -> PipelineFailed:
     for stage in stages:
         for action in stage.get("actionStates", []):
-            latest = action.get("latestExecution") or {}
+            latest = _of_this_run(action, started)
             if latest.get("status") in ("Failed", "Abandoned"):
                 details = latest.get("errorDetails") or {}
                 reason = details.get("message") or latest.get("summary") or "no reason was given"

@@ -28,7 +28,11 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import ThreadedWSGIServer
 
 import contract
-from app.services.local_cloud import stack_resources
+from app.services.local_cloud import (
+    bucket_resources,  # noqa: F401  (what moto's CloudFormation drops of a bucket)
+    role_resources,  # noqa: F401  (… and of a role)
+    stack_resources,
+)
 from app.services.local_cloud.codepipeline import PipelineEmulator
 from app.services.local_cloud.codepipeline import serves as pipeline_call
 from app.services.local_cloud.emulator import PATH as ENDPOINT_PATH

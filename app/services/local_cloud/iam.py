@@ -340,7 +340,33 @@ def _key_arn(key: str, where: Where) -> str:
 
 def _decide(caller: Caller, ask: Ask, where: Where) -> Decision:
     policy, owner = _resource_policy(ask, where)
+    account = owner or _arn_account(ask.resource)
+    if account:  # aws:ResourceAccount (and S3's own s3:ResourceAccount): the account that owns the resource
+        keys = {"aws:resourceaccount": (account,)}
+        if ask.action.lower().startswith("s3:"):
+            keys["s3:resourceaccount"] = (account,)
+        keys.update(_role_tags(ask.resource))
+        ask = Ask(ask.action, ask.resource, {**ask.context, **keys})
     return decide(caller, ask, policy, owner=owner)
+
+
+def _role_tags(resource: str) -> dict[str, tuple[str, ...]]:
+    """aws:ResourceTag/<key> and iam:ResourceTag/<key> of an IAM role (CDK pipelines assume bootstrap roles by tag)."""
+    parts = resource.split(":", 5)
+    if len(parts) < 6 or parts[2] != "iam" or not parts[5].startswith("role/"):
+        return {}
+    role = next((r for r in iam_backends[parts[4]][_PARTITION].get_roles() if r.arn == resource), None)
+    found: dict[str, tuple[str, ...]] = {}
+    tags = getattr(role, "tags", None) or []
+    for tag in tags.values() if isinstance(tags, dict) else tags:
+        for prefix in ("aws", "iam"):
+            found[f"{prefix}:resourcetag/{tag['Key']}".lower()] = (str(tag["Value"]),)
+    return found
+
+
+def _arn_account(resource: str) -> str | None:
+    parts = resource.split(":", 5)
+    return parts[4] if len(parts) == 6 and parts[0] == "arn" and parts[4].isdigit() else None
 
 
 def _resource_policy(ask: Ask, where: Where) -> tuple[ResourcePolicy | None, str | None]:

@@ -119,7 +119,9 @@ def statements(document: Any) -> list[dict[str, Any]]:
     if isinstance(document, str):
         document = json.loads(document)
     found = document.get("Statement", [])
-    return [found] if isinstance(found, dict) else list(found)
+    # moto's CloudFormation leaves a null where a template's Fn::If chose AWS::NoValue (the CDK bootstrap's
+    # trust policies do); CloudFormation drops it, so the policy AWS keeps has no such statement.
+    return [found] if isinstance(found, dict) else [s for s in found if isinstance(s, dict)]
 
 
 def _any_applies(

@@ -87,7 +87,7 @@ def run_action(run: ActionRun) -> Outcome:
 def _s3_source(run: ActionRun) -> Outcome:
     bucket, key = run.configuration["S3Bucket"], run.configuration["S3ObjectKey"]
     s3 = run.client("s3")
-    # AWS wants a versioned source bucket; moto's CloudFormation drops VersioningConfiguration, so it is not checked.
+    # AWS wants a versioned source bucket (bucket_resources keeps a stack's VersioningConfiguration); not checked.
     version = (
         {"VersionId": run.revision_override["S3_OBJECT_VERSION_ID"]}
         if ("S3_OBJECT_VERSION_ID" in run.revision_override)
