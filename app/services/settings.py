@@ -87,13 +87,14 @@ def _whole(value: Any) -> bool:
 
 
 def _strings(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    """An object of texts; a choice saves the parts it does not use (a profile's key name) as null."""
+    return isinstance(value, dict) and all(v is None or isinstance(v, str) for v in value.values())
 
 
 #: What each field must hold, and how the message says it.
 _FIELDS: dict[str, tuple[Any, str]] = {
     "mode": (lambda v: v is None or v in ("sandbox", "aws"), 'must be "sandbox", "aws" or null'),
-    "credentials": (_strings, 'must be an object of texts, like {"kind": "profile", "profile": "work"}'),
+    "credentials": (_strings, 'must be an object of texts or nulls, like {"kind": "profile", "profile": "work"}'),
     "region": (lambda v: v is None or _text(v), "must be a region's name (text) or null"),
     "targets": (
         lambda v: isinstance(v, list) and all(isinstance(t, dict) and _text(t.get("name")) for t in v),

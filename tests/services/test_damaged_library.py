@@ -222,6 +222,31 @@ def test_every_setting_has_its_type_check():
     assert set(_FIELDS) == set(Settings.__slots__)
 
 
+@pytest.mark.parametrize(
+    "choice",
+    [
+        ("environment", None, None),
+        ("profile", "work", None),
+        ("keyring", None, "studio-key"),
+    ],
+)
+def test_settings_the_app_saved_itself_read_back_whatever_the_choice(dirs, choice):
+    """What the app writes (a credential choice with its unused parts null, a saved target) is never refused."""
+    from app.services.cloud.credentials import CredentialSource
+    from app.services.cloud.targets import Target, record_target
+    from app.services.settings import save_settings
+
+    source = CredentialSource(*choice)
+    target = Target("studio", "eu-west-1", "bucket-1", "endpoint-1", instance_type="ml.g5.xlarge")
+    settings = record_target(load_settings(dirs), target, source)
+    settings.mode = "aws"
+    save_settings(dirs, settings)
+
+    again = load_settings(dirs)
+    assert CredentialSource.from_dict(again.credentials) == source
+    assert again.active_target == "studio"
+
+
 def test_the_app_recovers_the_buckets_jobs_when_it_connects_after_a_rebuild(cloud, dirs):
     """The window's Rebuild marks the session; its connect then adds what the bucket still holds."""
     from app.services.cloud.aws import Connection
