@@ -46,6 +46,7 @@ local-cloud: $(STAMP)
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m tools.screenshots --out docs/screenshots
 	QT_QPA_PLATFORM=offscreen $(PY) -m tools.screenshots --out docs/screenshots --scheme dark
+	QT_QPA_PLATFORM=offscreen $(PY) -m tools.sweep_screenshot --out docs/screenshots
 
 clean:
 	rm -rf $(VENV) build dist cdk.out

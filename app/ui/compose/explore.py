@@ -138,6 +138,7 @@ class ExplorePanel(QWidget):
             kind = QComboBox()
             kind.setObjectName(f"axis{name}Kind")
             kind.setAccessibleName(f"{name} axis")
+            kind.setMaximumWidth(130)
             kind.addItem("—", "")
             for key, title in KINDS.items():
                 kind.addItem(title, key)
