@@ -47,10 +47,11 @@ def follow(
     fraction = 0.0
     started = _start_time(client, pipeline, execution_id)
     while True:
-        state = _call(client.get_pipeline_state, name=pipeline)
+        # The execution before the state: once the run has ended, the state read after it shows its last stage.
         execution = _call(client.get_pipeline_execution, pipelineName=pipeline, pipelineExecutionId=execution_id)[
             "pipelineExecution"
         ]
+        state = _call(client.get_pipeline_state, name=pipeline)
         stages = state.get("stageStates", [])
         ours = [s for s in stages if s.get("latestExecution", {}).get("pipelineExecutionId") == execution_id]
         for stage in ours:
