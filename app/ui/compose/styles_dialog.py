@@ -34,6 +34,7 @@ class StylesDialog(QDialog):
         self.resize(640, 420)
         self.list = QListWidget()
         self.list.setObjectName("styleList")
+        self.list.setSpacing(3)
         self.name = QLineEdit()
         self.name.setAccessibleName("Style name")
         self.prompt = QPlainTextEdit()
