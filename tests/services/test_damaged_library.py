@@ -274,3 +274,33 @@ def test_the_app_recovers_the_buckets_jobs_when_it_connects_after_a_rebuild(clou
         assert back is not None and back.request.prompt == "a harbour at dawn" and not session.rebuilt
     finally:
         session.close()
+
+
+def test_rebuild_gives_back_each_sweep_as_its_sheet_with_every_cell(dirs):
+    from app.services.library.sweeps import AxisRecord, SweepRecord
+
+    ids = fill(dirs.data_dir, jobs=4)
+    waiting = new_inference_id()  # a cell whose image had not arrived: its job comes back from the bucket later
+    sweep = SweepRecord(
+        "sweep-1", "a lighthouse", "sandbox", [AxisRecord("seed", "Seed", ("0", "1", "2"))], "2026-12-03T10:00:00"
+    )
+    cells = {(0, 0, 0): ids[0], (1, 0, 0): ids[1], (2, 0, 0): ids[2]}
+    with Library(dirs.data_dir) as library:
+        library.add_sweep(sweep, {position: library.get_job(job) for position, job in cells.items()})
+        cells[(2, 0, 0)] = waiting  # that cell re-run
+        library.replace_sweep_cell("sweep-1", (2, 0, 0), Job(waiting, GenerationRequest(prompt="x"), "sandbox"))
+        library.add_sweep(SweepRecord("gone", "p", "sandbox", []), {})
+        library.remove_sweep("gone")
+    (dirs.data_dir / "sweeps" / "stray.json").write_text("not a sweep")
+    index = dirs.data_dir / DATABASE_NAME
+    index.write_bytes(_header(index.read_bytes()))
+
+    code, _, err = run("rebuild-library")
+
+    assert code == 0, err
+    assert "from 4 images of 4 jobs in 1 sweep and 1 import" in err and "sweeps/stray.json" in err
+    with Library(dirs.data_dir) as library:
+        (back,) = library.sweeps()
+        assert back.id == "sweep-1" and back.cells == cells and back.axes[0].labels == ("0", "1", "2")
+        assert library.count(sweeps=False) == 3  # two jobs and the import; the cells show in their sheet
+        assert library.count("lighthouse", sweeps=False) == 4  # a search finds the cells too

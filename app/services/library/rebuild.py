@@ -2,7 +2,8 @@
 
 The damaged index is renamed aside first (`library.sqlite3.damaged-<UTC time>`, with its `-wal` and `-shm`),
 so nothing is ever written to it and it can still be given to someone who repairs SQLite files.
-Favourites, and jobs that had no images yet, live only in the index: the bucket gives back the latter.
+Sweeps come back from the copies kept beside the index (`sweeps/<id>.json`). Favourites, and jobs that had
+no images yet, live only in the index: the bucket gives back the latter.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from app.services.errors import LibraryDamaged, UserError
 from app.services.library.pngmeta import open_png, parameters_of
 from app.services.library.store import DATABASE_NAME, Library, request_as_sent, unknown_fields
+from app.services.library.sweeps import kept_sweeps
 from app.services.models import ImageRecord, Job, JobState, Origin
 from app.services.settings import AppDirs, load_settings
 from contract import MESSAGES, Parameters, check_inference_id, id_from_key
@@ -39,6 +41,7 @@ class Rebuilt:
     jobs: int = 0
     images: int = 0
     imports: int = 0
+    sweeps: int = 0
     unreadable: list[str] = field(default_factory=list)
 
     @property
@@ -46,7 +49,9 @@ class Rebuilt:
         kept = f"The damaged index was kept as {self.backup.name}. " if self.backup else ""
         found = (
             f"Rebuilt the library from {self.images} image{'s' if self.images != 1 else ''} of {self.jobs} "
-            f"job{'s' if self.jobs != 1 else ''} and {self.imports} import{'s' if self.imports != 1 else ''}."
+            f"job{'s' if self.jobs != 1 else ''}"
+            + (f" in {self.sweeps} sweep{'s' if self.sweeps != 1 else ''}" if self.sweeps else "")
+            + f" and {self.imports} import{'s' if self.imports != 1 else ''}."
         )
         skipped = f" Not readable, left in place: {', '.join(self.unreadable[:5])}" if self.unreadable else ""
         if len(self.unreadable) > 5:
@@ -103,6 +108,11 @@ def rebuild_library(data_dir: str | os.PathLike[str], *, target: str) -> Rebuilt
         for record in imports:
             record.origin = Origin.IMPORTED
         result.imports = len(library.add_images(imports))
+        for sweep in kept_sweeps(library.data_dir):
+            if isinstance(sweep, Path):
+                result.unreadable.append(str(sweep.relative_to(library.data_dir)))
+            elif library.restore_sweep(sweep):
+                result.sweeps += 1
     log.info("library rebuilt: %s", result.message)
     return result
 

@@ -454,7 +454,8 @@ class Library(SweepRecords):
     ) -> list[ImageRecord]:
         """One page of the gallery, newest first, filtered by a prompt search and the favourites switch.
 
-        Without `sweeps`, the images of sweeps' cells are left out (the gallery shows each sweep as its sheet).
+        Without `sweeps`, the images of sweeps' cells are left out (the gallery shows each sweep as its sheet),
+        unless a search or the favourites switch asks: those find every image they match.
         """
         where, args = self._image_filter(query, favourites_only, sweeps)
         sql = f"SELECT {IMAGE_COLUMNS} FROM images{where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
@@ -685,9 +686,9 @@ class Library(SweepRecords):
 
     def _image_filter(self, query: str, favourites_only: bool, sweeps: bool = True) -> tuple[str, list[Any]]:
         clauses, args = [], []
-        if not sweeps:
-            clauses.append("(inference_id IS NULL OR inference_id NOT IN (SELECT inference_id FROM sweep_cells))")
         match = fts_query(query)
+        if not sweeps and not match and not favourites_only:  # a search or the favourites find every image
+            clauses.append("(inference_id IS NULL OR inference_id NOT IN (SELECT inference_id FROM sweep_cells))")
         if match:
             # `+id`: walk the newest-first index and test membership, rather than sort every match
             clauses.append("+id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
