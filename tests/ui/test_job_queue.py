@@ -138,3 +138,24 @@ def test_a_job_from_another_computer_says_where_it_came_from(qtbot, offline_cont
     qtbot.waitUntil(lambda: queue.model.rowCount() == 1)
     tooltip = queue.model.index(0).data(Qt.ItemDataRole.ToolTipRole)
     assert "Sent from another computer or script" in tooltip
+
+
+def test_a_sweep_sent_from_the_cli_shows_as_its_one_row(qtbot, offline_context):
+    from app.services.library import AxisRecord, SweepRecord
+    from app.services.models import Job
+    from app.ui.jobs.queue import JobQueue
+    from contract import GenerationRequest, new_inference_id
+
+    queue = JobQueue(offline_context)
+    qtbot.addWidget(queue)
+    jobs = {
+        (n, 0, 0): Job(new_inference_id(), GenerationRequest(prompt="a koi pond", seed=n), "team", JobState.QUEUED)
+        for n in range(3)
+    }
+    sweep = SweepRecord("sweep-cli", "a koi pond", "team", [AxisRecord("seed", "Seed", ("0", "1", "2"))], "2026")
+    offline_context.library.add_sweep(sweep, jobs)  # as `python -m app sweep` records it, in another process
+
+    queue.show_jobs(list(jobs.values()))  # the tracker then reports the jobs it found
+
+    qtbot.waitUntil(lambda: queue.model.rowCount() == 1 and queue.model.job(0).inference_id == "sweep-cli")
+    assert queue.model.job(0).message == "Sweep 3: 0 of 3 done"

@@ -222,11 +222,28 @@ class JobQueue(QFrame):
         if not jobs:
             return
         completed = any(j.state == JobState.COMPLETED for j in jobs)
+        unseen = [j.inference_id for j in jobs if self.model.row_of(j.inference_id) < 0 and not self.sweeps.knows(j)]
         jobs = self.sweeps.fold(jobs)
         self.model.update(jobs)
         self._after_change(jobs)
         if completed:
             self._library_changed.start()
+        if unseen:
+            self._find_sweeps(unseen)
+
+    def _find_sweeps(self, inference_ids: list[str]) -> None:
+        """New rows may be cells of a sweep sent elsewhere (the CLI, another window): fold them into its row."""
+        library = self.context.library
+
+        def read() -> list[Any]:
+            found: dict[str, Any] = {}
+            for inference_id in inference_ids:
+                hit = library.sweep_of_job(inference_id)
+                if hit is not None and hit[0] not in found:
+                    found[hit[0]] = library.get_sweep(hit[0])
+            return [sweep for sweep in found.values() if sweep is not None]
+
+        Task(self, read, success=lambda sweeps: [self._sweep_added(sweep) for sweep in sweeps], busy=False).run()
 
     def _after_change(self, jobs: list[Job]) -> None:
         for job in jobs:

@@ -31,6 +31,10 @@ class SweepRows:
             if job.inference_id in self._sweep_of:
                 members[job.inference_id] = job
 
+    def knows(self, job: Job) -> bool:
+        """The job is a known sweep's cell, or the row of one."""
+        return job.inference_id in self._sweep_of or job.inference_id in self._sweeps
+
     def fold(self, jobs: list[Job]) -> list[Job]:
         """`jobs` with every sweep's cells replaced by the sweep's one row (in the place of its first cell)."""
         out: list[Job] = []
