@@ -257,6 +257,19 @@ def test_metrics_and_logs_are_checked_against_their_resources(cloud):
     assert _code(refused) == ("AccessDeniedException", 400)
 
 
+def test_service_quotas_is_checked_as_servicequotas_actions(cloud):
+    """Service Quotas signs as `servicequotas`, botocore calls it `service-quotas`, IAM's prefix is `servicequotas`."""
+    allowed = role_session(cloud, "quota-reader", allow("servicequotas:ListAWSDefaultServiceQuotas", "*"))
+    other = role_session(cloud, "quota-less", allow("servicequotas:GetServiceQuota", "*"))
+
+    quotas = client_as(cloud, allowed, "service-quotas").list_aws_default_service_quotas(ServiceCode="vpc")
+    assert quotas["Quotas"]
+    with pytest.raises(ClientError) as refused:
+        client_as(cloud, other, "service-quotas").list_aws_default_service_quotas(ServiceCode="vpc")
+    assert _code(refused) == ("AccessDeniedException", 400)
+    assert "servicequotas:ListAWSDefaultServiceQuotas on resource: *" in str(refused.value)
+
+
 def test_a_key_is_used_by_its_arn_through_an_alias_and_an_encrypted_topic_needs_it(cloud):
     kms = cloud.client("kms")
     key = kms.create_key()["KeyMetadata"]

@@ -17,8 +17,8 @@ from urllib.parse import unquote, urlparse
 from app.services.local_cloud.iam_policy import Ask
 from app.services.local_cloud.iam_request import Call
 
-#: The IAM prefix of services whose signing name differs from it.
-_PREFIX = {"sagemaker-runtime": "sagemaker"}
+#: The IAM prefix of botocore services whose name differs from it.
+_PREFIX = {"sagemaker-runtime": "sagemaker", "service-quotas": "servicequotas"}
 #: Calls that need no permission at all.
 ALWAYS_ALLOWED = {("sts", "GetCallerIdentity")}
 

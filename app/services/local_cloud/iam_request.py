@@ -23,7 +23,11 @@ from botocore.exceptions import UnknownServiceError
 from botocore.model import ServiceModel
 
 #: Signing names that are not one botocore service of the same name.
-_SIGNED_AS = {"monitoring": ("cloudwatch",), "sagemaker": ("sagemaker", "sagemaker-runtime")}
+_SIGNED_AS = {
+    "monitoring": ("cloudwatch",),
+    "sagemaker": ("sagemaker", "sagemaker-runtime"),
+    "servicequotas": ("service-quotas",),
+}
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _QUERY_CREDENTIAL = re.compile(r"^([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request$")
 _CBOR_PATH = re.compile(r"^/service/([^/]+)/operation/([^/]+)$")
