@@ -30,7 +30,7 @@ from werkzeug.serving import ThreadedWSGIServer
 import contract
 from app.services.local_cloud import (
     bucket_resources,  # noqa: F401  (what moto's CloudFormation drops of a bucket)
-    change_sets,  # noqa: F401  (DeleteChangeSet of none)
+    change_sets,  # noqa: F401  (change sets by stack, with CloudFormation's errors)
     role_resources,  # noqa: F401  (… and of a role)
     stack_resources,
 )
