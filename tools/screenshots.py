@@ -131,7 +131,22 @@ def _shoot(tmp: Path, out: Path, suffix: str) -> list[Path]:
     window.close()
     manager().wait(10_000)
     context.close()
+    written.append(_startup_problem(app, dirs, out / f"startup-damaged-library{suffix}.png"))
     return written
+
+
+def _startup_problem(app: Any, dirs: Any, path: Path) -> Path:
+    """The start-up screen over an emptied index, as a designer's home folder would show it."""
+    from app.services.errors import LibraryDamaged
+    from app.ui.shell.trouble import StartupProblem
+
+    index = Path("/home/dana/.local/share/DiffusionDesk/library.sqlite3")
+    screen = StartupProblem(LibraryDamaged(index, "the file is empty, yet images are beside it"), dirs)
+    screen.show()
+    _settle(app, 400)
+    _grab(screen, path)
+    screen.close()
+    return path
 
 
 def _add_example_failure(context: Any, window: Any) -> None:
