@@ -121,3 +121,41 @@ def test_a_create_change_set_makes_a_stack_in_review_and_deleting_the_stack_dele
     with pytest.raises(ClientError) as gone:
         cfn.describe_change_set(ChangeSetName=again["Id"])
     assert _error(gone)[0] == "ChangeSetNotFound"
+
+
+def _cdk_template(topic: str) -> str:
+    """A CDK stack's shape: BootstrapVersion read from SSM by its default path."""
+    parameter = {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/cdk-bootstrap/hnb659fds/version"}
+    resources = {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": topic}}}
+    return json.dumps({"Parameters": {"BootstrapVersion": parameter}, "Resources": resources})
+
+
+def test_a_previous_value_is_the_one_the_stack_was_given_not_what_ssm_resolved_it_to(cfn, local_cloud):
+    """The CDK CLI updates a stack with BootstrapVersion's UsePreviousValue: the SSM path, not its content."""
+    local_cloud.client("ssm").put_parameter(Name="/cdk-bootstrap/hnb659fds/version", Value="30", Type="String")
+    cfn.create_stack(StackName="source", TemplateBody=_cdk_template("source-a"))
+    previous = [{"ParameterKey": "BootstrapVersion", "UsePreviousValue": True}]
+
+    cfn.create_change_set(
+        StackName="source",
+        ChangeSetName=NAME,
+        ChangeSetType="UPDATE",
+        TemplateBody=_cdk_template("source-b"),
+        Parameters=previous,
+    )
+    cfn.execute_change_set(StackName="source", ChangeSetName=NAME)
+    assert cfn.describe_stacks(StackName="source")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    cfn.update_stack(StackName="source", TemplateBody=_cdk_template("source-c"), Parameters=previous)
+    assert cfn.describe_stacks(StackName="source")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    topics = {t["TopicArn"].rsplit(":", 1)[1] for t in local_cloud.client("sns").list_topics()["Topics"]}
+    assert "source-c" in topics
+
+    with pytest.raises(ClientError) as unknown:
+        cfn.create_change_set(
+            StackName="source",
+            ChangeSetName="other",
+            ChangeSetType="UPDATE",
+            TemplateBody=_cdk_template("source-d"),
+            Parameters=[*previous, {"ParameterKey": "Other", "UsePreviousValue": True}],
+        )
+    assert _error(unknown)[0] == "ValidationError" and "not in the previous template" in _error(unknown)[2]

@@ -31,7 +31,8 @@ import contract
 from app.services.local_cloud import (
     bucket_resources,  # noqa: F401  (what moto's CloudFormation drops of a bucket)
     change_sets,  # noqa: F401  (change sets by stack, with CloudFormation's errors)
-    role_resources,  # noqa: F401  (… and of a role)
+    role_resources,  # noqa: F401  (what it drops of a role)
+    stack_parameters,  # noqa: F401  (UsePreviousValue is the value given)
     stack_resources,
 )
 from app.services.local_cloud.codepipeline import PipelineEmulator
