@@ -131,6 +131,7 @@ _IMAGE_PROBLEMS = {
     "neither": "is neither nested RGB arrays nor a base64 JPEG",
     "not_numbers": "holds values that are not numbers",
     "not_jpeg": "is a string but not a base64 JPEG",
+    "not_image": "is not a base64 PNG or JPEG",
     "space": "is not valid JSON: two numbers are separated by a space, not a comma",
     "misplaced": "is not valid JSON arrays of pixels (misplaced commas or brackets)",
     "leading_zeros": "has a number with leading zeros, which is not valid JSON",
@@ -213,6 +214,8 @@ class ModelOutput:
     images: list[RGBImage]
     prompt: str | None = None
     details: dict[str, str | int | float | bool] = field(default_factory=dict)
+    #: Plain values the model gave for each image (SDXL's artifacts: the seed it used, its finish reason).
+    image_details: tuple[dict[str, str | int | float | bool], ...] = ()
 
 
 def read_output(body: bytes, limits: OutputLimits = ANY_REQUEST) -> ModelOutput:
@@ -727,7 +730,14 @@ def _value_problem(value: Any) -> str | None:
     return next((problem for kind, problem in _TYPE_PROBLEMS if isinstance(value, kind)), None)
 
 
-def _decode_jpeg(text: str, index: int, limits: OutputLimits) -> RGBImage:
+def decode_base64_image(text: Any, index: int = 0, limits: OutputLimits = ANY_REQUEST) -> RGBImage:
+    """A base64 PNG or JPEG (SDXL's artifacts), its size checked from its header before it is decoded."""
+    if not isinstance(text, str):
+        raise _bad_image(index, "not_image")
+    return _decode_jpeg(text, index, limits, "not_image")
+
+
+def _decode_jpeg(text: str, index: int, limits: OutputLimits, problem: str = "not_jpeg") -> RGBImage:
     """A base64 image, its size read from its header and checked before its pixels are decoded."""
     from PIL import Image, UnidentifiedImageError
 
@@ -743,13 +753,13 @@ def _decode_jpeg(text: str, index: int, limits: OutputLimits) -> RGBImage:
             f"{limits.width} × {limits.height}, so it was not decoded"
         ) from None
     except unreadable:
-        raise _bad_image(index, "not_jpeg") from None
+        raise _bad_image(index, problem) from None
     with img:
         limits.check_size(img.width, img.height, index)
         try:
             return image_from_pil(img)
         except unreadable:
-            raise _bad_image(index, "not_jpeg") from None
+            raise _bad_image(index, problem) from None
 
 
 def encode_output(

@@ -121,22 +121,7 @@ def _validated(data: dict[str, Any]) -> dict[str, Any]:
         value = data[name]
         if value is None and name == "negative_prompt":
             value = ""
-        if not isinstance(value, str):
-            raise RequestError(name, "must be text")
-        if name == "prompt" and not value.strip():
-            raise RequestError(name, f"must have 1 to {PROMPT_MAX} characters")
-        if len(value) > PROMPT_MAX:
-            raise RequestError(name, f"has {len(value)} characters; at most {PROMPT_MAX}")
-        control = CONTROL_CHARACTERS.search(value)
-        if control:
-            char = control.group()
-            what = _CONTROL_NAMES.get(char, f"U+{ord(char):04X}")
-            raise RequestError(
-                name,
-                f"holds a control character ({what}) at character {control.start() + 1}; "
-                "only line breaks and tabs are allowed",
-            )
-        out[name] = value
+        out[name] = check_text(name, value, required=name == "prompt")
     for name, limit in LIMITS.items():
         value = data[name]
         if value is None and name == "seed":
@@ -144,6 +129,31 @@ def _validated(data: dict[str, Any]) -> dict[str, Any]:
             continue
         out[name] = _number(name, value, limit)
     return out
+
+
+def check_text(name: str, value: Any, *, required: bool = False) -> str:
+    """A prompt-like text: at most PROMPT_MAX characters, no control characters (and not blank if required)."""
+    if not isinstance(value, str):
+        raise RequestError(name, "must be text")
+    if required and not value.strip():
+        raise RequestError(name, f"must have 1 to {PROMPT_MAX} characters")
+    if len(value) > PROMPT_MAX:
+        raise RequestError(name, f"has {len(value)} characters; at most {PROMPT_MAX}")
+    control = CONTROL_CHARACTERS.search(value)
+    if control:
+        char = control.group()
+        what = _CONTROL_NAMES.get(char, f"U+{ord(char):04X}")
+        raise RequestError(
+            name,
+            f"holds a control character ({what}) at character {control.start() + 1}; "
+            "only line breaks and tabs are allowed",
+        )
+    return value
+
+
+def check_number(name: str, value: Any, limit: _Limit) -> int | float:
+    """`value` as the limit's kind, or RequestError naming the field and the allowed range."""
+    return _number(name, value, limit)
 
 
 def _number(name: str, value: Any, limit: _Limit) -> int | float:

@@ -1,7 +1,8 @@
 """Turns a completed job's model output into PNG files with their generation parameters.
 
 Subscribed to the success topic. Reads the output named in the notification, decodes every
-image (nested RGB arrays or base64 JPEG), writes `images/<id>/<n>.png` with a `parameters`
+image (nested RGB arrays, base64 JPEG, or SDXL's base64 PNG artifacts: the request's model family,
+`contract.families`, says which and how large they may be), writes `images/<id>/<n>.png` with a `parameters`
 text chunk, then `images/<id>/manifest.json` last: its presence means the images are complete.
 Output that cannot be turned into images, or holds more or larger images than its request asked
 for (checked before decoding, so a small output cannot exhaust memory), gets a failed manifest
@@ -31,7 +32,6 @@ from contract import (
     NotificationError,
     OutputError,
     OutputLimits,
-    Parameters,
     S3Location,
     encode_png,
     format_parameters,
@@ -41,9 +41,9 @@ from contract import (
     manifest_key,
     object_listed,
     parse_notification,
-    read_output,
     sns_messages,
 )
+from contract.families import MAX_REQUEST_BYTES, Family, family_of_output, family_of_request
 from contract.output import MAX_OUTPUT_BYTES
 
 logger = Logger()
@@ -111,27 +111,37 @@ def read_job(message: str) -> Job | None:
 def process(job: Job, bucket: str) -> Manifest:
     """Write the job's PNGs and manifest, or a failed manifest; S3 errors propagate."""
     request: dict[str, Any] = {}
+    family: Family | None = None
     try:
         if job.notification is None:
             raise JobFailed("SageMaker's notification for this job has an unknown status, so there are no images")
         request = read_request(job.notification, bucket) or {}
-        output = read_output_object(job.notification, bucket, OutputLimits.for_request(request))
+        family = family_of_request(request) if request else None
+        limits = family.output_limits(request) if family else OutputLimits()
+        body = read_output_object(job.notification, bucket, family.max_output_bytes(limits) if family else None)
+        family = family or family_of_output(body)
+        try:
+            output = family.read_output(body, limits)
+        except OutputError as exc:
+            raise JobFailed(str(exc)) from None
         request = request or {"prompt": output.prompt or ""}
-        manifest = write_images(job, output, request, bucket)
+        manifest = write_images(job, output, request, family, bucket)
     except JobFailed as exc:
         reason = _sentence(str(exc))
         logger.error("Post-processing failed: %s", reason)
-        manifest = Manifest(job.inference_id, STATUS_FAILED, request=request, created=job.created, reason=reason)
+        kept = family.manifest_request(request) if family else request
+        manifest = Manifest(job.inference_id, STATUS_FAILED, request=kept, created=job.created, reason=reason)
     put(bucket, manifest_key(job.inference_id), manifest.to_json(), "application/json")
     logger.info("Wrote the %s manifest", manifest.status, extra={"images": len(manifest.image_keys)})
     return manifest
 
 
-def read_output_object(notification: Notification, bucket: str, limits: OutputLimits) -> ModelOutput:
-    """The decoded model output; JobFailed when it is missing, elsewhere, not images, or more than `limits`.
+def read_output_object(notification: Notification, bucket: str, limit: int | None = None) -> bytes:
+    """The model output's bytes; JobFailed when it is missing, elsewhere, or larger than `limit` (the
+    most its request's family can produce; the largest any request can produce without a request).
 
-    `limits` come from the request (the contract's maximum without one): each image's size is checked
-    from its header and the count against num_images_per_prompt before anything is decoded.
+    Each image's size and the count are checked against the request's `OutputLimits` before anything is
+    decoded (`Family.read_output`).
     """
     if not notification.output_location:
         raise JobFailed("The notification does not say where the model output is")
@@ -141,21 +151,18 @@ def read_output_object(notification: Notification, bucket: str, limits: OutputLi
         raise JobFailed(f"The output location {notification.output_location!r} is not an s3:// address") from None
     if location.bucket != bucket:
         raise JobFailed(f"The model output is in another bucket ({location.bucket}), not this deployment's")
+    most = min(limit, MAX_OUTPUT_BYTES) if limit is not None else MAX_OUTPUT_BYTES
     try:
-        body = get(bucket, location.key, limit=MAX_OUTPUT_BYTES)
+        body = get(bucket, location.key, limit=most)
     except ClientError as exc:
         # With ListBucket limited to prefixes, S3 answers a missing key with 403, not 404: the listing tells.
         if _code(exc) in _MISSING | _DENIED and not object_listed(s3, bucket, location.key):
             raise JobFailed("The model output is missing from S3 (it may have been deleted)") from None
         raise
     if body is None:
-        raise JobFailed(
-            f"The model output is larger than the largest request can produce ({MAX_OUTPUT_BYTES / 1e6:.0f} MB)"
-        )
-    try:
-        return read_output(body, limits)
-    except OutputError as exc:
-        raise JobFailed(str(exc)) from None
+        whose = "the largest request" if most == MAX_OUTPUT_BYTES else "its request"
+        raise JobFailed(f"The model output is larger than {whose} can produce ({most / 1e6:.0f} MB)")
+    return body
 
 
 def read_request(notification: Notification, bucket: str) -> dict[str, Any] | None:
@@ -172,7 +179,7 @@ def read_request(notification: Notification, bucket: str) -> dict[str, Any] | No
         logger.warning("The request is in another bucket (%s); parameters come from the output", location.bucket)
         return None
     try:
-        body = get(bucket, location.key)
+        body = get(bucket, location.key, limit=MAX_REQUEST_BYTES)
     except ClientError as exc:
         if _code(exc) in _UNREADABLE_REQUEST:
             logger.warning(
@@ -180,6 +187,11 @@ def read_request(notification: Notification, bucket: str) -> dict[str, Any] | No
             )
             return None
         raise
+    if body is None:
+        logger.warning(
+            "The request %s is larger than any request can be; parameters come from the output", location.uri
+        )
+        return None
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -190,35 +202,12 @@ def read_request(notification: Notification, bucket: str) -> dict[str, Any] | No
     return data
 
 
-def parameters_for(request: dict[str, Any], output: ModelOutput, image: int, notification: Notification) -> Parameters:
-    """What the PNG of image `image` says about how it was made, from the request and the output."""
-    count = len(output.images)
-    height, width = output.images[image].shape[:2]
-    details = dict(output.details)
-    model = details.pop("model", None)
-    extra = {key: str(value) for key, value in details.items()}
-    if count > 1:
-        extra |= {"Batch size": str(count), "Batch pos": str(image)}
-    prompt = request.get("prompt")
-    negative = request.get("negative_prompt")
-    return Parameters(
-        prompt=prompt if isinstance(prompt, str) else output.prompt or "",
-        negative_prompt=negative if isinstance(negative, str) else "",
-        steps=_whole(request.get("num_inference_steps")),
-        guidance_scale=_number(request.get("guidance_scale")),
-        seed=_whole(request.get("seed")),
-        width=width,
-        height=height,
-        model=str(model) if model is not None else notification.endpoint_name,
-        extra=extra,
-    )
-
-
-def write_images(job: Job, output: ModelOutput, request: dict[str, Any], bucket: str) -> Manifest:
+def write_images(job: Job, output: ModelOutput, request: dict[str, Any], family: Family, bucket: str) -> Manifest:
+    """Each image as a PNG with the `parameters` text its family writes, and the completed manifest."""
     assert job.notification is not None
     keys = []
     for number, image in enumerate(output.images):
-        text = format_parameters(parameters_for(request, output, number, job.notification))
+        text = format_parameters(family.parameters(request, output, number, job.notification.endpoint_name))
         key = image_key(job.inference_id, number)
         put(bucket, key, encode_png(image, text), "image/png")
         keys.append(key)
@@ -228,7 +217,7 @@ def write_images(job: Job, output: ModelOutput, request: dict[str, Any], bucket:
         job.inference_id,
         STATUS_COMPLETED,
         tuple(keys),
-        request=request,
+        request=family.manifest_request(request),
         width=width,
         height=height,
         created=job.created,
@@ -259,11 +248,3 @@ def _code(exc: ClientError) -> str:
 def _sentence(text: str) -> str:
     text = text[:1].upper() + text[1:]
     return text if text.endswith(".") else text + "."
-
-
-def _whole(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -21,11 +21,14 @@ import pytest
 from botocore.exceptions import ClientError
 from sagemaker.core.jumpstart.accessors import JumpStartModelsAccessor
 from sagemaker.core.jumpstart.cache import JumpStartModelsCache
+from sagemaker.core.jumpstart.enums import JumpStartModelType
+from sagemaker.core.jumpstart.payload_utils import PayloadSerializer
 
-from app.services.local_cloud.jumpstart import PROPRIETARY_MANIFEST_KEY
+from app.services.local_cloud.jumpstart import COMPANION_MODEL_IDS, PROPRIETARY_MANIFEST_KEY, SDXL_MODEL_ID
 from app.services.local_cloud.serve import BareAccount, bare
 from app.services.model_catalog import ModelCatalog
 from app.ui.settings.deploy_panel import INSTANCE_TYPES, MODELS
+from contract.families import TEXT_TO_IMAGE, family_for_model
 from contract.jumpstart import MANIFEST_KEY
 from infra.config import load_config
 
@@ -92,7 +95,10 @@ def test_jumpstarts_bucket_is_awss_and_readable_by_name(local_cloud, account):
     manifest = json.loads(s3.get_object(Bucket=account.jumpstart_bucket, Key=MANIFEST_KEY)["Body"].read())
     assert {row["model_id"] for row in manifest} == {m.model_id for m in account.models}
     assert all(row.keys() == {"model_id", "version", "min_version", "spec_key"} for row in manifest)
-    assert json.loads(s3.get_object(Bucket=account.jumpstart_bucket, Key=PROPRIETARY_MANIFEST_KEY)["Body"].read()) == []
+    proprietary = json.loads(
+        s3.get_object(Bucket=account.jumpstart_bucket, Key=PROPRIETARY_MANIFEST_KEY)["Body"].read()
+    )
+    assert [row["model_id"] for row in proprietary] == [SDXL_MODEL_ID]
 
 
 def test_jumpstart_offers_what_the_deploy_panel_offers(local_cloud, account):
@@ -129,6 +135,30 @@ def test_sagemaker_cores_cache_reads_the_replica_with_a_client_of_the_endpoint(l
         assert "model_index.json" in artifact and not any(name.startswith("code/") for name in artifact)
         assert "inference.py" in script
         assert {"model_index.json", "code/inference.py"} <= prepacked.keys()
+
+
+def test_each_companion_and_sdxl_takes_its_jumpstart_example_as_its_familys_request(local_cloud, account):
+    """The spec's example payload, its images embedded by sagemaker-core, is a valid request of the model's family,
+    sent with a content type and asking an Accept type the spec lists."""
+    s3 = local_cloud.client("s3")
+    cache = JumpStartModelsCache(region=local_cloud.region, s3_client=s3)
+    serializer = PayloadSerializer(account.jumpstart_bucket, local_cloud.region, s3)
+    models = [(m, JumpStartModelType.OPEN_WEIGHTS) for m in account.models if m.model_id in COMPANION_MODEL_IDS]
+    models += [(m, JumpStartModelType.PROPRIETARY) for m in account.proprietary]
+    assert {m.model_id for m, _ in models} == {*COMPANION_MODEL_IDS, SDXL_MODEL_ID}
+    for model, model_type in models:
+        specs = cache.get_specs(model.model_id, model.version, model_type)
+        family = family_for_model(model.model_id)
+        assert family not in (None, TEXT_TO_IMAGE)
+        assert family.content_type in specs.predictor_specs.supported_content_types
+        assert family.accept in specs.predictor_specs.supported_accept_types
+        for payload in specs.default_payloads.values():
+            body = json.loads(serializer.serialize(payload))
+            request = family.parse_request(body)
+            assert family.body(request).keys() == body.keys(), model.model_id
+    sdxl = cache.get_specs(SDXL_MODEL_ID, account.proprietary[0].version, JumpStartModelType.PROPRIETARY)
+    assert sdxl.model_subscription_link.startswith("https://aws.amazon.com/marketplace/")
+    assert sdxl.hosting_model_package_arns[local_cloud.region].startswith("arn:aws:sagemaker:")
 
 
 def test_sagemaker_cores_resolver_resolves_the_offered_models_unmodified(

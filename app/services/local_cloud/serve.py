@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from app.services.local_cloud.cloud import LocalCloud
 from app.services.local_cloud.jumpstart import (
     JUMPSTART_ACCOUNT,
+    ProprietaryModel,
     ReplicaModel,
+    companion_models,
     image_uri,
     offered_models,
     owned_by,
@@ -32,6 +34,7 @@ class BareAccount:
     jumpstart_bucket: str
     models: tuple[ReplicaModel, ...]
     images: frozenset[str]
+    proprietary: tuple[ProprietaryModel, ...] = ()
 
 
 def bare(cloud: LocalCloud, models: tuple[ReplicaModel, ...] | None = None) -> BareAccount:
@@ -39,19 +42,23 @@ def bare(cloud: LocalCloud, models: tuple[ReplicaModel, ...] | None = None) -> B
 
     The replica belongs to an AWS account, as the real bucket does: the user's account stays empty
     and reads it by name. The models default to the deploy panel's, at the version infra/config.toml
-    pins (and its model if the panel does not offer it).
+    pins (and its model if the panel does not offer it), with the companion models (×4 upscaler,
+    inpainting) and SDXL 1.0 in the Marketplace models' manifest.
     """
+    proprietary: tuple[ProprietaryModel, ...] = ()
     if models is None:
         pinned = load_config().model
         models = offered_models(pinned.version)
         if pinned.id not in {m.model_id for m in models}:
             models += (ReplicaModel(pinned.id, pinned.version),)
+        models += companion_models(pinned.version)
+        proprietary = (ProprietaryModel(),)
     s3 = owned_by(cloud.client("s3"), JUMPSTART_ACCOUNT)
     try:
-        bucket = publish(s3, cloud.region, models)
+        bucket = publish(s3, cloud.region, models, proprietary)
     finally:
         s3.close()
-    return BareAccount(cloud.region, bucket, models, frozenset({image_uri(cloud.region)}))
+    return BareAccount(cloud.region, bucket, models, frozenset({image_uri(cloud.region)}), proprietary)
 
 
 def _parser() -> argparse.ArgumentParser:
