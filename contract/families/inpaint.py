@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..images import base64_length, check_sides, mask_coverage, read_image
+from ..images import InputImage, base64_length, check_sides, mask_coverage, read_image
 from ..parameters import Parameters
 from ..request import LIMITS, RequestError, _Limit
 from .base import (
@@ -63,15 +63,19 @@ class InpaintRequest(RequestFields):
         set_checked(self, values)
         image = self.source
         check_sides("image", image, *SIDES)
-        mask = read_image("mask_image", self.mask_image, max_bytes=MAX_IMAGE_BYTES)
+        mask = self.mask
         if (mask.width, mask.height) != (image.width, image.height):
             raise RequestError("mask_image", f"is {mask.size} pixels; it must be the image's size, {image.size}")
         if mask_coverage("mask_image", mask) == 0:
             raise RequestError("mask_image", "is empty: nothing is white, so nothing would be repainted")
 
     @property
-    def source(self):
+    def source(self) -> InputImage:
         return read_image("image", self.image, max_bytes=MAX_IMAGE_BYTES)
+
+    @property
+    def mask(self) -> InputImage:
+        return read_image("mask_image", self.mask_image, max_bytes=MAX_IMAGE_BYTES)
 
 
 class Inpaint(Family):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..images import base64_length, read_image
+from ..images import InputImage, base64_length, read_image
 from ..parameters import Parameters
 from ..request import MAX_SEED, RequestError, _Limit, check_number, check_text
 from .base import CONTROLS, Family, RequestFields, count_from, number, only_one_image, set_checked, whole
@@ -124,7 +124,7 @@ class SDXLRequest(RequestFields):
                     "width", f"{self.width}×{self.height} is not a size SDXL 1.0 makes; allowed: {_SIZES_TEXT}"
                 )
             return
-        image = read_image("init_image", self.init_image, max_bytes=MAX_IMAGE_BYTES)
+        image = self.init
         if (image.width, image.height) not in SIZES:
             raise RequestError("init_image", f"is {image.size} pixels; SDXL 1.0 takes {_SIZES_TEXT}")
         set_checked(
@@ -135,6 +135,13 @@ class SDXLRequest(RequestFields):
                 "image_strength": 0.35 if self.image_strength is None else self.image_strength,
             },
         )
+
+    @property
+    def init(self) -> InputImage | None:
+        """The init image, its size read from its header (None without one)."""
+        if self.init_image is None:
+            return None
+        return read_image("init_image", self.init_image, max_bytes=MAX_IMAGE_BYTES)
 
     def to_dict(self) -> dict[str, Any]:
         prompts = [{"text": self.prompt, "weight": 1.0}]

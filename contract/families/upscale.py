@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..budget import Budget
-from ..images import base64_length, check_sides, read_image
+from ..images import InputImage, base64_length, check_sides, read_image
 from ..parameters import Parameters
 from ..request import LIMITS, MAX_SEED, RequestError, _Limit
 from .base import (
@@ -68,7 +68,7 @@ class UpscaleRequest(RequestFields):
         check_sides("image", self.source, *INPUT_SIDES)
 
     @property
-    def source(self):
+    def source(self) -> InputImage:
         return read_image("image", self.image, max_bytes=MAX_IMAGE_BYTES)
 
 

@@ -23,12 +23,13 @@ from __future__ import annotations
 import logging
 import math
 import re
+import secrets
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,20 +38,18 @@ from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.services.local_cloud import endpoint_metrics as metrics
-from app.services.local_cloud.engine import Engine
+from app.services.local_cloud.engine import Engine, answer
 from app.services.local_cloud.runner import RoleSessions
 from app.services.local_cloud.scaling import DIMENSION, ScalingActivities, resource_id
 from contract import (
     ACCEPT_RGB,
-    ACCEPTS,
     COMPLETED,
     FAILED,
-    GenerationRequest,
+    MAX_SEED,
     S3Location,
     build_notification,
-    encode_output,
 )
-from contract.request import MAX_REQUEST_BYTES
+from contract.families import MAX_REQUEST_BYTES, SDXL, TEXT_TO_IMAGE, Family, family_of_request
 
 log = logging.getLogger(__name__)
 
@@ -621,15 +620,18 @@ class AsyncEndpointEmulator:
         if not invocation.content_type.split(";")[0].strip().lower() == "application/json":
             self._fail(invocation, _client_error(415, f"Unsupported content type {invocation.content_type!r}"))
             return False
-        if invocation.accept not in ACCEPTS:
+        family = _family(body)
+        if invocation.accept not in family.accepts:
             self._fail(invocation, _client_error(400, f"Unsupported Accept type {invocation.accept!r}"))
             return False
         try:
-            request = GenerationRequest.from_json(body)
+            request = family.parse_request(body)
+            if family is SDXL and request.seed is None:  # Stability's container reports the seed it drew
+                request = replace(request, seed=secrets.randbelow(MAX_SEED) + 1)
         except ValueError as exc:
             self._fail(invocation, _client_error(400, str(exc)))
             return False
-        outcome = _render(self.engine, request, invocation.timeout)
+        outcome = _render(self.engine, family, request, invocation.timeout)
         if isinstance(outcome, BaseException):
             if isinstance(outcome, TimeoutError):
                 reason = (
@@ -641,7 +643,7 @@ class AsyncEndpointEmulator:
             return False
         if self._stale(invocation):
             return False
-        output = encode_output(outcome, request.prompt, invocation.accept, {"model": self.engine.name})
+        output = family.encode_output(outcome, request, invocation.accept, {"model": self.engine.name})
         target = S3Location.parse(invocation.output_location)
         s3.put_object(Bucket=target.bucket, Key=target.key, Body=output, ContentType="application/json")
         self._notify(invocation, COMPLETED, invocation.success_topic)
@@ -703,13 +705,22 @@ def _server_error(exc: BaseException) -> str:
     return f'ModelError: Received server error (500) from model with message "{exc}". {_LOGS}'
 
 
-def _render(engine: Engine, request: GenerationRequest, timeout: float) -> list | BaseException:
+def _family(body: bytes) -> Family:
+    """The family whose request the body is, by its fields (text to image when it is no JSON object)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return TEXT_TO_IMAGE
+    return family_of_request(data) if isinstance(data, dict) else TEXT_TO_IMAGE
+
+
+def _render(engine: Engine, family: Family, request: Any, timeout: float) -> list | BaseException:
     """Run the engine on its own thread so a stuck render cannot outlive its timeout."""
     result: list[Any] = []
 
     def run() -> None:
         try:
-            result.append(engine.render(request))
+            result.append(answer(engine, family.name, request))
         except BaseException as exc:  # the endpoint reports every engine failure
             result.append(exc)
 

@@ -1,4 +1,9 @@
-"""What runs behind the emulated endpoint: the Engine protocol and the sandbox test pattern."""
+"""What runs behind the emulated endpoint: the Engine protocol and the sandbox test pattern.
+
+The sandbox answers every model family with a pattern that makes the operation visible: text to image
+and SDXL draw the pattern at the asked size (SDXL's image to image blends it into the init image), an
+upscale is the source resized ×4 with a grid over it, an inpaint changes pixels only where the mask is white.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,12 @@ import random
 import secrets
 from typing import Protocol, runtime_checkable
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from contract import MAX_SEED, GenerationRequest, RGBImage, image_from_pil
+from contract.families import InpaintRequest, SDXLRequest, UpscaleRequest
+from contract.families.upscale import SCALE
+from contract.images import MASK_WHITE, decoded
 
 SANDBOX_NAME = "Sandbox test pattern (not a model)"
 _SKETCH = 96  # the gradient and rings are drawn this many pixels across, then scaled up
@@ -24,6 +32,11 @@ class Engine(Protocol):
     name: str
 
     def render(self, request: GenerationRequest) -> list[RGBImage]: ...
+
+
+#: The engine method that answers each family other than text to image (an engine may lack them).
+FAMILY_METHODS = {"upscale": "upscale", "inpaint": "inpaint", "sdxl": "sdxl"}
+GRID = 32  # pixels between the upscale's grid lines, in the output
 
 
 class SandboxEngine:
@@ -41,6 +54,52 @@ class SandboxEngine:
             image_from_pil(_pattern(request.prompt, (seed + index) % (MAX_SEED + 1), request.width, request.height))
             for index in range(request.num_images_per_prompt)
         ]
+
+    def upscale(self, request: UpscaleRequest) -> list[RGBImage]:
+        """The source resized to 4× its sides, with a faint grid so the upscale shows as one."""
+        with decoded("image", request.source) as source:
+            large = source.convert("RGB").resize(
+                (source.width * SCALE, source.height * SCALE), Image.Resampling.BICUBIC
+            )
+        draw = ImageDraw.Draw(large)
+        for x in range(0, large.width, GRID):
+            draw.line([(x, 0), (x, large.height)], fill=(255, 255, 255))
+        for y in range(0, large.height, GRID):
+            draw.line([(0, y), (large.width, y)], fill=(255, 255, 255))
+        return [image_from_pil(large)]
+
+    def inpaint(self, request: InpaintRequest) -> list[RGBImage]:
+        """The source with the pattern painted where the mask is white; every other pixel is the source's."""
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        with decoded("image", request.source) as source, decoded("mask_image", request.mask) as mask:
+            base = source.convert("RGB")
+            white = mask.convert("L").point(lambda value: 255 if value >= MASK_WHITE else 0)
+            images = []
+            for index in range(request.num_images_per_prompt):
+                paint = _pattern(request.prompt, (seed + index) % (MAX_SEED + 1), base.width, base.height)
+                images.append(image_from_pil(Image.composite(paint, base, white)))
+        return images
+
+    def sdxl(self, request: SDXLRequest) -> list[RGBImage]:
+        """One pattern at the asked size, from the prompt, seed, sampler and style; with an init image, the
+        pattern blended into it (more of the init image kept the higher the image strength)."""
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED) + 1
+        words = "\0".join((request.prompt, request.sampler or "", request.style_preset or ""))
+        picture = _pattern(words, seed, request.width, request.height)
+        if request.init_image is not None:
+            with decoded("init_image", request.init) as init:
+                picture = Image.blend(picture, init.convert("RGB"), request.image_strength or 0.0)
+        return [image_from_pil(picture)]
+
+
+def answer(engine: Engine, family_name: str, request) -> list[RGBImage]:
+    """The engine's images for a request of the family; TypeError when the engine does not serve it."""
+    if family_name == "text-to-image":
+        return engine.render(request)
+    method = getattr(engine, FAMILY_METHODS[family_name], None)
+    if method is None:
+        raise TypeError(f"the engine {engine.name!r} does not serve {family_name} requests")
+    return method(request)
 
 
 def _pattern(prompt: str, seed: int, width: int, height: int) -> Image.Image:
