@@ -450,7 +450,7 @@ class _Console:
         self.note(f"[{percent}] {event.step}: {event.message}" if event.message else f"[{percent}] {event.step}")
 
     def status(self, status: TrackerStatus) -> None:
-        if not status.online:
+        if status.notice or not status.online:
             self.note(status.message)
 
     def note(self, message: str) -> None:

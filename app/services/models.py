@@ -11,19 +11,21 @@ from contract import GenerationRequest, Parameters
 
 class JobState(str, enum.Enum):
     PENDING = "pending"  # recorded locally, nothing sent yet
-    UPLOADING = "uploading"  # the request object is being written to S3
+    UPLOADING = "uploading"  # the request object is being written to S3; never sent to the endpoint
+    INVOKING = "invoking"  # InvokeEndpointAsync was called (at `sent_at`) with no answer yet: it may have been accepted
     QUEUED = "queued"  # InvokeEndpointAsync accepted it; waiting for the endpoint
     COMPLETED = "completed"
     FAILED = "failed"
     EXPIRED = "expired"  # its TTL passed with no notification
     CANCELLED = "cancelled"  # we stopped waiting; the endpoint may still run it
+    LOST = "lost"  # the endpoint will never answer (its TTL passed, the endpoint is gone): resend it
 
     @property
     def finished(self) -> bool:
         return self in _FINISHED
 
 
-_FINISHED = {JobState.COMPLETED, JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED}
+_FINISHED = {JobState.COMPLETED, JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED, JobState.LOST}
 
 
 class Origin(str, enum.Enum):
@@ -49,6 +51,9 @@ class Job:
     failure_reason: str | None = None
     origin: Origin = Origin.LOCAL
     retry_of: str | None = None
+    #: When InvokeEndpointAsync was last called for it (UTC ISO-8601): an INVOKING job is looked for until
+    #: the endpoint must have answered, counted from here.
+    sent_at: str | None = None
     image_paths: list[str] = field(default_factory=list)
     #: Request fields nobody told us (a job from elsewhere): `request` shows our defaults there,
     #: but they are never written into its images.

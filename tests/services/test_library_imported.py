@@ -40,6 +40,7 @@ def test_a_library_from_before_marks_its_earlier_imports(tmp_path):
         library.import_png(_png(tmp_path / "old.png", (0, 200, 0)))
     with sqlite3.connect(tmp_path / "data" / DATABASE_NAME) as db:  # as version 1 left it
         db.execute("UPDATE images SET origin = 'local'")
+        db.execute("ALTER TABLE jobs DROP COLUMN sent_at")  # added by version 3
         db.execute("PRAGMA user_version = 1")
     db.close()
     with Library(tmp_path / "data") as library:

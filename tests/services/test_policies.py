@@ -3,7 +3,7 @@
 The app runs as it does for a designer: `python -m app generate …` in-process, signing with an IAM
 user's keys from the environment (the settings' credential choice "environment"). The endpoint
 emulator and the Lambdas keep their own keys. Without one essential statement the app says what
-was refused; two flows that designer.json does not cover yet are marked xfail with the reason.
+was refused; a flow that designer.json does not cover yet are marked xfail with the reason.
 """
 
 from __future__ import annotations
@@ -173,12 +173,6 @@ def _session(cloud, dirs) -> Session:
     return Session.open(dirs, endpoint_url=cloud.endpoint_url, region=cloud.region)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="JobService._exists asks HeadObject for messages/<id>.json, which S3 answers 403, not 404, to a "
-    "ListBucket limited by s3:prefix; the resumed job fails as refused",
-)
 def test_a_job_interrupted_while_uploading_is_sent_again(cloud, as_designer, dirs):
     as_designer()
     workspace = _session(cloud, dirs)
@@ -192,6 +186,29 @@ def test_a_job_interrupted_while_uploading_is_sent_again(cloud, as_designer, dir
         workspace.close()
 
     assert resumed.state == JobState.QUEUED, resumed.message
+    assert refused(cloud) == []
+
+
+@pytest.mark.parametrize("arrived", [True, False], ids=["accepted", "never arrived"])
+def test_a_job_that_may_have_been_invoked_is_looked_for_by_listing(cloud, as_designer, dirs, arrived):
+    """Its status record, output and failure are listed (a missing key's HeadObject would be a 403 here)."""
+    as_designer()
+    workspace = _session(cloud, dirs)
+    try:
+        job = Job(new_inference_id(), GenerationRequest("a red boat", width=64, height=64), workspace.target.name)
+        workspace.library.add_job(job)
+        if arrived:
+            workspace.jobs.send(job)
+            cloud.wait_idle()
+        workspace.library.update_job(job.inference_id, state=JobState.INVOKING, sent_at=job.created_at)
+
+        (looked,) = workspace.jobs.resume()
+    finally:
+        workspace.close()
+
+    assert looked.state == (JobState.QUEUED if arrived else JobState.INVOKING), looked.message
+    assert cloud.cloud.emulator.invocations == ({job.inference_id: 1} if arrived else {})
+    assert refused(cloud) == []
 
 
 @pytest.mark.xfail(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from app.services.models import JobState
@@ -23,6 +25,7 @@ def _finish(ws, cloud, inference_id, rounds=40):
 
 def _check_one_complete_job(ws, cloud, inference_id):
     job = _finish(ws, cloud, inference_id)
+    assert cloud.cloud.emulator.invocations == {inference_id: 1}  # one billed run, not two
     assert [j.inference_id for j in ws.library.jobs()] == [inference_id]
     assert job.state == JobState.COMPLETED, job.message
     assert ws.library.count() == 2 and len(job.image_paths) == 2
@@ -46,9 +49,7 @@ def _killed_while_recording(ws, hooks, monkeypatch):
 KILL_POINTS = {
     "before anything was sent": lambda ws, hooks, mp: _killed_while_recording(ws, hooks, mp),
     "before upload": lambda ws, hooks, mp: hooks.kill_at(ws.connection.s3, "before-send.s3.PutObject"),
-    "after upload, before invoke": lambda ws, hooks, mp: hooks.kill_at(
-        ws.connection.client("sagemaker-runtime"), "before-send.sagemaker-runtime.InvokeEndpointAsync"
-    ),
+    # Killed while InvokeEndpointAsync was on its way: test_…_resent_only_after_its_window.
     "after invoke, before it was noted": lambda ws, hooks, mp: hooks.kill_at(
         ws.connection.client("sagemaker-runtime"), "after-call.sagemaker-runtime.InvokeEndpointAsync"
     ),
@@ -62,9 +63,28 @@ def test_a_job_killed_while_sending_is_resumed_once(kill, open_services, cloud, 
     with pytest.raises(hooks.Killed):
         first.jobs.submit(REQUEST)
     (recorded,) = first.library.jobs()
-    assert recorded.state in (JobState.PENDING, JobState.UPLOADING)
+    assert recorded.state in (JobState.PENDING, JobState.UPLOADING, JobState.INVOKING)
     cloud.wait_idle()
     _check_one_complete_job(open_services(), cloud, recorded.inference_id)
+
+
+def test_a_job_killed_in_the_invoke_that_never_arrived_is_resent_only_after_its_window(open_services, cloud, hooks):
+    first = open_services()
+    hooks.kill_at(first.connection.client("sagemaker-runtime"), "before-send.sagemaker-runtime.InvokeEndpointAsync")
+    with pytest.raises(hooks.Killed):
+        first.jobs.submit(REQUEST)
+    now = [datetime.now(UTC)]
+    second = open_services(clock=lambda: now[0])
+    second.jobs.LOOK_EVERY = 0.0
+    for _ in range(3):
+        second.tracker.step()
+        cloud.wait_idle()
+    (job,) = second.library.jobs()
+    assert job.state == JobState.INVOKING and "may have reached the endpoint" in job.message
+    assert not cloud.cloud.emulator.invocations  # not sent again while it may be on its way
+
+    now[0] += second.jobs.look_window() + timedelta(seconds=1)
+    _check_one_complete_job(second, cloud, job.inference_id)
 
 
 def test_a_job_killed_mid_download_is_resumed_once(open_services, cloud, hooks, monkeypatch):

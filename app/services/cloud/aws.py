@@ -29,6 +29,9 @@ TRANSIENT_CODES = frozenset(
         "500",
     }
 )
+#: Services whose calls botocore must not repeat: a second InvokeEndpointAsync after a read timeout is a
+#: second (billed) run of the same job. The job service looks for a job before it sends it again instead.
+ONE_ATTEMPT = frozenset({"sagemaker-runtime"})
 
 
 def client_config(
@@ -112,8 +115,12 @@ class Connection:
         with self._lock:
             client = self._clients.get(name)
             if client is None:
+                config = self.config
+                if name in ONE_ATTEMPT:  # botocore's max_attempts counts retries; total_max_attempts the calls
+                    retries = {k: v for k, v in (config.retries or {}).items() if k != "max_attempts"}
+                    config = config.merge(Config(retries={**retries, "total_max_attempts": 1}))
                 client = self.session.client(
-                    name, region_name=self.region, endpoint_url=self.endpoint_url, config=self.config
+                    name, region_name=self.region, endpoint_url=self.endpoint_url, config=config
                 )
                 self._clients[name] = client
             return client

@@ -13,9 +13,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as NotConnected
 
 from app.services.cloud.aws import Connection, error_code, is_transient
 from app.services.cloud.targets import Target, endpoint_state
@@ -27,7 +29,9 @@ from app.services.models import Job, JobState, Origin
 from app.services.progress import Progress
 from contract import (
     ACCEPT_RGB,
+    FAILURES,
     MAX_SEED,
+    OUTPUT,
     Budget,
     BudgetError,
     GenerationRequest,
@@ -35,6 +39,7 @@ from contract import (
     S3Location,
     message_key,
     new_inference_id,
+    object_listed,
     request_key,
 )
 
@@ -44,6 +49,15 @@ WARMING_UP = "Warming up: the endpoint is starting, the first image can take sev
 QUEUED = "Queued: waiting for the endpoint."
 SENDING = "Sending the jobs"
 OFFLINE = "Offline: it will be sent when the connection is back."
+INVOKING = "Sending to the endpoint…"
+NO_ANSWER = (
+    "The endpoint did not answer in time, so it may have accepted the job: looking for it before sending it again."
+)
+MAY_HAVE_ARRIVED = (
+    "It may have reached the endpoint before the app stopped: waiting for its result before sending it again."
+)
+REACHED = "It reached the endpoint before the app stopped: following it."
+RESENT = "Sent again: nothing of it arrived within {hours} hours of sending."
 CANCELLED = (
     "Cancelled: this app stopped waiting. An asynchronous endpoint cannot stop a job it has "
     "accepted, so it may still run (and be billed); its images will not be downloaded."
@@ -52,6 +66,9 @@ CANCELLED = (
 
 class JobService:
     """Sends jobs to one target. Thread-safe; call it from worker threads, never the GUI thread."""
+
+    #: Seconds between two looks in the bucket for a job that may have reached the endpoint (3 LIST requests).
+    LOOK_EVERY = 10.0
 
     def __init__(
         self,
@@ -64,6 +81,7 @@ class JobService:
         request_ttl: int = 6 * 3600,
         max_workers: int = 8,
         on_change: Callable[[Job], None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.library = library
         self.connection = connection
@@ -75,7 +93,11 @@ class JobService:
         self.request_ttl = request_ttl
         self.max_workers = max_workers
         self.on_change = on_change
+        self.clock = clock
         self._sending: set[str] = set()
+        self._next_look: dict[str, float] = {}  # monotonic time each INVOKING job is next looked for
+        self._notice = ""
+        self._said: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
         self._lock = threading.Lock()
         self._instances: tuple[float, int | None] = (0.0, None)
 
@@ -233,26 +255,26 @@ class JobService:
             return inference_id in self._sending
 
     def _send(self, job: Job) -> Job:
-        s3 = self.connection.s3
+        """Upload the request (again: a PUT of the same bytes is harmless), note INVOKING, then invoke once.
+
+        INVOKING is on disk before InvokeEndpointAsync leaves the machine, so a job that may have been accepted
+        is never sent again blindly (after a crash, or a call that got no answer): `resume` looks for it first.
+        """
         key = request_key(job.inference_id)
         try:
-            if job.state == JobState.UPLOADING:
-                if self._exists(message_key(job.inference_id)):
-                    # It was invoked and has already finished; the tracker picks up the result.
-                    return self._update(job, state=JobState.QUEUED, message="Sent before the app stopped.")
-                uploaded = self._exists(key)
-            else:
-                job = self._update(job, state=JobState.UPLOADING, message="Uploading the request…")
-                uploaded = False
-            if not uploaded:
-                s3.put_object(
-                    Bucket=self.target.bucket, Key=key, Body=job.request.to_json(), ContentType="application/json"
-                )
+            job = self._update(job, state=JobState.UPLOADING, message="Uploading the request…")
+            self.connection.s3.put_object(
+                Bucket=self.target.bucket, Key=key, Body=job.request.to_json(), ContentType="application/json"
+            )
             cold = self._instances_now() == 0
+            job = self._update(job, state=JobState.INVOKING, sent_at=self._now().isoformat(), message=INVOKING)
+            # One attempt only (aws.ONE_ATTEMPT): botocore would send it again after a read timeout.
             reply = self.connection.client("sagemaker-runtime").invoke_endpoint_async(
                 EndpointName=self.target.endpoint_name,
                 InputLocation=S3Location(self.target.bucket, key).uri,
                 InferenceId=job.inference_id,
+                # output/<id>/… and failures/<id>/…: found by listing even when the answer never came.
+                S3OutputPathExtension=job.inference_id,
                 ContentType="application/json",
                 Accept=self.accept,
                 InvocationTimeoutSeconds=self.invocation_timeout,
@@ -268,19 +290,13 @@ class JobService:
             message=WARMING_UP if cold else QUEUED,
         )
 
-    def _exists(self, key: str) -> bool:
-        try:
-            self.connection.s3.head_object(Bucket=self.target.bucket, Key=key)
-        except ClientError as exc:
-            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-        return True
-
     def _send_failed(self, job: Job, exc: BaseException) -> Job:
+        if job.state == JobState.INVOKING and _may_have_arrived(exc):
+            log.info("job %s: InvokeEndpointAsync got no answer (%s); it is looked for", job.inference_id, exc)
+            return self._update(job, message=NO_ANSWER)
         if is_transient(exc):
             log.info("job %s waits for the network: %s", job.inference_id, error_code(exc))
-            return self._update(job, message=OFFLINE)
+            return self._update(job, state=JobState.UPLOADING, message=OFFLINE)
         log.warning("job %s could not be sent: %s", job.inference_id, exc)
         return self._update(job, state=JobState.FAILED, message=self._explain(exc), failure_reason=str(exc))
 
@@ -312,7 +328,7 @@ class JobService:
         return count
 
     def waiting(self) -> list[Job]:
-        """Jobs of this target recorded but not (surely) sent, and not being sent now; oldest first."""
+        """Jobs of this target recorded but never sent, and not being sent now; oldest first."""
         return [
             job
             for job in self.library.unfinished_jobs()
@@ -321,10 +337,110 @@ class JobService:
             and not self.is_sending(job.inference_id)
         ]
 
+    def look_window(self) -> timedelta:
+        """How long after its InvokeEndpointAsync an accepted job has surely left a trace in the bucket.
+
+        It waits in the endpoint's queue at most its TTL, then runs at most its invocation timeout, and either
+        way ends with a notification (messages/<id>.json) and an output or failure object.
+        """
+        return timedelta(seconds=self.request_ttl + self.invocation_timeout + 60)
+
     @lane(Lane.NETWORK)
     def resume(self) -> list[Job]:
-        """Send every waiting job (after a restart or an outage); returns them as they are now."""
-        return [self.send(job) for job in self.waiting()]
+        """Send every job that was never sent, and look for those that may have been (after a restart, an
+        outage, a call without an answer); returns them as they are now. `take_notice` says what was done."""
+        unsent = self.waiting()
+        looked = [self._look_for(job) for job in self._invoking() if self._look_due(job)]
+        found = [job for job in looked if job.state == JobState.QUEUED]
+        overdue = [job for job in looked if job.state == JobState.UPLOADING]
+        waiting = self._invoking()
+        self._say_resumed(unsent, found, overdue, waiting)
+        return [self.send(job) for job in unsent + overdue] + found + waiting
+
+    def take_notice(self) -> str:
+        """What the `resume`s since the last call did and why ("" when there is nothing new to say)."""
+        with self._lock:
+            notice, self._notice = self._notice, ""
+        return notice
+
+    def _invoking(self) -> list[Job]:
+        return [
+            job
+            for job in self.library.unfinished_jobs()
+            if job.target == self.target.name
+            and job.state == JobState.INVOKING
+            and not self.is_sending(job.inference_id)
+        ]
+
+    def _look_due(self, job: Job) -> bool:
+        """Each job that may have been accepted is looked for at most every LOOK_EVERY seconds."""
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next_look.get(job.inference_id, 0.0):
+                return False
+            self._next_look[job.inference_id] = now + self.LOOK_EVERY
+            return True
+
+    def _look_for(self, job: Job) -> Job:
+        """An INVOKING job: QUEUED when the bucket shows it reached the endpoint, UPLOADING (to be sent again)
+        when nothing showed within `look_window`, else still INVOKING.
+
+        Asked by listing (contract.object_listed): under a grant limited by prefix a missing key answers 403.
+        """
+        s3, bucket, inference_id = self.connection.s3, self.target.bucket, job.inference_id
+        try:
+            if object_listed(s3, bucket, message_key(inference_id)):
+                return self._update(job, state=JobState.QUEUED, message=REACHED)
+            output = _first_key(s3, bucket, f"{OUTPUT}{inference_id}/")
+            failure = _first_key(s3, bucket, f"{FAILURES}{inference_id}/")
+        except (BotoCoreError, ClientError) as exc:
+            if is_transient(exc):
+                return job  # looked for again at a later turn, once online
+            log.warning("job %s cannot be looked for (%s): it waits out its window", inference_id, error_code(exc))
+            output = failure = None
+        if output or failure:
+            return self._update(
+                job,
+                state=JobState.QUEUED,
+                message=REACHED,
+                output_location=S3Location(bucket, output).uri if output else job.output_location,
+                failure_location=S3Location(bucket, failure).uri if failure else job.failure_location,
+            )
+        sent = _parse_time(job.sent_at or job.updated_at) or self._now()
+        if self._now() - sent > self.look_window():
+            return self._update(job, state=JobState.UPLOADING, message=RESENT.format(hours=self._window_hours()))
+        if job.message != MAY_HAVE_ARRIVED:
+            job = self._update(job, message=MAY_HAVE_ARRIVED)
+        return job
+
+    def _window_hours(self) -> str:
+        return f"{self.look_window().total_seconds() / 3600:.1f}"
+
+    def _say_resumed(self, unsent: list[Job], found: list[Job], overdue: list[Job], waiting: list[Job]) -> None:
+        """Note what resume does and why, once per change (not at every turn of the tracker)."""
+        said = (frozenset(job.inference_id for job in unsent), frozenset(job.inference_id for job in waiting))
+        parts = []
+        if unsent and said[0] != self._said[0]:
+            parts.append(f"Resending {_count(len(unsent))} that {_were(len(unsent))} never sent.")
+        if found:
+            parts.append(f"{_count(len(found), True)} reached the endpoint before: following {_them(len(found))}.")
+        if overdue:
+            parts.append(
+                f"Resending {_count(len(overdue))}: nothing of {_them(len(overdue))} arrived within "
+                f"{self._window_hours()} hours of sending."
+            )
+        if waiting and said[1] != self._said[1]:
+            parts.append(
+                f"{_count(len(waiting), True)} may have reached the endpoint: waiting for "
+                f"{'their results' if len(waiting) != 1 else 'its result'} before resending."
+            )
+        with self._lock:
+            self._said = said
+            if parts:
+                self._notice = " ".join([self._notice, *parts]).strip()
+
+    def _now(self) -> datetime:
+        return self.clock()
 
     @lane(Lane.NETWORK)
     def retry(self, inference_id: str) -> Job:
@@ -370,3 +486,38 @@ def validate_request(
         except BudgetError as exc:
             raise UserError(f"{where}{field_message(exc)}.", hint="Ask for fewer images or a smaller size.") from None
     return request
+
+
+def _may_have_arrived(exc: BaseException) -> bool:
+    """Whether a failed call may still have reached AWS: the request went out and no answer came back.
+
+    A connection that never opened (botocore's ConnectionError) sent nothing, and an error answer is a refusal.
+    """
+    return isinstance(exc, HTTPClientError) and not isinstance(exc, NotConnected)
+
+
+def _first_key(s3: object, bucket: str, prefix: str) -> str | None:
+    """The first key under `prefix`, or None (one LIST request)."""
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("Contents", [])  # type: ignore[attr-defined]
+    return listed[0]["Key"] if listed else None
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    try:
+        stamp = datetime.fromisoformat((text or "").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def _count(n: int, capital: bool = False) -> str:
+    text = f"{n} job{'s' if n != 1 else ''}"
+    return text if not capital else text[0].upper() + text[1:]
+
+
+def _were(n: int) -> str:
+    return "were" if n != 1 else "was"
+
+
+def _them(n: int) -> str:
+    return "them" if n != 1 else "it"

@@ -64,6 +64,8 @@ class TrackerStatus:
     in_flight: int
     message: str
     next_poll_seconds: float
+    #: A sentence to show once, online or not: what resuming sends again, or waits for, and why.
+    notice: bool = False
 
 
 class JobTracker:
@@ -168,7 +170,10 @@ class JobTracker:
     def step(self) -> list[Job]:
         """Send what is waiting to be sent (after a restart or an outage), then poll once."""
         resent = self.jobs.resume()
+        notice = self.jobs.take_notice()
         changed = self.poll()
+        if notice:
+            self._status(notice, notice=True)
         if any(job.state in (JobState.PENDING, JobState.UPLOADING) for job in resent):
             self._went_offline(None)
         return changed
@@ -469,9 +474,9 @@ class JobTracker:
             log.warning("tracker cannot read the bucket: %s", exc)
             self._status(f"Cannot read the bucket ({error_code(exc)}): retrying in {self._backoff:.0f} s")
 
-    def _status(self, message: str) -> None:
+    def _status(self, message: str, *, notice: bool = False) -> None:
         if self.on_status:
-            self.on_status(TrackerStatus(self.online, self.in_flight, message, self.interval()))
+            self.on_status(TrackerStatus(self.online, self.in_flight, message, self.interval(), notice))
 
 
 def _iso(text: str | None) -> str | None:

@@ -13,10 +13,17 @@ import orjson
 from app.services.models import ImageRecord, Origin
 from contract import GenerationRequest, Parameters, RequestError
 
-SCHEMA_VERSION = 2  # 2: images may have origin 'imported', which version 1 cannot read
+#: 2: images may have origin 'imported', which version 1 cannot read.
+#: 3: jobs have `sent_at` and the states 'invoking' and 'lost'.
+SCHEMA_VERSION = 3
 #: What brings a library of an older version up to date, run once in order: {version: SQL}.
+#: (A column added by a migration is not in SCHEMA: a new library gets it from the migration too.)
 MIGRATIONS = {
     2: "UPDATE images SET origin = 'imported' WHERE inference_id IS NULL AND path LIKE 'imports/%';",
+    # Before version 3 a job stayed 'uploading' until InvokeEndpointAsync answered, so one left there may
+    # have been accepted: it is looked for before it is sent again, as an 'invoking' one is.
+    3: "ALTER TABLE jobs ADD COLUMN sent_at TEXT;"
+    " UPDATE jobs SET state = 'invoking', sent_at = updated_at WHERE state = 'uploading';",
 }
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -122,6 +129,7 @@ JOB_FIELDS = (
     "message",
     "failure_reason",
     "retry_of",
+    "sent_at",
 )
 #: Request fields a job from elsewhere may leave unknown, kept NULL in `jobs` (a NULL seed means random).
 UNKNOWABLE_FIELDS = ("width", "height", "num_inference_steps", "guidance_scale", "num_images_per_prompt")

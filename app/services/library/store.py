@@ -386,6 +386,7 @@ class Library(SweepRecords):
                 failure_reason=row["failure_reason"],
                 origin=Origin(row["origin"]),
                 retry_of=row["retry_of"],
+                sent_at=row["sent_at"],
                 image_paths=paths.get(row["inference_id"], []),
                 unknown_fields=unknown_from_row(row),
                 extra=extras.get(row["inference_id"], {}),

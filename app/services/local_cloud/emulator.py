@@ -27,7 +27,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -140,6 +140,9 @@ class AsyncEndpointEmulator:
         self.cold_start_seconds = cold_start_seconds
         self.instance_idle_seconds = instance_idle_seconds
         self.max_instances = max_instances
+        #: Seconds an accepted call's answer takes to come back (AWS's round trip): a client that stops within
+        #: them leaves a job the endpoint runs but the client never heard of.
+        self.answer_seconds = 0.0
         self._clients = clients
         self._cond = threading.Condition()
         self._sync_lock = threading.Lock()
@@ -154,6 +157,8 @@ class AsyncEndpointEmulator:
         self.max_running_seen = 0
         self.roles = RoleSessions(lambda service: clients(service, region), None, region)
         self.undelivered: list[Undelivered] = []
+        #: Invocations accepted per inference id: on AWS each one is a billed run.
+        self.invocations: Counter[str] = Counter()
         self.scaling = scaling or ScalingActivities()
         self._wall0 = time.time() - time.monotonic()
         self._later: list[tuple[Callable, tuple]] = []
@@ -186,6 +191,8 @@ class AsyncEndpointEmulator:
             self._offset = 0.0
             self.max_running_seen = 0
             self.undelivered.clear()
+            self.invocations.clear()
+            self.answer_seconds = 0.0
             self._later.clear()
             self._applied.clear()
             self._cond.notify_all()
@@ -240,6 +247,7 @@ class AsyncEndpointEmulator:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
             status, headers, payload = self._invoke(name, environ, body)
+            time.sleep(self.answer_seconds)
         except _ApiError as exc:
             status, headers, payload = exc.status, [("x-amzn-ErrorType", exc.code)], {"message": exc.message}
         except Exception as exc:
@@ -306,6 +314,7 @@ class AsyncEndpointEmulator:
             ep.weight = float(variant.get("InitialVariantWeight") or ep.weight)
             ep.per_instance = int(client_config.get("MaxConcurrentInvocationsPerInstance") or 1)
             ep.queue.append(invocation)
+            self.invocations[invocation.inference_id] += 1
             self._active += 1
             self._cond.notify_all()
 

@@ -23,11 +23,13 @@ ElapsedRole = Qt.ItemDataRole.UserRole + 3
 STATE_LABELS = {
     JobState.PENDING: "Waiting",
     JobState.UPLOADING: "Sending",
+    JobState.INVOKING: "Sending",
     JobState.QUEUED: "Queued",
     JobState.COMPLETED: "Done",
     JobState.FAILED: "Failed",
     JobState.EXPIRED: "Expired",
     JobState.CANCELLED: "Cancelled",
+    JobState.LOST: "Lost",
 }
 
 

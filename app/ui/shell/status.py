@@ -83,8 +83,9 @@ class StatusBar(QStatusBar):
         self._say(self.endpoint, text)
 
     def show_tracker(self, status: TrackerStatus) -> None:
-        """The tracker's last poll: offline (and when it retries), or how many jobs are in flight."""
-        if not status.online:
+        """The tracker's last poll: offline (and when it retries), what resuming sends again, or how many jobs
+        are in flight."""
+        if status.notice or not status.online:
             self._say(self.tracking, status.message)
         elif status.in_flight:
             self._say(self.tracking, f"{status.in_flight} job{'s' if status.in_flight != 1 else ''} in flight")
