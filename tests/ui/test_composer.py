@@ -282,3 +282,49 @@ def test_a_target_of_unknown_instance_type_keeps_todays_limits(qtbot, offline_co
     assert composer.generate_button.isEnabled() and not composer.errors["num_images_per_prompt"].isVisible()
     composer.generate()
     qtbot.waitUntil(lambda: len(jobs.sent) == 1)
+
+
+def _connect_family(context, family, instance_type="ml.g5.2xlarge"):
+    from app.services.cloud.targets import Target
+    from app.ui.shell.context import TargetInfo
+
+    context.target = Target("studio", "eu-west-1", "bucket", "endpoint", instance_type=instance_type, family=family)
+    context.events.target_changed.emit(TargetInfo(False, "studio"))
+
+
+def test_an_sdxl_target_shows_its_sampler_style_and_sizes_and_hides_the_image_count(qtbot, offline_context, tmp_path):
+    offline_context.jobs = jobs = RecordingJobs()
+    composer = make_composer(qtbot, offline_context)
+    composer.prompt.set_text("a paper crane on a desk")
+    composer.size_field.set_size(768, 512)
+    composer.images.setValue(4)
+    assert composer.size_field.isVisible() and composer.images.isVisible()
+    assert not composer.sampler.isVisible() and not composer.style_preset.isVisible()
+
+    _connect_family(offline_context, "sdxl")
+
+    assert composer.sampler.isVisible() and composer.style_preset.isVisible() and composer.sdxl_size.isVisible()
+    assert not composer.size_field.isVisible() and not composer.images.isVisible()
+    assert [composer.sdxl_size.itemText(n) for n in range(3)] == ["1024 × 1024", "1152 × 896", "896 × 1152"]
+    assert composer.sdxl_size.currentText() == "1216 × 832"  # the SDXL size nearest 768 × 512's shape
+    assert composer.steps.spin.maximum() == 50 and composer.steps.spin.minimum() == 10
+    composer.sampler.setCurrentIndex(composer.sampler.findData("K_DPMPP_2M"))
+    composer.style_preset.setCurrentIndex(composer.style_preset.findData("origami"))
+    assert composer.sampler.currentText() == "DPM++ 2M" and composer.style_preset.currentText() == "Origami"
+    assert composer.family_fields() == {"sampler": "K_DPMPP_2M", "style_preset": "origami"}
+    values = composer.values()
+    assert (values["width"], values["height"], values["num_images_per_prompt"]) == (1216, 832, 1)
+    composer.seed.set_value(0, lock=True)  # Stability's container reads seed 0 as "random"
+    assert composer.errors["seed"].isVisible() and "1 to 4294967295" in composer.errors["seed"].text()
+    composer.seed.set_value(7, lock=True)
+    assert not composer.errors["seed"].isVisible()
+
+    composer.generate()  # sending SDXL jobs is not wired yet: said, nothing sent
+    assert jobs.sent == [] and "not SDXL 1.0 ones" in composer.generate_error.text()
+    shot = tmp_path / "composer-sdxl.png"
+    assert composer.grab().save(str(shot))
+    print(f"screenshot: {shot}")
+
+    _connect_family(offline_context, "text-to-image", instance_type="ml.g5.xlarge")
+    assert composer.size_field.isVisible() and composer.images.isVisible() and not composer.sampler.isVisible()
+    assert composer.steps.spin.maximum() == 150 and composer.values()["num_images_per_prompt"] == 4

@@ -25,6 +25,7 @@ from contract import (
     ssm_prefix,
     ssm_root,
 )
+from contract.families import TEXT_TO_IMAGE, Family, family_named
 
 if TYPE_CHECKING:
     from app.services.cloud.credentials import CredentialSource
@@ -46,6 +47,15 @@ class Target:
     deployment: str = ""
     app: str = APP_NAME  # GUIDANCE_APP_NAME for a stack made with the AWS guidance
     instance_type: str = ""  # the endpoint's, e.g. "ml.g5.xlarge"; "" when unknown (no GPU budget applies)
+    family: str = TEXT_TO_IMAGE.name  # the model family of the endpoint's model (contract.families)
+
+    @property
+    def model_family(self) -> Family:
+        """The endpoint's model family; text to image for a name this app does not know."""
+        try:
+            return family_named(self.family)
+        except KeyError:
+            return TEXT_TO_IMAGE
 
     @property
     def budget(self) -> Budget | None:

@@ -1,4 +1,8 @@
-"""The composer: prompt, negative prompt, size, steps, guidance, images and seed, then Generate."""
+"""The composer: prompt, negative prompt, size, steps, guidance, images and seed, then Generate.
+
+It shows the controls of the active target's model family and hides the rest: SDXL 1.0 has a
+sampler, a style preset and its own nine sizes, and makes one image per request.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -30,6 +35,8 @@ from app.ui.shell.context import AppContext
 from app.ui.shell.icons import icon
 from app.ui.shell.tasks import Lane, Task
 from contract import LIMITS, Budget, BudgetError, GenerationRequest, RequestError
+from contract.families import SAMPLERS, SDXL, STYLE_PRESETS, TEXT_TO_IMAGE, Family
+from contract.families.sdxl import SDXL_LIMITS
 
 _DEFAULTS = GenerationRequest(prompt="x")
 GENERATE_TIP = "Generate (Ctrl+Enter)"
@@ -43,6 +50,17 @@ FIELDS = (
     "num_images_per_prompt",
     "seed",
 )
+#: The composer control (`Family.controls`) each field's row belongs to; the prompt is always shown.
+CONTROL_OF = {
+    "negative_prompt": "negative_prompt",
+    "width": "size",
+    "num_inference_steps": "steps",
+    "guidance_scale": "guidance",
+    "num_images_per_prompt": "images",
+    "seed": "seed",
+    "sampler": "sampler",
+    "style_preset": "style_preset",
+}
 
 
 def png_paths(mime: Any) -> list[str]:
@@ -109,7 +127,26 @@ class Composer(QFrame):
             name="images",
         )
         self.seed = SeedField()
+        self.sdxl_size = QComboBox()
+        self.sdxl_size.setObjectName("sdxlSize")
+        self.sdxl_size.setAccessibleName("Size")
+        for width, height in SDXL.sizes or ():
+            self.sdxl_size.addItem(f"{width} × {height}", (width, height))
+        self.sampler = QComboBox()
+        self.sampler.setObjectName("sampler")
+        self.sampler.setAccessibleName("Sampler")
+        self.sampler.addItem("The model's default", None)
+        for sampler, name in SAMPLERS.items():
+            self.sampler.addItem(name, sampler)
+        self.style_preset = QComboBox()
+        self.style_preset.setObjectName("stylePreset")
+        self.style_preset.setAccessibleName("Style preset")
+        self.style_preset.addItem("None", None)
+        for preset in STYLE_PRESETS:
+            self.style_preset.addItem(preset.replace("-", " ").capitalize(), preset)
         self.explore = ExplorePanel(self.context)
+        self.family: Family = TEXT_TO_IMAGE
+        self._rows: dict[str, tuple[QLabel, QWidget]] = {}
 
     def _make_buttons(self) -> None:
         self.history_button = QToolButton()
@@ -178,13 +215,21 @@ class Composer(QFrame):
         title_row.addStretch(1)
         title_row.addWidget(self.history_button)
         rows.addLayout(title_row)
+        sizes = QWidget()
+        size_rows = QVBoxLayout(sizes)
+        size_rows.setContentsMargins(0, 0, 0, 0)
+        size_rows.addWidget(self.size_field)
+        size_rows.addWidget(self.sdxl_size)
+        self.sdxl_size.hide()
         for key, label, widget in (
             ("prompt", "PROMPT", self.prompt),
             ("negative_prompt", "NEGATIVE PROMPT", self.negative),
-            ("width", "SIZE", self.size_field),
+            ("width", "SIZE", sizes),
             ("num_inference_steps", "STEPS", self.steps),
             ("guidance_scale", "GUIDANCE SCALE", self.guidance),
             ("num_images_per_prompt", "IMAGES", self.images),
+            ("sampler", "SAMPLER", self.sampler),
+            ("style_preset", "STYLE PRESET", self.style_preset),
             ("seed", "SEED", self.seed),
         ):
             caption = QLabel(label)
@@ -192,6 +237,8 @@ class Composer(QFrame):
             caption.setBuddy(widget.spin if isinstance(widget, NumberField) else widget)
             rows.addWidget(caption)
             rows.addWidget(widget)
+            if key in CONTROL_OF:
+                self._rows[CONTROL_OF[key]] = (caption, widget)
             error = QLabel()
             error.setObjectName("fieldError")
             error.setWordWrap(True)
@@ -199,6 +246,9 @@ class Composer(QFrame):
             self.errors[key] = error
             rows.addWidget(error)
         self.errors["height"] = self.errors["width"]
+        for control in ("sampler", "style_preset"):
+            for part in self._rows[control]:
+                part.hide()
         rows.addWidget(self.explore)
         rows.addStretch(1)
         scroll = QScrollArea()
@@ -227,12 +277,47 @@ class Composer(QFrame):
             ("num_images_per_prompt", self.images),
         ):
             widget.valueChanged.connect(lambda _v, f=field: self._check_live(f))
+        self.seed.edit.textChanged.connect(self._seed_typed)
+        self.sdxl_size.currentIndexChanged.connect(lambda _i: self._check_live("width"))
+        self.sampler.currentIndexChanged.connect(lambda _i: self._check_live("sampler"))
+        self.style_preset.currentIndexChanged.connect(lambda _i: self._check_live("style_preset"))
         self.context.events.restore_requested.connect(self.restore)
-        self.context.events.target_changed.connect(lambda _info: self._check_live(""))
+        self.context.events.target_changed.connect(self._target_changed)
+
+    def _target_changed(self, _info: Any = None) -> None:
+        target = self.context.target
+        self.set_family(target.model_family if target is not None else TEXT_TO_IMAGE)
+        self._check_live("")
+
+    def _seed_typed(self, _text: str) -> None:
+        """SDXL refuses seed 0 (its container's "random"): said as it is typed. Text to image checks on Generate."""
+        if self.family is not TEXT_TO_IMAGE:
+            self._check_live("seed")
+
+    def set_family(self, family: Family) -> None:
+        """Show the controls of `family`'s model and hide the rest; its own sizes and step range."""
+        if family is SDXL and self.family is not SDXL:
+            width, height = self.size_field.size()
+            self.sdxl_size.setCurrentIndex(_nearest_size(width, height))
+        self.family = family
+        for control, parts in self._rows.items():
+            for part in parts:
+                part.setVisible(control in family.controls)
+        sized = family.sizes is not None
+        self.size_field.setVisible(not sized)
+        self.sdxl_size.setVisible(sized)
+        steps = SDXL_LIMITS["steps"] if family is SDXL else LIMITS["num_inference_steps"]
+        self.steps.set_range(steps.low, steps.high)
+
+    def family_fields(self) -> dict[str, Any]:
+        """The family's own fields the composer sets (SDXL: sampler and style preset, when chosen)."""
+        fields = {"sampler": self.sampler.currentData(), "style_preset": self.style_preset.currentData()}
+        return {key: value for key, value in fields.items() if value is not None and key in self.family.controls}
 
     def values(self, seed: int | None = None) -> dict[str, Any]:
         """The fields as the request takes them; `seed` overrides the seed field."""
-        width, height = self.size_field.size()
+        width, height = self.sdxl_size.currentData() if self.family.sizes else self.size_field.size()
+        images = int(self.images.value()) if "images" in self.family.controls else 1
         return {
             "prompt": self.prompt.text().strip(),
             "negative_prompt": self.negative.text().strip(),
@@ -240,7 +325,7 @@ class Composer(QFrame):
             "height": height,
             "num_inference_steps": int(self.steps.value()),
             "guidance_scale": float(self.guidance.value()),
-            "num_images_per_prompt": int(self.images.value()),
+            "num_images_per_prompt": images,
             "seed": self.seed.value() if seed is None else seed,
         }
 
@@ -249,10 +334,16 @@ class Composer(QFrame):
         return getattr(self.context.target, "budget", None)
 
     def _checked(self, values: dict[str, Any]) -> GenerationRequest:
-        """The request, or RequestError for a field, or BudgetError when the target's GPU cannot make it."""
+        """The request, or RequestError for a field, or BudgetError when the target's GPU cannot make it.
+
+        Another family than text to image checks its own request made from this one (its limits, its budget).
+        """
         request = GenerationRequest(**values)
-        if (budget := self.budget()) is not None:
-            budget.check(request)
+        if self.family is TEXT_TO_IMAGE:
+            if (budget := self.budget()) is not None:
+                budget.check(request)
+        else:
+            self.family.check_budget(self.family.from_job(request, **self.family_fields()), self.budget())
         return request
 
     def _check_live(self, field: str) -> None:
@@ -299,8 +390,8 @@ class Composer(QFrame):
         return {
             "prompt": self.prompt,
             "negative_prompt": self.negative,
-            "width": self.size_field.width_spin,
-            "height": self.size_field.height_spin,
+            "width": self.sdxl_size if self.family.sizes else self.size_field.width_spin,
+            "height": self.sdxl_size if self.family.sizes else self.size_field.height_spin,
             "num_inference_steps": self.steps.spin,
             "guidance_scale": self.guidance.spin,
             "num_images_per_prompt": self.images.spin,
@@ -339,6 +430,12 @@ class Composer(QFrame):
             )
             self.generate_error.show()
             return
+        if self.family is not TEXT_TO_IMAGE:
+            self.generate_error.setText(
+                f"Not sent: this version of the app sends text-to-image jobs only, not {self.family.label} ones."
+            )
+            self.generate_error.show()
+            return
         self.generate_error.hide()
         if self.explore.active(request.prompt):
             self.explore.send(request.to_dict())  # a style, a dynamic prompt or a sweep: planned, maybe asked
@@ -373,7 +470,9 @@ class Composer(QFrame):
             self.negative.set_text(fields["negative_prompt"] or "")
         if "width" in fields or "height" in fields:
             width, height = self.size_field.size()
-            self.size_field.set_size(int(fields.get("width") or width), int(fields.get("height") or height))
+            width, height = int(fields.get("width") or width), int(fields.get("height") or height)
+            self.size_field.set_size(width, height)
+            self.sdxl_size.setCurrentIndex(_nearest_size(width, height))
         for key, widget in (
             ("num_inference_steps", self.steps),
             ("guidance_scale", self.guidance),
@@ -472,3 +571,15 @@ class Composer(QFrame):
     def _use_history(self, text: str) -> None:
         self.prompt.set_text(text)
         self.focus_prompt()
+
+
+def _nearest_size(width: int, height: int) -> int:
+    """The index of SDXL's size closest in shape, then in area, to width × height."""
+    sizes = SDXL.sizes or ((width, height),)
+    return min(
+        range(len(sizes)),
+        key=lambda n: (
+            abs(sizes[n][0] / sizes[n][1] - width / height),
+            abs(sizes[n][0] * sizes[n][1] - width * height),
+        ),
+    )

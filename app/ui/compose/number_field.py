@@ -55,6 +55,11 @@ class NumberField(QWidget):
     def value(self) -> float:
         return self.spin.value()
 
+    def set_range(self, low: float, high: float) -> None:
+        """New bounds for both; a value outside them moves to the nearest bound."""
+        self.slider.setRange(round(low * self._scale), round(high * self._scale))
+        self.spin.setRange(low, high)
+
     def setValue(self, value: float) -> None:
         self.spin.setValue(value)
 
