@@ -3,6 +3,7 @@
     python -m app [--profile P] [--region R] [--endpoint-url URL] [--deployment D] COMMAND …
     generate "prompt" [--negative T --steps N --guidance G --size WxH --n N --seed S] [--wait] [--out DIR] [--json]
     batch FILE        one prompt per line, or JSON objects (JSONL); the options above apply to every line
+                      generate and batch ask above 50 images (or need --yes) and refuse above 1000 jobs
                       generate and batch take --style NAME, and expand {a|b} and __name__ (--random N: N picks)
     sweep "prompt" --x seed=1,2,3 [--y guidance=5,7.5] [--z …] [--style NAME] [--out DIR] [--yes]   a contact sheet
     styles [--import CSV] [--export CSV]   the styles, A1111's styles.csv in and out (app/cli_explore.py)
@@ -33,10 +34,11 @@ from app.cli_cost import add_commands as add_cost_commands
 from app.cli_deploy import add_commands as add_deploy_commands
 from app.cli_explore import add_commands as add_explore_commands
 from app.cli_explore import add_options as add_explore_options
-from app.cli_explore import expanded
+from app.cli_explore import confirmed, expanded
 from app.services.errors import DiskFull, LibraryDamaged, UserError, is_no_room
+from app.services.explore import CONFIRM_ABOVE, estimate
 from app.services.files import atomic_copy
-from app.services.jobs import TrackerStatus, validate_request
+from app.services.jobs import MAX_BATCH, TrackerStatus, validate_request
 from app.services.library import Library
 from app.services.library.rebuild import damage, rebuild_library, target_for
 from app.services.logs import setup_logging, stop_logging
@@ -128,10 +130,13 @@ def _parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", parents=[common, params], help="generate images from one prompt")
     generate.add_argument("prompt")
-    generate.set_defaults(run=_generate)
     batch = commands.add_parser("batch", parents=[common, params], help="generate from a file of prompts")
     batch.add_argument("file", type=Path)
-    batch.set_defaults(run=_batch)
+    for command, run in ((generate, _generate), (batch, _batch)):
+        command.add_argument(
+            "--yes", action="store_true", help=f"send without asking, even above {CONFIRM_ABOVE} images"
+        )
+        command.set_defaults(run=run)
     jobs = commands.add_parser("jobs", parents=[common], help="list the jobs")
     jobs.add_argument("--json", action="store_true")
     jobs.set_defaults(run=_jobs)
@@ -229,6 +234,9 @@ def _submit(
     try:
         # What the target's GPU cannot make is refused here, before any job is recorded or sent.
         requests = [validate_request(request, where, workspace.target.budget) for where, request in lines]
+        if not _may_send(args, workspace, ui, requests):
+            ui.note("Nothing sent.")
+            return EXIT_FAILED
         ui.progress(
             0,
             len(requests),
@@ -249,6 +257,28 @@ def _submit(
         return 0 if all(job.state == good for job in jobs) else EXIT_FAILED
     finally:
         workspace.close()
+
+
+def _may_send(args: argparse.Namespace, workspace: Session, ui: _Console, requests: list[GenerationRequest]) -> bool:
+    """Above MAX_BATCH jobs, no; above CONFIRM_ABOVE images, only after saying how many, how long and what cost,
+    and with --yes or a yes at the terminal."""
+    if len(requests) > MAX_BATCH:
+        raise UserError(
+            f"This batch has {len(requests)} prompts; at most {MAX_BATCH} are sent at once: split it. Nothing was sent."
+        )
+    images = sum(request.num_images_per_prompt for request in requests)
+    if images <= CONFIRM_ABOVE or args.yes:
+        return True
+    target = workspace.target
+    guess = estimate(
+        images,
+        [job for job in workspace.library.jobs(limit=200) if job.target == target.name],
+        instance_type=target.instance_type,
+        region=target.region,
+        prices=workspace.settings.prices,
+    )
+    ui.note(f"This batch sends {len(requests)} jobs: {guess.text()}.")
+    return confirmed(ui, images, "batch")
 
 
 def _wait(workspace: Session, ids: list[str], ui: _Console) -> list[Job]:

@@ -107,7 +107,7 @@ def _sweep(args: argparse.Namespace, dirs: AppDirs, ui: Any) -> int:
             prices=workspace.settings.prices,
         )
         ui.note(f"{plan.describe()}. {guess.text()}.")
-        if plan.images > CONFIRM_ABOVE and not args.yes and not _confirmed(ui, plan.images):
+        if plan.images > CONFIRM_ABOVE and not args.yes and not confirmed(ui, plan.images):
             ui.note("Nothing sent.")
             return cli.EXIT_FAILED
         sweep = submit_sweep(
@@ -131,9 +131,10 @@ def _sweep(args: argparse.Namespace, dirs: AppDirs, ui: Any) -> int:
         workspace.close()
 
 
-def _confirmed(ui: Any, images: int) -> bool:
+def confirmed(ui: Any, images: int, what: str = "sweep") -> bool:
+    """Whether the user says yes to sending `images` images (without a terminal: UserError, add --yes)."""
     if not ui.interactive:
-        raise UserError(f"This sweep makes {images} images; add --yes to send it (asked above {CONFIRM_ABOVE}).")
+        raise UserError(f"This {what} makes {images} images; add --yes to send it (asked above {CONFIRM_ABOVE}).")
     return ui.ask(f"Send {images} images? [y/N] ").strip().lower() in ("y", "yes")
 
 

@@ -188,3 +188,31 @@ def test_wait_and_out_receive_every_png(cloud, cloud_args, dirs, tmp_path):
     assert len(pngs) == 4
     with Image.open(pngs[0]) as image:
         assert image.text["parameters"].startswith(("a red boat", "a blue boat"))
+
+
+def _prompts(tmp_path, count):
+    path = tmp_path / f"{count}.txt"
+    path.write_text("".join(f"a lighthouse, take {n}\n" for n in range(count)), encoding="utf-8")
+    return path
+
+
+def test_a_batch_above_the_threshold_says_what_it_costs_and_needs_yes(cloud, cloud_args, dirs, tmp_path):
+    prompts = _prompts(tmp_path, 60)
+
+    code, out, err = run(*cloud_args, "batch", str(prompts), "--size", "64x64")
+
+    assert code == 1 and out == ""
+    assert "This batch sends 60 jobs: 60 images, about" in err and "add --yes to send it (asked above 50)" in err
+    assert not cloud.cloud.emulator.invocations and Library(dirs.data_dir).jobs() == []
+
+    code, out, err = run(*cloud_args, "batch", str(prompts), "--size", "64x64", "--yes", "--json")
+
+    assert code == 0, err
+    assert len(orjson.loads(out)) == 60 and len(cloud.cloud.emulator.invocations) == 60
+
+
+def test_a_batch_above_the_hard_cap_is_refused_even_with_yes(cloud, cloud_args, dirs, tmp_path):
+    code, out, err = run(*cloud_args, "batch", str(_prompts(tmp_path, 1001)), "--yes")
+
+    assert code == 1 and "This batch has 1001 prompts; at most 1000 are sent at once" in err
+    assert not cloud.cloud.emulator.invocations and Library(dirs.data_dir).jobs() == []

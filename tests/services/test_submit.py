@@ -161,3 +161,13 @@ def test_a_batch_cut_short_by_a_full_disk_leaves_the_recorded_jobs_to_be_sent_la
     monkeypatch.undo()
     assert [job.inference_id for job in ws.jobs.resume()] == added
     assert ws.library.get_job(added[0]).state == JobState.QUEUED
+
+
+def test_a_batch_above_the_hard_cap_is_refused_before_anything_is_recorded(open_services, cloud):
+    ws = open_services()
+    from app.services.jobs import MAX_BATCH
+
+    with pytest.raises(UserError, match=f"at most {MAX_BATCH} are sent at once"):
+        ws.jobs.submit_many([{"prompt": f"boat {n}"} for n in range(MAX_BATCH + 1)])
+
+    assert ws.library.jobs() == [] and not cloud.cloud.emulator.invocations

@@ -45,6 +45,9 @@ from contract import (
 
 log = logging.getLogger(__name__)
 
+#: The most jobs one batch may send: a 10,000-line file is refused, not sent (and billed) in one go.
+MAX_BATCH = 1000
+
 WARMING_UP = "Warming up: the endpoint is starting, the first image can take several minutes."
 QUEUED = "Queued: waiting for the endpoint."
 SENDING = "Sending the jobs"
@@ -121,6 +124,8 @@ class JobService:
         `extra` goes into every job's PNG parameters (the style, say).
         """
         requests = list(requests)
+        if len(requests) > MAX_BATCH:
+            raise UserError(f"This batch has {len(requests)} prompts; at most {MAX_BATCH} are sent at once.")
         many = len(requests) > 1
         validated = [
             validate_request(request, f"Request {n}: " if many else "", self.target.budget)
