@@ -2,12 +2,14 @@
 
     python -m app [--profile P] [--region R] [--endpoint-url URL] [--deployment D] COMMAND …
     generate "prompt" [--negative T --steps N --guidance G --size WxH --n N --seed S] [--wait] [--out DIR] [--json]
+                      --wait gives up after --timeout SECONDS (default 3600) with exit code 124
     batch FILE        one prompt per line, or JSON objects (JSONL); the options above apply to every line
                       generate and batch ask above 50 images (or need --yes) and refuse above 1000 jobs
                       generate and batch take --style NAME, and expand {a|b} and __name__ (--random N: N picks)
     sweep "prompt" --x seed=1,2,3 [--y guidance=5,7.5] [--z …] [--style NAME] [--out DIR] [--yes]   a contact sheet
     styles [--import CSV] [--export CSV]   the styles, A1111's styles.csv in and out (app/cli_explore.py)
     jobs [--json]     the jobs in the library, refreshed from the active target when there is one
+    resend ID… | resend --lost   send jobs again as new jobs (lost: the endpoint will never answer them)
     import PNG…       add PNGs to the library with their generation parameters
     rebuild-library   a damaged library: keep the damaged index aside, index the images on disk, then the bucket's jobs
     deploy [--instance-type T] [--max-instances N] [--yes]   the cloud side, as Settings → Deploy does
@@ -24,6 +26,7 @@ import argparse
 import logging
 import re
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -52,6 +55,7 @@ log = logging.getLogger(__name__)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_TIMEOUT = 124  # as timeout(1): --wait gave up
 EXIT_INTERRUPTED = 130
 #: What data may not write raw to a terminal: the contract's control characters, and the line feeds and
 #: tabs that would break a line of the listing into false rows or columns.
@@ -84,7 +88,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     except UserError as exc:
         log.info("command failed: %s", exc)
         ui.error(str(exc))
-        return EXIT_FAILED
+        return EXIT_TIMEOUT if isinstance(exc, WaitTimedOut) else EXIT_FAILED
     except KeyboardInterrupt:
         ui.error("Stopped. Jobs already sent go on; `python -m app jobs` shows them.")
         return EXIT_INTERRUPTED
@@ -124,6 +128,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     params.add_argument("--seed", type=int, help="seed (0–4294967295; random when left out)")
     params.add_argument("--wait", action="store_true", help="wait for the images")
+    params.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=3600.0,
+        metavar="SECONDS",
+        help="with --wait: give up waiting after this long, exit code 124 (default 3600; the jobs go on)",
+    )
     params.add_argument("--out", type=Path, help="copy every PNG here (implies --wait)")
     params.add_argument("--json", action="store_true", help="print the jobs as JSON")
     add_explore_options(params)
@@ -148,6 +159,13 @@ def _parser() -> argparse.ArgumentParser:
         "rebuild-library", parents=[common], help="rebuild a damaged library from its images and the bucket"
     )
     rebuild.set_defaults(run=_rebuild)
+    resend = commands.add_parser(
+        "resend", parents=[common], help="send jobs again as new jobs: those named, or every lost one"
+    )
+    resend.add_argument("ids", nargs="*", metavar="ID", help="the jobs to send again (see `jobs`)")
+    resend.add_argument("--lost", action="store_true", help="every job the endpoint will never answer")
+    resend.add_argument("--json", action="store_true")
+    resend.set_defaults(run=_resend)
     add_explore_commands(commands, common, params)
     add_deploy_commands(commands, common)
     add_cost_commands(commands, common, _open)
@@ -162,6 +180,16 @@ def _size(text: str) -> tuple[int, int]:
         return int(width), int(height)
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must look like 512x768, not {text!r}") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"a timeout is a number of seconds above 0, not {text!r}")
+    return value
 
 
 def _fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -248,7 +276,7 @@ def _submit(
             extra=extra,
         )
         if args.wait or args.out:
-            jobs = _wait(workspace, [job.inference_id for job in jobs], ui)
+            jobs = _wait(workspace, [job.inference_id for job in jobs], ui, args.timeout)
         if args.out:
             _copy_images(jobs, args.out, ui)
         ui.done()
@@ -281,8 +309,13 @@ def _may_send(args: argparse.Namespace, workspace: Session, ui: _Console, reques
     return confirmed(ui, images, "batch")
 
 
-def _wait(workspace: Session, ids: list[str], ui: _Console) -> list[Job]:
-    """Run the tracker's own loop until every job in `ids` is final, showing progress after each step."""
+class WaitTimedOut(UserError):
+    """--wait gave up after --timeout seconds: the jobs go on."""
+
+
+def _wait(workspace: Session, ids: list[str], ui: _Console, timeout: float | None = None) -> list[Job]:
+    """Run the tracker's own loop until every job in `ids` is final, showing progress after each step;
+    WaitTimedOut after `timeout` seconds."""
     tracker, library = workspace.tracker, workspace.library
     jobs: list[Job | None] = []
 
@@ -295,8 +328,19 @@ def _wait(workspace: Session, ids: list[str], ui: _Console) -> list[Job]:
         return finished == len(ids)
 
     tracker.submitted()
-    tracker.run(until=done)
+    started = time.monotonic()
+    if not tracker.run(until=done, deadline=None if timeout is None else started + timeout):
+        left = sum(1 for job in jobs if job and not job.state.finished)
+        raise WaitTimedOut(
+            f"Stopped waiting after {_duration(time.monotonic() - started)} (--timeout): {left} of {len(ids)} "
+            f"job{'s' if len(ids) != 1 else ''} not finished yet. They go on; `python -m app jobs` shows them."
+        )
     return [job for job in jobs if job]
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
 def _copy_images(jobs: list[Job], out: Path, ui: _Console) -> None:
@@ -321,6 +365,31 @@ def _copy_images(jobs: list[Job], out: Path, ui: _Console) -> None:
         ui.progress(copied + 1, len(sources), f"Copied to {out}")
 
 
+def _resend(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
+    """Send the named jobs, or every lost one, again as new jobs with the same parameters and seed."""
+    if not args.ids and not args.lost:
+        raise UserError("Name the jobs to send again (their ids, from `jobs`), or give --lost.")
+    workspace = _open(args, dirs, ui)
+    try:
+        ids = list(args.ids)
+        if args.lost:
+            workspace.tracker.step()  # what is lost is known after a look
+            lost = workspace.jobs.lost()
+            ids += [job.inference_id for job in lost]
+        if not ids:
+            ui.note("No lost jobs: nothing to send again.")
+            return 0
+        ui.note(f"Sending {len(ids)} job{'s' if len(ids) != 1 else ''} again as new jobs.")
+        jobs = workspace.jobs.resend(
+            ids, progress=lambda p: ui.progress(round(p.fraction * len(ids)), len(ids), p.message)
+        )
+        ui.done()
+        ui.print_jobs(jobs, as_json=args.json)
+        return 0 if all(job.state == JobState.QUEUED for job in jobs) else EXIT_FAILED
+    finally:
+        workspace.close()
+
+
 def _jobs(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
     try:
         workspace = _open(args, dirs, ui)
@@ -331,6 +400,7 @@ def _jobs(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
         library = Library(dirs.data_dir)
     else:
         workspace.tracker.step()
+        workspace.tracker.look_at_endpoint()  # jobs sent to an endpoint that is gone are lost
         library = workspace.library
     try:
         ui.print_jobs(library.jobs(), as_json=args.json)

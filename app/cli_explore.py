@@ -116,7 +116,7 @@ def _sweep(args: argparse.Namespace, dirs: AppDirs, ui: Any) -> int:
             progress=lambda p: ui.progress(round(p.fraction * len(plan.cells)), len(plan.cells), p.message),
         )
         ui.note(f"Sweep {sweep.id}: {len(sweep.cells)} cells sent to {target.name}.")
-        jobs = cli._wait(workspace, list(sweep.cells.values()), ui)
+        jobs = cli._wait(workspace, list(sweep.cells.values()), ui, args.timeout)
         out = args.out or Path.cwd() / sweep.id
         sheet = sheet_of(workspace.library.get_sweep(sweep.id), workspace.library)
         cells = export_cells(sheet, workspace.library, out / "cells")

@@ -35,7 +35,10 @@ log = logging.getLogger(__name__)
 SANDBOX = "sandbox"
 AWS = "aws"
 SANDBOX_BADGE = "Sandbox — local cloud, test-pattern images"
-SANDBOX_RESTARTED = "The sandbox restarted with the app, and this job was lost with it. Retry to send it again."
+SANDBOX_RESTARTED = (
+    "Lost: the sandbox restarted with the app, and this job with it. Resend it: the queue's Resend button, "
+    "or `python -m app resend --lost`."
+)
 LOOP_JOIN_SECONDS = 10.0  # a poll in progress may be in botocore's retries; the thread is a daemon after that
 
 T = TypeVar("T")
@@ -309,7 +312,7 @@ class Session:
             if job.target == self.deployment:
                 lost = self.library.update_job(
                     job.inference_id,
-                    state=JobState.EXPIRED,
+                    state=JobState.LOST,
                     message=SANDBOX_RESTARTED,
                     failure_reason=SANDBOX_RESTARTED,
                 )

@@ -71,15 +71,15 @@ def test_an_expired_request_is_marked_expired(open_services, results):
     assert expired.state == JobState.EXPIRED and "Expired" in expired.message
 
 
-def test_a_job_whose_ttl_passed_without_a_notification_expires(open_services, results):
+def test_a_job_whose_ttl_passed_without_a_notification_is_lost(open_services, results):
     ws = open_services(request_ttl=3600, invocation_timeout=900)
     job = results.queued(ws)
     assert ws.tracker.poll() == []
     ws.tracker.clock = lambda: datetime.now(UTC) + timedelta(hours=1, minutes=20)
     (expired,) = ws.tracker.poll()
-    assert expired.inference_id == job.inference_id and expired.state == JobState.EXPIRED
-    assert "no result arrived" in expired.message and "Retry" in expired.message
-    assert ws.library.get_job(job.inference_id).state == JobState.EXPIRED
+    assert expired.inference_id == job.inference_id and expired.state == JobState.LOST
+    assert "no result arrived" in expired.message and "resend --lost" in expired.message
+    assert ws.library.get_job(job.inference_id).state == JobState.LOST
 
 
 def test_finished_on_the_endpoint_but_no_images_fails_after_a_grace(open_services, results):

@@ -137,7 +137,7 @@ def test_jobs_left_in_a_previous_sandbox_are_marked_lost_with_a_way_out(qtbot, a
         Task(None, context.connect).run()
         qtbot.waitUntil(lambda: any(j.inference_id == job.inference_id for j in changed), timeout=60_000)
         lost = context.library.get_job(job.inference_id)
-        assert lost.state == JobState.EXPIRED and lost.message == SANDBOX_RESTARTED
+        assert lost.state == JobState.LOST and lost.message == SANDBOX_RESTARTED
     finally:
         manager().wait(60_000)
         context.close()

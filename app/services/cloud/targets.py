@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -97,6 +98,11 @@ class EndpointState:
     status: str
     instances: int | None
     asynchronous: bool
+    created_at: datetime | None = None  # when this endpoint was made: jobs sent earlier went to another one
+
+
+class EndpointMissing(UserError):
+    """DescribeEndpoint says the target's endpoint does not exist ("Could not find endpoint")."""
 
 
 def record_target(settings: Settings, target: Target, source: CredentialSource | None = None) -> Settings:
@@ -238,7 +244,7 @@ def endpoint_state(connection: Connection, target: Target) -> EndpointState:
         reply = connection.client("sagemaker").describe_endpoint(EndpointName=target.endpoint_name)
     except ClientError as exc:
         if error_code(exc) == "ValidationException" or "Could not find" in str(exc):
-            raise UserError(
+            raise EndpointMissing(
                 f"The endpoint {target.endpoint_name!r} does not exist in {target.region}.",
                 hint="It may have been deleted: deploy again, or choose another target.",
             ) from None
@@ -249,6 +255,7 @@ def endpoint_state(connection: Connection, target: Target) -> EndpointState:
         status=reply.get("EndpointStatus", ""),
         instances=sum(counts) if counts else None,
         asynchronous="AsyncInferenceConfig" in reply or bool(reply.get("AsyncInferenceConfig")),
+        created_at=reply.get("CreationTime"),
     )
 
 

@@ -51,9 +51,12 @@ class SheetCell:
             return "removed"
         if self.image_path:
             return "done"
-        return {JobState.FAILED: "failed", JobState.EXPIRED: "expired", JobState.CANCELLED: "cancelled"}.get(
-            self.job.state, "waiting"
-        )
+        return {
+            JobState.FAILED: "failed",
+            JobState.EXPIRED: "expired",
+            JobState.LOST: "lost",
+            JobState.CANCELLED: "cancelled",
+        }.get(self.job.state, "waiting")
 
 
 @dataclass(slots=True)

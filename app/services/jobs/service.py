@@ -447,6 +447,37 @@ class JobService:
     def _now(self) -> datetime:
         return self.clock()
 
+    def lost(self) -> list[Job]:
+        """This target's LOST jobs not sent again yet (no job is a retry of them), oldest first."""
+        retried = {job.retry_of for job in self.library.jobs() if job.retry_of}
+        return [
+            job
+            for job in reversed(self.library.jobs([JobState.LOST]))
+            if job.target == self.target.name and job.inference_id not in retried
+        ]
+
+    @lane(Lane.NETWORK)
+    def resend(self, inference_ids: Iterable[str], progress: Callable[[Progress], None] | None = None) -> list[Job]:
+        """Send these jobs' requests again as new jobs (same parameters and seed), each a retry of its old one.
+
+        For jobs the endpoint will never answer (LOST), or any other; at most MAX_BATCH at once.
+        """
+        old = [self._job(inference_id) for inference_id in dict.fromkeys(inference_ids)]
+        if len(old) > MAX_BATCH:
+            raise UserError(f"That is {len(old)} jobs; at most {MAX_BATCH} are sent at once.")
+        jobs: list[Job] = []
+        try:
+            for job in old:
+                jobs.append(self.record(job.request, retry_of=job.inference_id, claim=True, extra=job.extra))
+        except BaseException:
+            with self._lock:
+                self._sending.difference_update(job.inference_id for job in jobs)
+            raise
+        for before, new in zip(old, jobs, strict=False):
+            if before.state == JobState.LOST:
+                self._update(before, message=f"Lost, and sent again as {new.inference_id}.")
+        return self.send_many(jobs, progress, claimed=True)
+
     @lane(Lane.NETWORK)
     def retry(self, inference_id: str) -> Job:
         """Submit the same parameters again as a new job."""

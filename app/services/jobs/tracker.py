@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3transfer.exceptions import RetriesExceededError
 
 from app.services.cloud.aws import Connection, error_code, is_transient
-from app.services.cloud.targets import EndpointState, Target, endpoint_state
+from app.services.cloud.targets import EndpointMissing, EndpointState, Target, endpoint_state
 from app.services.errors import DiskFull, UserError
 from app.services.jobs.foreign import new_message_ids
 from app.services.jobs.service import JobService
@@ -75,8 +75,10 @@ class JobTracker:
     MAX_BACKOFF = 60.0
     #: How far back the index is read: notifications can be indexed late, clocks differ.
     INDEX_LAG = timedelta(minutes=10)
-    #: Seconds between looks at the endpoint's state (for the status bar), when someone listens.
+    #: Seconds between looks at the endpoint's state (for the status bar, and for jobs lost with it).
     ENDPOINT_EVERY = 20.0
+    #: How far this computer's clock may be ahead of AWS's before a job looks sent to an endpoint made later.
+    CLOCK_SKEW = timedelta(minutes=5)
 
     def __init__(
         self,
@@ -138,8 +140,9 @@ class JobTracker:
         self._stop.set()
         self._wake.set()
 
-    def run(self, until: Callable[[], bool] | None = None) -> None:
-        """Step at the interval `interval()` asks for, until `stop()` or, after a step, until `until()` holds.
+    def run(self, until: Callable[[], bool] | None = None, *, deadline: float | None = None) -> bool:
+        """Step at the interval `interval()` asks for, until `stop()` or, after a step, until `until()` holds;
+        with a `deadline` (monotonic time), until then at the latest. Whether `until()` held.
 
         The one tracking loop: the app's session runs it on a thread of its own, the CLI to wait for its jobs.
         """
@@ -150,22 +153,58 @@ class JobTracker:
                 log.exception("tracking step failed")
                 self._went_offline(exc)
             if until is not None and until():
-                return
-            self._look_at_endpoint()
-            self._wake.wait(self.interval())
+                return True
+            self.look_at_endpoint()
+            wait = self.interval()
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                wait = min(wait, left)
+            self._wake.wait(wait)
             self._wake.clear()
+        return False
 
-    def _look_at_endpoint(self) -> None:
-        """Report the endpoint's state to `on_endpoint` every ENDPOINT_EVERY seconds; unknown is only logged."""
-        if self.on_endpoint is None or time.monotonic() < self._endpoint_due:
-            return
+    def look_at_endpoint(self) -> list[Job]:
+        """Every ENDPOINT_EVERY seconds, while someone listens or jobs are in flight: report the endpoint's state
+        to `on_endpoint`, and mark LOST the jobs sent to an endpoint that no longer exists (or was made anew since).
+        Returns the jobs lost; an unknown state is only logged."""
+        if (self.on_endpoint is None and not self.in_flight) or time.monotonic() < self._endpoint_due:
+            return []
         self._endpoint_due = time.monotonic() + self.ENDPOINT_EVERY
         try:
             state = endpoint_state(self.connection, self.target)
+        except EndpointMissing as exc:
+            return self._lose_sent(f"the endpoint {self.target.endpoint_name!r} it was sent to no longer exists", exc)
         except Exception as exc:  # not knowing the endpoint's state must not end tracking
             log.info("Endpoint state unknown: %s", exc)
-            return
-        self.on_endpoint(state)
+            return []
+        lost = []
+        if state.created_at is not None:
+            lost = self._lose_sent(
+                f"the endpoint {self.target.endpoint_name!r} was made anew since it was sent, without its queue",
+                before=state.created_at - self.CLOCK_SKEW,
+            )
+        if self.on_endpoint is not None:
+            self.on_endpoint(state)
+        return lost
+
+    def _lose_sent(self, why: str, exc: BaseException | None = None, *, before: datetime | None = None) -> list[Job]:
+        """Jobs of this target the endpoint may hold (sent before `before`, when given) become LOST, saying `why`."""
+        lost = []
+        for job in self.library.unfinished_jobs():
+            if job.target != self.target.name or job.state not in (JobState.INVOKING, JobState.QUEUED):
+                continue
+            sent = _parse_time(job.sent_at or job.created_at)
+            if before is not None and (sent is None or sent >= before):
+                continue
+            lost.append(self._lose(job, why))
+        if lost:
+            log.warning("%d job(s) lost: %s (%s)", len(lost), why, exc or "")
+        return lost
+
+    def _lose(self, job: Job, why: str) -> Job:
+        return self._update(job, state=JobState.LOST, message=lost_message(why), failure_reason=why)
 
     def step(self) -> list[Job]:
         """Send what is waiting to be sent (after a restart or an outage), then poll once."""
@@ -174,8 +213,8 @@ class JobTracker:
         changed = self.poll()
         if notice:
             self._status(notice, notice=True)
-        if any(job.state in (JobState.PENDING, JobState.UPLOADING) for job in resent):
-            self._went_offline(None)
+        if self.online and any(job.state in (JobState.PENDING, JobState.UPLOADING) for job in resent):
+            self._went_offline(None)  # once a step: the poll's own failure has said it and backed off already
         return changed
 
     def interval(self) -> float:
@@ -426,18 +465,14 @@ class JobTracker:
                 "(the extract_image function may have failed)"
             )
             return self._fail(job, f"Failed: {reason}.", reason)
-        created = _parse_time(job.created_at)
-        limit = timedelta(seconds=self.jobs.request_ttl + self.jobs.invocation_timeout + 60)
-        if created and now - created > limit:
+        sent = _parse_time(job.sent_at or job.created_at)
+        limit = self.jobs.look_window()
+        if sent and now - sent > limit:
             hours = limit.total_seconds() / 3600
-            reason = (
-                f"no result arrived within {hours:.1f} hours (its time to live), so the endpoint dropped or lost it"
-            )
-            return self._update(
+            return self._lose(
                 job,
-                state=JobState.EXPIRED,
-                message=f"Expired: {reason}. Retry to send it again.",
-                failure_reason=reason,
+                f"no result arrived within {hours:.1f} hours of sending (its time to live and timeout), "
+                "so the endpoint dropped it",
             )
         return None
 
@@ -477,6 +512,13 @@ class JobTracker:
     def _status(self, message: str, *, notice: bool = False) -> None:
         if self.on_status:
             self.on_status(TrackerStatus(self.online, self.in_flight, message, self.interval(), notice))
+
+
+def lost_message(why: str) -> str:
+    """A LOST job's line: what happened, and the one command (or the queue's button) that sends it again."""
+    return (
+        f"Lost: {why}, so it will never finish. Resend it: the queue's Resend button, or `python -m app resend --lost`."
+    )
 
 
 def _iso(text: str | None) -> str | None:

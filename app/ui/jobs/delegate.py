@@ -31,7 +31,7 @@ THUMB = 56
 PAD = 10
 GAP = 4
 ROW_MIN = THUMB + 2 * PAD + 2 * GAP
-_PROBLEMS = (JobState.FAILED, JobState.EXPIRED)
+_PROBLEMS = (JobState.FAILED, JobState.EXPIRED, JobState.LOST)
 _DONE = (JobState.COMPLETED,)  # one short line; every other state's message is shown in full
 
 
@@ -42,6 +42,7 @@ def state_color(state: JobState) -> QColor:
             JobState.COMPLETED: c.success,
             JobState.FAILED: c.danger,
             JobState.EXPIRED: c.warning,
+            JobState.LOST: c.warning,
             JobState.CANCELLED: c.muted,
         }.get(state, c.accent)
     )
@@ -204,7 +205,9 @@ class JobDelegate(QStyledItemDelegate):
             return
         metrics = fonts[1]
         if job.state not in _DONE:
-            colour = {JobState.FAILED: c.danger, JobState.EXPIRED: c.warning_text}.get(job.state, c.muted)
+            colour = {JobState.FAILED: c.danger, JobState.EXPIRED: c.warning_text, JobState.LOST: c.warning_text}.get(
+                job.state, c.muted
+            )
             painter.setPen(QColor(colour))
             option_text = QTextOption()
             option_text.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
@@ -239,9 +242,12 @@ class JobDelegate(QStyledItemDelegate):
             painter.setPen(pen)
             painter.drawArc(ring, -self.phase * 16, 100 * 16)
             return
-        name = {JobState.FAILED: "warning", JobState.EXPIRED: "history", JobState.CANCELLED: "cancel"}.get(
-            job.state, "image"
-        )
+        name = {
+            JobState.FAILED: "warning",
+            JobState.EXPIRED: "history",
+            JobState.LOST: "history",
+            JobState.CANCELLED: "cancel",
+        }.get(job.state, "image")
         glyph = icon(name, state_color(job.state) if job.state != JobState.COMPLETED else QColor(c.muted))
         size = 24
         glyph.paint(painter, QRect(int(rect.center().x() - size / 2), int(rect.center().y() - size / 2), size, size))
