@@ -159,3 +159,37 @@ def test_a_sweep_sent_from_the_cli_shows_as_its_one_row(qtbot, offline_context):
 
     qtbot.waitUntil(lambda: queue.model.rowCount() == 1 and queue.model.job(0).inference_id == "sweep-cli")
     assert queue.model.job(0).message == "Sweep 3: 0 of 3 done"
+
+
+def test_lost_jobs_are_resent_with_one_click(qtbot, window, engine, tmp_path):
+    from app.services.jobs.tracker import lost_message
+    from app.services.models import Job
+    from contract import GenerationRequest, new_inference_id
+
+    queue, library = window.queue, window.context.library
+    lost = [
+        Job(
+            new_inference_id(),
+            GenerationRequest(prompt=f"a lighthouse, take {n}", width=64, height=64, seed=n),
+            target=window.context.target.name,
+            state=JobState.LOST,
+            message=lost_message("the endpoint 'diffusion-desk-test' it was sent to no longer exists"),
+        )
+        for n in range(3)
+    ]
+    for job in lost:
+        library.add_job(job)  # as the tracker marks them
+    window.context.events.jobs_changed.emit(lost)
+    qtbot.waitUntil(lambda: queue.resend_lost.isVisible(), timeout=10_000)
+    assert queue.resend_lost.text() == "Resend 3 lost jobs"
+    queue.grab().save(str(tmp_path / "queue-lost.png"))
+
+    qtbot.mouseClick(queue.resend_lost, Qt.MouseButton.LeftButton)
+
+    qtbot.waitUntil(lambda: queue.model.rowCount() == 6, timeout=10_000)
+    qtbot.waitUntil(lambda: not queue.resend_lost.isVisible(), timeout=10_000)
+    resent = [job for job in queue.model.jobs() if job.retry_of]
+    assert sorted(job.retry_of for job in resent) == sorted(job.inference_id for job in lost)
+    assert sorted(job.request.seed for job in resent) == [0, 1, 2]
+    for job in resent:
+        qtbot.waitUntil(lambda job=job: _job(window, job.inference_id).state == JobState.COMPLETED, timeout=60_000)

@@ -1,4 +1,5 @@
-"""The job queue panel: live rows, cancel / retry / open / remove; the session's tracker does the polling."""
+"""The job queue panel: live rows, cancel / retry / open / remove, and one click to resend the jobs the endpoint
+will never answer (lost); the session's tracker does the polling."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QListView,
     QMenu,
     QMessageBox,
+    QPushButton,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -129,10 +131,20 @@ class JobQueue(QFrame):
             button.setAutoRaise(True)
             self.buttons[name] = button
             head.addWidget(button)
+        self.resend_lost = QPushButton()
+        self.resend_lost.setObjectName("resendLost")
+        self.resend_lost.setIcon(icon("retry"))
+        self.resend_lost.setToolTip(
+            "The endpoint will never answer these jobs (see each one's message): send them again as new jobs, "
+            "with the same parameters and seed."
+        )
+        self.resend_lost.clicked.connect(lambda _=False: self.resend_lost_jobs())
+        self.resend_lost.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 12, 10, 10)
         layout.setSpacing(8)
         layout.addLayout(head)
+        layout.addWidget(self.resend_lost)
         layout.addWidget(self.view, 1)
 
     def _make_timers(self) -> None:
@@ -308,6 +320,32 @@ class JobQueue(QFrame):
         self.retry_action.setEnabled(any(j.state.finished for j in rows if not is_sweep_row(j)))
         self.open_action.setEnabled(any(j.state == JobState.COMPLETED and j.image_paths for j in jobs))
         self.remove_action.setEnabled(any(j.state.finished for j in jobs))
+        lost = self.lost_jobs()
+        self.resend_lost.setText(f"Resend {len(lost)} lost job{'s' if len(lost) != 1 else ''}")
+        self.resend_lost.setVisible(bool(lost))
+
+    def lost_jobs(self) -> list[Job]:
+        """The rows the endpoint will never answer that were not sent again yet (no row is their retry)."""
+        jobs = self.model.jobs()
+        retried = {job.retry_of for job in jobs if job.retry_of}
+        return [job for job in jobs if job.state == JobState.LOST and job.inference_id not in retried]
+
+    def resend_lost_jobs(self) -> None:
+        service, ids = self.context.jobs, [job.inference_id for job in reversed(self.lost_jobs())]
+        if not ids or service is None:
+            return
+        self.resend_lost.setEnabled(False)
+
+        def resent(jobs: list[Job]) -> None:
+            self.resend_lost.setEnabled(True)
+            self._retried(jobs)
+            self.message.emit(f"Sent {len(jobs)} lost job{'s' if len(jobs) != 1 else ''} again.")
+
+        def failed(error: BaseException) -> None:
+            self.resend_lost.setEnabled(True)
+            self.message.emit(f"Not sent again: {error}")
+
+        Task(self, lambda: service.resend(ids), success=resent, failure=failed, lane=Lane.NETWORK).run()
 
     def cancel_selected(self) -> None:
         service = self.context.jobs
