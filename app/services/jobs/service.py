@@ -241,7 +241,12 @@ class JobService:
 
     @lane(Lane.NETWORK)
     def send(self, job: Job) -> Job:
-        """Upload the request and invoke the endpoint; safe to repeat for the same job."""
+        """Upload the request and invoke the endpoint; safe to repeat for the same job.
+
+        A job INVOKING may have been accepted: it is left to `resume`, which looks for it before sending it again.
+        """
+        if job.state == JobState.INVOKING:
+            return job
         with self._lock:
             if job.inference_id in self._sending:
                 return job
