@@ -193,3 +193,22 @@ def test_lost_jobs_are_resent_with_one_click(qtbot, window, engine, tmp_path):
     assert sorted(job.request.seed for job in resent) == [0, 1, 2]
     for job in resent:
         qtbot.waitUntil(lambda job=job: _job(window, job.inference_id).state == JobState.COMPLETED, timeout=60_000)
+
+
+def test_the_window_says_what_it_resends_after_a_restart(qtbot, window):
+    from app.services.models import Job
+    from contract import GenerationRequest, new_inference_id
+
+    said = []
+    window.context.events.tracker_status.connect(lambda status: said.append(status))
+    job = Job(
+        new_inference_id(),
+        GenerationRequest(prompt="left unsent by a crash", width=64, height=64, seed=3),
+        target=window.context.target.name,
+        state=JobState.UPLOADING,
+    )
+    window.context.library.add_job(job)  # as an app killed mid-batch left it
+    window.context.session.tracker.wake()
+
+    qtbot.waitUntil(lambda: any(s.notice for s in said), timeout=20_000)
+    assert [s.message for s in said if s.notice][0] == "Resending 1 job that was never sent."

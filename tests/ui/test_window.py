@@ -168,6 +168,9 @@ def test_status_bar_says_where_jobs_go_and_how_the_endpoint_is(qtbot):
     assert bar.endpoint.text() == "Endpoint updating · 2 instances running"
     bar.show_tracker(TrackerStatus(False, 3, "Offline: retrying in 8 s", 8.0))
     assert bar.tracking.text() == "Offline: retrying in 8 s"
+    said = "Resending 2 jobs that were never sent. 1 job may have reached the endpoint: waiting for its result"
+    bar.show_tracker(TrackerStatus(True, 3, said, 1.0, notice=True))
+    assert bar.tracking.text() == said
 
 
 def test_status_bar_separates_only_two_visible_items(qtbot):
