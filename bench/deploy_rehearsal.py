@@ -71,7 +71,8 @@ def stage_times(lines: list[tuple[float, str]], end: float) -> list[tuple[str, f
 
 
 def listing(cloud) -> dict[str, set[str]]:
-    """What the account holds that a deploy creates: stacks, buckets, parameters, roles, pipelines, functions…"""
+    """What the account holds that a deploy creates: stacks, buckets, parameters, roles, pipelines, functions, the
+    budget guard's alarm and budget…"""
     found: dict[str, set[str]] = {}
     cfn, s3, ssm, iam = (cloud.client(s) for s in ("cloudformation", "s3", "ssm", "iam"))
     found["stacks"] = {
@@ -86,6 +87,10 @@ def listing(cloud) -> dict[str, set[str]]:
     found["functions"] = {f["FunctionName"] for f in cloud.client("lambda").list_functions()["Functions"]}
     found["endpoints"] = {e["EndpointName"] for e in cloud.client("sagemaker").list_endpoints()["Endpoints"]}
     found["log groups"] = {g["logGroupName"] for g in cloud.client("logs").describe_log_groups()["logGroups"]}
+    found["alarms"] = {a["AlarmName"] for a in cloud.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    found["budgets"] = {
+        b["BudgetName"] for b in cloud.client("budgets").describe_budgets(AccountId=cloud.account_id).get("Budgets", [])
+    }
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
@@ -13,6 +14,10 @@ SOURCE_KINDS = ("s3", "codecommit")
 ARCHITECTURES = ("arm64", "x86_64")
 #: Node.js majors that aws/codebuild/standard:7.0 offers (18, 20, 22, 24) and the CDK CLI still supports.
 NODE_VERSIONS = ("22", "24")
+#: An alarm's evaluation periods times its period may not exceed one day (CloudWatch), at one-minute periods.
+MAX_IN_SERVICE_HOURS = 24
+#: One address: no spaces, one @, a dotted domain (what AWS Budgets and SNS e-mail subscriptions take).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 
 
 class ConfigError(ValueError):
@@ -81,6 +86,32 @@ class BuildConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class GuardConfig:
+    """The budget guard: a monthly AWS Budgets limit and an alarm on long runs, both e-mailing `alert_email`."""
+
+    monthly_limit: float = 50.0
+    alert_email: str = ""
+    in_service_hours: int = 4
+
+
+def email_problem(address: str) -> str | None:
+    """Why `address` cannot receive the guard's alerts, in a designer's words; None when it can."""
+    address = address.strip()
+    if not address:
+        return "Enter the e-mail address that gets the budget's alerts."
+    if len(address) > 254 or not _EMAIL.fullmatch(address):
+        return f"“{address}” is not an e-mail address (it looks like name@example.com)."
+    return None
+
+
+def limit_problem(limit: float) -> str | None:
+    """Why `limit` cannot be a monthly budget (USD); None when it can."""
+    if not limit > 0:  # also refuses NaN
+        return f"The monthly limit must be more than 0 USD (it is {limit:g})."
+    return None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     deployment: str
     region: str
@@ -90,6 +121,7 @@ class Config:
     bucket: BucketConfig
     function: LambdaConfig
     build: BuildConfig
+    guard: GuardConfig = field(default_factory=GuardConfig)
 
     def stack_name(self, part: str) -> str:
         """`diffusion-desk-<deployment>-<part>`: the CloudFormation name of one stack."""
@@ -124,6 +156,8 @@ def parse_config(data: dict) -> Config:
             bucket=_section(data, "bucket", BucketConfig),
             function=_section(data, "lambda", LambdaConfig),
             build=_section(data, "build", BuildConfig),
+            # A config.toml saved before the guard existed has no [guard]: it loads with the defaults.
+            guard=_section(data, "guard", GuardConfig) if "guard" in data else GuardConfig(),
         )
     except KeyError as missing:
         raise ConfigError(f"config.toml is missing the key {missing}") from None
@@ -143,7 +177,22 @@ def parse_config(data: dict) -> Config:
         raise ConfigError(f"config.toml [build] node must be one of {NODE_VERSIONS} (what the CDK CLI supports)")
     if config.build.part_size_mb < 5:
         raise ConfigError("config.toml [build] part_size_mb must be at least 5 (the S3 minimum)")
+    _check_guard(config.guard)
     return config
+
+
+def _check_guard(guard: GuardConfig) -> None:
+    if isinstance(guard.monthly_limit, bool) or not isinstance(guard.monthly_limit, int | float):
+        raise ConfigError("config.toml [guard] monthly_limit must be a number of USD")
+    problem = limit_problem(guard.monthly_limit)
+    if problem:
+        raise ConfigError(f"config.toml [guard] monthly_limit: {problem}")
+    if not isinstance(guard.alert_email, str):
+        raise ConfigError("config.toml [guard] alert_email must be a string")
+    if guard.alert_email and (problem := email_problem(guard.alert_email)):
+        raise ConfigError(f"config.toml [guard] alert_email: {problem}")
+    if not 1 <= guard.in_service_hours <= MAX_IN_SERVICE_HOURS:
+        raise ConfigError(f"config.toml [guard] in_service_hours must be from 1 to {MAX_IN_SERVICE_HOURS}")
 
 
 def load_config(path: Path | str = CONFIG_PATH) -> Config:

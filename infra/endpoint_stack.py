@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, Stack, Tags
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from contract import (
     BUCKET_PARAM,
+    DEPLOYMENT_TAG,
     ENDPOINT_PARAM,
     ERROR_TOPIC_PARAM,
     FAILURES,
@@ -24,6 +25,7 @@ from infra.model_build.resolve import RESOLVED_MODEL_CONTEXT, ResolvedModel
 from infra.parts.async_endpoint import VARIANT, AsyncEndpoint
 from infra.parts.endpoint_io import EndpointIO
 from infra.parts.functions import NotificationFunctions
+from infra.parts.guard import BudgetGuard
 from infra.parts.scaling import ScaleToZero
 from infra.parts.secure_bucket import AccessLogBucket, secure_bucket
 from infra.parts.topics import NotificationTopics
@@ -71,6 +73,23 @@ class EndpointStack(Stack):
                 self, f"{param}Parameter", parameter_name=ssm_name(deployment, param), string_value=value
             )
             CfnOutput(self, param, value=value)
+        # The budget's filter and Cost Explorer's billed figure find the deployment by this tag. It goes on the
+        # resources, not the stack: stack tags would make CDK Pipelines add a template configuration to the
+        # shipped pipeline's deploy action.
+        for child in self.node.children:
+            Tags.of(child).add(DEPLOYMENT_TAG, deployment)
+        self.guard = None
+        if config.guard.alert_email:
+            self.guard = BudgetGuard(
+                self,
+                "Guard",
+                deployment=deployment,
+                budget_name=config.stack_name("monthly"),
+                guard=config.guard,
+                endpoint_name=self.endpoint.endpoint_name,
+                variant=VARIANT,
+                key=self.topics.key,
+            )
 
 
 def resolved_model(scope: Construct, config: Config) -> ResolvedModel:

@@ -15,6 +15,8 @@ IMAGE_URI = (
 MODEL_KEY = "stabilityai-infer/infer-model-txt2img-stabilityai-stable-diffusion-v2-1-base.tar.gz"
 SCRIPT_KEY = "source-directory-tarballs/stabilityai/inference/txt2img/v1.2.3/sourcedir.tar.gz"
 JUMPSTART_BUCKET = "jumpstart-cache-prod-us-east-1"
+#: The session's synthesis has an alert address, as every deploy from the app or the CLI has.
+ALERT_EMAIL = "designer@example.com"
 
 #: A JumpStart spec in the shape of the real one for Stable Diffusion 2.1 base (fields we rely on).
 SPEC = {
@@ -71,9 +73,14 @@ def synthesis(tmp_path_factory):
     A cdk-nag finding without an acknowledgment makes synthesis itself fail, so every test that
     uses this fixture also stands on 0 unacknowledged AwsSolutions findings.
     """
+    from dataclasses import replace
+
+    from infra.config import load_config
     from infra.templates import synthesize
 
-    return synthesize(outdir=tmp_path_factory.mktemp("cdk.out"))
+    config = load_config()
+    config = replace(config, guard=replace(config.guard, alert_email=ALERT_EMAIL))
+    return synthesize(config, outdir=tmp_path_factory.mktemp("cdk.out"))
 
 
 @pytest.fixture(scope="session")

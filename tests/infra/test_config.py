@@ -40,6 +40,12 @@ def test_every_key_in_config_toml_is_commented():
         (lambda d: d["model"].update(colour="blue"), "colour"),
         (lambda d: d["endpoint"].pop("scale_in_cooldown"), "scale_in_cooldown"),
         (lambda d: d.pop("bucket"), "[bucket]"),
+        (lambda d: d["guard"].update(monthly_limit=0), "monthly_limit"),
+        (lambda d: d["guard"].update(monthly_limit=-5.0), "monthly_limit"),
+        (lambda d: d["guard"].update(monthly_limit="fifty"), "monthly_limit"),
+        (lambda d: d["guard"].update(alert_email="designer at example dot com"), "alert_email"),
+        (lambda d: d["guard"].update(alert_email="designer@localhost"), "alert_email"),
+        (lambda d: d["guard"].update(in_service_hours=25), "in_service_hours"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_key(change, named):
@@ -47,3 +53,12 @@ def test_a_bad_value_is_refused_naming_its_key(change, named):
     change(data)
     with pytest.raises(ConfigError, match=re.escape(named)):
         parse_config(data)
+
+
+def test_a_config_saved_before_the_guard_loads_with_its_defaults():
+    data = _data()
+    data.pop("guard")
+
+    guard = parse_config(data).guard
+
+    assert (guard.monthly_limit, guard.alert_email, guard.in_service_hours) == (50.0, "", 4)

@@ -88,13 +88,13 @@ def test_requests_outputs_and_failures_expire_after_the_configured_days(template
 
 
 def test_topics_are_encrypted_and_tls_only(template):
-    template.resource_count_is("AWS::SNS::Topic", 2)
+    template.resource_count_is("AWS::SNS::Topic", 3)  # success, error and the budget guard's alerts
     template.all_resources_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
     template.has_resource_properties(
         "AWS::SNS::TopicPolicy", {"PolicyDocument": {"Statement": Match.array_with([_tls_only_statement()])}}
     )
-    assert len(template.find_resources("AWS::SNS::TopicPolicy")) == 2
+    assert len(template.find_resources("AWS::SNS::TopicPolicy")) == 3
 
 
 def test_teardown_deletes_the_topics_key(template):

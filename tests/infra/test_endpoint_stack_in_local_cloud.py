@@ -80,17 +80,40 @@ def test_every_resource_of_the_template_is_made_by_cloudformation(cloud, synthes
     assert (target["MinCapacity"], target["MaxCapacity"]) == (0, 2)
     policies = cloud.client("application-autoscaling").describe_scaling_policies(ServiceNamespace="sagemaker")
     assert len(policies["ScalingPolicies"]) == 2
-    [alarm] = cloud.client("cloudwatch").describe_alarms()["MetricAlarms"]
-    assert alarm["AlarmActions"] == [
+    alarms = {a["MetricName"]: a for a in cloud.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    assert alarms["HasBacklogWithoutCapacity"]["AlarmActions"] == [
         p["PolicyARN"] for p in policies["ScalingPolicies"] if "from-zero" in p["PolicyName"]
     ]
     subscriptions = cloud.client("sns").list_subscriptions()["Subscriptions"]
-    assert sorted(s["Protocol"] for s in subscriptions) == ["lambda"] * 3
+    assert sorted(s["Protocol"] for s in subscriptions) == ["email"] + ["lambda"] * 3
+    [email] = [s for s in subscriptions if s["Protocol"] == "email"]
+    assert alarms["CPUUtilization"]["AlarmActions"] == [email["TopicArn"]]
     for function in _physical(cloud, "AWS::Lambda::Function"):
         config = cloud.client("lambda").get_function_event_invoke_config(FunctionName=function)
         assert config["MaximumRetryAttempts"] == 2 and "OnFailure" in config["DestinationConfig"]
     bucket = next(b for b in _physical(cloud, "AWS::S3::Bucket") if "bucket" in b and "accesslogs" not in b)
     assert "aws:SecureTransport" in cloud.client("s3").get_bucket_policy(Bucket=bucket)["Policy"]
+
+
+def test_the_budget_guard_is_made_by_cloudformation_and_goes_with_the_stack(cloud, synthesis, template):
+    _deploy(cloud, synthesis, template)
+    budgets = cloud.client("budgets")
+
+    [budget] = budgets.describe_budgets(AccountId=cloud.account_id)["Budgets"]
+    assert budget["BudgetName"] == _physical(cloud, "AWS::Budgets::Budget")[0] == "diffusion-desk-studio-monthly"
+    assert budget["BudgetLimit"] == {"Amount": "50.0", "Unit": "USD"}
+    assert budget["CostFilters"] == {"TagKeyValue": [f"user:{contract.DEPLOYMENT_TAG}$studio"]}
+    alerts = budgets.describe_notifications_for_budget(AccountId=cloud.account_id, BudgetName=budget["BudgetName"])
+    assert sorted(n["Threshold"] for n in alerts["Notifications"]) == [80.0, 100.0]
+    alarm = cloud.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    [long_run] = [a for a in alarm if a["MetricName"] == "CPUUtilization"]
+    assert long_run["Period"] * long_run["EvaluationPeriods"] == 4 * 3600
+
+    cloud.client("cloudformation").delete_stack(StackName=STACK)
+
+    assert budgets.describe_budgets(AccountId=cloud.account_id)["Budgets"] == []
+    assert cloud.client("cloudwatch").describe_alarms()["MetricAlarms"] == []
+    assert [s for s in cloud.client("sns").list_subscriptions()["Subscriptions"] if s["Protocol"] == "email"] == []
 
 
 def test_one_image_end_to_end_through_the_stack_made_from_the_template(cloud, synthesis, template):

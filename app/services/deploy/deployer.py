@@ -43,6 +43,8 @@ TEMPLATE_PREFIX = "diffusion-desk/templates/"
 MAX_TEMPLATE_BODY = 51_200
 STACK_PARTS = ("endpoint", "pipeline", "source")  # in teardown order
 BUCKET = "AWS::S3::Bucket"
+#: The budget guard's resources (in the endpoint stack, so deleting it deletes them).
+GUARD_TYPES = ("AWS::Budgets::Budget", "AWS::CloudWatch::Alarm")
 #: What `cdk bootstrap` passes for a new bootstrap stack without --bootstrap-customer-key:
 #: S3's own key, no paid KMS key.
 BOOTSTRAP_CREATE_PARAMETERS = {"FileAssetsBucketKmsKeyId": "AWS_MANAGED_KEY"}
@@ -82,6 +84,8 @@ class TeardownPlan:
     parameters: tuple[str, ...] = ()
     log_groups: tuple[str, ...] = ()
     template_copies: tuple[str, ...] = ()
+    #: The budget and the alarms, listed for the user; they go with the endpoint stack.
+    guard: tuple[str, ...] = ()
     kept: tuple[str, ...] = field(
         default=(
             "the CDK bootstrap stack CDKToolkit and its staging bucket (other CDK apps in the account may use them)",
@@ -100,6 +104,7 @@ class TeardownPlan:
         lines = [f"This deletes deployment {self.deployment!r} in {self.region} (account {self.account}):"]
         sections = (
             ("CloudFormation stacks, with the endpoint, topics, functions and pipeline they hold", self.stacks),
+            ("The budget and alarms, deleted with the endpoint stack", self.guard),
             ("S3 buckets, emptied first: every request, output and image in them is lost", self.buckets),
             ("SSM parameters", self.parameters),
             ("Build and endpoint logs", self.log_groups),
@@ -450,12 +455,14 @@ class Deployer:
         """Everything teardown would delete, by name; nothing is touched."""
         config = self.config()
         identity = self.connection.identity()
-        stacks, buckets, log_groups = [], [], []
+        stacks, buckets, log_groups, guard = [], [], [], []
         for part in STACK_PARTS:
             name = config.stack_name(part)
             if self.stacks.describe(name) is not None:
                 stacks.append(name)
                 buckets.extend(self.stacks.resources(name, BUCKET))
+                if part == "endpoint":
+                    guard.extend(found for kind in GUARD_TYPES for found in self.stacks.resources(name, kind))
                 log_groups.extend(
                     f"/aws/codebuild/{project}" for project in self.stacks.resources(name, "AWS::CodeBuild::Project")
                 )
@@ -469,6 +476,7 @@ class Deployer:
             tuple(self._parameters(config)),
             tuple(log_groups),
             tuple(self._template_copies(identity.account)),
+            tuple(guard),
         )
 
     @lane(Lane.LONG)

@@ -1,12 +1,14 @@
 """What moto's CloudFormation lacks to bring the endpoint stack's own template to life.
 
 moto skips AWS::SNS::Subscription, AWS::SNS::TopicPolicy, AWS::S3::BucketPolicy, AWS::SQS::QueuePolicy,
-AWS::ApplicationAutoScaling::ScalableTarget and ScalingPolicy, AWS::CloudWatch::Alarm and
-AWS::Lambda::EventInvokeConfig (a stack "creates" them and nothing exists). The models below create
-each in moto's own backend, in the shape its API call takes, where the local cloud's IAM, endpoint
-emulator and Lambda runner find them. Where moto's own models differ from AWS they are corrected:
-SageMaker's Model, EndpointConfig and Endpoint take the names the template gives them, and an
-endpoint config accepts every instance type botocore's SageMaker model lists (moto's list has no g5).
+AWS::ApplicationAutoScaling::ScalableTarget and ScalingPolicy, AWS::CloudWatch::Alarm,
+AWS::Lambda::EventInvokeConfig and AWS::Budgets::Budget (a stack "creates" them and nothing exists).
+The models below create each in moto's own backend, in the shape its API call takes, where the local
+cloud's IAM, endpoint emulator and Lambda runner find them. Where moto's own models differ from AWS they are corrected:
+SageMaker's Model, EndpointConfig and Endpoint take the names the template gives them, an
+endpoint config accepts every instance type botocore's SageMaker model lists (moto's list has no g5),
+and a KMS key's and an SSM parameter's Tags are read in CloudFormation's shape (moto's models hand them
+on as they come, which the KMS and SSM backends cannot read).
 
 What AWS itself checks when a stack makes these is checked too: a scalable target needs its
 endpoint and variant, a scaling policy its scalable target. An SNS subscription of protocol lambda
@@ -25,7 +27,9 @@ from typing import Any
 import botocore.session
 import yaml
 from moto.applicationautoscaling.models import applicationautoscaling_backends
+from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda.utils import get_backend as lambda_backend
+from moto.budgets.models import budgets_backends
 from moto.cloudformation import models as cloudformation_models
 from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException, ValidationError
@@ -39,6 +43,7 @@ from moto.sagemaker.models import sagemaker_backends
 from moto.sns import models as sns_models
 from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
+from moto.ssm import models as ssm_models
 
 #: Called with (subscription, message, message_id, subject, message_attributes) for each SNS delivery to a
 #: Lambda function; the last one registered delivers (the Lambda runner of the local cloud started last).
@@ -352,6 +357,35 @@ class LocalAlarm(_Resource, CloudFormationModel):
         cloudwatch_backends[account_id][region_name].delete_alarms([self.physical_id])
 
 
+class LocalBudget(_Resource, CloudFormationModel):
+    """AWS::Budgets::Budget as CreateBudget makes it, with its notifications; its Ref is the budget's name.
+
+    Budgets is global (moto keeps it per partition). CloudFormation's numbers (the limit's Amount, each
+    Threshold) become the API's shapes: the amount a string, as DescribeBudget returns it.
+    """
+
+    TYPE = "AWS::Budgets::Budget"
+
+    @classmethod
+    def _create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> str:
+        budget = copy.deepcopy(properties["Budget"])
+        budget.setdefault("BudgetName", name)
+        if "BudgetLimit" in budget:
+            budget["BudgetLimit"]["Amount"] = str(float(budget["BudgetLimit"]["Amount"]))  # "50.0", as AWS answers
+        notifications = copy.deepcopy(properties.get("NotificationsWithSubscribers") or [])
+        for entry in notifications:
+            entry["Notification"]["Threshold"] = float(entry["Notification"]["Threshold"])
+        budgets_backends[account_id]["aws"].create_budget(
+            account_id=account_id, budget=budget, notifications=notifications
+        )
+        return budget["BudgetName"]
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        backend = budgets_backends[account_id]["aws"]
+        if self.physical_id in backend.budgets[account_id]:
+            backend.delete_budget(account_id=account_id, budget_name=self.physical_id)
+
+
 class LocalEventInvokeConfig(_Resource, CloudFormationModel):
     """AWS::Lambda::EventInvokeConfig: the retries and on-failure destination of a function's async calls."""
 
@@ -368,7 +402,11 @@ class LocalEventInvokeConfig(_Resource, CloudFormationModel):
         return name
 
     def delete(self, account_id: str, region_name: str) -> None:
-        lambda_backend(account_id, region_name).delete_function_event_invoke_config(self.properties["FunctionName"])
+        # moto deletes a stack's resources in no dependency order: the function may be gone, and its config with it.
+        try:
+            lambda_backend(account_id, region_name).delete_function_event_invoke_config(self.properties["FunctionName"])
+        except UnknownFunctionException:
+            pass
 
 
 class LocalPermission(_Resource, CloudFormationModel):
@@ -468,12 +506,37 @@ def _private_key(original: Callable[[str], Any]) -> Callable[[str], Any]:
     return generate
 
 
+def _kms_tags(tags: Any) -> list[dict[str, str]]:
+    return [{"TagKey": t.get("Key", t.get("TagKey")), "TagValue": t.get("Value", t.get("TagValue"))} for t in tags]
+
+
+def _ssm_tags(tags: Any) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()] if isinstance(tags, dict) else tags
+
+
+def _cfn_tags(original: Any, convert: Callable[[Any], Any]) -> Any:
+    """A moto model's create_from_cloudformation_json that first puts the template's Tags into its API's shape."""
+
+    def create(cls: Any, resource_name: str, cloudformation_json: Any, *args: Any, **kwargs: Any) -> Any:
+        properties = cloudformation_json.get("Properties") or {}
+        if properties.get("Tags"):
+            properties = {**properties, "Tags": convert(properties["Tags"])}
+            cloudformation_json = {**cloudformation_json, "Properties": properties}
+        return original.__func__(cls, resource_name, cloudformation_json, *args, **kwargs)
+
+    create.__wrapped__ = original  # type: ignore[attr-defined]
+    return classmethod(create)
+
+
 def _install() -> None:
     """Correct moto's own models once per process (see the module docstring)."""
     cloudformation_models.Stack.parse_template = staticmethod(_parse_template)
     cloudformation_models.ChangeSet._parse_template = lambda self: setattr(  # type: ignore[method-assign]
         self, "template_dict", _parse_template(self.template)
     )
+    for cls, convert in ((kms_models.Key, _kms_tags), (ssm_models.Parameter, _ssm_tags)):
+        if not hasattr(cls.create_from_cloudformation_json, "__wrapped__"):
+            cls.create_from_cloudformation_json = _cfn_tags(cls.create_from_cloudformation_json, convert)
     if not hasattr(kms_models.generate_private_key, "__wrapped__"):
         kms_models.generate_private_key = _private_key(kms_models.generate_private_key)
     for cls, name in (
