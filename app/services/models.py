@@ -16,7 +16,7 @@ class JobState(str, enum.Enum):
     QUEUED = "queued"  # InvokeEndpointAsync accepted it; waiting for the endpoint
     COMPLETED = "completed"
     FAILED = "failed"
-    EXPIRED = "expired"  # its TTL passed with no notification
+    EXPIRED = "expired"  # the endpoint said so: it waited in its queue past its TTL
     CANCELLED = "cancelled"  # we stopped waiting; the endpoint may still run it
     LOST = "lost"  # the endpoint will never answer (its TTL passed, the endpoint is gone): resend it
 
