@@ -1,10 +1,12 @@
 """`deploy` and `teardown` on the command line: the Deploy tab's own deployer, its progress on stderr.
 
     python -m app [--profile P] [--region R] [--endpoint-url URL] deploy [--deployment NAME]
-                  [--instance-type T] [--max-instances N] [--yes]
+                  [--instance-type T] [--max-instances N] [--monthly-limit USD] [--alert-email ADDRESS] [--yes]
     python -m app [--profile P] [--region R] [--endpoint-url URL] teardown [--deployment NAME] --yes
 
-Deploy asks before it creates billable resources (unless --yes); teardown prints everything it would delete and
+Deploy needs an alert address (--alert-email, or the one saved by an earlier deploy): the endpoint stack's
+budget (--monthly-limit, default 50 USD) and its long-run alarm e-mail it. Deploy asks before it creates
+billable resources (unless --yes); teardown prints everything it would delete and
 deletes it only with --yes. Each line of progress names its step, and the pipeline's stages as CodePipeline names
 them; a failure exits 1 with the failing step's words.
 """
@@ -33,6 +35,14 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     deploy.add_argument("--instance-type", help="the endpoint's instance type (default: config.toml's)")
     deploy.add_argument("--max-instances", type=int, help="the most instances the endpoint scales out to")
+    deploy.add_argument(
+        "--monthly-limit", type=float, metavar="USD", help="the budget's monthly limit (default: 50, or the saved one)"
+    )
+    deploy.add_argument(
+        "--alert-email",
+        metavar="ADDRESS",
+        help="where the budget's alerts (80 %% and 100 %% of the limit) and the long-run alarm go",
+    )
     deploy.add_argument("--yes", action="store_true", help="do not ask before creating billable resources")
     deploy.set_defaults(run=_deploy)
     teardown = commands.add_parser("teardown", parents=[common], help="delete a deployment and all it holds")
@@ -58,18 +68,29 @@ def _deployer(args: argparse.Namespace, dirs: AppDirs) -> Any:
 
 
 def _deploy(args: argparse.Namespace, dirs: AppDirs, ui: Any) -> int:
-    deployer = _deployer(args, dirs)
-    options = deployer.options()
+    from app.services.deploy import check_guard, load_options
+
+    options = load_options(dirs)  # the saved choices, read before any connection is opened
     options = dataclasses.replace(
         options,
         instance_type=args.instance_type or options.instance_type,
         max_instances=options.max_instances if args.max_instances is None else args.max_instances,
+        monthly_limit=options.monthly_limit if args.monthly_limit is None else args.monthly_limit,
+        alert_email=options.alert_email if args.alert_email is None else args.alert_email.strip(),
     )
+    if not options.alert_email:
+        raise UserError(
+            "Deploy needs --alert-email ADDRESS: the deployment's budget and its long-run alarm e-mail it.",
+            hint="Nothing was deployed.",
+        )
+    check_guard(options)
+    deployer = _deployer(args, dirs)
     name = deployer.config().deployment if deployer.deployment is None else deployer.deployment
     question = (
         f"Deploy {name!r} into {deployer.region}: a SageMaker asynchronous endpoint on {options.instance_type} "
         f"(0 to {options.max_instances} instances, billed per instance-hour while it runs; it scales to zero when "
-        "idle), a CodePipeline with CodeBuild steps, S3 buckets, SNS topics and two Lambda functions."
+        "idle), a CodePipeline with CodeBuild steps, S3 buckets, SNS topics and two Lambda functions. "
+        f"A budget of {options.monthly_limit:g} USD a month e-mails {options.alert_email} at 80 % and 100 % of it."
     )
     if not _confirmed(args.yes, question, ui):
         return EXIT_REFUSED

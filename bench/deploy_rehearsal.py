@@ -132,7 +132,7 @@ def main() -> int:
         where = ["--endpoint-url", cloud.endpoint_url, "--region", cloud.region]
         figures: list[tuple[str, float]] = []
         image = ["generate", "a lighthouse at dusk", "--size", "64x64", "--wait", "--out", str(folder / "images")]
-        for command in (["deploy", "--yes"], image, ["teardown", "--yes"]):
+        for command in (["deploy", "--yes", "--alert-email", "designer@example.com"], image, ["teardown", "--yes"]):
             err = TimedLines(echo=not args.quiet)
             start = time.monotonic()
             code = cli([*where, *command], stdout=io.StringIO(), stderr=err)

@@ -30,12 +30,13 @@ def test_deploy_without_yes_asks_nobody_and_creates_nothing(cloud, dirs):
 
     code, out, err = run(
         *cloud_args(cloud), "deploy", "--deployment", DEPLOYMENT, "--instance-type", "ml.g5.xlarge",
-        "--max-instances", "3",
+        "--max-instances", "3", "--alert-email", "designer@example.com", "--monthly-limit", "80",
     )  # fmt: skip
 
     assert code == 2 and out == ""
     assert f"Deploy '{DEPLOYMENT}' into {cloud.region}" in err and "ml.g5.xlarge (0 to 3 instances" in err
     assert "billed per instance-hour" in err and "Nothing was created: add --yes" in err
+    assert "A budget of 80 USD a month e-mails designer@example.com at 80 % and 100 % of it." in err
     assert stacks(cloud) == before
     assert not (dirs.config_dir / "cloud" / "config.toml").exists()  # the user's config is not touched either
 

@@ -55,7 +55,7 @@ def bare_cloud(local_cloud, dirs, monkeypatch):
 def test_deploy_on_a_bare_account_makes_images_and_teardown_leaves_it_as_it_was(bare_cloud, dirs, tmp_path):
     before = listing(bare_cloud)
 
-    code, _, err = cli(bare_cloud, "deploy", "--yes")
+    code, _, err = cli(bare_cloud, "deploy", "--yes", "--alert-email", "designer@example.com")
 
     assert code == 0, err[-4000:] + "\n" + failed_builds(bare_cloud)
     for stage in ("Source · Source", "Build · Synth", "UpdatePipeline · SelfMutate", "Deploy · BuildModel"):

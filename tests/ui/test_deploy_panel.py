@@ -16,6 +16,7 @@ from app.ui.settings.deploy_panel import NOT_AVAILABLE, DeployPanel
 from app.ui.shell import style
 from app.ui.shell.tasks import manager
 
+EMAIL = "designer@example.com"
 TARGET = Target("studio", "eu-west-1", "diffusion-desk-studio-bucket", "diffusion-desk-studio", deployment="studio")
 PLAN = TeardownPlan(
     "123456789012",
@@ -71,6 +72,7 @@ def panel(qtbot, qapp):
     qtbot.addWidget(widget)
     widget.resize(640, 560)
     widget.set_region("eu-west-1")
+    widget.alert_email.setText(EMAIL)
     widget.set_available(True)
     widget.show()
     return widget
@@ -98,7 +100,10 @@ def test_deploy_shows_each_step_live_and_ends_with_the_target(qtbot, panel):
         deployer.hold.set()
     assert ready.args == [TARGET]
     assert deployer.calls == [
-        ("deploy", DeployOptions("model-txt2img-stabilityai-stable-diffusion-v2-1-base", "ml.g5.2xlarge", 3))
+        (
+            "deploy",
+            DeployOptions("model-txt2img-stabilityai-stable-diffusion-v2-1-base", "ml.g5.2xlarge", 3, 50.0, EMAIL),
+        )
     ]
     assert panel.progress.value() == 1000 and panel.result.isVisible()
     assert "studio" in panel.result.text() and "diffusion-desk-studio" in panel.result.text()
@@ -171,6 +176,7 @@ def test_the_deployed_target_is_selected_in_settings(qtbot, offline_context):
     deployer = FakeDeployer()
     deployer.hold.set()
     dialog.deploy.attach(lambda: lambda: deployer)
+    dialog.deploy.alert_email.setText(EMAIL)
     with qtbot.waitSignal(dialog.applied, timeout=5000):
         dialog.deploy.deploy_button.click()
     assert dialog.connection.deployment.currentText() == "studio"
@@ -192,3 +198,36 @@ def test_stop_following_frees_the_panel(qtbot, panel):
     assert manager().wait(5000)  # the worker stops at its next event; nothing of it reaches the panel
     QApplication.processEvents()
     assert not panel.result.isVisible() and panel.progress.value() == 400
+
+
+@pytest.mark.parametrize(
+    ("email", "limit", "says"),
+    [
+        ("", 50, "Enter the e-mail address that gets the budget's alerts."),
+        ("designer at example.com", 50, "“designer at example.com” is not an e-mail address"),
+        ("designer@example", 50, "is not an e-mail address"),
+        (EMAIL, 0, "The monthly limit must be more than 0 USD (it is 0)."),
+    ],
+)
+def test_a_bad_guard_field_is_said_under_the_fields_and_nothing_is_deployed(qtbot, panel, email, limit, says):
+    deployer = FakeDeployer()
+    attach(panel, deployer)
+    panel.alert_email.setText(email)
+    panel.monthly_limit.setValue(limit)
+
+    panel.deploy_button.click()
+    panel.update_button.click()
+
+    assert panel.guard_error.isVisible() and says in panel.guard_error.text()
+    assert deployer.calls == [] and panel.deploy_button.isEnabled() and panel.step.text() == "Nothing is running."
+    panel.alert_email.setText(EMAIL)
+    panel.alert_email.textEdited.emit(EMAIL)
+    assert not panel.guard_error.isVisible()
+
+
+def test_the_saved_guard_fills_the_fields(qtbot, panel):
+    panel.alert_email.clear()
+    panel.set_options(DeployOptions("model-txt2img-stabilityai-stable-diffusion-v2", "ml.g5.xlarge", 2, 120.0, EMAIL))
+
+    assert panel.monthly_limit.value() == 120 and panel.alert_email.text() == EMAIL
+    assert panel.options().monthly_limit == 120.0 and panel.options().alert_email == EMAIL

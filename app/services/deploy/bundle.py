@@ -33,11 +33,39 @@ _ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed, so the same files always make the sa
 
 @dataclass(frozen=True, slots=True)
 class DeployOptions:
-    """What the user picks in Settings → Deploy; the rest of config.toml keeps its values."""
+    """What the user picks in Settings → Deploy; the rest of config.toml keeps its values.
+
+    The budget guard: a monthly limit in USD and the address its alerts go to ("" deploys no guard;
+    the Deploy tab and the CLI ask for one).
+    """
 
     model_id: str
     instance_type: str
     max_instances: int
+    monthly_limit: float = 50.0
+    alert_email: str = ""
+
+
+def guard_problems(options: DeployOptions, *, email_required: bool = True) -> dict[str, str]:
+    """What is wrong with the budget guard's fields, by field ("monthly_limit", "alert_email"); {} when nothing.
+
+    No network and no disk: the Deploy tab checks its fields with it on the GUI thread.
+    """
+    from infra.config import email_problem, limit_problem  # only deploying needs the cloud side's config types
+
+    problems = {}
+    if problem := limit_problem(options.monthly_limit):
+        problems["monthly_limit"] = problem
+    if (options.alert_email.strip() or email_required) and (problem := email_problem(options.alert_email)):
+        problems["alert_email"] = problem
+    return problems
+
+
+def check_guard(options: DeployOptions, *, email_required: bool = True) -> None:
+    """UserError naming every bad guard field, before anything is written or deployed."""
+    problems = guard_problems(options, email_required=email_required)
+    if problems:
+        raise UserError(" ".join(problems.values()), hint="Nothing was deployed.")
 
 
 def _bundle_root() -> Path:
@@ -83,7 +111,13 @@ def parse(text: str) -> Config:
 def load_options(dirs: AppDirs, source_dir: Path | None = None) -> DeployOptions:
     """The model, instance type and max instances that the next deploy would use."""
     config = parse(read_config_text(dirs, source_dir))
-    return DeployOptions(config.model.id, config.model.instance_type, config.endpoint.max_instances)
+    return DeployOptions(
+        config.model.id,
+        config.model.instance_type,
+        config.endpoint.max_instances,
+        float(config.guard.monthly_limit),
+        config.guard.alert_email,
+    )
 
 
 def configure(
@@ -91,8 +125,9 @@ def configure(
 ) -> tuple[str, Config]:
     """Write the user's choices (and `deployment`, when given) into their config.toml, comments kept.
 
-    Returns its text and Config.
+    Returns its text and Config. A bad guard field is refused (UserError) before anything is written.
     """
+    check_guard(options, email_required=False)
     document = tomlkit.parse(read_config_text(dirs, source_dir))
     if deployment is not None:
         document["deployment"] = deployment
@@ -100,6 +135,10 @@ def configure(
     document["model"]["id"] = options.model_id.strip()
     document["model"]["instance_type"] = options.instance_type.strip()
     document["endpoint"]["max_instances"] = int(options.max_instances)
+    if "guard" not in document:  # a config.toml saved before the guard existed
+        document["guard"] = tomlkit.table()
+    document["guard"]["monthly_limit"] = float(options.monthly_limit)
+    document["guard"]["alert_email"] = options.alert_email.strip()
     text = tomlkit.dumps(document)
     config = parse(text)
     write_atomically(user_config_path(dirs), text.encode("utf-8"))

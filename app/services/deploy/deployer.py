@@ -266,6 +266,7 @@ class Deployer:
             f"Model {config.model.id} on {config.model.instance_type}, "
             f"0 to {config.endpoint.max_instances} instances, in {config.region}",
         )
+        yield _at("Saving your choices", 0, _guard_line(config))
         if updating and before != config.model.instance_type:
             yield _at(
                 "Saving your choices", 0, REPLACED_ENDPOINT.format(before=before, after=config.model.instance_type)
@@ -716,6 +717,17 @@ class Deployer:
                 settings.active_target = None
 
         self._update_settings(forget)
+
+
+def _guard_line(config: Config) -> str:
+    guard = config.guard
+    if not guard.alert_email:
+        return "Warning: no alert e-mail address, so no budget and no long-run alarm are deployed."
+    return (
+        f"Budget guard: {guard.monthly_limit:g} USD a month, e-mails to {guard.alert_email} at 80 % and 100 % of it, "
+        f"and when an instance has been in service {guard.in_service_hours} hours in a row (AWS first sends that "
+        "address a confirmation link for the alarm's e-mails)"
+    )
 
 
 def _update_file(dirs: AppDirs, change: Callable[[Settings], Any]) -> Any:

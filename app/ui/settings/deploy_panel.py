@@ -15,10 +15,12 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
+    QDoubleSpinBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMessageBox,
     QPlainTextEdit,
     QProgressBar,
@@ -29,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.cloud import ConnectionChoice, open_choice
-from app.services.deploy import DeployOptions
+from app.services.deploy import DeployOptions, guard_problems
 from app.services.errors import UserError
 from app.ui.shell.context import AWS
 from app.ui.shell.icons import icon
@@ -94,6 +96,30 @@ class DeployPanel(QWidget):
         self.max_instances.setRange(1, 20)
         self.max_instances.setValue(2)
         self.max_instances.setToolTip("The endpoint scales between zero and this many instances")
+        self.monthly_limit = QDoubleSpinBox()
+        self.monthly_limit.setObjectName("deployMonthlyLimit")
+        self.monthly_limit.setRange(0, 100_000)
+        self.monthly_limit.setDecimals(0)
+        self.monthly_limit.setSingleStep(10)
+        self.monthly_limit.setSuffix(" USD a month")
+        self.monthly_limit.setValue(50)
+        self.monthly_limit.setToolTip("An AWS Budgets budget for this deployment: e-mails at 80 % and 100 % of it")
+        self.monthly_limit.setFixedWidth(170)
+        self.alert_email = QLineEdit()
+        self.alert_email.setObjectName("deployAlertEmail")
+        self.alert_email.setPlaceholderText("you@example.com")
+        self.alert_email.setToolTip(
+            "Gets the budget's alerts, and an e-mail when an instance has run for hours in a row "
+            "(AWS first sends it a link to confirm those)"
+        )
+        self.alert_email.setMinimumWidth(320)
+        self.guard_error = QLabel()
+        self.guard_error.setObjectName("fieldError")
+        self.guard_error.setWordWrap(True)
+        self.guard_error.setMinimumWidth(480)
+        self.guard_error.hide()
+        self.monthly_limit.valueChanged.connect(self._clear_guard_error)
+        self.alert_email.textEdited.connect(self._clear_guard_error)
         self.region = QLabel("—")
         self.region.setObjectName("deployRegion")
         self.region.setToolTip("The region chosen on the Connection page")
@@ -115,6 +141,9 @@ class DeployPanel(QWidget):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)  # one edge with the heading
         form.addRow("Model", self.model)
         form.addRow("Instance type", instances)
+        form.addRow("Budget", self.monthly_limit)
+        form.addRow("Alerts to", self.alert_email)
+        form.addRow("", self.guard_error)
         form.addRow("Region", self.region)
         return form
 
@@ -218,7 +247,23 @@ class DeployPanel(QWidget):
             self.model.currentData() or self.model.currentText().strip(),
             self.instance_type.currentText().strip(),
             self.max_instances.value(),
+            self.monthly_limit.value(),
+            self.alert_email.text().strip(),
         )
+
+    def check_fields(self) -> bool:
+        """The budget guard's fields: each problem in words under them; True when they can be deployed."""
+        problems = guard_problems(self.options())
+        self.guard_error.setText("\n".join(problems.values()))
+        self.guard_error.setVisible(bool(problems))
+        if "alert_email" in problems:
+            self.alert_email.setFocus()
+        elif problems:
+            self.monthly_limit.setFocus()
+        return not problems
+
+    def _clear_guard_error(self) -> None:
+        self.guard_error.hide()
 
     def set_options(self, options: DeployOptions) -> None:
         index = self.model.findData(options.model_id)
@@ -228,6 +273,9 @@ class DeployPanel(QWidget):
         self.model.setCurrentIndex(index)
         self.instance_type.setCurrentText(options.instance_type)
         self.max_instances.setValue(options.max_instances)
+        self.monthly_limit.setValue(options.monthly_limit)
+        if options.alert_email:
+            self.alert_email.setText(options.alert_email)
 
     def set_region(self, region: str | None) -> None:
         self.region.setText(region or "—")
@@ -252,6 +300,8 @@ class DeployPanel(QWidget):
             self.model,
             self.instance_type,
             self.max_instances,
+            self.monthly_limit,
+            self.alert_email,
         ):
             widget.setEnabled(not busy)
         self.stop_button.setVisible(busy)
@@ -263,14 +313,15 @@ class DeployPanel(QWidget):
             self.percent.setText("0 %")
 
     def _run(self, action: str) -> None:
-        if self._factory is None or self.busy:
+        if self._factory is None or self.busy or not self.check_fields():
             return
         make, options = self._factory(), self.options()
         self.log.clear()
         self._last_step = ""
         self.append_log(
             f"{'Deploying' if action == 'deploy' else 'Updating'}: {options.model_id} on "
-            f"{options.instance_type}, 0 to {options.max_instances} instances, in {self.region.text()}"
+            f"{options.instance_type}, 0 to {options.max_instances} instances, in {self.region.text()}; "
+            f"budget {options.monthly_limit:g} USD a month, alerts to {options.alert_email}"
         )
         self._start(lambda: getattr(make(), action)(options), self._succeeded)
 
