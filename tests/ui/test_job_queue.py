@@ -87,6 +87,33 @@ def test_a_cold_endpoint_says_warming_up_with_a_busy_ring_until_done(qtbot, wind
     assert not window.queue._tick.isActive()
 
 
+def test_the_warming_up_line_says_the_wait_this_deployments_cold_starts_measured(
+    qtbot, window, engine, cloud, tmp_path
+):
+    from datetime import UTC, datetime
+
+    from app.services.local_cloud.replay import Span, replay
+
+    spans = [
+        Span(datetime(2026, 11, day, 10, tzinfo=UTC).timestamp(), 20, cold_start=seconds)
+        for day, seconds in zip(range(1, 6), (300, 180, 240, 420, 200), strict=True)
+    ]
+    with engine.guard.paused():  # test set-up: a recorded history of cold starts
+        endpoint = cloud.deployment.endpoint_name
+        replay(cloud.client("cloudwatch"), cloud.cloud.scaling, region=cloud.region, endpoint=endpoint, spans=spans)
+    engine.cold(window, 600.0)
+    inference_id = _generate(qtbot, window, "a harbour in the fog")
+    qtbot.waitUntil(lambda: _job(window, inference_id).state == JobState.QUEUED, timeout=10_000)
+
+    line = "expect about 4 min (the median of this deployment's last 5 cold starts)."
+    queue = window.queue
+    index = queue.model.index(queue.model.row_of(inference_id))
+    shown = detail_text(_job(window, inference_id))
+    assert line in shown and "several minutes" not in shown
+    assert queue.view.visualRect(index).height() > ROW_MIN  # the whole line is shown, wrapped
+    assert queue.grab().save(str(tmp_path / "warming-up.png"))
+
+
 def test_escape_cancels_the_selected_job_and_delete_removes_it(qtbot, window, engine):
     engine.cold(window, 600.0)
     inference_id = _generate(qtbot, window, "a desert caravan")

@@ -216,15 +216,35 @@ def cost_report(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ColdStart:
+    """What this deployment's recorded cold starts say about the next one."""
+
+    seconds: float | None  # the median of the last `count`; None before the first or when unreadable
+    count: int = 0
+    problem: str = ""  # why the history could not be read, in words
+
+
 @lane(Lane.NETWORK)
-def expected_cold_start(connection: Connection, target: Target) -> float | None:
-    """The median of this deployment's last cold starts in seconds (None before the first, or when refused)."""
+def cold_start_estimate(connection: Connection, target: Target, last: int = 5) -> ColdStart:
+    """The median of the endpoint's last `last` cold starts, from its scaling activity history."""
     try:
         history = usage.activities(connection.client("application-autoscaling"), target.endpoint_name, VARIANT)
     except (ClientError, BotoCoreError) as exc:
-        log.info("no cold-start history for %s: %s", target.endpoint_name, error_code(exc))
-        return None
-    return usage.expected_cold_start(history)
+        code = error_code(exc)
+        log.info("no cold-start history for %s: %s", target.endpoint_name, code)
+        if code in _DENIED:
+            why = "these credentials may not read the endpoint's scaling history "
+            return ColdStart(None, problem=why + "(application-autoscaling:DescribeScalingActivities)")
+        return ColdStart(None, problem=f"its scaling history could not be read ({code})")
+    found = usage.cold_starts(history)[-last:]
+    return ColdStart(usage.expected_cold_start(history, last), len(found))
+
+
+@lane(Lane.NETWORK)
+def expected_cold_start(connection: Connection, target: Target) -> float | None:
+    """The median of this deployment's last cold starts in seconds (None before the first, or when refused)."""
+    return cold_start_estimate(connection, target).seconds
 
 
 def _now(connection: Connection, target: Target, reader: _Reader, history: list[usage.Activity], at: datetime) -> Now:

@@ -21,6 +21,7 @@ from botocore.exceptions import ConnectionError as NotConnected
 
 from app.services.cloud.aws import Connection, error_code, is_transient
 from app.services.cloud.targets import Target, endpoint_state
+from app.services.cost.report import ColdStart, cold_start_estimate
 from app.services.errors import UserError
 from app.services.fields import field_message
 from app.services.lanes import Lane, lane
@@ -47,8 +48,11 @@ log = logging.getLogger(__name__)
 
 #: The most jobs one batch may send: a 10,000-line file is refused, not sent (and billed) in one go.
 MAX_BATCH = 1000
+#: Seconds between reads of the endpoint's scaling history for the expected cold start.
+COLD_START_EVERY = 300.0
 
-WARMING_UP = "Warming up: the endpoint is starting, the first image can take several minutes."
+#: The queue's line for a job sent to an endpoint at zero instances; `warming_up` adds the expected wait.
+WARMING_UP = "Warming up: the endpoint is starting an instance"
 QUEUED = "Queued: waiting for the endpoint."
 SENDING = "Sending the jobs"
 OFFLINE = "Offline: it will be sent when the connection is back."
@@ -103,6 +107,7 @@ class JobService:
         self._said: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
         self._lock = threading.Lock()
         self._instances: tuple[float, int | None] = (0.0, None)
+        self._cold_start: tuple[float, ColdStart | None] = (0.0, None)
 
     @lane(Lane.NETWORK)
     def submit(self, request: GenerationRequest | dict[str, Any], *, retry_of: str | None = None) -> Job:
@@ -277,6 +282,8 @@ class JobService:
                 Bucket=self.target.bucket, Key=key, Body=job.request.to_json(), ContentType="application/json"
             )
             cold = self._instances_now() == 0
+            # Read before the invocation: its own scale-out must not count among the cold starts it expects.
+            queued = warming_up(self._expected_cold_start()) if cold else QUEUED
             job = self._update(job, state=JobState.INVOKING, sent_at=self._now().isoformat(), message=INVOKING)
             # One attempt only (aws.ONE_ATTEMPT): botocore would send it again after a read timeout.
             reply = self.connection.client("sagemaker-runtime").invoke_endpoint_async(
@@ -297,7 +304,7 @@ class JobService:
             state=JobState.QUEUED,
             output_location=reply.get("OutputLocation"),
             failure_location=reply.get("FailureLocation"),
-            message=WARMING_UP if cold else QUEUED,
+            message=queued,
         )
 
     def _send_failed(self, job: Job, exc: BaseException) -> Job:
@@ -336,6 +343,15 @@ class JobService:
             count = None
         self._instances = (time.monotonic(), count)
         return count
+
+    def _expected_cold_start(self) -> ColdStart:
+        """This deployment's recorded cold starts, read at most every COLD_START_EVERY seconds (on the sender's
+        worker, never the GUI thread)."""
+        stamp, estimate = self._cold_start
+        if estimate is None or time.monotonic() - stamp >= COLD_START_EVERY:
+            estimate = cold_start_estimate(self.connection, self.target)
+            self._cold_start = (time.monotonic(), estimate)
+        return estimate
 
     def waiting(self) -> list[Job]:
         """Jobs of this target recorded but never sent, and not being sent now; oldest first."""
@@ -562,3 +578,19 @@ def _were(n: int) -> str:
 
 def _them(n: int) -> str:
     return "them" if n != 1 else "it"
+
+
+def warming_up(estimate: ColdStart) -> str:
+    """The queue's line while an instance starts: the wait this deployment's cold starts measured, or why none."""
+    if estimate.seconds is not None:
+        wait = _duration(estimate.seconds)
+        if estimate.count == 1:
+            return f"{WARMING_UP}; expect about {wait} (this deployment's one recorded cold start took that long)."
+        return f"{WARMING_UP}; expect about {wait} (the median of this deployment's last {estimate.count} cold starts)."
+    if estimate.problem:
+        return f"{WARMING_UP}. How long it takes is not known: {estimate.problem}."
+    return f"{WARMING_UP}. This deployment has no recorded cold start yet, so how long it takes is not known."
+
+
+def _duration(seconds: float) -> str:
+    return f"{max(1, round(seconds))} s" if seconds < 90 else f"{round(seconds / 60)} min"

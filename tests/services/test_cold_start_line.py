@@ -1,0 +1,58 @@
+"""The queue's "warming up" line: the wait this deployment's recorded cold starts measured, or honestly none."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from app.services.jobs.service import WARMING_UP
+from app.services.local_cloud.replay import Span, replay
+from app.services.models import JobState
+from contract import GenerationRequest
+
+SMALL = {"width": 64, "height": 64}
+
+
+def _at(day: int, hour: int) -> float:
+    return datetime(2026, 11, day, hour, tzinfo=UTC).timestamp()  # days before the tests run
+
+
+def _history(cloud, cold_starts: list[float]) -> None:
+    """One scale-out from zero per cold start (begun that many seconds before its instance was in service)."""
+    spans = [Span(_at(1 + n, 10), 30, cold_start=seconds) for n, seconds in enumerate(cold_starts)]
+    replay(
+        cloud.client("cloudwatch"),
+        cloud.cloud.scaling,
+        region=cloud.region,
+        endpoint=cloud.deployment.endpoint_name,
+        spans=spans,
+    )
+
+
+def test_a_cold_endpoint_says_the_median_of_the_last_five_recorded_cold_starts(open_services, cloud):
+    _history(cloud, [900, 300, 180, 240, 420, 200])  # the oldest (15 min) is not among the last five
+    ws = open_services()
+
+    job = ws.jobs.submit(GenerationRequest("a red kite over hills", seed=7, **SMALL))
+
+    assert job.state == JobState.QUEUED
+    assert job.message == f"{WARMING_UP}; expect about 4 min (the median of this deployment's last 5 cold starts)."
+
+
+def test_one_recorded_cold_start_is_named_as_one(open_services, cloud):
+    _history(cloud, [75])
+    ws = open_services()
+
+    job = ws.jobs.submit(GenerationRequest("a lighthouse", seed=1, **SMALL))
+
+    assert job.message == f"{WARMING_UP}; expect about 75 s (this deployment's one recorded cold start took that long)."
+
+
+def test_before_any_recorded_cold_start_the_line_says_the_wait_is_not_known(open_services, cloud):
+    ws = open_services()
+
+    job = ws.jobs.submit(GenerationRequest("a lighthouse", seed=1, **SMALL))
+
+    assert job.message == (
+        f"{WARMING_UP}. This deployment has no recorded cold start yet, so how long it takes is not known."
+    )
+    assert "several minutes" not in job.message
