@@ -80,3 +80,32 @@ def test_teardown_shows_the_plan_and_deletes_only_with_yes(cloud, dirs):
     assert "[100%] Removing the rest" in err  # every line names its step and how far the whole has come
     assert stack not in stacks(cloud)
     assert bucket not in {b["Name"] for b in cloud.client("s3").list_buckets()["Buckets"]}
+
+
+def test_teardown_lists_the_budget_guard_and_leaves_none_of_it(cloud, dirs):
+    name = f"diffusion-desk-{DEPLOYMENT}-endpoint"
+    budget = {
+        "BudgetName": f"diffusion-desk-{DEPLOYMENT}-monthly",
+        "BudgetType": "COST",
+        "TimeUnit": "MONTHLY",
+        "BudgetLimit": {"Amount": 50, "Unit": "USD"},
+    }
+    alarm = {
+        "Namespace": "/aws/sagemaker/Endpoints", "MetricName": "CPUUtilization", "Statistic": "SampleCount",
+        "Period": 60, "EvaluationPeriods": 240, "Threshold": 1, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+    }  # fmt: skip
+    body = {
+        "Resources": {
+            "Budget": {"Type": "AWS::Budgets::Budget", "Properties": {"Budget": budget}},
+            "Alarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": alarm},
+        }
+    }
+    cloud.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(body))
+
+    code, _, err = run(*cloud_args(cloud), "teardown", "--deployment", DEPLOYMENT, "--yes")
+
+    assert code == 0, err
+    assert "The budget and alarms, deleted with the endpoint stack:" in err
+    assert f"• diffusion-desk-{DEPLOYMENT}-monthly" in err
+    assert cloud.client("budgets").describe_budgets(AccountId=cloud.cloud.account_id)["Budgets"] == []
+    assert cloud.client("cloudwatch").describe_alarms()["MetricAlarms"] == []
