@@ -64,7 +64,7 @@ MAY_HAVE_ARRIVED = (
     "It may have reached the endpoint before the app stopped: waiting for its result before sending it again."
 )
 REACHED = "It reached the endpoint before the app stopped: following it."
-RESENT = "Sent again: nothing of it arrived within {hours} hours of sending."
+RESENT = "Sent again: nothing of it arrived within {window} of sending."
 CANCELLED = (
     "Cancelled: this app stopped waiting. An asynchronous endpoint cannot stop a job it has "
     "accepted, so it may still run (and be billed); its images will not be downloaded."
@@ -434,13 +434,15 @@ class JobService:
             )
         sent = _parse_time(job.sent_at or job.updated_at) or self._now()
         if self._now() - sent > self.look_window():
-            return self._update(job, state=JobState.UPLOADING, message=RESENT.format(hours=self._window_hours()))
+            return self._update(job, state=JobState.UPLOADING, message=RESENT.format(window=self.window_text()))
         if job.message != MAY_HAVE_ARRIVED:
             job = self._update(job, message=MAY_HAVE_ARRIVED)
         return job
 
-    def _window_hours(self) -> str:
-        return f"{self.look_window().total_seconds() / 3600:.1f}"
+    def window_text(self) -> str:
+        """`look_window` in words: "7.0 hours", or "3 min" when under an hour and a half."""
+        seconds = self.look_window().total_seconds()
+        return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} hours"
 
     def _say_resumed(self, unsent: list[Job], found: list[Job], overdue: list[Job], waiting: list[Job]) -> None:
         """Note what resume does and why, once per change (not at every turn of the tracker)."""
@@ -453,7 +455,7 @@ class JobService:
         if overdue:
             parts.append(
                 f"Resending {_count(len(overdue))}: nothing of {_them(len(overdue))} arrived within "
-                f"{self._window_hours()} hours of sending."
+                f"{self.window_text()} of sending."
             )
         if waiting and said[1] != self._said[1]:
             parts.append(

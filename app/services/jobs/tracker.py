@@ -466,12 +466,10 @@ class JobTracker:
             )
             return self._fail(job, f"Failed: {reason}.", reason)
         sent = _parse_time(job.sent_at or job.created_at)
-        limit = self.jobs.look_window()
-        if sent and now - sent > limit:
-            hours = limit.total_seconds() / 3600
+        if sent and now - sent > self.jobs.look_window():
             return self._lose(
                 job,
-                f"no result arrived within {hours:.1f} hours of sending (its time to live and timeout), "
+                f"no result arrived within {self.jobs.window_text()} of sending (its time to live and timeout), "
                 "so the endpoint dropped it",
             )
         return None
