@@ -373,7 +373,7 @@ def _resend(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
     try:
         ids = list(args.ids)
         if args.lost:
-            workspace.tracker.step()  # what is lost is known after a look
+            workspace.tracker.refresh()  # what is lost is known after a look at the jobs and the endpoint
             lost = workspace.jobs.lost()
             ids += [job.inference_id for job in lost]
         if not ids:
@@ -399,8 +399,7 @@ def _jobs(args: argparse.Namespace, dirs: AppDirs, ui: _Console) -> int:
         ui.note(f"Not refreshed: {exc}")
         library = Library(dirs.data_dir)
     else:
-        workspace.tracker.step()
-        workspace.tracker.look_at_endpoint()  # jobs sent to an endpoint that is gone are lost
+        workspace.tracker.refresh()  # jobs sent to an endpoint that is gone are lost
         library = workspace.library
     try:
         ui.print_jobs(library.jobs(), as_json=args.json)

@@ -149,12 +149,12 @@ class JobTracker:
         while not self._stop.is_set():
             try:
                 self.step()
+                if until is not None and until():
+                    return True
+                self.look_at_endpoint()
             except Exception as exc:  # a bug or a full disk must not end tracking for good
                 log.exception("tracking step failed")
                 self._went_offline(exc)
-            if until is not None and until():
-                return True
-            self.look_at_endpoint()
             wait = self.interval()
             if deadline is not None:
                 left = deadline - time.monotonic()
@@ -164,6 +164,12 @@ class JobTracker:
             self._wake.wait(wait)
             self._wake.clear()
         return False
+
+    def refresh(self) -> list[Job]:
+        """One step and a look at the endpoint now: what a one-shot command (`jobs`, `resend --lost`) knows after."""
+        changed = self.step()
+        self._endpoint_due = 0.0
+        return changed + self.look_at_endpoint()
 
     def look_at_endpoint(self) -> list[Job]:
         """Every ENDPOINT_EVERY seconds, while someone listens or jobs are in flight: report the endpoint's state
