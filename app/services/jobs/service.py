@@ -56,6 +56,7 @@ WARMING_UP = "Warming up: the endpoint is starting an instance"
 QUEUED = "Queued: waiting for the endpoint."
 SENDING = "Sending the jobs"
 OFFLINE = "Offline: it will be sent when the connection is back."
+BUSY = "AWS is busy ({code}): it will be sent again shortly."
 INVOKING = "Sending to the endpoint…"
 NO_ANSWER = (
     "The endpoint did not answer in time, so it may have accepted the job: looking for it before sending it again."
@@ -313,7 +314,11 @@ class JobService:
             return self._update(job, message=NO_ANSWER)
         if is_transient(exc):
             log.info("job %s waits for the network: %s", job.inference_id, error_code(exc))
-            return self._update(job, state=JobState.UPLOADING, message=OFFLINE)
+            # AWS answered (throttled, 5xx): online, only busy; no answer at all is offline
+            busy = isinstance(exc, ClientError)
+            return self._update(
+                job, state=JobState.UPLOADING, message=BUSY.format(code=error_code(exc)) if busy else OFFLINE
+            )
         log.warning("job %s could not be sent: %s", job.inference_id, exc)
         return self._update(job, state=JobState.FAILED, message=self._explain(exc), failure_reason=str(exc))
 

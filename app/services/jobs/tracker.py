@@ -27,7 +27,7 @@ from app.services.cloud.aws import Connection, error_code, is_transient
 from app.services.cloud.targets import EndpointMissing, EndpointState, Target, endpoint_state
 from app.services.errors import DiskFull, UserError
 from app.services.jobs.foreign import new_message_ids
-from app.services.jobs.service import JobService
+from app.services.jobs.service import OFFLINE, JobService
 from app.services.library.store import Library, request_as_sent, unknown_fields
 from app.services.models import Job, JobState, Origin
 from contract import (
@@ -219,7 +219,7 @@ class JobTracker:
         changed = self.poll()
         if notice:
             self._status(notice, notice=True)
-        if self.online and any(job.state in (JobState.PENDING, JobState.UPLOADING) for job in resent):
+        if self.online and any(job.state == JobState.UPLOADING and job.message == OFFLINE for job in resent):
             self._went_offline(None)  # once a step: the poll's own failure has said it and backed off already
         return changed
 

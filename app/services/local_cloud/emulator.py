@@ -143,6 +143,8 @@ class AsyncEndpointEmulator:
         #: Seconds an accepted call's answer takes to come back (AWS's round trip): a client that stops within
         #: them leaves a job the endpoint runs but the client never heard of.
         self.answer_seconds = 0.0
+        #: The next calls refused as AWS refuses a caller over its request rate (ThrottlingException, nothing run).
+        self.throttle_next = 0
         self._clients = clients
         self._cond = threading.Condition()
         self._sync_lock = threading.Lock()
@@ -193,6 +195,7 @@ class AsyncEndpointEmulator:
             self.undelivered.clear()
             self.invocations.clear()
             self.answer_seconds = 0.0
+            self.throttle_next = 0
             self._later.clear()
             self._applied.clear()
             self._cond.notify_all()
@@ -269,6 +272,10 @@ class AsyncEndpointEmulator:
 
     def _invoke(self, name: str, environ: dict[str, Any], body: bytes) -> tuple[str, list, dict]:
         """Validate the call as SageMaker does, queue the invocation and answer 202 with its locations."""
+        with self._cond:
+            if self.throttle_next > 0:
+                self.throttle_next -= 1
+                raise _ApiError("400 Bad Request", "ThrottlingException", "Rate exceeded")
         header = _headers(environ)
         region = _signing_region(environ) or self.region
         input_location = _input_location(header, body)
