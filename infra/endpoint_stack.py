@@ -73,11 +73,6 @@ class EndpointStack(Stack):
                 self, f"{param}Parameter", parameter_name=ssm_name(deployment, param), string_value=value
             )
             CfnOutput(self, param, value=value)
-        # The budget's filter and Cost Explorer's billed figure find the deployment by this tag. It goes on the
-        # resources, not the stack: stack tags would make CDK Pipelines add a template configuration to the
-        # shipped pipeline's deploy action.
-        for child in self.node.children:
-            Tags.of(child).add(DEPLOYMENT_TAG, deployment)
         self.guard = None
         if config.guard.alert_email:
             self.guard = BudgetGuard(
@@ -90,6 +85,11 @@ class EndpointStack(Stack):
                 variant=VARIANT,
                 key=self.topics.key,
             )
+        # The budget's filter and Cost Explorer's billed figure find the deployment by this tag. It goes on the
+        # resources (the guard's too, hence last), not the stack: stack tags would make CDK Pipelines add a
+        # template configuration to the shipped pipeline's deploy action.
+        for child in self.node.children:
+            Tags.of(child).add(DEPLOYMENT_TAG, deployment)
 
 
 def resolved_model(scope: Construct, config: Config) -> ResolvedModel:

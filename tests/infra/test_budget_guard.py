@@ -102,8 +102,17 @@ def test_every_taggable_resource_carries_the_deployment_tag(endpoint):
         tags = resource["Properties"]["Tags"]
         pairs = tags.items() if isinstance(tags, dict) else ((t["Key"], t["Value"]) for t in tags)
         assert (DEPLOYMENT_TAG, CONFIG.deployment) in list(pairs), resource["Type"]
-    for kind in ("AWS::SageMaker::Endpoint", "AWS::S3::Bucket", "AWS::Lambda::Function"):
-        assert all("Tags" in r["Properties"] for r in resources_of(endpoint, kind).values()), kind
+    for kind in (
+        "AWS::SageMaker::Endpoint",
+        "AWS::S3::Bucket",
+        "AWS::Lambda::Function",
+        "AWS::SNS::Topic",
+        "AWS::CloudWatch::Alarm",
+    ):
+        found = resources_of(endpoint, kind)
+        assert found and all("Tags" in r["Properties"] for r in found.values()), kind
+    (budget,) = resources_of(endpoint, "AWS::Budgets::Budget").values()
+    assert {"Key": DEPLOYMENT_TAG, "Value": CONFIG.deployment} in budget["Properties"].get("ResourceTags", []), budget
 
 
 def test_without_an_alert_address_the_stack_has_no_guard(tmp_path):
