@@ -35,7 +35,7 @@ installer: $(STAMP)
 synth: $(STAMP)
 	rm -rf cdk.out && $(PY) -m infra.app cdk.out
 
-# Refresh the pre-synthesized source and pipeline templates that the app ships.
+# Refresh the pre-synthesized templates that the app ships (source, pipeline, and the sandbox's endpoint stack).
 templates: $(STAMP)
 	$(PY) -m infra.templates
 

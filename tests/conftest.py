@@ -61,10 +61,10 @@ def local_cloud() -> Any:
 
 @dataclass
 class CloudFixture:
-    """The local cloud, wiped and provisioned with the deployment "test" for one test."""
+    """The local cloud, wiped and provisioned with the deployment "test" for one test (None: an empty account)."""
 
     cloud: LocalCloud
-    deployment: LocalDeployment
+    deployment: LocalDeployment | None
 
     @property
     def endpoint_url(self) -> str:
@@ -88,6 +88,13 @@ class CloudFixture:
 def cloud(local_cloud: LocalCloud) -> CloudFixture:
     local_cloud.reset()
     return CloudFixture(local_cloud, local_cloud.provision("test"))
+
+
+@pytest.fixture
+def empty_account(local_cloud: LocalCloud) -> CloudFixture:
+    """The local cloud wiped and nothing provisioned (not even the CDK bootstrap the provisioned stack needs)."""
+    local_cloud.reset()
+    return CloudFixture(local_cloud, None)
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):

@@ -105,6 +105,9 @@ def test_the_bundle_has_the_app_resources_and_no_build_tools(built: Path) -> Non
     assert any(name.endswith("resources/icons/app.svg") for name in files)
     assert any(name.endswith("lambdas/extract_image/index.py") for name in files)
     assert any(name.endswith("resources/templates/source.template.json") for name in files)
+    # The sandbox deploys its endpoint stack from this template, its Lambda assets zipped from cloud-source/.
+    assert any(name.endswith("resources/templates/endpoint-sandbox.template.json") for name in files)
+    assert any(name.endswith("resources/templates/endpoint-sandbox.assets.json") for name in files)
     cloud_source = {name.partition("cloud-source/")[2] for name in files if "cloud-source/" in name}
     assert {"infra/config.toml", "infra/app.py", "lambdas/extract_image/index.py", "contract/keys.py"} <= cloud_source
     assert not [name for name in cloud_source if "__pycache__" in name or name.startswith("infra/tests")]

@@ -92,3 +92,11 @@ def codecommit_synthesis(tmp_path_factory):
     from infra.templates import synthesize
 
     return synthesize(replace(load_config(), source_kind="codecommit"), outdir=tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def sandbox_synthesis(tmp_path_factory):
+    """The app synthesized for the sandbox's config, whose endpoint template the local cloud ships."""
+    from infra.templates import synthesize_sandbox
+
+    return synthesize_sandbox(outdir=tmp_path_factory.mktemp("cdk.out-sandbox"))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from cfnlint.api import ManualArgs, lint
 
-from infra.templates import TEMPLATES_DIR, template_name, without_asset_hashes
+from infra.templates import SANDBOX_ASSETS, SANDBOX_TEMPLATE, TEMPLATES_DIR, template_name, without_asset_hashes
 
 #: One synthesis per session: keep every test that reads it on one xdist worker.
 pytestmark = pytest.mark.xdist_group("synthesis")
@@ -78,3 +79,23 @@ def test_shipped_templates_match_infra(synthesis, codecommit_synthesis, kind, pa
     assert without_asset_hashes(json.loads(shipped.read_text())) == fresh, (
         f"{shipped.name} is stale against infra/: run `make templates` and commit it"
     )
+
+
+def _masked(template: dict) -> str:
+    """The template as text with every asset hash masked (an edit to lambdas/ or contract/ alone changes them)."""
+    return re.sub(r"[0-9a-f]{64}", "<asset>", without_asset_hashes(template))
+
+
+def test_the_shipped_sandbox_endpoint_template_matches_infra_and_lints_clean(sandbox_synthesis):
+    shipped = TEMPLATES_DIR / SANDBOX_TEMPLATE
+    assert shipped.exists(), f"{shipped} is missing: run `make templates`"
+    template = json.loads(shipped.read_text())
+    assert _masked(template) == _masked(sandbox_synthesis.templates["endpoint"]), (
+        f"{shipped.name} is stale against infra/: run `make templates` and commit it"
+    )
+    assert _errors(shipped.read_text()) == []
+    assets = json.loads((TEMPLATES_DIR / SANDBOX_ASSETS).read_text())
+    assert sorted(a["source"]["path"] for a in assets["files"].values()) == [
+        "lambdas/extract_image",
+        "lambdas/save_message",
+    ]

@@ -50,14 +50,18 @@ def submit(cloud):
     runtime = cloud.client("sagemaker-runtime")
     s3 = cloud.client("s3")
 
-    def submit_(body: dict[str, Any] | bytes, *, endpoint: str | None = None, **invoke: Any) -> dict[str, Any]:
+    def submit_(
+        body: dict[str, Any] | bytes, *, endpoint: str | None = None, bucket: str | None = None, **invoke: Any
+    ) -> dict[str, Any]:
+        """Into the test deployment's bucket and endpoint, or another deployment's (its role reads only its own)."""
         key = request_key(new_inference_id())
         data = body if isinstance(body, bytes) else orjson.dumps(body)
-        s3.put_object(Bucket=cloud.deployment.bucket, Key=key, Body=data)
+        bucket = bucket or cloud.deployment.bucket
+        s3.put_object(Bucket=bucket, Key=key, Body=data)
         invoke.setdefault("ContentType", "application/json")
         return runtime.invoke_endpoint_async(
             EndpointName=endpoint or cloud.deployment.endpoint_name,
-            InputLocation=f"s3://{cloud.deployment.bucket}/{key}",
+            InputLocation=f"s3://{bucket}/{key}",
             **invoke,
         )
 

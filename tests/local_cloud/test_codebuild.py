@@ -244,7 +244,10 @@ def _build_model_from_stack(cloud, template: dict) -> tuple[BuildProject, str]:
     CloudFormation makes the project, its service role and that role's policies as the template says;
     the project comes back from CodeBuild as CodePipeline would run it.
     """
-    cloud.client("ssm").put_parameter(Name="/cdk-bootstrap/hnb659fds/version", Value="30", Type="String")
+    # The provisioned account is bootstrapped already (its endpoint stack came from a CDK template).
+    cloud.client("ssm").put_parameter(
+        Name="/cdk-bootstrap/hnb659fds/version", Value="30", Type="String", Overwrite=True
+    )
     cfn = cloud.client("cloudformation")
     cfn.create_stack(StackName="diffusion-desk-studio-source", TemplateBody=SOURCE)  # the pipeline imports its bucket
     cfn.create_stack(

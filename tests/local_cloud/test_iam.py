@@ -95,7 +95,16 @@ def test_an_existing_key_is_read_under_a_get_grant_alone(cloud):
 
 def test_publish_is_allowed_on_the_granted_topic_and_refused_on_another(cloud):
     deployment = cloud.deployment
-    sns = client_as(cloud, role_session(cloud, "publisher", allow("sns:Publish", deployment.success_topic_arn)), "sns")
+    # The stack's topics are encrypted with its key: a publisher needs that key too, as topic.grant_publish grants.
+    key = cloud.client("sns").get_topic_attributes(TopicArn=deployment.success_topic_arn)["Attributes"][
+        "KmsMasterKeyId"
+    ]
+    key_arn = key if key.startswith("arn:") else f"arn:aws:kms:{cloud.region}:{cloud.cloud.account_id}:key/{key}"
+    statements = (
+        allow("sns:Publish", deployment.success_topic_arn),
+        allow(["kms:GenerateDataKey*", "kms:Decrypt"], key_arn),
+    )
+    sns = client_as(cloud, role_session(cloud, "publisher", *statements), "sns")
 
     assert sns.publish(TopicArn=deployment.success_topic_arn, Message="{}")["MessageId"]
     with pytest.raises(ClientError) as refused:

@@ -70,7 +70,7 @@ def test_max_concurrent_invocations_per_instance_lets_that_many_run(cloud, inbox
     gate = Gate()
     cloud.cloud.engine = gate
     for _ in range(3):
-        submit(REQUEST, endpoint=wide.endpoint_name)
+        submit(REQUEST, endpoint=wide.endpoint_name, bucket=wide.bucket)
     gate.wait_started(2)
     assert cloud.cloud.emulator.queued(wide.endpoint_name) == 1
     gate.released.set()

@@ -82,7 +82,9 @@ def test_provisioning_again_after_another_cloud_wiped_moto_makes_the_deployment_
     urllib.request.urlopen(urllib.request.Request(f"{cloud.endpoint_url}/moto-api/reset", method="POST")).read()
     again = cloud.cloud.provision("test")
 
-    assert again == cloud.deployment
+    # A new stack: the same endpoint name, new physical names for the bucket and topics.
+    assert again.endpoint_name == cloud.deployment.endpoint_name and again.bucket != cloud.deployment.bucket
     assert (
         cloud.client("sagemaker").describe_endpoint(EndpointName=again.endpoint_name)["EndpointStatus"] == "InService"
     )
+    assert cloud.client("s3").head_bucket(Bucket=again.bucket)

@@ -187,7 +187,7 @@ TARGET_CASES = {
     "deployment name with a slash": r"'a/b' is not a deployment name",
     "bucket does not exist": r"bucket 'gone-bucket' .* does not exist",
     "bucket access denied": r"Access to the bucket .* was denied",
-    "endpoint not found": r"endpoint 'diffusion-desk-test' does not exist",
+    "endpoint not found": r"endpoint 'diffusion-desk-test-endpoint-ml-g4dn-2xlarge' does not exist",
     "real-time endpoint": r"is a real-time endpoint; Diffusion Desk needs an asynchronous one",
 }
 
@@ -222,12 +222,14 @@ def test_bad_targets_are_named(name, message, cloud, dirs):
             check_target(connection, target)
         elif name == "real-time endpoint":
             sagemaker = cloud.client("sagemaker")
+            config = sagemaker.describe_endpoint(EndpointName=deployment.endpoint_name)["EndpointConfigName"]
+            variant = sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"][0]
             sagemaker.create_endpoint_config(
                 EndpointConfigName="realtime",
                 ProductionVariants=[
                     {
                         "VariantName": "AllTraffic",
-                        "ModelName": f"{deployment.endpoint_name}-model",
+                        "ModelName": variant["ModelName"],
                         "InitialInstanceCount": 1,
                         "InstanceType": "ml.g4dn.2xlarge",
                     }

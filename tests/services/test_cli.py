@@ -171,7 +171,10 @@ def test_wait_reports_a_failed_job_and_exits_non_zero(cloud, cloud_args, dirs, t
     cloud.client("sagemaker").delete_endpoint(EndpointName=cloud.deployment.endpoint_name)
     code, out, err = run(*cloud_args, "generate", "a paper boat", "--wait", "--out", str(tmp_path / "out"))
     assert code == 1
-    assert "\tfailed\ta paper boat\tNot sent: the endpoint 'diffusion-desk-test' does not exist" in out
+    assert (
+        "\tfailed\ta paper boat\tNot sent: the endpoint 'diffusion-desk-test-endpoint-ml-g4dn-2xlarge' does not exist"
+        in out
+    )
     assert list((tmp_path / "out").iterdir()) == []
 
 

@@ -267,6 +267,12 @@ def deploy_pipeline_template(source_kind: str = "s3") -> dict:
 
 
 @pytest.fixture
+def cloud(empty_account):
+    """The deploy starts from an empty account: nothing of ours, no CDK bootstrap."""
+    return empty_account
+
+
+@pytest.fixture
 def templates(tmp_path) -> Path:
     """The app's templates, but the pipeline stack's pipeline is `deploy_pipeline_template()`."""
     folder = tmp_path / "templates"

@@ -10,7 +10,19 @@ small real pipeline of test_deployer.py (its `Pipeline` helper says what the nex
 from __future__ import annotations
 
 import pytest
-from test_deployer import MODEL, OPTIONS, PINNED, STACKS, Pipeline, deployer, messages, run, source_zip, templates  # noqa: F401  (the fixtures)
+from test_deployer import (  # noqa: F401  (the fixtures)
+    MODEL,
+    OPTIONS,
+    PINNED,
+    STACKS,
+    Pipeline,
+    cloud,
+    deployer,
+    messages,
+    run,
+    source_zip,
+    templates,
+)
 
 from app.services.deploy import bundle as deploy_bundle
 from app.services.deploy.bundle import DeployOptions

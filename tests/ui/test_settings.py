@@ -88,7 +88,7 @@ def test_a_typed_key_pair_is_tested_unstored_and_apply_keeps_it_in_the_keyring(
     connected = []
     Task(None, aws_context.connect, success=connected.append).run()
     qtbot.waitUntil(lambda: bool(connected), timeout=20_000)
-    assert connected[0].label == "123456789012 · us-east-1 · diffusion-desk-test"
+    assert connected[0].label == "123456789012 · us-east-1 · diffusion-desk-test-endpoint-ml-g4dn-2xlarge"
 
 
 def test_apply_in_the_window_connects_and_says_so(qtbot, aws_context):
@@ -105,7 +105,7 @@ def test_apply_in_the_window_connects_and_says_so(qtbot, aws_context):
     qtbot.mouseClick(panel.test_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.deployment.currentText() == "test", timeout=20_000)
     qtbot.mouseClick(dialog.apply_button, Qt.MouseButton.LeftButton)
-    label = "123456789012 · us-east-1 · diffusion-desk-test"
+    label = "123456789012 · us-east-1 · diffusion-desk-test-endpoint-ml-g4dn-2xlarge"
     qtbot.waitUntil(lambda: dialog.status.text() == f"Connected: {label}.", timeout=30_000)
     assert window.status.target.text() == label
     assert window.windowTitle() == f"Diffusion Desk — {label}"

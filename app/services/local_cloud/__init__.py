@@ -1,7 +1,7 @@
 """The local cloud: the whole AWS side of Diffusion Desk on 127.0.0.1, with real HTTP.
 
     cloud = LocalCloud().start()
-    deployment = cloud.provision("sandbox")      # bucket, topics, async endpoint, SSM parameters
+    deployment = cloud.provision("sandbox")      # the endpoint stack's template, deployed by CloudFormation
     s3 = cloud.client("s3")                      # or any boto3 client with endpoint_url=cloud.endpoint_url
     ...
     cloud.stop()

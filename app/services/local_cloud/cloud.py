@@ -7,7 +7,6 @@ rest goes to moto.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import re
@@ -15,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.request import Request, urlopen
 
@@ -32,6 +30,7 @@ from app.services.local_cloud import (
     bucket_resources,  # noqa: F401  (what moto's CloudFormation drops of a bucket)
     change_sets,  # noqa: F401  (change sets by stack, with CloudFormation's errors)
     role_resources,  # noqa: F401  (what it drops of a role)
+    sandbox_stack,
     stack_parameters,  # noqa: F401  (UsePreviousValue is the value given)
     stack_resources,
 )
@@ -42,21 +41,19 @@ from app.services.local_cloud.emulator import AsyncEndpointEmulator
 from app.services.local_cloud.engine import Engine, SandboxEngine
 from app.services.local_cloud.iam import CHECKED, Authorizer
 from app.services.local_cloud.runner import PATH_PREFIX as RUNNER_PREFIX
-from app.services.local_cloud.runner import Handler, LambdaRunner, load_lambda
+from app.services.local_cloud.runner import Handler, LambdaRunner
 from app.services.local_cloud.scaling import CHANGES as SCALING_CHANGES
-from app.services.local_cloud.scaling import DIMENSION, ScalingActivities, resource_id
+from app.services.local_cloud.scaling import ScalingActivities
 from app.services.local_cloud.scaling import operation as scaling_operation
 
 log = logging.getLogger(__name__)
 
 DUMMY_KEY = "testing"
-#: The real handlers, wired by `provision`: (function, subscribed to the error topic too).
-LAMBDAS = (("save_message", True), ("extract_image", False))
 
 
 @dataclass(frozen=True, slots=True)
 class LocalDeployment:
-    """What `provision` made; the same things a client finds through SSM."""
+    """What `provision` made: the stack's outputs, the same things a client finds through SSM."""
 
     name: str
     bucket: str
@@ -92,7 +89,6 @@ class LocalCloud:
         self._client_lock = threading.Lock()
         self._session: boto3.Session | None = None
         self._moto: Any = None
-        self._lambda_modules: dict[str, Any] = {}
         self._deployments: dict[str, LocalDeployment] = {}
         self.endpoint_url = ""
         self.emulator: AsyncEndpointEmulator | None = None
@@ -241,85 +237,35 @@ class LocalCloud:
         max_concurrent_invocations: int = 1,
         lambdas: bool = True,
     ) -> LocalDeployment:
-        """Create what the real stack creates and publish it in SSM, as the pipeline does.
+        """Deploy the endpoint stack's shipped template as `deployment`, as the pipeline deploys it (sandbox_stack.py).
 
-        With `lambdas`, the handlers in `lambdas/` (when present) are subscribed to the topics.
-        Provisioning a deployment that already exists returns it unchanged.
+        CloudFormation makes the bucket, topics, Lambdas and their subscriptions, roles, endpoint, scalable
+        target (0 to `max_instances`) and SSM parameters; the endpoint starts with no instance, ready for a
+        cold start. Without `lambdas` the stack's Lambda subscriptions are removed, for tests that deliver
+        the notifications themselves. Provisioning a deployment that already exists returns it unchanged.
         """
         known = self._deployments.get(deployment)
         if known is not None and self._endpoint_exists(known.endpoint_name):
             return known
-        safe = re.sub(r"[^a-z0-9-]", "-", deployment.lower()).strip("-") or "deployment"
-        base = f"{contract.APP_NAME}-{safe}"
-        bucket = self._create_bucket(f"{base}-{self.account_id}"[:63])
-        sns = self._internal_client("sns")
-        success = sns.create_topic(Name=f"{base}-success")["TopicArn"]
-        error = sns.create_topic(Name=f"{base}-error")["TopicArn"]
-        result = LocalDeployment(deployment, bucket, base, success, error)
-        endpoint_arn = self._create_endpoint(result, max_concurrent_invocations)
-        self._emulator_scale_in(base)
-        self._register_scaling(base)
-        self._publish(result)
-        if lambdas:
-            self._wire_lambdas(result)
+        document = sandbox_stack.template(
+            deployment, max_concurrent_invocations=max_concurrent_invocations, max_instances=self.max_instances
+        )
+        outputs = sandbox_stack.deploy(
+            self._internal_client, deployment, document, account=self.account_id, region=self.region
+        )
+        result = LocalDeployment(
+            deployment,
+            outputs[contract.BUCKET_PARAM],
+            outputs[contract.ENDPOINT_PARAM],
+            outputs[contract.SUCCESS_TOPIC_PARAM],
+            outputs[contract.ERROR_TOPIC_PARAM],
+        )
+        self._emulator_scale_in(result.endpoint_name)
+        if not lambdas:
+            self._unsubscribe_lambdas(result)
         self._deployments[deployment] = result
-        log.info("provisioned %s (%s)", deployment, endpoint_arn)
+        log.info("provisioned %s from the endpoint template (%s)", deployment, sandbox_stack.stack_name(deployment))
         return result
-
-    def _create_bucket(self, bucket: str) -> str:
-        s3 = self._internal_client("s3")
-        if self.region == "us-east-1":
-            s3.create_bucket(Bucket=bucket)
-        else:
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": self.region})
-        return bucket
-
-    def _create_endpoint(self, deployment: LocalDeployment, max_concurrent_invocations: int) -> str | None:
-        """The model, the async endpoint config writing to the bucket and notifying the topics, and the endpoint."""
-        sagemaker = self._internal_client("sagemaker")
-        base, bucket = deployment.endpoint_name, deployment.bucket
-        sagemaker.create_model(
-            ModelName=f"{base}-model",
-            ExecutionRoleArn=f"arn:aws:iam::{self.account_id}:role/{base}-sagemaker",
-            PrimaryContainer={"Image": "local-cloud/sandbox:latest", "ModelDataUrl": f"s3://{bucket}/model.tar.gz"},
-        )
-        sagemaker.create_endpoint_config(
-            EndpointConfigName=f"{base}-config",
-            ProductionVariants=[
-                {
-                    "VariantName": "AllTraffic",
-                    "ModelName": f"{base}-model",
-                    "InitialInstanceCount": 1,
-                    "InstanceType": "ml.g4dn.2xlarge",  # moto knows no g5 types,
-                    "InitialVariantWeight": 1.0,
-                }
-            ],
-            AsyncInferenceConfig={
-                "OutputConfig": {
-                    "S3OutputPath": f"s3://{bucket}/{contract.OUTPUT.rstrip('/')}",
-                    "S3FailurePath": f"s3://{bucket}/{contract.FAILURES.rstrip('/')}",
-                    "NotificationConfig": {
-                        "SuccessTopic": deployment.success_topic_arn,
-                        "ErrorTopic": deployment.error_topic_arn,
-                    },
-                },
-                "ClientConfig": {"MaxConcurrentInvocationsPerInstance": max_concurrent_invocations},
-            },
-        )
-        endpoint = sagemaker.create_endpoint(EndpointName=base, EndpointConfigName=f"{base}-config")
-        return endpoint.get("EndpointArn")
-
-    def _publish(self, deployment: LocalDeployment) -> None:
-        """The SSM parameters a client discovers the deployment by."""
-        ssm = self._internal_client("ssm")
-        for param, value in (
-            (contract.BUCKET_PARAM, deployment.bucket),
-            (contract.ENDPOINT_PARAM, deployment.endpoint_name),
-            (contract.SUCCESS_TOPIC_PARAM, deployment.success_topic_arn),
-            (contract.ERROR_TOPIC_PARAM, deployment.error_topic_arn),
-        ):
-            name = contract.ssm_name(deployment.name, param)
-            ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
 
     def _endpoint_exists(self, endpoint: str) -> bool:
         """False once moto's state was wiped, which another LocalCloud in this process may do."""
@@ -338,42 +284,13 @@ class LocalCloud:
             ],
         )
 
-    def _register_scaling(self, endpoint: str) -> None:
-        """The scalable target the stack's ScaleToZero makes: 0 to max_instances instances."""
-        self._internal_client("application-autoscaling").register_scalable_target(
-            ServiceNamespace="sagemaker",
-            ResourceId=resource_id(endpoint, "AllTraffic"),
-            ScalableDimension=DIMENSION,
-            MinCapacity=0,
-            MaxCapacity=self.max_instances,
-        )
-
-    def _wire_lambdas(self, deployment: LocalDeployment) -> None:
-        env = {contract.BUCKET_ENV: deployment.bucket}
-        for function, on_error in LAMBDAS:
-            module = self._lambda_module(function)
-            if module is None:
-                continue
-            name = f"{contract.APP_NAME}-{deployment.name}-{function.replace('_', '-')}"
-            topics = [deployment.success_topic_arn] + ([deployment.error_topic_arn] if on_error else [])
-            for topic in topics:
-                self.register_handler(topic, module.lambda_handler, env=env, function_name=name)
-
-    def _lambda_module(self, function: str) -> Any:
-        if function not in self._lambda_modules:
-            path = _lambdas_dir() / function / "index.py"
-            self._lambda_modules[function] = (
-                load_lambda(
-                    path,
-                    endpoint_url=self.endpoint_url,
-                    region=self.region,
-                    client=self._internal_client,
-                    tag=f"{self._server.server_port if self._server else 0}",
-                )
-                if path.is_file()
-                else None
-            )
-        return self._lambda_modules[function]
+    def _unsubscribe_lambdas(self, deployment: LocalDeployment) -> None:
+        sns = self._internal_client("sns")
+        for topic in (deployment.success_topic_arn, deployment.error_topic_arn):
+            for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic):
+                for subscription in page["Subscriptions"]:
+                    if subscription["Protocol"] == "lambda":
+                        sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
 
     def register_handler(self, topic_arn: str, handler: Handler, **options: Any) -> str:
         """Subscribe a handler(event, context) to a topic through the runner; returns the subscription ARN.
@@ -468,13 +385,6 @@ def _signed_for(environ: dict[str, Any]) -> str | None:
 def _signed_region(environ: dict[str, Any]) -> str | None:
     match = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
     return match[1] if match else None
-
-
-def _lambdas_dir() -> Path:
-    spec = importlib.util.find_spec("lambdas")
-    if spec and spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations)))
-    return Path(__file__).resolve().parents[3] / "lambdas"
 
 
 def _bypass_proxies() -> None:
