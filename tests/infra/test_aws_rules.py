@@ -328,17 +328,18 @@ def _run_lambdas(cloud, recorder, deployment, mp) -> None:
 
 def _run_endpoint(cloud, recorder, deployment, mp) -> None:
     """One job that completes and one that fails, through the endpoint emulator as the SageMaker role."""
-    clients = {}
+    attached = set()
+    role_client = cloud.emulator._client
 
-    def endpoint_clients(service, region=None):
-        key = (service, region or cloud.region)
-        if key not in clients:
-            client = cloud.client(service, region_name=key[1])
-            # sagemaker calls are the emulator playing the service itself, not calls of the role.
-            clients[key] = recorder.attach(client, "sagemaker") if service in ("s3", "sns") else client
-        return clients[key]
+    def endpoint_client(invocation, service):
+        """The client the endpoint makes its calls with (under the model's execution role), recorded."""
+        client = role_client(invocation, service)
+        if service in ("s3", "sns") and id(client) not in attached:
+            attached.add(id(client))
+            recorder.attach(client, "sagemaker")
+        return client
 
-    mp.setattr(cloud.emulator, "_clients", endpoint_clients)
+    mp.setattr(cloud.emulator, "_client", endpoint_client)
     s3, runtime = cloud.client("s3"), cloud.client("sagemaker-runtime")
     for number, body in enumerate((orjson.dumps(REQUEST), b"not json")):
         key = f"requests/rules-{number}.json"

@@ -50,6 +50,8 @@ class _LocalNames(Resolver):
             return f"arn:aws:sqs:{where}:{name}"
         if attribute == "Arn" and kind == "AWS::Logs::LogGroup":
             return f"arn:aws:logs:{where}:log-group:/aws/lambda/{name}:*"
+        if attribute == "Arn" and kind == "AWS::KMS::Key" and name in self.names:
+            return self.names[name]
         return super().get_att(name, attribute)
 
 
@@ -58,25 +60,34 @@ def _logical_id(template: dict, kind: str, prefix: str) -> str:
     return found
 
 
-def _local_policies(template: dict, deployment, role: str) -> list[dict]:
-    """The role's policies with the stack's bucket and topics named as the local deployment's."""
+def _local_policies(template: dict, deployment, role: str, topic_key: str | None = None) -> list[dict]:
+    """The role's policies with the stack's bucket, topics (and their key's ARN) named as the local deployment's."""
     names = {
         _logical_id(template, "AWS::S3::Bucket", "Bucket"): deployment.bucket,
         _logical_id(template, "AWS::SNS::Topic", "TopicsSuccess"): deployment.success_topic_arn,
         _logical_id(template, "AWS::SNS::Topic", "TopicsError"): deployment.error_topic_arn,
     }
+    if topic_key:
+        names[_logical_id(template, "AWS::KMS::Key", "Topics")] = topic_key
     return role_policies(template, role, _LocalNames(template, names))
+
+
+def _topic_key(cloud) -> str:
+    """The ARN of the KMS key the provisioned stack encrypts its topics with."""
+    topic = cloud.client("sns").get_topic_attributes(TopicArn=cloud.deployment.success_topic_arn)["Attributes"]
+    key = topic["KmsMasterKeyId"]
+    return key if key.startswith("arn:") else f"arn:aws:kms:{cloud.region}:{cloud.cloud.account_id}:key/{key}"
 
 
 def _extract_image_policy(template: dict, deployment) -> list[dict]:
     return _local_policies(template, deployment, _logical_id(template, "AWS::IAM::Role", "FunctionsextractimageRole"))
 
 
-def _sagemaker_policy(template: dict, deployment) -> list[dict]:
+def _sagemaker_policy(template: dict, cloud) -> list[dict]:
     """The policies of the role that the stack's SageMaker model names as its ExecutionRoleArn."""
     (model,) = resources_of(template, "AWS::SageMaker::Model").values()
     role = model["Properties"]["ExecutionRoleArn"]["Fn::GetAtt"][0]
-    return _local_policies(template, deployment, role)
+    return _local_policies(template, cloud.deployment, role, _topic_key(cloud))
 
 
 def _bucket_policy(template: dict, deployment) -> dict:
@@ -179,20 +190,18 @@ def test_without_its_put_on_images_extract_image_fails_with_access_denied(cloud,
 
 
 def _sagemaker_runs_under(cloud, documents: list[dict]) -> str:
-    """Create the role the provisioned model names as its ExecutionRoleArn, holding `documents`; returns its ARN."""
+    """The role the provisioned model names as its ExecutionRoleArn, holding only `documents`; returns its ARN."""
     sagemaker = cloud.client("sagemaker")
     endpoint = sagemaker.describe_endpoint(EndpointName=cloud.deployment.endpoint_name)
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
     name = model["ExecutionRoleArn"].rsplit("/", 1)[-1]
     iam = cloud.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    # The stack made the role with the template's policy; it gets `documents` instead.
+    for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=name, PolicyName=policy)
+    for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
     for index, document in enumerate(documents):
         iam.put_role_policy(RoleName=name, PolicyName=f"policy-{index}", PolicyDocument=json.dumps(document))
     return model["ExecutionRoleArn"]
@@ -240,7 +249,7 @@ def test_the_endpoint_notifies_under_its_synthesized_execution_role(cloud, templ
     cloud.client("s3").put_bucket_policy(
         Bucket=cloud.deployment.bucket, Policy=json.dumps(_bucket_policy(template, cloud.deployment))
     )
-    role = _sagemaker_runs_under(cloud, _sagemaker_policy(template, cloud.deployment))
+    role = _sagemaker_runs_under(cloud, _sagemaker_policy(template, cloud))
     inbox = _success_inbox(cloud)
 
     inference_id = _submit_one(cloud)
@@ -255,7 +264,7 @@ def test_the_endpoint_notifies_under_its_synthesized_execution_role(cloud, templ
 
 
 def test_without_sns_publish_the_endpoint_is_refused_and_the_job_gets_no_notification(cloud, template):
-    documents = _without(_sagemaker_policy(template, cloud.deployment), "sns:Publish")
+    documents = _without(_sagemaker_policy(template, cloud), "sns:Publish")
     role = _sagemaker_runs_under(cloud, documents)
     inbox = _success_inbox(cloud)
 
