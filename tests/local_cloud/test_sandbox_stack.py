@@ -55,6 +55,8 @@ def test_the_deployment_is_the_templates_stack_under_its_own_names(cloud):
     assert config["ProductionVariants"][0]["InstanceType"] == "ml.g4dn.2xlarge"
     model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
     assert "sandbox-engine" in model["PrimaryContainer"]["Image"]
+    tags = sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]
+    assert {"Key": contract.DEPLOYMENT_TAG, "Value": "test"} in tags
 
 
 def test_an_image_comes_back_through_the_stacks_own_functions_each_under_its_role(cloud, submit):

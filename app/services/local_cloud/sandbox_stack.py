@@ -19,7 +19,7 @@ from typing import Any
 
 from app.services.deploy.bundle import cloud_source_dir, templates_dir
 from app.services.local_cloud.stacks import Clients, bootstrap, deploy_stack, publish_assets
-from contract import ssm_name, ssm_prefix
+from contract import DEPLOYMENT_TAG, ssm_name, ssm_prefix
 
 TEMPLATE = "endpoint-sandbox.template.json"
 ASSETS = "endpoint-sandbox.assets.json"
@@ -49,6 +49,7 @@ def template(
     for resource in document["Resources"].values():
         properties = resource.get("Properties", {})
         kind = resource["Type"]
+        _retag(properties.get("Tags"), deployment)
         if kind == "AWS::SSM::Parameter":
             param = properties["Name"].rsplit("/", 1)[-1]
             properties["Name"] = ssm_name(deployment, param)
@@ -60,6 +61,15 @@ def template(
         elif kind == "AWS::ApplicationAutoScaling::ScalableTarget" and max_instances is not None:
             properties["MaxCapacity"] = max_instances
     return document
+
+
+def _retag(tags: Any, deployment: str) -> None:
+    """The deployment tag says `deployment` (a list of Key/Value pairs, or SSM's map of keys to values)."""
+    if isinstance(tags, dict) and DEPLOYMENT_TAG in tags:
+        tags[DEPLOYMENT_TAG] = deployment
+    for tag in tags if isinstance(tags, list) else ():
+        if tag.get("Key") == DEPLOYMENT_TAG:
+            tag["Value"] = deployment
 
 
 def _renamed(name: str, old_stack: str, new_stack: str) -> str:
