@@ -38,6 +38,7 @@ from typing import Any
 from urllib.request import urlopen
 
 import boto3
+import botocore.loaders
 import botocore.session
 import orjson
 from botocore.client import BaseClient
@@ -71,6 +72,9 @@ class RoleSessions:
         self._lock = threading.Lock()
         self._sessions: dict[str, boto3.Session] = {}
         self._client_cache: dict[tuple[str, str, str], BaseClient] = {}
+        # Every role's session reads botocore's service models through one loader, which keeps them once read:
+        # a session of its own would parse them again for each role (a stack's roles are new in every test).
+        self._loader = botocore.loaders.create_loader()
 
     def exists(self, role_arn: str | None) -> bool:
         """Whether the role is in the local cloud's IAM (only then does code run under it)."""
@@ -94,6 +98,7 @@ class RoleSessions:
                     mandatory_timeout=REFRESH_MARGIN // 2,
                 )
                 core = botocore.session.get_session()
+                core.register_component("data_loader", self._loader)
                 core._credentials = credentials
                 found = self._sessions[role_arn] = boto3.Session(botocore_session=core, region_name=self._region)
             return found
