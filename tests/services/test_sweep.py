@@ -240,3 +240,19 @@ def test_the_contact_sheet_has_a_block_per_z_value_and_says_which_cells_failed(o
     assert boxes[(0, 0, 1)][1] > boxes[(0, 1, 0)][3]  # the second size is a block below the first
     assert next(c for c in data["cells"] if c["status"] == "failed")["parameters"] is None
     assert 'Sweep: "x: Seed; y: Steps; z: Size"' in Image.open(path).text["parameters"]
+
+
+def test_a_lost_cell_sent_again_takes_its_place_in_the_sheet(open_services, cloud):
+    ws = open_services()
+    sweep = submit_sweep(ws.jobs, plan_sweep(BASE, [parse_axis("seed=1,2")]))
+    _finish(ws, cloud)
+    old = sweep.cells[(1, 0, 0)]
+    ws.library.update_job(old, state=JobState.LOST, message="Lost: the endpoint it was sent to no longer exists")
+
+    (new,) = ws.jobs.resend([old])
+
+    assert ws.library.get_sweep(sweep.id).cells[(1, 0, 0)] == new.inference_id
+    _finish(ws, cloud)
+    assert ws.library.get_job(new.inference_id).state == JobState.COMPLETED
+    loose = [image.inference_id for image in ws.library.images(sweeps=False)]
+    assert new.inference_id not in loose  # its image is in the sheet, not loose in the gallery

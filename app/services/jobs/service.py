@@ -502,15 +502,24 @@ class JobService:
                 self._sending.difference_update(job.inference_id for job in jobs)
             raise
         for before, new in zip(old, jobs, strict=False):
+            self._take_cell(before, new)
             if before.state == JobState.LOST:
                 self._update(before, message=f"Lost, and sent again as {new.inference_id}.")
         return self.send_many(jobs, progress, claimed=True)
+
+    def _take_cell(self, before: Job, new: Job) -> None:
+        """A sweep cell's job sent again: the new job takes the cell, so the sheet shows its image."""
+        cell = self.library.sweep_of_job(before.inference_id)
+        if cell is not None:
+            self.library.replace_sweep_cell(*cell, new)
 
     @lane(Lane.NETWORK)
     def retry(self, inference_id: str) -> Job:
         """Submit the same parameters again as a new job."""
         job = self._job(inference_id)
-        return self._send_claimed(self.record(job.request, retry_of=job.inference_id, claim=True, extra=job.extra))
+        new = self.record(job.request, retry_of=job.inference_id, claim=True, extra=job.extra)
+        self._take_cell(job, new)
+        return self._send_claimed(new)
 
     def cancel(self, inference_id: str) -> Job:
         """Stop waiting for a job. The endpoint cannot abort it; the message says so."""
