@@ -26,14 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from deploy_rehearsal import failed_builds, listing  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")]
-#: Where the rehearsal stops today: Synth, SelfMutate (the CDK CLI's change sets of the source and pipeline
-#: stacks, executed; the pipeline restarts once, as CodePipeline does after an update) and Synth again pass; then
-#: the Assets steps' `npm install -g cdk-assets@latest` gets cdk-assets 4.7.3, which reads cloud assembly schema
-#: 54 at most, while infra/requirements.txt's aws-cdk-lib 2.275.0 writes 55 (2.273.0 is the last to write 54).
-#: AWS's CodeBuild would fail the same way: the fix is in infra, not in the local cloud. With Synth installing
-#: aws-cdk-lib 2.273.0 instead, the rest passed end to end (assets, BuildModel, the endpoint's change set, one
-#: image, teardown leaving only the CDK bootstrap). Strict: the mark goes when the rehearsal passes.
-STOPS = "Assets · FileAsset: cdk-assets@latest (4.7.3) cannot read aws-cdk-lib 2.275.0's schema 55 manifests"
 
 
 def cli(cloud, *argv: str) -> tuple[int, str, str]:
@@ -52,7 +44,6 @@ def bare_cloud(local_cloud, dirs, monkeypatch):
     local_cloud.reset()
 
 
-@pytest.mark.xfail(strict=True, reason=STOPS)
 def test_deploy_on_a_bare_account_makes_images_and_teardown_leaves_it_as_it_was(bare_cloud, dirs, tmp_path):
     before = listing(bare_cloud)
 
