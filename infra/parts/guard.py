@@ -56,6 +56,8 @@ class BudgetGuard(Construct):
                 # Budgets names a user-defined cost allocation tag `user:<key>$<value>`.
                 cost_filters={"TagKeyValue": [f"user:{DEPLOYMENT_TAG}${deployment}"]},
             ),
+            # Set here: this CfnBudget is not taggable by Tags.of (its tags are ResourceTags).
+            resource_tags=[budgets.CfnBudget.ResourceTagProperty(key=DEPLOYMENT_TAG, value=deployment)],
             notifications_with_subscribers=[
                 budgets.CfnBudget.NotificationWithSubscribersProperty(
                     notification=budgets.CfnBudget.NotificationProperty(

@@ -211,7 +211,7 @@ def test_submitting_offline_keeps_the_job_and_sends_it_when_back(open_services):
         ws.connection.client(name).meta.events.unregister("before-send", unique_id="offline")
     ws.tracker.step()  # back online: the poll succeeds, then the next step resends
     ws.tracker.step()
-    assert ws.library.get_job(job.inference_id).state == JobState.QUEUED
+    assert ws.library.get_job(job.inference_id).state in (JobState.QUEUED, JobState.COMPLETED)  # sent (may be done)
 
 
 def test_the_interval_is_fast_after_a_submit_and_slow_in_long_waits(open_services, results):
