@@ -111,6 +111,8 @@ def test_a_job_an_older_app_left_uploading_is_looked_for_not_sent_again(open_ser
     with sqlite3.connect(dirs.data_dir / DATABASE_NAME) as db:
         db.execute("UPDATE jobs SET state = 'uploading'")
         db.execute("ALTER TABLE jobs DROP COLUMN sent_at")
+        db.execute("ALTER TABLE jobs DROP COLUMN lease_owner")  # added by version 4
+        db.execute("ALTER TABLE jobs DROP COLUMN lease_until")
         db.execute("PRAGMA user_version = 2")
     db.close()
     cloud.wait_idle()

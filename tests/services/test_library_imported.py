@@ -41,6 +41,8 @@ def test_a_library_from_before_marks_its_earlier_imports(tmp_path):
     with sqlite3.connect(tmp_path / "data" / DATABASE_NAME) as db:  # as version 1 left it
         db.execute("UPDATE images SET origin = 'local'")
         db.execute("ALTER TABLE jobs DROP COLUMN sent_at")  # added by version 3
+        db.execute("ALTER TABLE jobs DROP COLUMN lease_owner")  # these two by version 4
+        db.execute("ALTER TABLE jobs DROP COLUMN lease_until")
         db.execute("PRAGMA user_version = 1")
     db.close()
     with Library(tmp_path / "data") as library:

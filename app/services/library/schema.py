@@ -15,7 +15,8 @@ from contract import GenerationRequest, Parameters, RequestError
 
 #: 2: images may have origin 'imported', which version 1 cannot read.
 #: 3: jobs have `sent_at` and the states 'invoking' and 'lost'.
-SCHEMA_VERSION = 3
+#: 4: jobs have a send lease (`lease_owner`, `lease_until`), so two apps on one library never both send a job.
+SCHEMA_VERSION = 4
 #: What brings a library of an older version up to date, run once in order: {version: SQL}.
 #: (A column added by a migration is not in SCHEMA: a new library gets it from the migration too.)
 MIGRATIONS = {
@@ -24,6 +25,7 @@ MIGRATIONS = {
     # have been accepted: it is looked for before it is sent again, as an 'invoking' one is.
     3: "ALTER TABLE jobs ADD COLUMN sent_at TEXT;"
     " UPDATE jobs SET state = 'invoking', sent_at = updated_at WHERE state = 'uploading';",
+    4: "ALTER TABLE jobs ADD COLUMN lease_owner TEXT; ALTER TABLE jobs ADD COLUMN lease_until REAL;",
 }
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

@@ -116,6 +116,46 @@ class _Connection(sqlite3.Connection):
             raise _explain(exc, self.path) from exc
 
 
+def _owner_alive(owner: str) -> bool:
+    """Whether the process of a lease's owner ("<pid>:<token>") still runs on this machine (True when unsure)."""
+    pid_text = owner.partition(":")[0]
+    if not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill(pid, 0) would end the process on Windows
+        return _windows_pid_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
+
+
+def _windows_pid_alive(pid: int) -> bool:
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    kernel32.OpenProcess.restype = wintypes.HANDLE
+    kernel32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
+    kernel32.GetExitCodeProcess.argtypes = (wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD))
+    kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return ctypes.get_last_error() == 5  # type: ignore[attr-defined]  # ERROR_ACCESS_DENIED: another user's
+    try:
+        code = wintypes.DWORD()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return True
+        return code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
+
+
 def _no_room(path: Path) -> bool:
     """Whether the disk holding `path` has (next to) no room left for this user."""
     try:
@@ -315,6 +355,35 @@ class Library(SweepRecords):
                 [*values.values(), inference_id],
             )
         return self.get_job(inference_id)
+
+    def lease_send(self, inference_id: str, owner: str, now: float, until: float) -> bool:
+        """Take the job's send lease for `owner` ("<pid>:<token>") until `until` (seconds since the epoch).
+
+        Taken when nobody holds it, its lease ran out, `owner` holds it already, or its holder's process is gone;
+        False while another running app holds it (or the job is unknown). One write transaction, so of two apps
+        on one library only one can take it.
+        """
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT lease_owner, lease_until FROM jobs WHERE inference_id = ?", (inference_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            holder, expires = row["lease_owner"], row["lease_until"]
+            if holder and holder != owner and expires is not None and expires > now and _owner_alive(holder):
+                return False
+            conn.execute(
+                "UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE inference_id = ?", (owner, until, inference_id)
+            )
+            return True
+
+    def release_send(self, inference_id: str, owner: str) -> None:
+        """Give back the job's send lease, if `owner` still holds it."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE inference_id = ? AND lease_owner = ?",
+                (inference_id, owner),
+            )
 
     def get_job(self, inference_id: str) -> Job | None:
         row = self._reader.execute("SELECT * FROM jobs WHERE inference_id = ?", (inference_id,)).fetchone()
