@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import secrets
 import threading
 import time
@@ -50,6 +51,11 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 1000
 #: Seconds between reads of the endpoint's scaling history for the expected cold start.
 COLD_START_EVERY = 300.0
+#: Seconds a send lease holds a job for one app: another app on the library sends it only once that ran out
+#: (or that app's process is gone).
+SEND_LEASE = 300.0
+#: The states in which a job is sent; one another app moved past them (invoking, queued, …) is not sent again.
+SENDABLE = (JobState.PENDING, JobState.UPLOADING)
 
 #: The queue's line for a job sent to an endpoint at zero instances; `warming_up` adds the expected wait.
 WARMING_UP = "Warming up: the endpoint is starting an instance"
@@ -102,7 +108,8 @@ class JobService:
         self.max_workers = max_workers
         self.on_change = on_change
         self.clock = clock
-        self._sending: set[str] = set()
+        self._sending: set[str] = set()  # claimed in this app; the library's send lease keeps other apps off
+        self._owner = f"{os.getpid()}:{secrets.token_hex(4)}"
         self._next_look: dict[str, float] = {}  # monotonic time each INVOKING job is next looked for
         self._notice = ""
         self._said: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
@@ -261,10 +268,29 @@ class JobService:
 
     def _send_claimed(self, job: Job) -> Job:
         try:
-            return self._send(job)
+            return self._send_leased(job)
         finally:
             with self._lock:
                 self._sending.discard(job.inference_id)
+
+    def _send_leased(self, job: Job) -> Job:
+        """Send the job only under its send lease, so another app on the same library (the GUI and the CLI) never
+        sends it too; a job the other app holds, or already sent, is returned as the library has it."""
+        inference_id = job.inference_id
+        now = time.time()
+        if not self.library.lease_send(inference_id, self._owner, now, now + SEND_LEASE):
+            log.info("job %s is being sent by another app on this library; left to it", inference_id)
+            return self.library.get_job(inference_id) or job
+        try:
+            current = self.library.get_job(inference_id)  # as it is now: the other app may have sent it meanwhile
+            if current is None or current.state not in SENDABLE:
+                return current or job
+            return self._send(current)
+        finally:
+            try:
+                self.library.release_send(inference_id, self._owner)
+            except Exception:  # the send's result (or error) matters more; the lease runs out by itself
+                log.warning("job %s: its send lease could not be given back", inference_id, exc_info=True)
 
     def is_sending(self, inference_id: str) -> bool:
         with self._lock:
