@@ -128,12 +128,14 @@ def test_a_parameter_set_without_an_endpoint_name_is_refused(cloud, dirs):
 
 def test_an_endpoint_with_no_success_topic_is_refused(cloud, dirs):
     sagemaker = cloud.client("sagemaker")
+    config = sagemaker.describe_endpoint(EndpointName=cloud.deployment.endpoint_name)["EndpointConfigName"]
+    (variant,) = sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]
     sagemaker.create_endpoint_config(
         EndpointConfigName="silent-config",
         ProductionVariants=[
             {
                 "VariantName": "v",
-                "ModelName": f"{cloud.deployment.endpoint_name}-model",
+                "ModelName": variant["ModelName"],  # the deployment's own model
                 "InitialInstanceCount": 1,
                 "InstanceType": "ml.g4dn.2xlarge",
             }

@@ -108,4 +108,6 @@ def test_teardown_lists_the_budget_guard_and_leaves_none_of_it(cloud, dirs):
     assert "The budget and alarms, deleted with the endpoint stack:" in err
     assert f"• diffusion-desk-{DEPLOYMENT}-monthly" in err
     assert cloud.client("budgets").describe_budgets(AccountId=cloud.cloud.account_id)["Budgets"] == []
-    assert cloud.client("cloudwatch").describe_alarms()["MetricAlarms"] == []
+    assert (
+        cloud.client("cloudwatch").describe_alarms(AlarmNamePrefix=name)["MetricAlarms"] == []
+    )  # the sandbox's own stay

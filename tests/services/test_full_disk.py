@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from pathlib import Path
 
 import orjson
@@ -152,7 +153,8 @@ def test_waiting_on_a_full_data_disk_says_the_disk_is_full_not_offline(cloud, di
     )
     try:
         session.tracker.FAST = session.tracker.IDLE = 0.05
-        session.tracker.run(until=lambda: len(said) >= 2)
+        # A step that fails on the disk still lets the wait end (the CLI's --wait, --timeout).
+        assert session.tracker.run(until=lambda: len(said) >= 2, deadline=time.monotonic() + 60), said
         assert session.library.get_job(job["inference_id"]).state == JobState.QUEUED
     finally:
         session.close()

@@ -147,14 +147,21 @@ class JobTracker:
         The one tracking loop: the app's session runs it on a thread of its own, the CLI to wait for its jobs.
         """
         while not self._stop.is_set():
+            stepped = False
             try:
                 self.step()
-                if until is not None and until():
-                    return True
-                self.look_at_endpoint()
+                stepped = True
             except Exception as exc:  # a bug or a full disk must not end tracking for good
                 log.exception("tracking step failed")
                 self._went_offline(exc)
+            if until is not None and until():  # after a failed step too: a wait may end on what it said
+                return True
+            if stepped:
+                try:
+                    self.look_at_endpoint()
+                except Exception as exc:
+                    log.exception("looking at the endpoint failed")
+                    self._went_offline(exc)
             wait = self.interval()
             if deadline is not None:
                 left = deadline - time.monotonic()

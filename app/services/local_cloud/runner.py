@@ -61,8 +61,7 @@ REFRESH_MARGIN = 300
 class RoleSessions:
     """Temporary credentials of IAM roles, assumed through the local cloud's STS with the admin client.
 
-    `session(role_arn)` is a boto3 session whose credentials renew themselves before they expire;
-    `environment(role_arn)` is what Lambda puts in a function's environment for the same keys.
+    `session(role_arn)` is a boto3 session whose credentials renew themselves before they expire.
     """
 
     def __init__(self, clients: Callable[[str], BaseClient], endpoint_url: str | None, region: str) -> None:
@@ -114,15 +113,6 @@ class RoleSessions:
                 found = session.client(service, endpoint_url=url, region_name=key[2])
                 self._client_cache[key] = found
             return found
-
-    def environment(self, role_arn: str) -> dict[str, str]:
-        """AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN of the role's current keys."""
-        frozen = self.session(role_arn).get_credentials().get_frozen_credentials()
-        return {
-            "AWS_ACCESS_KEY_ID": frozen.access_key,
-            "AWS_SECRET_ACCESS_KEY": frozen.secret_key,
-            "AWS_SESSION_TOKEN": frozen.token or "",
-        }
 
     @property
     def assumed(self) -> set[str]:
@@ -264,9 +254,9 @@ class LambdaRunner:
     ) -> str:
         """Subscribe `handler` to the topic; returns the subscription ARN.
 
-        With `role_arn`, each call sees the role's temporary keys in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
-        and AWS_SESSION_TOKEN, as Lambda gives a function its execution role's; `roles.session(role_arn)` makes
-        the handler's clients with the same keys (see `load_lambda`'s `client`).
+        With `role_arn`, the handler makes its clients with `roles.session(role_arn)` (see `load_lambda`'s
+        `client`). The role's keys are never put in os.environ: that is the whole process's, and another
+        thread (the app under test) would read them as its own.
         """
         if role_arn is not None and self.roles is None:
             raise ValueError("this runner was made without clients to assume roles with")
@@ -366,7 +356,7 @@ class LambdaRunner:
                 return  # registered before a reset
             context = LambdaContext(function_name=reg.function_name, invoked_function_arn=arn)
             try:
-                with _environment(self._call_env(reg)):
+                with _environment(reg.env):
                     reg.handler(event, context)
             except Exception as exc:
                 if attempt + 1 < attempts:
@@ -455,8 +445,7 @@ class LambdaRunner:
             "AWS_LAMBDA_FUNCTION_NAME": function.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            **(self.roles.environment(role) if role and self.roles else {}),
-        }
+        }  # the role's keys reach the code through its module's clients: os.environ is the whole process's
         context = LambdaContext(
             function_name=function.name,
             invoked_function_arn=function.arn,
@@ -523,11 +512,6 @@ class LambdaRunner:
         log.warning("SNS could not deliver %s to %s: %s", topic_arn, function_arn, reason)
         with self._cond:
             self.refused.append(Refused(function_arn, topic_arn, reason))
-
-    def _call_env(self, reg: _Registration) -> dict[str, str] | None:
-        if reg.role_arn is None or self.roles is None:
-            return reg.env
-        return {**(reg.env or {}), **self.roles.environment(reg.role_arn)}
 
 
 def sns_event(body: Mapping[str, Any], subscription_arn: str) -> dict[str, Any]:
