@@ -103,6 +103,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Long on purpose: one table of the commands and their options, read top to bottom like `--help`.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--profile", default=argparse.SUPPRESS, help="a named AWS profile (SSO profiles too)")
     common.add_argument("--region", default=argparse.SUPPRESS, help="the AWS region of the deployment")

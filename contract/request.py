@@ -21,6 +21,16 @@ class RequestError(ValueError):
         self.field = field
 
 
+def load_body(body: bytes | str, max_bytes: int, limit: str) -> Any:
+    """A request body's JSON, or RequestError: larger than `max_bytes` (said as `limit`), or not JSON."""
+    if len(body) > max_bytes:
+        raise RequestError("request", f"is larger than {limit}")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError("request", f"is not valid JSON ({exc})") from None
+
+
 @dataclass(frozen=True, slots=True)
 class _Limit:
     low: float
@@ -96,13 +106,7 @@ class GenerationRequest:
 
     @classmethod
     def from_json(cls, body: bytes | str) -> GenerationRequest:
-        if len(body) > MAX_REQUEST_BYTES:
-            raise RequestError("request", f"is larger than {MAX_REQUEST_BYTES // 1024} KiB")
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise RequestError("request", f"is not valid JSON ({exc})") from None
-        return cls.from_dict(data)
+        return cls.from_dict(load_body(body, MAX_REQUEST_BYTES, f"{MAX_REQUEST_BYTES // 1024} KiB"))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON body the model receives (no seed key when the seed is random)."""

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import orjson
 
 from ..budget import Budget, BudgetError
+from ..images import InputImage, read_image
 from ..parameters import Parameters
-from ..request import LIMITS, RequestError, _fmt, _Limit, check_number, check_text
+from ..request import LIMITS, RequestError, _fmt, _Limit, check_number, check_text, load_body
 
 if TYPE_CHECKING:
     from ..output import ModelOutput, OutputLimits, RGBImage
@@ -174,13 +175,7 @@ class RequestFields:
 
     @classmethod
     def from_json(cls, body: bytes | str) -> Any:
-        if len(body) > cls.MAX_BYTES:
-            raise RequestError("request", f"is larger than {cls.MAX_BYTES / 1e6:.1f} MB")
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise RequestError("request", f"is not valid JSON ({exc})") from None
-        return cls.from_dict(data)
+        return cls.from_dict(load_body(body, cls.MAX_BYTES, f"{cls.MAX_BYTES / 1e6:.1f} MB"))
 
     def to_dict(self) -> dict[str, Any]:
         """The body the model receives: no key for an unset (None) value."""
@@ -188,6 +183,17 @@ class RequestFields:
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.to_dict())
+
+
+class MadeFromImage:
+    """A request made from an input image in its `image` field, read up to `MAX_IMAGE_BYTES`."""
+
+    MAX_IMAGE_BYTES: ClassVar[int]
+    image: str
+
+    @property
+    def source(self) -> InputImage:
+        return read_image("image", self.image, max_bytes=self.MAX_IMAGE_BYTES)
 
 
 def set_checked(request: Any, values: dict[str, Any]) -> None:
@@ -237,3 +243,12 @@ def count_from(value: Any, high: int, default: int = 1) -> int:
 
 
 __all__ = ["Family", "MAX_SIDE", "RequestFields", "_Limit", "_fmt"]
+
+
+def note_source_size(params: Parameters, body: Mapping[str, Any], max_bytes: int) -> None:
+    """`Source size` in the PNG text of an image made from `body`'s input image (left out if it is unreadable)."""
+    try:
+        source = read_image("image", body.get("image"), max_bytes=max_bytes)
+    except RequestError:
+        return
+    params.extra["Source size"] = f"{source.width}x{source.height}"

@@ -20,11 +20,13 @@ from ..request import LIMITS, RequestError, _Limit
 from .base import (
     MAX_SIDE,
     Family,
+    MadeFromImage,
     RequestFields,
     checked_numbers,
     checked_texts,
     common_parameters,
     count_from,
+    note_source_size,
     set_checked,
 )
 
@@ -42,9 +44,10 @@ INPAINT_LIMITS: dict[str, _Limit] = {
 
 
 @dataclass(frozen=True, slots=True)
-class InpaintRequest(RequestFields):
+class InpaintRequest(MadeFromImage, RequestFields):
     """One inpainting job: the image, the mask of what to repaint, and what to paint there."""
 
+    MAX_IMAGE_BYTES = MAX_IMAGE_BYTES
     MAX_BYTES = 2 * base64_length(MAX_IMAGE_BYTES) + 64 * 1024
     REQUIRED = ("prompt", "image", "mask_image")
 
@@ -68,10 +71,6 @@ class InpaintRequest(RequestFields):
             raise RequestError("mask_image", f"is {mask.size} pixels; it must be the image's size, {image.size}")
         if mask_coverage("mask_image", mask) == 0:
             raise RequestError("mask_image", "is empty: nothing is white, so nothing would be repainted")
-
-    @property
-    def source(self) -> InputImage:
-        return read_image("image", self.image, max_bytes=MAX_IMAGE_BYTES)
 
     @property
     def mask(self) -> InputImage:
@@ -124,11 +123,7 @@ class Inpaint(Family):
     def parameters(self, body: Mapping[str, Any], output: ModelOutput, index: int, model: str | None) -> Parameters:
         params = common_parameters(body, output, index, model)
         params.extra = {"Operation": "inpaint", **params.extra}
-        try:
-            source = read_image("image", body.get("image"), max_bytes=MAX_IMAGE_BYTES)
-            params.extra["Source size"] = f"{source.width}x{source.height}"
-        except RequestError:
-            pass
+        note_source_size(params, body, MAX_IMAGE_BYTES)
         return params
 
 

@@ -14,16 +14,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..budget import Budget
-from ..images import InputImage, base64_length, check_sides, read_image
+from ..images import base64_length, check_sides, read_image
 from ..parameters import Parameters
 from ..request import LIMITS, MAX_SEED, RequestError, _Limit
 from .base import (
     MAX_SIDE,
     Family,
+    MadeFromImage,
     RequestFields,
     checked_numbers,
     checked_texts,
     common_parameters,
+    note_source_size,
     only_one_image,
     pixels_text,
     set_checked,
@@ -47,9 +49,10 @@ UPSCALE_LIMITS: dict[str, _Limit] = {
 
 
 @dataclass(frozen=True, slots=True)
-class UpscaleRequest(RequestFields):
+class UpscaleRequest(MadeFromImage, RequestFields):
     """One ×4 upscale as the JumpStart upscaler takes it."""
 
+    MAX_IMAGE_BYTES = MAX_IMAGE_BYTES
     MAX_BYTES = base64_length(MAX_IMAGE_BYTES) + 64 * 1024
     REQUIRED = ("prompt", "image")
 
@@ -66,10 +69,6 @@ class UpscaleRequest(RequestFields):
         values |= checked_numbers(self, UPSCALE_LIMITS, optional=("seed",))
         set_checked(self, values)
         check_sides("image", self.source, *INPUT_SIDES)
-
-    @property
-    def source(self) -> InputImage:
-        return read_image("image", self.image, max_bytes=MAX_IMAGE_BYTES)
 
 
 class Upscale(Family):
@@ -126,11 +125,7 @@ class Upscale(Family):
         params.extra = {"Operation": "upscale", "Upscale by": str(SCALE), **params.extra}
         if whole(body.get("noise_level")) is not None:
             params.extra["Noise level"] = str(body["noise_level"])
-        try:
-            source = read_image("image", body.get("image"), max_bytes=MAX_IMAGE_BYTES)
-            params.extra["Source size"] = f"{source.width}x{source.height}"
-        except RequestError:
-            pass
+        note_source_size(params, body, MAX_IMAGE_BYTES)
         return params
 
 

@@ -42,6 +42,7 @@ def follow(
     timeout: float = 4 * 3600,
 ) -> Iterator[PipelineLine]:
     """Yield a line per stage or action change until the execution succeeds; PipelineFailed otherwise."""
+    # Long on purpose: one polling loop whose order of reads matters (see below); split, that order would hide.
     reported: dict[tuple[str, str], str] = {}
     deadline = time.monotonic() + timeout
     fraction = 0.0

@@ -107,6 +107,7 @@ def render(
     Sets each cell's `box` (its place in the image) and `parameters` (read from its PNG). `source` gives
     the file to draw for an image (the GUI's small sheets draw thumbnails); the parameters stay the image's own.
     """
+    # Long on purpose: one layout pass (measure labels, place cells, draw) sharing its measurements.
     sweep = sheet.sweep
     nx, ny, nz = sweep.shape
     images: dict[Position, Image.Image] = {}

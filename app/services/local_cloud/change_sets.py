@@ -97,6 +97,8 @@ def _in_review(
 
 
 def _install() -> None:
+    # Long on purpose: the three patched methods are closures over the moto originals they wrap, kept side by side
+    # so that the change-set rules (one stack, unique names, review state) read as one patch.
     if getattr(CloudFormationBackend.describe_change_set, "__local_cloud__", False):
         return
     create, execute, delete_stack = (

@@ -18,6 +18,8 @@ from moto.codebuild.models import codebuild_backends
 from moto.codepipeline.models import codepipeline_backends
 from moto.core.common_models import CloudFormationModel
 
+from .stack_resources import Typed
+
 #: Called with (account, region, pipeline name, "created" or "updated") after a stack made the change.
 PIPELINE_EVENTS: list[Callable[[str, str, str, str], None]] = []
 
@@ -70,31 +72,15 @@ def _tags(properties: dict[str, Any]) -> list[dict[str, str]]:
     return [{"key": t["Key"], "value": str(t["Value"])} for t in properties.get("Tags") or []]
 
 
-class _Named:
-    """What both resources share: named by their Name property, with one attribute for Fn::GetAtt.
+class _Named(Typed):
+    """What both resources share: named by their Name property, with one attribute for Fn::GetAtt."""
 
-    A mixin, not a base class: moto registers only the direct subclasses of CloudFormationModel.
-    """
-
-    TYPE = ""
-    ATTRIBUTE = ""
+    NAME_PROPERTY = "Name"
     name: str
 
     @property
     def physical_resource_id(self) -> str:
         return self.name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
-    @classmethod
-    def cloudformation_type(cls) -> str:
-        return cls.TYPE
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == cls.ATTRIBUTE
 
     def get_cfn_attribute(self, attribute_name: str) -> Any:
         if attribute_name == self.ATTRIBUTE:
@@ -106,12 +92,7 @@ class _Named:
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[misc]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
+        cls, original_resource: Any, new_resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
     ) -> Any:
         name = cloudformation_json["Properties"].get("Name") or original_resource.name
         return cls._updated(original_resource, name, cloudformation_json, account_id, region_name)

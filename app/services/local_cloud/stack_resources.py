@@ -66,13 +66,29 @@ def _policy(document: Any) -> str:
     return document if isinstance(document, str) else json.dumps(document)
 
 
-class _Resource:
-    """One resource a stack made: its physical id (what Ref returns) and its properties.
-
-    A mixin, not a base class: moto registers only the direct subclasses of CloudFormationModel.
-    """
+class Typed:
+    """A resource of the template type `TYPE`; a mixin, not a base class: moto registers only the direct
+    subclasses of CloudFormationModel."""
 
     TYPE = ""
+    NAME_PROPERTY = ""  # the property that names it, if any
+    ATTRIBUTE = ""  # the one attribute Fn::GetAtt reads, if any
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_PROPERTY
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return bool(cls.ATTRIBUTE) and attr == cls.ATTRIBUTE
+
+
+class _Resource(Typed):
+    """One resource a stack made: its physical id (what Ref returns) and its properties."""
 
     def __init__(self, physical_id: str, properties: dict[str, Any], account_id: str, region: str) -> None:
         self.physical_id = physical_id
@@ -83,18 +99,6 @@ class _Resource:
     @property
     def physical_resource_id(self) -> str:
         return self.physical_id
-
-    @classmethod
-    def cloudformation_type(cls) -> str:
-        return cls.TYPE
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return False
 
     def get_cfn_attribute(self, attribute_name: str) -> Any:
         raise UnformattedGetAttTemplateException()
@@ -108,12 +112,7 @@ class _Resource:
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[misc]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
+        cls, original_resource: Any, new_resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
     ) -> Any:
         original_resource.delete(account_id, region_name)
         return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)

@@ -82,6 +82,7 @@ class DeployPanel(QWidget):
 
     def _build_options(self) -> QFormLayout:
         """What to deploy: the model, the instance type and how many, the region (shown, chosen elsewhere)."""
+        # Long on purpose: one form, row by row, in the order the user reads it.
         self.model = QComboBox()
         self.model.setObjectName("deployModel")
         for label, model_id in MODELS:

@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(dirs: AppDirs, *, sandbox: bool | None, on_painted: Callable[[QWidget], None] | None = None) -> int:
     """The settings and the library are read on a worker; the window is built when they are there."""
+    # Long on purpose: the start-up is one sequence of callbacks (read, trouble screen or window, connect), each
+    # small, that reads best in the order they run.
     from app.services.session import Session
     from app.ui.shell.context import AppContext
     from app.ui.shell.tasks import Lane, Task, manager
