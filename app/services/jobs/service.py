@@ -385,13 +385,16 @@ class JobService:
         return estimate
 
     def waiting(self) -> list[Job]:
-        """Jobs of this target recorded but never sent, and not being sent now; oldest first."""
+        """Jobs of this target recorded but never sent, and not being sent now (here or by another app on this
+        library); oldest first."""
+        elsewhere = self.library.sent_elsewhere(self._owner, time.time())
         return [
             job
             for job in self.library.unfinished_jobs()
             if job.target == self.target.name
             and job.state in (JobState.PENDING, JobState.UPLOADING)
             and not self.is_sending(job.inference_id)
+            and job.inference_id not in elsewhere
         ]
 
     def look_window(self) -> timedelta:

@@ -377,6 +377,15 @@ class Library(SweepRecords):
             )
             return True
 
+    def sent_elsewhere(self, owner: str, now: float) -> set[str]:
+        """The jobs whose send lease another running app holds now: that app is sending them."""
+        rows = self._reader.execute(
+            "SELECT inference_id, lease_owner FROM jobs WHERE lease_owner IS NOT NULL AND lease_owner != ?"
+            " AND lease_until > ?",
+            (owner, now),
+        )
+        return {row["inference_id"] for row in rows if _owner_alive(row["lease_owner"])}
+
     def release_send(self, inference_id: str, owner: str) -> None:
         """Give back the job's send lease, if `owner` still holds it."""
         with self._write() as conn:
