@@ -196,6 +196,19 @@ class MadeFromImage:
         return read_image("image", self.image, max_bytes=self.MAX_IMAGE_BYTES)
 
 
+def check_fields(
+    request: Any,
+    limits: Mapping[str, _Limit],
+    *,
+    required: tuple[str, ...] = ("prompt",),
+    texts: tuple[str, ...] = (),
+    numbers: tuple[str, ...] = (),
+) -> None:
+    """Check a request's texts (`required`, optional `texts`) and numbers (`limits`, optional `numbers`), then
+    keep the checked values; RequestError names the first field that is wrong."""
+    set_checked(request, checked_texts(request, required, texts) | checked_numbers(request, limits, numbers))
+
+
 def set_checked(request: Any, values: dict[str, Any]) -> None:
     for name, value in values.items():
         object.__setattr__(request, name, value)

@@ -22,12 +22,10 @@ from .base import (
     Family,
     MadeFromImage,
     RequestFields,
-    checked_numbers,
-    checked_texts,
+    check_fields,
     common_parameters,
     count_from,
     note_source_size,
-    set_checked,
 )
 
 if TYPE_CHECKING:
@@ -61,9 +59,7 @@ class InpaintRequest(MadeFromImage, RequestFields):
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        values = checked_texts(self, optional=("negative_prompt",))
-        values |= checked_numbers(self, INPAINT_LIMITS, optional=("seed",))
-        set_checked(self, values)
+        check_fields(self, INPAINT_LIMITS, texts=("negative_prompt",), numbers=("seed",))
         image = self.source
         check_sides("image", image, *SIDES)
         mask = self.mask

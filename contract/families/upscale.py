@@ -22,13 +22,11 @@ from .base import (
     Family,
     MadeFromImage,
     RequestFields,
-    checked_numbers,
-    checked_texts,
+    check_fields,
     common_parameters,
     note_source_size,
     only_one_image,
     pixels_text,
-    set_checked,
     whole,
 )
 
@@ -65,9 +63,7 @@ class UpscaleRequest(MadeFromImage, RequestFields):
     noise_level: int = 20
 
     def __post_init__(self) -> None:
-        values = checked_texts(self, required=(), optional=("prompt", "negative_prompt"))
-        values |= checked_numbers(self, UPSCALE_LIMITS, optional=("seed",))
-        set_checked(self, values)
+        check_fields(self, UPSCALE_LIMITS, required=(), texts=("prompt", "negative_prompt"), numbers=("seed",))
         check_sides("image", self.source, *INPUT_SIDES)
 
 
