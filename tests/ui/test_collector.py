@@ -33,7 +33,8 @@ def test_garbage_made_on_a_worker_is_freed_on_the_gui_thread(qtbot, qapp):
     worker.start()
     worker.join()
 
-    qtbot.waitUntil(lambda: bool(Cyclic.freed_on), timeout=5000)
+    # The timer may first scan the whole heap (a second or more on a loaded machine): a generous bound.
+    qtbot.waitUntil(lambda: bool(Cyclic.freed_on), timeout=30000)
     assert Cyclic.freed_on == {threading.main_thread().name}
 
 

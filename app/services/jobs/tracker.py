@@ -154,7 +154,7 @@ class JobTracker:
             except Exception as exc:  # a bug or a full disk must not end tracking for good
                 log.exception("tracking step failed")
                 self._went_offline(exc)
-            if until is not None and until():  # after a failed step too: a wait may end on what it said
+            if until is not None and self._holds(until):  # after a failed step too: a wait may end on what it said
                 return True
             if stepped:
                 try:
@@ -171,6 +171,14 @@ class JobTracker:
             self._wake.wait(wait)
             self._wake.clear()
         return False
+
+    def _holds(self, until: Callable[[], bool]) -> bool:
+        try:
+            return until()
+        except Exception as exc:  # as a failed step: said, backed off, tried again
+            log.exception("the tracking loop's end condition failed")
+            self._went_offline(exc)
+            return False
 
     def refresh(self) -> list[Job]:
         """One step and a look at the endpoint now: what a one-shot command (`jobs`, `resend --lost`) knows after."""
