@@ -16,6 +16,7 @@ from pathlib import Path
 
 import urllib3
 from botocore.exceptions import ReadTimeoutError
+from finishing import finish_all
 
 from app.cli import main
 from app.services.library.store import DATABASE_NAME
@@ -24,16 +25,6 @@ from contract import GenerationRequest
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUEST = GenerationRequest("a lighthouse at dusk", seed=11, width=64, height=64)
-
-
-def _finish_all(ws, cloud, rounds=60):
-    for _ in range(rounds):
-        ws.tracker.step()
-        jobs = ws.library.jobs()
-        if all(job.state.finished for job in jobs):
-            return jobs
-        cloud.wait_idle()
-    raise AssertionError(f"still unfinished: {[(j.state.value, j.message) for j in jobs if not j.state.finished]}")
 
 
 def test_an_invoke_whose_answer_never_came_is_not_repeated_but_found(open_services, cloud):
@@ -52,7 +43,7 @@ def test_an_invoke_whose_answer_never_came_is_not_repeated_but_found(open_servic
     assert job.state == JobState.INVOKING and "did not answer" in job.message
     cloud.wait_idle()
     ws.jobs.LOOK_EVERY = 0.0
-    (done,) = _finish_all(ws, cloud)
+    (done,) = finish_all(ws, cloud)
     assert done.state == JobState.COMPLETED, done.message
     assert cloud.cloud.emulator.invocations == {job.inference_id: 1}
 
@@ -95,7 +86,7 @@ def test_a_batch_killed_mid_send_is_billed_once_per_job(open_services, cloud, di
     waiting = [job for job in ws.library.jobs() if job.state == JobState.INVOKING]
     assert all(emulator.invocations[job.inference_id] == 0 for job in waiting)  # none of those arrived
     now[0] += ws.jobs.look_window() + timedelta(seconds=1)  # after that, none ever will: send them
-    jobs = _finish_all(ws, cloud)
+    jobs = finish_all(ws, cloud)
 
     assert len(jobs) == 30 and {job.state for job in jobs} == {JobState.COMPLETED}
     assert {job.inference_id: emulator.invocations[job.inference_id] for job in jobs} == {
@@ -119,7 +110,7 @@ def test_a_job_an_older_app_left_uploading_is_looked_for_not_sent_again(open_ser
 
     second = open_services()
     assert second.library.get_job(job.inference_id).state == JobState.INVOKING
-    (done,) = _finish_all(second, cloud)
+    (done,) = finish_all(second, cloud)
     assert done.state == JobState.COMPLETED, done.message
     assert cloud.cloud.emulator.invocations == {job.inference_id: 1}
 
@@ -138,5 +129,5 @@ def test_a_throttled_send_is_busy_not_offline_and_goes_out_once_later(open_servi
     )
     ws.tracker.step()
     assert not any(text.startswith("Offline") for text in said), said
-    (done,) = _finish_all(ws, cloud)
+    (done,) = finish_all(ws, cloud)
     assert done.state == JobState.COMPLETED and cloud.cloud.emulator.invocations == {job.inference_id: 1}

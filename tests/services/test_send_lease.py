@@ -13,22 +13,13 @@ import threading
 import time
 
 import pytest
+from finishing import finish_all
 
 from app.services.library.store import Library
 from app.services.models import Job, JobState
 from contract import GenerationRequest, new_inference_id
 
 PAUSE_LIMIT = 60  # seconds a paused upload waits at most, so a broken test ends instead of hanging
-
-
-def _finish_all(ws, cloud, rounds=60):
-    for _ in range(rounds):
-        ws.tracker.step()
-        jobs = ws.library.jobs()
-        if all(job.state.finished for job in jobs):
-            return jobs
-        cloud.wait_idle()
-    raise AssertionError(f"still unfinished: {[(j.state.value, j.message) for j in jobs if not j.state.finished]}")
 
 
 def test_a_job_one_app_is_sending_is_not_sent_by_another_app_resuming(open_services, cloud):
@@ -59,7 +50,7 @@ def test_a_job_one_app_is_sending_is_not_sent_by_another_app_resuming(open_servi
 
     (jobs,) = sent
     cloud.wait_idle()
-    done = _finish_all(first, cloud)
+    done = finish_all(first, cloud)
     assert cloud.cloud.emulator.invocations == {job.inference_id: 1 for job in jobs}
     assert {job.state for job in done} == {JobState.COMPLETED}
     assert {job.state for job in jobs} == {JobState.QUEUED}  # the first app sent them
