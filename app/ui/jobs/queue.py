@@ -157,6 +157,7 @@ class JobQueue(QFrame):
         self._library_changed.setInterval(LIBRARY_CHANGED_MS)
         self._library_changed.timeout.connect(self.context.events.library_changed)
         self._pending: dict[str, Job] = {}
+        self._held: dict[str, Job] = {}  # sweep cells waiting for their sweep to be read
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FLUSH_MS)
@@ -211,6 +212,7 @@ class JobQueue(QFrame):
         """A sweep was sent: rows its cells got meanwhile (their changes came first) become its one row."""
         members = [job for job in self.model.jobs() if job.inference_id in set(sweep.cells.values())]
         members += [job for job in self._pending.values() if job.inference_id in set(sweep.cells.values())]
+        members += [self._held.pop(i) for i in list(self._held) if i in set(sweep.cells.values())]
         self.sweeps.add(sweep, members)
         for job in members:
             self.model.remove(job.inference_id)
@@ -235,7 +237,10 @@ class JobQueue(QFrame):
             return
         completed = any(j.state == JobState.COMPLETED for j in jobs)
         unseen = [j.inference_id for j in jobs if self.model.row_of(j.inference_id) < 0 and not self.sweeps.knows(j)]
-        jobs = self.sweeps.fold(jobs)
+        # A sweep's cell whose sweep is not read yet waits for it, rather than flash as a row of its own.
+        held = {j.inference_id: j for j in jobs if "Sweep cell" in j.extra and j.inference_id in unseen}
+        self._held.update(held)
+        jobs = self.sweeps.fold([j for j in jobs if j.inference_id not in held])
         self.model.update(jobs)
         self._after_change(jobs)
         if completed:
@@ -255,7 +260,15 @@ class JobQueue(QFrame):
                     found[hit[0]] = library.get_sweep(hit[0])
             return [sweep for sweep in found.values() if sweep is not None]
 
-        Task(self, read, success=lambda sweeps: [self._sweep_added(sweep) for sweep in sweeps], busy=False).run()
+        Task(self, read, success=lambda sweeps: self._sweeps_found(sweeps, inference_ids), busy=False).run()
+
+    def _sweeps_found(self, sweeps: list[Any], inference_ids: list[str]) -> None:
+        for sweep in sweeps:
+            self._sweep_added(sweep)
+        alone = [job for job in (self._held.pop(i, None) for i in inference_ids) if job is not None]
+        if alone:  # cells of no sweep the library knows: shown as they are
+            self.model.update(alone)
+            self._after_change(alone)
 
     def _after_change(self, jobs: list[Job]) -> None:
         for job in jobs:
