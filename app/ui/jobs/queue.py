@@ -210,9 +210,10 @@ class JobQueue(QFrame):
 
     def _sweep_added(self, sweep: Any) -> None:
         """A sweep was sent: rows its cells got meanwhile (their changes came first) become its one row."""
-        members = [job for job in self.model.jobs() if job.inference_id in set(sweep.cells.values())]
-        members += [job for job in self._pending.values() if job.inference_id in set(sweep.cells.values())]
-        members += [self._held.pop(i) for i in list(self._held) if i in set(sweep.cells.values())]
+        cells = set(sweep.cells.values())
+        members = [job for job in self.model.jobs() if job.inference_id in cells]
+        members += [job for job in self._pending.values() if job.inference_id in cells]
+        members += [self._held.pop(i) for i in list(self._held) if i in cells]
         self.sweeps.add(sweep, members)
         for job in members:
             self.model.remove(job.inference_id)
