@@ -33,6 +33,10 @@ BUCKET_PARAM = "bucketName"
 ENDPOINT_PARAM = "endpointName"
 SUCCESS_TOPIC_PARAM = "successTopicArn"
 ERROR_TOPIC_PARAM = "errorTopicArn"
+#: The model family (contract.families) of the main endpoint's model; absent means text to image.
+FAMILY_PARAM = "endpointFamily"
+#: The endpoint of each companion model a deployment may have, by its family's name.
+COMPANION_PARAMS: dict[str, str] = {"upscale": "upscaleEndpointName", "inpaint": "inpaintEndpointName"}
 #: Written by the pipeline's model build step, read by the endpoint stack at deploy time.
 MODEL_IMAGE_PARAM = "modelImageUri"
 MODEL_DATA_PARAM = "modelDataUrl"

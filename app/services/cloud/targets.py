@@ -15,8 +15,10 @@ from app.services.settings import AppDirs, Settings, load_settings, save_setting
 from contract import (
     APP_NAME,
     BUCKET_PARAM,
+    COMPANION_PARAMS,
     ENDPOINT_PARAM,
     ERROR_TOPIC_PARAM,
+    FAMILY_PARAM,
     GUIDANCE_APP_NAME,
     SUCCESS_TOPIC_PARAM,
     Budget,
@@ -49,6 +51,8 @@ class Target:
     app: str = APP_NAME  # GUIDANCE_APP_NAME for a stack made with the AWS guidance
     instance_type: str = ""  # the endpoint's, e.g. "ml.g5.xlarge"; "" when unknown (no GPU budget applies)
     family: str = TEXT_TO_IMAGE.name  # the model family of the endpoint's model (contract.families)
+    #: The companion endpoints (×4 upscaler, inpainting) by family name, as the SSM parameters name them.
+    companions: dict[str, str] = field(default_factory=dict)
 
     @property
     def model_family(self) -> Family:
@@ -57,6 +61,22 @@ class Target:
             return family_named(self.family)
         except KeyError:
             return TEXT_TO_IMAGE
+
+    def endpoint_for(self, family: str) -> str:
+        """The endpoint that serves `family`'s requests: the main one, or a companion; UserError when the
+        deployment has no model of that family."""
+        if family == self.family:
+            return self.endpoint_name
+        if family in self.companions:
+            return self.companions[family]
+        try:
+            label = family_named(family).label
+        except KeyError:
+            label = family
+        raise UserError(
+            f"The deployment {self.deployment or self.name!r} has no {label} model.",
+            hint="Deploy it with that companion model in Settings → Deploy, or choose another deployment.",
+        )
 
     @property
     def budget(self) -> Budget | None:
@@ -155,7 +175,9 @@ def load_target(connection: Connection, deployment: str, *, app: str = APP_NAME,
     except ValueError as exc:
         raise UserError(f"{deployment!r} is not a deployment name: {exc}.") from None
     wanted = [
-        ssm_name(deployment, p, app) for p in (BUCKET_PARAM, ENDPOINT_PARAM, SUCCESS_TOPIC_PARAM, ERROR_TOPIC_PARAM)
+        ssm_name(deployment, p, app)
+        for p in (BUCKET_PARAM, ENDPOINT_PARAM, SUCCESS_TOPIC_PARAM, ERROR_TOPIC_PARAM, FAMILY_PARAM)
+        + tuple(COMPANION_PARAMS.values())
     ]
     try:
         reply = connection.client("ssm").get_parameters(Names=wanted)
@@ -177,6 +199,8 @@ def load_target(connection: Connection, deployment: str, *, app: str = APP_NAME,
         endpoint_url=connection.endpoint_url,
         deployment=deployment,
         app=app,
+        family=values.get(FAMILY_PARAM) or TEXT_TO_IMAGE.name,
+        companions={family: values[p] for family, p in COMPANION_PARAMS.items() if values.get(p)},
     )
     return with_instance_type(connection, target)
 
