@@ -7,7 +7,8 @@ import tomllib
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 
-from contract import ssm_prefix
+from contract import COMPANION_PARAMS, ssm_prefix
+from contract.families import TEXT_TO_IMAGE, family_for_model
 
 CONFIG_PATH = Path(__file__).with_name("config.toml")
 SOURCE_KINDS = ("s3", "codecommit")
@@ -18,6 +19,8 @@ NODE_VERSIONS = ("22", "24")
 MAX_IN_SERVICE_HOURS = 24
 #: One address: no spaces, one @, a dotted domain (what AWS Budgets and SNS e-mail subscriptions take).
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+#: The companion models a deployment may add beside its main one, by family name (`[companions.<family>]`).
+COMPANION_FAMILIES = tuple(COMPANION_PARAMS)
 
 
 class ConfigError(ValueError):
@@ -122,6 +125,14 @@ class Config:
     function: LambdaConfig
     build: BuildConfig
     guard: GuardConfig = field(default_factory=GuardConfig)
+    #: The companion models deployed beside the main one (each its own endpoint), by family name.
+    companions: dict[str, ModelConfig] = field(default_factory=dict)
+
+    @property
+    def family(self) -> str:
+        """The main model's family name (contract.families); a model the app does not know counts as text to image."""
+        family = family_for_model(self.model.id)
+        return family.name if family else TEXT_TO_IMAGE.name
 
     def stack_name(self, part: str) -> str:
         """`diffusion-desk-<deployment>-<part>`: the CloudFormation name of one stack."""
@@ -158,6 +169,7 @@ def parse_config(data: dict) -> Config:
             build=_section(data, "build", BuildConfig),
             # A config.toml saved before the guard existed has no [guard]: it loads with the defaults.
             guard=_section(data, "guard", GuardConfig) if "guard" in data else GuardConfig(),
+            companions=_companions(data.get("companions", {})),
         )
     except KeyError as missing:
         raise ConfigError(f"config.toml is missing the key {missing}") from None
@@ -178,7 +190,48 @@ def parse_config(data: dict) -> Config:
     if config.build.part_size_mb < 5:
         raise ConfigError("config.toml [build] part_size_mb must be at least 5 (the S3 minimum)")
     _check_guard(config.guard)
+    _check_models(config)
     return config
+
+
+def _companions(tables) -> dict[str, ModelConfig]:
+    """The `[companions.<family>]` tables: each one present is a companion endpoint to deploy."""
+    if not isinstance(tables, dict):
+        raise ConfigError("config.toml companions must be tables: [companions.upscale], [companions.inpaint]")
+    unknown = sorted(set(tables) - set(COMPANION_FAMILIES))
+    if unknown:
+        raise ConfigError(
+            f"config.toml [companions.{unknown[0]}] is no companion model; use one of {', '.join(COMPANION_FAMILIES)}"
+        )
+    return {
+        family: _section(tables, family, ModelConfig, key_prefix="companions.")
+        for family in COMPANION_FAMILIES
+        if family in tables
+    }
+
+
+def _check_models(config: Config) -> None:
+    """Each model's table holds strings, and each companion's model is of that companion's family."""
+    tables = {"model": config.model, **{f"companions.{name}": model for name, model in config.companions.items()}}
+    for table, model in tables.items():
+        for key in ("id", "version", "instance_type"):
+            if not isinstance(getattr(model, key), str) or not getattr(model, key):
+                raise ConfigError(f"config.toml [{table}] {key} must be a non-empty string")
+        if not isinstance(model.environment, dict) or not all(
+            isinstance(value, str) for value in model.environment.values()
+        ):
+            raise ConfigError(f"config.toml [{table}.environment] must map names to strings")
+    main = family_for_model(config.model.id)
+    if main is not None and main.name in COMPANION_FAMILIES:
+        raise ConfigError(
+            f"config.toml [model] id {config.model.id} is a companion model ({main.label}): the main model makes "
+            f"images from a prompt, so put it under [companions.{main.name}]"
+        )
+    for name, model in config.companions.items():
+        family = family_for_model(model.id)
+        if family is None or family.name != name:
+            what = f"a {family.name} model" if family else "no model the app knows"
+            raise ConfigError(f"config.toml [companions.{name}] id {model.id} is {what}, not a {name} model")
 
 
 def _check_guard(guard: GuardConfig) -> None:

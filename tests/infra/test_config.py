@@ -62,3 +62,69 @@ def test_a_config_saved_before_the_guard_loads_with_its_defaults():
     guard = parse_config(data).guard
 
     assert (guard.monthly_limit, guard.alert_email, guard.in_service_hours) == (50.0, "", 4)
+
+
+UPSCALER = "model-upscaling-stabilityai-stable-diffusion-x4-upscaler-fp16"
+INPAINTER = "model-inpainting-stabilityai-stable-diffusion-2-inpainting-fp16"
+
+
+def _companion(model_id: str, **extra) -> dict:
+    return {"id": model_id, "version": "2.0.0", "instance_type": "ml.g5.xlarge", **extra}
+
+
+def test_the_shipped_config_deploys_no_companion_and_its_examples_load_when_uncommented():
+    assert load_config().companions == {}
+    text = CONFIG_PATH.read_text()
+    example = text[text.index("# [companions.upscale]") :]
+    uncommented = "\n".join(line.removeprefix("# ") for line in example.splitlines() if not line.startswith("# #"))
+
+    companions = parse_config(tomllib.loads(text + "\n" + uncommented)).companions
+
+    assert {name: model.id for name, model in companions.items()} == {"upscale": UPSCALER, "inpaint": INPAINTER}
+    assert companions["upscale"].instance_type == "ml.g5.xlarge" and companions["inpaint"].environment == {}
+
+
+def test_each_companion_table_is_a_model_of_its_family():
+    data = _data()
+    data["companions"] = {"upscale": _companion(UPSCALER), "inpaint": _companion(INPAINTER, environment={"A": "1"})}
+
+    config = parse_config(data)
+
+    assert config.companions["upscale"].id == UPSCALER
+    assert config.companions["inpaint"].environment == {"A": "1"}
+    assert config.family == "text-to-image"
+
+
+@pytest.mark.parametrize(
+    ("companions", "named"),
+    [
+        ({"outpaint": _companion(INPAINTER)}, "[companions.outpaint]"),
+        ({"upscale": _companion(INPAINTER)}, "[companions.upscale] id"),
+        ({"inpaint": _companion("model-txt2img-stabilityai-stable-diffusion-v2-1-base")}, "[companions.inpaint] id"),
+        ({"inpaint": _companion("model-some-other-thing")}, "[companions.inpaint] id"),
+        ({"upscale": {"id": UPSCALER, "version": "2.0.0"}}, "[companions.upscale] is missing: instance_type"),
+        ({"upscale": _companion(UPSCALER, colour="blue")}, "[companions.upscale] has unknown keys: colour"),
+        ({"upscale": _companion(UPSCALER, version=2)}, "[companions.upscale] version"),
+        ({"upscale": _companion(UPSCALER, environment={"A": 1})}, "[companions.upscale.environment]"),
+        ({"upscale": "yes"}, "[companions.upscale]"),
+        ("upscale", "companions"),
+    ],
+)
+def test_a_bad_companion_is_refused_naming_its_table_and_key(companions, named):
+    data = _data()
+    data["companions"] = companions
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        parse_config(data)
+
+
+def test_a_companion_model_cannot_be_the_main_model():
+    data = _data()
+    data["model"]["id"] = UPSCALER
+    with pytest.raises(ConfigError, match=re.escape("[companions.upscale]")):
+        parse_config(data)
+
+
+def test_the_main_models_family_is_read_from_its_id():
+    data = _data()
+    data["model"]["id"] = "model-imagegeneration-stabilityai-stable-diffusion-xl-base-1-0"
+    assert parse_config(data).family == "sdxl"
