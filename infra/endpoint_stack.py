@@ -1,4 +1,5 @@
-"""The application stack: bucket, topics, Lambdas, async endpoint, scaling and SSM discovery."""
+"""The application stack: bucket, topics, Lambdas, async endpoints (the main model's and each companion's), scaling
+and SSM discovery."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from constructs import Construct
 
 from contract import (
     BUCKET_PARAM,
+    COMPANION_PARAMS,
     DEPLOYMENT_TAG,
     ENDPOINT_PARAM,
     ERROR_TOPIC_PARAM,
     FAILURES,
+    FAMILY_PARAM,
     OUTPUT,
     REQUESTS,
     SUCCESS_TOPIC_PARAM,
@@ -62,11 +65,37 @@ class EndpointStack(Stack):
         self.scaling = ScaleToZero(
             self, "Scaling", endpoint_name=self.endpoint.endpoint_name, variant=VARIANT, config=config.endpoint
         )
+        # Each companion model is an endpoint of its own, scaling to zero on its own, on the same bucket and topics.
+        self.companions: dict[str, AsyncEndpoint] = {}
+        self.companion_scaling: dict[str, ScaleToZero] = {}
+        for family, model in config.companions.items():
+            companion = resolved.companions[family]
+            prefix = family.capitalize()
+            self.companions[family] = AsyncEndpoint(
+                self,
+                f"{prefix}Async",
+                endpoint_io=endpoint_io,
+                image_uri=companion.image_uri,
+                model_data_url=companion.model_data_url,
+                environment={**companion.environment, **config.model.environment, **model.environment},
+                model=model,
+                endpoint=config.endpoint,
+                companion=family,
+            )
+            self.companion_scaling[family] = ScaleToZero(
+                self,
+                f"{prefix}Scaling",
+                endpoint_name=self.companions[family].endpoint_name,
+                variant=VARIANT,
+                config=config.endpoint,
+            )
         discovery = {
             BUCKET_PARAM: self.bucket.bucket_name,
             ENDPOINT_PARAM: self.endpoint.endpoint_name,
+            FAMILY_PARAM: config.family,
             SUCCESS_TOPIC_PARAM: self.topics.success.topic_arn,
             ERROR_TOPIC_PARAM: self.topics.error.topic_arn,
+            **{COMPANION_PARAMS[family]: endpoint.endpoint_name for family, endpoint in self.companions.items()},
         }
         for param, value in discovery.items():
             ssm.StringParameter(
@@ -84,6 +113,7 @@ class EndpointStack(Stack):
                 endpoint_name=self.endpoint.endpoint_name,
                 variant=VARIANT,
                 key=self.topics.key,
+                companions={family: endpoint.endpoint_name for family, endpoint in self.companions.items()},
             )
         # The budget's filter and Cost Explorer's billed figure find the deployment by this tag. It goes on the
         # resources (the guard's too, hence last), not the stack: stack tags would make CDK Pipelines add a
@@ -93,7 +123,8 @@ class EndpointStack(Stack):
 
 
 def resolved_model(scope: Construct, config: Config) -> ResolvedModel:
-    """The model that the Synth step resolved (context RESOLVED_MODEL_CONTEXT names its file), as plain values.
+    """The models that the Synth step resolved (context RESOLVED_MODEL_CONTEXT names its file), as plain values:
+    the main model, carrying each companion model of config.toml under `companions`.
 
     Without that context (a developer's `make synth`, the tests) the values are a placeholder that
     cannot deploy; inside CodeBuild the context is required, so a pipeline never ships the placeholder.
@@ -101,15 +132,29 @@ def resolved_model(scope: Construct, config: Config) -> ResolvedModel:
     path = scope.node.try_get_context(RESOLVED_MODEL_CONTEXT)
     if path:
         resolved = ResolvedModel.read(path)
-        if resolved.model_id != config.model.id or resolved.instance_type != config.model.instance_type:
-            raise ValueError(
-                f"{path} resolved {resolved.model_id} on {resolved.instance_type}, but config.toml asks for "
-                f"{config.model.id} on {config.model.instance_type}: resolve again"
-            )
+        wanted = {"[model]": (config.model, resolved)}
+        wanted |= {
+            f"[companions.{family}]": (model, resolved.companions.get(family))
+            for family, model in config.companions.items()
+        }
+        for table, (model, found) in wanted.items():
+            if found is None:
+                raise ValueError(f"{path} resolved no model for config.toml's {table} ({model.id}): resolve again")
+            if found.model_id != model.id or found.instance_type != model.instance_type:
+                raise ValueError(
+                    f"{path} resolved {found.model_id} on {found.instance_type}, but config.toml's {table} asks "
+                    f"for {model.id} on {model.instance_type}: resolve again"
+                )
         return resolved
     if os.environ.get("CODEBUILD_BUILD_ID"):
         raise ValueError(f"In the pipeline, synthesis needs --context {RESOLVED_MODEL_CONTEXT}=<resolved-model file>")
-    return ResolvedModel.placeholder(config.model.id, config.region, config.model.instance_type)
+    main = ResolvedModel.placeholder(config.model.id, config.region, config.model.instance_type)
+    return main.with_companions(
+        {
+            family: ResolvedModel.placeholder(model.id, config.region, model.instance_type)
+            for family, model in config.companions.items()
+        }
+    )
 
 
 def _expiry_rules(days: int, versioned: bool) -> list[s3.LifecycleRule]:

@@ -105,18 +105,23 @@ def sandbox_config(base: Config) -> Config:
 
 
 def sandbox_model(config: Config) -> ResolvedModel:
-    """The model the sandbox's endpoint names; no model build step runs for it (the engine needs no model data)."""
-    return ResolvedModel(
-        model_id=config.model.id,
-        version=config.model.version,
-        region=config.region,
-        instance_type=config.model.instance_type,
-        image_uri=SANDBOX_IMAGE,
-        model_data_url=SANDBOX_MODEL_DATA,
-        environment={},
-        model_source="",
-        script_source=None,
-    )
+    """The models the sandbox's endpoints name (its companions' too); no model build step runs for them (the engine
+    needs no model data and serves every family)."""
+
+    def named(model) -> ResolvedModel:
+        return ResolvedModel(
+            model_id=model.id,
+            version=model.version,
+            region=config.region,
+            instance_type=model.instance_type,
+            image_uri=SANDBOX_IMAGE,
+            model_data_url=SANDBOX_MODEL_DATA,
+            environment={},
+            model_source="",
+            script_source=None,
+        )
+
+    return named(config.model).with_companions({family: named(m) for family, m in config.companions.items()})
 
 
 def synthesize_sandbox(base: Config | None = None, outdir: Path | str | None = None) -> Synthesis:

@@ -3,7 +3,9 @@
 `python -m infra.model_build.resolve --config infra/config.toml --bucket <model bucket> --out <file>`
 runs in the pipeline's Synth step before `cdk synth`: it writes the image URI, the repackaged
 model's destination and the container environment as plain values to a JSON file, which the CDK
-app reads (context key RESOLVED_MODEL_CONTEXT) and the model build step repackages into.
+app reads (context key RESOLVED_MODEL_CONTEXT) and the model build step repackages into. The main
+model's file carries each companion model's resolution (config.toml's `[companions.<family>]`) under
+`companions`, each with its own destination.
 
 Uses sagemaker-core's own resolution (`sagemaker.core.image_uris`, `model_uris`, `script_uris`,
 `environment_variables`). It reads JumpStart's metadata from S3, or from local files when both
@@ -18,7 +20,7 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from contract import S3Location
@@ -102,10 +104,19 @@ class ResolvedModel:
     environment: dict[str, str]
     model_source: str
     script_source: str | None
+    #: The companion models resolved with the main one, by family name (only on the main model's resolution).
+    companions: dict[str, ResolvedModel] = field(default_factory=dict)
 
     @property
     def destination(self) -> S3Location:
         return S3Location.parse(self.model_data_url)
+
+    def every_model(self) -> tuple[ResolvedModel, ...]:
+        """This model, then each companion's, as the model build step packs them."""
+        return (self, *self.companions.values())
+
+    def with_companions(self, companions: dict[str, ResolvedModel]) -> ResolvedModel:
+        return replace(self, companions=dict(companions))
 
     def write(self, path: Path | str) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=1, sort_keys=True) + "\n")
@@ -113,9 +124,14 @@ class ResolvedModel:
     @classmethod
     def read(cls, path: Path | str) -> ResolvedModel:
         try:
-            return cls(**json.loads(Path(path).read_text()))
-        except (OSError, ValueError, TypeError) as bad:
+            return cls._from_dict(json.loads(Path(path).read_text()))
+        except (OSError, ValueError, TypeError, AttributeError) as bad:
             raise ValueError(f"{path} is not a resolved-model file of infra.model_build.resolve: {bad}") from None
+
+    @classmethod
+    def _from_dict(cls, data: dict) -> ResolvedModel:
+        companions = {name: cls._from_dict(value) for name, value in data.pop("companions", {}).items()}
+        return cls(**data, companions=companions)
 
     @classmethod
     def placeholder(cls, model_id: str, region: str, instance_type: str) -> ResolvedModel:
@@ -162,15 +178,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = load_config(args.config) if args.config else load_config()
     region = args.region or os.environ.get("AWS_REGION") or config.region
-    model = config.model
-    resolved = resolve_model(model.id, model.version, region, model.instance_type, args.bucket)
+    resolved = resolve_config(config, region, args.bucket)
     resolved.write(args.out)
-    print(
-        json.dumps(
-            {"image_uri": resolved.image_uri, "model_data_url": resolved.model_data_url, "version": resolved.version}
-        )
-    )
+    for name, model in {"model": resolved, **resolved.companions}.items():
+        said = {"image_uri": model.image_uri, "model_data_url": model.model_data_url, "version": model.version}
+        print(json.dumps({"resolved": name, "model_id": model.model_id, **said}))
     return 0
+
+
+def resolve_config(config, region: str, bucket: str) -> ResolvedModel:
+    """The main model of `config` (an infra.config.Config) resolved, carrying each companion model's resolution."""
+    model = config.model
+    companions = {
+        name: resolve_model(companion.id, companion.version, region, companion.instance_type, bucket)
+        for name, companion in config.companions.items()
+    }
+    main = resolve_model(model.id, model.version, region, model.instance_type, bucket)
+    return main.with_companions(companions)
 
 
 if __name__ == "__main__":

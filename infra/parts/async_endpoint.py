@@ -40,7 +40,9 @@ class AsyncEndpoint(Construct):
         environment: dict[str, str],
         model: ModelConfig,
         endpoint: EndpointConfig,
+        companion: str | None = None,
     ) -> None:
+        """`companion` (a family name) names a companion model's endpoint apart from the main one's."""
         super().__init__(scope, construct_id)
         bucket, topics = endpoint_io.bucket, endpoint_io.topics
         self.role = self._role(bucket, topics, image_uri, model_data_url)
@@ -83,7 +85,7 @@ class AsyncEndpoint(Construct):
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",
-            endpoint_name=endpoint_name(Stack.of(self).stack_name, model.instance_type),
+            endpoint_name=endpoint_name(Stack.of(self).stack_name, model.instance_type, companion),
             endpoint_config_name=self.config.attr_endpoint_config_name,
         )
 
@@ -148,15 +150,17 @@ class AsyncEndpoint(Construct):
         return role
 
 
-def endpoint_name(stack_name: str, instance_type: str) -> str:
-    """The endpoint's name, from its stack and its instance type (at most 63 characters).
+def endpoint_name(stack_name: str, instance_type: str, companion: str | None = None) -> str:
+    """The endpoint's name, from its stack, its companion family if any, and its instance type (at most 63 characters).
 
     AWS refuses to change in place the instance type of a variant registered for auto scaling; a
     name that changes with the instance type makes CloudFormation replace the endpoint instead.
+    A companion's endpoint (`<stack>-upscale-<type>`) never shares the main one's name, on any instance type.
     """
     if Token.is_unresolved(stack_name):
         raise ValueError("the endpoint stack needs a concrete stack_name to name its endpoint")
-    name = re.sub(r"[^A-Za-z0-9]+", "-", f"{stack_name}-{instance_type}").strip("-")
+    parts = (stack_name, companion, instance_type) if companion else (stack_name, instance_type)
+    name = re.sub(r"[^A-Za-z0-9]+", "-", "-".join(parts)).strip("-")
     if len(name) > _NAME_MAX:
         digest = hashlib.sha256(name.encode()).hexdigest()[:8]
         name = f"{name[: _NAME_MAX - len(digest) - 1].rstrip('-')}-{digest}"

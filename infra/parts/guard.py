@@ -6,6 +6,8 @@ deletes a budget it created along with its notifications).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_budgets as budgets
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -26,7 +28,7 @@ HOST_NAMESPACE = "/aws/sagemaker/Endpoints"
 
 
 class BudgetGuard(Construct):
-    """An AWS Budgets COST budget (monthly, filtered by `DEPLOYMENT_TAG`) and the `InServiceTooLong` alarm.
+    """An AWS Budgets COST budget (monthly, filtered by `DEPLOYMENT_TAG`) and each endpoint's `InServiceTooLong` alarm.
 
     The budget counts only what carries the tag, and only once the tag is activated as a cost allocation
     tag in the Billing console (AWS offers it there a day after tagged resources first cost something).
@@ -43,7 +45,9 @@ class BudgetGuard(Construct):
         endpoint_name: str,
         variant: str,
         key: kms.IKey,
+        companions: Mapping[str, str] | None = None,
     ) -> None:
+        companions = companions or {}
         super().__init__(scope, construct_id)
         self.budget = budgets.CfnBudget(
             self,
@@ -76,13 +80,45 @@ class BudgetGuard(Construct):
         self.topic = sns.Topic(self, "Alerts", master_key=key, enforce_ssl=True)
         # AWS asks the address to confirm this subscription by e-mail before it delivers anything.
         self.topic.add_subscription(subscriptions.EmailSubscription(guard.alert_email))
-        hours = guard.in_service_hours
+        self.alarm = self._in_service_alarm("InServiceTooLong", endpoint_name, variant, guard.in_service_hours)
+        #: The same alarm on each companion endpoint (by family name): each one bills on its own.
+        self.companion_alarms = {
+            family: self._in_service_alarm(
+                f"{family.capitalize()}InServiceTooLong", name, variant, guard.in_service_hours
+            )
+            for family, name in companions.items()
+        }
+        alarm_arns = [alarm.alarm_arn for alarm in (self.alarm, *self.companion_alarms.values())]
+        # enforce_ssl gives the topic a policy of its own, which replaces SNS's default: CloudWatch needs its
+        # grant, for these alarms only, and the topic's key must let CloudWatch encrypt what it publishes.
+        cloudwatch_principal = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["sns:Publish"],
+                principals=[cloudwatch_principal],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": alarm_arns[0] if len(alarm_arns) == 1 else alarm_arns},
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                },
+            )
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                principals=[cloudwatch_principal],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
+
+    def _in_service_alarm(self, construct_id: str, endpoint_name: str, variant: str, hours: int) -> cloudwatch.Alarm:
         # An instance in service sends one CPUUtilization sample a minute; none runs, none is sent (missing, so
         # not breaching). "At least one sample in each of the last N × 60 one-minute periods" is therefore "the
         # endpoint has not been at zero instances for N hours in a row": the hours it bills without a pause.
-        self.alarm = cloudwatch.Alarm(
+        alarm = cloudwatch.Alarm(
             self,
-            "InServiceTooLong",
+            construct_id,
             metric=cloudwatch.Metric(
                 namespace=HOST_NAMESPACE,
                 metric_name="CPUUtilization",
@@ -101,26 +137,5 @@ class BudgetGuard(Construct):
                 "(or run `python -m app stop-now`)."
             ),
         )
-        self.alarm.add_alarm_action(actions.SnsAction(self.topic))
-        # enforce_ssl gives the topic a policy of its own, which replaces SNS's default: CloudWatch needs its
-        # grant, for this alarm only, and the topic's key must let CloudWatch encrypt what it publishes.
-        cloudwatch_principal = iam.ServicePrincipal("cloudwatch.amazonaws.com")
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                actions=["sns:Publish"],
-                principals=[cloudwatch_principal],
-                resources=[self.topic.topic_arn],
-                conditions={
-                    "ArnLike": {"aws:SourceArn": self.alarm.alarm_arn},
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                },
-            )
-        )
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                principals=[cloudwatch_principal],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
-            )
-        )
+        alarm.add_alarm_action(actions.SnsAction(self.topic))
+        return alarm

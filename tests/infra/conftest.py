@@ -100,3 +100,29 @@ def sandbox_synthesis(tmp_path_factory):
     from infra.templates import synthesize_sandbox
 
     return synthesize_sandbox(outdir=tmp_path_factory.mktemp("cdk.out-sandbox"))
+
+
+#: The companion models of the companion synthesis, as config.toml's commented examples name them.
+COMPANIONS = {
+    "upscale": "model-upscaling-stabilityai-stable-diffusion-x4-upscaler-fp16",
+    "inpaint": "model-inpainting-stabilityai-stable-diffusion-2-inpainting-fp16",
+}
+
+
+def companion_config():
+    """The shipped config with an alert address and both companions ([companions.upscale], [companions.inpaint])."""
+    from dataclasses import replace
+
+    from infra.config import ModelConfig, load_config
+
+    config = load_config()
+    companions = {family: ModelConfig(model_id, "2.0.0", "ml.g5.xlarge") for family, model_id in COMPANIONS.items()}
+    return replace(config, guard=replace(config.guard, alert_email=ALERT_EMAIL), companions=companions)
+
+
+@pytest.fixture(scope="session")
+def companion_synthesis(tmp_path_factory):
+    """The app synthesized with both companion models (cdk-nag runs on it, as on every synthesis)."""
+    from infra.templates import synthesize
+
+    return synthesize(companion_config(), outdir=tmp_path_factory.mktemp("cdk.out-companions"))

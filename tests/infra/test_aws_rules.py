@@ -33,7 +33,9 @@ SHIPPED = tuple(
         if p.suffix in (".json", ".yaml") and not p.name.endswith(".assets.json")  # an assets manifest is no template
     )
 )
-TEMPLATES = tuple(f"synth/{p}" for p in PARTS) + SHIPPED
+#: The endpoint stack with both companion models (config.toml's [companions.upscale] and [companions.inpaint]).
+COMPANIONS = "synth-companions/endpoint"
+TEMPLATES = (*(f"synth/{p}" for p in PARTS), COMPANIONS, *SHIPPED)
 PIPELINES = tuple(name for name in TEMPLATES if "pipeline" in name)
 BOOTSTRAP = "bootstrap-template.yaml"
 #: An instance type of the deploy panel other than config.toml's, for the update rule.
@@ -41,9 +43,11 @@ OTHER_INSTANCE_TYPE = "ml.g5.2xlarge"
 
 
 @pytest.fixture(scope="module")
-def templates(synthesis) -> dict[str, dict]:
-    """Every template by name: `synth/<part>` from this session's synthesis, then resources/templates/."""
+def templates(synthesis, companion_synthesis) -> dict[str, dict]:
+    """Every template by name: `synth/<part>` from this session's synthesis, the companions' endpoint stack, then
+    resources/templates/."""
     found = {f"synth/{part}": synthesis.templates[part] for part in PARTS}
+    found[COMPANIONS] = companion_synthesis.templates["endpoint"]
     for name in SHIPPED:
         path = TEMPLATES_DIR / name
         data = cfn_yaml.load(str(path)) if path.suffix == ".yaml" else json.loads(path.read_text())
@@ -180,25 +184,34 @@ def test_a_scaled_variant_whose_endpoint_is_updated_in_place_is_a_finding():
     assert replaced == []
 
 
-def _endpoint_template(instance_type: str) -> dict:
-    """The endpoint stack alone, synthesized with `instance_type` (no pipeline, no cdk-nag: faster)."""
+def _endpoint_template(instance_type: str, *, companions: bool = False) -> dict:
+    """The endpoint stack alone, synthesized with `instance_type` (no pipeline, no cdk-nag: faster).
+
+    With `companions`, both companion models are deployed too, on that instance type as well.
+    """
     import aws_cdk as cdk
+    from conftest import companion_config
 
     from infra.app import FEATURE_FLAGS
     from infra.endpoint_stack import EndpointStack
 
-    config = load_config()
-    config = replace(config, model=replace(config.model, instance_type=instance_type))
+    config = companion_config() if companions else load_config()
+    config = replace(
+        config,
+        model=replace(config.model, instance_type=instance_type),
+        companions={f: replace(m, instance_type=instance_type) for f, m in config.companions.items()},
+    )
     app = cdk.App(context={**FEATURE_FLAGS, **NO_BUNDLING})
     stack = EndpointStack(app, "Endpoint", config=config, stack_name=config.stack_name("endpoint"))
     return app.synth().get_stack_by_name(stack.stack_name).template
 
 
-def test_changing_the_instance_type_replaces_every_scaled_variant():
-    before = _endpoint_template(load_config().model.instance_type)
-    after = _endpoint_template(OTHER_INSTANCE_TYPE)
+@pytest.mark.parametrize("companions", [False, True], ids=["main", "with-companions"])
+def test_changing_the_instance_type_replaces_every_scaled_variant(companions):
+    before = _endpoint_template(load_config().model.instance_type, companions=companions)
+    after = _endpoint_template(OTHER_INSTANCE_TYPE, companions=companions)
 
-    assert rules.scaled_variants(after), "the endpoint stack registers no variant for scaling"
+    assert len(rules.scaled_variants(after)) == (3 if companions else 1)
     assert rules.in_place_instance_type_changes(before, after) == []
 
 
@@ -473,3 +486,18 @@ def test_each_role_that_reads_keys_that_may_be_missing_can_list_their_prefix(syn
     # extract_image reads a request it may not find and takes 403 like 404 (parameters then come from the output).
     indifferent = [("extract_image", REQUESTS)]
     assert rules.unlistable_missing_keys(_documents(synthesis, recorded, principal), calls, indifferent) == []
+
+
+def test_each_companion_endpoints_role_allows_every_call_the_endpoint_makes(companion_synthesis, recorded):
+    """The companions' SageMaker roles are made as the main one's: each covers the endpoint's recorded calls."""
+    template = companion_synthesis.templates["endpoint"]
+    resolver = rules.Resolver(template, _test_names(template, recorded[1]))
+    models = rules.resources_of(template, "AWS::SageMaker::Model").values()
+    roles = {rules._logical_id(m["Properties"]["ExecutionRoleArn"]) for m in models}
+    calls = recorded[0].of("sagemaker")
+
+    assert len(roles) == 3
+    for role in roles:
+        documents = rules.role_policies(template, role, resolver)
+        assert rules.uncovered_calls(documents, calls) == [], role
+        assert rules.unlistable_missing_keys(documents, calls) == [], role

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import re
+from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Match, Template
+from conftest import COMPANIONS
 
 from contract import (
     BUCKET_PARAM,
+    COMPANION_PARAMS,
     ENDPOINT_PARAM,
     ERROR_TOPIC_PARAM,
     FAILURES,
+    FAMILY_PARAM,
     IMAGES,
     MESSAGE_INDEX,
     MESSAGES,
@@ -26,6 +32,7 @@ from infra.config import load_config
 pytestmark = pytest.mark.xdist_group("synthesis")
 
 CONFIG = load_config()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -387,3 +394,121 @@ def _nag_name(resource) -> str:
     if "Fn::Join" in resource:
         return "".join(_nag_name(part) for part in resource["Fn::Join"][1])
     return str(resource)
+
+
+# --- companion models: each its own async endpoint, scaling and alarms, on the same bucket and topics ---------
+
+
+@pytest.fixture(scope="module")
+def companions(companion_synthesis) -> dict:
+    return companion_synthesis.templates["endpoint"]
+
+
+def _of(template: dict, kind: str) -> dict[str, dict]:
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def _endpoint_logical(value) -> str:
+    """The logical id of the endpoint whose name `value` (a GetAtt, or inside a Join) refers to."""
+    text = str(value)
+    (logical,) = {k for k in re.findall(r"'(\w*AsyncEndpoint\w*)'", text)}
+    return logical
+
+
+def test_a_config_with_both_companions_has_three_async_endpoints_on_one_bucket_and_both_topics(companions):
+    endpoints = _of(companions, "AWS::SageMaker::Endpoint")
+    configs = _of(companions, "AWS::SageMaker::EndpointConfig")
+    names = sorted(e["Properties"]["EndpointName"] for e in endpoints.values())
+    stack = CONFIG.stack_name("endpoint")
+
+    assert names == [f"{stack}-inpaint-ml-g5-xlarge", f"{stack}-ml-g5-xlarge", f"{stack}-upscale-ml-g5-xlarge"]
+    assert len(configs) == 3 and len(_of(companions, "AWS::S3::Bucket")) == 2  # the bucket and its access log
+    assert len(_of(companions, "AWS::SNS::Topic")) == 3  # success, error, the guard's alerts
+    assert len(_of(companions, "AWS::Lambda::Function")) == 2
+    outputs = {
+        json.dumps(c["Properties"]["AsyncInferenceConfig"]["OutputConfig"], sort_keys=True) for c in configs.values()
+    }
+    assert len(outputs) == 1  # every endpoint writes output/ and failures/ of the one bucket and notifies both topics
+
+
+def test_each_companion_runs_its_own_model_under_its_own_role(companions):
+    models = _of(companions, "AWS::SageMaker::Model")
+    roles = {m["Properties"]["ExecutionRoleArn"]["Fn::GetAtt"][0] for m in models.values()}
+    data = {m["Properties"]["PrimaryContainer"]["ModelDataUrl"] for m in models.values()}
+
+    assert len(models) == 3 and len(roles) == 3
+    assert {model_id for model_id in COMPANIONS.values() if any(model_id in url for url in data)} == set(
+        COMPANIONS.values()
+    )
+    for key, policy in _of(companions, "AWS::IAM::Policy").items():
+        if not key.startswith(("UpscaleAsyncRole", "InpaintAsyncRole")):
+            continue
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert _object_prefixes(statements, "s3:GetObject") == {f"/{REQUESTS}*"}
+        assert _object_prefixes(statements, "s3:PutObject") == {f"/{OUTPUT}*", f"/{FAILURES}*"}
+        assert _listed_prefixes(statements) == {f"{REQUESTS}*", f"{OUTPUT}*", f"{FAILURES}*"}
+        (pull,) = [s for s in statements if "ecr:BatchGetImage" in s["Action"]]
+        assert "*" not in str(pull["Resource"])
+
+
+def test_each_endpoint_scales_from_zero_on_its_own_with_its_own_policies_and_alarm(companions):
+    targets = _of(companions, "AWS::ApplicationAutoScaling::ScalableTarget")
+    policies = _of(companions, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    alarms = _of(companions, "AWS::CloudWatch::Alarm")
+    endpoints = set(_of(companions, "AWS::SageMaker::Endpoint"))
+
+    by_endpoint = {_endpoint_logical(t["Properties"]["ResourceId"]): t for t in targets.values()}
+    assert set(by_endpoint) == endpoints
+    for target in by_endpoint.values():
+        assert (target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"]) == (
+            0,
+            CONFIG.endpoint.max_instances,
+        )
+    for key in targets:
+        kinds = sorted(
+            p["Properties"]["PolicyType"]
+            for p in policies.values()
+            if p["Properties"]["ScalingTargetId"] == {"Ref": key}
+        )
+        assert kinds == ["StepScaling", "TargetTrackingScaling"]
+    backlog = [a for a in alarms.values() if a["Properties"]["MetricName"] == "HasBacklogWithoutCapacity"]
+    in_service = [a for a in alarms.values() if a["Properties"]["MetricName"] == "CPUUtilization"]
+    for watched in (backlog, in_service):
+        assert {_endpoint_logical(a["Properties"]["Dimensions"]) for a in watched} == endpoints
+
+
+def test_the_ssm_parameters_name_every_endpoint_and_the_main_family(companions):
+    parameters = {
+        p["Properties"]["Name"]: p["Properties"]["Value"] for p in _of(companions, "AWS::SSM::Parameter").values()
+    }
+    endpoints = {r["Properties"]["EndpointName"]: k for k, r in _of(companions, "AWS::SageMaker::Endpoint").items()}
+    stack = CONFIG.stack_name("endpoint")
+
+    assert parameters[ssm_name(CONFIG.deployment, FAMILY_PARAM)] == "text-to-image"
+    named = {
+        param: _endpoint_logical(parameters[ssm_name(CONFIG.deployment, param)])
+        for param in (ENDPOINT_PARAM, *COMPANION_PARAMS.values())
+    }
+    assert named == {
+        ENDPOINT_PARAM: endpoints[f"{stack}-ml-g5-xlarge"],
+        COMPANION_PARAMS["upscale"]: endpoints[f"{stack}-upscale-ml-g5-xlarge"],
+        COMPANION_PARAMS["inpaint"]: endpoints[f"{stack}-inpaint-ml-g5-xlarge"],
+    }
+    assert set(companions["Outputs"]) >= {FAMILY_PARAM, ENDPOINT_PARAM, *COMPANION_PARAMS.values()}
+
+
+def test_without_companions_no_companion_parameter_is_written(template):
+    names = {p["Properties"]["Name"] for p in template.find_resources("AWS::SSM::Parameter").values()}
+
+    assert ssm_name(CONFIG.deployment, FAMILY_PARAM) in names
+    assert not names & {ssm_name(CONFIG.deployment, param) for param in COMPANION_PARAMS.values()}
+    assert len(template.find_resources("AWS::SageMaker::Endpoint")) == 1
+
+
+def test_the_designers_policy_may_invoke_every_endpoint_the_stack_names(companions):
+    designer = json.loads((ROOT / "resources" / "policies" / "designer.json").read_text())
+    (invoke,) = [s for s in designer["Statement"] if s["Action"] == "sagemaker:InvokeEndpointAsync"]
+    pattern = invoke["Resource"].rsplit("endpoint/", 1)[1]
+
+    for endpoint in _of(companions, "AWS::SageMaker::Endpoint").values():
+        assert fnmatch.fnmatchcase(endpoint["Properties"]["EndpointName"], pattern)

@@ -8,7 +8,9 @@ Changing the template (concurrency, scaling bounds, output path) changes what th
 
 from __future__ import annotations
 
+import base64
 import copy
+import io
 import json
 import threading
 import time
@@ -211,3 +213,87 @@ def test_an_output_path_the_template_moves_is_where_the_endpoint_writes_under_it
         cloud.client("s3").get_object(Bucket=bucket, Key=contract.message_key(inference_id))["Body"].read()
     )
     assert record["invocationStatus"] == contract.FAILED and "AccessDenied" in record["failureReason"]
+
+
+def test_each_companion_endpoint_is_made_and_answers_its_familys_request(cloud, companion_synthesis, tmp_path):
+    """A deployment with both companions: three endpoints, each scaling on its own and answering its own family."""
+    from PIL import Image
+
+    template = copy.deepcopy(companion_synthesis.templates["endpoint"])
+    outputs = _deploy(cloud, companion_synthesis, template)
+    endpoints = {
+        "text-to-image": outputs["endpointName"],
+        **{family: outputs[param] for family, param in contract.COMPANION_PARAMS.items()},
+    }
+    ssm = cloud.client("ssm")
+    for param in (contract.ENDPOINT_PARAM, *contract.COMPANION_PARAMS.values()):
+        value = ssm.get_parameter(Name=contract.ssm_name("studio", param))["Parameter"]["Value"]
+        assert value == outputs[param]
+    assert ssm.get_parameter(Name=contract.ssm_name("studio", contract.FAMILY_PARAM))["Parameter"]["Value"] == (
+        "text-to-image"
+    )
+    described = {
+        cloud.client("sagemaker").describe_endpoint(EndpointName=name)["EndpointStatus"] for name in endpoints.values()
+    }
+    assert len(set(endpoints.values())) == 3 and described == {"InService"}
+    targets = cloud.client("application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")
+    assert sorted(t["ResourceId"] for t in targets["ScalableTargets"]) == sorted(
+        f"endpoint/{name}/variant/AllTraffic" for name in endpoints.values()
+    )
+    assert {(t["MinCapacity"], t["MaxCapacity"]) for t in targets["ScalableTargets"]} == {(0, 2)}
+
+    def png(size, colour) -> str:
+        buffer = io.BytesIO()
+        Image.new("RGB", size, colour).save(buffer, "PNG")
+        return base64.b64encode(buffer.getvalue()).decode()
+
+    bodies = {
+        "text-to-image": {"prompt": "a lighthouse", "width": 64, "height": 64, "seed": 7},
+        "upscale": {"prompt": "sharper", "image": png((32, 32), "white"), "seed": 7},
+        "inpaint": {
+            "prompt": "a door",
+            "image": png((64, 64), "white"),
+            "mask_image": _masked(64),
+            "seed": 7,
+        },
+    }
+    sent = {}
+    for family, endpoint in endpoints.items():
+        inference_id = contract.new_inference_id()
+        key = contract.request_key(inference_id)
+        cloud.client("s3").put_object(Bucket=outputs["bucketName"], Key=key, Body=json.dumps(bodies[family]).encode())
+        cloud.client("sagemaker-runtime").invoke_endpoint_async(
+            EndpointName=endpoint,
+            InputLocation=f"s3://{outputs['bucketName']}/{key}",
+            InferenceId=inference_id,
+            ContentType="application/json",
+        )
+        sent[family] = inference_id
+    cloud.wait_idle()
+
+    bucket = outputs["bucketName"]
+    for family, inference_id in sent.items():
+        record = json.loads(
+            cloud.client("s3").get_object(Bucket=bucket, Key=contract.message_key(inference_id))["Body"].read()
+        )
+        assert record["invocationStatus"] == contract.COMPLETED, (family, record)
+        assert record["requestParameters"]["endpointName"] == endpoints[family]
+        assert contract.manifest_key(inference_id) in _keys(cloud, bucket, f"{contract.IMAGES}{inference_id}/")
+    upscaled = next(k for k in _keys(cloud, bucket, f"{contract.IMAGES}{sent['upscale']}/") if k.endswith(".png"))
+    image = Image.open(io.BytesIO(cloud.client("s3").get_object(Bucket=bucket, Key=upscaled)["Body"].read()))
+    assert image.size == (128, 128)  # the sandbox engine's ×4 of the 32 × 32 source
+    assert cloud.runner.failures == [] and list(cloud.iam.refusals) == []
+    models = cloud.client("sagemaker").list_models()["Models"]
+    roles = {cloud.client("sagemaker").describe_model(ModelName=m["ModelName"])["ExecutionRoleArn"] for m in models}
+    assert len(roles) == 3 and cloud.emulator.roles.assumed == roles  # each endpoint ran under its own role
+
+
+def _masked(side: int) -> str:
+    """A mask (white is repainted) covering the image's middle quarter."""
+    from PIL import Image, ImageDraw
+
+    mask = Image.new("L", (side, side), 0)
+    ImageDraw.Draw(mask).rectangle((side // 4, side // 4, 3 * side // 4, 3 * side // 4), fill=255)
+    buffer = io.BytesIO()
+    mask.save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
