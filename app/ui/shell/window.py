@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
             from app.ui.viewer.viewer import Viewer
 
             self.gallery_widget = Gallery(self.context.library, slot)
-            self.viewer = Viewer(self.gallery_widget.model, slot)
+            self.viewer = Viewer(self.gallery_widget.model, slot, context=self.context)
             self.sweep_sheets = SweepSheets(self.context, self.gallery_widget)
         except Exception:  # another engineer's module; the window must start without it
             log.exception("The gallery could not be built")

@@ -1,4 +1,4 @@
-"""The viewer's side panel: every generation parameter of one image, and "Use these settings"."""
+"""The viewer's side panel: every generation parameter of one image, "Use these settings", and its lineage."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from app.services.models import ImageRecord
 from app.ui.gallery.model import is_test_pattern
 from app.ui.shell import icons
+from app.ui.viewer.lineage import LineageSection
 from contract import LABELS
 
 
@@ -66,6 +67,9 @@ class ParameterPanel(QScrollArea):
         self.prompt = self._text(layout, "PROMPT")
         self.negative_title, self.negative = self._section(layout, "NEGATIVE PROMPT")
         self._build_settings(layout)
+        layout.addSpacing(10)
+        self.lineage = LineageSection()  # filled by the viewer, which reads it on a worker
+        layout.addWidget(self.lineage)
 
         layout.addStretch(1)
         self.setWidget(body)
@@ -116,6 +120,9 @@ class ParameterPanel(QScrollArea):
         self._buttons.setDirection(QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom)
 
     def show_record(self, record: ImageRecord | None) -> None:
+        shown = self.lineage.shown
+        if record is None or shown is None or shown.image_id != record.id:
+            self.lineage.show_lineage(None)
         self.record = record
         params = record.parameters if record else None
         self.badge.setVisible(bool(record and is_test_pattern(record)))

@@ -1,4 +1,8 @@
-"""The viewer: one image large, previous/next through the gallery, its parameters and actions."""
+"""The viewer: one image large, previous/next through the gallery, its parameters and actions.
+
+With a context it also has the tools (upscale ×4, inpaint, extend canvas), each enabled when the
+deployment has the companion model it needs, and the details show the image's lineage.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeySequence, QPixmap
+from PySide6.QtGui import QAction, QColor, QGuiApplication, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
     QSplitter,
+    QStackedWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -24,10 +29,16 @@ from app.ui.gallery.model import GalleryModel
 from app.ui.gallery.thumbnails import read_image
 from app.ui.shell import icons
 from app.ui.shell.tasks import Task
-from app.ui.viewer.canvas import ImageCanvas
+from app.ui.viewer.canvas import BRUSH, ERASER, ImageCanvas
 from app.ui.viewer.details import ParameterPanel
+from app.ui.viewer.image_tools import EXTEND, INPAINT, LABELS, UPSCALE, ImageTools
+from app.ui.viewer.lineage import Lineage, read_lineage
+from app.ui.viewer.mask import BRUSH_SIZES, Mask
+from app.ui.viewer.tool_panels import ExtendPanel, InpaintPanel
 
 KEPT_IMAGES = 6
+#: The mask over the picture: a warm red, as painters' masking fluid and Photoshop's quick mask, clear on most images.
+MASK_TINT = "#ff3b5c"
 WIDE = 640  # narrower than this, the parameters go under the picture
 DETAILS_WIDTH = 320
 
@@ -42,20 +53,29 @@ class Viewer(QWidget):
     message = Signal(str)
     saved = Signal(str)
 
-    def __init__(self, model: GalleryModel, parent: QWidget | None = None):
+    def __init__(self, model: GalleryModel, parent: QWidget | None = None, context: Any = None):
         super().__init__(parent)
         self.setObjectName("viewer")
         self.model = model
+        self.context = context
+        self.tools = ImageTools(context, self)
+        self.tools.message.connect(self.message)
+        self.mode: str | None = None  # INPAINT or EXTEND while that tool's panel is open
         self.row = -1
         self.record: ImageRecord | None = None
         self._pixmaps: OrderedDict[str, QPixmap] = OrderedDict()
         self._loading: set[str] = set()
         self._laid_out = False
+        self._mask_for: Any = None
 
         self.canvas = ImageCanvas(self)
         self.details = ParameterPanel(self)
         self.details.restoreRequested.connect(self.restoreRequested)
         self.details.seedCopied.connect(lambda seed: self.message.emit(f"Copied seed {seed}"))
+        self.details.lineage.openRequested.connect(self.show_record)
+        self.inpaint_panel = InpaintPanel(self)
+        self.extend_panel = ExtendPanel(self)
+        self._connect_panels()
 
         bar = self._build_bar()
         line = _rule()
@@ -71,7 +91,10 @@ class Viewer(QWidget):
         self.model.dataChanged.connect(self._data_changed)
         self.model.modelReset.connect(self._model_reset)
         self._add_shortcuts()
+        if context is not None:
+            context.events.target_changed.connect(lambda _info: self._update_tools())
         self._update_controls()
+        self._update_tools()
 
     def _build_bar(self) -> QHBoxLayout:
         """The tool bar: back, previous/next and position, zoom, favourite, copy and save."""
@@ -110,14 +133,49 @@ class Viewer(QWidget):
         bar.addWidget(self.favourite_button)
         bar.addWidget(self._button("copy", "Copy image (Ctrl+C)", self.copy_image))
         bar.addWidget(self._button("save", "Save as… (Ctrl+S)", self.save_as))
+        bar.addSpacing(12)
+        bar.addWidget(_bar_rule())
+        bar.addSpacing(6)
+        self.upscale_button = self._tool_button(UPSCALE, self.upscale)
+        self.inpaint_button = self._tool_button(
+            INPAINT, lambda: self.set_mode(INPAINT if self.mode != INPAINT else None)
+        )
+        self.extend_button = self._tool_button(EXTEND, lambda: self.set_mode(EXTEND if self.mode != EXTEND else None))
+        self.inpaint_button.setCheckable(True)
+        self.extend_button.setCheckable(True)
+        for button in (self.upscale_button, self.inpaint_button, self.extend_button):
+            bar.addWidget(button)
         return bar
+
+    def _tool_button(self, tool: str, slot: Any) -> QToolButton:
+        button = QToolButton(text=LABELS[tool] if tool != EXTEND else "Extend")
+        button.setObjectName(f"viewerTool_{tool}")
+        button.clicked.connect(lambda: slot())
+        return button
+
+    def _connect_panels(self) -> None:
+        inpaint, extend = self.inpaint_panel, self.extend_panel
+        inpaint.closeRequested.connect(lambda: self.set_mode(None))
+        inpaint.toolChanged.connect(lambda tool: self.mode == INPAINT and self.canvas.set_tool(tool))
+        inpaint.sizeChanged.connect(self._brush_size_changed)
+        inpaint.undoRequested.connect(self.undo_stroke)
+        inpaint.clearRequested.connect(self.clear_mask)
+        inpaint.maskShown.connect(self.canvas.set_mask_visible)
+        inpaint.repaintRequested.connect(self.repaint)
+        extend.closeRequested.connect(lambda: self.set_mode(None))
+        extend.changed.connect(lambda *sides: self.mode == EXTEND and self.canvas.set_extension(*sides))
+        extend.extendRequested.connect(self.extend)
 
     def _build_splitter(self) -> None:
         """The picture and the parameters, side by side or one above the other (see `resizeEvent`)."""
         split = QSplitter(Qt.Orientation.Horizontal)
         split.setChildrenCollapsible(False)
+        self.side = QStackedWidget()
+        self.side.setObjectName("viewerSide")
+        for panel in (self.details, self.inpaint_panel, self.extend_panel):
+            self.side.addWidget(panel)
         split.addWidget(self.canvas)
-        split.addWidget(self.details)
+        split.addWidget(self.side)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 0)
         self.splitter = split
@@ -126,7 +184,7 @@ class Viewer(QWidget):
         for keys, slot in (
             ((Qt.Key.Key_Left, Qt.Key.Key_PageUp), self.previous),
             ((Qt.Key.Key_Right, Qt.Key.Key_PageDown), self.next),
-            ((Qt.Key.Key_Escape,), self.closeRequested.emit),
+            ((Qt.Key.Key_Escape,), self._escape),
             ((Qt.Key.Key_F,), self.toggle_favourite),
             ((Qt.Key.Key_Plus, Qt.Key.Key_Equal), self.canvas.zoom_in),
             ((Qt.Key.Key_Minus,), self.canvas.zoom_out),
@@ -136,6 +194,12 @@ class Viewer(QWidget):
             ((QKeySequence.StandardKey.Save, QKeySequence("Ctrl+Shift+S")), self.save_as),
             ((QKeySequence("Ctrl+R"),), lambda: self.details.use.click()),
             ((QKeySequence("Ctrl+Shift+R"),), lambda: self.details.use_without_seed.click()),
+            ((QKeySequence.StandardKey.Undo,), self.undo_stroke),
+            ((Qt.Key.Key_B,), lambda: self._choose_tool(BRUSH)),
+            ((Qt.Key.Key_E,), lambda: self._choose_tool(ERASER)),
+            ((Qt.Key.Key_BracketLeft,), lambda: self._step_brush(1 / 1.25)),
+            ((Qt.Key.Key_BracketRight,), lambda: self._step_brush(1.25)),
+            ((Qt.Key.Key_H,), lambda: self.mode == INPAINT and self.inpaint_panel.show_mask.toggle()),
         ):
             self._shortcut(keys, slot)
 
@@ -147,7 +211,7 @@ class Viewer(QWidget):
         if orientation != self.splitter.orientation() or not self._laid_out:
             self._laid_out = True
             self.splitter.setOrientation(orientation)
-            self.details.setMinimumWidth(260 if wide else 0)
+            self.side.setMinimumWidth(260 if wide else 0)
             if wide:
                 self.splitter.setSizes([self.width() - DETAILS_WIDTH, DETAILS_WIDTH])
             else:
@@ -216,17 +280,170 @@ class Viewer(QWidget):
     def shutdown(self) -> None:
         self._pixmaps.clear()
 
+    # The tools.
+
+    def upscale(self) -> None:
+        """Send the shown image to the ×4 upscaler; the new job shows in the queue."""
+        if self.record is not None and self._tool_ready(UPSCALE):
+            self.tools.upscale(self.record)
+
+    def set_mode(self, mode: str | None) -> None:
+        """Open the Inpaint or Extend panel over the details (None: back to the details)."""
+        if mode is not None and not self._tool_ready(mode):
+            mode = None
+        self.mode = mode
+        self.inpaint_button.setChecked(mode == INPAINT)
+        self.extend_button.setChecked(mode == EXTEND)
+        panel = {INPAINT: self.inpaint_panel, EXTEND: self.extend_panel}.get(mode, self.details)
+        self.side.setCurrentWidget(panel)
+        self._set_up_mode()
+        if mode is not None:
+            self.canvas.setFocus()
+
+    def _set_up_mode(self) -> None:
+        """Give the canvas what the open tool draws: a mask the size of the shown image, or the grown outline."""
+        if self.mode == INPAINT and self.canvas.has_image():
+            size = self._image_size()
+            if self.canvas.mask is None or self.canvas.mask.size != size or self._mask_for != self._record_key():
+                self.canvas.set_mask(self._new_mask(size))
+            self.canvas.set_mask_visible(self.inpaint_panel.show_mask.isChecked())
+            self.canvas.set_tool(ERASER if self.inpaint_panel.eraser.isChecked() else BRUSH)
+            self.canvas.brush_size = self.inpaint_panel.size.value()
+        else:
+            self.canvas.set_tool(None)
+            self.canvas.set_mask(None)
+            self._mask_for = None
+        if self.mode == EXTEND and self.canvas.has_image():
+            self.extend_panel.set_image_size(self._image_size())
+            v = {side: box.value() for side, box in self.extend_panel.sides.items()}
+            self.canvas.set_extension(v["left"], v["top"], v["right"], v["bottom"])
+        else:
+            self.canvas.clear_extension()
+        self._mask_changed()
+
+    def _new_mask(self, size: QSize) -> Mask:
+        mask = Mask(size, QColor(MASK_TINT))
+        mask.listeners.append(lambda _rect: self._mask_changed())
+        self._mask_for = self._record_key()
+        return mask
+
+    def _record_key(self) -> Any:
+        return (self.record.id, self.record.path) if self.record is not None else None
+
+    def _image_size(self) -> QSize:
+        return self.canvas.image_size()
+
+    def _mask_changed(self) -> None:
+        mask = self.canvas.mask
+        self.inpaint_panel.set_mask_state(
+            can_undo=mask is not None and mask.can_undo, empty=mask is None or mask.is_empty()
+        )
+
+    def undo_stroke(self) -> None:
+        if self.mode == INPAINT and self.canvas.mask is not None:
+            self.canvas.mask.undo()
+
+    def clear_mask(self) -> None:
+        if self.mode == INPAINT and self.canvas.mask is not None:
+            self.canvas.mask.clear()
+
+    def repaint(self, prompt: str | None = None) -> None:
+        """Send the image, the painted mask and the prompt to the inpainting model (an empty mask is refused here)."""
+        panel = self.inpaint_panel
+        prompt = panel.prompt.toPlainText().strip() if prompt is None else prompt
+        mask = self.canvas.mask
+        if self.record is None or not self._tool_ready(INPAINT):
+            return
+        if mask is None or mask.is_empty():
+            panel.show_error("Paint over the part to repaint first: the mask is empty.")
+            return
+        if not prompt:
+            panel.show_error("Say what to paint there: the prompt is empty.")
+            panel.prompt.setFocus()
+            return
+        panel.show_error("")
+        self.tools.inpaint(self.record, mask.image, prompt)
+
+    def extend(self, values: dict | None = None) -> None:
+        """Send the image and the pixels to add on each side to the inpainting model."""
+        panel = self.extend_panel
+        values = dict(values or panel.values())
+        if self.record is None or not self._tool_ready(EXTEND):
+            return
+        if not any(values[side] for side in ("left", "right", "top", "bottom")):
+            panel.show_error("Add pixels on at least one side.")
+            return
+        if not values["prompt"]:
+            panel.show_error("Say what the wider picture holds: the prompt is empty.")
+            panel.prompt.setFocus()
+            return
+        panel.show_error("")
+        self.tools.extend(self.record, **values)
+
+    def _tool_ready(self, tool: str) -> bool:
+        return self.canvas.has_image() and self.tools.unavailable(tool) is None
+
+    def _choose_tool(self, tool: str) -> None:
+        if self.mode == INPAINT:
+            (self.inpaint_panel.brush if tool == BRUSH else self.inpaint_panel.eraser).setChecked(True)
+
+    def _step_brush(self, factor: float) -> None:
+        if self.mode == INPAINT:
+            size = self.inpaint_panel.size
+            value = round(size.value() * factor)
+            if value == size.value():
+                value += 1 if factor > 1 else -1
+            size.setValue(max(BRUSH_SIZES[0], min(BRUSH_SIZES[1], value)))
+
+    def _brush_size_changed(self, value: int) -> None:
+        self.canvas.brush_size = value
+        self.canvas.viewport().update()
+
+    def _escape(self) -> None:
+        if self.mode is not None:
+            self.set_mode(None)
+        else:
+            self.closeRequested.emit()
+
+    def _update_tools(self) -> None:
+        """Each tool enabled when the image is on screen and the deployment has its model; else its tooltip says why."""
+        shown = self.canvas.has_image() and self.record is not None
+        for tool, button in (
+            (UPSCALE, self.upscale_button),
+            (INPAINT, self.inpaint_button),
+            (EXTEND, self.extend_button),
+        ):
+            reason = self.tools.unavailable(tool)
+            button.setEnabled(shown and reason is None)
+            button.setToolTip(reason or _TOOL_TIPS[tool])
+        if self.mode is not None and not self._tool_ready(self.mode):
+            self.set_mode(None)
+
+    def _load_lineage(self, record: ImageRecord) -> None:
+        library = self.model.library
+        if record.id is None or not hasattr(library, "made_from"):
+            return
+
+        def shown(lineage: Lineage) -> None:
+            if self.record is not None and self.record.id == lineage.image_id:
+                self.details.lineage.show_lineage(lineage)
+
+        Task(self, lambda: read_lineage(library, record), success=shown, busy=False).run()
+
     def _show(self, record: ImageRecord) -> None:
         self.record = record
         self.details.show_record(record)
+        self._load_lineage(record)
         pixmap = self._pixmaps.get(record.path)
         if pixmap is not None:
             self._pixmaps.move_to_end(record.path)
             self.canvas.set_image(pixmap)
+            self._image_ready()
             self.imageShown.emit(record)
         else:
             self.canvas.loading_text = "Loading…"
             self.canvas.set_image(None)
+            self._image_ready()
             self._load(record.path)
         self._preload(self.row + 1)
         self._preload(self.row - 1)
@@ -252,6 +469,7 @@ class Viewer(QWidget):
                 self._pixmaps.popitem(last=False)
             if self.record is not None and self.record.path == path:
                 self.canvas.set_image(pixmap)
+                self._image_ready()
                 self.imageShown.emit(self.record)
 
         def failed(error: BaseException) -> None:
@@ -261,6 +479,12 @@ class Viewer(QWidget):
                 self.canvas.viewport().update()
 
         Task(self, lambda: read_image(path), success=loaded, failure=failed, busy=False).run()
+
+    def _image_ready(self) -> None:
+        """A new picture (or none, while loading): the open tool starts afresh on it."""
+        self._update_tools()
+        if self.mode is not None:
+            self._set_up_mode()
 
     def _favourite_changed(self, record: ImageRecord) -> None:
         if self.record is not None and self.record.id == record.id:
@@ -285,6 +509,7 @@ class Viewer(QWidget):
             return
         self.row = self.model.row_of(self.record.id) if self.record.id is not None else -1
         self._update_controls()
+        self._load_lineage(self.record)  # new images may have been made from this one
 
     def _update_controls(self) -> None:
         total = self.model.rowCount()
@@ -313,6 +538,22 @@ class Viewer(QWidget):
         action.triggered.connect(lambda: slot())
         self.addAction(action)
         return action
+
+
+_TOOL_TIPS = {
+    UPSCALE: "Make a new image at four times the size (the ×4 upscaler)",
+    INPAINT: "Paint a mask and repaint only there from a prompt",
+    EXTEND: "Grow the canvas on any side and fill the new area from a prompt",
+}
+
+
+def _bar_rule() -> QFrame:
+    line = QFrame()
+    line.setFrameShape(QFrame.Shape.VLine)
+    line.setObjectName("viewerRule")
+    line.setFixedHeight(20)
+    line.setEnabled(False)
+    return line
 
 
 def _rule() -> QFrame:
