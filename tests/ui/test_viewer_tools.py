@@ -3,6 +3,7 @@ each tool makes on the job service, the tools disabled without their companion, 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +37,11 @@ class FakeJobs:
 
     calls: list[tuple[str, tuple, dict]] = field(default_factory=list)
     refuse: str | None = None
+    hold: threading.Event | None = None  # set: the call waits for it, as a slow upload would
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> FakeJob:
+        if self.hold is not None:
+            self.hold.wait(30)
         if self.refuse:
             raise UserError(self.refuse)
         self.calls.append((name, args, kwargs))
@@ -205,6 +209,21 @@ def test_repaint_refuses_an_empty_mask_and_sends_the_mask_as_a_png(qtbot, viewer
     assert mask.size() == viewer.canvas.image_size()
     assert white(mask, 60, 30) and not white(mask, 60, 60)
     assert sent.args[0].operation == "inpaint"
+
+
+def test_one_click_sends_one_job_the_button_waits_meanwhile(qtbot, viewer, jobs):
+    viewer.set_mode("inpaint")
+    panel = viewer.inpaint_panel
+    panel.prompt.setPlainText("a lantern")
+    drag(viewer.canvas, [QPointF(40, 40)])
+    jobs.hold = threading.Event()
+    panel.repaint.click()
+    assert not panel.repaint.isEnabled() and panel.repaint.text() == "Sending…"
+    panel.repaint.click()
+    with qtbot.waitSignal(viewer.tools.sent):
+        jobs.hold.set()
+    assert panel.repaint.isEnabled() and panel.repaint.text() == "Repaint"
+    assert len(jobs.calls) == 1
 
 
 def test_upscale_sends_the_shown_image_and_the_queue_hears_of_the_job(qtbot, viewer, jobs):

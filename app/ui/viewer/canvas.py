@@ -90,6 +90,7 @@ class ImageCanvas(QGraphicsView):
         self.brush_size = DEFAULT_BRUSH  # in image pixels
         self._pointer: QPointF | None = None  # viewport position, for the brush outline
         self._painting = False
+        self._pan_from: QPointF | None = None
         self._extension: QMarginsF | None = None  # image pixels added on each side (the preview)
 
     @property
@@ -198,6 +199,10 @@ class ImageCanvas(QGraphicsView):
         event.accept()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
+        if self.tool and event.button() == Qt.MouseButton.MiddleButton:
+            self._pan_from = event.position()  # while painting, the middle button pans
+            event.accept()
+            return
         if self.tool and self.mask is not None and event.button() == Qt.MouseButton.LeftButton:
             self._painting = True
             self.mask.begin_stroke(self.image_point(event.position()), self.brush_size, erase=self.tool == ERASER)
@@ -208,13 +213,22 @@ class ImageCanvas(QGraphicsView):
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self.tool:
             self._move_pointer(event.position())
-            if self._painting and self.mask is not None:
+            if self._pan_from is not None:
+                delta = event.position() - self._pan_from
+                self._pan_from = event.position()
+                self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(delta.x()))
+                self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
+            elif self._painting and self.mask is not None:
                 self.mask.continue_stroke(self.image_point(event.position()))
             event.accept()
             return
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._pan_from is not None and event.button() == Qt.MouseButton.MiddleButton:
+            self._pan_from = None
+            event.accept()
+            return
         if self._painting and event.button() == Qt.MouseButton.LeftButton:
             self._painting = False
             if self.mask is not None:

@@ -10,10 +10,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QWidget
 
 from app.services.errors import UserError
 from app.services.models import ImageRecord
-from app.ui.shell.tasks import Lane, Task
+from app.ui.shell.tasks import Lane, Task, manager
 from app.ui.viewer.mask import png_bytes
 
 UPSCALE, INPAINT, EXTEND = "upscale", "inpaint", "extend"
@@ -34,6 +35,7 @@ class ImageTools(QObject):
 
     sent = Signal(object)  # the Job just sent
     message = Signal(str)
+    sending = Signal(str, bool)  # the tool, and whether its job is on its way (its button waits meanwhile)
 
     def __init__(self, context: Any, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -66,9 +68,16 @@ class ImageTools(QObject):
 
     def _send(self, tool: str, op: Any) -> Task:
         def done(job: Any) -> None:
+            self.sending.emit(tool, False)
             self.context.events.jobs_changed.emit([job])
             self.sent.emit(job)
             self.message.emit(f"{LABELS[tool]} sent: the result will appear in the queue.")
 
+        def refused(error: BaseException) -> None:
+            self.sending.emit(tool, False)
+            parent = self.parent()
+            manager().show_error(parent.window() if isinstance(parent, QWidget) else None, error)
+
+        self.sending.emit(tool, True)
         parent = self.parent() if self.parent() is not None else self
-        return Task(parent, op, success=done, busy=False, lane=Lane.NETWORK).run()
+        return Task(parent, op, success=done, failure=refused, busy=False, lane=Lane.NETWORK).run()

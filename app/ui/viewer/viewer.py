@@ -60,6 +60,8 @@ class Viewer(QWidget):
         self.context = context
         self.tools = ImageTools(context, self)
         self.tools.message.connect(self.message)
+        self.tools.sending.connect(self._sending)
+        self._busy_tools: set[str] = set()
         self.mode: str | None = None  # INPAINT or EXTEND while that tool's panel is open
         self.row = -1
         self.record: ImageRecord | None = None
@@ -399,6 +401,21 @@ class Viewer(QWidget):
         self.canvas.brush_size = value
         self.canvas.viewport().update()
 
+    def _sending(self, tool: str, busy: bool) -> None:
+        """While a tool's job is on its way its button waits, so one click sends one job."""
+        (self._busy_tools.add if busy else self._busy_tools.discard)(tool)
+        for name, button, idle in (
+            (UPSCALE, self.upscale_button, LABELS[UPSCALE]),
+            (INPAINT, self.inpaint_panel.repaint, "Repaint"),
+            (EXTEND, self.extend_panel.extend, "Extend"),
+        ):
+            waiting = name in self._busy_tools
+            button.setText("Sending…" if waiting and name != UPSCALE else idle)
+            if name == UPSCALE:
+                button.setEnabled(not waiting and self._tool_ready(UPSCALE))
+            else:
+                button.setEnabled(not waiting)
+
     def _escape(self) -> None:
         if self.mode is not None:
             self.set_mode(None)
@@ -414,7 +431,7 @@ class Viewer(QWidget):
             (EXTEND, self.extend_button),
         ):
             reason = self.tools.unavailable(tool)
-            button.setEnabled(shown and reason is None)
+            button.setEnabled(shown and reason is None and not (tool == UPSCALE and tool in self._busy_tools))
             button.setToolTip(reason or _TOOL_TIPS[tool])
         if self.mode is not None and not self._tool_ready(self.mode):
             self.set_mode(None)
