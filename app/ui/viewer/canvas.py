@@ -85,6 +85,7 @@ class ImageCanvas(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.fitted = True
         self.loading_text = ""
+        self.reserved_bottom = 0  # pixels under a fitted picture kept clear (the viewer's tool strip)
         self._mask_item = _MaskItem(self._item)
         self.tool: str | None = None  # BRUSH or ERASER while painting a mask
         self.brush_size = DEFAULT_BRUSH  # in image pixels
@@ -341,12 +342,12 @@ class ImageCanvas(QGraphicsView):
             self.zoomChanged.emit(1.0)
             return
         bounds = self._bounds()
-        view = self.viewport().rect().adjusted(16, 16, -16, -16)
+        view = self.viewport().rect().adjusted(16, 16, -16, -16 - self.reserved_bottom)
         if bounds.isEmpty() or view.width() <= 0 or view.height() <= 0:
             return
         scale = min(view.width() / bounds.width(), view.height() / bounds.height(), 2.0)
         self.setTransform(QTransform.fromScale(scale, scale))
-        self.centerOn(bounds.center())
+        self.centerOn(bounds.center() + QPointF(0, self.reserved_bottom / 2 / scale))  # centred above the strip
         self.zoomChanged.emit(scale)
 
     def _set_zoom(self, zoom: float, anchor_mouse: bool = True) -> None:

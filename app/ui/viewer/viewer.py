@@ -35,6 +35,7 @@ from app.ui.viewer.image_tools import EXTEND, INPAINT, LABELS, UPSCALE, ImageToo
 from app.ui.viewer.lineage import Lineage, read_lineage
 from app.ui.viewer.mask import BRUSH_SIZES, Mask
 from app.ui.viewer.tool_panels import ExtendPanel, InpaintPanel
+from app.ui.viewer.tool_strip import RESERVED, ToolStrip
 
 KEPT_IMAGES = 6
 #: The mask over the picture: a warm red, as painters' masking fluid and Photoshop's quick mask, clear on most images.
@@ -80,6 +81,7 @@ class Viewer(QWidget):
         self._connect_panels()
 
         bar = self._build_bar()
+        self._build_tools()
         line = _rule()
         self._build_splitter()
         layout = QVBoxLayout(self)
@@ -135,25 +137,18 @@ class Viewer(QWidget):
         bar.addWidget(self.favourite_button)
         bar.addWidget(self._button("copy", "Copy image (Ctrl+C)", self.copy_image))
         bar.addWidget(self._button("save", "Save as… (Ctrl+S)", self.save_as))
-        bar.addSpacing(12)
-        bar.addWidget(_bar_rule())
-        bar.addSpacing(6)
-        self.upscale_button = self._tool_button(UPSCALE, self.upscale)
-        self.inpaint_button = self._tool_button(
-            INPAINT, lambda: self.set_mode(INPAINT if self.mode != INPAINT else None)
-        )
-        self.extend_button = self._tool_button(EXTEND, lambda: self.set_mode(EXTEND if self.mode != EXTEND else None))
-        self.inpaint_button.setCheckable(True)
-        self.extend_button.setCheckable(True)
-        for button in (self.upscale_button, self.inpaint_button, self.extend_button):
-            bar.addWidget(button)
         return bar
 
-    def _tool_button(self, tool: str, slot: Any) -> QToolButton:
-        button = QToolButton(text=LABELS[tool] if tool != EXTEND else "Extend")
-        button.setObjectName(f"viewerTool_{tool}")
-        button.clicked.connect(lambda: slot())
-        return button
+    def _build_tools(self) -> None:
+        """Upscale ×4, Inpaint and Extend, floating at the foot of the picture."""
+        self.tool_strip = ToolStrip(self.canvas)
+        self.canvas.reserved_bottom = RESERVED
+        self.upscale_button = self.tool_strip.add(LABELS[UPSCALE], "viewerTool_upscale")
+        self.inpaint_button = self.tool_strip.add(LABELS[INPAINT], "viewerTool_inpaint", checkable=True)
+        self.extend_button = self.tool_strip.add("Extend", "viewerTool_extend", checkable=True)
+        self.upscale_button.clicked.connect(self.upscale)
+        self.inpaint_button.clicked.connect(lambda: self.set_mode(INPAINT if self.mode != INPAINT else None))
+        self.extend_button.clicked.connect(lambda: self.set_mode(EXTEND if self.mode != EXTEND else None))
 
     def _connect_panels(self) -> None:
         inpaint, extend = self.inpaint_panel, self.extend_panel
@@ -562,15 +557,6 @@ _TOOL_TIPS = {
     INPAINT: "Paint a mask and repaint only there from a prompt",
     EXTEND: "Grow the canvas on any side and fill the new area from a prompt",
 }
-
-
-def _bar_rule() -> QFrame:
-    line = QFrame()
-    line.setFrameShape(QFrame.Shape.VLine)
-    line.setObjectName("viewerRule")
-    line.setFixedHeight(20)
-    line.setEnabled(False)
-    return line
 
 
 def _rule() -> QFrame:
