@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
@@ -133,13 +133,6 @@ class LineageLink(QPushButton):
         self.setObjectName("lineageLink")
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        c = style.colors()
-        self.setStyleSheet(
-            f"#lineageLink {{ border: 1px solid transparent; border-radius: 8px; background: transparent;"
-            f" padding: 0; text-align: left; }}"
-            f"#lineageLink:hover {{ background: {c.hover}; border-color: {c.border}; }}"
-            f"#lineageLink:focus {{ border-color: {c.accent}; }}"
-        )
         row = QHBoxLayout(self)
         row.setContentsMargins(6, 5, 8, 5)
         row.setSpacing(10)
@@ -150,13 +143,13 @@ class LineageLink(QPushButton):
             pixmap.setDevicePixelRatio(thumbnail.width() / THUMB)
             picture.setPixmap(pixmap)
         else:
-            picture.setStyleSheet(f"background: {c.alt_base}; border-radius: 6px;")
+            picture.setObjectName("lineageNoPicture")
         row.addWidget(picture)
         words = QVBoxLayout()
         words.setSpacing(1)
         prompt = record.parameters.prompt or "Untitled"
         self.title = _ElidedLabel(prompt)
-        self.title.setStyleSheet(f"color: {c.accent};")
+        self.title.setObjectName("lineageTitle")
         seed = record.parameters.seed
         size = f"{record.width} × {record.height}" if record.width and record.height else ""
         facts = [operation, size, f"seed {seed}" if seed is not None else None]
@@ -169,6 +162,27 @@ class LineageLink(QPushButton):
             label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setToolTip(f"Open this image\n{prompt}")
         self.setFixedHeight(THUMB + 12)
+        self._restyle()
+
+    def _restyle(self) -> None:
+        """In the scheme's colours (again when the OS switches between light and dark)."""
+        c = style.colors()
+        if getattr(self, "_colors", None) is c:
+            return  # setting the sheet changes the palette too: once per scheme
+        self._colors = c
+        self.setStyleSheet(
+            f"#lineageLink {{ border: 1px solid transparent; border-radius: 8px; background: transparent;"
+            f" padding: 0; text-align: left; }}"
+            f"#lineageLink:hover {{ background: {c.hover}; border-color: {c.border}; }}"
+            f"#lineageLink:focus {{ border-color: {c.accent}; }}"
+            f"#lineageTitle {{ color: {c.accent}; }}"
+            f"#lineageNoPicture {{ background: {c.alt_base}; border-radius: 6px; }}"
+        )
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._restyle()
 
 
 class _ElidedLabel(QLabel):

@@ -19,16 +19,7 @@ class ToolStrip(QFrame):
     def __init__(self, canvas: QWidget) -> None:
         super().__init__(canvas)
         self.setObjectName("viewerToolStrip")
-        c = style.colors()
-        self.setStyleSheet(
-            f"#viewerToolStrip {{ background: {c.panel}; border: 1px solid {c.border}; border-radius: 12px; }}"
-            f"#viewerToolStrip QToolButton {{ border: 1px solid transparent; border-radius: 8px; padding: 5px 12px;"
-            f" background: transparent; }}"
-            f"#viewerToolStrip QToolButton:hover {{ background: {c.hover}; }}"
-            f"#viewerToolStrip QToolButton:checked {{ background: {c.accent_soft}; border-color: {c.accent};"
-            f" color: {c.text}; }}"
-            f"#viewerToolStrip QToolButton:disabled {{ color: {c.disabled}; }}"
-        )
+        self._restyle()
         shadow = QGraphicsDropShadowEffect(self)
         shadow.setBlurRadius(18)
         shadow.setOffset(0, 2)
@@ -39,6 +30,27 @@ class ToolStrip(QFrame):
         self._row.setSpacing(2)
         self._canvas = canvas
         canvas.installEventFilter(self)
+
+    def _restyle(self) -> None:
+        """In the scheme's colours (again when the OS switches between light and dark)."""
+        c = style.colors()
+        if getattr(self, "_colors", None) is c:
+            return  # setting the sheet changes the palette too: once per scheme
+        self._colors = c
+        self.setStyleSheet(
+            f"#viewerToolStrip {{ background: {c.panel}; border: 1px solid {c.border}; border-radius: 12px; }}"
+            f"#viewerToolStrip QToolButton {{ border: 1px solid transparent; border-radius: 8px; padding: 5px 12px;"
+            f" background: transparent; }}"
+            f"#viewerToolStrip QToolButton:hover {{ background: {c.hover}; }}"
+            f"#viewerToolStrip QToolButton:checked {{ background: {c.accent_soft}; border-color: {c.accent};"
+            f" color: {c.text}; }}"
+            f"#viewerToolStrip QToolButton:disabled {{ color: {c.disabled}; }}"
+        )
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._restyle()
 
     def add(self, text: str, name: str, *, checkable: bool = False) -> QToolButton:
         button = QToolButton()
