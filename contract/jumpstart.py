@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: JumpStart's content bucket of a region, and the manifest's key in it.
 CONTENT_BUCKET = "jumpstart-cache-prod-{region}"
 MANIFEST_KEY = "models_manifest.json"
+#: The manifest of proprietary (AWS Marketplace) models, beside it: their specs name a seller's model package.
+PROPRIETARY_MANIFEST_KEY = "proprietary-sdk-manifest.json"
 #: The model ids whose request format the app speaks.
 TEXT_TO_IMAGE_PREFIX = "model-txt2img-"
 ANY_VERSION = "*"
@@ -91,6 +93,18 @@ class ModelSpec:
     min_sdk_version: str
     variants: dict[str, Any]
     regional_aliases: dict[str, dict[str, str]]
+    #: A Marketplace model's package per region (`hosting_model_package_arns`) instead of a hosting image and
+    #: weights, and the listing to subscribe at (`model_subscription_link`), as sagemaker-core reads them.
+    model_package_arns: dict[str, str] = field(default_factory=dict)
+    subscription_link: str = ""
+
+    @property
+    def marketplace(self) -> bool:
+        """Served by a seller's model package (an AWS Marketplace subscription), not by JumpStart's open weights."""
+        return bool(self.model_package_arns)
+
+    def model_package(self, region: str) -> str | None:
+        return self.model_package_arns.get(region)
 
     def image_uri(self, instance_type: str, region: str) -> str | None:
         """The inference image for the instance type (or its family) in the region, as the SDK finds it."""
@@ -109,10 +123,12 @@ class ModelSpec:
     def offers(self, instance_type: str, region: str) -> bool:
         """JumpStart lists the type as supported (when it lists any) and has an image for it here."""
         listed = not self.supported_inference_instance_types or instance_type in self.supported_inference_instance_types
+        if self.marketplace:
+            return listed and self.model_package(region) is not None
         return listed and self.image_uri(instance_type, region) is not None
 
     def offered_types(self, region: str) -> tuple[str, ...]:
-        return tuple(t for t in self.supported_inference_instance_types if self.image_uri(t, region))
+        return tuple(t for t in self.supported_inference_instance_types if self.offers(t, region))
 
     def usable(self, instance_type: str, region: str) -> bool:
         return not self.deprecated and not self.inference_vulnerable and self.offers(instance_type, region)
@@ -132,4 +148,6 @@ def parse_spec(data: dict[str, Any]) -> ModelSpec:
         min_sdk_version=str(data.get("min_sdk_version") or ""),
         variants=dict(variants.get("variants") or {}),
         regional_aliases=dict(variants.get("regional_aliases") or {}),
+        model_package_arns={str(k): str(v) for k, v in (data.get("hosting_model_package_arns") or {}).items()},
+        subscription_link=str(data.get("model_subscription_link") or ""),
     )

@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import json
 
-from app.cli import main
+import pytest
+
+from app.cli import _parser, main
+from app.cli_deploy import apply_companions, companion_flags
 
 DEPLOYMENT = "cli-test"
 
@@ -111,3 +114,57 @@ def test_teardown_lists_the_budget_guard_and_leaves_none_of_it(cloud, dirs):
     assert (
         cloud.client("cloudwatch").describe_alarms(AlarmNamePrefix=name)["MetricAlarms"] == []
     )  # the sandbox's own stay
+
+
+UPSCALER = "model-upscaling-stabilityai-stable-diffusion-x4-upscaler-fp16"
+INPAINTER = "model-inpainting-stabilityai-stable-diffusion-2-inpainting-fp16"
+RUNWAY = "model-inpainting-runwayml-stable-diffusion-inpainting"
+
+
+@pytest.mark.parametrize(
+    ("flags", "told"),
+    [
+        ([], {}),
+        (["--upscaler"], {"upscale": UPSCALER}),
+        (["--inpainting"], {"inpaint": INPAINTER}),
+        (["--upscaler", "--inpainting", RUNWAY], {"upscale": UPSCALER, "inpaint": RUNWAY}),
+        (["--inpainting", RUNWAY, "--no-upscaler"], {"upscale": None, "inpaint": RUNWAY}),
+    ],
+)
+def test_the_companion_flags_alone_mean_the_default_model_and_a_family_not_named_is_kept(flags, told):
+    args = _parser().parse_args(["deploy", "--model", "model-txt2img-x", *flags, "--marketplace-subscribed"])
+
+    assert companion_flags(args) == told
+    assert args.model == "model-txt2img-x" and args.marketplace_subscribed
+    deployed = {"upscale": UPSCALER, "inpaint": INPAINTER}
+    kept = apply_companions(deployed, told)
+    assert kept == {f: m for f, m in {**deployed, **told}.items() if m is not None}
+
+
+def test_a_companion_flag_and_its_no_flag_together_are_a_usage_error():
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["deploy", "--upscaler", "--no-upscaler"])
+
+
+def test_deploy_asks_naming_each_companion_endpoint(cloud, dirs):
+    code, _, err = run(
+        *cloud_args(cloud), "deploy", "--deployment", DEPLOYMENT, "--alert-email", "designer@example.com",
+        "--upscaler", "--inpainting", RUNWAY,
+    )  # fmt: skip
+
+    assert code == 2 and "Nothing was created: add --yes" in err
+    assert f"a ×4 upscaler endpoint ({UPSCALER} on ml.g5.xlarge, scaling to zero on its own)" in err
+    assert f"an Inpainting endpoint ({RUNWAY} on ml.g5.xlarge, scaling to zero on its own)" in err
+
+
+def test_a_companion_of_the_wrong_family_is_refused_before_anything_is_asked(cloud, dirs):
+    before = stacks(cloud)
+
+    code, _, err = run(
+        *cloud_args(cloud), "deploy", "--deployment", DEPLOYMENT, "--alert-email", "designer@example.com",
+        "--upscaler", INPAINTER, "--yes",
+    )  # fmt: skip
+
+    assert code == 1 and f"{INPAINTER} is an inpainting model, not an upscaling model" in err
+    assert "Deploy 'cli-test'" not in err and stacks(cloud) == before
+    assert not (dirs.config_dir / "cloud" / "config.toml").exists()

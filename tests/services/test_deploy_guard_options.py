@@ -22,7 +22,7 @@ def test_the_guard_round_trips_through_the_users_config(dirs):
     text, config = configure(dirs, options, "eu-west-1")
 
     assert (config.guard.monthly_limit, config.guard.alert_email, config.guard.in_service_hours) == (120.5, EMAIL, 4)
-    assert load_options(dirs) == DeployOptions(MODEL, "ml.g5.xlarge", 2, 120.5, EMAIL)
+    assert load_options(dirs) == DeployOptions(MODEL, "ml.g5.xlarge", 2, 120.5, EMAIL, companions={})
     assert "# Monthly limit in USD" in text and "# Where the budget's alerts" in text  # comments kept
 
 
@@ -35,7 +35,7 @@ def test_a_config_saved_before_the_guard_gets_its_section(dirs):
 
     configure(dirs, DeployOptions(MODEL, "ml.g5.xlarge", 2, 30.0, EMAIL), "us-east-1")
 
-    assert load_options(dirs) == DeployOptions(MODEL, "ml.g5.xlarge", 2, 30.0, EMAIL)
+    assert load_options(dirs) == DeployOptions(MODEL, "ml.g5.xlarge", 2, 30.0, EMAIL, companions={})
 
 
 @pytest.mark.parametrize(

@@ -482,7 +482,7 @@ def test_update_uploads_the_changed_config_and_runs_the_pipeline_again(cloud, de
     assert f"{STACKS['pipeline']}: already up to date" in log and "Stage Deploy: Succeeded" in log
     assert "ml.g5.xlarge → ml.g5.2xlarge replaces the endpoint" in log and "jobs still waiting on the old one" in log
     assert target.name == DEPLOYMENT
-    assert deployer.options() == DeployOptions(MODEL, "ml.g5.2xlarge", 4)
+    assert deployer.options() == DeployOptions(MODEL, "ml.g5.2xlarge", 4, companions={})
 
 
 def everything(cloud) -> tuple[set[str], set[str], set[str]]:

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from app.services.deploy.bundle import DeployOptions, check_guard, guard_problems, load_options
+from app.services.deploy.bundle import (
+    DEFAULT_COMPANIONS,
+    DeployOptions,
+    check_guard,
+    check_models,
+    guard_problems,
+    load_options,
+)
 from app.services.deploy.deployer import Deployer
 
-__all__ = ["DeployOptions", "Deployer", "check_guard", "guard_problems", "load_options"]
+__all__ = [
+    "DEFAULT_COMPANIONS",
+    "DeployOptions",
+    "Deployer",
+    "check_guard",
+    "check_models",
+    "guard_problems",
+    "load_options",
+]

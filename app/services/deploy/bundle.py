@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 import tomllib
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,13 @@ CONFIG_ARCNAME = "infra/config.toml"
 _SKIPPED_PARTS = {"__pycache__", "cdk.out", ".pytest_cache", ".mypy_cache", "tests"}
 _SKIPPED_SUFFIXES = {".pyc", ".pyo"}
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed, so the same files always make the same bundle
+#: The companion endpoints a deployment may have, by family name, and the model each deploys unless told another.
+DEFAULT_COMPANIONS = {
+    "upscale": "model-upscaling-stabilityai-stable-diffusion-x4-upscaler-fp16",
+    "inpaint": "model-inpainting-stabilityai-stable-diffusion-2-inpainting-fp16",
+}
+#: config.toml's tables of the companions: `[companions.<family>]` with id, version and instance_type.
+COMPANIONS_TABLE = "companions"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +43,11 @@ class DeployOptions:
     """What the user picks in Settings → Deploy; the rest of config.toml keeps its values.
 
     The budget guard: a monthly limit in USD and the address its alerts go to ("" deploys no guard;
-    the Deploy tab and the CLI ask for one).
+    the Deploy tab and the CLI ask for one). The companions: family name ("upscale", "inpaint") →
+    JumpStart model id, each its own endpoint; None keeps those the deployment has (Update, or the
+    CLI without --upscaler/--inpainting), {} deploys none. A companion runs on the main instance
+    type unless `companion_instance_types` names another. A Marketplace model deploys only when
+    the user says they are subscribed to its listing (`marketplace_subscribed`).
     """
 
     model_id: str
@@ -44,6 +55,78 @@ class DeployOptions:
     max_instances: int
     monthly_limit: float = 50.0
     alert_email: str = ""
+    companions: Mapping[str, str] | None = None
+    companion_instance_types: Mapping[str, str] = field(default_factory=dict)
+    marketplace_subscribed: bool = False
+
+
+def companion_label(family_name: str) -> str:
+    """A companion's name as the Deploy tab and the refusals say it ("×4 upscaler", "Inpainting")."""
+    return {"upscale": "×4 upscaler", "inpaint": "Inpainting"}.get(family_name, family_name)
+
+
+#: A model of each family, as the refusals name it.
+_A_MODEL_OF = {
+    "text-to-image": "a text-to-image model",
+    "sdxl": "an SDXL model",
+    "upscale": "an upscaling model",
+    "inpaint": "an inpainting model",
+}
+_UNSPOKEN = "not a model the app can send requests to"
+
+
+def check_models(options: DeployOptions) -> None:
+    """UserError when the main model or a companion is not of its family; no network, no disk."""
+    from contract.families import SDXL, TEXT_TO_IMAGE, family_for_model, family_named
+
+    main = family_for_model(options.model_id.strip())
+    if main not in (TEXT_TO_IMAGE, SDXL):
+        what = _A_MODEL_OF.get(main.name, main.label) if main else _UNSPOKEN
+        raise UserError(
+            f"{options.model_id} is {what}: the main model makes images from a prompt "
+            "(a model-txt2img-… model or SDXL 1.0).",
+            hint="Upscaling and inpainting models deploy as companions (the ×4 upscaler and Inpainting boxes, "
+            "or --upscaler / --inpainting). Nothing was deployed.",
+        )
+    for family_name, model_id in (options.companions or {}).items():
+        if family_name not in DEFAULT_COMPANIONS:
+            raise UserError(
+                f"There is no companion {family_name!r}: a deployment may add "
+                + " and ".join(f"{companion_label(f)} ({f})" for f in DEFAULT_COMPANIONS)
+                + ".",
+                hint="Nothing was deployed.",
+            )
+        wanted = family_named(family_name)
+        found = family_for_model(model_id.strip())
+        if found is not wanted:
+            what = f"{_A_MODEL_OF.get(found.name, found.label)}, not {_A_MODEL_OF[wanted.name]}" if found else _UNSPOKEN
+            known = ", ".join(m for m in wanted.model_ids if not m.endswith("-"))
+            raise UserError(
+                f"{model_id} is {what}: the {companion_label(family_name)} companion takes {known}.",
+                hint="Nothing was deployed.",
+            )
+
+
+def saved_companions(text: str) -> dict[str, str]:
+    """The companions a config.toml text names (family → model id); {} for none or a damaged file."""
+    try:
+        tables = tomllib.loads(text).get(COMPANIONS_TABLE) or {}
+    except tomllib.TOMLDecodeError:
+        return {}
+    return {
+        family: str(table["id"])
+        for family, table in tables.items()
+        if isinstance(table, dict) and isinstance(table.get("id"), str) and table["id"].strip()
+    }
+
+
+def saved_companion_versions(text: str) -> dict[str, str]:
+    """The versions config.toml pins for its companions (family → version)."""
+    try:
+        tables = tomllib.loads(text).get(COMPANIONS_TABLE) or {}
+    except tomllib.TOMLDecodeError:
+        return {}
+    return {family: str(table.get("version") or "*") for family, table in tables.items() if isinstance(table, dict)}
 
 
 def guard_problems(options: DeployOptions, *, email_required: bool = True) -> dict[str, str]:
@@ -110,13 +193,15 @@ def parse(text: str) -> Config:
 
 def load_options(dirs: AppDirs, source_dir: Path | None = None) -> DeployOptions:
     """The model, instance type and max instances that the next deploy would use."""
-    config = parse(read_config_text(dirs, source_dir))
+    text = read_config_text(dirs, source_dir)
+    config = parse(text)
     return DeployOptions(
         config.model.id,
         config.model.instance_type,
         config.endpoint.max_instances,
         float(config.guard.monthly_limit),
         config.guard.alert_email,
+        companions=saved_companions(text),
     )
 
 
@@ -139,6 +224,41 @@ def configure(
         document["guard"] = tomlkit.table()
     document["guard"]["monthly_limit"] = float(options.monthly_limit)
     document["guard"]["alert_email"] = options.alert_email.strip()
+    if options.companions is not None:
+        _write_companions(document, options)
+    text = tomlkit.dumps(document)
+    config = parse(text)
+    write_atomically(user_config_path(dirs), text.encode("utf-8"))
+    return text, config
+
+
+def _write_companions(document: tomlkit.TOMLDocument, options: DeployOptions) -> None:
+    """One `[companions.<family>]` table per chosen companion; a table the user's copy had for another model
+    starts again from version "*" (the preflight pins the newest usable one), an unchosen one goes."""
+    before = document.get(COMPANIONS_TABLE) or {}
+    chosen = {family: model_id.strip() for family, model_id in (options.companions or {}).items()}
+    if not chosen:
+        if COMPANIONS_TABLE in document:
+            del document[COMPANIONS_TABLE]
+        return
+    tables = tomlkit.table(is_super_table=True)
+    for family, model_id in sorted(chosen.items(), key=lambda item: list(DEFAULT_COMPANIONS).index(item[0])):
+        old = before.get(family) or {}
+        table = tomlkit.table()
+        table["id"] = model_id
+        table["version"] = str(old.get("version") or "*") if old.get("id") == model_id else "*"
+        table["instance_type"] = (options.companion_instance_types.get(family) or options.instance_type).strip()
+        tables[family] = table
+    document[COMPANIONS_TABLE] = tables
+
+
+def pin_companion_versions(
+    dirs: AppDirs, versions: Mapping[str, str], source_dir: Path | None = None
+) -> tuple[str, Config]:
+    """Write concrete JumpStart versions into the user's `[companions.<family>]` tables; returns text and Config."""
+    document = tomlkit.parse(read_config_text(dirs, source_dir))
+    for family, version in versions.items():
+        document[COMPANIONS_TABLE][family]["version"] = version
     text = tomlkit.dumps(document)
     config = parse(text)
     write_atomically(user_config_path(dirs), text.encode("utf-8"))

@@ -25,15 +25,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from app.services.cloud.aws import Connection, client_config, error_code
 from app.services.cloud.targets import Target, load_target, record_target
 from app.services.deploy import bundle as deploy_bundle
-from app.services.deploy.bundle import DeployOptions
+from app.services.deploy.bundle import DEFAULT_COMPANIONS, DeployOptions, companion_label
 from app.services.deploy.pipeline import PipelineFailed, follow
 from app.services.deploy.stacks import CLOCK_SKEW, RECREATE, UPDATABLE, StackLine, Stacks
 from app.services.errors import UserError
 from app.services.lanes import Lane, lane
-from app.services.model_catalog import ModelCatalog, ModelChoice
+from app.services.model_catalog import MAIN_FAMILIES, ModelCatalog, ModelChoice
 from app.services.progress import Progress
 from app.services.settings import AppDirs, Settings, load_settings, save_settings
-from contract import ENDPOINT_PARAM, MODEL_DATA_PARAM, MODEL_IMAGE_PARAM, ssm_name, ssm_prefix
+from contract import COMPANION_PARAMS, ENDPOINT_PARAM, MODEL_DATA_PARAM, MODEL_IMAGE_PARAM, ssm_name, ssm_prefix
+from contract.families import family_named
 from infra.config import Config
 
 BOOTSTRAP_STACK = "CDKToolkit"
@@ -70,6 +71,20 @@ class Preflight:
     bootstrap_version: int | None
     warnings: tuple[str, ...] = ()
     model: ModelChoice | None = None
+    #: Each chosen companion resolved, by family name.
+    companions: dict[str, ModelChoice] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOffer:
+    """What the Deploy tab may offer on an instance type, read from JumpStart on a worker."""
+
+    #: Main models usable on the type (text-to-image and SDXL), by JumpStart id.
+    models: tuple[str, ...]
+    #: Marketplace models JumpStart lists for the main endpoint, with why they are not offered (or "").
+    marketplace: dict[str, str] = field(default_factory=dict)
+    #: The companions the deployment has now (family → model id); None when it is not deployed.
+    deployed: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +135,10 @@ class TeardownPlan:
 
 class Deployer:
     """Deploys one deployment (named in the user's config.toml) into the connection's account and region."""
+
+    #: The pipeline builds each endpoint from JumpStart's open weights and hosting image
+    #: (infra/model_build/resolve.py); a Marketplace model is a seller's model package, which it cannot deploy.
+    deploys_model_packages = False
 
     def __init__(
         self,
@@ -180,7 +199,13 @@ class Deployer:
                 f"SageMaker is not offered in {self.region}.", hint="Choose another region on the Connection page."
             )
         yield _at(step, 2, f"Region {self.region}")
-        model = yield from self._model(options, newest_model, step)
+        catalog = ModelCatalog(self.connection.s3, self.region, marketplace=self.deploys_model_packages)
+        model = yield from self._model(catalog, options, newest_model, step)
+        companions = {}
+        for family_name, model_id in (options.companions or {}).items():
+            companions[family_name] = yield from self._companion(
+                catalog, options, family_name, model_id, newest_model, step
+            )
         warnings = []
         quota, why = self._endpoint_quota(options.instance_type)
         if quota is None:
@@ -211,27 +236,129 @@ class Deployer:
             if version is not None
             else "CDK bootstrap: not found in this account and region",
         )
-        return Preflight(identity.account, self.region, version, tuple(warnings), model)
+        return Preflight(identity.account, self.region, version, tuple(warnings), model, companions)
 
-    def _model(self, options: DeployOptions, newest: bool, step: str) -> Iterator[Progress]:
+    def _model(self, catalog: ModelCatalog, options: DeployOptions, newest: bool, step: str) -> Iterator[Progress]:
         """The configured model and version as JumpStart offers them here; UserError lists what is usable."""
         pinned = self.config().model.version
-        catalog = ModelCatalog(self.connection.s3, self.region)
+        return (
+            yield from self._resolve(catalog, options, options.model_id, pinned, options.instance_type, newest, step)
+        )
+
+    def _companion(
+        self, catalog: ModelCatalog, options: DeployOptions, family_name: str, model_id: str, newest: bool, step: str
+    ) -> Iterator[Progress]:
+        """One companion checked as the main model is, on its instance type, against its family's models."""
+        pinned = deploy_bundle.saved_companion_versions(deploy_bundle.read_config_text(self.dirs, self.source_dir))
+        instance_type = options.companion_instance_types.get(family_name) or options.instance_type
+        return (
+            yield from self._resolve(
+                catalog,
+                options,
+                model_id,
+                pinned.get(family_name, "*"),
+                instance_type,
+                newest,
+                step,
+                role=family_name,
+            )
+        )
+
+    def _resolve(
+        self,
+        catalog: ModelCatalog,
+        options: DeployOptions,
+        model_id: str,
+        pinned: str,
+        instance_type: str,
+        newest: bool,
+        step: str,
+        *,
+        role: str | None = None,
+    ) -> Iterator[Progress]:
+        """A model (the main one, or the companion of family `role`) resolved; Marketplace models checked."""
+        what = f"{companion_label(role)} companion" if role else "Model"
+        families = (family_named(role),) if role else MAIN_FAMILIES
+        section = f"[companions.{role}]" if role else "[model]"
+        self._check_marketplace_deployable(catalog, model_id)
         wanted = pinned
         if newest or "*" in pinned:
-            wanted = catalog.newest_usable(options.model_id, options.instance_type) or pinned
-        choice = catalog.resolve(options.model_id, wanted, options.instance_type)
+            wanted = catalog.newest_usable(model_id, instance_type) or pinned
+        choice = catalog.resolve(model_id, wanted, instance_type, families, section)
         if choice.version != pinned:
-            yield _at(step, 2, f"Model {choice.model_id}: version {pinned} → {choice.version} used")
+            yield _at(step, 2, f"{what} {choice.model_id}: version {pinned} → {choice.version} used")
         elif choice.newer_available:
             yield _at(
                 step,
                 2,
-                f"Model {choice.model_id}: version {choice.version} → {choice.newest} available "
+                f"{what} {choice.model_id}: version {choice.version} → {choice.newest} available "
                 "(press Update to use it)",
             )
-        yield _at(step, 2, f"Model {choice.model_id} version {choice.version} on {options.instance_type}")
+        if choice.marketplace:
+            if not options.marketplace_subscribed:
+                raise UserError(
+                    f"{choice.model_id} is an AWS Marketplace model: JumpStart serves it from the seller's model "
+                    f"package, which your account must be subscribed to at {choice.listing or 'its listing'} "
+                    "before it can be deployed.",
+                    hint="Subscribe there (the listing names the software's price per hour), then deploy again and "
+                    "confirm it (“My account is subscribed” in Settings → Deploy, or --marketplace-subscribed). "
+                    "Nothing was deployed.",
+                )
+            yield _at(
+                step,
+                2,
+                f"{what} {choice.model_id} is an AWS Marketplace model ({choice.listing}): you confirmed the "
+                "account is subscribed",
+            )
+        yield _at(step, 2, f"{what} {choice.model_id} version {choice.version} on {instance_type}")
         return choice
+
+    def _check_marketplace_deployable(self, catalog: ModelCatalog, model_id: str) -> None:
+        """A Marketplace model is refused, saying why, while the pipeline cannot deploy a model package."""
+        spec = catalog.marketplace_spec(model_id)
+        if spec is None or self.deploys_model_packages:
+            return
+        listing = f" (listing: {spec.subscription_link})" if spec.subscription_link else ""
+        raise UserError(
+            f"{model_id} is an AWS Marketplace model{listing}: JumpStart serves it from the seller's model package "
+            f"{spec.model_package(self.region) or '(none in ' + self.region + ')'}, and this app's pipeline cannot "
+            "deploy a model package yet: it builds each endpoint from JumpStart's open weights and hosting image.",
+            hint="Choose an open-weights model (a model-txt2img-… one). Nothing was deployed.",
+        )
+
+    @lane(Lane.NETWORK)
+    def offer(self, instance_type: str) -> ModelOffer:
+        """The main models JumpStart offers on the type and the companions the deployment has, for the Deploy tab."""
+        catalog = ModelCatalog(self.connection.s3, self.region, marketplace=self.deploys_model_packages)
+        marketplace = {}
+        for model_id in catalog.model_ids(MAIN_FAMILIES):
+            spec = catalog.marketplace_spec(model_id)
+            if spec is not None:
+                marketplace[model_id] = (
+                    "" if self.deploys_model_packages else "an AWS Marketplace model: the app cannot deploy it yet"
+                )
+        return ModelOffer(tuple(catalog.usable_models(instance_type)), marketplace, self.deployed_companions())
+
+    @lane(Lane.NETWORK)
+    def deployed_companions(self) -> dict[str, str] | None:
+        """The companions the deployment has (family → model id), from its SSM parameters; None if not deployed.
+
+        The model id is the one the user's config.toml names for the family, else the family's default.
+        """
+        config = self.config()
+        names = {ssm_name(config.deployment, p): f for f, p in COMPANION_PARAMS.items()}
+        endpoint = ssm_name(config.deployment, ENDPOINT_PARAM)
+        try:
+            found = self.connection.client("ssm").get_parameters(Names=[endpoint, *names])["Parameters"]
+        except (BotoCoreError, ClientError) as exc:
+            raise UserError(f"The deployment's SSM parameters could not be read ({error_code(exc)}).") from None
+        present = {p["Name"] for p in found if p.get("Value")}
+        if endpoint not in present:
+            return None
+        saved = deploy_bundle.saved_companions(deploy_bundle.read_config_text(self.dirs, self.source_dir))
+        return {
+            family: saved.get(family) or DEFAULT_COMPANIONS[family] for name, family in names.items() if name in present
+        }
 
     @lane(Lane.LONG)
     def deploy(self, options: DeployOptions) -> Events:
@@ -244,6 +371,7 @@ class Deployer:
         return (yield from self._run(options, updating=True))
 
     def _run(self, options: DeployOptions, *, updating: bool) -> Events:
+        deploy_bundle.check_models(options)
         config = self.config()
         if updating:
             missing = [
@@ -257,6 +385,10 @@ class Deployer:
                     hint="Press Deploy.",
                 )
         before = config.model.instance_type
+        if options.companions is None:  # keep those the deployment has (a first deploy: those config.toml names)
+            deployed = self.deployed_companions()
+            kept = deployed if deployed is not None else self.options().companions
+            options = replace(options, companions=kept or {})
         text, config = deploy_bundle.configure(
             self.dirs, options, self.region, self.source_dir, deployment=self.deployment
         )
@@ -267,6 +399,7 @@ class Deployer:
             f"0 to {config.endpoint.max_instances} instances, in {config.region}",
         )
         yield _at("Saving your choices", 0, _guard_line(config))
+        yield _at("Saving your choices", 0, _companions_line(options))
         if updating and before != config.model.instance_type:
             yield _at(
                 "Saving your choices", 0, REPLACED_ENDPOINT.format(before=before, after=config.model.instance_type)
@@ -274,6 +407,10 @@ class Deployer:
         preflight = yield from self.preflight(options, newest_model=updating)
         if preflight.model is not None and preflight.model.version != config.model.version:
             text, config = deploy_bundle.pin_model_version(self.dirs, preflight.model.version, self.source_dir)
+        pinned = deploy_bundle.saved_companion_versions(text)
+        moved = {f: c.version for f, c in preflight.companions.items() if pinned.get(f) != c.version}
+        if moved:
+            text, config = deploy_bundle.pin_companion_versions(self.dirs, moved, self.source_dir)
         staging = yield from self._bootstrap(preflight)
         yield from self._stack(config, "source", staging, 12, 18)
         # CodePipeline runs a pipeline once when it is created: the source must be there before it.
@@ -728,6 +865,17 @@ def _guard_line(config: Config) -> str:
         f"and when an instance has been in service {guard.in_service_hours} hours in a row (AWS first sends that "
         "address a confirmation link for the alarm's e-mails)"
     )
+
+
+def _companions_line(options: DeployOptions) -> str:
+    chosen = options.companions or {}
+    if not chosen:
+        return "No companion endpoints (×4 upscaler, inpainting)"
+    each = ", ".join(
+        f"{companion_label(f)} {m} on {options.companion_instance_types.get(f) or options.instance_type}"
+        for f, m in chosen.items()
+    )
+    return f"Companion endpoints, each scaling to zero on its own: {each}"
 
 
 def _update_file(dirs: AppDirs, change: Callable[[Settings], Any]) -> Any:

@@ -1,0 +1,199 @@
+"""Deploying companions (×4 upscaler, inpainting) beside the main model, and SDXL 1.0 as a Marketplace model.
+
+The bundle's config.toml carries one `[companions.<family>]` table per chosen companion (the format
+infra/config.py reads); each chosen model is checked as the main one is, and of its family; a Marketplace
+model is named with its listing and refused before anything is created. JumpStart is the local cloud's
+replica; the deploys run the small pipeline of test_deployer.py.
+"""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+from test_deployer import (  # noqa: F401  (the fixtures)
+    DEPLOYMENT,
+    MODEL,
+    OPTIONS,
+    PINNED,
+    Pipeline,
+    cloud,
+    deployer,
+    messages,
+    run,
+    source_zip,
+    templates,
+)
+
+from app.services.deploy import bundle as deploy_bundle
+from app.services.deploy.bundle import DEFAULT_COMPANIONS, DeployOptions
+from app.services.errors import UserError
+from app.services.local_cloud.jumpstart import SDXL_LISTING, ProprietaryModel, ReplicaModel, publish
+from app.services.model_catalog import ModelCatalog
+from contract import COMPANION_PARAMS, ssm_name
+
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
+UPSCALER = DEFAULT_COMPANIONS["upscale"]
+INPAINTER = DEFAULT_COMPANIONS["inpaint"]
+RUNWAY = "model-inpainting-runwayml-stable-diffusion-inpainting"
+SDXL = "model-imagegeneration-stabilityai-stable-diffusion-xl-base-1-0"
+G5_ONLY = ("ml.g5.xlarge", "ml.g5.2xlarge")
+
+
+@pytest.fixture
+def jumpstart(cloud, deployer):
+    """The main model, the upscaler (two versions), the fp16 inpainting model on g5 only, and SDXL in the
+    Marketplace manifest; the runwayml inpainting model is not published."""
+    publish(
+        cloud.client("s3"),
+        cloud.region,
+        [
+            ReplicaModel(MODEL, PINNED),
+            ReplicaModel(UPSCALER, "1.0.0"),
+            ReplicaModel(UPSCALER, "1.1.0"),
+            ReplicaModel(INPAINTER, "2.0.0", instance_types=G5_ONLY),
+        ],
+        [ProprietaryModel()],
+    )
+    return cloud
+
+
+def stack_names(cloud) -> list[str]:
+    return [s["StackName"] for s in cloud.client("cloudformation").describe_stacks()["Stacks"]]
+
+
+def bundled_config(cloud) -> dict:
+    return tomllib.loads(source_zip(cloud).read("infra/config.toml").decode())
+
+
+def test_the_bundle_names_each_chosen_companion_with_its_pinned_version_and_instance_type(jumpstart, deployer):
+    pipeline = Pipeline(deployer, jumpstart).succeeds()
+    options = DeployOptions(
+        MODEL,
+        "ml.g5.xlarge",
+        2,
+        companions={"upscale": UPSCALER, "inpaint": INPAINTER},
+        companion_instance_types={"inpaint": "ml.g5.2xlarge"},
+    )
+
+    events, _ = run(deployer.deploy(options))
+
+    pipeline.done()
+    config = bundled_config(jumpstart)
+    assert config["model"]["id"] == MODEL
+    assert config["companions"] == {
+        "upscale": {"id": UPSCALER, "version": "1.1.0", "instance_type": "ml.g5.xlarge"},
+        "inpaint": {"id": INPAINTER, "version": "2.0.0", "instance_type": "ml.g5.2xlarge"},
+    }
+    log = messages(events)
+    assert "Companion endpoints, each scaling to zero on its own: ×4 upscaler " + UPSCALER in log
+    assert f"×4 upscaler companion {UPSCALER} version 1.1.0 on ml.g5.xlarge" in log
+    assert deployer.options().companions == {"upscale": UPSCALER, "inpaint": INPAINTER}
+
+
+def test_a_deploy_without_companions_bundles_none(jumpstart, deployer):
+    pipeline = Pipeline(deployer, jumpstart).succeeds()
+    run(deployer.deploy(DeployOptions(MODEL, "ml.g5.xlarge", 2, companions={"upscale": UPSCALER})))
+    pipeline.done()
+    pipeline = Pipeline(deployer, jumpstart).succeeds()
+
+    run(deployer.update(DeployOptions(MODEL, "ml.g5.xlarge", 2, companions={})))
+
+    pipeline.done()
+    assert "companions" not in bundled_config(jumpstart)
+
+
+def test_update_keeps_the_companions_the_deployment_has_even_from_another_computer(jumpstart, deployer, dirs):
+    pipeline = Pipeline(deployer, jumpstart).succeeds()
+    run(deployer.deploy(OPTIONS))
+    pipeline.done()
+    # What the endpoint stack publishes for a deployed upscaler, and a computer without the user's config.toml.
+    ssm = jumpstart.client("ssm")
+    ssm.put_parameter(Name=ssm_name(DEPLOYMENT, COMPANION_PARAMS["upscale"]), Value="up-endpoint", Type="String")
+    deploy_bundle.user_config_path(dirs).unlink()
+    assert deployer.deployed_companions() == {"upscale": UPSCALER}
+    pipeline = Pipeline(deployer, jumpstart).succeeds()
+
+    run(deployer.update(DeployOptions(MODEL, "ml.g5.xlarge", 2)))  # companions None: as deployed
+
+    pipeline.done()
+    assert bundled_config(jumpstart)["companions"] == {
+        "upscale": {"id": UPSCALER, "version": "1.1.0", "instance_type": "ml.g5.xlarge"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("companions", "instance_type", "says"),
+    [
+        (
+            {"upscale": INPAINTER},
+            "ml.g5.xlarge",
+            f"{INPAINTER} is an inpainting model, not an upscaling model: the ×4 upscaler companion takes {UPSCALER}.",
+        ),
+        (
+            {"inpaint": MODEL},
+            "ml.g5.xlarge",
+            f"{MODEL} is a text-to-image model, not an inpainting model: the Inpainting companion takes",
+        ),
+        (
+            {"inpaint": RUNWAY},
+            "ml.g5.xlarge",
+            f"JumpStart has no model {RUNWAY} in us-east-1. Inpainting models usable on ml.g5.xlarge in us-east-1: "
+            f"{INPAINTER}.",
+        ),
+        (
+            {"inpaint": INPAINTER},
+            "ml.g4dn.xlarge",
+            f"JumpStart does not offer {INPAINTER} version 2.0.0 on ml.g4dn.xlarge in us-east-1 "
+            "(it runs on ml.g5.xlarge, ml.g5.2xlarge). JumpStart offers no usable inpainting model on ml.g4dn.xlarge",
+        ),
+    ],
+)
+def test_a_companion_of_another_family_unknown_or_not_offered_is_refused_before_any_stack(
+    jumpstart, deployer, companions, instance_type, says
+):
+    with pytest.raises(UserError) as refused:
+        run(deployer.deploy(DeployOptions(MODEL, instance_type, 1, companions=companions)))
+
+    assert says in str(refused.value)
+    assert stack_names(jumpstart) == []
+
+
+def test_a_companion_model_as_the_main_model_is_refused(jumpstart, deployer):
+    with pytest.raises(UserError, match=f"{UPSCALER} is an upscaling model: the main model makes images"):
+        run(deployer.deploy(DeployOptions(UPSCALER, "ml.g5.xlarge", 1)))
+    assert stack_names(jumpstart) == []
+
+
+def test_sdxl_is_named_as_a_marketplace_model_with_its_listing_and_refused_before_any_stack(jumpstart, deployer):
+    with pytest.raises(UserError) as refused:
+        run(deployer.deploy(DeployOptions(SDXL, "ml.g5.2xlarge", 1, marketplace_subscribed=True)))
+
+    text = str(refused.value)
+    assert f"{SDXL} is an AWS Marketplace model (listing: {SDXL_LISTING})" in text
+    assert "model-package/" in text and "this app's pipeline cannot deploy a model package yet" in text
+    assert stack_names(jumpstart) == []
+
+
+def test_a_marketplace_model_needs_the_users_word_that_the_account_is_subscribed(jumpstart, deployer):
+    deployer.deploys_model_packages = True  # a pipeline that can deploy model packages
+    with pytest.raises(UserError) as refused:
+        run(deployer.preflight(DeployOptions(SDXL, "ml.g5.2xlarge", 1)))
+    assert f"must be subscribed to at {SDXL_LISTING} before it can be deployed" in str(refused.value)
+    assert "--marketplace-subscribed" in str(refused.value)
+
+    events, preflight = run(deployer.preflight(DeployOptions(SDXL, "ml.g5.2xlarge", 1, marketplace_subscribed=True)))
+
+    assert preflight.model.marketplace and preflight.model.listing == SDXL_LISTING
+    assert "you confirmed the account is subscribed" in messages(events)
+
+
+def test_the_catalog_offers_sdxl_only_where_the_pipeline_can_deploy_it(jumpstart, deployer):
+    s3 = jumpstart.client("s3")
+    assert ModelCatalog(s3, jumpstart.region, marketplace=False).usable_models("ml.g5.2xlarge") == [MODEL]
+    assert ModelCatalog(s3, jumpstart.region).usable_models("ml.g5.2xlarge") == [SDXL, MODEL]
+    assert ModelCatalog(s3, jumpstart.region).usable_models("ml.g5.xlarge") == [MODEL]  # SDXL needs a g5.2xlarge
+
+    offer = deployer.offer("ml.g5.2xlarge")
+
+    assert offer.models == (MODEL,) and "Marketplace" in offer.marketplace[SDXL] and offer.deployed is None
