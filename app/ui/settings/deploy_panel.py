@@ -1,5 +1,9 @@
 """Settings → Deploy: what to deploy, Deploy / Update / Tear down, progress, a live log and the result.
 
+The model combo lists the main models JumpStart offers on the chosen instance type (read on a worker
+through the deployer's `offer`, the same catalog preflight judges with; MODELS until it answers, or
+when it cannot); two check boxes add the ×4 upscaler and inpainting companions.
+
 The panel runs a deployer (app.services.deploy.deployer) on a worker through `tasks.Task`: every event the
 deployer yields moves the progress bar, sets the step line and adds one log line. `attach` gives it
 a factory that is called on the GUI thread when a button is pressed (to read the connection
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase, QTextCursor
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -31,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.cloud import ConnectionChoice, open_choice
-from app.services.deploy import DeployOptions, guard_problems
+from app.services.deploy import DEFAULT_COMPANIONS, DeployOptions, guard_problems
 from app.services.errors import UserError
 from app.ui.shell.context import AWS
 from app.ui.shell.icons import icon
@@ -40,15 +45,31 @@ from app.ui.shell.tasks import Progress, Task
 if TYPE_CHECKING:
     from app.ui.settings.connection_panel import ConnectionPanel
 
+#: The offline list: what the combo holds until JumpStart's catalog answers (or when it cannot be read).
 MODELS = (
     ("Stable Diffusion 2.1 base (512 px)", "model-txt2img-stabilityai-stable-diffusion-v2-1-base"),
     ("Stable Diffusion 2 (768 px)", "model-txt2img-stabilityai-stable-diffusion-v2"),
+)
+#: Names for the models JumpStart lists that the combo shows by name; any other shows its id.
+MODEL_LABELS = {
+    **{model_id: label for label, model_id in MODELS},
+    "model-txt2img-stabilityai-stable-diffusion-v2-1-base-fp16": "Stable Diffusion 2.1 base, fp16 (512 px)",
+    "model-txt2img-stabilityai-stable-diffusion-v2-fp16": "Stable Diffusion 2, fp16 (768 px)",
+    "model-txt2img-stabilityai-stable-diffusion-v1-4": "Stable Diffusion 1.4 (512 px)",
+    "model-txt2img-stabilityai-stable-diffusion-v1-4-fp16": "Stable Diffusion 1.4, fp16 (512 px)",
+    "model-imagegeneration-stabilityai-stable-diffusion-xl-base-1-0": "SDXL 1.0 (1024 px)",
+}
+#: The companion check boxes: family name, label, what it adds.
+COMPANIONS = (
+    ("upscale", "×4 upscaler", "Upscale ×4 in the viewer"),
+    ("inpaint", "Inpainting", "Inpaint and Extend canvas in the viewer"),
 )
 INSTANCE_TYPES = ("ml.g5.xlarge", "ml.g5.2xlarge", "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.p3.2xlarge")
 LOG_LINES = 5000
 COST_NOTE = (
     "<b>Cost.</b> The endpoint scales to zero when idle: GPU instances are billed only while images are made. "
-    "The first image after a quiet spell waits 5–10 minutes for an instance to start."
+    "The first image after a quiet spell waits 5–10 minutes for an instance to start. "
+    "Each companion (×4 upscaler, inpainting) is an extra endpoint that scales to zero on its own."
 )
 NOT_AVAILABLE = "Choose “My AWS account” on the Connection page to deploy; the sandbox needs no deployment."
 
@@ -69,6 +90,9 @@ class DeployPanel(QWidget):
         self._last_step = ""
         self.confirm_box: QMessageBox | None = None
         self._tips: dict[str, str] = {}
+        self._companions_chosen = False  # the user clicked a companion box: say which; else the deployment's stay
+        self._offer_asked = 0  # the newest catalog read; older answers are dropped
+        self._marketplace: dict[str, str] = {}
         form = self._build_options()
         note = _cost_note()
         buttons = self._build_buttons()
@@ -87,6 +111,12 @@ class DeployPanel(QWidget):
         self.model.setObjectName("deployModel")
         for label, model_id in MODELS:
             self.model.addItem(label, model_id)
+        self.model.setToolTip("The text-to-image models JumpStart offers on the instance type")
+        self.model.currentIndexChanged.connect(self._model_changed)
+        companions = self._build_companions()
+        self.marketplace = QCheckBox("My AWS account is subscribed to this model's Marketplace listing")
+        self.marketplace.setObjectName("deployMarketplace")
+        self.marketplace.hide()
         self.instance_type = QComboBox()
         self.instance_type.setObjectName("deployInstanceType")
         self.instance_type.setEditable(True)
@@ -141,12 +171,37 @@ class DeployPanel(QWidget):
         form.setVerticalSpacing(8)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)  # one edge with the heading
         form.addRow("Model", self.model)
+        form.addRow("", self.marketplace)
+        form.addRow("Companions", companions)
         form.addRow("Instance type", instances)
         form.addRow("Budget", self.monthly_limit)
         form.addRow("Alerts to", self.alert_email)
         form.addRow("", self.guard_error)
         form.addRow("Region", self.region)
         return form
+
+    def _build_companions(self) -> QHBoxLayout:
+        """One check box per companion endpoint, its model id in the tooltip."""
+        self.companion_boxes: dict[str, QCheckBox] = {}
+        row = QHBoxLayout()
+        row.setSpacing(16)
+        for family, label, adds in COMPANIONS:
+            box = QCheckBox(label)
+            box.setObjectName(f"deployCompanion-{family}")
+            box.setToolTip(
+                f"{adds}: its own endpoint, scaling to zero on its own.\nModel: {DEFAULT_COMPANIONS[family]}"
+            )
+            box.clicked.connect(self._companions_clicked)
+            self.companion_boxes[family] = box
+            row.addWidget(box)
+        self.companion_note = QLabel("same instance type, each its own endpoint")
+        self.companion_note.setObjectName("hint")
+        row.addWidget(self.companion_note)
+        row.addStretch(1)
+        return row
+
+    def _companions_clicked(self) -> None:
+        self._companions_chosen = True
 
     def _build_buttons(self) -> QHBoxLayout:
         self.deploy_button = QPushButton(icon("deploy"), "Deploy")
@@ -236,6 +291,11 @@ class DeployPanel(QWidget):
         connection.aws_toggled.connect(lambda aws: self.set_available(aws, NOT_AVAILABLE))
         self.set_region(connection.choice().region)
         self.set_available(connection.mode == AWS, NOT_AVAILABLE)
+        connection.region_changed.connect(lambda _: self.refresh_models())
+        connection.aws_toggled.connect(lambda aws: self.refresh_models() if aws else None)
+        self.instance_type.activated.connect(lambda _: self.refresh_models())
+        self.instance_type.lineEdit().editingFinished.connect(self.refresh_models)
+        self.refresh_models()
         active = next((t for t in context.settings.targets if t.get("name") == context.settings.active_target), None)
         if active and not active.get("endpoint_url"):
             self.show_result(
@@ -244,13 +304,73 @@ class DeployPanel(QWidget):
             )
 
     def options(self) -> DeployOptions:
+        """The fields as DeployOptions; companions None (the deployment keeps its own) until a box is clicked."""
         return DeployOptions(
             self.model.currentData() or self.model.currentText().strip(),
             self.instance_type.currentText().strip(),
             self.max_instances.value(),
             self.monthly_limit.value(),
             self.alert_email.text().strip(),
+            companions=self.chosen_companions() if self._companions_chosen else None,
+            marketplace_subscribed=not self.marketplace.isHidden() and self.marketplace.isChecked(),
         )
+
+    def chosen_companions(self) -> dict[str, str]:
+        return {family: DEFAULT_COMPANIONS[family] for family, box in self.companion_boxes.items() if box.isChecked()}
+
+    def set_companions(self, companions: dict[str, str] | None) -> None:
+        """Tick the boxes of the companions given (the saved or deployed ones), unless the user chose already."""
+        if companions is None or self._companions_chosen:
+            return
+        for family, box in self.companion_boxes.items():
+            box.setChecked(family in companions)
+            if family in companions:
+                box.setToolTip(box.toolTip().rpartition("Model: ")[0] + f"Model: {companions[family]}")
+
+    def refresh_models(self) -> None:
+        """Ask JumpStart (on a worker) which models the instance type offers; the list stays until it answers."""
+        if self._factory is None or self.busy or not self.deploy_button.isEnabled():
+            return
+        make, instance_type = self._factory(), self.instance_type.currentText().strip()
+        self._offer_asked += 1
+        asked = self._offer_asked
+        Task(
+            self,
+            lambda: make().offer(instance_type),
+            success=lambda offer: self.set_offer(offer) if asked == self._offer_asked else None,
+            failure=lambda error: None,  # offline or no credentials yet: the offline list stays, preflight says why
+            busy=False,
+        ).run()
+
+    def set_offer(self, offer: Any) -> None:
+        """The models preflight's catalog finds usable, Marketplace ones greyed with why; the choice is kept."""
+        current = self.model.currentData()
+        self.model.blockSignals(True)
+        self.model.clear()
+        for model_id in offer.models:
+            self.model.addItem(MODEL_LABELS.get(model_id, model_id), model_id)
+        self._marketplace = dict(offer.marketplace)
+        for model_id, why in offer.marketplace.items():
+            if model_id in offer.models:
+                continue
+            self.model.addItem(f"{MODEL_LABELS.get(model_id, model_id)}: {why}" if why else model_id, model_id)
+            item = self.model.model().item(self.model.count() - 1)
+            item.setEnabled(False)
+            item.setToolTip(why)
+        if self.model.count() == 0:
+            for label, model_id in MODELS:
+                self.model.addItem(label, model_id)
+        index = self.model.findData(current)
+        if index < 0 or not self.model.model().item(index).isEnabled():
+            index = 0
+        self.model.setCurrentIndex(index)
+        self.model.blockSignals(False)
+        self._model_changed()
+        self.set_companions(offer.deployed)
+
+    def _model_changed(self) -> None:
+        """The subscription box shows for a Marketplace model only."""
+        self.marketplace.setVisible(self.model.currentData() in self._marketplace)
 
     def check_fields(self) -> bool:
         """The budget guard's fields: each problem in words under them; True when they can be deployed."""
@@ -267,6 +387,7 @@ class DeployPanel(QWidget):
         self.guard_error.hide()
 
     def set_options(self, options: DeployOptions) -> None:
+        self.set_companions(dict(options.companions) if options.companions is not None else None)
         index = self.model.findData(options.model_id)
         if index < 0:
             self.model.addItem(options.model_id, options.model_id)
@@ -299,6 +420,8 @@ class DeployPanel(QWidget):
             self.update_button,
             self.teardown_button,
             self.model,
+            *self.companion_boxes.values(),
+            self.marketplace,
             self.instance_type,
             self.max_instances,
             self.monthly_limit,
@@ -322,7 +445,12 @@ class DeployPanel(QWidget):
         self.append_log(
             f"{'Deploying' if action == 'deploy' else 'Updating'}: {options.model_id} on "
             f"{options.instance_type}, 0 to {options.max_instances} instances, in {self.region.text()}; "
-            f"budget {options.monthly_limit:g} USD a month, alerts to {options.alert_email}"
+            f"budget {options.monthly_limit:g} USD a month, alerts to {options.alert_email}; "
+            + (
+                "companions as deployed"
+                if options.companions is None
+                else "companions: " + (", ".join(sorted(options.companions.values())) or "none")
+            )
         )
         self._start(lambda: getattr(make(), action)(options), self._succeeded)
 
