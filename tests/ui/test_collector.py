@@ -38,27 +38,59 @@ def test_garbage_made_on_a_worker_is_freed_on_the_gui_thread(qtbot, qapp):
     assert Cyclic.freed_on == {threading.main_thread().name}
 
 
-def _pass_oldest_threshold(gui_collector) -> None:
-    """Enough collections of the younger generations that the oldest one is due, then the timer's check."""
-    for _ in range(gc.get_threshold()[2] + 1):
-        gc.collect(1)
-    gui_collector.check()
+def _young() -> int:
+    return len(gc.get_objects(generation=0)) + len(gc.get_objects(generation=1))
 
 
-def test_the_whole_heap_is_scanned_again_only_once_it_grew_by_a_quarter(qapp):
+def _quiet_ticks(gui_collector) -> None:
+    """Ticks of an app that makes almost nothing new (fewer objects than gc's first threshold)."""
+    for _ in range(collector.QUIET_TICKS + 1):
+        gui_collector.check()
+
+
+def test_a_burst_of_survivors_is_frozen_not_scanned_on_the_gui_thread(qapp):
     gui_collector = collector.install(qapp)
-    _pass_oldest_threshold(gui_collector)  # the heap so far: scanned once, then frozen
-    full = gui_collector.full_collections
-    for _ in range(5):  # a GUI busy with short-lived garbage: no full scan of the heap each time
-        _pass_oldest_threshold(gui_collector)
+    gui_collector.collect_all()
+    frozen, full = gc.get_freeze_count(), gui_collector.full_collections
+    kept = [[] for _ in range(3 * collector.SCAN_LIMIT)]  # more than one tick may scan (~a client's models)
+    gui_collector.check()
+    assert gc.get_freeze_count() >= frozen + len(kept)  # out of every scan but the full one
+    assert _young() < collector.SCAN_LIMIT
     assert gui_collector.full_collections == full
-
-    Cyclic.freed_on.clear()
-    kept = [Cyclic() for _ in range(1000)]
-    _pass_oldest_threshold(gui_collector)  # survivors: frozen, out of the oldest generation's scans
     del kept
-    grown = [[] for _ in range(int(gc.get_freeze_count() * 0.3))]  # the long-lived heap grows by 30 %
-    _pass_oldest_threshold(gui_collector)
+
+
+def test_the_whole_heap_is_scanned_again_once_it_grew_by_a_quarter_in_a_quiet_moment(qapp):
+    gui_collector = collector.install(qapp)
+    gui_collector.collect_all()
+    full = gui_collector.full_collections
+    Cyclic.freed_on.clear()
+    frozen_garbage = [Cyclic() for _ in range(collector.SCAN_LIMIT + 1000)]
+    gui_collector.check()  # too many to scan in one tick: frozen
+    del frozen_garbage  # garbage now, but among the frozen
+    _quiet_ticks(gui_collector)
+    assert gui_collector.full_collections == full  # the heap has not grown enough for a full scan
+    assert not Cyclic.freed_on
+
+    grown = []
+    while len(grown) < gc.get_freeze_count() * 0.3:  # the long-lived heap grows by 30 %, a tick at a time
+        grown += [[] for _ in range(collector.SCAN_LIMIT // 2)]
+        gui_collector.check()
+    assert gui_collector.full_collections == full  # busy: the full scan waits
+    _quiet_ticks(gui_collector)
     assert gui_collector.full_collections == full + 1
     assert Cyclic.freed_on == {threading.main_thread().name}  # garbage among frozen objects is freed then
+    del grown
+
+
+def test_a_heap_that_doubled_is_scanned_whole_even_when_the_app_is_busy(qapp):
+    gui_collector = collector.install(qapp)
+    gui_collector.collect_all()
+    full = gui_collector.full_collections
+    grown = []
+    while gui_collector.full_collections == full and len(grown) < 3 * gc.get_freeze_count():
+        grown += [[] for _ in range(collector.SCAN_LIMIT // 2)]
+        gui_collector.check()
+    assert gui_collector.full_collections == full + 1
+    assert len(grown) > gc.get_freeze_count() * 0.45  # once the long-lived objects about doubled, not before
     del grown

@@ -1,15 +1,24 @@
-"""Python's cyclic garbage collector, run on the GUI thread only.
+"""Python's cyclic garbage collector, run on the GUI thread only, a bounded amount at a time.
 
 Left alone, the collector runs on whichever thread allocates when a threshold is passed: a
 worker thread then destroys whatever widgets, pixmaps or models sit in the garbage, which Qt
 allows only on the GUI thread, and the app crashes at random (seen in the gallery's thumbnail
 workers). As calibre and Anki do, automatic collection is off and a timer collects here.
 
-Full collections keep CPython's own rule: the whole heap is scanned only once it has grown by a
-quarter since the last full scan. Between those, the objects that survived are frozen (`gc.freeze`),
-so the oldest generation's collection scans only what arrived since: a full scan of the app's heap
-(botocore's models, and in the sandbox the local cloud's) takes hundreds of milliseconds, and run at
-each threshold, as a plain timer would, it stalled the GUI about once a second during a sweep.
+A collection holds the GIL for as long as it scans (about half a microsecond an object), so
+wherever it runs the GUI waits for all of it. Each tick therefore scans at most `SCAN_LIMIT`:
+- The generations are collected as gc would (its thresholds), a younger one earlier once it may
+  hold half the limit. What a generation holds is bounded from what the collections that
+  promoted into it scanned and found alive, never by walking the heap to count it (walking 500k
+  objects, as `gc.get_freeze_count` does, took 50–200 ms).
+- What would take more than the limit to scan is frozen instead (`gc.freeze`: out of every scan
+  but the full one). Before this a sweep's first seconds left ~430k survivors in the middle
+  generation (the clients' and, in the sandbox, the local cloud's service models) and its one
+  collection stalled the GUI 250–300 ms (`bench/sweep.py`).
+- The whole heap (frozen objects too, so garbage among them is freed) is scanned once the
+  long-lived objects grew by a quarter since the last full scan, CPython's own rule, but only in a
+  quiet second (the app made almost no objects), since it takes hundreds of milliseconds; if the
+  heap doubled without one, then anyway.
 """
 
 from __future__ import annotations
@@ -18,8 +27,12 @@ import gc
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer
 
-INTERVAL_MS = 500
+INTERVAL_MS = 100
+SCAN_LIMIT = 30_000  # objects one tick may scan (~15 ms); a full collection is the one exception
 GROWTH = 1.25  # CPython's: a full collection once the long-lived objects grew by 25 %
+URGENT_GROWTH = 2.0  # ... and without waiting for a quiet moment once they doubled
+MIN_HEAP = 250_000  # the long-lived heap assumed before the first full collection measured it
+QUIET_TICKS = 10  # a quiet moment: this many ticks in a row with fewer new objects than gc's threshold
 
 
 class GuiThreadCollector(QObject):
@@ -30,7 +43,11 @@ class GuiThreadCollector(QObject):
         self.setObjectName("guiThreadCollector")
         self._threshold = gc.get_threshold()
         self._long_lived: int | None = None  # objects frozen after the last full collection
+        self._frozen_since = 0  # at most this many frozen since then
+        self._held = [0, 0, 0]  # at most this many objects in each generation (gen 0's is gc's count)
+        self._quiet = 0  # ticks in a row that found almost nothing new
         self.full_collections = 0
+        self.freezes = 0  # young objects frozen rather than scanned (too many for one tick)
         gc.disable()
         self._timer = QTimer(self, interval=INTERVAL_MS)
         self._timer.timeout.connect(self.check)
@@ -38,26 +55,56 @@ class GuiThreadCollector(QObject):
 
     def check(self) -> None:
         counts = gc.get_count()
-        if counts[2] > self._threshold[2]:
-            self._collect_oldest()
+        self._held[0] = counts[0]
+        self._quiet = self._quiet + 1 if counts[0] <= self._threshold[0] else 0
+        if self._full_due():
+            self.collect_all()
             return
-        for generation in (1, 0):
-            if counts[generation] > self._threshold[generation]:
-                gc.collect(generation)
-                return
-
-    def _collect_oldest(self) -> None:
-        """The oldest generation: what arrived since the last freeze, or the whole heap once it grew enough."""
-        pending = len(gc.get_objects(generation=2))  # promoted since the last freeze (the frozen are not listed)
-        if self._long_lived is None or gc.get_freeze_count() + pending > self._long_lived * GROWTH:
-            gc.unfreeze()
-            gc.collect(2)
-            gc.freeze()
-            self._long_lived = gc.get_freeze_count()
-            self.full_collections += 1
+        generation = self._due(counts)
+        if generation is None:
+            return
+        scan = sum(self._held[: generation + 1])
+        if scan > SCAN_LIMIT:
+            self._freeze(0)
+            return
+        alive = max(scan - gc.collect(generation), 0)  # at most: some of the scanned died by refcount
+        self._held[: generation + 1] = [0] * (generation + 1)
+        if generation == 2:
+            self._freeze(alive)
         else:
-            gc.collect(2)
-            gc.freeze()
+            self._held[generation + 1] += alive
+
+    def collect_all(self) -> None:
+        """The whole heap, frozen objects too; then everything that survived is frozen."""
+        gc.unfreeze()
+        gc.collect(2)
+        gc.freeze()
+        self._long_lived = gc.get_freeze_count()
+        self._frozen_since = 0
+        self._held = [0, 0, 0]
+        self.full_collections += 1
+
+    def _due(self, counts: tuple[int, int, int]) -> int | None:
+        """The oldest generation due: past gc's threshold, or maybe holding half the scan limit."""
+        for generation in (2, 1, 0):
+            held = sum(self._held[: generation + 1])
+            if counts[generation] > self._threshold[generation] or (generation and held >= SCAN_LIMIT // 2):
+                return generation
+        return None
+
+    def _full_due(self) -> bool:
+        heap = self._long_lived if self._long_lived is not None else MIN_HEAP
+        if self._frozen_since > heap * (URGENT_GROWTH - 1):
+            return True
+        grown = self._long_lived is None or self._frozen_since > heap * (GROWTH - 1)
+        return grown and self._quiet >= QUIET_TICKS
+
+    def _freeze(self, alive: int) -> None:
+        """Every generation joins the long-lived (`alive`: survivors of a collection just made, if any)."""
+        gc.freeze()
+        self._frozen_since += alive + sum(self._held)
+        self._held = [0, 0, 0]
+        self.freezes += 1
 
 
 def install(app: QCoreApplication) -> GuiThreadCollector:
