@@ -11,13 +11,17 @@ GUI-thread heartbeat over the whole run. Prints one JSON line.
 
 A gap is the GUI thread either working or waiting: the sandbox's cloud runs in this process and
 shares its GIL, and the machine may be busy. So each gap above the target is listed with the CPU
-time the GUI thread itself spent in it (`time.thread_time`): a long gap with little CPU is waiting
-(GIL, scheduler), a long one with as much CPU is GUI work. `longest_gui_busy_ms` is the most CPU
-the GUI thread spent between two beats. The garbage collector runs on the GUI thread and holds the
+time the GUI thread itself spent in it (`time.thread_time`) and the process's other threads: a long
+gap with as much GUI CPU is GUI work; with the other threads' CPU it is the GIL held elsewhere (the
+sandbox, workers); with neither, the machine did not run the process. `longest_gui_busy_ms` is the
+most CPU the GUI thread spent between two beats. The garbage collector runs on the GUI thread and holds the
 GIL while it scans (`app/ui/shell/collector.py`): `longest_collection_ms` is its longest pause,
 `full_collections` and `freezes` what it did during the run. Before the collector scanned at most
 a bounded number of objects per tick, one collection of the ~430k objects that survived the
-sweep's first seconds stalled the GUI 250–300 ms near the end of sending (the issue's 274.9 ms).
+sweep's first seconds stalled the GUI 250–300 ms near the end of sending (the issue's 274.9 ms);
+since, on a machine at load 5–7 (three runs each): GUI CPU per gap 243–260 ms before, 11–13 ms after;
+longest collection 277–398 ms before, 25–31 ms after; the remaining gaps of 130–180 ms had the GUI
+thread (and mostly the process) off the CPU.
 """
 
 from __future__ import annotations
@@ -76,16 +80,17 @@ def main(argv: list[str] | None = None) -> int:
         polls = _count_polls(context.session)
         gaps, last = [], [time.perf_counter()]
 
-        stalls: list[tuple[float, float, float]] = []  # (s after Generate, gap ms, GUI thread's CPU ms in it)
-        busy, last_cpu = [0.0], [time.thread_time()]
+        stalls: list[tuple[float, ...]] = []  # (s after Generate, gap ms, CPU ms in it: GUI thread, other threads)
+        busy, last_cpu = [0.0], [(time.thread_time(), time.process_time())]
 
         def beat() -> None:
-            now, cpu = time.perf_counter(), time.thread_time()
+            now, cpu = time.perf_counter(), (time.thread_time(), time.process_time())
             gaps.append((now - last[0]) * 1000)
-            spent = (cpu - last_cpu[0]) * 1000
+            spent = (cpu[0] - last_cpu[0][0]) * 1000
+            others = (cpu[1] - last_cpu[0][1]) * 1000 - spent
             busy[0] = max(busy[0], spent)
             if gaps[-1] > TARGET_STALL_MS:
-                stalls.append((round(now - started, 2), round(gaps[-1], 1), round(spent, 1)))
+                stalls.append((round(now - started, 2), round(gaps[-1], 1), round(spent, 1), round(others, 1)))
             last[0], last_cpu[0] = now, cpu
 
         heartbeat = QTimer()
@@ -116,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         full_before, freezes_before = gui_collector.full_collections, gui_collector.freezes
         heartbeat.start()
         started = last[0] = time.perf_counter()
-        last_cpu[0] = time.thread_time()
+        last_cpu[0] = (time.thread_time(), time.process_time())
         polls.start()
         composer.generate()
         library = context.library
@@ -180,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 "longest_gui_stall_ms": round(longest, 1),
                 "longest_gui_busy_ms": round(busy[0], 1),
                 "stalls_above_target": stalls[:12],
-                "stall_columns": ["s after Generate", "gap ms", "GUI thread CPU ms"],
+                "stall_columns": ["s after Generate", "gap ms", "GUI thread CPU ms", "other threads' CPU ms"],
                 "longest_collection_ms": round(collections.longest, 1),
                 "full_collections": full_collections,
                 "freezes": freezes,
