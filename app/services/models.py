@@ -60,6 +60,16 @@ class Job:
     unknown_fields: frozenset[str] = frozenset()
     #: What its PNGs' parameters say beyond the request (`Style`, `Sweep cell`): kept with the job, written on download.
     extra: dict[str, str] = field(default_factory=dict)
+    #: The model family whose endpoint takes it (contract.families): "text-to-image", "upscale", "inpaint", "sdxl".
+    family: str = "text-to-image"
+    #: The tool that made it from an image ("upscale", "inpaint", "extend"); None for a job from a prompt.
+    operation: str | None = None
+    #: The library image it was made from (its images' "made from"), when the source is in the library.
+    parent_image: int | None = None
+    #: The family request's JSON body as sent (base64 images and all), for jobs of another family than text to
+    #: image: set when the job is prepared and kept by the library with the job (`Library.job_body`); a job read
+    #: back from the library leaves it None. A text-to-image job's body is `request.to_json()`.
+    body: bytes | None = field(default=None, repr=False, compare=False)
 
     def known_request(self) -> dict[str, Any]:
         """The request's fields as sent (GenerationRequest names), without those nobody told us."""

@@ -104,6 +104,10 @@ def test_a_job_an_older_app_left_uploading_is_looked_for_not_sent_again(open_ser
         db.execute("ALTER TABLE jobs DROP COLUMN sent_at")
         db.execute("ALTER TABLE jobs DROP COLUMN lease_owner")  # added by version 4
         db.execute("ALTER TABLE jobs DROP COLUMN lease_until")
+        db.execute("DROP INDEX jobs_by_parent")  # these by version 5
+        for column in ("family", "operation", "parent_image"):
+            db.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
+        db.execute("DROP TABLE job_bodies")
         db.execute("PRAGMA user_version = 2")
     db.close()
     cloud.wait_idle()

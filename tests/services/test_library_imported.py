@@ -43,6 +43,10 @@ def test_a_library_from_before_marks_its_earlier_imports(tmp_path):
         db.execute("ALTER TABLE jobs DROP COLUMN sent_at")  # added by version 3
         db.execute("ALTER TABLE jobs DROP COLUMN lease_owner")  # these two by version 4
         db.execute("ALTER TABLE jobs DROP COLUMN lease_until")
+        db.execute("DROP INDEX jobs_by_parent")  # these by version 5
+        for column in ("family", "operation", "parent_image"):
+            db.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
+        db.execute("DROP TABLE job_bodies")
         db.execute("PRAGMA user_version = 1")
     db.close()
     with Library(tmp_path / "data") as library:

@@ -16,7 +16,9 @@ from contract import GenerationRequest, Parameters, RequestError
 #: 2: images may have origin 'imported', which version 1 cannot read.
 #: 3: jobs have `sent_at` and the states 'invoking' and 'lost'.
 #: 4: jobs have a send lease (`lease_owner`, `lease_until`), so two apps on one library never both send a job.
-SCHEMA_VERSION = 4
+#: 5: jobs have a model `family`, the `operation` that made them from an image and its `parent_image` (lineage);
+#:    a job of another family than text to image keeps its request body (base64 images) in `job_bodies`.
+SCHEMA_VERSION = 5
 #: What brings a library of an older version up to date, run once in order: {version: SQL}.
 #: (A column added by a migration is not in SCHEMA: a new library gets it from the migration too.)
 MIGRATIONS = {
@@ -26,6 +28,9 @@ MIGRATIONS = {
     3: "ALTER TABLE jobs ADD COLUMN sent_at TEXT;"
     " UPDATE jobs SET state = 'invoking', sent_at = updated_at WHERE state = 'uploading';",
     4: "ALTER TABLE jobs ADD COLUMN lease_owner TEXT; ALTER TABLE jobs ADD COLUMN lease_until REAL;",
+    5: "ALTER TABLE jobs ADD COLUMN family TEXT NOT NULL DEFAULT 'text-to-image';"
+    " ALTER TABLE jobs ADD COLUMN operation TEXT; ALTER TABLE jobs ADD COLUMN parent_image INTEGER;"
+    " CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_image) WHERE parent_image IS NOT NULL;",
 }
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -57,6 +62,13 @@ CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
 CREATE TABLE IF NOT EXISTS job_parameters (
     inference_id TEXT PRIMARY KEY,
     extra TEXT NOT NULL
+);
+
+-- The request body of a job of another family than text to image (its base64 images), exactly as uploaded,
+-- written with the job: a resend after a crash sends the same bytes.
+CREATE TABLE IF NOT EXISTS job_bodies (
+    inference_id TEXT PRIMARY KEY,
+    body BLOB NOT NULL
 );
 
 -- A sweep: its axes (JSON) and, per cell, the job that makes it (a re-run cell points at its new job).
@@ -132,6 +144,9 @@ JOB_FIELDS = (
     "failure_reason",
     "retry_of",
     "sent_at",
+    "family",
+    "operation",
+    "parent_image",
 )
 #: Request fields a job from elsewhere may leave unknown, kept NULL in `jobs` (a NULL seed means random).
 UNKNOWABLE_FIELDS = ("width", "height", "num_inference_steps", "guidance_scale", "num_images_per_prompt")

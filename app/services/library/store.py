@@ -332,7 +332,31 @@ class Library(SweepRecords):
             _insert(
                 conn, "job_parameters", {"inference_id": job.inference_id, "extra": orjson.dumps(job.extra).decode()}
             )
+        if added and job.body is not None:
+            _insert(conn, "job_bodies", {"inference_id": job.inference_id, "body": bytes(job.body)})
         return added
+
+    def job_body(self, inference_id: str) -> bytes | None:
+        """The request body a job of another family than text to image is sent with (as recorded), or None."""
+        row = self._reader.execute("SELECT body FROM job_bodies WHERE inference_id = ?", (inference_id,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def made_from(self, image_id: int) -> ImageRecord | None:
+        """The library image this image was made from (an upscale's, inpaint's or extend's source), or None."""
+        row = self._reader.execute(
+            "SELECT jobs.parent_image FROM images JOIN jobs ON jobs.inference_id = images.inference_id"
+            " WHERE images.id = ?",
+            (image_id,),
+        ).fetchone()
+        return self.get_image(row[0]) if row and row[0] is not None else None
+
+    def used_for(self, image_id: int) -> list[ImageRecord]:
+        """The images made from this one (by upscale, inpaint or extend), oldest first."""
+        sql = (
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE inference_id IN"
+            " (SELECT inference_id FROM jobs WHERE parent_image = ?) ORDER BY created_at, id"
+        )
+        return [self._image_from_row(row) for row in self._reader.execute(sql, (image_id,))]
 
     def update_job(self, inference_id: str, **changes: Any) -> Job | None:
         """Change some of a job's fields (`state=…, message=…`, or `request=`); the updated job, or None."""
@@ -435,6 +459,7 @@ class Library(SweepRecords):
         with self._write() as conn:
             conn.execute("DELETE FROM jobs WHERE inference_id = ?", (inference_id,))
             conn.execute("DELETE FROM job_parameters WHERE inference_id = ?", (inference_id,))
+            conn.execute("DELETE FROM job_bodies WHERE inference_id = ?", (inference_id,))
         folder = self._job_folder(inference_id)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -468,6 +493,9 @@ class Library(SweepRecords):
                 image_paths=paths.get(row["inference_id"], []),
                 unknown_fields=unknown_from_row(row),
                 extra=extras.get(row["inference_id"], {}),
+                family=row["family"],
+                operation=row["operation"],
+                parent_image=row["parent_image"],
             )
             for row in rows
         ]
@@ -573,6 +601,8 @@ class Library(SweepRecords):
                 rows = conn.execute(f"SELECT path FROM images WHERE id IN ({marks})", chunk)
                 paths += [Path(self._absolute(row[0])) for row in rows]
                 conn.execute(f"DELETE FROM images WHERE id IN ({marks})", chunk)
+                # an image id may be given again later: a job must not seem made from that new image
+                conn.execute(f"UPDATE jobs SET parent_image = NULL WHERE parent_image IN ({marks})", chunk)
         stuck: list[str] = []
         for path in paths:
             self.thumbnails.discard(path)

@@ -1,0 +1,100 @@
+"""The library's lineage (made from / used for) and the family jobs it keeps, on a new library and an old one."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from app.services.library.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from app.services.library.store import DATABASE_NAME, Library
+from app.services.models import Job, JobState
+from contract import GenerationRequest, Parameters, new_inference_id
+
+
+def _job(parent=None, *, family="upscale", operation="upscale", body=b'{"prompt": "", "image": "..."}') -> Job:
+    return Job(
+        new_inference_id(),
+        GenerationRequest("crisp", width=256, height=256, seed=4),
+        "test",
+        family=family,
+        operation=operation,
+        parent_image=parent,
+        body=body,
+    )
+
+
+def _image(library, tmp_path, job=None, name="a.png", seed=1):
+    path = tmp_path / name
+    path.write_bytes(b"")
+    return library.add_image(
+        path, Parameters(prompt="p", seed=seed), inference_id=job.inference_id if job else None, width=8, height=8
+    )
+
+
+def test_a_family_job_keeps_its_body_operation_and_parent(tmp_path):
+    with Library(tmp_path / "lib") as library:
+        source = _image(library, tmp_path, name="source.png")
+        job = _job(source.id)
+        assert library.add_job(job)
+        back = library.get_job(job.inference_id)
+        assert (back.family, back.operation, back.parent_image, back.body) == ("upscale", "upscale", source.id, None)
+        assert library.job_body(job.inference_id) == job.body
+        plain = Job(new_inference_id(), GenerationRequest("boat"), "test")
+        library.add_job(plain)
+        assert library.get_job(plain.inference_id).family == "text-to-image"
+        assert library.job_body(plain.inference_id) is None
+    with Library(tmp_path / "lib") as library:  # on disk, not only in this process
+        assert library.job_body(job.inference_id) == job.body
+        library.remove_job(job.inference_id)
+        assert library.job_body(job.inference_id) is None
+
+
+def test_made_from_and_used_for_follow_the_jobs_parent(tmp_path):
+    with Library(tmp_path / "lib") as library:
+        source = _image(library, tmp_path, name="source.png")
+        first, second = _job(source.id), _job(source.id, family="inpaint", operation="extend")
+        library.add_job(first)
+        library.add_job(second)
+        one = _image(library, tmp_path, first, "one.png")
+        two = _image(library, tmp_path, second, "two.png")
+        grandchild_job = _job(one.id)
+        library.add_job(grandchild_job)
+        grandchild = _image(library, tmp_path, grandchild_job, "three.png")
+
+        assert library.made_from(one.id).id == source.id and library.made_from(two.id).id == source.id
+        assert [image.id for image in library.used_for(source.id)] == [one.id, two.id]
+        assert library.made_from(grandchild.id).id == one.id and library.used_for(one.id)[0].id == grandchild.id
+        assert library.made_from(source.id) is None and library.used_for(grandchild.id) == []
+
+        library.delete_images([source.id])  # a deleted source: its children no longer point at it (nor its id)
+        assert library.made_from(one.id) is None and library.get_job(first.inference_id).parent_image is None
+        assert library.made_from(grandchild.id).id == one.id
+
+
+def test_a_library_of_schema_4_opens_and_its_jobs_are_text_to_image(tmp_path):
+    folder = tmp_path / "old"
+    folder.mkdir()
+    conn = sqlite3.connect(folder / DATABASE_NAME)
+    migrations = "".join(sql for version, sql in sorted(MIGRATIONS.items()) if version <= 4)
+    conn.executescript(f"BEGIN;{SCHEMA}{migrations}DROP TABLE job_bodies;PRAGMA user_version=4;COMMIT;")
+    conn.execute(
+        "INSERT INTO jobs (inference_id, target, state, origin, created_at, updated_at, prompt, negative_prompt,"
+        " width, height, num_inference_steps, guidance_scale, num_images_per_prompt, seed)"
+        " VALUES ('20261101T000000Z-aaaaaaaaaaaa', 'test', 'pending', 'local', '2026-11-01', '2026-11-01',"
+        " 'an old boat', '', 64, 64, 20, 7.5, 1, 3)"
+    )
+    conn.commit()
+    conn.close()
+    with Library(folder) as library:
+        (old,) = library.jobs()
+        assert (old.family, old.operation, old.parent_image, old.state) == (
+            "text-to-image",
+            None,
+            None,
+            JobState.PENDING,
+        )
+        assert old.request.prompt == "an old boat"
+        new = _job()
+        assert library.add_job(new) and library.job_body(new.inference_id) == new.body
+    conn = sqlite3.connect(folder / DATABASE_NAME)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    conn.close()
