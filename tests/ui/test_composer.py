@@ -18,9 +18,11 @@ class RecordingJobs:
 
     def __init__(self):
         self.sent = []
+        self.fields = []
 
-    def submit(self, request):
+    def submit(self, request, *, fields=None):
         self.sent.append(request)
+        self.fields.append(fields)
         return Job(new_inference_id(), request, target="test")
 
 
@@ -319,8 +321,10 @@ def test_an_sdxl_target_shows_its_sampler_style_and_sizes_and_hides_the_image_co
     composer.seed.set_value(7, lock=True)
     assert not composer.errors["seed"].isVisible()
 
-    composer.generate()  # sending SDXL jobs is not wired yet: said, nothing sent
-    assert jobs.sent == [] and "not SDXL 1.0 ones" in composer.generate_error.text()
+    composer.generate()  # sent with SDXL's own fields, as JobService.submit takes them
+    qtbot.waitUntil(lambda: len(jobs.sent) == 1)
+    assert (jobs.sent[0].width, jobs.sent[0].height, jobs.sent[0].seed) == (1216, 832, 7)
+    assert jobs.fields == [{"sampler": "K_DPMPP_2M", "style_preset": "origami"}]
     shot = tmp_path / "composer-sdxl.png"
     assert composer.grab().save(str(shot))
     print(f"screenshot: {shot}")

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as NotConnected
 
@@ -25,6 +26,7 @@ from app.services.cloud.targets import Target, endpoint_state
 from app.services.cost.report import ColdStart, cold_start_estimate
 from app.services.errors import UserError
 from app.services.fields import field_message
+from app.services.jobs.operations import Plan, SourceImage, plan_extend, plan_inpaint, plan_upscale
 from app.services.lanes import Lane, lane
 from app.services.library.store import Library
 from app.services.models import Job, JobState, Origin
@@ -44,6 +46,7 @@ from contract import (
     object_listed,
     request_key,
 )
+from contract.families import INPAINT, SDXL, TEXT_TO_IMAGE, UPSCALE, Family, family_named
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +117,137 @@ class JobService:
         self._notice = ""
         self._said: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
         self._lock = threading.Lock()
-        self._instances: tuple[float, int | None] = (0.0, None)
+        self._instances: dict[str, tuple[float, int | None]] = {}  # by endpoint: (monotonic time, count)
         self._cold_start: tuple[float, ColdStart | None] = (0.0, None)
 
     @lane(Lane.NETWORK)
-    def submit(self, request: GenerationRequest | dict[str, Any], *, retry_of: str | None = None) -> Job:
-        """Validate, record and send one job; returns it queued, waiting offline, or failed with a message."""
-        return self._send_claimed(self.record(request, retry_of=retry_of, claim=True))
+    def submit(
+        self,
+        request: GenerationRequest | dict[str, Any],
+        *,
+        retry_of: str | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> Job:
+        """Validate, record and send one job; returns it queued, waiting offline, or failed with a message.
+
+        On an SDXL endpoint (`Target.family`) the job is sent as SDXL's request, with the family's own `fields`
+        (`sampler`, `style_preset`; None values are left out).
+        """
+        return self._send_claimed(self.record(request, retry_of=retry_of, claim=True, fields=fields))
+
+    @lane(Lane.NETWORK)
+    def upscale(
+        self,
+        source: SourceImage,
+        *,
+        prompt: str = "",
+        negative_prompt: str = "",
+        seed: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        noise_level: int = 20,
+    ) -> Job:
+        """Upscale `source` ×4 on the deployment's upscaler: checked, recorded, sent (UserError before anything
+        is recorded when the upscaler is not deployed or the input is wrong)."""
+        self.target.endpoint_for(UPSCALE.name)
+        plan = plan_upscale(
+            source,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            seed=self._seed(seed, UPSCALE),
+            steps=steps,
+            guidance=guidance,
+            noise_level=noise_level,
+            budget=self.target.budget,
+        )
+        return self._send_claimed(self._record(self._planned(plan), claim=True))
+
+    @lane(Lane.NETWORK)
+    def inpaint(
+        self,
+        source: SourceImage,
+        mask_png: bytes,
+        prompt: str,
+        *,
+        negative_prompt: str = "",
+        seed: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        images: int = 1,
+    ) -> Job:
+        """Repaint the white of `mask_png` (a PNG or JPEG of the source's size) in `source` after `prompt`."""
+        self.target.endpoint_for(INPAINT.name)
+        plan = plan_inpaint(
+            source,
+            mask_png,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            seed=self._seed(seed, INPAINT),
+            steps=steps,
+            guidance=guidance,
+            images=images,
+            budget=self.target.budget,
+        )
+        return self._send_claimed(self._record(self._planned(plan), claim=True))
+
+    @lane(Lane.NETWORK)
+    def extend(
+        self,
+        source: SourceImage,
+        *,
+        left: int = 0,
+        right: int = 0,
+        top: int = 0,
+        bottom: int = 0,
+        prompt: str,
+        negative_prompt: str = "",
+        seed: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        images: int = 1,
+    ) -> Job:
+        """Grow the canvas of `source` on the sides given (pixels) and fill the new area with the inpainting
+        model after `prompt`; the original pixels are kept (operations.plan_extend)."""
+        self.target.endpoint_for(INPAINT.name)
+        plan = plan_extend(
+            source,
+            left=left,
+            right=right,
+            top=top,
+            bottom=bottom,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            seed=self._seed(seed, INPAINT),
+            steps=steps,
+            guidance=guidance,
+            images=images,
+            budget=self.target.budget,
+        )
+        return self._send_claimed(self._record(self._planned(plan), claim=True))
+
+    @staticmethod
+    def _seed(seed: int | None, family: Family) -> int:
+        """The seed given, or a random one chosen now (so a resend draws the same images); SDXL's start at 1."""
+        if seed is not None:
+            return seed
+        return secrets.randbelow(MAX_SEED) + 1 if family is SDXL else secrets.randbelow(MAX_SEED + 1)
+
+    def _planned(self, plan: Plan, *, retry_of: str | None = None) -> Job:
+        inference_id = new_inference_id()
+        return Job(
+            inference_id=inference_id,
+            request=plan.request,
+            target=self.target.name,
+            input_location=S3Location(self.target.bucket, request_key(inference_id)).uri,
+            message="Waiting to be sent.",
+            origin=Origin.LOCAL,
+            retry_of=retry_of,
+            extra=dict(plan.extra),
+            family=plan.family.name,
+            operation=plan.operation,
+            parent_image=plan.parent_image,
+            body=plan.body,
+        )
 
     @lane(Lane.NETWORK)
     def submit_many(
@@ -208,13 +335,16 @@ class JobService:
         retry_of: str | None = None,
         claim: bool = False,
         extra: dict[str, str] | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> Job:
         """Validate the request (and its size against the endpoint's GPU) and record the job; nothing is sent yet.
 
         A random seed is chosen here, so the job can be reproduced and a resend after a crash
         draws the same images.
         """
-        job = self.prepare(request, retry_of=retry_of, extra=extra)
+        return self._record(self.prepare(request, retry_of=retry_of, extra=extra, fields=fields), claim=claim)
+
+    def _record(self, job: Job, *, claim: bool = False) -> Job:
         if claim:
             with self._lock:
                 self._sending.add(job.inference_id)  # so `resume` leaves it to the caller
@@ -232,15 +362,31 @@ class JobService:
         *,
         retry_of: str | None = None,
         extra: dict[str, str] | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> Job:
         """The job `record` would record (validated, its seed chosen, its id new), not recorded yet.
 
-        A sweep records all its cells' jobs with the sweep in one transaction.
+        A sweep records all its cells' jobs with the sweep in one transaction. On an endpoint of another family
+        than text to image (SDXL) the job carries that family's request body, made with its own `fields`.
         """
+        family = self.target.model_family
+        fields = {key: value for key, value in (fields or {}).items() if value is not None}
+        if fields and family is TEXT_TO_IMAGE:
+            raise UserError(f"This deployment's model ({family.label}) takes no {', '.join(sorted(fields))}.")
         request = validate_request(request, budget=self.target.budget)
         if request.seed is None:
-            request = dataclasses.replace(request, seed=secrets.randbelow(MAX_SEED + 1))
+            request = dataclasses.replace(request, seed=self._seed(None, family))
         inference_id = new_inference_id()
+        body = None
+        if family is not TEXT_TO_IMAGE:
+            try:
+                made = family.from_job(request, **fields)
+                family.check_budget(made, self.target.budget)
+            except BudgetError as exc:
+                raise UserError(f"{field_message(exc)}.", hint="Ask for a smaller size.") from None
+            except (RequestError, TypeError) as exc:
+                raise UserError(f"{field_message(exc)}.") from None
+            body = orjson.dumps(family.body(made))
         return Job(
             inference_id=inference_id,
             request=request,
@@ -250,7 +396,27 @@ class JobService:
             origin=Origin.LOCAL,
             retry_of=retry_of,
             extra=dict(extra or {}),
+            family=family.name,
+            body=body,
         )
+
+    def again(self, job: Job) -> Job:
+        """A new job (not recorded yet) sending `job`'s request again: the same body, seed, family and lineage.
+
+        UserError when the library does not hold the request body of a job of another family than text to image
+        (one from elsewhere), or the deployment no longer serves its family.
+        """
+        if job.family == TEXT_TO_IMAGE.name:
+            return self.prepare(job.request, retry_of=job.inference_id, extra=job.extra)
+        body = self.library.job_body(job.inference_id)
+        if body is None:
+            raise UserError(
+                f"The library does not hold the request of job {job.inference_id}, so it cannot be sent again."
+            )
+        family = family_named(job.family)
+        self._endpoint(family)
+        plan = Plan(family, job.request, body, job.operation, job.parent_image, dict(job.extra))
+        return self._planned(plan, retry_of=job.inference_id)
 
     @lane(Lane.NETWORK)
     def send(self, job: Job) -> Job:
@@ -304,28 +470,36 @@ class JobService:
         """
         key = request_key(job.inference_id)
         try:
+            family, endpoint, body = self._what_to_send(job)
+        except UserError as exc:
+            log.warning("job %s cannot be sent: %s", job.inference_id, exc)
+            return self._update(job, state=JobState.FAILED, message=f"Not sent: {exc}", failure_reason=str(exc))
+        try:
             job = self._update(job, state=JobState.UPLOADING, message="Uploading the request…")
-            self.connection.s3.put_object(
-                Bucket=self.target.bucket, Key=key, Body=job.request.to_json(), ContentType="application/json"
-            )
-            cold = self._instances_now() == 0
+            self.connection.s3.put_object(Bucket=self.target.bucket, Key=key, Body=body, ContentType="application/json")
+            cold = self._instances_now(endpoint) == 0
             # Read before the invocation: its own scale-out must not count among the cold starts it expects.
-            queued = warming_up(self._expected_cold_start()) if cold else QUEUED
+            if not cold:
+                queued = QUEUED
+            elif endpoint == self.target.endpoint_name:
+                queued = warming_up(self._expected_cold_start())
+            else:
+                queued = f"{WARMING_UP} ({family.label})."
             job = self._update(job, state=JobState.INVOKING, sent_at=self._now().isoformat(), message=INVOKING)
             # One attempt only (aws.ONE_ATTEMPT): botocore would send it again after a read timeout.
             reply = self.connection.client("sagemaker-runtime").invoke_endpoint_async(
-                EndpointName=self.target.endpoint_name,
+                EndpointName=endpoint,
                 InputLocation=S3Location(self.target.bucket, key).uri,
                 InferenceId=job.inference_id,
                 # output/<id>/… and failures/<id>/…: found by listing even when the answer never came.
                 S3OutputPathExtension=job.inference_id,
-                ContentType="application/json",
-                Accept=self.accept,
+                ContentType=family.content_type,
+                Accept=self.accept if family is TEXT_TO_IMAGE else family.accept,
                 InvocationTimeoutSeconds=self.invocation_timeout,
                 RequestTTLSeconds=self.request_ttl,
             )
         except (BotoCoreError, ClientError) as exc:
-            return self._send_failed(job, exc)
+            return self._send_failed(job, exc, endpoint)
         return self._update(
             job,
             state=JobState.QUEUED,
@@ -334,7 +508,26 @@ class JobService:
             message=queued,
         )
 
-    def _send_failed(self, job: Job, exc: BaseException) -> Job:
+    def _what_to_send(self, job: Job) -> tuple[Family, str, bytes]:
+        """The job's family, the endpoint that serves it and the body to upload (the one recorded with the job)."""
+        try:
+            family = family_named(job.family)
+        except KeyError:
+            raise UserError(f"this app does not know the model family {job.family!r}.") from None
+        endpoint = self._endpoint(family)
+        if family is TEXT_TO_IMAGE:
+            return family, endpoint, job.request.to_json()
+        body = job.body if job.body is not None else self.library.job_body(job.inference_id)
+        if body is None:
+            raise UserError("its request is not in the library.")
+        return family, endpoint, body
+
+    def _endpoint(self, family: Family) -> str:
+        if family is self.target.model_family:
+            return self.target.endpoint_name
+        return self.target.endpoint_for(family.name)
+
+    def _send_failed(self, job: Job, exc: BaseException, endpoint: str) -> Job:
         if job.state == JobState.INVOKING and _may_have_arrived(exc):
             log.info("job %s: InvokeEndpointAsync got no answer (%s); it is looked for", job.inference_id, exc)
             return self._update(job, message=NO_ANSWER)
@@ -346,9 +539,9 @@ class JobService:
                 job, state=JobState.UPLOADING, message=BUSY.format(code=error_code(exc)) if busy else OFFLINE
             )
         log.warning("job %s could not be sent: %s", job.inference_id, exc)
-        return self._update(job, state=JobState.FAILED, message=self._explain(exc), failure_reason=str(exc))
+        return self._update(job, state=JobState.FAILED, message=self._explain(exc, endpoint), failure_reason=str(exc))
 
-    def _explain(self, exc: BaseException) -> str:
+    def _explain(self, exc: BaseException, endpoint: str) -> str:
         code, text = error_code(exc), str(exc)
         if code in ("NoSuchBucket",):
             return (
@@ -357,22 +550,19 @@ class JobService:
         if code in ("AccessDenied", "AccessDeniedException", "403"):
             return "Not sent: these AWS credentials may not submit to this deployment."
         if "not found" in text.lower() or "could not find" in text.lower():
-            return (
-                f"Not sent: the endpoint {self.target.endpoint_name!r} does not exist. "
-                "Deploy again, or choose another target."
-            )
+            return f"Not sent: the endpoint {endpoint!r} does not exist. Deploy again, or choose another target."
         return f"Not sent: AWS refused the job ({code})."
 
-    def _instances_now(self) -> int | None:
+    def _instances_now(self, endpoint: str) -> int | None:
         """The endpoint's instance count, asked at most every 10 s (0 means it is scaled in)."""
-        stamp, count = self._instances
+        stamp, count = self._instances.get(endpoint, (0.0, None))
         if time.monotonic() - stamp < 10:
             return count
         try:
-            count = endpoint_state(self.connection, self.target).instances
+            count = endpoint_state(self.connection, dataclasses.replace(self.target, endpoint_name=endpoint)).instances
         except (BotoCoreError, ClientError, UserError):
             count = None
-        self._instances = (time.monotonic(), count)
+        self._instances[endpoint] = (time.monotonic(), count)
         return count
 
     def _expected_cold_start(self) -> ColdStart:
@@ -525,7 +715,7 @@ class JobService:
         jobs: list[Job] = []
         try:
             for job in old:
-                jobs.append(self.record(job.request, retry_of=job.inference_id, claim=True, extra=job.extra))
+                jobs.append(self._record(self.again(job), claim=True))
         except BaseException:
             with self._lock:
                 self._sending.difference_update(job.inference_id for job in jobs)
@@ -546,7 +736,7 @@ class JobService:
     def retry(self, inference_id: str) -> Job:
         """Submit the same parameters again as a new job."""
         job = self._job(inference_id)
-        new = self.record(job.request, retry_of=job.inference_id, claim=True, extra=job.extra)
+        new = self._record(self.again(job), claim=True)
         self._take_cell(job, new)
         return self._send_claimed(new)
 

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,6 +49,7 @@ from contract import (
     parse_message_index_key,
     parse_notification,
 )
+from contract.families import family_of_request
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,8 @@ class JobTracker:
         try:
             state = endpoint_state(self.connection, self.target)
         except EndpointMissing as exc:
-            return self._lose_sent(f"the endpoint {self.target.endpoint_name!r} it was sent to no longer exists", exc)
+            gone = f"the endpoint {self.target.endpoint_name!r} it was sent to no longer exists"
+            return self._lose_sent(gone, exc) + self._look_at_companions()
         except Exception as exc:  # not knowing the endpoint's state must not end tracking
             log.info("Endpoint state unknown: %s", exc)
             return []
@@ -208,13 +210,58 @@ class JobTracker:
             )
         if self.on_endpoint is not None:
             self.on_endpoint(state)
+        return lost + self._look_at_companions()
+
+    def _look_at_companions(self) -> list[Job]:
+        """The companion endpoints (upscaler, inpainting) that jobs in flight were sent to, looked at as the main
+        one is: their jobs become LOST when the endpoint is gone or was made anew since."""
+        lost: list[Job] = []
+        sent_to = {self._endpoint_of(job) for job in self._sent_jobs()} - {self.target.endpoint_name}
+        for endpoint in sorted(sent_to):
+            try:
+                state = endpoint_state(self.connection, replace(self.target, endpoint_name=endpoint))
+            except EndpointMissing as exc:
+                lost += self._lose_sent(
+                    f"the endpoint {endpoint!r} it was sent to no longer exists", exc, endpoint=endpoint
+                )
+                continue
+            except Exception as exc:
+                log.info("Endpoint %s state unknown: %s", endpoint, exc)
+                continue
+            if state.created_at is not None:
+                lost += self._lose_sent(
+                    f"the endpoint {endpoint!r} was made anew since it was sent, without its queue",
+                    before=state.created_at - self.CLOCK_SKEW,
+                    endpoint=endpoint,
+                )
         return lost
 
-    def _lose_sent(self, why: str, exc: BaseException | None = None, *, before: datetime | None = None) -> list[Job]:
-        """Jobs of this target the endpoint may hold (sent before `before`, when given) become LOST, saying `why`."""
+    def _endpoint_of(self, job: Job) -> str:
+        """The endpoint a job of this target went to: its family's companion, else the main one."""
+        if job.family == self.target.family:
+            return self.target.endpoint_name
+        return self.target.companions.get(job.family, self.target.endpoint_name)
+
+    def _sent_jobs(self) -> list[Job]:
+        return [
+            job
+            for job in self.library.unfinished_jobs()
+            if job.target == self.target.name and job.state in (JobState.INVOKING, JobState.QUEUED)
+        ]
+
+    def _lose_sent(
+        self,
+        why: str,
+        exc: BaseException | None = None,
+        *,
+        before: datetime | None = None,
+        endpoint: str | None = None,
+    ) -> list[Job]:
+        """Jobs of this target the endpoint (the main one by default) may hold (sent before `before`, when given)
+        become LOST, saying `why`."""
         lost = []
-        for job in self.library.unfinished_jobs():
-            if job.target != self.target.name or job.state not in (JobState.INVOKING, JobState.QUEUED):
+        for job in self._sent_jobs():
+            if self._endpoint_of(job) != (endpoint or self.target.endpoint_name):
                 continue
             sent = _parse_time(job.sent_at or job.created_at)
             if before is not None and (sent is None or sent >= before):
@@ -389,6 +436,7 @@ class JobTracker:
         data = data if isinstance(data, dict) else {}
         return Job(
             inference_id=inference_id,
+            family=family_of_request(data).name,
             request=request_as_sent(data),
             target=self.target.name,
             state=JobState.QUEUED,

@@ -430,17 +430,14 @@ class Composer(QFrame):
             )
             self.generate_error.show()
             return
-        if self.family is not TEXT_TO_IMAGE:
-            self.generate_error.setText(
-                f"Not sent: this version of the app sends text-to-image jobs only, not {self.family.label} ones."
-            )
-            self.generate_error.show()
-            return
         self.generate_error.hide()
         if self.explore.active(request.prompt):
             self.explore.send(request.to_dict())  # a style, a dynamic prompt or a sweep: planned, maybe asked
             return
-        Task(self, lambda: jobs.submit(request), success=self._submitted, busy=False, lane=Lane.NETWORK).run()
+        fields = self.family_fields()  # SDXL's sampler and style preset; the service sends the family's request
+        Task(
+            self, lambda: jobs.submit(request, fields=fields), success=self._submitted, busy=False, lane=Lane.NETWORK
+        ).run()
 
     def _sent_many(self, jobs: list[Any], sweep: Any) -> None:
         if sweep is not None:
