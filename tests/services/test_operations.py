@@ -340,3 +340,27 @@ def test_a_text_to_image_endpoint_takes_no_family_fields(open_services, cloud):
     with pytest.raises(UserError, match="takes no sampler"):
         ws.jobs.submit({"prompt": "crane", "width": 64, "height": 64}, fields={"sampler": "K_EULER"})
     assert ws.library.jobs() == []
+
+
+def test_a_tool_job_is_lost_with_its_companion_endpoint_not_with_the_main_one(open_services, cloud, companions):
+    from app.services.models import Job
+    from contract import GenerationRequest, new_inference_id
+
+    ws = open_services()
+    queued = {
+        family: Job(
+            new_inference_id(),
+            GenerationRequest("p", width=64, height=64),
+            ws.target.name,
+            state=JobState.QUEUED,
+            family=family,
+        )
+        for family in ("text-to-image", "upscale")
+    }
+    for job in queued.values():
+        ws.library.add_job(job)
+    cloud.client("sagemaker").delete_endpoint(EndpointName=companions["upscale"])
+    ws.tracker.refresh()
+    upscale = ws.library.get_job(queued["upscale"].inference_id)
+    assert upscale.state == JobState.LOST and companions["upscale"] in upscale.message
+    assert ws.library.get_job(queued["text-to-image"].inference_id).state == JobState.QUEUED
