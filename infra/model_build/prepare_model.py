@@ -2,8 +2,9 @@
 
 `python -m infra.model_build.prepare_model --resolved synth/model.resolved.json --bucket <model bucket>`
 reads the file that the Synth step's `infra.model_build.resolve` wrote (the endpoint template
-carries the same values) and writes s3://<bucket>/models/<model id>/<digest>/model.tar.gz,
-skipped when it is already there, so a re-run after a failure continues.
+carries the same values) and writes s3://<bucket>/models/<model id>/<digest>/model.tar.gz for the
+main model and then each companion model (each to its own destination), each skipped when it is
+already there, so a re-run after a failure continues.
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = load_config(args.config) if args.config else load_config()
     resolved = ResolvedModel.read(args.resolved)
-    print(json.dumps(prepare_model(resolved, args.bucket, part_size=config.build.part_size_mb * MB)))
+    for model in resolved.every_model():
+        done = prepare_model(model, args.bucket, part_size=config.build.part_size_mb * MB)
+        print(json.dumps({"model_id": model.model_id, **done}), flush=True)
     return 0
 
 

@@ -13,7 +13,7 @@ from moto import settings as moto_settings
 from sagemaker.core.jumpstart.accessors import JumpStartModelsAccessor
 
 from contract import S3Location
-from infra.config import load_config
+from infra.config import CONFIG_PATH, load_config
 from infra.model_build import prepare_model as build
 from infra.model_build.prepare_model import ModelBuildError, prepare_model
 from infra.model_build.resolve import ResolvedModel, resolve, resolve_model
@@ -267,3 +267,64 @@ def test_the_step_reads_its_part_size_from_config_and_its_values_from_the_file(
     assert build.main(["--resolved", str(out), "--bucket", "pipeline-models"]) == 0
 
     assert set(_packed(s3, ResolvedModel.read(out).destination)) == {"model_index.json", "code/inference.py"}
+
+
+UPSCALER = "model-upscaling-stabilityai-stable-diffusion-x4-upscaler-fp16"
+UPSCALER_KEY = "stabilityai-infer/infer-model-upscaling-stabilityai-stable-diffusion-x4-upscaler-fp16.tar.gz"
+
+
+@pytest.fixture
+def with_upscaler(spec, tmp_path, monkeypatch):
+    """Local JumpStart metadata with the main model and the ×4 upscaler, and a config.toml deploying both."""
+    upscaler = {**copy.deepcopy(spec), "model_id": UPSCALER, "hosting_artifact_key": UPSCALER_KEY}
+    manifest, specs = tmp_path / "manifest", tmp_path / "specs"
+    entries = []
+    for each in (spec, upscaler):
+        key = f"community_models/{each['model_id']}/specs_v2.0.0.json"
+        (specs / key).parent.mkdir(parents=True)
+        (specs / key).write_text(json.dumps(each))
+        entries.append({"model_id": each["model_id"], "version": "2.0.0", "min_version": "2.49.0", "spec_key": key})
+    manifest.mkdir()
+    (manifest / "models_manifest.json").write_text(json.dumps(entries))
+    monkeypatch.setenv("AWS_JUMPSTART_MANIFEST_LOCAL_ROOT_DIR_OVERRIDE", str(manifest))
+    monkeypatch.setenv("AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE", str(specs))
+    monkeypatch.setattr(JumpStartModelsAccessor, "_cache", None)
+    config = tmp_path / "config.toml"
+    companion = f'\n[companions.upscale]\nid = "{UPSCALER}"\nversion = "2.0.0"\ninstance_type = "ml.g5.2xlarge"\n'
+    config.write_text(CONFIG_PATH.read_text() + companion)
+    return config
+
+
+def test_synth_resolves_each_companion_and_the_build_step_packs_each_into_its_own_destination(
+    cloud, buckets, spec, with_upscaler, tmp_path, monkeypatch
+):
+    s3 = buckets
+    s3.put_object(Bucket=JUMPSTART_BUCKET, Key=spec["hosting_artifact_key"], Body=_tar_gz({"model_index.json": b"{}"}))
+    s3.put_object(Bucket=JUMPSTART_BUCKET, Key=UPSCALER_KEY, Body=_tar_gz({"upscaler_index.json": b"{}"}))
+    s3.put_object(Bucket=JUMPSTART_BUCKET, Key=spec["hosting_script_key"], Body=_tar_gz({"inference.py": b"# code"}))
+    out = tmp_path / "model.resolved.json"
+    config = ["--config", str(with_upscaler)]
+
+    assert resolve_main([*config, "--bucket", "pipeline-models", "--region", "us-east-1", "--out", str(out)]) == 0
+    resolved = ResolvedModel.read(out)
+    (upscaler,) = resolved.companions.values()
+    assert (resolved.model_id, list(resolved.companions), upscaler.model_id) == (MODEL_ID, ["upscale"], UPSCALER)
+    assert upscaler.instance_type == "ml.g5.2xlarge"
+    assert upscaler.destination.bucket == "pipeline-models" and upscaler.destination != resolved.destination
+    assert upscaler.destination.key.startswith(f"models/{UPSCALER}/")
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", cloud.endpoint_url)
+    assert build.main([*config, "--resolved", str(out), "--bucket", "pipeline-models"]) == 0
+
+    assert set(_packed(s3, resolved.destination)) == {"model_index.json", "code/inference.py"}
+    assert set(_packed(s3, upscaler.destination)) == {"upscaler_index.json", "code/inference.py"}
+
+
+def test_a_resolved_file_from_before_companions_reads_as_one_model(tmp_path):
+    """A pipeline's Synth step of an older bundle wrote no `companions`: its file still reads, with none."""
+    resolved = ResolvedModel.placeholder(MODEL_ID, "us-east-1", "ml.g5.xlarge")
+    data = {k: getattr(resolved, k) for k in resolved.__dataclass_fields__ if k != "companions"}
+    (tmp_path / "old.json").write_text(json.dumps(data))
+
+    assert ResolvedModel.read(tmp_path / "old.json") == resolved
+    assert ResolvedModel.read(tmp_path / "old.json").every_model() == (resolved,)
