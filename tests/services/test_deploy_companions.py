@@ -85,6 +85,13 @@ def test_the_bundle_names_each_chosen_companion_with_its_pinned_version_and_inst
         "upscale": {"id": UPSCALER, "version": "1.1.0", "instance_type": "ml.g5.xlarge"},
         "inpaint": {"id": INPAINTER, "version": "2.0.0", "instance_type": "ml.g5.2xlarge"},
     }
+    parsed = deploy_bundle.parse(
+        source_zip(jumpstart).read("infra/config.toml").decode()
+    )  # as infra/config.py reads it
+    assert {f: (m.id, m.version, m.instance_type) for f, m in parsed.companions.items()} == {
+        "upscale": (UPSCALER, "1.1.0", "ml.g5.xlarge"),
+        "inpaint": (INPAINTER, "2.0.0", "ml.g5.2xlarge"),
+    }
     log = messages(events)
     assert "Companion endpoints, each scaling to zero on its own: ×4 upscaler " + UPSCALER in log
     assert f"×4 upscaler companion {UPSCALER} version 1.1.0 on ml.g5.xlarge" in log
