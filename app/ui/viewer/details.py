@@ -154,6 +154,7 @@ class ParameterPanel(QScrollArea):
     def _fill_grid(self, record: ImageRecord | None) -> None:
         for widget in self._extra_rows:
             self.grid.removeWidget(widget)
+            widget.hide()  # at once: the deletion waits for the event loop
             widget.deleteLater()
         self._extra_rows.clear()
         self.values = {}
