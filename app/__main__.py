@@ -2,14 +2,16 @@
 
 python -m app                     the desktop app (sandbox mode when nothing is configured)
 python -m app local-cloud         serve the local cloud on 127.0.0.1
-python -m app generate|batch|jobs|import|rebuild-library|deploy|teardown …   the command-line client
+python -m app generate|batch|jobs|import|rebuild-library|deploy|teardown|upscale|inpaint|extend …   the command line
 """
 
 from __future__ import annotations
 
 import sys
 
-CLI_COMMANDS = frozenset({"generate", "batch", "jobs", "import", "rebuild-library", "deploy", "teardown"})
+CLI_COMMANDS = frozenset(
+    {"generate", "batch", "jobs", "import", "rebuild-library", "deploy", "teardown", "upscale", "inpaint", "extend"}
+)
 
 
 def main(argv: list[str] | None = None) -> int:

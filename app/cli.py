@@ -16,6 +16,10 @@
     teardown [--yes]  delete the deployment and all it holds (without --yes: show what that is)
     cost [--json]     what the deployment costs now, today, this month and per job
     stop-now [--yes] | keep-warm 15|30|60|off | max-instances N   the endpoint's instances (app/cli_cost.py)
+    upscale PNG [--prompt T --noise-level N]      ×4 on the deployment's upscaler       (app/cli_tools.py)
+    inpaint PNG --mask MASK.png "prompt" [--n N]  repaint the mask's white
+    extend PNG --left/--right/--top/--bottom PX "prompt"   grow the canvas, fill it with the inpainting model
+                      each takes --negative --steps --guidance --seed, and --wait --timeout --out DIR --json
 
 Progress goes to stderr, results to stdout; a failure exits non-zero with a clear message.
 """
@@ -38,6 +42,7 @@ from app.cli_deploy import add_commands as add_deploy_commands
 from app.cli_explore import add_commands as add_explore_commands
 from app.cli_explore import add_options as add_explore_options
 from app.cli_explore import confirmed, expanded
+from app.cli_tools import add_commands as add_tool_commands
 from app.services.errors import DiskFull, LibraryDamaged, UserError, is_no_room
 from app.services.explore import CONFIRM_ABOVE, estimate
 from app.services.files import atomic_copy
@@ -128,16 +133,7 @@ def _parser() -> argparse.ArgumentParser:
         "--n", type=int, help="images per prompt (1–8, fewer at large sizes: as many as the endpoint's GPU fits)"
     )
     params.add_argument("--seed", type=int, help="seed (0–4294967295; random when left out)")
-    params.add_argument("--wait", action="store_true", help="wait for the images")
-    params.add_argument(
-        "--timeout",
-        type=_seconds,
-        default=3600.0,
-        metavar="SECONDS",
-        help="with --wait: give up waiting after this long, exit code 124 (default 3600; the jobs go on)",
-    )
-    params.add_argument("--out", type=Path, help="copy every PNG here (implies --wait)")
-    params.add_argument("--json", action="store_true", help="print the jobs as JSON")
+    add_wait_options(params)
     add_explore_options(params)
 
     generate = commands.add_parser("generate", parents=[common, params], help="generate images from one prompt")
@@ -170,7 +166,22 @@ def _parser() -> argparse.ArgumentParser:
     add_explore_commands(commands, common, params)
     add_deploy_commands(commands, common)
     add_cost_commands(commands, common, _open)
+    add_tool_commands(commands, common)
     return parser
+
+
+def add_wait_options(params: argparse.ArgumentParser) -> None:
+    """--wait, --timeout, --out and --json, as generate and the image tools take them."""
+    params.add_argument("--wait", action="store_true", help="wait for the images")
+    params.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=3600.0,
+        metavar="SECONDS",
+        help="with --wait: give up waiting after this long, exit code 124 (default 3600; the jobs go on)",
+    )
+    params.add_argument("--out", type=Path, help="copy every PNG here (implies --wait)")
+    params.add_argument("--json", action="store_true", help="print the jobs as JSON")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -276,16 +287,22 @@ def _submit(
             progress=lambda p: ui.progress(round(p.fraction * len(requests)), len(requests), p.message),
             extra=extra,
         )
-        if args.wait or args.out:
-            jobs = _wait(workspace, [job.inference_id for job in jobs], ui, args.timeout)
-        if args.out:
-            _copy_images(jobs, args.out, ui)
-        ui.done()
-        ui.print_jobs(jobs, as_json=args.json)
-        good = JobState.COMPLETED if (args.wait or args.out) else JobState.QUEUED
-        return 0 if all(job.state == good for job in jobs) else EXIT_FAILED
+        return finish_sent(args, workspace, ui, jobs)
     finally:
         workspace.close()
+
+
+def finish_sent(args: argparse.Namespace, workspace: Session, ui: _Console, jobs: list[Job]) -> int:
+    """After a send: with --wait or --out wait for the jobs, copy their PNGs to --out, print them; the exit code
+    (0 when every job is queued, or completed when waited for)."""
+    if args.wait or args.out:
+        jobs = _wait(workspace, [job.inference_id for job in jobs], ui, args.timeout)
+    if args.out:
+        _copy_images(jobs, args.out, ui)
+    ui.done()
+    ui.print_jobs(jobs, as_json=args.json)
+    good = JobState.COMPLETED if (args.wait or args.out) else JobState.QUEUED
+    return 0 if all(job.state == good for job in jobs) else EXIT_FAILED
 
 
 def _may_send(args: argparse.Namespace, workspace: Session, ui: _Console, requests: list[GenerationRequest]) -> bool:
@@ -509,6 +526,9 @@ def job_json(job: Job) -> dict[str, Any]:
         "failure_reason": job.failure_reason,
         "origin": job.origin.value,
         "retry_of": job.retry_of,
+        "family": job.family,
+        "operation": job.operation,
+        "parent_image": job.parent_image,
     }
 
 
