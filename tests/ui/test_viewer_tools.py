@@ -122,7 +122,7 @@ def viewer(qtbot, library, jobs):
 
 def drag(canvas, points: list[QPointF], button=Qt.MouseButton.LeftButton) -> None:
     """Press at the first image point, move through the rest, release at the last (viewport events)."""
-    at = [canvas.view_point(p).toPoint() for p in points]
+    at = [canvas.mapFromScene(p) for p in points]  # Qt's own mapping: the picture is the scene, 1:1
     port = canvas.viewport()
     QTest.mousePress(port, button, Qt.KeyboardModifier.NoModifier, at[0])
     for point in at[1:]:
