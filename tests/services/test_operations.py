@@ -1,9 +1,9 @@
 """Upscale, inpaint and extend end to end on the local cloud: tool → S3 → companion endpoint → SNS → Lambdas →
 library, the result's pixels showing the operation, its lineage and its PNG parameters.
 
-The sandbox deploys no companion endpoints yet (infra's `[companions.*]` has not reached its endpoint stack), so
-`companions` makes them as a deploy would look to the app: an endpoint of the same (sandbox) model under its own
-name, and the SSM parameter that names it.
+The sandbox's shipped template deploys no companion endpoints (config.toml ships none), so `companions` makes them
+as a deploy looks to the app: an endpoint on the main one's (sandbox) endpoint config under its own name, and the
+SSM parameter that names it; the local cloud's engine serves every family by the request's fields.
 """
 
 from __future__ import annotations
