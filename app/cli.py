@@ -2,6 +2,7 @@
 
     python -m app [--profile P] [--region R] [--endpoint-url URL] [--deployment D] COMMAND …
     generate "prompt" [--negative T --steps N --guidance G --size WxH --n N --seed S] [--wait] [--out DIR] [--json]
+                      on an SDXL endpoint also --sampler K_EULER … --style-preset origami …
                       --wait gives up after --timeout SECONDS (default 3600) with exit code 124
     batch FILE        one prompt per line, or JSON objects (JSONL); the options above apply to every line
                       generate and batch ask above 50 images (or need --yes) and refuse above 1000 jobs
@@ -55,6 +56,7 @@ from app.services.progress import Progress
 from app.services.session import Session
 from app.services.settings import AppDirs
 from contract import CONTROL_CHARACTERS, GenerationRequest
+from contract.families import SAMPLERS, STYLE_PRESETS
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +146,8 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--yes", action="store_true", help=f"send without asking, even above {CONFIRM_ABOVE} images"
         )
+        command.add_argument("--sampler", help=f"an SDXL endpoint's sampler: {', '.join(SAMPLERS)}")
+        command.add_argument("--style-preset", help=f"an SDXL endpoint's style preset: {', '.join(STYLE_PRESETS)}")
         command.set_defaults(run=run)
     jobs = commands.add_parser("jobs", parents=[common], help="list the jobs")
     jobs.add_argument("--json", action="store_true")
@@ -286,6 +290,7 @@ def _submit(
             requests,
             progress=lambda p: ui.progress(round(p.fraction * len(requests)), len(requests), p.message),
             extra=extra,
+            fields={"sampler": getattr(args, "sampler", None), "style_preset": getattr(args, "style_preset", None)},
         )
         return finish_sent(args, workspace, ui, jobs)
     finally:

@@ -105,3 +105,35 @@ def test_a_file_that_is_no_image_is_refused_by_name(cloud, cloud_args, companion
     notes.write_text("not a picture")
     code, out, err = run(*cloud_args, "extend", str(notes), "--right", "8", "more")
     assert code == 1 and "error: notes.png is not a PNG or JPEG image." in err
+
+
+def test_generate_on_an_sdxl_endpoint_sends_its_sampler_and_style(cloud, cloud_args, dirs):
+    from test_operations import uploaded
+
+    from contract import FAMILY_PARAM, ssm_name
+
+    cloud.client("ssm").put_parameter(
+        Name=ssm_name(cloud.deployment.name, FAMILY_PARAM), Value="sdxl", Type="String", Overwrite=True
+    )
+    code, out, err = run(
+        *cloud_args,
+        "generate",
+        "a crane",
+        "--size",
+        "1024x1024",
+        "--steps",
+        "10",
+        "--sampler",
+        "K_HEUN",
+        "--style-preset",
+        "line-art",
+        "--json",
+    )
+    assert code == 0, err
+    (job,) = orjson.loads(out)
+    assert job["family"] == "sdxl" and job["state"] == "queued"
+    body = orjson.loads(uploaded(cloud, job["inference_id"]))
+    assert (body["sampler"], body["style_preset"], body["steps"]) == ("K_HEUN", "line-art", 10)
+
+    code, out, err = run(*cloud_args, "generate", "a crane", "--sampler", "K_HEUN")  # 512 × 512: not SDXL's
+    assert code == 1 and "is not a size SDXL 1.0 makes" in err

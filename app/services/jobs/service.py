@@ -256,12 +256,14 @@ class JobService:
         progress: Callable[[Progress], None] | None = None,
         *,
         extra: dict[str, str] | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> list[Job]:
         """Record every job first (all or none: a bad one raises before anything is recorded), then send on a
         bounded pool.
 
         `progress` is called from the pool's threads with a Progress per job sent ("Sent 3 of 20").
-        `extra` goes into every job's PNG parameters (the style, say).
+        `extra` goes into every job's PNG parameters (the style, say); `fields` are the endpoint family's own
+        (SDXL's sampler and style preset), as `submit` takes them.
         """
         requests = list(requests)
         if len(requests) > MAX_BATCH:
@@ -274,7 +276,7 @@ class JobService:
         jobs: list[Job] = []
         try:
             for request in validated:
-                jobs.append(self.record(request, claim=True, extra=extra))
+                jobs.append(self.record(request, claim=True, extra=extra, fields=fields))
         except BaseException:  # a full disk: the jobs already recorded are left to `resume`
             with self._lock:
                 self._sending.difference_update(job.inference_id for job in jobs)
