@@ -14,11 +14,11 @@ from PySide6.QtTest import QTest
 
 from app.services.cloud import Target
 from app.services.errors import UserError
+from app.services.jobs import SourceImage
 from app.ui.gallery.model import GalleryModel
 from app.ui.shell import style
 from app.ui.shell.events import Events
 from app.ui.shell.tasks import manager
-from app.ui.viewer import image_tools
 from app.ui.viewer.viewer import Viewer
 
 BOTH = {"upscale": "test-upscale", "inpaint": "test-inpaint"}
@@ -58,12 +58,6 @@ class FakeJobs:
 
 
 @dataclass
-class FakeSource:
-    image_id: int | None
-    name: str
-
-
-@dataclass
 class FakeContext:
     library: Any
     target: Target | None
@@ -78,12 +72,6 @@ def target(companions: dict[str, str]) -> Target:
 @pytest.fixture
 def library(demo_library):
     return demo_library(4)
-
-
-@pytest.fixture(autouse=True)
-def sources(monkeypatch):
-    """The tools read the shown image's file for the service; here a plain record of which image."""
-    monkeypatch.setattr(image_tools, "source_image", lambda library, record: FakeSource(record.id, record.path))
 
 
 def open_viewer(qtbot, library, context) -> Viewer:
@@ -232,7 +220,10 @@ def test_upscale_sends_the_shown_image_and_the_queue_hears_of_the_job(qtbot, vie
     with qtbot.waitSignal(viewer.tools.sent):
         viewer.upscale_button.click()
     ((name, (source,), _),) = jobs.calls
-    assert name == "upscale" and source.image_id == viewer.record.id
+    assert name == "upscale" and isinstance(source, SourceImage)  # the service's own, read on the worker
+    assert source.image_id == viewer.record.id and source.seed == viewer.record.parameters.seed
+    with open(viewer.record.path, "rb") as shown:
+        assert source.data == shown.read()
     assert [job.operation for job in heard] == ["upscale"]
 
 
