@@ -1,4 +1,5 @@
-"""`make screenshots`: PNGs of the main window, the viewer, the settings and the welcome page.
+"""`make screenshots`: PNGs of the main window, the viewer (its inpaint brush and a lineage too), the settings
+and the welcome page.
 
 Runs offscreen on the in-process local cloud with a demo library (pattern images, labelled
 as such) and one real sandbox generation, in fresh temporary dirs.
@@ -128,11 +129,93 @@ def _shoot(tmp: Path, out: Path, suffix: str) -> list[Path]:
     dialog.close()
 
     held.release.set()
+    if window.viewer is not None:
+        written += _viewer_tools(app, context, window, out, suffix)
     window.close()
     manager().wait(10_000)
     context.close()
     written.append(_startup_problem(app, dirs, out / f"startup-damaged-library{suffix}.png"))
     return written
+
+
+def _viewer_tools(app: Any, context: Any, window: Any, out: Path, suffix: str) -> list[Path]:
+    """The inpaint brush over the lighthouse, then the inpainted image extended: the middle of a lineage."""
+    from PySide6.QtCore import QPointF
+
+    _add_companions(context)
+    window.connect_target()
+    _wait(app, lambda: context.target is not None and "inpaint" in context.target.companions, 30)
+    _wait(app, lambda: all(j.state.finished for j in window.queue.model.jobs()), 90)
+    gallery, viewer = window.gallery_widget, window.viewer
+    gallery.reload()
+    _settle(app, 800)
+    lighthouse = next(row for row in range(gallery.model.rowCount()) if _is_lighthouse(gallery.model.record(row)))
+    window.show_in_viewer(lighthouse)
+    _wait(app, lambda: viewer.canvas.has_image() and viewer.inpaint_button.isEnabled(), 30)
+    window.splitter.setSizes([360, 800, 280])  # room for the picture: the brush is the subject here
+    _settle(app, 300)
+    viewer.set_mode("inpaint")
+    size = viewer.canvas.image_size()
+    w, h = size.width(), size.height()
+    viewer.inpaint_panel.size.setValue(64)
+    mask = viewer.canvas.mask
+    mask.begin_stroke(QPointF(*_scribble(0, w, h)), 64)
+    for step in range(1, 48):  # a scribble spiralling in, as a hand fills the lantern's shape
+        mask.continue_stroke(QPointF(*_scribble(step, w, h)))
+    mask.end_stroke()
+    viewer.inpaint_panel.prompt.setPlainText("a red paper lantern glowing in the dusk")
+    viewer.canvas._move_pointer(viewer.canvas.view_point(QPointF(0.83 * w, 0.58 * h)))
+    _settle(app, 500)
+    shots = [_grab(window, out / f"inpaint-brush{suffix}.png")]
+
+    count = window.queue.model.rowCount()
+    viewer.repaint()
+    _wait(app, lambda: window.queue.model.rowCount() > count, 30)
+    _wait(app, lambda: all(j.state.finished for j in window.queue.model.jobs()), 90)
+    lineage = viewer.details.lineage
+    _wait(app, lambda: bool(lineage.child_links), 30)
+    lineage.child_links[0].click()
+    _wait(app, lambda: lineage.parent_link is not None and viewer.canvas.has_image(), 30)
+    viewer.set_mode("extend")
+    viewer.extend_panel.sides["right"].setValue(128)
+    viewer.extend_panel.prompt.setPlainText("more of the rocky coast")
+    viewer.extend()
+    _wait(app, lambda: window.queue.model.rowCount() > count + 1, 30)
+    _wait(app, lambda: all(j.state.finished for j in window.queue.model.jobs()), 90)
+    viewer.set_mode(None)
+    window.reset_layout()
+    gallery.reload()
+    _wait(app, lambda: bool(lineage.child_links) and lineage.parent_link is not None, 30)
+    _settle(app, 1200)
+    shots.append(_grab(window, out / f"lineage{suffix}.png"))
+    return shots
+
+
+def _scribble(step: int, width: int, height: int) -> tuple[float, float]:
+    """A point of two turns of an ellipse closing in on the lantern's place, in image pixels."""
+    import math
+
+    turn = step / 24 * 2 * math.pi
+    shrink = 1 - 0.7 * step / 48
+    return (0.67 + 0.085 * shrink * math.cos(turn)) * width, (0.36 + 0.17 * shrink * math.sin(turn)) * height
+
+
+def _is_lighthouse(record: Any) -> bool:
+    """The sandbox's lighthouse (768 × 512), not a demo pattern of that subject."""
+    return record is not None and record.engine != "demo" and record.parameters.prompt.startswith("a lighthouse")
+
+
+def _add_companions(context: Any) -> None:
+    """The sandbox's ×4 upscaler and inpainting endpoints, as a deploy with both companions makes them."""
+    from contract import COMPANION_PARAMS, ssm_name
+
+    cloud, target = context.session.local_cloud, context.target
+    sagemaker, ssm = cloud.client("sagemaker"), cloud.client("ssm")
+    config = sagemaker.describe_endpoint(EndpointName=target.endpoint_name)["EndpointConfigName"]
+    for family, param in COMPANION_PARAMS.items():
+        name = f"{target.endpoint_name}-{family}"
+        sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
+        ssm.put_parameter(Name=ssm_name(context.session.deployment, param), Value=name, Type="String", Overwrite=True)
 
 
 def _startup_problem(app: Any, dirs: Any, path: Path) -> Path:
