@@ -44,7 +44,8 @@ def add_commands(commands: Any, common: argparse.ArgumentParser, params: argpars
         help="one prompt over up to three axes, as a contact sheet",
         description="AXIS is KIND=VALUES: seed=1,2,3 | seed=10-14 | seed=count:4 | guidance=5,7.5 | steps=20,30 | "
         'size=512x512,768x512 | sr=fox,cat (Prompt S/R: the first is searched for) | negative="",blurry | '
-        "style=none,Cinematic. Values are one CSV line: quote a value that holds a comma.",
+        "style=none,Cinematic | model=studio,studio-xl (saved deployments: each cell is sent to its own). "
+        "Values are one CSV line: quote a value that holds a comma.",
     )
     sweep.add_argument("prompt")
     for name in ("x", "y", "z"):
@@ -89,8 +90,10 @@ def _sweep(args: argparse.Namespace, dirs: AppDirs, ui: Any) -> int:
     style = styles.get(args.style) if args.style else None
     base = {**cli._fields(args), "prompt": args.prompt}
     workspace = cli._open(args, dirs, ui)
+    others: dict[str, Any] = {}  # a session for each other deployment of a Deployment axis
     try:
         target = workspace.target
+        sessions = _deployment_sessions(args, dirs, ui, workspace, axes, others)
         plan = plan_sweep(
             base,
             axes,
@@ -98,6 +101,7 @@ def _sweep(args: argparse.Namespace, dirs: AppDirs, ui: Any) -> int:
             styles=styles,
             wildcards=Wildcards(wildcards_folder(dirs.data_dir)),
             budget=target.budget,
+            targets={name: session.target for name, session in sessions.items()},
         )
         guess = estimate(
             plan.images,
@@ -114,9 +118,11 @@ def _sweep(args: argparse.Namespace, dirs: AppDirs, ui: Any) -> int:
             workspace.jobs,
             plan,
             progress=lambda p: ui.progress(round(p.fraction * len(plan.cells)), len(plan.cells), p.message),
+            services={name: session.jobs for name, session in sessions.items()},
         )
-        ui.note(f"Sweep {sweep.id}: {len(sweep.cells)} cells sent to {target.name}.")
-        jobs = cli._wait(workspace, list(sweep.cells.values()), ui, args.timeout)
+        names = sorted({cell.target or target.name for cell in plan.cells})
+        ui.note(f"Sweep {sweep.id}: {len(sweep.cells)} cells sent to {', '.join(names)}.")
+        jobs = _wait_all(workspace, sessions, plan, sweep, ui, args.timeout)
         out = args.out or Path.cwd() / sweep.id
         sheet = sheet_of(workspace.library.get_sweep(sweep.id), workspace.library)
         cells = export_cells(sheet, workspace.library, out / "cells")
@@ -128,7 +134,54 @@ def _sweep(args: argparse.Namespace, dirs: AppDirs, ui: Any) -> int:
         ui.print_jobs(jobs, as_json=args.json)
         return 0 if sheet.done == len(sheet.cells) else cli.EXIT_FAILED
     finally:
+        for session in others.values():
+            session.close()
         workspace.close()
+
+
+def _deployment_sessions(
+    args: argparse.Namespace, dirs: AppDirs, ui: Any, workspace: Any, axes: list[Any], others: dict[str, Any]
+) -> dict[str, Any]:
+    """A session for each saved deployment a Deployment axis names (the workspace for its own; new ones go in
+    `others`, for the caller to close); SweepError for a name not saved here, before anything is opened."""
+    from app import cli
+    from app.services.cloud.targets import saved_target
+    from app.services.explore.sweep import unknown_deployment
+
+    names = [name for axis in axes if axis.kind == "model" for name in axis.values]
+    sessions: dict[str, Any] = {}
+    for name in dict.fromkeys(names):
+        if name == workspace.target.name:
+            sessions[name] = workspace
+        elif saved_target(workspace.settings, name) is not None:
+            others[name] = sessions[name] = cli._open(
+                argparse.Namespace(**{**vars(args), "deployment": name}), dirs, ui
+            )
+        else:
+            raise unknown_deployment(name, [saved.get("name", "") for saved in workspace.settings.targets])
+    return sessions
+
+
+def _wait_all(workspace: Any, sessions: dict[str, Any], plan: Any, sweep: Any, ui: Any, timeout: float | None):
+    """Every cell's job once final: each deployment's session follows its own cells, one after the other."""
+    import time
+
+    from app import cli
+
+    owners: dict[str, Any] = {}
+    for cell in plan.cells:
+        owners.setdefault(cell.target or workspace.target.name, sessions.get(cell.target, workspace))
+    ids_of: dict[str, list[str]] = {}
+    for cell in plan.cells:
+        job_id = sweep.cells[cell.position]
+        ids_of.setdefault(cell.target or workspace.target.name, []).append(job_id)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    jobs = []
+    for name, session in owners.items():
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        jobs += cli._wait(session, ids_of[name], ui, left)
+    by_id = {job.inference_id: job for job in jobs}
+    return [by_id[job_id] for job_id in sweep.cells.values() if job_id in by_id]
 
 
 def confirmed(ui: Any, images: int, what: str = "sweep") -> bool:

@@ -142,3 +142,73 @@ def test_styles_import_export_and_a_broken_csv(dirs, tmp_path):
     assert code == 1 and "Line 2 of broken.csv cannot be read as CSV" in err
     code, out, err = run("styles", "--export", str(tmp_path / "out.csv"))
     assert code == 0 and '"Ink, wet",ink of {prompt},colour' in (tmp_path / "out.csv").read_text()
+
+
+@pytest.fixture
+def two_deployments(cloud, dirs):
+    """ "test" and "second" in the local cloud, both saved ("test" the active one); "second"'s deployment."""
+    from app.services.cloud.aws import Connection
+    from app.services.cloud.credentials import CredentialSource
+    from app.services.cloud.targets import load_target, record_target
+    from app.services.settings import load_settings, save_settings
+
+    second = cloud.cloud.provision("second")
+    connection = Connection.open(CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url)
+    settings = load_settings(dirs)
+    for name in ("second", "test"):
+        record_target(settings, load_target(connection, name))
+    settings.mode = "aws"
+    save_settings(dirs, settings)
+    return second
+
+
+def _requests_in(cloud, bucket: str) -> int:
+    return cloud.client("s3").list_objects_v2(Bucket=bucket, Prefix="requests/").get("KeyCount", 0)
+
+
+def test_a_deployment_axis_sends_each_cell_to_its_own_deployment(cloud, cloud_args, dirs, two_deployments, tmp_path):
+    from app.services.errors import UserError
+    from app.services.explore import rerun_cell
+    from app.services.session import Session
+
+    out_dir = tmp_path / "sheet"
+    code, out, err = run(
+        *cloud_args,
+        "sweep",
+        "a paper boat",
+        "--x",
+        "model=test,second",
+        "--y",
+        "seed=1,2",
+        "--size",
+        "64x64",
+        "--out",
+        str(out_dir),
+        "--json",
+    )
+    assert code == 0, err
+    assert "2 deployment × 2 seed: 4 cells, 4 images" in err and "sent to second, test" in err
+    assert sorted(job["target"] for job in orjson.loads(out)) == ["second", "second", "test", "test"]
+    assert _requests_in(cloud, cloud.deployment.bucket) == 2 and _requests_in(cloud, two_deployments.bucket) == 2
+    data = orjson.loads(Image.open(out_dir / "sheet.png").text[SWEEP_CHUNK])
+    assert [axis["labels"] for axis in data["axes"]] == [["test", "second"], ["1", "2"]]
+    assert all(cell["status"] == "done" for cell in data["cells"])
+
+    with Library(dirs.data_dir) as library:
+        (sweep,) = library.sweeps()
+        assert library.get_job(sweep.cells[(1, 0, 0)]).target == "second"
+    session = Session.open(dirs, endpoint_url=cloud.endpoint_url, region=cloud.region)  # "test", the active one
+    try:
+        with pytest.raises(UserError, match="made by the deployment 'second'"):
+            rerun_cell(session.jobs, sweep.id, (1, 0, 0))  # never sent to the other endpoint
+    finally:
+        session.close()
+
+
+def test_a_deployment_axis_naming_an_unsaved_deployment_sends_nothing(cloud, cloud_args, dirs, two_deployments):
+    code, out, err = run(*cloud_args, "sweep", "a paper boat", "--size", "64x64", "--x", "model=test,nowhere")
+    assert code == 1 and "Traceback" not in err
+    assert "The deployment 'nowhere' is not saved here (saved: second, test)" in err
+    assert _requests_in(cloud, cloud.deployment.bucket) == 0 and _requests_in(cloud, two_deployments.bucket) == 0
+    with Library(dirs.data_dir) as library:
+        assert library.jobs() == [] and library.sweeps() == []

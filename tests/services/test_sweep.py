@@ -256,3 +256,26 @@ def test_a_lost_cell_sent_again_takes_its_place_in_the_sheet(open_services, clou
     assert ws.library.get_job(new.inference_id).state == JobState.COMPLETED
     loose = [image.inference_id for image in ws.library.images(sweeps=False)]
     assert new.inference_id not in loose  # its image is in the sheet, not loose in the gallery
+
+
+def test_a_deployment_axis_checks_each_cell_against_its_own_deployment():
+    from app.services.cloud.targets import Target
+
+    small = Target("small", "eu-west-1", "b1", "e1", instance_type="ml.g4dn.xlarge")
+    large = Target("large", "eu-west-1", "b2", "e2", instance_type="ml.g5.12xlarge")
+    xl = Target("xl", "eu-west-1", "b3", "e3", family="sdxl")
+    targets = {t.name: t for t in (small, large, xl)}
+    plan = plan_sweep(BASE, [parse_axis("model=large,small")], targets=targets)
+    assert [cell.target for cell in plan.cells] == ["large", "small"]
+    assert plan.axes[0].title == "Deployment" and plan.axes[0].labels() == ("large", "small")
+
+    with pytest.raises(SweepError, match=r"The deployment 'nowhere' is not saved here \(saved: large, small, xl\)"):
+        plan_sweep(BASE, [parse_axis("deployment=small,nowhere")], targets=targets)
+    with pytest.raises(SweepError, match="different families"):
+        plan_sweep(BASE, [parse_axis("model=small,xl")], targets=targets)
+    with pytest.raises(SweepError, match="names a deployment twice"):
+        plan_sweep(BASE, [parse_axis("model=small,small")], targets=targets)
+    big = {**BASE, "width": 1024, "height": 1024, "num_images_per_prompt": 4}
+    plan_sweep(big, [parse_axis("model=large")], targets=targets)  # the large GPU makes it
+    with pytest.raises(SweepError, match="Deployment: small"):
+        plan_sweep(big, [parse_axis("model=large,small")], targets=targets)  # the small one cannot

@@ -1,4 +1,5 @@
-"""Sweeps: up to three axes over seed, guidance, steps, size, a prompt search/replace, the negative prompt or a style.
+"""Sweeps: up to three axes over seed, guidance, steps, size, a prompt search/replace, the negative prompt, a style
+or the deployment (the model: each saved deployment has one; `submit_sweep` sends each cell to its own).
 
 A sweep is planned (every cell's request validated, the image count checked against the cap) before
 anything is recorded; `submit_sweep` then records the sweep and all its jobs in one transaction and
@@ -12,7 +13,7 @@ import csv
 import io
 import math
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ MAX_IMAGES = 400  # the hard cap of one sweep
 MAX_AXES = 3
 AXIS_NAMES = ("x", "y", "z")
 CELL_KEY = "Sweep cell"
+SENDING = "Sending the cells"
 NO_STYLE = "none"
 
 #: Axis kinds: the word the user types, and the title the sheet shows.
@@ -43,8 +45,17 @@ KINDS: dict[str, str] = {
     "sr": "Prompt S/R",
     "negative": "Negative prompt",
     "style": "Style",
+    "model": "Deployment",
 }
-_ALIASES = {"cfg": "guidance", "seeds": "seed", "prompt_sr": "sr", "s/r": "sr", "negative_prompt": "negative"}
+_ALIASES = {
+    "cfg": "guidance",
+    "seeds": "seed",
+    "prompt_sr": "sr",
+    "s/r": "sr",
+    "negative_prompt": "negative",
+    "deployment": "model",
+    "models": "model",
+}
 
 
 class SweepError(UserError):
@@ -76,7 +87,8 @@ def _label(kind: str, value: Any) -> str:
 
 def parse_axis(text: str, where: str = "") -> Axis:
     """`seed=1,2,3`, `seed=10-14`, `seed=count:4`, `guidance=5,7.5`, `steps=20,30`, `size=512x512,768x512`,
-    `sr=fox,cat` (the first is searched for in the prompt), `negative="",blurry`, `style=none,Cinematic`.
+    `sr=fox,cat` (the first is searched for in the prompt), `negative="",blurry`, `style=none,Cinematic`,
+    `model=studio,studio-xl` (saved deployments, by name).
 
     Values are one CSV line, so a value holding a comma is written in quotes.
     """
@@ -129,7 +141,7 @@ def _values(kind: str, raw: list[str]) -> list[Any]:
         return [_number(value, int, "a number of steps") for value in raw]
     if kind == "size":
         return [_size(value) for value in raw]
-    if kind == "style":
+    if kind in ("style", "model"):
         return [value.strip() for value in raw if value.strip()]
     if kind == "sr":
         return [value.strip() for value in raw if value.strip()]
@@ -184,6 +196,7 @@ class Cell:
     position: Position
     request: GenerationRequest
     extra: dict[str, str]
+    target: str | None = None  # the deployment of a Deployment axis' cell; None: the session's
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,9 +225,14 @@ def plan_sweep(
     styles: StyleBook | None = None,
     wildcards: Wildcards | None = None,
     budget: Any = None,
+    targets: Mapping[str, Any] | None = None,
     cap: int = MAX_IMAGES,
 ) -> SweepPlan:
-    """Every cell's request, validated; SweepError (nothing sent) for a bad axis, a bad cell or too many images."""
+    """Every cell's request, validated; SweepError (nothing sent) for a bad axis, a bad cell or too many images.
+
+    `targets` are the saved deployments by name (`Target`s) a Deployment axis may name; each of its cells is
+    checked against its own deployment's GPU budget instead of `budget`.
+    """
     fields = dict(base.to_dict() if isinstance(base, GenerationRequest) else base)
     prompt = str(fields.get("prompt") or "")
     if not prompt.strip():
@@ -251,11 +269,12 @@ def plan_sweep(
         if axis.kind == "sr" and axis.values[0] not in prompt:
             raise SweepError(f"The Prompt S/R term {axis.values[0]!r} is not in the prompt, so nothing would change.")
     styles_by_axis = _axis_styles(axes, styles)
+    targets_by_axis = _axis_targets(axes, targets)
     if fields.get("seed") is None and "seed" not in kinds:
         fields["seed"] = secrets.randbelow(MAX_SEED + 1)  # one seed for every cell, so the cells compare
     cells = []
     for position in _positions(axes):
-        cells.append(_cell(fields, axes, position, style, styles_by_axis, budget))
+        cells.append(_cell(fields, axes, position, style, styles_by_axis, targets_by_axis, budget))
     return SweepPlan(prompt, tuple(axes), tuple(cells), style)
 
 
@@ -282,16 +301,46 @@ def _axis_styles(axes: Sequence[Axis], styles: StyleBook | None) -> dict[str, St
     return out
 
 
+def _axis_targets(axes: Sequence[Axis], targets: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The saved deployment of each name on a Deployment axis; SweepError for a name not saved here."""
+    names = [name for axis in axes if axis.kind == "model" for name in axis.values]
+    if not names:
+        return {}
+    known = dict(targets or {})
+    for name in names:
+        if name not in known:
+            raise unknown_deployment(name, known)
+    if len(set(names)) < len(names):
+        raise SweepError("The Deployment axis names a deployment twice.")
+    families = {known[name].model_family.label for name in names}
+    if len(families) > 1:
+        raise SweepError(
+            f"The deployments {', '.join(repr(n) for n in names)} run models of different families "
+            f"({', '.join(sorted(families))}); a sweep compares models that take the same request."
+        )
+    return {name: known[name] for name in names}
+
+
+def unknown_deployment(name: str, saved: Iterable[str]) -> SweepError:
+    """A Deployment axis' value that is no saved deployment's name."""
+    return SweepError(
+        f"The deployment {name!r} is not saved here (saved: {', '.join(sorted(saved)) or 'none yet'}).",
+        hint="A deployment is saved when it is deployed, or connected to in Settings → Connection.",
+    )
+
+
 def _cell(
     base: dict[str, Any],
     axes: Sequence[Axis],
     position: Position,
     style: Style | None,
     styles_by_axis: dict[str, Style | None],
+    targets_by_axis: dict[str, Any],
     budget: Any,
 ) -> Cell:
     fields = dict(base)
     labels = []
+    target = None
     for axis, index in zip(axes, position, strict=False):
         value = axis.values[index]
         labels.append(f"{axis.title}: {_label(axis.kind, value)}")
@@ -309,6 +358,8 @@ def _cell(
             fields["negative_prompt"] = value
         elif axis.kind == "style":
             style = styles_by_axis[value]
+        elif axis.kind == "model":
+            target, budget = value, targets_by_axis[value].budget
     extra = {CELL_KEY: "; ".join(labels)}
     if style is not None:
         fields["prompt"], fields["negative_prompt"] = style.apply(fields["prompt"], fields.get("negative_prompt") or "")
@@ -320,7 +371,7 @@ def _cell(
             budget.check(request)
     except (RequestError, ValueError, TypeError) as exc:
         raise _refused(where, f"{field_message(exc)}.") from None
-    return Cell(position, request, extra)
+    return Cell(position, request, extra, target)
 
 
 def record_of(plan: SweepPlan, target: str) -> SweepRecord:
@@ -330,15 +381,47 @@ def record_of(plan: SweepPlan, target: str) -> SweepRecord:
 
 
 @lane(Lane.NETWORK)
-def submit_sweep(jobs_service: Any, plan: SweepPlan, progress: Callable[[Progress], None] | None = None) -> SweepRecord:
+def submit_sweep(
+    jobs_service: Any,
+    plan: SweepPlan,
+    progress: Callable[[Progress], None] | None = None,
+    services: Mapping[str, Any] | None = None,
+) -> SweepRecord:
     """Record the sweep and all its jobs at once, then send them on the job service's bounded pool.
 
-    Returns the sweep as recorded; its jobs are queued, waiting offline, or failed with a message.
+    A Deployment axis' cells are made and sent by their deployment's job service (`services`, by name), one
+    deployment after the other; a cell not sent yet (the app closed meanwhile) is sent by the next session of
+    its deployment, as any job recorded and not sent. Returns the sweep as recorded; its jobs are queued,
+    waiting offline, or failed with a message.
     """
     service = jobs_service
-    record = record_of(plan, service.target.name)
-    jobs: dict[Position, Job] = {cell.position: service.prepare(cell.request, extra=cell.extra) for cell in plan.cells}
-    service.submit_prepared(list(jobs.values()), lambda: service.library.add_sweep(record, jobs), progress)
+    by_target = dict(services or {})
+    for cell in plan.cells:
+        if cell.target is not None and cell.target not in by_target:
+            raise SweepError(f"The deployment {cell.target!r} is not connected, so nothing was sent.")
+
+    def service_of(cell: Cell) -> Any:
+        return service if cell.target is None else by_target[cell.target]
+
+    record = record_of(plan, plan.cells[0].target or service.target.name)  # where its first cell goes
+    jobs: dict[Position, Job] = {}
+    groups: dict[int, tuple[Any, list[Job]]] = {}
+    for cell in plan.cells:
+        owner = service_of(cell)
+        jobs[cell.position] = job = owner.prepare(cell.request, extra=cell.extra)
+        groups.setdefault(id(owner), (owner, []))[1].append(job)
+    total, sent = len(jobs), 0
+
+    def counted(_one: Progress) -> None:  # one count over every deployment's sends
+        nonlocal sent
+        sent += 1
+        if progress is not None:
+            progress(Progress.counted(SENDING, sent, total, f"Sent {sent} of {total}"))
+
+    first, *others = groups.values()
+    first[0].submit_prepared(first[1], lambda: first[0].library.add_sweep(record, jobs), counted)
+    for owner, group in others:
+        owner.send_many(group, counted)
     return record
 
 
@@ -352,5 +435,10 @@ def rerun_cell(jobs_service: Any, sweep_id: str, position: Position) -> Job:
     old = service.library.get_job(sweep.cells[position])
     if old is None:
         raise UserError("That cell's job was removed from the library, so there is nothing to run again.")
+    if old.target != service.target.name:
+        raise UserError(
+            f"That cell was made by the deployment {old.target!r}; run it again while connected to it.",
+            hint="Choose that deployment in Settings, or `python -m app --deployment NAME …` on the command line.",
+        )
     job = service.prepare(old.request, retry_of=old.inference_id, extra=old.extra)  # its seed: made as it was
     return service.submit_prepared([job], lambda: service.library.replace_sweep_cell(sweep_id, position, job))[0]

@@ -60,6 +60,11 @@ _PLACEHOLDERS = {
 }
 
 
+#: Axis kinds the composer does not offer yet: a Deployment axis sends cells to deployments the window does not
+#: follow (its session tracks the active one only); `python -m app sweep --x model=a,b` sends and follows them.
+CLI_ONLY_KINDS = frozenset({"model"})
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """What Generate will send, worked out on a worker: a sweep plan or expanded requests, and the estimate."""
@@ -141,6 +146,8 @@ class ExplorePanel(QWidget):
             kind.setMaximumWidth(130)
             kind.addItem("—", "")
             for key, title in KINDS.items():
+                if key in CLI_ONLY_KINDS:
+                    continue
                 kind.addItem(title, key)
             values = QLineEdit()
             values.setObjectName(f"axis{name}Values")
