@@ -247,8 +247,11 @@ def test_extend_previews_the_grown_canvas_and_sends_the_sides(qtbot, viewer, job
     assert (grown.x(), grown.y()) == (-128, -64)
     assert (grown.width(), grown.height()) == (size.width() + 128, size.height() + 64)
     assert panel.size_line.text() == f"{size.width()} × {size.height()}  →  {size.width() + 128} × {size.height() + 64}"
+    panel.sides["right"].setValue(2048)
+    assert "up to 2048 × 2048" in panel.error.text() and not panel.extend.isEnabled()  # said before sending
     panel.sides["right"].setValue(64)
     assert canvas.extended_rect().width() == size.width() + 192
+    assert not panel.error.isVisible() and panel.extend.isEnabled()
 
     panel.extend.click()
     assert "prompt is empty" in panel.error.text() and jobs.calls == []

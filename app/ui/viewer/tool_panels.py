@@ -85,11 +85,21 @@ class _Panel(QFrame):
         button.setObjectName("primary")
         button.setToolTip(tip)
         self.body.addWidget(button)
+        self.primary, self.primary_text, self.sending = button, text, False
         return button
 
     def show_error(self, text: str) -> None:
         self.error.setText(text)
         self.error.setVisible(bool(text))
+
+    def set_sending(self, sending: bool) -> None:
+        """While the tool's job is on its way its button waits, so one click sends one job."""
+        self.sending = sending
+        self.primary.setText("Sending…" if sending else self.primary_text)
+        self._update_primary()
+
+    def _update_primary(self) -> None:
+        self.primary.setEnabled(not self.sending)
 
 
 class InpaintPanel(_Panel):
@@ -221,6 +231,7 @@ class ExtendPanel(_Panel):
         self.body.addWidget(self.size_line)
         self.body.addSpacing(6)
         self._image_size = QSize()
+        self.too_large = False
         self.prompt = self._prompt_field("What the wider scene holds, e.g. “more of the rocky coast”")
         self.extend = self._foot("Extend", "Send the grown canvas and the prompt to the inpainting model")
         self.extend.clicked.connect(lambda: self.extendRequested.emit(self.values()))
@@ -255,9 +266,18 @@ class ExtendPanel(_Panel):
             self.size_line.setText(f"{was}  →  {grown.width()} × {grown.height()}")
         else:
             self.size_line.setText("")
-        self.extend.setEnabled(any(v.values()))
-        self.show_error("")
+        self.too_large = max(grown.width(), grown.height()) > EXTEND_MAX
+        self.show_error(
+            f"Too large: the inpainting model paints up to {EXTEND_MAX} × {EXTEND_MAX} pixels."
+            if self.too_large
+            else ""
+        )
+        self._update_primary()
         self.changed.emit(v["left"], v["top"], v["right"], v["bottom"])
+
+    def _update_primary(self) -> None:
+        sides = any(box.value() for box in self.sides.values())
+        self.primary.setEnabled(not self.sending and sides and not self.too_large)
 
 
 def _tool_button(text: str, tip: str) -> QToolButton:

@@ -370,6 +370,8 @@ class Viewer(QWidget):
         if not any(values[side] for side in ("left", "right", "top", "bottom")):
             panel.show_error("Add pixels on at least one side.")
             return
+        if panel.too_large:
+            return
         if not values["prompt"]:
             panel.show_error("Say what the wider picture holds: the prompt is empty.")
             panel.prompt.setFocus()
@@ -399,17 +401,12 @@ class Viewer(QWidget):
     def _sending(self, tool: str, busy: bool) -> None:
         """While a tool's job is on its way its button waits, so one click sends one job."""
         (self._busy_tools.add if busy else self._busy_tools.discard)(tool)
-        for name, button, idle in (
-            (UPSCALE, self.upscale_button, LABELS[UPSCALE]),
-            (INPAINT, self.inpaint_panel.repaint, "Repaint"),
-            (EXTEND, self.extend_panel.extend, "Extend"),
-        ):
-            waiting = name in self._busy_tools
-            button.setText("Sending…" if waiting and name != UPSCALE else idle)
-            if name == UPSCALE:
-                button.setEnabled(not waiting and self._tool_ready(UPSCALE))
-            else:
-                button.setEnabled(not waiting)
+        if tool == INPAINT:
+            self.inpaint_panel.set_sending(busy)
+        elif tool == EXTEND:
+            self.extend_panel.set_sending(busy)
+        else:
+            self._update_tools()
 
     def _escape(self) -> None:
         if self.mode is not None:
