@@ -279,6 +279,22 @@ def test_service_quotas_is_checked_as_servicequotas_actions(cloud):
     assert "servicequotas:ListAWSDefaultServiceQuotas on resource: *" in str(refused.value)
 
 
+def test_list_service_quotas_answers_the_accounts_applied_quotas_page_by_page_and_only_when_allowed(cloud):
+    """The call preflight makes, which moto does not serve: the local cloud's table, evaluated as IAM would."""
+    cloud.cloud.quotas.set("sagemaker", "ml.g5.xlarge for endpoint usage", 3)
+    allowed = role_session(cloud, "quota-lister", allow("servicequotas:ListServiceQuotas", "*"))
+    other = role_session(cloud, "defaults-only", allow("servicequotas:ListAWSDefaultServiceQuotas", "*"))
+
+    pages = client_as(cloud, allowed, "service-quotas").get_paginator("list_service_quotas")
+    listed = [page["Quotas"] for page in pages.paginate(ServiceCode="sagemaker", PaginationConfig={"PageSize": 2})]
+    values = {q["QuotaName"]: q["Value"] for page in listed for q in page}
+    assert len(listed) > 1 and all(len(page) <= 2 for page in listed)
+    assert values["ml.g5.xlarge for endpoint usage"] == 3 and values["ml.g4dn.xlarge for endpoint usage"] == 2
+    with pytest.raises(ClientError) as refused:
+        client_as(cloud, other, "service-quotas").list_service_quotas(ServiceCode="sagemaker")
+    assert "servicequotas:ListServiceQuotas on resource: *" in str(refused.value)
+
+
 def test_a_key_is_used_by_its_arn_through_an_alias_and_an_encrypted_topic_needs_it(cloud):
     kms = cloud.client("kms")
     key = kms.create_key()["KeyMetadata"]

@@ -9,6 +9,7 @@ replica; the deploys run the small pipeline of test_deployer.py.
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 
 import pytest
 from test_deployer import (  # noqa: F401  (the fixtures)
@@ -204,3 +205,20 @@ def test_the_catalog_offers_sdxl_only_where_the_pipeline_can_deploy_it(jumpstart
     offer = deployer.offer("ml.g5.2xlarge")
 
     assert offer.models == (MODEL,) and "Marketplace" in offer.marketplace[SDXL] and offer.deployed is None
+
+
+def test_the_quota_counts_every_endpoint_on_the_type_companions_too(jumpstart, deployer):
+    """Three endpoints of at most 2 instances each on one type may want 6 at once: a quota of 4 is a warning."""
+    jumpstart.cloud.quotas.set("sagemaker", "ml.g5.xlarge for endpoint usage", 4)
+    with_both = replace(OPTIONS, companions=dict(DEFAULT_COMPANIONS))
+    events, _ = run(deployer.preflight(with_both))
+    log = messages(events)
+    assert "fewer than the 6 its 3 endpoints may use: together they will not scale beyond 4" in log
+
+    events, _ = run(deployer.preflight(OPTIONS))  # the main endpoint alone fits
+    assert "Quota: up to 4 ml.g5.xlarge endpoint instances" in messages(events)
+
+    jumpstart.cloud.quotas.set("sagemaker", "ml.g4dn.xlarge for endpoint usage", 0)
+    apart = replace(with_both, companions={"upscale": UPSCALER}, companion_instance_types={"upscale": "ml.g4dn.xlarge"})
+    with pytest.raises(UserError, match="no ml.g4dn.xlarge endpoint instances"):
+        run(deployer.preflight(apart))

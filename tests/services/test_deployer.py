@@ -11,10 +11,11 @@ which the Deploy stage applies through a change set. The synthesized pipeline it
 rehearsal (tests/services/test_deploy_rehearsal.py, slow). JumpStart's metadata comes from a replica of its
 content bucket in the local cloud's S3.
 
-Still stubbed with botocore's Stubber, because the local cloud does not serve them: Service Quotas
-ListServiceQuotas and CodeCommit GetBranch / GetDifferences / CreateCommit (moto's CodeCommit keeps no
-commits). A SageMaker quota failure of the endpoint stack is written into moto's stack record, as
-moto cannot fail a SageMaker resource for a service limit.
+Service Quotas' ListServiceQuotas is the local cloud's (its applied quotas are a table a test sets).
+Still stubbed with botocore's Stubber, because the local cloud does not serve them: CodeCommit
+GetBranch / GetDifferences / CreateCommit (moto's CodeCommit keeps no commits). A SageMaker quota
+failure of the endpoint stack is written into moto's stack record, as moto cannot fail a SageMaker
+resource for a service limit.
 """
 
 from __future__ import annotations
@@ -437,7 +438,7 @@ def test_deploy_from_an_empty_account_ends_with_the_new_target_active(cloud, dep
     assert {type(e) for e in events} == {Progress}  # the services' one progress event
     fractions = [e.fraction for e in events]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert "Service Quotas did not answer" in log  # moto has no ListServiceQuotas: a warning, not a stop
+    assert "Quota: up to 2 ml.g5.xlarge endpoint instances" in log  # the sandbox account's applied quota
     assert "CDK bootstrap: not found" in log and f"{BOOTSTRAP_STACK}: CREATE_COMPLETE" in log
     assert "The pipeline updated itself and restarted: following run" in log and "Stage Deploy: Succeeded" in log
     cloudformation, s3, ssm = (cloud.client(name) for name in ("cloudformation", "s3", "ssm"))
@@ -664,17 +665,19 @@ def test_rerun_after_a_partial_failure_continues(cloud, deployer):
 
 
 def test_preflight_reads_the_sagemaker_quota_where_service_quotas_answers(cloud, deployer):
-    quotas = Stubber(deployer.quotas)  # Service Quotas ListServiceQuotas: moto does not implement it
-    quota = {"ServiceCode": "sagemaker", "QuotaName": "ml.g5.xlarge for endpoint usage", "Value": 1.0}
-    quotas.add_response("list_service_quotas", {"Quotas": [quota]}, {"ServiceCode": "sagemaker"})
-    quotas.add_response("list_service_quotas", {"Quotas": [dict(quota, Value=0.0)]}, {"ServiceCode": "sagemaker"})
-    quotas.activate()
-
+    quota = "ml.g5.xlarge for endpoint usage"
+    cloud.cloud.quotas.set("sagemaker", quota, 1)
     events, preflight = run(deployer.preflight(OPTIONS))
     assert preflight.account == cloud.cloud.account_id and preflight.bootstrap_version is None
-    assert "will not scale beyond 1" in messages(events)
+    assert "fewer than the 2 chosen: the endpoint will not scale beyond 1" in messages(events)
+
+    cloud.cloud.quotas.set("sagemaker", quota, 0)
     with pytest.raises(UserError, match="no ml.g5.xlarge endpoint instances.*quota 0"):
         run(deployer.preflight(OPTIONS))
+
+    cloud.cloud.quotas.set("sagemaker", quota, None)  # a type the account's quotas do not name
+    events, _ = run(deployer.preflight(OPTIONS))
+    assert "Service Quotas lists no 'ml.g5.xlarge for endpoint usage'" in messages(events)
 
 
 def test_bad_choices_are_refused_before_anything_is_deployed(cloud, deployer):

@@ -243,7 +243,7 @@ def test_the_deployer_policy_deploys_and_tears_down(cloud, dirs, templates):  # 
 
     moto's CloudFormation creates the stacks' resources without asking IAM, so the statements that only
     CloudFormation uses (aws:CalledVia) are not exercised here. Service Quotas' ListServiceQuotas is evaluated
-    (servicequotas:ListServiceQuotas) though moto does not serve it, so preflight reports the quota as unknown.
+    (servicequotas:ListServiceQuotas) and answered by the local cloud, so preflight reads the quota.
     """
     deployer = _deployer(cloud, dirs, templates, policy("deployer"))
     pipeline = Pipeline(deployer, cloud).succeeds()

@@ -1,11 +1,11 @@
 """The panel's controls, each one Application Auto Scaling call on the endpoint's scalable target.
 
-- Stop now: MaxCapacity 0 (and MinCapacity 0). Application Auto Scaling scales in to the new maximum at
-  once, whatever the backlog; requests wait in the queue (until their TTL) and nothing scales out until
-  `set_max_instances` raises the maximum again.
-- Keep warm: MinCapacity 1, and a one-time scheduled action that sets it back to 0 when the time is up,
-  so it ends by itself even when the app is closed.
-- Maximum instances: MaxCapacity N.
+- Stop now: MaxCapacity 0 (and MinCapacity 0) on every endpoint of the deployment, its companions too.
+  Application Auto Scaling scales in to the new maximum at once, whatever the backlog; requests wait in
+  the queue (until their TTL) and nothing scales out until `set_max_instances` raises the maximum again.
+- Keep warm: MinCapacity 1 on the main endpoint, and a one-time scheduled action that sets it back to 0
+  when the time is up, so it ends by itself even when the app is closed.
+- Maximum instances: MaxCapacity N on every endpoint (each scales on its own within it).
 
 Each returns when the call was accepted; `applied` says whether AWS has carried it out (the scaling
 activity that followed it, and the endpoint's instance count).
@@ -66,8 +66,9 @@ def waiting(connection: Connection, target: Target, now: datetime | None = None)
 def stop_now(connection: Connection, target: Target) -> Control:
     """Scale in to zero at once, even with a backlog; nothing scales out until the maximum is raised again."""
     asked = datetime.now(UTC)
-    _register(connection, target, MinCapacity=0, MaxCapacity=0)
-    _forget_keep_warm(connection, target)
+    for endpoint in endpoints(target):
+        _register(connection, endpoint, MinCapacity=0, MaxCapacity=0)
+        _forget_keep_warm(connection, endpoint)
     return Control("Stop now", asked, wanted_instances=0)
 
 
@@ -111,8 +112,9 @@ def set_max_instances(connection: Connection, target: Target, count: int) -> Con
             f"The maximum instances must be a whole number from 1 to {MOST_INSTANCES} (Stop now sets 0), not {count}."
         )
     asked = datetime.now(UTC)
-    limits = _limits(connection, target)
-    _register(connection, target, MaxCapacity=count, MinCapacity=min(int(limits.get("MinCapacity", 0)), count))
+    for endpoint in endpoints(target):
+        limits = _limits(connection, endpoint)
+        _register(connection, endpoint, MaxCapacity=count, MinCapacity=min(int(limits.get("MinCapacity", 0)), count))
     return Control(f"At most {count} instance{'s' if count != 1 else ''}", asked)
 
 
@@ -138,30 +140,37 @@ def applied(connection: Connection, target: Target, control: Control) -> Applied
     return Applied(False, f"{control.what}: accepted; waiting for AWS to act ({count} in service now).")
 
 
-def _target(target: Target) -> dict[str, str]:
+def endpoints(target: Target) -> list[str]:
+    """The deployment's endpoints: the main one, then its companions (×4 upscaler, inpainting)."""
+    return [target.endpoint_name, *target.companions.values()]
+
+
+def _target(target: Target | str) -> dict[str, str]:
+    endpoint = target if isinstance(target, str) else target.endpoint_name
     return {
         "ServiceNamespace": "sagemaker",
-        "ResourceId": usage.resource_id(target.endpoint_name, VARIANT),
+        "ResourceId": usage.resource_id(endpoint, VARIANT),
         "ScalableDimension": usage.DIMENSION,
     }
 
 
-def _limits(connection: Connection, target: Target) -> dict:
+def _limits(connection: Connection, target: Target | str) -> dict:
+    endpoint = target if isinstance(target, str) else target.endpoint_name
     found = _call(
         "application-autoscaling:DescribeScalableTargets",
         lambda: connection.client("application-autoscaling").describe_scalable_targets(
-            ServiceNamespace="sagemaker", ResourceIds=[_target(target)["ResourceId"]]
+            ServiceNamespace="sagemaker", ResourceIds=[_target(endpoint)["ResourceId"]]
         )["ScalableTargets"],
     )
     if not found:
         raise UserError(
-            f"The endpoint {target.endpoint_name} has no autoscaling target, so its instances cannot be controlled.",
+            f"The endpoint {endpoint} has no autoscaling target, so its instances cannot be controlled.",
             hint="Update the deployment from Settings → Deploy.",
         )
     return found[0]
 
 
-def _register(connection: Connection, target: Target, **limits: int) -> None:
+def _register(connection: Connection, target: Target | str, **limits: int) -> None:
     _limits(connection, target)  # the target must exist: registering would make a new one
     _call(
         "application-autoscaling:RegisterScalableTarget",
@@ -169,7 +178,7 @@ def _register(connection: Connection, target: Target, **limits: int) -> None:
     )
 
 
-def _forget_keep_warm(connection: Connection, target: Target) -> None:
+def _forget_keep_warm(connection: Connection, target: Target | str) -> None:
     try:
         connection.client("application-autoscaling").delete_scheduled_action(
             **_target(target), ScheduledActionName=KEEP_WARM_ACTION

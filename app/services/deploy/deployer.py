@@ -207,25 +207,8 @@ class Deployer:
                 catalog, options, family_name, model_id, newest_model, step
             )
         warnings = []
-        quota, why = self._endpoint_quota(options.instance_type)
-        if quota is None:
-            warnings.append(
-                f"The SageMaker quota for {options.instance_type} could not be read ({why}). If the "
-                "endpoint fails to start, request an increase in the Service Quotas console."
-            )
-        elif quota < 1:
-            raise UserError(
-                f"Your account may run no {options.instance_type} endpoint instances in {self.region} (quota 0).",
-                hint=f"Request an increase of '{options.instance_type} for endpoint usage' in the Service Quotas "
-                "console, or choose another instance type.",
-            )
-        elif quota < options.max_instances:
-            warnings.append(
-                f"The quota allows {quota:g} {options.instance_type} instances, fewer than the "
-                f"{options.max_instances} chosen: the endpoint will not scale beyond {quota:g}."
-            )
-        else:
-            yield _at(step, 3, f"Quota: up to {quota:g} {options.instance_type} endpoint instances")
+        for instance_type, endpoints in _endpoints_by_type(options).items():
+            yield from self._check_quota(instance_type, endpoints, options.max_instances, warnings, step)
         for warning in warnings:
             yield _at(step, 3, f"Warning: {warning}")
         version = self._bootstrap_version()
@@ -818,6 +801,33 @@ class Deployer:
             raise UserError(f"The CDK bootstrap version could not be read: {_message(exc)}") from None
         return int(value) if value.isdigit() else None
 
+    def _check_quota(
+        self, instance_type: str, endpoints: int, max_instances: int, warnings: list[str], step: str
+    ) -> Events:
+        """The quota of `instance_type` against what its `endpoints` (the main one, companions) may all run at once:
+        0 is refused, less than that is a warning (the endpoints will not all scale out), unknown is a warning."""
+        quota, why = self._endpoint_quota(instance_type)
+        wanted = endpoints * max_instances
+        if quota is None:
+            warnings.append(
+                f"The SageMaker quota for {instance_type} could not be read ({why}). If the "
+                "endpoint fails to start, request an increase in the Service Quotas console."
+            )
+        elif quota < 1:
+            raise UserError(
+                f"Your account may run no {instance_type} endpoint instances in {self.region} (quota 0).",
+                hint=f"Request an increase of '{instance_type} for endpoint usage' in the Service Quotas "
+                "console, or choose another instance type.",
+            )
+        elif quota < wanted:
+            of = f"{max_instances} chosen" if endpoints == 1 else f"{wanted} its {endpoints} endpoints may use"
+            warnings.append(
+                f"The quota allows {quota:g} {instance_type} instances, fewer than the {of}: "
+                f"{'the endpoint' if endpoints == 1 else 'together they'} will not scale beyond {quota:g}."
+            )
+        else:
+            yield _at(step, 3, f"Quota: up to {quota:g} {instance_type} endpoint instances")
+
     def _endpoint_quota(self, instance_type: str) -> tuple[float | None, str]:
         """The applied quota '<type> for endpoint usage', or None and why it is unknown."""
         wanted = f"{instance_type} for endpoint usage"
@@ -865,6 +875,15 @@ def _guard_line(config: Config) -> str:
         f"and when an instance has been in service {guard.in_service_hours} hours in a row (AWS first sends that "
         "address a confirmation link for the alarm's e-mails)"
     )
+
+
+def _endpoints_by_type(options: DeployOptions) -> dict[str, int]:
+    """How many endpoints run on each instance type: the main one and each companion (the main type unless named)."""
+    counts = {options.instance_type: 1}
+    for family_name in options.companions or {}:
+        instance_type = options.companion_instance_types.get(family_name) or options.instance_type
+        counts[instance_type] = counts.get(instance_type, 0) + 1
+    return counts
 
 
 def _companions_line(options: DeployOptions) -> str:

@@ -40,6 +40,8 @@ from app.services.local_cloud.emulator import PATH as ENDPOINT_PATH
 from app.services.local_cloud.emulator import AsyncEndpointEmulator
 from app.services.local_cloud.engine import Engine, SandboxEngine
 from app.services.local_cloud.iam import CHECKED, Authorizer
+from app.services.local_cloud.quotas import ServiceQuotas
+from app.services.local_cloud.quotas import serves as quotas_call
 from app.services.local_cloud.runner import PATH_PREFIX as RUNNER_PREFIX
 from app.services.local_cloud.runner import Handler, LambdaRunner
 from app.services.local_cloud.scaling import CHANGES as SCALING_CHANGES
@@ -104,6 +106,8 @@ class LocalCloud:
             clients=self._internal_client,
             endpoint_url=lambda: self.endpoint_url,
         )
+        #: Service Quotas' ListServiceQuotas over the account's applied quotas (quotas.py), which tests set.
+        self.quotas = ServiceQuotas(region, self.account_id)
 
     def start(self) -> LocalCloud:
         _share_sns_signing_key()
@@ -321,6 +325,7 @@ class LocalCloud:
         self._emulator.reset()
         self._runner.reset()
         self.pipelines.reset()
+        self.quotas.reset()
         self._deployments.clear()
         self._emulator.engine = engine
         self._emulator.cold_start_seconds = cold
@@ -340,6 +345,8 @@ class LocalCloud:
             return self.iam(environ, start_response, self._dispatch)
         if pipeline_call(environ):
             return self.pipelines(environ, start_response)
+        if quotas_call(environ):
+            return self.quotas(environ, start_response)
         scaling = scaling_operation(environ)
         if scaling == "DescribeScalingActivities":
             return self.scaling(environ, start_response, _signed_region(environ) or self.region)
