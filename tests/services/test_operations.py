@@ -175,14 +175,21 @@ def test_extend_rounds_the_canvas_to_multiples_of_8_and_masks_exactly_the_new_ar
     assert set(mask.tobytes()) == {0, 255}
 
 
+TOOLS = {
+    "upscale": (lambda jobs, source: jobs.upscale(source, prompt="crisp"), "upscale", (256, 192)),
+    "extend": (lambda jobs, source: jobs.extend(source, right=8, bottom=16, prompt="more"), "inpaint", (72, 64)),
+}
+
+
+@pytest.mark.parametrize("tool, endpoint, size", TOOLS.values(), ids=TOOLS.keys())
 def test_a_tool_job_killed_before_its_upload_is_resent_once_with_the_same_body(
-    open_services, cloud, companions, tmp_path, hooks
+    tool, endpoint, size, open_services, cloud, companions, tmp_path, hooks
 ):
     first = open_services()
     source = library_source(first, tmp_path)
     hooks.kill_at(first.connection.s3, "before-send.s3.PutObject")
     with pytest.raises(hooks.Killed):
-        first.jobs.upscale(source, prompt="crisp")  # a random seed, chosen at record
+        tool(first.jobs, source)  # a random seed, chosen at record
     (recorded,) = first.library.jobs()
     body = first.library.job_body(recorded.inference_id)
     assert recorded.state == JobState.UPLOADING and orjson.loads(body)["seed"] == recorded.request.seed
@@ -193,8 +200,9 @@ def test_a_tool_job_killed_before_its_upload_is_resent_once_with_the_same_body(
     assert done.state == JobState.COMPLETED, done.message
     assert cloud.cloud.emulator.invocations == {recorded.inference_id: 1}
     assert uploaded(cloud, recorded.inference_id) == body
-    assert [call["EndpointName"] for call in calls] == [companions["upscale"]]
-    assert second.library.images_of_job(recorded.inference_id)[0].width == 256
+    assert [call["EndpointName"] for call in calls] == [companions[endpoint]]
+    (image,) = second.library.images_of_job(recorded.inference_id)
+    assert (image.width, image.height) == size
 
 
 def test_a_tool_job_retried_sends_the_same_request_as_a_new_job(open_services, cloud, companions, tmp_path):
@@ -364,3 +372,44 @@ def test_a_tool_job_is_lost_with_its_companion_endpoint_not_with_the_main_one(op
     upscale = ws.library.get_job(queued["upscale"].inference_id)
     assert upscale.state == JobState.LOST and companions["upscale"] in upscale.message
     assert ws.library.get_job(queued["text-to-image"].inference_id).state == JobState.QUEUED
+
+
+def test_a_tool_job_from_elsewhere_is_found_with_its_family_and_resent_from_the_bucket(
+    open_services, cloud, companions, results
+):
+    import types
+
+    from contract import GenerationRequest, new_inference_id
+    from contract.images import encode_image
+
+    ws = open_services()
+    inference_id = new_inference_id()
+    request = UPSCALE.from_job(GenerationRequest("a far field", seed=31), image=encode_image(png((32, 32))))
+    body = orjson.dumps(UPSCALE.body(request))
+    results.put(request_key(inference_id), body)  # sent by another computer: only the bucket has its body
+    results.message(types.SimpleNamespace(inference_id=inference_id, failure_location=None), "Failed", "boom")
+    finish_all(ws, cloud)
+    found = ws.library.get_job(inference_id)
+    assert found.family == "upscale" and found.state == JobState.FAILED and ws.library.job_body(inference_id) is None
+
+    (again,) = ws.jobs.resend([inference_id])
+    assert again.state == JobState.QUEUED and again.family == "upscale" and again.retry_of == inference_id
+    assert uploaded(cloud, again.inference_id) == body
+    (done,) = [job for job in finish_all(ws, cloud) if job.inference_id == again.inference_id]
+    assert done.state == JobState.COMPLETED and ws.library.images_of_job(done.inference_id)[0].width == 128
+
+
+def test_an_sdxl_job_from_elsewhere_shows_its_prompt(open_services, cloud, results):
+    import types
+
+    from contract import new_inference_id
+    from contract.families import SDXL
+
+    ws = open_services()
+    inference_id = new_inference_id()
+    request = SDXL.parse_request({"text_prompts": [{"text": "a gull", "weight": 1}], "width": 1024, "height": 1024})
+    results.put(request_key(inference_id), orjson.dumps(SDXL.body(request)))
+    results.message(types.SimpleNamespace(inference_id=inference_id, failure_location=None), "Failed", "boom")
+    finish_all(ws, cloud)
+    found = ws.library.get_job(inference_id)
+    assert (found.family, found.request.prompt, found.request.width) == ("sdxl", "a gull", 1024)

@@ -405,20 +405,41 @@ class JobService:
     def again(self, job: Job) -> Job:
         """A new job (not recorded yet) sending `job`'s request again: the same body, seed, family and lineage.
 
-        UserError when the library does not hold the request body of a job of another family than text to image
-        (one from elsewhere), or the deployment no longer serves its family.
+        A job of another family than text to image sent from elsewhere has no body in the library: it is read
+        from the bucket and checked as that family's request. UserError when it cannot be, or the deployment no
+        longer serves its family.
         """
         if job.family == TEXT_TO_IMAGE.name:
             return self.prepare(job.request, retry_of=job.inference_id, extra=job.extra)
-        body = self.library.job_body(job.inference_id)
-        if body is None:
-            raise UserError(
-                f"The library does not hold the request of job {job.inference_id}, so it cannot be sent again."
-            )
-        family = family_named(job.family)
+        try:
+            family = family_named(job.family)
+        except KeyError:
+            raise UserError(f"Job {job.inference_id} is of a model family this app does not know.") from None
         self._endpoint(family)
+        body = self.library.job_body(job.inference_id) or self._body_in_bucket(job, family)
         plan = Plan(family, job.request, body, job.operation, job.parent_image, dict(job.extra))
         return self._planned(plan, retry_of=job.inference_id)
+
+    def _body_in_bucket(self, job: Job, family: Family) -> bytes:
+        """The request of a job from elsewhere as this deployment's bucket holds it, checked as `family`'s."""
+        key = request_key(job.inference_id)
+        try:
+            where = S3Location.parse(job.input_location or "")
+            if where.bucket == self.target.bucket:
+                key = where.key
+        except ValueError:
+            pass
+        cannot = f"The request of job {job.inference_id} cannot be sent again"
+        try:
+            reply = self.connection.s3.get_object(Bucket=self.target.bucket, Key=key)
+            raw = reply["Body"].read(family.max_request_bytes + 1)
+        except (BotoCoreError, ClientError) as exc:
+            raise UserError(f"{cannot}: it cannot be read from the bucket ({error_code(exc)}).") from None
+        try:
+            request = family.parse_request(raw)
+        except (RequestError, TypeError) as exc:
+            raise UserError(f"{cannot}: it is not one the {family.label} model takes ({exc}).") from None
+        return orjson.dumps(family.body(request))
 
     @lane(Lane.NETWORK)
     def send(self, job: Job) -> Job:

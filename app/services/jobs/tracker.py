@@ -40,6 +40,7 @@ from contract import (
     ManifestError,
     Notification,
     NotificationError,
+    RequestError,
     S3Location,
     id_from_key,
     manifest_key,
@@ -49,7 +50,7 @@ from contract import (
     parse_message_index_key,
     parse_notification,
 )
-from contract.families import family_of_request
+from contract.families import SDXL, Family, family_of_request
 
 log = logging.getLogger(__name__)
 
@@ -434,9 +435,11 @@ class JobTracker:
         except orjson.JSONDecodeError:
             data = {}
         data = data if isinstance(data, dict) else {}
+        family = family_of_request(data)
+        data = self._in_our_words(data, family)
         return Job(
             inference_id=inference_id,
-            family=family_of_request(data).name,
+            family=family.name,
             request=request_as_sent(data),
             target=self.target.name,
             state=JobState.QUEUED,
@@ -447,6 +450,25 @@ class JobTracker:
             origin=Origin.REMOTE,
             unknown_fields=unknown_fields(data),
         )
+
+    @staticmethod
+    def _in_our_words(data: dict[str, Any], family: Family) -> dict[str, Any]:
+        """An SDXL body (Stability's `text_prompts`, `steps`, `cfg_scale`) in the request's names, when it reads."""
+        if family is not SDXL:
+            return data
+        try:
+            request = SDXL.parse_request(data)
+        except (RequestError, TypeError):
+            return data
+        return {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            "width": request.width,
+            "height": request.height,
+            "num_inference_steps": request.steps,
+            "guidance_scale": request.cfg_scale,
+            "seed": request.seed,
+        }
 
     def _list(self, prefix: str, first: str) -> list[str]:
         """One page of keys under `prefix` after `first`; the next poll goes on from a truncated page."""
