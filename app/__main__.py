@@ -9,8 +9,27 @@ from __future__ import annotations
 
 import sys
 
+#: Every command of app/cli.py's parser (tests/services/test_cli_tools.py checks they match).
 CLI_COMMANDS = frozenset(
-    {"generate", "batch", "jobs", "import", "rebuild-library", "deploy", "teardown", "upscale", "inpaint", "extend"}
+    {
+        "generate",
+        "batch",
+        "sweep",
+        "styles",
+        "jobs",
+        "resend",
+        "import",
+        "rebuild-library",
+        "deploy",
+        "teardown",
+        "cost",
+        "stop-now",
+        "keep-warm",
+        "max-instances",
+        "upscale",
+        "inpaint",
+        "extend",
+    }
 )
 
 

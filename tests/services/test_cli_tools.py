@@ -75,7 +75,9 @@ def test_extend_through_python_m_app_grows_the_canvas(cloud, cloud_args, compani
     code = app_main([*cloud_args, "extend", str(source), "--left", "32", "--top", "8", "sky", "--wait", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    (job,) = orjson.loads(captured.out)
+    # the in-process Lambdas' logger may write its JSON lines to this stdout too: the listing is the last document
+    lines = captured.out.splitlines()
+    (job,) = orjson.loads("\n".join(lines[lines.index("[") :]))
     assert job["state"] == "completed" and job["request"]["width"] == 96 and job["request"]["height"] == 72
     with Image.open(job["images"][0]) as image:
         assert image.size == (96, 72)
@@ -137,3 +139,13 @@ def test_generate_on_an_sdxl_endpoint_sends_its_sampler_and_style(cloud, cloud_a
 
     code, out, err = run(*cloud_args, "generate", "a crane", "--sampler", "K_HEUN")  # 512 × 512: not SDXL's
     assert code == 1 and "is not a size SDXL 1.0 makes" in err
+
+
+def test_python_m_app_sends_every_cli_command_to_the_cli():
+    import argparse
+
+    from app.__main__ import CLI_COMMANDS
+    from app.cli import _parser
+
+    (commands,) = [action for action in _parser()._actions if isinstance(action, argparse._SubParsersAction)]
+    assert set(commands.choices) == CLI_COMMANDS  # else `python -m app resend …` opens the window's parser
