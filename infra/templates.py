@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from contract.families import INPAINT, UPSCALE
 from infra.app import build_app
 from infra.config import Config, load_config
 from infra.model_build.resolve import RESOLVED_MODEL_CONTEXT, ResolvedModel
@@ -95,11 +96,18 @@ def without_asset_hashes(template: dict) -> str:
 
 
 def sandbox_config(base: Config) -> Config:
-    """The sandbox's deployment: one instance of one 16 GiB T4 (the GPU budget the sandbox's composer applies)."""
+    """The sandbox's deployment: one instance of one 16 GiB T4 (the GPU budget the sandbox's composer applies), with
+    both companions (×4 upscaler, inpainting) on the same type, so every tool of the app has its endpoint."""
+    model = replace(base.model, instance_type="ml.g4dn.2xlarge")
+    companions = {
+        UPSCALE.name: replace(model, id=UPSCALE.model_ids[0], environment={}),
+        INPAINT.name: replace(model, id=INPAINT.model_ids[1], environment={}),
+    }
     return replace(
         base,
         deployment="sandbox",
-        model=replace(base.model, instance_type="ml.g4dn.2xlarge"),
+        model=model,
+        companions=companions,
         endpoint=replace(base.endpoint, max_instances=1, max_concurrent_invocations_per_instance=1),
     )
 

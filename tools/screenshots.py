@@ -142,8 +142,6 @@ def _viewer_tools(app: Any, context: Any, window: Any, out: Path, suffix: str) -
     """The inpaint brush over the lighthouse, then the inpainted image extended: the middle of a lineage."""
     from PySide6.QtCore import QPointF
 
-    _add_companions(context)
-    window.connect_target()
     _wait(app, lambda: context.target is not None and "inpaint" in context.target.companions, 30)
     _wait(app, lambda: all(j.state.finished for j in window.queue.model.jobs()), 90)
     gallery, viewer = window.gallery_widget, window.viewer
@@ -203,19 +201,6 @@ def _scribble(step: int, width: int, height: int) -> tuple[float, float]:
 def _is_lighthouse(record: Any) -> bool:
     """The sandbox's lighthouse (768 × 512), not a demo pattern of that subject."""
     return record is not None and record.engine != "demo" and record.parameters.prompt.startswith("a lighthouse")
-
-
-def _add_companions(context: Any) -> None:
-    """The sandbox's ×4 upscaler and inpainting endpoints, as a deploy with both companions makes them."""
-    from contract import COMPANION_PARAMS, ssm_name
-
-    cloud, target = context.session.local_cloud, context.target
-    sagemaker, ssm = cloud.client("sagemaker"), cloud.client("ssm")
-    config = sagemaker.describe_endpoint(EndpointName=target.endpoint_name)["EndpointConfigName"]
-    for family, param in COMPANION_PARAMS.items():
-        name = f"{target.endpoint_name}-{family}"
-        sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
-        ssm.put_parameter(Name=ssm_name(context.session.deployment, param), Value=name, Type="String", Overwrite=True)
 
 
 def _startup_problem(app: Any, dirs: Any, path: Path) -> Path:

@@ -7,7 +7,7 @@ import io
 import orjson
 import pytest
 from PIL import Image
-from test_operations import companions, png  # noqa: F401  (the companion endpoints' fixture)
+from test_operations import companions, no_companions, png  # noqa: F401  (the companion endpoints' fixtures)
 
 from app.__main__ import main as app_main
 from app.cli import main
@@ -95,7 +95,7 @@ def test_a_bad_mask_exits_non_zero_saying_why_and_sends_nothing(cloud, cloud_arg
         assert library.jobs() == []
 
 
-def test_a_missing_companion_is_named(cloud, cloud_args, dirs, tmp_path):
+def test_a_missing_companion_is_named(cloud, cloud_args, no_companions, dirs, tmp_path):  # noqa: F811
     source = tmp_path / "wall.png"
     source.write_bytes(png((64, 64)))
     code, out, err = run(*cloud_args, "upscale", str(source))

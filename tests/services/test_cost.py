@@ -226,6 +226,24 @@ def test_stop_now_scales_in_with_a_backlog_and_says_what_waits(cloud):
     _eventually(lambda: emulator.queued(target.endpoint_name) == 0)
 
 
+def test_stop_now_stops_the_companion_endpoints_too_and_the_maximum_resumes_them(cloud):
+    """A designer who presses Stop now stops paying for the upscaler and the inpainting model as well."""
+    connection = _connection(cloud)
+    target = load_target(connection, "test")
+    assert set(target.companions) == {"upscale", "inpaint"}
+    scaling = cloud.client("application-autoscaling")
+
+    def limits() -> dict[str, tuple[int, int]]:
+        found = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+        return {t["ResourceId"].split("/")[1]: (t["MinCapacity"], t["MaxCapacity"]) for t in found}
+
+    endpoints = [target.endpoint_name, *target.companions.values()]
+    stop_now(connection, target)
+    assert {name: limits()[name] for name in endpoints} == dict.fromkeys(endpoints, (0, 0))
+    set_max_instances(connection, target, 2)
+    assert {name: limits()[name] for name in endpoints} == dict.fromkeys(endpoints, (0, 2))
+
+
 def test_keep_warm_holds_an_instance_then_ends_by_itself(cloud):
     connection = _connection(cloud)
     target = load_target(connection, "test")

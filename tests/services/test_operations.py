@@ -1,9 +1,8 @@
 """Upscale, inpaint and extend end to end on the local cloud: tool → S3 → companion endpoint → SNS → Lambdas →
 library, the result's pixels showing the operation, its lineage and its PNG parameters.
 
-The sandbox's shipped template deploys no companion endpoints (config.toml ships none), so `companions` makes them
-as a deploy looks to the app: an endpoint on the main one's (sandbox) endpoint config under its own name, and the
-SSM parameter that names it; the local cloud's engine serves every family by the request's fields.
+The sandbox's stack deploys both companions (its config adds them), each its own endpoint named in SSM, as a deploy
+with both makes them; the local cloud's engine serves every family by the request's fields.
 """
 
 from __future__ import annotations
@@ -24,16 +23,16 @@ from contract.families import INPAINT, UPSCALE
 
 @pytest.fixture
 def companions(cloud):
-    """The ×4 upscaler and the inpainting model as companion endpoints of the deployment "test"."""
-    sagemaker, ssm = cloud.client("sagemaker"), cloud.client("ssm")
-    main = cloud.deployment.endpoint_name
-    config = sagemaker.describe_endpoint(EndpointName=main)["EndpointConfigName"]
-    names = {}
-    for family, param in COMPANION_PARAMS.items():
-        names[family] = f"{main}-{family}"
-        sagemaker.create_endpoint(EndpointName=names[family], EndpointConfigName=config)
-        ssm.put_parameter(Name=ssm_name(cloud.deployment.name, param), Value=names[family], Type="String")
-    return names
+    """The ×4 upscaler and inpainting endpoints the sandbox's stack deploys beside its main one, by family."""
+    assert set(cloud.deployment.companions) == set(COMPANION_PARAMS)
+    return dict(cloud.deployment.companions)
+
+
+@pytest.fixture
+def no_companions(cloud):
+    """The deployment "test" as one deployed without companions looks to the app: SSM names none."""
+    ssm = cloud.client("ssm")
+    ssm.delete_parameters(Names=[ssm_name(cloud.deployment.name, param) for param in COMPANION_PARAMS.values()])
 
 
 def png(size, colour=(200, 60, 30), *, seed=None, mode="RGB") -> bytes:
@@ -282,7 +281,7 @@ def test_each_bad_input_is_refused_before_anything_is_recorded_or_sent(
     assert not cloud.client("s3").list_objects_v2(Bucket=cloud.deployment.bucket, Prefix="requests/").get("Contents")
 
 
-def test_a_companion_not_deployed_is_named_before_anything_is_recorded(open_services, cloud, tmp_path):
+def test_a_companion_not_deployed_is_named_before_anything_is_recorded(open_services, cloud, no_companions, tmp_path):
     ws = open_services()
     source = library_source(ws, tmp_path, size=(64, 64))
     with pytest.raises(UserError, match="has no Upscale ×4 model"):

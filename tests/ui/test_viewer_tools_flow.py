@@ -9,22 +9,14 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 
 from app.services.models import JobState
-from contract import COMPANION_PARAMS, ssm_name
+from contract import COMPANION_PARAMS
 
 
 @pytest.fixture
 def companions(cloud):
-    """The ×4 upscaler and the inpainting model as companion endpoints of the deployment "test", named in
-    SSM as a deploy names them (the sandbox's own stack deploys none yet)."""
-    sagemaker, ssm = cloud.client("sagemaker"), cloud.client("ssm")
-    main = cloud.deployment.endpoint_name
-    config = sagemaker.describe_endpoint(EndpointName=main)["EndpointConfigName"]
-    names = {}
-    for family, param in COMPANION_PARAMS.items():
-        names[family] = f"{main}-{family}"
-        sagemaker.create_endpoint(EndpointName=names[family], EndpointConfigName=config)
-        ssm.put_parameter(Name=ssm_name(cloud.deployment.name, param), Value=names[family], Type="String")
-    return names
+    """The ×4 upscaler and inpainting endpoints the sandbox's stack deploys beside its main one, by family."""
+    assert set(cloud.deployment.companions) == set(COMPANION_PARAMS)
+    return dict(cloud.deployment.companions)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.request import Request, urlopen
 
@@ -62,6 +62,8 @@ class LocalDeployment:
     endpoint_name: str
     success_topic_arn: str
     error_topic_arn: str
+    #: The companion endpoints (×4 upscaler, inpainting) by family name, as SSM names them.
+    companions: dict[str, str] = field(default_factory=dict)
 
 
 class LocalCloud:
@@ -263,8 +265,10 @@ class LocalCloud:
             outputs[contract.ENDPOINT_PARAM],
             outputs[contract.SUCCESS_TOPIC_PARAM],
             outputs[contract.ERROR_TOPIC_PARAM],
+            {family: outputs[param] for family, param in contract.COMPANION_PARAMS.items() if param in outputs},
         )
-        self._emulator_scale_in(result.endpoint_name)
+        for endpoint in (result.endpoint_name, *result.companions.values()):
+            self._emulator_scale_in(endpoint)
         if not lambdas:
             self._unsubscribe_lambdas(result)
         self._deployments[deployment] = result
