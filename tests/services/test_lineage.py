@@ -98,3 +98,38 @@ def test_a_library_of_schema_4_opens_and_its_jobs_are_text_to_image(tmp_path):
     conn = sqlite3.connect(folder / DATABASE_NAME)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     conn.close()
+
+
+def test_a_rebuilt_library_finds_each_tool_jobs_source_again(tmp_path):
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    from app.services.library.rebuild import rebuild_library
+    from contract import format_parameters
+
+    def png(path, **extra):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        info = PngImagePlugin.PngInfo()
+        info.add_text("parameters", format_parameters(Parameters(prompt="p", seed=3, steps=20, extra=extra)))
+        buffer = io.BytesIO()
+        Image.new("RGB", (16, 16)).save(buffer, "PNG", pnginfo=info)
+        path.write_bytes(buffer.getvalue())
+
+    folder = tmp_path / "lib"
+    made, tool, stray = new_inference_id(), new_inference_id(), new_inference_id()
+    png(folder / "images" / made / "0.png")
+    png(folder / "images" / tool / "0.png", Operation="extend", **{"Source image": f"images/{made}/0.png"})
+    png(folder / "images" / stray / "0.png", Operation="upscale", **{"Source image": "../elsewhere.png"})
+    (folder / DATABASE_NAME).write_bytes(b"this is not SQLite, and far too short")
+
+    rebuild_library(folder, target="test")
+    with Library(folder) as library:
+        (source,) = library.images_of_job(made)
+        (child,) = library.images_of_job(tool)
+        assert library.made_from(child.id).id == source.id
+        assert [image.id for image in library.used_for(source.id)] == [child.id]
+        job = library.get_job(tool)
+        assert (job.operation, job.family) == ("extend", "inpaint")
+        (lost,) = library.images_of_job(stray)  # a path out of the library is not followed
+        assert library.made_from(lost.id) is None and library.get_job(stray).family == "upscale"

@@ -96,6 +96,7 @@ def test_upscale_makes_a_4x_image_of_its_source_with_its_lineage(open_services, 
     extra = result.parameters.extra
     assert extra["Operation"] == "upscale" and extra["Source seed"] == "77" and extra["Source size"] == "64x48"
     assert result.parameters.seed == 5
+    assert extra["Source image"] == ws.library.stored_path(ws.library.get_image(source.image_id).path)
     assert ws.library.made_from(result.id).id == source.image_id
     assert [image.id for image in ws.library.used_for(source.image_id)] == [result.id]
     assert ws.library.made_from(source.image_id) is None

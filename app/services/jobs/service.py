@@ -28,6 +28,7 @@ from app.services.errors import UserError
 from app.services.fields import field_message
 from app.services.jobs.operations import Plan, SourceImage, plan_extend, plan_inpaint, plan_upscale
 from app.services.lanes import Lane, lane
+from app.services.library.schema import SOURCE_IMAGE
 from app.services.library.store import Library
 from app.services.models import Job, JobState, Origin
 from app.services.progress import Progress
@@ -233,6 +234,13 @@ class JobService:
         return secrets.randbelow(MAX_SEED) + 1 if family is SDXL else secrets.randbelow(MAX_SEED + 1)
 
     def _planned(self, plan: Plan, *, retry_of: str | None = None) -> Job:
+        extra = dict(plan.extra)
+        if plan.parent_image is not None and SOURCE_IMAGE not in extra:
+            # the source's place in the library, in the PNG too: a rebuilt index finds the lineage again
+            source = self.library.get_image(plan.parent_image)
+            stored = self.library.stored_path(source.path) if source is not None else ""
+            if stored and not os.path.isabs(stored):
+                extra[SOURCE_IMAGE] = stored
         inference_id = new_inference_id()
         return Job(
             inference_id=inference_id,
@@ -242,7 +250,7 @@ class JobService:
             message="Waiting to be sent.",
             origin=Origin.LOCAL,
             retry_of=retry_of,
-            extra=dict(plan.extra),
+            extra=extra,
             family=plan.family.name,
             operation=plan.operation,
             parent_image=plan.parent_image,

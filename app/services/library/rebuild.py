@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.services.errors import LibraryDamaged, UserError
 from app.services.library.pngmeta import open_png, parameters_of
+from app.services.library.schema import OPERATION_FAMILIES, SOURCE_IMAGE
 from app.services.library.store import DATABASE_NAME, Library, request_as_sent, unknown_fields
 from app.services.library.sweeps import kept_sweeps
 from app.services.models import ImageRecord, Job, JobState, Origin
@@ -108,6 +109,7 @@ def rebuild_library(data_dir: str | os.PathLike[str], *, target: str) -> Rebuilt
         for record in imports:
             record.origin = Origin.IMPORTED
         result.imports = len(library.add_images(imports))
+        _restore_lineage(library, jobs, images)
         for sweep in kept_sweeps(library.data_dir):
             if isinstance(sweep, Path):
                 result.unreadable.append(str(sweep.relative_to(library.data_dir)))
@@ -164,6 +166,18 @@ def _image(path: Path, result: Rebuilt) -> ImageRecord | None:
     )
 
 
+def _restore_lineage(library: Library, jobs: list[Job], images: list[ImageRecord]) -> None:
+    """Each tool job's source, from the "Source image" its PNGs name (a library path), once every image is in."""
+    first = {record.inference_id: record for record in reversed(images)}
+    for job in jobs:
+        named = first[job.inference_id].parameters.extra.get(SOURCE_IMAGE, "") if job.inference_id in first else ""
+        if not named or os.path.isabs(named) or ".." in Path(named).parts:
+            continue
+        source = library.image_by_path(library.data_dir / named)
+        if source is not None and source.inference_id != job.inference_id:
+            library.update_job(job.inference_id, parent_image=source.id)
+
+
 def _job(inference_id: str, records: list[ImageRecord], target: str) -> Job:
     p = records[0].parameters
     sent: dict[str, Any] = {
@@ -178,6 +192,7 @@ def _job(inference_id: str, records: list[ImageRecord], target: str) -> Job:
     }
     sent = {name: value for name, value in sent.items() if value is not None}
     created = min(r.created_at for r in records)
+    operation = p.extra.get("Operation")
     return Job(
         inference_id=inference_id,
         request=request_as_sent(sent),
@@ -187,4 +202,6 @@ def _job(inference_id: str, records: list[ImageRecord], target: str) -> Job:
         updated_at=created,
         message=REBUILT,
         unknown_fields=unknown_fields(sent),
+        family=OPERATION_FAMILIES.get(operation, "text-to-image") if operation else "text-to-image",
+        operation=operation if operation in OPERATION_FAMILIES else None,
     )

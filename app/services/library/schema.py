@@ -32,6 +32,10 @@ MIGRATIONS = {
     " ALTER TABLE jobs ADD COLUMN operation TEXT; ALTER TABLE jobs ADD COLUMN parent_image INTEGER;"
     " CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_image) WHERE parent_image IS NOT NULL;",
 }
+#: The PNG parameter naming a tool job's source file in the library (`images/<id>/0.png`): a rebuild reads it back.
+SOURCE_IMAGE = "Source image"
+#: The model family of each operation's jobs (a rebuilt job's, from its images' "Operation").
+OPERATION_FAMILIES = {"upscale": "upscale", "inpaint": "inpaint", "extend": "inpaint"}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     inference_id TEXT PRIMARY KEY,

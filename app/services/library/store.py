@@ -812,6 +812,10 @@ class Library(SweepRecords):
     def _image_from_row(self, row: sqlite3.Row) -> ImageRecord:
         return image_from_row(row, self._absolute(row["path"]))
 
+    def stored_path(self, path: str | os.PathLike[str]) -> str:
+        """A file's path as the index keeps it: relative to the library folder (`images/<id>/0.png`) when inside."""
+        return self._relative(Path(path))
+
     def _relative(self, path: Path) -> str:
         path = path.absolute()
         try:
