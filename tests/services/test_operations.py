@@ -256,6 +256,12 @@ BAD = {
         lambda jobs, src: jobs.inpaint(src, mask_png((64, 64), (0, 0, 8, 8)), "door", images=9),
         "Images per prompt (num_images_per_prompt) is 9",
     ),
+    "more than the GPU makes": (
+        lambda jobs, src: jobs.inpaint(
+            SourceImage(png((1024, 1024)), name="big.png"), mask_png((1024, 1024), (0, 0, 8, 8)), "door", images=8
+        ),
+        "fits 2.5 MP per request; this request makes 8 at 1024×1024 (8.4 MP)",
+    ),
     "extend by nothing": (lambda jobs, src: jobs.extend(src, prompt="sky"), "Extend by how much?"),
     "extend past the largest side": (
         lambda jobs, src: jobs.extend(src, right=2000, prompt="sky"),
@@ -413,3 +419,15 @@ def test_an_sdxl_job_from_elsewhere_shows_its_prompt(open_services, cloud, resul
     finish_all(ws, cloud)
     found = ws.library.get_job(inference_id)
     assert (found.family, found.request.prompt, found.request.width) == ("sdxl", "a gull", 1024)
+
+
+def test_a_jpeg_source_is_upscaled_too(open_services, cloud, companions):
+    ws = open_services()
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 32), (10, 120, 220)).save(buffer, "JPEG", quality=95)
+    job = ws.jobs.upscale(SourceImage(buffer.getvalue(), name="photo.jpg"), seed=2)
+    assert job.parent_image is None and "Source seed" not in job.extra
+    (done,) = finish_all(ws, cloud)
+    assert done.state == JobState.COMPLETED, done.message
+    (result,) = ws.library.images_of_job(job.inference_id)
+    assert (result.width, result.height) == (160, 128) and result.parameters.extra["Source size"] == "40x32"

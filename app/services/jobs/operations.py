@@ -305,7 +305,7 @@ def _family_request(family: Family, shown: GenerationRequest, budget: Budget | N
         request = family.from_job(shown, **extra)
         family.check_budget(request, budget)
     except BudgetError as exc:
-        raise UserError(f"{field_message(exc)}.", hint="Use a smaller image.") from None
+        raise UserError(f"{field_message(exc)}.", hint="Ask for fewer images, or use a smaller image.") from None
     except (RequestError, TypeError) as exc:
         raise UserError(f"{_field_text(exc)}.") from None
     return request
