@@ -94,3 +94,15 @@ def test_a_heap_that_doubled_is_scanned_whole_even_when_the_app_is_busy(qapp):
     assert gui_collector.full_collections == full + 1
     assert len(grown) > gc.get_freeze_count() * 0.45  # once the long-lived objects about doubled, not before
     del grown
+
+
+def test_frozen_objects_freed_since_are_not_counted_as_growth(qapp):
+    """Objects in flight at a tick (a burst of requests) are frozen, then freed by refcount: no full scan for them."""
+    gui_collector = collector.install(qapp)
+    gui_collector.collect_all()
+    full, heap = gui_collector.full_collections, gc.get_freeze_count()
+    for _ in range(3 * heap // (2 * collector.SCAN_LIMIT) + 1):  # three heaps' worth in all, never more than one
+        burst = [[] for _ in range(2 * collector.SCAN_LIMIT)]
+        gui_collector.check()
+        del burst
+    assert gui_collector.full_collections == full

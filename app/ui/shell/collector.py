@@ -18,7 +18,9 @@ wherever it runs the GUI waits for all of it. Each tick therefore scans at most 
 - The whole heap (frozen objects too, so garbage among them is freed) is scanned once the
   long-lived objects grew by a quarter since the last full scan, CPython's own rule, but only in a
   quiet second (the app made almost no objects), since it takes hundreds of milliseconds; if the
-  heap doubled without one, then anyway.
+  heap doubled without one, then anyway. What is frozen is counted as it goes (a walk of the young
+  objects), and once the tally says doubled the frozen are counted once more: objects frozen in
+  flight and freed since by refcount are not growth (a 400-cell sandbox sweep: no full scan).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class GuiThreadCollector(QObject):
         self.setObjectName("guiThreadCollector")
         self._threshold = gc.get_threshold()
         self._long_lived: int | None = None  # objects frozen after the last full collection
-        self._frozen_since = 0  # at most this many frozen since then
+        self._frozen_since = 0  # about this many frozen since then (some may have been freed by refcount)
+        self._counted = 0  # the tally is counted again (`get_freeze_count`) only once it passed this
         self._held = [0, 0, 0]  # at most this many objects in each generation (gen 0's is gc's count)
         self._quiet = 0  # ticks in a row that found almost nothing new
         self.full_collections = 0
@@ -65,13 +68,13 @@ class GuiThreadCollector(QObject):
             return
         scan = sum(self._held[: generation + 1])
         if scan > SCAN_LIMIT:
-            self._freeze(0)
+            self._freeze()
             return
         alive = max(scan - gc.collect(generation), 0)  # at most: some of the scanned died by refcount
-        self._held[: generation + 1] = [0] * (generation + 1)
         if generation == 2:
-            self._freeze(alive)
+            self._freeze()
         else:
+            self._held[: generation + 1] = [0] * (generation + 1)
             self._held[generation + 1] += alive
 
     def collect_all(self) -> None:
@@ -80,7 +83,7 @@ class GuiThreadCollector(QObject):
         gc.collect(2)
         gc.freeze()
         self._long_lived = gc.get_freeze_count()
-        self._frozen_since = 0
+        self._frozen_since = self._counted = 0
         self._held = [0, 0, 0]
         self.full_collections += 1
 
@@ -94,15 +97,22 @@ class GuiThreadCollector(QObject):
 
     def _full_due(self) -> bool:
         heap = self._long_lived if self._long_lived is not None else MIN_HEAP
-        if self._frozen_since > heap * (URGENT_GROWTH - 1):
+        urgent = heap * (URGENT_GROWTH - 1)
+        if self._frozen_since > urgent and self._long_lived is not None and self._frozen_since > self._counted:
+            # Frozen objects freed since by their refcount are still in the tally: count the frozen once (a walk
+            # of tens of milliseconds) rather than scan them all (hundreds) for a heap that did not double.
+            self._frozen_since = max(gc.get_freeze_count() - self._long_lived, 0)
+            self._counted = self._frozen_since + heap // 10
+        if self._frozen_since > urgent:
             return True
         grown = self._long_lived is None or self._frozen_since > heap * (GROWTH - 1)
         return grown and self._quiet >= QUIET_TICKS
 
-    def _freeze(self, alive: int) -> None:
-        """Every generation joins the long-lived (`alive`: survivors of a collection just made, if any)."""
+    def _freeze(self) -> None:
+        """Every generation joins the long-lived, counted as they go (a walk of the young objects only)."""
+        young = sum(len(gc.get_objects(generation=generation)) for generation in range(3))
         gc.freeze()
-        self._frozen_since += alive + sum(self._held)
+        self._frozen_since += young
         self._held = [0, 0, 0]
         self.freezes += 1
 
