@@ -167,6 +167,28 @@ def test_a_job_from_another_computer_says_where_it_came_from(qtbot, offline_cont
     assert "Sent from another computer or script" in tooltip
 
 
+def test_a_tool_jobs_row_names_the_tool_before_its_prompt(qtbot, offline_context):
+    """An upscale is sent without a prompt: its row says what it is instead of showing nothing."""
+    from app.services.library.schema import request_as_sent
+    from app.services.models import Job
+    from app.ui.jobs.queue import JobQueue
+    from contract import GenerationRequest, new_inference_id
+
+    unprompted = request_as_sent({"prompt": "", "width": 2048, "height": 2048})  # as the upscale tool records it
+    jobs = [
+        Job(new_inference_id(), unprompted, "team", family="upscale", operation="upscale"),
+        Job(new_inference_id(), GenerationRequest(prompt="a lantern"), "team", family="inpaint", operation="inpaint"),
+        Job(new_inference_id(), GenerationRequest(prompt="a koi pond"), "team"),
+    ]
+    for job in jobs:
+        offline_context.library.add_job(job)
+    queue = JobQueue(offline_context)
+    qtbot.addWidget(queue)
+    qtbot.waitUntil(lambda: queue.model.rowCount() == 3)
+    titles = {queue.model.index(row).data() for row in range(3)}
+    assert titles == {"Upscale ×4", "Inpaint · a lantern", "a koi pond"}
+
+
 def test_a_sweep_sent_from_the_cli_shows_as_its_one_row(qtbot, offline_context):
     from app.services.library import AxisRecord, SweepRecord
     from app.services.models import Job

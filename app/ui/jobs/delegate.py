@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.models import Job, JobState, Origin
-from app.ui.jobs.model import STATE_LABELS, elapsed_text, settings_parts
+from app.ui.jobs.model import STATE_LABELS, elapsed_text, job_title, settings_parts
 from app.ui.shell import style
 from app.ui.shell.icons import icon
 
@@ -157,7 +157,7 @@ class JobDelegate(QStyledItemDelegate):
         painter.setFont(bold)
         painter.setPen(QColor(c.text))
         prompt = bold_metrics.elidedText(
-            job.request.prompt.replace("\n", " "), Qt.TextElideMode.ElideRight, right - left - elapsed_width - 8
+            job_title(job).replace("\n", " "), Qt.TextElideMode.ElideRight, right - left - elapsed_width - 8
         )
         painter.drawText(QRect(left, top, right - left, bold_metrics.height()), int(Qt.AlignmentFlag.AlignLeft), prompt)
         painter.setFont(font)

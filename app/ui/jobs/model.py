@@ -72,7 +72,7 @@ class JobModel(QAbstractListModel):
         if role == JobRole:
             return job
         if role == Qt.ItemDataRole.DisplayRole:
-            return job.request.prompt
+            return job_title(job)
         if role == ThumbnailRole:
             return self._thumbnails.get(job.inference_id)
         if role == ElapsedRole:
@@ -80,7 +80,7 @@ class JobModel(QAbstractListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return _tooltip(job)
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"{STATE_LABELS[job.state]}: {job.request.prompt}"
+            return f"{STATE_LABELS[job.state]}: {job_title(job)}"
         return None
 
     def job(self, row: int) -> Job | None:
@@ -147,6 +147,20 @@ class JobModel(QAbstractListModel):
         self._rows = {job.inference_id: row for row, job in enumerate(self._jobs)}
 
 
+#: What a tool job does to its source image, as its queue row names it.
+OPERATION_TITLES = {"upscale": "Upscale ×4", "inpaint": "Inpaint", "extend": "Extend"}
+
+
+def job_title(job: Job) -> str:
+    """The row's title: the prompt, after the tool that made the job from an image ("Inpaint · a red lantern";
+    an upscale without a prompt is just "Upscale ×4")."""
+    prompt = job.request.prompt
+    if not job.operation:
+        return prompt
+    tool = OPERATION_TITLES.get(job.operation, job.operation.capitalize())
+    return f"{tool} · {prompt}" if prompt else tool
+
+
 def settings_parts(job: Job) -> dict[str, str]:
     """The request's settings as short texts, leaving out those nobody told us (a job from elsewhere)."""
     r, unknown = job.request, job.unknown_fields
@@ -168,8 +182,7 @@ def settings_parts(job: Job) -> dict[str, str]:
 
 
 def _tooltip(job: Job) -> str:
-    r = job.request
-    lines = [r.prompt, " · ".join(settings_parts(job).values())]
+    lines = [job_title(job), " · ".join(settings_parts(job).values())]
     if job.origin == Origin.REMOTE:
         lines.append("Sent from another computer or script that uses this deployment.")
     if job.failure_reason:
