@@ -279,3 +279,63 @@ def test_a_deployment_axis_checks_each_cell_against_its_own_deployment():
     plan_sweep(big, [parse_axis("model=large")], targets=targets)  # the large GPU makes it
     with pytest.raises(SweepError, match="Deployment: small"):
         plan_sweep(big, [parse_axis("model=large,small")], targets=targets)  # the small one cannot
+
+
+def test_a_deployment_sweep_killed_mid_send_finishes_on_each_deployment_with_no_cell_lost_or_doubled(
+    open_services, cloud, dirs, hooks
+):
+    from app.services.cloud.aws import Connection
+    from app.services.cloud.credentials import CredentialSource
+    from app.services.cloud.targets import load_target
+    from app.services.library.store import Library
+    from app.services.session import Session
+    from app.services.settings import Settings
+
+    other = cloud.cloud.provision("second")
+    opened = []
+
+    def open_second() -> Session:
+        connection = Connection(
+            cloud.session(), CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url
+        )
+        session = Session(dirs, Settings(), Library(dirs.data_dir))
+        session.use(connection, load_target(connection, "second"))
+        opened.append(session)
+        return session
+
+    try:
+        first, second = open_services(), open_second()
+        uploads = []
+
+        def dies_after_one_upload(request, **kwargs):
+            uploads.append(request.url)
+            if len(uploads) > 1:
+                raise hooks.Killed("mid-sweep")
+
+        second.connection.s3.meta.events.register("before-send.s3.PutObject", dies_after_one_upload)
+        targets = {"test": first.target, "second": second.target}
+        plan = plan_sweep(BASE, [parse_axis("model=test,second"), parse_axis("seed=1,2")], targets=targets)
+        with pytest.raises(hooks.Killed):
+            submit_sweep(first.jobs, plan, services={"test": first.jobs, "second": second.jobs})
+        (sweep,) = first.library.sweeps()
+        assert len(sweep.cells) == 4 and len(first.library.jobs()) == 4
+
+        again = {"test": open_services(), "second": open_second()}  # the next start of each deployment's session
+        for _ in range(60):
+            for session in again.values():
+                session.tracker.step()
+            if all(job.state.finished for job in first.library.jobs()):
+                break
+            cloud.wait_idle()
+        jobs = first.library.jobs()
+        assert [job.state for job in jobs] == [JobState.COMPLETED] * 4
+        made = {(job.target, job.request.seed) for job in jobs}
+        assert made == {(name, seed) for name in ("test", "second") for seed in (1, 2)}
+        outputs = {
+            bucket: cloud.client("s3").list_objects_v2(Bucket=bucket, Prefix=OUTPUT).get("KeyCount", 0)
+            for bucket in (cloud.deployment.bucket, other.bucket)
+        }
+        assert outputs == {cloud.deployment.bucket: 2, other.bucket: 2}  # each cell made once, where it belongs
+    finally:
+        for session in opened:
+            session.close()
