@@ -103,14 +103,7 @@ def _sweep(args: argparse.Namespace, dirs: AppDirs, ui: Any) -> int:
             budget=target.budget,
             targets={name: session.target for name, session in sessions.items()},
         )
-        guess = estimate(
-            plan.images,
-            [job for job in workspace.library.jobs(limit=200) if job.target == target.name],
-            instance_type=target.instance_type,
-            region=target.region,
-            prices=workspace.settings.prices,
-        )
-        ui.note(f"{plan.describe()}. {guess.text()}.")
+        ui.note(f"{plan.describe()}. {_estimates(workspace, sessions, plan)}.")
         if plan.images > CONFIRM_ABOVE and not args.yes and not confirmed(ui, plan.images):
             ui.note("Nothing sent.")
             return cli.EXIT_FAILED
@@ -160,6 +153,28 @@ def _deployment_sessions(
         else:
             raise unknown_deployment(name, [saved.get("name", "") for saved in workspace.settings.targets])
     return sessions
+
+
+def _estimates(workspace: Any, sessions: dict[str, Any], plan: Any) -> str:
+    """The time and cost of the sweep on its deployment, or of each deployment's cells on it (its own instance
+    type and measured time per image)."""
+    images: dict[str, int] = {}
+    for cell in plan.cells:
+        name = cell.target or workspace.target.name
+        images[name] = images.get(name, 0) + cell.request.num_images_per_prompt
+    recent = workspace.library.jobs(limit=200)
+    parts = []
+    for name, count in images.items():
+        target = sessions[name].target if name in sessions else workspace.target
+        guess = estimate(
+            count,
+            [job for job in recent if job.target == name],
+            instance_type=target.instance_type,
+            region=target.region,
+            prices=workspace.settings.prices,
+        )
+        parts.append(guess.text() if len(images) == 1 else f"On {name}: {guess.text()}")
+    return ". ".join(parts)
 
 
 def _wait_all(workspace: Any, sessions: dict[str, Any], plan: Any, sweep: Any, ui: Any, timeout: float | None):

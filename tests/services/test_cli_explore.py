@@ -188,6 +188,7 @@ def test_a_deployment_axis_sends_each_cell_to_its_own_deployment(cloud, cloud_ar
     )
     assert code == 0, err
     assert "2 deployment × 2 seed: 4 cells, 4 images" in err and "sent to second, test" in err
+    assert "On test: 2 images, about" in err and "On second: 2 images, about" in err  # each on its own GPU
     assert sorted(job["target"] for job in orjson.loads(out)) == ["second", "second", "test", "test"]
     assert _requests_in(cloud, cloud.deployment.bucket) == 2 and _requests_in(cloud, two_deployments.bucket) == 2
     data = orjson.loads(Image.open(out_dir / "sheet.png").text[SWEEP_CHUNK])
