@@ -431,3 +431,26 @@ def test_a_jpeg_source_is_upscaled_too(open_services, cloud, companions):
     assert done.state == JobState.COMPLETED, done.message
     (result,) = ws.library.images_of_job(job.inference_id)
     assert (result.width, result.height) == (160, 128) and result.parameters.extra["Source size"] == "40x32"
+
+
+def test_a_companion_on_a_larger_gpu_than_the_main_endpoint_takes_what_that_gpu_makes(open_services, cloud, companions):
+    """The inpainting endpoint runs on an A10G (24 GiB) while the main one has a T4 (16 GiB): its budget is its own."""
+    sagemaker = cloud.client("sagemaker")
+    config = sagemaker.describe_endpoint(EndpointName=companions["inpaint"])["EndpointConfigName"]
+    variant = sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"][0]
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="inpaint-on-g5",
+        ProductionVariants=[{**variant, "InstanceType": "ml.g5.xlarge"}],
+        AsyncInferenceConfig=sagemaker.describe_endpoint_config(EndpointConfigName=config)["AsyncInferenceConfig"],
+    )
+    sagemaker.delete_endpoint(EndpointName=companions["inpaint"])  # moto has no UpdateEndpoint: made again on a g5
+    sagemaker.create_endpoint(EndpointName=companions["inpaint"], EndpointConfigName="inpaint-on-g5")
+    ws = open_services()
+    assert ws.target.instance_type == "ml.g4dn.2xlarge" and ws.target.companion_types["inpaint"] == "ml.g5.xlarge"
+    source = SourceImage(png((1024, 1024)), name="big.png")
+
+    job = ws.jobs.inpaint(source, mask_png((1024, 1024), (0, 0, 64, 64)), "a door", images=3)  # 3.1 MP: a T4 fits 2.5
+
+    assert job.state == JobState.QUEUED, job.message
+    with pytest.raises(UserError, match="ml.g5.xlarge fits 4.2 MP per request"):
+        ws.jobs.inpaint(source, mask_png((1024, 1024), (0, 0, 64, 64)), "a door", images=5)

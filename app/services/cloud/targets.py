@@ -53,6 +53,8 @@ class Target:
     family: str = TEXT_TO_IMAGE.name  # the model family of the endpoint's model (contract.families)
     #: The companion endpoints (×4 upscaler, inpainting) by family name, as the SSM parameters name them.
     companions: dict[str, str] = field(default_factory=dict)
+    #: Each companion endpoint's instance type by family name, where it could be read (else the main one's applies).
+    companion_types: dict[str, str] = field(default_factory=dict)
 
     @property
     def model_family(self) -> Family:
@@ -82,6 +84,11 @@ class Target:
     def budget(self) -> Budget | None:
         """What one request may ask of the endpoint's GPU, or None when its instance type is unknown."""
         return budget_for(self.instance_type)
+
+    def budget_of(self, family: str) -> Budget | None:
+        """What one request may ask of the GPU of the endpoint serving `family` (a companion may run on another
+        instance type than the main endpoint; when its type is unknown, the main one's is assumed)."""
+        return budget_for(self.companion_types.get(family) or self.instance_type)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -206,19 +213,28 @@ def load_target(connection: Connection, deployment: str, *, app: str = APP_NAME,
 
 
 def with_instance_type(connection: Connection, target: Target) -> Target:
-    """`target` with its endpoint's instance type, read from the endpoint config it runs on.
+    """`target` with its endpoints' instance types, read from the endpoint configs they run on.
 
-    No SSM parameter holds it, and the endpoint stack may change it on Update, so the endpoint is
-    asked. When it cannot be read (no endpoint yet, no permission, offline) the target is returned
-    as it is, and an unknown type keeps only the request limits.
+    No SSM parameter holds them, and the endpoint stack may change them on Update, so the endpoints are
+    asked. When one cannot be read (no endpoint yet, no permission, offline) it is left unknown: an unknown
+    main type keeps only the request limits, an unknown companion type assumes the main one's.
     """
+    main = _instance_type(connection, target.endpoint_name)
+    companions = {
+        family: found for family, name in target.companions.items() if (found := _instance_type(connection, name))
+    }
+    return replace(target, instance_type=main or target.instance_type, companion_types=companions)
+
+
+def _instance_type(connection: Connection, endpoint_name: str) -> str:
+    """The instance type the endpoint runs on, or "" when it cannot be read."""
     try:
-        variants = _endpoint_config(connection, target).get("ProductionVariants") or []
+        variants = _endpoint_config(connection, endpoint_name).get("ProductionVariants") or []
     except (BotoCoreError, ClientError) as exc:
-        log.info("instance type of %s unknown: %s", target.endpoint_name, error_code(exc))
-        return target
+        log.info("instance type of %s unknown: %s", endpoint_name, error_code(exc))
+        return ""
     types = [v["InstanceType"] for v in variants if v.get("InstanceType")]
-    return replace(target, instance_type=types[0]) if types else target
+    return types[0] if types else ""
 
 
 def find_target(connection: Connection, name: str) -> Target:
@@ -317,13 +333,13 @@ def check_target(connection: Connection, target: Target) -> EndpointState:
 
 def _config_is_async(connection: Connection, target: Target) -> bool:
     """DescribeEndpoint may leave AsyncInferenceConfig out; the endpoint config always has it."""
-    return bool(_endpoint_config(connection, target).get("AsyncInferenceConfig"))
+    return bool(_endpoint_config(connection, target.endpoint_name).get("AsyncInferenceConfig"))
 
 
-def _endpoint_config(connection: Connection, target: Target) -> dict[str, Any]:
-    """The endpoint config the target's endpoint runs on (DescribeEndpoint, then DescribeEndpointConfig)."""
+def _endpoint_config(connection: Connection, endpoint_name: str) -> dict[str, Any]:
+    """The endpoint config the endpoint runs on (DescribeEndpoint, then DescribeEndpointConfig)."""
     sagemaker = connection.client("sagemaker")
-    config_name = sagemaker.describe_endpoint(EndpointName=target.endpoint_name)["EndpointConfigName"]
+    config_name = sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"]
     return sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
 
 

@@ -159,7 +159,7 @@ class JobService:
             steps=steps,
             guidance=guidance,
             noise_level=noise_level,
-            budget=self.target.budget,
+            budget=self.target.budget_of(UPSCALE.name),
         )
         return self._send_claimed(self._record(self._planned(plan), claim=True))
 
@@ -187,7 +187,7 @@ class JobService:
             steps=steps,
             guidance=guidance,
             images=images,
-            budget=self.target.budget,
+            budget=self.target.budget_of(INPAINT.name),
         )
         return self._send_claimed(self._record(self._planned(plan), claim=True))
 
@@ -222,7 +222,7 @@ class JobService:
             steps=steps,
             guidance=guidance,
             images=images,
-            budget=self.target.budget,
+            budget=self.target.budget_of(INPAINT.name),
         )
         return self._send_claimed(self._record(self._planned(plan), claim=True))
 
