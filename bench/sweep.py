@@ -19,9 +19,10 @@ GIL while it scans (`app/ui/shell/collector.py`): `longest_collection_ms` is its
 `full_collections` and `freezes` what it did during the run. Before the collector scanned at most
 a bounded number of objects per tick, one collection of the ~430k objects that survived the
 sweep's first seconds stalled the GUI 250–300 ms near the end of sending (the issue's 274.9 ms);
-since, on a machine at load 5–7 (three runs each): GUI CPU per gap 243–260 ms before, 11–13 ms after;
-longest collection 277–398 ms before, 25–31 ms after; the remaining gaps of 130–180 ms had the GUI
-thread (and mostly the process) off the CPU.
+since, on a shared machine at load 4–7 (three runs each): longest gap 287–472 ms before, 62–108 ms
+after; GUI CPU in one gap 243–260 ms before, 9–17 ms after; longest collection 277–398 ms before,
+16–27 ms after. The gaps left had the GUI thread (and mostly the process) off the CPU. At --size 20
+(400 cells): no full collection, longest collection 30 ms, GUI CPU in one gap 13 ms.
 """
 
 from __future__ import annotations
