@@ -44,6 +44,7 @@ from botocore.exceptions import ClientError
 
 from app.services.local_cloud import pipeline_resources
 from app.services.local_cloud.codebuild import CodeBuildRunner
+from app.services.local_cloud.json_wire import answer
 from app.services.local_cloud.pipeline_actions import ActionRun, Outcome, run_action
 
 log = logging.getLogger(__name__)
@@ -216,17 +217,7 @@ class PipelineEmulator:
             log.exception("CodePipeline %s failed", operation)
             status, payload = "500 Internal Server Error", {"__type": "InternalFailure", "message": str(exc)}
             headers = [("x-amzn-ErrorType", "InternalFailure")]
-        data = orjson.dumps(payload)
-        start_response(
-            status,
-            [
-                *headers,
-                ("Content-Type", "application/x-amz-json-1.1"),
-                ("Content-Length", str(len(data))),
-                ("x-amzn-RequestId", str(uuid.uuid4())),
-            ],
-        )
-        return [data]
+        return answer(start_response, status, payload, headers)
 
     def start_execution(
         self,

@@ -11,11 +11,10 @@ check first, as `servicequotas:ListServiceQuotas`.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-import orjson
+from app.services.local_cloud.json_wire import answer, page, request_body
 
 TARGET = "ServiceQuotasV20190624.ListServiceQuotas"
 #: The GPU types the deploy panel offers, each with the applied quota a fresh sandbox account has.
@@ -75,32 +74,13 @@ class ServiceQuotas:
         }
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = orjson.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        body = request_body(environ)
         service_code = body.get("ServiceCode")
         if not isinstance(service_code, str) or not service_code:
-            return _answer(start_response, "400 Bad Request", _error("ValidationException", "ServiceCode is required"))
-        found = self.listed(service_code)
-        size = min(int(body.get("MaxResults") or _PAGE), _PAGE)
-        first = int(body.get("NextToken") or 0)
-        reply: dict[str, Any] = {"Quotas": found[first : first + size]}
-        if first + size < len(found):
-            reply["NextToken"] = str(first + size)
-        return _answer(start_response, "200 OK", reply)
-
-
-def _error(code: str, message: str) -> dict[str, str]:
-    return {"__type": code, "message": message}
-
-
-def _answer(start_response: Callable, status: str, reply: dict[str, Any]) -> list[bytes]:
-    data = orjson.dumps(reply)
-    start_response(
-        status,
-        [
-            ("Content-Type", "application/x-amz-json-1.1"),
-            ("Content-Length", str(len(data))),
-            ("x-amzn-RequestId", str(uuid.uuid4())),
-        ],
-    )
-    return [data]
+            error = {"__type": "ValidationException", "message": "ServiceCode is required"}
+            return answer(start_response, "400 Bad Request", error, [("x-amzn-ErrorType", "ValidationException")])
+        quotas, next_token = page(self.listed(service_code), body, _PAGE)
+        reply: dict[str, Any] = {"Quotas": quotas}
+        if next_token:
+            reply["NextToken"] = next_token
+        return answer(start_response, "200 OK", reply)

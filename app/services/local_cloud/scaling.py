@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-import orjson
+from app.services.local_cloud.json_wire import answer, page, request_body
 
 SERVICE = "AnyScaleFrontendService"
 #: The calls after which the emulator reads the targets' limits and scheduled actions again.
@@ -116,26 +116,14 @@ class ScalingActivities:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable, region: str) -> list[bytes]:
         """DescribeScalingActivities (JSON 1.1), paged by MaxResults and NextToken."""
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = orjson.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        body = request_body(environ)
         found = (
             self.listed(region, body.get("ResourceId"))
             if body.get("ServiceNamespace", "sagemaker") == "sagemaker"
             else []
         )
-        size = min(int(body.get("MaxResults") or _PAGE), _PAGE)
-        first = int(body.get("NextToken") or 0)
-        page = found[first : first + size]
-        reply: dict[str, Any] = {"ScalingActivities": [a.to_api() for a in page]}
-        if first + size < len(found):
-            reply["NextToken"] = str(first + size)
-        data = orjson.dumps(reply)
-        start_response(
-            "200 OK",
-            [
-                ("Content-Type", "application/x-amz-json-1.1"),
-                ("Content-Length", str(len(data))),
-                ("x-amzn-RequestId", str(uuid.uuid4())),
-            ],
-        )
-        return [data]
+        activities, next_token = page(found, body, _PAGE)
+        reply: dict[str, Any] = {"ScalingActivities": [a.to_api() for a in activities]}
+        if next_token:
+            reply["NextToken"] = next_token
+        return answer(start_response, "200 OK", reply)
