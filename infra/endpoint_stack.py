@@ -61,6 +61,7 @@ class EndpointStack(Stack):
             environment={**resolved.environment, **config.model.environment},
             model=config.model,
             endpoint=config.endpoint,
+            model_package=resolved.model_package,
         )
         self.scaling = ScaleToZero(
             self, "Scaling", endpoint_name=self.endpoint.endpoint_name, variant=VARIANT, config=config.endpoint
@@ -81,6 +82,7 @@ class EndpointStack(Stack):
                 model=model,
                 endpoint=config.endpoint,
                 companion=family,
+                model_package=companion.model_package,
             )
             self.companion_scaling[family] = ScaleToZero(
                 self,

@@ -88,10 +88,12 @@ class PipelineStack(Stack):
         )
         acknowledge(
             self.pipeline.synth_project,
-            "The Synth step resolves the JumpStart model first: it reads JumpStart's manifest and the spec objects "
-            "that the manifest names (keys ending in /specs_v<version>.json) in the region's JumpStart bucket, "
+            "The Synth step resolves the JumpStart model first: it reads JumpStart's manifests (open weights and "
+            "Marketplace) and the spec objects that they name (keys ending in /specs_v<version>.json, and "
+            "proprietary-models/<id>/proprietary_specs_<version>.json) in the region's JumpStart bucket, "
             "read-only, and nothing else there.",
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::jumpstart-cache-prod-<AWS::Region>/*/specs_v*.json]",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::jumpstart-cache-prod-<AWS::Region>/proprietary-models/*/proprietary_specs_*.json]",
         )
         CfnOutput(self, "PipelineName", value=self.pipeline.pipeline.pipeline_name)
         CfnOutput(self, "ModelBucketName", value=self.models.bucket_name)

@@ -4,7 +4,7 @@
 reads the file that the Synth step's `infra.model_build.resolve` wrote (the endpoint template
 carries the same values) and writes s3://<bucket>/models/<model id>/<digest>/model.tar.gz for the
 main model and then each companion model (each to its own destination), each skipped when it is
-already there, so a re-run after a failure continues.
+already there, so a re-run after a failure continues. A Marketplace model (its model package) has nothing to build.
 """
 
 from __future__ import annotations
@@ -59,7 +59,10 @@ def prepare_model(
     """Repackage (unless done before) into the resolved destination; return what was done as a dict.
 
     `client(service)` makes the boto3 clients (default: the resolved region's, from the usual credentials).
+    A Marketplace model's package is the seller's to build: nothing is done for it, and no call is made.
     """
+    if not resolved.builds:
+        return {"model_package": resolved.model_package, "built": False}
     destination = resolved.destination
     if destination.bucket != bucket:
         raise ModelBuildError(

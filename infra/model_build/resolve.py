@@ -8,9 +8,13 @@ model's file carries each companion model's resolution (config.toml's `[companio
 `companions`, each with its own destination.
 
 Uses sagemaker-core's own resolution (`sagemaker.core.image_uris`, `model_uris`, `script_uris`,
-`environment_variables`). It reads JumpStart's metadata from S3, or from local files when both
+`environment_variables`). A Marketplace model (listed in JumpStart's proprietary manifest, such as SDXL 1.0) resolves
+to the region's model package (its spec's `hosting_model_package_arns`, as sagemaker-core reads it) and to nothing
+else: the seller's package holds the image and the weights, so there is no image, model data or build.
+It reads JumpStart's metadata from S3, or from local files when both
 AWS_JUMPSTART_MANIFEST_LOCAL_ROOT_DIR_OVERRIDE and AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE
-name existing directories (then it makes no AWS call at all).
+name existing directories (then it makes no AWS call at all; sagemaker-core reads no Marketplace metadata
+that way, so a model missing from the local open-weights manifest cannot be resolved there).
 """
 
 from __future__ import annotations
@@ -85,6 +89,33 @@ def resolve(model_id: str, version: str, region: str, instance_type: str) -> Mod
     )
 
 
+def model_package(model_id: str, version: str, region: str) -> tuple[str, str] | None:
+    """A Marketplace model's package ARN in the region and its spec's version, or None for an open-weights model.
+
+    Raises ValueError when the model is a Marketplace one without a package in the region.
+    """
+    import boto3
+    from sagemaker.core.helper.session_helper import Session
+    from sagemaker.core.jumpstart.artifacts.model_packages import _retrieve_model_package_arn
+    from sagemaker.core.jumpstart.enums import JumpStartModelType, JumpStartScriptScope
+    from sagemaker.core.jumpstart.utils import validate_model_id_and_get_type, verify_model_region_and_return_specs
+
+    session = Session(boto3.Session(region_name=region))
+    kind = validate_model_id_and_get_type(model_id, region=region, model_version=version, sagemaker_session=session)
+    if kind != JumpStartModelType.PROPRIETARY:
+        return None
+    common = {"region": region, "sagemaker_session": session, "model_type": JumpStartModelType.PROPRIETARY}
+    specs = verify_model_region_and_return_specs(
+        model_id=model_id, version=version, scope=JumpStartScriptScope.INFERENCE, **common
+    )
+    arn = _retrieve_model_package_arn(
+        model_id=model_id, model_version=version, instance_type=None, scope=JumpStartScriptScope.INFERENCE, **common
+    )
+    if not arn:
+        raise ValueError(f"{model_id} {version} is a Marketplace model without a model package in {region}")
+    return arn, specs.version
+
+
 def destination_for(model_id: str, artifacts: ModelArtifacts, bucket: str) -> S3Location:
     """A key that changes whenever the model's sources change, so CloudFormation replaces the model."""
     digest = hashlib.sha256("\n".join(artifacts.sources).encode()).hexdigest()[:16]
@@ -106,9 +137,18 @@ class ResolvedModel:
     script_source: str | None
     #: The companion models resolved with the main one, by family name (only on the main model's resolution).
     companions: dict[str, ResolvedModel] = field(default_factory=dict)
+    #: A Marketplace model's package ARN: then there is no image, model data or environment, and nothing to build.
+    model_package: str = ""
+
+    @property
+    def builds(self) -> bool:
+        """Whether the model build step packs this model (open weights), not a seller's model package."""
+        return not self.model_package
 
     @property
     def destination(self) -> S3Location:
+        if not self.builds:
+            raise ValueError(f"{self.model_id} is the model package {self.model_package}: it has no model data")
         return S3Location.parse(self.model_data_url)
 
     def every_model(self) -> tuple[ResolvedModel, ...]:
@@ -150,7 +190,23 @@ class ResolvedModel:
 
 
 def resolve_model(model_id: str, version: str, region: str, instance_type: str, bucket: str) -> ResolvedModel:
-    """Resolve the model and name its deterministic destination in the pipeline's model bucket."""
+    """Resolve the model and name its deterministic destination in the pipeline's model bucket (a Marketplace
+    model: its package, and no destination)."""
+    package = model_package(model_id, version, region)
+    if package is not None:
+        arn, resolved_version = package
+        return ResolvedModel(
+            model_id=model_id,
+            version=resolved_version,
+            region=region,
+            instance_type=instance_type,
+            image_uri="",
+            model_data_url="",
+            environment={},
+            model_source="",
+            script_source=None,
+            model_package=arn,
+        )
     artifacts = resolve(model_id, version, region, instance_type)
     return ResolvedModel(
         model_id=model_id,
@@ -182,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     resolved.write(args.out)
     for name, model in {"model": resolved, **resolved.companions}.items():
         said = {"image_uri": model.image_uri, "model_data_url": model.model_data_url, "version": model.version}
+        if model.model_package:
+            said = {"model_package": model.model_package, "version": model.version}
         print(json.dumps({"resolved": name, "model_id": model.model_id, **said}))
     return 0
 

@@ -27,6 +27,12 @@ class AsyncEndpoint(Construct):
 
     The image URI, model data URL and container environment are plain values that the pipeline's
     Synth step resolved from JumpStart's spec before synthesis, never looked up by the construct.
+
+    A Marketplace model (`model_package`, its ARN) is a container of that package alone, in network isolation, which
+    AWS requires of models from AWS Marketplace ("Network isolation is required to run training jobs and models
+    using resources from AWS Marketplace", SageMaker Developer Guide, mkt-algo-model-internet-free). The seller's
+    package holds the image and the weights, so the role reads no model data and pulls no image; SageMaker still
+    reads the request and writes the result under it, outside the isolated container.
     """
 
     def __init__(
@@ -41,20 +47,28 @@ class AsyncEndpoint(Construct):
         model: ModelConfig,
         endpoint: EndpointConfig,
         companion: str | None = None,
+        model_package: str = "",
     ) -> None:
-        """`companion` (a family name) names a companion model's endpoint apart from the main one's."""
+        """`companion` (a family name) names a companion model's endpoint apart from the main one's; `model_package`
+        (a Marketplace model's ARN) replaces the image and the model data."""
         super().__init__(scope, construct_id)
         bucket, topics = endpoint_io.bucket, endpoint_io.topics
-        self.role = self._role(bucket, topics, image_uri, model_data_url)
+        if model_package:
+            self.role = self._role(bucket, topics)
+            container = sagemaker.CfnModel.ContainerDefinitionProperty(
+                model_package_name=model_package, environment=environment or None
+            )
+        else:
+            self.role = self._role(bucket, topics, image_uri, model_data_url)
+            container = sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=image_uri, model_data_url=model_data_url, environment=environment
+            )
         self.model = sagemaker.CfnModel(
             self,
             "Model",
             execution_role_arn=self.role.role_arn,
-            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=image_uri,
-                model_data_url=model_data_url,
-                environment=environment,
-            ),
+            primary_container=container,
+            enable_network_isolation=True if model_package else None,
         )
         self.model.node.add_dependency(self.role)
         self.config = sagemaker.CfnEndpointConfig(
@@ -93,27 +107,19 @@ class AsyncEndpoint(Construct):
     def endpoint_name(self) -> str:
         return self.endpoint.attr_endpoint_name
 
-    def _role(self, bucket: s3.IBucket, topics: NotificationTopics, image_uri: str, model_data_url: str) -> iam.Role:
+    def _role(
+        self, bucket: s3.IBucket, topics: NotificationTopics, image_uri: str = "", model_data_url: str = ""
+    ) -> iam.Role:
+        """Requests read, results written, both topics published; and, for open weights (an image and model data),
+        that model data read and that image pulled."""
         role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
         grant_object_reads(role, bucket, REQUESTS, listed=(REQUESTS, OUTPUT, FAILURES))
         bucket.grant_put(role, f"{OUTPUT}*")
         bucket.grant_put(role, f"{FAILURES}*")
         for topic in topics.both:
             topic.grant_publish(role)
-        model_object = Fn.select(1, Fn.split("s3://", model_data_url))
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{model_object}"])
-        )
-        registry_account = Fn.select(0, Fn.split(".", image_uri))
-        registry_region = Fn.select(3, Fn.split(".", image_uri))
-        repository = Fn.select(0, Fn.split(":", Fn.select(1, Fn.split("/", image_uri))))
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                resources=[f"arn:{Aws.PARTITION}:ecr:{registry_region}:{registry_account}:repository/{repository}"],
-            )
-        )
-        role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        if image_uri:
+            self._model_grants(role, image_uri, model_data_url)
         log_groups = f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws/sagemaker/Endpoints/*"
         role.add_to_policy(
             iam.PolicyStatement(
@@ -132,7 +138,10 @@ class AsyncEndpoint(Construct):
         acknowledge(
             role,
             "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions (the "
-            "latter is limited to SageMaker namespaces by a condition).",
+            "latter is limited to SageMaker namespaces by a condition)."
+            if image_uri
+            else "cloudwatch:PutMetricData has no resource-level permissions; it is limited to SageMaker namespaces "
+            "by a condition.",
             "AwsSolutions-IAM5[Resource::*]",
         )
         acknowledge(
@@ -148,6 +157,24 @@ class AsyncEndpoint(Construct):
             "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
         )
         return role
+
+    @staticmethod
+    def _model_grants(role: iam.Role, image_uri: str, model_data_url: str) -> None:
+        """The model data object read and the image's repository pulled (an open-weights model)."""
+        model_object = Fn.select(1, Fn.split("s3://", model_data_url))
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{model_object}"])
+        )
+        registry_account = Fn.select(0, Fn.split(".", image_uri))
+        registry_region = Fn.select(3, Fn.split(".", image_uri))
+        repository = Fn.select(0, Fn.split(":", Fn.select(1, Fn.split("/", image_uri))))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                resources=[f"arn:{Aws.PARTITION}:ecr:{registry_region}:{registry_account}:repository/{repository}"],
+            )
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
 
 
 def endpoint_name(stack_name: str, instance_type: str, companion: str | None = None) -> str:

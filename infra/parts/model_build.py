@@ -17,8 +17,15 @@ BUILD_REQUIREMENTS = "infra/model_build/requirements.txt"
 #: Where the model build step finds the Synth step's output (cdk.out/, with the resolved-model file).
 SYNTH_DIR = "synth"
 #: JumpStart's metadata objects that sagemaker-core reads to resolve a model: the manifest, then the
-#: spec that the manifest names (spec keys end in `/specs_v<version>.json`).
-JUMPSTART_METADATA = ("models_manifest.json", "*/specs_v*.json")
+#: spec that the manifest names (spec keys end in `/specs_v<version>.json`); for a model that the open-weights
+#: manifest lacks, the Marketplace models' manifest and their specs
+#: (`proprietary-models/<id>/proprietary_specs_<version>.json`).
+JUMPSTART_METADATA = (
+    "models_manifest.json",
+    "*/specs_v*.json",
+    "proprietary-sdk-manifest.json",
+    "proprietary-models/*/proprietary_specs_*.json",
+)
 
 
 def _jumpstart_bucket() -> str:

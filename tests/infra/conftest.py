@@ -126,3 +126,49 @@ def companion_synthesis(tmp_path_factory):
     from infra.templates import synthesize
 
     return synthesize(companion_config(), outdir=tmp_path_factory.mktemp("cdk.out-companions"))
+
+
+#: SDXL 1.0, a Marketplace model: the main model of the SDXL synthesis, on an instance type its spec lists.
+SDXL_MODEL_ID = "model-imagegeneration-stabilityai-stable-diffusion-xl-base-1-0"
+SDXL_INSTANCE_TYPE = "ml.g5.2xlarge"
+
+
+@pytest.fixture(scope="session")
+def sdxl_resolved():
+    """SDXL 1.0 as the Synth step resolves it (tests/local_cloud/test_bare_cloud.py resolves the replica's spec so):
+    the region's model package of its spec, and no image, model data or environment."""
+    from app.services.local_cloud.jumpstart import ProprietaryModel, proprietary_spec
+    from infra.model_build.resolve import ResolvedModel
+
+    spec = proprietary_spec(ProprietaryModel(), "us-east-1")
+    return ResolvedModel(
+        model_id=SDXL_MODEL_ID,
+        version=spec["version"],
+        region="us-east-1",
+        instance_type=SDXL_INSTANCE_TYPE,
+        image_uri="",
+        model_data_url="",
+        environment={},
+        model_source="",
+        script_source=None,
+        model_package=spec["hosting_model_package_arns"]["us-east-1"],
+    )
+
+
+def sdxl_config():
+    """The shipped config with SDXL 1.0 as its main model and an alert address."""
+    from dataclasses import replace
+
+    from infra.config import load_config
+
+    config = load_config()
+    model = replace(config.model, id=SDXL_MODEL_ID, version="2.0.0", instance_type=SDXL_INSTANCE_TYPE)
+    return replace(config, model=model, guard=replace(config.guard, alert_email=ALERT_EMAIL))
+
+
+@pytest.fixture(scope="session")
+def sdxl_synthesis(tmp_path_factory, sdxl_resolved):
+    """The app synthesized with SDXL 1.0 (a Marketplace model package) as its main model, from its resolution."""
+    from infra.templates import synthesize
+
+    return synthesize(sdxl_config(), outdir=tmp_path_factory.mktemp("cdk.out-sdxl"), resolved=sdxl_resolved)

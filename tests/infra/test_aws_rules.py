@@ -35,7 +35,9 @@ SHIPPED = tuple(
 )
 #: The endpoint stack with both companion models (config.toml's [companions.upscale] and [companions.inpaint]).
 COMPANIONS = "synth-companions/endpoint"
-TEMPLATES = (*(f"synth/{p}" for p in PARTS), COMPANIONS, *SHIPPED)
+#: The endpoint stack whose main model is SDXL 1.0, a Marketplace model package.
+SDXL = "synth-sdxl/endpoint"
+TEMPLATES = (*(f"synth/{p}" for p in PARTS), COMPANIONS, SDXL, *SHIPPED)
 PIPELINES = tuple(name for name in TEMPLATES if "pipeline" in name)
 BOOTSTRAP = "bootstrap-template.yaml"
 #: An instance type of the deploy panel other than config.toml's, for the update rule.
@@ -43,11 +45,12 @@ OTHER_INSTANCE_TYPE = "ml.g5.2xlarge"
 
 
 @pytest.fixture(scope="module")
-def templates(synthesis, companion_synthesis) -> dict[str, dict]:
-    """Every template by name: `synth/<part>` from this session's synthesis, the companions' endpoint stack, then
-    resources/templates/."""
+def templates(synthesis, companion_synthesis, sdxl_synthesis) -> dict[str, dict]:
+    """Every template by name: `synth/<part>` from this session's synthesis, the companions' endpoint stack, the
+    SDXL one, then resources/templates/."""
     found = {f"synth/{part}": synthesis.templates[part] for part in PARTS}
     found[COMPANIONS] = companion_synthesis.templates["endpoint"]
+    found[SDXL] = sdxl_synthesis.templates["endpoint"]
     for name in SHIPPED:
         path = TEMPLATES_DIR / name
         data = cfn_yaml.load(str(path)) if path.suffix == ".yaml" else json.loads(path.read_text())
@@ -501,3 +504,18 @@ def test_each_companion_endpoints_role_allows_every_call_the_endpoint_makes(comp
         documents = rules.role_policies(template, role, resolver)
         assert rules.uncovered_calls(documents, calls) == [], role
         assert rules.unlistable_missing_keys(documents, calls) == [], role
+
+
+def test_the_marketplace_endpoints_role_allows_every_call_the_endpoint_makes(sdxl_synthesis, recorded):
+    """The role of SDXL's model package, without model data or image grants, still covers what the endpoint does:
+    it reads the request, writes the output or failure and publishes to both topics."""
+    template = sdxl_synthesis.templates["endpoint"]
+    resolver = rules.Resolver(template, _test_names(template, recorded[1]))
+    (model,) = rules.resources_of(template, "AWS::SageMaker::Model").values()
+    assert "ModelPackageName" in model["Properties"]["PrimaryContainer"]
+    documents = rules.role_policies(template, rules._logical_id(model["Properties"]["ExecutionRoleArn"]), resolver)
+    calls = recorded[0].of("sagemaker")
+
+    assert {c.operation for c in calls} >= {"GetObject", "PutObject", "Publish"}
+    assert rules.uncovered_calls(documents, calls) == []
+    assert rules.unlistable_missing_keys(documents, calls) == []

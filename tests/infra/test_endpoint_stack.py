@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from conftest import COMPANIONS
+from conftest import COMPANIONS, SDXL_INSTANCE_TYPE
 
 from contract import (
     BUCKET_PARAM,
@@ -512,3 +512,69 @@ def test_the_designers_policy_may_invoke_every_endpoint_the_stack_names(companio
 
     for endpoint in _of(companions, "AWS::SageMaker::Endpoint").values():
         assert fnmatch.fnmatchcase(endpoint["Properties"]["EndpointName"], pattern)
+
+
+# --- SDXL 1.0, a Marketplace model: its endpoint runs the seller's model package ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def sdxl(sdxl_synthesis) -> dict:
+    return sdxl_synthesis.templates["endpoint"]
+
+
+def _sdxl_role_statements(template: dict) -> list[dict]:
+    (policy,) = [p for key, p in _of(template, "AWS::IAM::Policy").items() if key.startswith("AsyncRole")]
+    return policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+def test_a_marketplace_main_model_is_its_model_package_in_network_isolation(sdxl, sdxl_resolved):
+    (model,) = _of(sdxl, "AWS::SageMaker::Model").values()
+    container = model["Properties"]["PrimaryContainer"]
+
+    assert container["ModelPackageName"] == sdxl_resolved.model_package
+    assert sdxl_resolved.model_package.startswith("arn:aws:sagemaker:us-east-1:")
+    assert not {"Image", "ModelDataUrl", "ModelDataSource"} & container.keys()
+    assert "SAGEMAKER_REGION" not in container.get("Environment", {})  # no JumpStart spec environment: none applies
+    assert model["Properties"]["EnableNetworkIsolation"] is True
+    (config,) = _of(sdxl, "AWS::SageMaker::EndpointConfig").values()
+    (variant,) = config["Properties"]["ProductionVariants"]
+    assert variant["InstanceType"] == SDXL_INSTANCE_TYPE
+    assert "AsyncInferenceConfig" in config["Properties"]
+
+
+def test_an_open_weights_model_keeps_its_image_model_data_and_the_network(template):
+    (model,) = template.find_resources("AWS::SageMaker::Model").values()
+    assert {"Image", "ModelDataUrl"} <= model["Properties"]["PrimaryContainer"].keys()
+    assert "ModelPackageName" not in model["Properties"]["PrimaryContainer"]
+    assert "EnableNetworkIsolation" not in model["Properties"]
+
+
+def test_the_marketplace_models_role_reads_no_model_data_and_pulls_no_image(sdxl):
+    statements = _sdxl_role_statements(sdxl)
+    actions = {a for s in statements for a in _actions(s)}
+
+    assert _object_prefixes(statements, "s3:GetObject") == {f"/{REQUESTS}*"}
+    assert [s for s in statements if "s3:GetObject" in _actions(s) and "models/" in json.dumps(s)] == []
+    assert not {a for a in actions if a.startswith("ecr:")}
+    # What the endpoint itself does is unchanged: it writes results and publishes to both topics.
+    assert _object_prefixes(statements, "s3:PutObject") == {f"/{OUTPUT}*", f"/{FAILURES}*"}
+    assert _listed_prefixes(statements) == {f"{REQUESTS}*", f"{OUTPUT}*", f"{FAILURES}*"}
+    published = [s["Resource"] for s in statements if "sns:Publish" in _actions(s)]
+    assert sorted(r["Ref"][:11] for r in published) == ["TopicsError", "TopicsSucce"]
+
+
+def test_the_marketplace_models_acknowledgments_name_only_what_its_policy_holds(sdxl):
+    (key, policy), *_ = [(k, p) for k, p in _of(sdxl, "AWS::IAM::Policy").items() if k.startswith("AsyncRole")]
+    (reason,) = {r["reason"] for r in _suppressions(policy) if r["id"] == "AwsSolutions-IAM5[Resource::*]"}
+    actions = {a for s in _sdxl_role_statements(sdxl) for a in _actions(s) if "*" in str(s["Resource"])}
+
+    assert "ecr:" not in reason and "cloudwatch:PutMetricData" in reason
+    assert set(re.findall(r"\b[a-z]+:[A-Za-z]+", reason)) <= actions | {"cloudwatch:namespace"}
+    test_every_acknowledged_iam5_wildcard_is_in_the_policy_it_acknowledges(Template.from_json(sdxl))
+
+
+def test_the_ssm_parameters_name_the_sdxl_family(sdxl):
+    parameters = {p["Properties"]["Name"]: p["Properties"]["Value"] for p in _of(sdxl, "AWS::SSM::Parameter").values()}
+
+    assert parameters[ssm_name(CONFIG.deployment, FAMILY_PARAM)] == "sdxl"
+    assert sdxl["Outputs"][FAMILY_PARAM]["Value"] == "sdxl"

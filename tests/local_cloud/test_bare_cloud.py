@@ -197,6 +197,31 @@ def test_the_model_build_step_repackages_the_replicas_prepacked_model(local_clou
     assert {"model_index.json", "code/inference.py", "code/requirements.txt"} <= _members(built).keys()
 
 
+def test_sdxl_resolves_to_the_replicas_model_package_and_has_nothing_to_build(
+    local_cloud, account, sagemaker_through_endpoint, tmp_path
+):
+    """sagemaker-core finds SDXL 1.0 in the proprietary manifest: its resolution is the region's model package of
+    its spec, with no image, model data or environment, and the model build step makes no call for it."""
+    from infra.model_build.prepare_model import prepare_model
+    from infra.model_build.resolve import ResolvedModel, resolve_model
+
+    (sdxl,) = account.proprietary
+    resolved = resolve_model(sdxl.model_id, "*", local_cloud.region, "ml.g5.2xlarge", "pipeline-models")
+    spec = json.loads(
+        local_cloud.client("s3").get_object(Bucket=account.jumpstart_bucket, Key=sdxl.spec_key)["Body"].read()
+    )
+
+    assert resolved.model_package == spec["hosting_model_package_arns"][local_cloud.region]
+    assert (resolved.image_uri, resolved.model_data_url, resolved.environment) == ("", "", {})
+    assert resolved.version == sdxl.version and not resolved.builds
+    assert prepare_model(resolved, "pipeline-models", client=lambda service: pytest.fail(service)) == {
+        "model_package": resolved.model_package,
+        "built": False,
+    }
+    resolved.write(tmp_path / "model.resolved.json")  # the file the Synth step hands to synthesis and BuildModel
+    assert ResolvedModel.read(tmp_path / "model.resolved.json") == resolved
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
