@@ -297,3 +297,89 @@ def _masked(side: int) -> str:
     buffer = io.BytesIO()
     mask.save(buffer, "PNG")
     return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_a_marketplace_main_model_is_made_from_its_package_and_answers_an_sdxl_request(cloud, sdxl_synthesis):
+    """SDXL 1.0 as the main model: CloudFormation makes its model from the seller's package in network isolation,
+    and its endpoint answers Stability's body with one PNG, which the Lambdas turn into the image and manifest."""
+    from PIL import Image
+
+    from contract.families import ACCEPT_PNG, SDXL
+
+    template = copy.deepcopy(sdxl_synthesis.templates["endpoint"])
+    outputs = _deploy(cloud, sdxl_synthesis, template)
+    sagemaker = cloud.client("sagemaker")
+    (listed,) = sagemaker.list_models()["Models"]
+    model = sagemaker.describe_model(ModelName=listed["ModelName"])
+    assert model["PrimaryContainer"]["ModelPackageName"].endswith(
+        ":model-package/sdxl-v1-0-8cc703e43d185a13932e3a0b3f5ea3d5"
+    )
+    assert model["EnableNetworkIsolation"] is True and "Image" not in model["PrimaryContainer"]
+    family = cloud.client("ssm").get_parameter(Name=contract.ssm_name("studio", contract.FAMILY_PARAM))
+    assert family["Parameter"]["Value"] == outputs[contract.FAMILY_PARAM] == "sdxl"
+
+    body = {
+        "text_prompts": [{"text": "a lighthouse at dusk", "weight": 1.0}, {"text": "blurry", "weight": -1.0}],
+        "width": 1152,
+        "height": 896,
+        "cfg_scale": 7.0,
+        "steps": 30,
+        "seed": 7,
+        "sampler": "K_DPMPP_2M",
+        "style_preset": "cinematic",
+    }
+    assert SDXL.body(SDXL.parse_request(body)).keys() == body.keys()  # Stability's body, as the contract writes it
+    inference_id = contract.new_inference_id()
+    key = contract.request_key(inference_id)
+    bucket = outputs["bucketName"]
+    cloud.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode())
+    cloud.client("sagemaker-runtime").invoke_endpoint_async(
+        EndpointName=outputs["endpointName"],
+        InputLocation=f"s3://{bucket}/{key}",
+        InferenceId=inference_id,
+        ContentType="application/json",
+        Accept=ACCEPT_PNG,
+    )
+    cloud.wait_idle()
+
+    record = json.loads(
+        cloud.client("s3").get_object(Bucket=bucket, Key=contract.message_key(inference_id))["Body"].read()
+    )
+    assert record["invocationStatus"] == contract.COMPLETED, record
+    images = _keys(cloud, bucket, f"{contract.IMAGES}{inference_id}/")
+    assert contract.manifest_key(inference_id) in images
+    (png,) = [k for k in images if k.endswith(".png")]
+    image = Image.open(io.BytesIO(cloud.client("s3").get_object(Bucket=bucket, Key=png)["Body"].read()))
+    assert image.size == (1152, 896)
+    assert cloud.runner.failures == [] and list(cloud.iam.refusals) == []
+    assert cloud.emulator.roles.assumed == {model["ExecutionRoleArn"]}  # it ran under the package's own role
+
+
+def test_the_local_cloud_refuses_a_marketplace_package_without_network_isolation(cloud, sdxl_synthesis, sdxl_resolved):
+    """AWS requires network isolation of models from AWS Marketplace; the local cloud's SageMaker refuses one
+    without it (and keeps the flag, which moto drops), and refuses a ModelPackageName outside botocore's pattern."""
+    from botocore.exceptions import ClientError
+
+    template = copy.deepcopy(sdxl_synthesis.templates["endpoint"])
+    _set(template, "AWS::SageMaker::Model", lambda p: p.pop("EnableNetworkIsolation"))
+    with pytest.raises(ClientError, match="Network isolation is required"):
+        _deploy(cloud, sdxl_synthesis, template)
+
+    sagemaker = cloud.client("sagemaker")
+    role = "arn:aws:iam::123456789012:role/sdxl"
+    container = {"ModelPackageName": sdxl_resolved.model_package}
+
+    with pytest.raises(ClientError) as refused:
+        sagemaker.create_model(ModelName="open", ExecutionRoleArn=role, PrimaryContainer=container)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "Network isolation is required" in refused.value.response["Error"]["Message"]
+    with pytest.raises(ClientError, match="modelPackageName"):
+        sagemaker.create_model(
+            ModelName="bad", ExecutionRoleArn=role, PrimaryContainer={"ModelPackageName": "not a package!"}
+        )
+    assert sagemaker.list_models()["Models"] == []
+
+    sagemaker.create_model(
+        ModelName="isolated", ExecutionRoleArn=role, PrimaryContainer=container, EnableNetworkIsolation=True
+    )
+    assert sagemaker.describe_model(ModelName="isolated")["EnableNetworkIsolation"] is True

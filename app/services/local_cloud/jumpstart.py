@@ -42,6 +42,9 @@ SDXL_MODEL_ID = "model-imagegeneration-stabilityai-stable-diffusion-xl-base-1-0"
 SDXL_VERSION = "2.0.0"
 #: Stability's seller account of the SDXL 1.0 model package, and the package's Marketplace listing.
 STABILITY_ACCOUNT = "865070037744"
+#: The AWS Marketplace sellers' accounts whose model packages the replica names: SageMaker runs their packages only
+#: in network isolation, which the local cloud's SageMaker enforces (stack_resources.py).
+MARKETPLACE_SELLERS = frozenset({STABILITY_ACCOUNT})
 SDXL_PACKAGE = "sdxl-v1-0-8cc703e43d185a13932e3a0b3f5ea3d5"
 SDXL_LISTING = "https://aws.amazon.com/marketplace/pp/prodview-pe7wqwehghdtm"
 #: The GPU types the deploy panel offers, which JumpStart's Stable Diffusion specs list.

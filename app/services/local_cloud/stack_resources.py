@@ -7,18 +7,24 @@ The models below create each in moto's own backend, in the shape its API call ta
 cloud's IAM, endpoint emulator and Lambda runner find them. Where moto's own models differ from AWS they are corrected:
 SageMaker's Model, EndpointConfig and Endpoint take the names the template gives them, an
 endpoint config accepts every instance type botocore's SageMaker model lists (moto's list has no g5),
+a model keeps its EnableNetworkIsolation (moto drops it) whether CreateModel or CloudFormation makes it,
 and a KMS key's and an SSM parameter's Tags are read in CloudFormation's shape (moto's models hand them
 on as they come, which the KMS and SSM backends cannot read).
 
 What AWS itself checks when a stack makes these is checked too: a scalable target needs its
-endpoint and variant, a scaling policy its scalable target. An SNS subscription of protocol lambda
-is handed to `LAMBDA_DELIVERY` (the Lambda runner) instead of moto's Docker-only invoke.
+endpoint and variant, a scaling policy its scalable target, a model's ModelPackageName matches botocore's
+pattern, and a model of an AWS Marketplace seller's model package (the JumpStart replica's SDXL 1.0) is
+refused without network isolation ("Network isolation is required to run training jobs and models using
+resources from AWS Marketplace", SageMaker Developer Guide, mkt-algo-model-internet-free).
+An SNS subscription of protocol lambda is handed to `LAMBDA_DELIVERY` (the Lambda runner) instead of
+moto's Docker-only invoke.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 import threading
 from collections.abc import Callable
 from functools import cache, lru_cache
@@ -39,6 +45,7 @@ from moto.core.common_models import CloudFormationModel
 from moto.kms import models as kms_models
 from moto.s3.models import s3_backends
 from moto.sagemaker import models as sagemaker_models
+from moto.sagemaker import responses as sagemaker_responses
 from moto.sagemaker.models import sagemaker_backends
 from moto.sns import models as sns_models
 from moto.sns.models import sns_backends
@@ -449,6 +456,78 @@ def _validate_instance_type(self: Any, instance_type: str) -> None:
         )
 
 
+@cache
+def _model_package_pattern() -> re.Pattern[str]:
+    """ContainerDefinition.ModelPackageName's pattern in botocore's SageMaker model, anchored."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return re.compile(model.shape_for("VersionedArnOrName").metadata["pattern"])
+
+
+def _check_model(containers: list[dict[str, Any]], isolated: bool) -> None:
+    """Refuse a model as SageMaker does: a malformed ModelPackageName, or a Marketplace package not isolated."""
+    from app.services.local_cloud.jumpstart import MARKETPLACE_SELLERS
+
+    for container in containers:
+        package = container.get("ModelPackageName")
+        if package is None:
+            continue
+        if not isinstance(package, str) or not _model_package_pattern().fullmatch(package):
+            raise sagemaker_models.ValidationError(
+                message=f"Value '{package}' at 'primaryContainer.modelPackageName' failed to satisfy constraint: "
+                f"Member must satisfy regular expression pattern: {_model_package_pattern().pattern}"
+            )
+        seller = re.match(r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:(\d{12}):", package)
+        if seller and seller[1] in MARKETPLACE_SELLERS and not isolated:
+            raise sagemaker_models.ValidationError(
+                message=f"Network isolation is required for the AWS Marketplace model package {package}: "
+                "set EnableNetworkIsolation to true."
+            )
+
+
+def _create_model(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's SageMaker backend's create_model, checked and keeping EnableNetworkIsolation."""
+
+    def create_model(self: Any, *args: Any, enable_network_isolation: bool = False, **kwargs: Any) -> Any:
+        containers = [kwargs.get("primary_container") or {}, *(kwargs.get("containers") or [])]
+        isolated = enable_network_isolation in (True, "true", "True")
+        _check_model(containers, isolated)
+        model = original(self, *args, **kwargs)
+        model.enable_network_isolation = isolated
+        return model
+
+    create_model.__wrapped__ = original  # type: ignore[attr-defined]
+    return create_model
+
+
+def _create_model_response(self: Any) -> Any:
+    """CreateModel as moto answers it, with EnableNetworkIsolation passed on."""
+    model = self.sagemaker_backend.create_model(
+        model_name=self._get_param("ModelName"),
+        execution_role_arn=self._get_param("ExecutionRoleArn"),
+        primary_container=self._get_param("PrimaryContainer"),
+        vpc_config=self._get_param("VpcConfig"),
+        containers=self._get_param("Containers"),
+        tags=self._get_param("Tags"),
+        enable_network_isolation=bool(self._get_param("EnableNetworkIsolation", False)),
+    )
+    return sagemaker_responses.ActionResult(model.response_create)
+
+
+def _model_from_cloudformation(
+    cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+) -> Any:
+    properties = cloudformation_json["Properties"]
+    return sagemaker_backends[account_id][region_name].create_model(
+        model_name=resource_name,
+        execution_role_arn=properties["ExecutionRoleArn"],
+        primary_container=properties.get("PrimaryContainer", {}),
+        vpc_config=properties.get("VpcConfig", {}),
+        containers=properties.get("Containers", []),
+        tags=properties.get("Tags", []),
+        enable_network_isolation=properties.get("EnableNetworkIsolation", False),
+    )
+
+
 def _publish(original: Callable[..., None]) -> Callable[..., None]:
     def publish(
         self: Any, message: str, message_id: str, subject: str | None = None, *args: Any, **kwargs: Any
@@ -545,6 +624,11 @@ def _install() -> None:
     ):
         cls.cloudformation_name_type = staticmethod(lambda name=name: name)
     sagemaker_models.FakeEndpointConfig.validate_instance_type = _validate_instance_type
+    backend = sagemaker_models.SageMakerModelBackend
+    if not hasattr(backend.create_model, "__wrapped__"):
+        backend.create_model = _create_model(backend.create_model)
+    sagemaker_responses.SageMakerResponse.create_model = _create_model_response
+    sagemaker_models.Model.create_from_cloudformation_json = classmethod(_model_from_cloudformation)
     if not hasattr(sns_models.Subscription.publish, "__wrapped__"):
         sns_models.Subscription.publish = _publish(sns_models.Subscription.publish)
     # moto lists the models CloudFormation can create once, from CloudFormationModel's subclasses.
