@@ -2,8 +2,8 @@
 
 The bundle's config.toml carries one `[companions.<family>]` table per chosen companion (the format
 infra/config.py reads); each chosen model is checked as the main one is, and of its family; a Marketplace
-model is named with its listing and refused before anything is created. JumpStart is the local cloud's
-replica; the deploys run the small pipeline of test_deployer.py.
+model is named with its listing and deploys only with the user's word that the account is subscribed.
+JumpStart is the local cloud's replica; the deploys run the small pipeline of test_deployer.py.
 """
 
 from __future__ import annotations
@@ -173,18 +173,33 @@ def test_a_companion_model_as_the_main_model_is_refused(jumpstart, deployer):
     assert stack_names(jumpstart) == []
 
 
-def test_sdxl_is_named_as_a_marketplace_model_with_its_listing_and_refused_before_any_stack(jumpstart, deployer):
+def test_sdxl_with_the_users_word_that_the_account_is_subscribed_deploys_as_the_main_model(jumpstart, deployer):
+    """Preflight names SDXL's listing and takes the confirmation; the bundle's config.toml then names SDXL as the
+    [model] on its instance type, which the pipeline resolves to the seller's model package."""
+    pipeline = Pipeline(deployer, jumpstart).succeeds()
+
+    events, _ = run(deployer.deploy(DeployOptions(SDXL, "ml.g5.2xlarge", 1, marketplace_subscribed=True)))
+
+    pipeline.done()
+    log = messages(events)
+    assert f"{SDXL} is an AWS Marketplace model ({SDXL_LISTING}): you confirmed the account is subscribed" in log
+    model = bundled_config(jumpstart)["model"]
+    assert (model["id"], model["version"], model["instance_type"]) == (SDXL, "2.0.0", "ml.g5.2xlarge")
+    assert deployer.options().model_id == SDXL
+
+
+def test_sdxl_without_the_users_word_is_refused_naming_its_listing_before_any_stack(jumpstart, deployer):
     with pytest.raises(UserError) as refused:
-        run(deployer.deploy(DeployOptions(SDXL, "ml.g5.2xlarge", 1, marketplace_subscribed=True)))
+        run(deployer.deploy(DeployOptions(SDXL, "ml.g5.2xlarge", 1)))
 
     text = str(refused.value)
-    assert f"{SDXL} is an AWS Marketplace model (listing: {SDXL_LISTING})" in text
-    assert "model-package/" in text and "this app's pipeline cannot deploy a model package yet" in text
+    assert f"{SDXL} is an AWS Marketplace model" in text and SDXL_LISTING in text
+    assert "this app's pipeline cannot deploy a model package" not in text
     assert stack_names(jumpstart) == []
 
 
 def test_a_marketplace_model_needs_the_users_word_that_the_account_is_subscribed(jumpstart, deployer):
-    deployer.deploys_model_packages = True  # a pipeline that can deploy model packages
+    assert deployer.deploys_model_packages  # the pipeline deploys a seller's model package
     with pytest.raises(UserError) as refused:
         run(deployer.preflight(DeployOptions(SDXL, "ml.g5.2xlarge", 1)))
     assert f"must be subscribed to at {SDXL_LISTING} before it can be deployed" in str(refused.value)
@@ -204,7 +219,9 @@ def test_the_catalog_offers_sdxl_only_where_the_pipeline_can_deploy_it(jumpstart
 
     offer = deployer.offer("ml.g5.2xlarge")
 
-    assert offer.models == (MODEL,) and "Marketplace" in offer.marketplace[SDXL] and offer.deployed is None
+    # Offered, with no reason against it: the Deploy tab shows it with the subscription check box.
+    assert offer.models == (SDXL, MODEL) and offer.marketplace == {SDXL: ""} and offer.deployed is None
+    assert deployer.offer("ml.g5.xlarge").models == (MODEL,)
 
 
 def test_the_quota_counts_every_endpoint_on_the_type_companions_too(jumpstart, deployer):

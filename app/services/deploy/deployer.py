@@ -136,9 +136,11 @@ class TeardownPlan:
 class Deployer:
     """Deploys one deployment (named in the user's config.toml) into the connection's account and region."""
 
-    #: The pipeline builds each endpoint from JumpStart's open weights and hosting image
-    #: (infra/model_build/resolve.py); a Marketplace model is a seller's model package, which it cannot deploy.
-    deploys_model_packages = False
+    #: The pipeline deploys a Marketplace model (SDXL 1.0) from the seller's model package: Synth resolves it to the
+    #: region's package (infra/model_build/resolve.py), BuildModel has nothing to build, and the endpoint's model
+    #: runs that package in network isolation. Preflight names the listing and needs the user's word that the
+    #: account is subscribed (`DeployOptions.marketplace_subscribed`).
+    deploys_model_packages = True
 
     def __init__(
         self,
