@@ -6,6 +6,10 @@ The CLI, the GUI, the self-test, the screenshots and the tests all start from a 
 cloud, else it opens the AWS connection and the active target; then the tracker polls on a thread
 of its own until `close()`. The CLI opens a named deployment with `open()` and drives the same
 tracker loop itself.
+
+Saved deployments other than the active one (a sweep's Deployment axis) get a connection, job service and
+tracker thread of their own from `deployment_jobs(name)`; `connect()` starts them for saved deployments with
+unfinished jobs, so their cells are sent and followed after a restart; `close()` stops them.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ class Session:
         self._owns_library = owns_library
         self._provisioned = False
         self._loop: threading.Thread | None = None
+        self._others: dict[str, _Follower] = {}  # the saved deployments followed besides the active one
         self._lock = threading.Lock()  # one connect or close at a time
         self._settings_lock = threading.RLock()  # held for changes, never across the disk
         self._save_lock = threading.Lock()  # saves in order, each of the state when it began
@@ -221,7 +226,84 @@ class Session:
             if self.tracker is not None:
                 self._loop = threading.Thread(target=self.tracker.run, name="tracker", daemon=True)
                 self._loop.start()
+                self._resume_others()
             return info
+
+    def deployment_jobs(self, name: str) -> JobService:
+        """The job service of the saved deployment `name` (worker thread: it may connect).
+
+        The active target's own, or one of its own: a connection from the same credential choice, its instance
+        type, a job service and a tracker on a thread of its own, reporting job changes as the active one does,
+        until the session disconnects. UserError when `name` is not a saved deployment (or in sandbox mode,
+        which has only its own).
+        """
+        with self._lock:
+            return self._follow(name)
+
+    def deployment_names(self) -> list[str]:
+        """The saved deployments whose model takes the active target's requests (its own name too), in the
+        order they were saved; none in sandbox mode or before connecting. Memory only: any thread."""
+        from app.services.cloud.targets import Target
+
+        target = self.target
+        if target is None or self.sandbox:
+            return []
+        with self._settings_lock:
+            saved = [Target.from_dict(data) for data in self.settings.targets if data.get("name")]
+        return [one.name for one in saved if one.name == target.name or one.family == target.family]
+
+    @property
+    def followed(self) -> list[str]:
+        """The saved deployments followed besides the active one."""
+        return list(self._others)
+
+    def _follow(self, name: str) -> JobService:
+        from app.services.cloud.credentials import CredentialSource
+        from app.services.cloud.targets import saved_target, with_instance_type
+        from app.services.jobs.service import JobService
+        from app.services.jobs.tracker import JobTracker
+
+        if self.target is not None and name == self.target.name and self.jobs is not None:
+            return self.jobs
+        if name in self._others:
+            return self._others[name].jobs
+        if self.target is None or self.jobs is None:
+            raise UserError("Not connected yet, so no deployment can be sent to.")
+        with self._settings_lock:
+            saved = None if self.sandbox else saved_target(self.settings, name)
+            source = CredentialSource.from_dict(self.settings.credentials)
+            options = {
+                "invocation_timeout": self.settings.invocation_timeout_seconds,
+                "request_ttl": self.settings.request_ttl_seconds,
+            }
+        if saved is None:
+            raise UserError(
+                f"The deployment {name!r} is not saved here.",
+                hint="A deployment is saved when it is deployed, or connected to in Settings → Connection.",
+            )
+        connection = self.open_connection(source, region=saved.region, endpoint_url=saved.endpoint_url)
+        target = with_instance_type(connection, saved)
+        follower = _Follower(connection, target)
+        follower.jobs = JobService(self.library, connection, target, on_change=follower.sent, **options)  # type: ignore[arg-type]
+        follower.tracker = JobTracker(self.library, connection, target, follower.jobs, on_change=self._changed)
+        follower.on_change = self._changed
+        follower.thread = threading.Thread(target=follower.tracker.run, name=f"tracker {name}", daemon=True)
+        follower.thread.start()
+        self._others[name] = follower
+        return follower.jobs
+
+    def _resume_others(self) -> None:
+        """Follow each saved deployment (not the active one) with unfinished jobs: its sweep's cells go on."""
+        if self.sandbox or self.target is None:
+            return
+        with self._settings_lock:
+            saved = {data.get("name") for data in self.settings.targets}
+        waiting = {job.target for job in self.library.unfinished_jobs()} & saved
+        for name in sorted(waiting - {self.target.name}):
+            try:
+                self._follow(name)
+            except Exception:  # the active deployment works; this one is tried again at the next connect
+                log.warning("the deployment %r could not be followed", name, exc_info=True)
 
     def use(self, connection: Connection, target: Target, **job_options: object) -> None:
         """Send to and follow `target` through `connection`: a new job service and tracker (not polling yet).
@@ -350,8 +432,13 @@ class Session:
         )
 
     def _disconnect(self) -> None:
+        others, self._others = list(self._others.values()), {}
+        for follower in others:
+            follower.tracker.stop()
         if self.tracker is not None:
             self.tracker.stop()
+        for follower in others:
+            follower.thread.join(LOOP_JOIN_SECONDS)
         if self._loop is not None:
             self._loop.join(LOOP_JOIN_SECONDS)
             if self._loop.is_alive():
@@ -375,6 +462,23 @@ class Session:
     def _endpoint(self, state: EndpointState) -> None:
         if self.on_endpoint is not None:
             self.on_endpoint(state)
+
+
+class _Follower:
+    """A saved deployment followed besides the active one: its connection, target, job service and tracker."""
+
+    def __init__(self, connection: Connection, target: Target) -> None:
+        self.connection, self.target = connection, target
+        self.jobs: JobService
+        self.tracker: JobTracker
+        self.thread: threading.Thread
+        self.on_change: Callable[[Job], None] | None = None
+
+    def sent(self, job: Job) -> None:
+        if job.state == JobState.QUEUED:
+            self.tracker.submitted()  # poll fast from now on
+        if self.on_change is not None:
+            self.on_change(job)
 
 
 def _mode_from_targets(settings: Settings) -> str | None:

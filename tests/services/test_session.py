@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import orjson
+import pytest
 
 from app.services.library.store import Library
 from app.services.models import JobState
@@ -69,3 +70,44 @@ def test_connect_starts_the_trackers_thread_which_finishes_jobs_and_close_stops_
     finally:
         session.close()
     assert not session.tracking and session.tracker is None and session.jobs is None
+
+
+def test_a_saved_deployment_gets_its_own_job_service_and_tracker_thread_until_close(cloud, dirs):
+    from app.services.cloud.aws import Connection
+    from app.services.cloud.credentials import CredentialSource
+    from app.services.cloud.targets import load_target, record_target
+    from app.services.errors import UserError
+    from app.services.settings import save_settings
+
+    second = cloud.cloud.provision("second")
+    connection = Connection.open(CredentialSource(), region=cloud.region, endpoint_url=cloud.endpoint_url)
+    settings = Settings(mode="aws")
+    for name in ("second", "test"):
+        record_target(settings, load_target(connection, name))
+    save_settings(dirs, settings)
+    finished = threading.Event()
+    session = Session(
+        dirs,
+        load_settings(dirs),
+        Library(dirs.data_dir),
+        endpoint_url=cloud.endpoint_url,
+        on_change=lambda job: job.target == "second" and job.state.finished and finished.set(),
+    )
+    try:
+        session.connect()
+        assert session.target.name == "test" and session.followed == []
+        assert session.deployment_names() == ["second", "test"]
+        assert session.deployment_jobs("test") is session.jobs
+        jobs = session.deployment_jobs("second")
+        assert jobs.target.bucket == second.bucket and jobs.target.instance_type  # read from its endpoint
+        assert session.deployment_jobs("second") is jobs and session.followed == ["second"]
+        with pytest.raises(UserError, match="'nowhere' is not saved here"):
+            session.deployment_jobs("nowhere")
+        job = jobs.submit({"prompt": "a quiet harbour", "width": 64, "height": 64})
+        assert finished.wait(60), "nothing but the second deployment's own tracker polls its bucket"
+        assert session.library.get_job(job.inference_id).state == JobState.COMPLETED
+        threads = [thread for thread in threading.enumerate() if thread.name == "tracker second"]
+        assert len(threads) == 1
+    finally:
+        session.close()
+    assert session.followed == [] and not threads[0].is_alive()
