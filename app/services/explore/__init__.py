@@ -17,6 +17,7 @@ from app.services.explore.sweep import (
     plan_sweep,
     rerun_cell,
     submit_sweep,
+    unknown_deployment,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "plan_sweep",
     "rerun_cell",
     "submit_sweep",
+    "unknown_deployment",
 ]

@@ -4,11 +4,15 @@ It says what the prompt expands to as it is typed ("Expands to 6 prompts", "Swee
 worked out on a worker (a wildcard reads its file). Generate with a style, a dynamic prompt or an axis
 goes through `send`: planned on a worker (nothing sent on a bad axis), confirmed above CONFIRM_ABOVE
 images with the time and cost estimate, then sent as one batch or one sweep.
+
+The Deployment axis is offered when two or more saved deployments run a model of the active one's family
+(`Session.deployment_names`); each of its cells is sent by its deployment's own job service
+(`Session.deployment_jobs`, which also follows that deployment until the window disconnects).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
@@ -40,6 +44,7 @@ from app.services.explore import (
     parse_axis,
     plan_sweep,
     submit_sweep,
+    unknown_deployment,
 )
 from app.services.explore.prompts import is_dynamic
 from app.services.explore.requests import expand_request, style_extra, wildcards_folder
@@ -58,11 +63,7 @@ _PLACEHOLDERS = {
     "negative": '"", blurry, "low quality, text"',
     "style": "none, Cinematic, Poster",
 }
-
-
-#: Axis kinds the composer does not offer yet: a Deployment axis sends cells to deployments the window does not
-#: follow (its session tracks the active one only); `python -m app sweep --x model=a,b` sends and follows them.
-CLI_ONLY_KINDS = frozenset({"model"})
+DEPLOYMENT = "model"  # the Deployment axis' kind: offered only with two or more deployments of one family
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +74,18 @@ class Prepared:
     requests: list[dict[str, Any]]
     extra: dict[str, str]
     estimate: Estimate
+    services: dict[str, Any] = field(default_factory=dict)  # a Deployment axis' job services, by name
+    by_deployment: tuple[tuple[str, Estimate], ...] = ()  # each deployment's cells on its own instance type
 
     @property
     def images(self) -> int:
         return self.estimate.images
+
+    def text(self) -> str:
+        """The time and cost: of the whole, or of each deployment's cells on its own GPU."""
+        if len(self.by_deployment) > 1:
+            return ". ".join(f"On {name}: {guess.text()}" for name, guess in self.by_deployment)
+        return self.estimate.text()
 
 
 class ExplorePanel(QWidget):
@@ -113,12 +122,14 @@ class ExplorePanel(QWidget):
         self._hint_timer.timeout.connect(self._update_hint)
         self._hint_generation = 0
         self._values: dict[str, Any] = {}
+        self.deployments: list[str] = []  # the Deployment axis' names, when it is offered
         self._layout()
         self.random.toggled.connect(self.picks.setEnabled)
         self.random.toggled.connect(lambda _on: self.changed())
         self.picks.valueChanged.connect(lambda _v: self.changed())
         self.style_box.currentIndexChanged.connect(lambda _i: self.changed())
         self.styles_button.clicked.connect(self.edit_styles)
+        context.events.target_changed.connect(lambda _info: self.offer_deployments())
         self.load_styles()
 
     def _layout(self) -> None:
@@ -146,9 +157,8 @@ class ExplorePanel(QWidget):
             kind.setMaximumWidth(130)
             kind.addItem("—", "")
             for key, title in KINDS.items():
-                if key in CLI_ONLY_KINDS:
-                    continue
-                kind.addItem(title, key)
+                if key != DEPLOYMENT:
+                    kind.addItem(title, key)
             values = QLineEdit()
             values.setObjectName(f"axis{name}Values")
             values.setAccessibleName(f"{name} axis values")
@@ -166,8 +176,32 @@ class ExplorePanel(QWidget):
     def _kind_changed(self, kind: QComboBox, values: QLineEdit) -> None:
         key = kind.currentData()
         values.setEnabled(bool(key))
-        values.setPlaceholderText(_PLACEHOLDERS.get(key, ""))
+        if key == DEPLOYMENT:
+            values.setPlaceholderText(", ".join(self.deployments))
+            values.setToolTip("The saved deployments to compare, by name: each cell is sent to its own")
+            if not values.text().strip():
+                values.setText(", ".join(self.deployments))
+        else:
+            values.setPlaceholderText(_PLACEHOLDERS.get(key, ""))
+            values.setToolTip("")
         self.changed()
+
+    def offer_deployments(self) -> None:
+        """Offer the Deployment axis while two or more saved deployments take the active one's requests."""
+        names = self.context.session.deployment_names()
+        self.deployments = names if len(names) > 1 else []
+        title = KINDS[DEPLOYMENT]
+        for kind, values in self.axes:
+            at = kind.findData(DEPLOYMENT)
+            if self.deployments and at < 0:
+                kind.addItem(title, DEPLOYMENT)
+            elif not self.deployments and at >= 0:
+                if kind.currentIndex() == at:
+                    kind.setCurrentIndex(0)
+                    values.clear()
+                kind.removeItem(at)
+            if kind.currentData() == DEPLOYMENT:
+                values.setPlaceholderText(", ".join(self.deployments))
 
     def load_styles(self, select: str | None = None) -> None:
         book = self.book()
@@ -256,24 +290,40 @@ class ExplorePanel(QWidget):
         axes, style_name = self.axis_texts(), self.style_name()
         picks = self.picks.value() if self.random.isChecked() else None
         data_dir, prices = self.context.dirs.data_dir, dict(self.context.settings.prices)
+        session, offered = self.context.session, list(self.deployments)
 
         def prepare() -> Prepared:
             book = StyleBook(data_dir)
             style = book.get(style_name) if style_name else None
             wildcards = Wildcards(wildcards_folder(data_dir))
-            plan, requests, extra = None, [], style_extra(style)
+            plan, requests, extra, services = None, [], style_extra(style), {}
             if axes:
                 parsed = [
                     parse_axis(f"{kind}={text}", f"{name}: ") for name, (kind, text) in zip("xyz", axes, strict=False)
                 ]
-                plan = plan_sweep(values, parsed, style=style, styles=book, wildcards=wildcards, budget=target.budget)
+                services = _deployment_services(session, parsed, offered)
+                targets = {name: service.target for name, service in services.items()}
+                plan = plan_sweep(
+                    values, parsed, style=style, styles=book, wildcards=wildcards, budget=target.budget, targets=targets
+                )
                 images = plan.images
             else:
                 requests = expand_request(values, style=style, wildcards=wildcards, picks=picks)
                 images = sum(int(r.get("num_images_per_prompt") or 1) for r in requests)
-            recent = [job for job in library.jobs(limit=200) if job.target == target.name]
-            guess = estimate(images, recent, instance_type=target.instance_type, region=target.region, prices=prices)
-            return Prepared(plan, requests, extra, guess)
+            recent = library.jobs(limit=200)
+
+            def guess(count: int, where: Any) -> Estimate:
+                mine = [job for job in recent if job.target == where.name]
+                return estimate(count, mine, instance_type=where.instance_type, region=where.region, prices=prices)
+
+            by_deployment: list[tuple[str, Estimate]] = []
+            if plan is not None and services:
+                counts: dict[str, int] = {}
+                for cell in plan.cells:
+                    name = cell.target or target.name
+                    counts[name] = counts.get(name, 0) + cell.request.num_images_per_prompt
+                by_deployment = [(name, guess(count, services[name].target)) for name, count in counts.items()]
+            return Prepared(plan, requests, extra, guess(images, target), services, tuple(by_deployment))
 
         Task(self, prepare, success=self._confirm_and_send, failure=self._refuse, busy=False).run()
 
@@ -292,7 +342,7 @@ class ExplorePanel(QWidget):
             plan = prepared.plan
 
             def send() -> tuple[list[Any], Any]:
-                sweep = submit_sweep(jobs, plan)
+                sweep = submit_sweep(jobs, plan, services=prepared.services)
                 return jobs.library.jobs_by_id(list(sweep.cells.values())), sweep
 
         else:
@@ -308,7 +358,7 @@ class ExplorePanel(QWidget):
         answer = QMessageBox.question(
             self,
             f"Send this {what}?",
-            f"{prepared.estimate.text()}.\n\nSend {prepared.images} images?",
+            f"{prepared.text()}.\n\nSend {prepared.images} images?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )
@@ -320,6 +370,16 @@ class ExplorePanel(QWidget):
         dialog = StylesDialog(self.book(), self)
         dialog.finished.connect(lambda _r: self.load_styles())
         dialog.open()
+
+
+def _deployment_services(session: Any, axes: list[Any], offered: list[str]) -> dict[str, Any]:
+    """The job service of each deployment a Deployment axis names (worker thread: each may connect); SweepError
+    for a name that is not one of the deployments offered, before anything is opened."""
+    names = [name for axis in axes if axis.kind == DEPLOYMENT for name in axis.values]
+    for name in names:
+        if name not in offered:
+            raise unknown_deployment(name, offered)
+    return {name: session.deployment_jobs(name) for name in dict.fromkeys(names)}
 
 
 def _caption(text: str) -> QLabel:

@@ -176,15 +176,21 @@ class SheetWindow(QDialog):
         menu.exec(where)
 
     def rerun(self, cell: SheetCell) -> None:
-        """Send the cell's request again; the new job takes the cell's place."""
-        jobs = self.context.jobs
+        """Send the cell's request again, to the deployment that made it; the new job takes the cell's place."""
+        jobs, session = self.context.jobs, self.context.session
         if jobs is None:
             self.progress.setText("Not connected: the cell cannot be sent again now.")
             return
         sweep_id, position = self.sweep_id, cell.position
+        made_by = cell.job.target if cell.job is not None else jobs.target.name
+
+        def send() -> Any:  # a Deployment axis' cell: by its own deployment's job service (which may connect)
+            service = jobs if made_by == jobs.target.name else session.deployment_jobs(made_by)
+            return rerun_cell(service, sweep_id, position)
+
         Task(
             self,
-            lambda: rerun_cell(jobs, sweep_id, position),
+            send,
             success=self._rerun_sent,
             lane=Lane.NETWORK,
         ).run()
