@@ -243,11 +243,11 @@ class Session:
     def deployment_names(self) -> list[str]:
         """The saved deployments whose model takes the active target's requests (its own name too), in the
         order they were saved; none in sandbox mode or before connecting. Memory only: any thread."""
-        from app.services.cloud.targets import Target
-
         target = self.target
         if target is None or self.sandbox:
             return []
+        from app.services.cloud.targets import Target  # imported by connecting already: not a first import here
+
         with self._settings_lock:
             saved = [Target.from_dict(data) for data in self.settings.targets if data.get("name")]
         return [one.name for one in saved if one.name == target.name or one.family == target.family]
