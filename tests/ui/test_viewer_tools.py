@@ -342,3 +342,35 @@ def test_an_image_without_lineage_shows_no_lineage_section(qtbot, viewer):
     manager().wait()
     qtbot.wait(10)
     assert not viewer.details.lineage.isVisibleTo(viewer)
+
+
+def test_a_picture_the_inpainting_model_cannot_take_is_said_before_any_painting(qtbot):
+    from PySide6.QtCore import QSize
+
+    from app.ui.viewer.tool_panels import InpaintPanel
+
+    panel = InpaintPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_image_size(QSize(1000, 750))  # 750 is no multiple of 8
+    assert "This picture is 1000 × 750" in panel.error.text() and "multiples of 8" in panel.error.text()
+    assert not panel.repaint.isEnabled()
+    panel.set_mask_state(can_undo=True, empty=False)  # painting does not hide why Repaint waits
+    assert "multiples of 8" in panel.error.text() and not panel.repaint.isEnabled()
+    panel.set_image_size(QSize(1024, 768))
+    assert not panel.error.isVisible() and panel.repaint.isEnabled()
+
+
+def test_extend_shows_the_canvas_as_it_will_be_made_rounded_to_multiples_of_8(qtbot):
+    from PySide6.QtCore import QSize
+
+    from app.ui.viewer.tool_panels import ExtendPanel
+
+    panel = ExtendPanel()
+    qtbot.addWidget(panel)
+    seen = []
+    panel.changed.connect(lambda *sides: seen.append(sides))
+    panel.set_image_size(QSize(1001, 750))
+    panel.sides["right"].setValue(64)
+    assert panel.size_line.text() == "1001 × 750  →  1072 × 752  (rounded up to multiples of 8)"
+    assert seen[-1] == (0, 0, 71, 2)  # left, top, right, bottom: what the canvas outlines

@@ -150,9 +150,8 @@ def plan_extend(
     if not any(sides.values()):
         raise UserError("Extend by how much? Give at least one side (left, right, top or bottom) more than 0 pixels.")
     image = _source_image(source, INPAINT_MAX_BYTES, INPAINT.label)
-    low, high, multiple = INPAINT_SIDES
-    left, right = _grown(image.width, left, right, multiple)
-    top, bottom = _grown(image.height, top, bottom, multiple)
+    low, high, _multiple = INPAINT_SIDES
+    left, right, top, bottom = extension(image.width, image.height, left, right, top, bottom)
     width, height = image.width + left + right, image.height + top + bottom
     if width > high or height > high:
         raise UserError(
@@ -171,6 +170,22 @@ def plan_extend(
     grown = ", ".join(f"{name} {value}" for name, value in zip(sides, (left, right, top, bottom), strict=True) if value)
     extra = {"Operation": EXTEND_OPERATION, "Extended": grown}
     return _plan(INPAINT, shown, request, EXTEND_OPERATION, source, extra)
+
+
+def extension(width: int, height: int, left: int, right: int, top: int, bottom: int) -> tuple[int, int, int, int]:
+    """The pixels Extend canvas adds on each side (left, right, top, bottom) of a `width` × `height` image when asked
+    for these: each axis rounded up so the canvas's sides are multiples of the inpainting model's 8 (the viewer
+    shows the size this makes before anything is sent)."""
+    multiple = INPAINT_SIDES[2]
+    return (*_grown(width, left, right, multiple), *_grown(height, top, bottom, multiple))
+
+
+def inpaint_size_problem(width: int, height: int) -> str:
+    """Why the inpainting model cannot take a `width` × `height` image as it is ("" when it can)."""
+    low, high, multiple = INPAINT_SIDES
+    if all(low <= side <= high and not side % multiple for side in (width, height)):
+        return ""
+    return f"The inpainting model takes sides from {low} to {high} pixels, multiples of {multiple}"
 
 
 def _grown(side: int, before: int, after: int, multiple: int) -> tuple[int, int]:
@@ -212,14 +227,11 @@ def _png(picture: Any) -> bytes:
 
 
 def _check_inpaint_sides(name: str, image: InputImage) -> None:
-    low, high, multiple = INPAINT_SIDES
-    for side in (image.width, image.height):
-        if not low <= side <= high or side % multiple:
-            raise UserError(
-                f"{name} is {image.size} pixels; the inpainting model takes sides from {low} to {high} pixels, "
-                f"multiples of {multiple}.",
-                hint="Crop or resize it to such a size first (Extend canvas pads to one).",
-            )
+    if problem := inpaint_size_problem(image.width, image.height):
+        raise UserError(
+            f"{name} is {image.size} pixels; {problem[0].lower()}{problem[1:]}.",
+            hint="Crop or resize it to such a size first (Extend canvas pads to one).",
+        )
 
 
 def _mask_image(mask_png: bytes, image: InputImage) -> InputImage:

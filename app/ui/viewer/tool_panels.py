@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.services.jobs.operations import extension, inpaint_size_problem
 from app.ui.shell import icons
 from app.ui.viewer.mask import BRUSH_SIZES, DEFAULT_BRUSH
 from contract.families.base import MAX_SIDE
@@ -111,6 +112,8 @@ class InpaintPanel(_Panel):
     clearRequested = Signal()
     maskShown = Signal(bool)
     repaintRequested = Signal(str)  # the prompt
+    #: Why the shown picture's size cannot be inpainted as it is ("" when it can).
+    size_problem = ""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Inpaint", "Paint over what should change; the model repaints only there.", parent)
@@ -175,11 +178,25 @@ class InpaintPanel(_Panel):
         self.repaint = self._foot("Repaint", "Send the picture, the mask and the prompt to the inpainting model")
         self.repaint.clicked.connect(lambda: self.repaintRequested.emit(self.prompt.toPlainText().strip()))
 
+    def set_image_size(self, size: QSize) -> None:
+        """The shown picture's size: one the model cannot take is said before any painting, and Repaint waits."""
+        problem = inpaint_size_problem(size.width(), size.height())
+        self.size_problem = (
+            f"This picture is {size.width()} × {size.height()}. {problem}: Extend canvas pads it to such a size."
+            if problem
+            else ""
+        )
+        self.show_error(self.size_problem)
+        self._update_primary()
+
     def set_mask_state(self, *, can_undo: bool, empty: bool) -> None:
         self.undo.setEnabled(can_undo)
         self.clear.setEnabled(not empty)
         if not empty:
-            self.show_error("")
+            self.show_error(self.size_problem)
+
+    def _update_primary(self) -> None:
+        self.primary.setEnabled(not self.sending and not self.size_problem)
 
     def _size_changed(self, value: int) -> None:
         self.size_value.setText(f"{value} px")
@@ -245,10 +262,19 @@ class ExtendPanel(_Panel):
         sides = {side: box.value() for side, box in self.sides.items()}
         return {**sides, "prompt": self.prompt.toPlainText().strip()}
 
-    def grown_size(self) -> QSize:
+    def grown_sides(self) -> dict[str, int]:
+        """The pixels Extend adds on each side: those asked for, each axis rounded up to the model's multiple of 8."""
         v = {side: box.value() for side, box in self.sides.items()}
+        if not any(v.values()) or self._image_size.isEmpty():
+            return v
+        width, height = self._image_size.width(), self._image_size.height()
+        return dict(zip(("left", "right", "top", "bottom"), extension(width, height, **v), strict=True))
+
+    def grown_size(self) -> QSize:
+        """The canvas Extend makes (`grown_sides` around the picture)."""
+        g = self.grown_sides()
         return QSize(
-            self._image_size.width() + v["left"] + v["right"], self._image_size.height() + v["top"] + v["bottom"]
+            self._image_size.width() + g["left"] + g["right"], self._image_size.height() + g["top"] + g["bottom"]
         )
 
     def reset(self) -> None:
@@ -263,7 +289,11 @@ class ExtendPanel(_Panel):
         grown = self.grown_size()
         if self._image_size.isValid() and not self._image_size.isEmpty():
             was = f"{self._image_size.width()} × {self._image_size.height()}"
-            self.size_line.setText(f"{was}  →  {grown.width()} × {grown.height()}")
+            asked = QSize(
+                self._image_size.width() + v["left"] + v["right"], self._image_size.height() + v["top"] + v["bottom"]
+            )
+            rounded = "  (rounded up to multiples of 8)" if grown != asked else ""
+            self.size_line.setText(f"{was}  →  {grown.width()} × {grown.height()}{rounded}")
         else:
             self.size_line.setText("")
         self.too_large = max(grown.width(), grown.height()) > EXTEND_MAX
@@ -273,7 +303,8 @@ class ExtendPanel(_Panel):
             else ""
         )
         self._update_primary()
-        self.changed.emit(v["left"], v["top"], v["right"], v["bottom"])
+        g = self.grown_sides()
+        self.changed.emit(g["left"], g["top"], g["right"], g["bottom"])
 
     def _update_primary(self) -> None:
         sides = any(box.value() for box in self.sides.values())

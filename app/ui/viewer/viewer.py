@@ -303,6 +303,7 @@ class Viewer(QWidget):
             size = self._image_size()
             if self.canvas.mask is None or self.canvas.mask.size != size or self._mask_for != self._record_key():
                 self.canvas.set_mask(self._new_mask(size))
+            self.inpaint_panel.set_image_size(size)
             self.canvas.set_mask_visible(self.inpaint_panel.show_mask.isChecked())
             self.canvas.set_tool(ERASER if self.inpaint_panel.eraser.isChecked() else BRUSH)
             self.canvas.brush_size = self.inpaint_panel.size.value()
@@ -312,8 +313,8 @@ class Viewer(QWidget):
             self._mask_for = None
         if self.mode == EXTEND and self.canvas.has_image():
             self.extend_panel.set_image_size(self._image_size())
-            v = {side: box.value() for side, box in self.extend_panel.sides.items()}
-            self.canvas.set_extension(v["left"], v["top"], v["right"], v["bottom"])
+            g = self.extend_panel.grown_sides()  # the outline shows the canvas as it will be made, rounding included
+            self.canvas.set_extension(g["left"], g["top"], g["right"], g["bottom"])
         else:
             self.canvas.clear_extension()
         self._mask_changed()
