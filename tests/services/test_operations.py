@@ -380,6 +380,39 @@ def test_a_tool_job_is_lost_with_its_companion_endpoint_not_with_the_main_one(op
     assert ws.library.get_job(queued["text-to-image"].inference_id).state == JobState.QUEUED
 
 
+def test_a_tool_job_whose_companion_an_update_removed_is_lost_saying_the_model_is_gone(
+    open_services, cloud, companions
+):
+    from app.services.models import Job
+    from contract import GenerationRequest, new_inference_id
+
+    ws = open_services()
+    job, text = (
+        Job(
+            new_inference_id(),
+            GenerationRequest("p", width=64, height=64),
+            ws.target.name,
+            state=JobState.QUEUED,
+            family=f,
+        )
+        for f in ("upscale", "text-to-image")
+    )
+    ws.library.add_job(job)
+    ws.library.add_job(text)
+    ws.close()
+    # An Update without the upscaler: CloudFormation deletes its endpoint and its SSM parameter.
+    cloud.client("sagemaker").delete_endpoint(EndpointName=companions["upscale"])
+    cloud.client("ssm").delete_parameter(Name=ssm_name(cloud.deployment.name, COMPANION_PARAMS["upscale"]))
+
+    again = open_services()
+    assert "upscale" not in again.target.companions
+    again.tracker.refresh()
+    lost = again.library.get_job(job.inference_id)
+    assert lost.state == JobState.LOST
+    assert f"the deployment {cloud.deployment.name!r} no longer has its Upscale ×4 model" in lost.message
+    assert again.library.get_job(text.inference_id).state == JobState.QUEUED
+
+
 def test_a_tool_job_from_elsewhere_is_found_with_its_family_and_resent_from_the_bucket(
     open_services, cloud, companions, results
 ):

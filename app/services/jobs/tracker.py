@@ -50,7 +50,7 @@ from contract import (
     parse_message_index_key,
     parse_notification,
 )
-from contract.families import SDXL, Family, family_of_request
+from contract.families import SDXL, Family, family_named, family_of_request
 
 log = logging.getLogger(__name__)
 
@@ -195,14 +195,15 @@ class JobTracker:
         if (self.on_endpoint is None and not self.in_flight) or time.monotonic() < self._endpoint_due:
             return []
         self._endpoint_due = time.monotonic() + self.ENDPOINT_EVERY
+        unserved = self._lose_unserved()
         try:
             state = endpoint_state(self.connection, self.target)
         except EndpointMissing as exc:
             gone = f"the endpoint {self.target.endpoint_name!r} it was sent to no longer exists"
-            return self._lose_sent(gone, exc) + self._look_at_companions()
+            return unserved + self._lose_sent(gone, exc) + self._look_at_companions()
         except Exception as exc:  # not knowing the endpoint's state must not end tracking
             log.info("Endpoint state unknown: %s", exc)
-            return []
+            return unserved
         lost = []
         if state.created_at is not None:
             lost = self._lose_sent(
@@ -211,13 +212,29 @@ class JobTracker:
             )
         if self.on_endpoint is not None:
             self.on_endpoint(state)
-        return lost + self._look_at_companions()
+        return unserved + lost + self._look_at_companions()
+
+    def _lose_unserved(self) -> list[Job]:
+        """Jobs sent to a model the deployment no longer has (an Update removed that companion: its endpoint and
+        its SSM parameter are gone) become LOST: no endpoint of this target will ever answer them."""
+        lost = []
+        for job in self._sent_jobs():
+            if self._endpoint_of(job) is None:
+                try:
+                    label = family_named(job.family).label
+                except KeyError:
+                    label = job.family
+                deployment = self.target.deployment or self.target.name
+                lost.append(self._lose(job, f"the deployment {deployment!r} no longer has its {label} model"))
+        if lost:
+            log.warning("%d job(s) lost: their deployment no longer has their model", len(lost))
+        return lost
 
     def _look_at_companions(self) -> list[Job]:
         """The companion endpoints (upscaler, inpainting) that jobs in flight were sent to, looked at as the main
         one is: their jobs become LOST when the endpoint is gone or was made anew since."""
         lost: list[Job] = []
-        sent_to = {self._endpoint_of(job) for job in self._sent_jobs()} - {self.target.endpoint_name}
+        sent_to = {self._endpoint_of(job) for job in self._sent_jobs()} - {self.target.endpoint_name, None}
         for endpoint in sorted(sent_to):
             try:
                 state = endpoint_state(self.connection, replace(self.target, endpoint_name=endpoint))
@@ -237,11 +254,12 @@ class JobTracker:
                 )
         return lost
 
-    def _endpoint_of(self, job: Job) -> str:
-        """The endpoint a job of this target went to: its family's companion, else the main one."""
+    def _endpoint_of(self, job: Job) -> str | None:
+        """The endpoint a job of this target went to: the one serving its family, the main one or a companion;
+        None when the deployment no longer serves its family."""
         if job.family == self.target.family:
             return self.target.endpoint_name
-        return self.target.companions.get(job.family, self.target.endpoint_name)
+        return self.target.companions.get(job.family)
 
     def _sent_jobs(self) -> list[Job]:
         return [
