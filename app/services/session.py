@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from app.services.errors import UserError
+from app.services.errors import DiskFull, UserError
 from app.services.library.store import Library
 from app.services.models import Job, JobState
 from app.services.settings import AppDirs, Settings, load_settings, save_settings
@@ -131,7 +131,7 @@ class Session:
         Unreadable settings are an error here, not a fresh start; UserError says what to set up.
         """
         from app.services.cloud.credentials import CredentialSource
-        from app.services.cloud.targets import find_target, saved_target, with_instance_type
+        from app.services.cloud.targets import find_target, saved_target
 
         dirs = (dirs or AppDirs.default()).create()
         settings = load_settings(dirs)
@@ -145,7 +145,7 @@ class Session:
             endpoint_url = endpoint_url or (saved.endpoint_url if saved else None)
             connection = session.open_connection(source, region=region, endpoint_url=endpoint_url)
             if saved and saved.region == connection.region and saved.endpoint_url == endpoint_url:
-                target = with_instance_type(connection, saved)  # an Update may have changed it since it was saved
+                target = session._refreshed(connection, saved)  # an Update may have changed it since it was saved
             elif deployment:
                 target = find_target(connection, deployment)
             else:
@@ -403,7 +403,7 @@ class Session:
 
     def _connect_aws(self) -> TargetInfo:
         from app.services.cloud.credentials import CredentialSource
-        from app.services.cloud.targets import saved_target, with_instance_type
+        from app.services.cloud.targets import saved_target
 
         with self._settings_lock:
             source = CredentialSource.from_dict(self.settings.credentials)
@@ -421,7 +421,7 @@ class Session:
         endpoint_url = target.endpoint_url or self.endpoint_url
         if target.region != connection.region or endpoint_url != self.endpoint_url:
             connection = self.open_connection(source, region=target.region, endpoint_url=endpoint_url)
-        target = with_instance_type(connection, target)  # an Update may have changed it since it was saved
+        target = self._refreshed(connection, target)  # an Update may have changed it since it was saved
         self.use(connection, target)
         return TargetInfo(
             False,
@@ -430,6 +430,21 @@ class Session:
             region=target.region,
             endpoint_name=target.endpoint_name,
         )
+
+    def _refreshed(self, connection: Connection, target: Target) -> Target:
+        """The saved `target` with its model family, companions and instance types read again (the saved ones
+        where they cannot be read), saved when they changed."""
+        from app.services.cloud.targets import refreshed_target, update_saved_target
+
+        target = refreshed_target(connection, target)
+        with self._settings_lock:
+            changed = update_saved_target(self.settings, target)
+        if changed:
+            try:
+                self.save_settings()
+            except (OSError, DiskFull) as exc:  # read again at the next start: not a reason not to open
+                log.warning("the refreshed target %s could not be saved: %s", target.name, exc)
+        return target
 
     def _disconnect(self) -> None:
         others, self._others = list(self._others.values()), {}

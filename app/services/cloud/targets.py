@@ -212,6 +212,44 @@ def load_target(connection: Connection, deployment: str, *, app: str = APP_NAME,
     return with_instance_type(connection, target)
 
 
+def refreshed_target(connection: Connection, target: Target) -> Target:
+    """A saved `target` as its deployment is now: its model family and companions read again from SSM (one
+    GetParameters), then its endpoints' instance types (`with_instance_type`).
+
+    An Update may have added or removed a companion, or changed the main model, since the target was saved (and
+    targets saved before companions existed name none). When SSM cannot be read (offline, no permission, a target
+    with no deployment name) the saved family and companions are kept: the app still opens.
+    """
+    if target.deployment:
+        try:
+            prefix = ssm_prefix(target.deployment, target.app)
+            names = [ssm_name(target.deployment, p, target.app) for p in (FAMILY_PARAM, *COMPANION_PARAMS.values())]
+            reply = connection.client("ssm").get_parameters(Names=names)
+        except (BotoCoreError, ClientError, ValueError) as exc:
+            log.info("family and companions of %s not read again: %s", target.name, error_code(exc) or exc)
+        else:
+            values = {p["Name"][len(prefix) :]: p["Value"] for p in reply.get("Parameters", [])}
+            target = replace(
+                target,
+                family=values.get(FAMILY_PARAM) or TEXT_TO_IMAGE.name,
+                companions={family: values[p] for family, p in COMPANION_PARAMS.items() if values.get(p)},
+            )
+    return with_instance_type(connection, target)
+
+
+def update_saved_target(settings: Settings, target: Target) -> bool:
+    """Give the saved target of `target`'s name `target`'s model family and companions (what SSM names; the
+    caller saves the settings). Whether that changed it."""
+    for saved in settings.targets:
+        if saved.get("name") == target.name:
+            fresh = {"family": target.family, "companions": dict(target.companions)}
+            if all(saved.get(key) == value for key, value in fresh.items()):
+                return False
+            saved.update(fresh)
+            return True
+    return False
+
+
 def with_instance_type(connection: Connection, target: Target) -> Target:
     """`target` with its endpoints' instance types, read from the endpoint configs they run on.
 
