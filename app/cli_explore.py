@@ -23,6 +23,7 @@ from app.services.explore.sheet import export_cells, export_sheet, sheet_of
 from app.services.jobs import validate_request
 from app.services.settings import AppDirs
 from contract import GenerationRequest
+from contract.families import SAMPLERS, STYLE_PRESETS
 
 
 def add_options(params: argparse.ArgumentParser) -> None:
@@ -51,6 +52,8 @@ def add_commands(commands: Any, common: argparse.ArgumentParser, params: argpars
     for name in ("x", "y", "z"):
         sweep.add_argument(f"--{name}", metavar="AXIS", help=f"the {name} axis")
     sweep.add_argument("--yes", action="store_true", help=f"send without asking, even above {CONFIRM_ABOVE} images")
+    sweep.add_argument("--sampler", help=f"an SDXL endpoint's sampler: {', '.join(SAMPLERS)}")
+    sweep.add_argument("--style-preset", help=f"an SDXL endpoint's style preset: {', '.join(STYLE_PRESETS)}")
     sweep.set_defaults(run=_sweep)
     styles = commands.add_parser("styles", parents=[common], help="list, import or export the styles")
     styles.add_argument(
@@ -112,6 +115,7 @@ def _sweep(args: argparse.Namespace, dirs: AppDirs, ui: Any) -> int:
             plan,
             progress=lambda p: ui.progress(round(p.fraction * len(plan.cells)), len(plan.cells), p.message),
             services={name: session.jobs for name, session in sessions.items()},
+            fields={"sampler": args.sampler, "style_preset": args.style_preset},
         )
         names = sorted({cell.target or target.name for cell in plan.cells})
         ui.note(f"Sweep {sweep.id}: {len(sweep.cells)} cells sent to {', '.join(names)}.")

@@ -141,6 +141,40 @@ def test_generate_on_an_sdxl_endpoint_sends_its_sampler_and_style(cloud, cloud_a
     assert code == 1 and "is not a size SDXL 1.0 makes" in err
 
 
+def test_a_sweep_on_an_sdxl_endpoint_sends_its_sampler_and_style_in_every_cell(cloud, cloud_args, dirs, tmp_path):
+    from test_operations import uploaded
+
+    from contract import FAMILY_PARAM, ssm_name
+
+    cloud.client("ssm").put_parameter(
+        Name=ssm_name(cloud.deployment.name, FAMILY_PARAM), Value="sdxl", Type="String", Overwrite=True
+    )
+    code, out, err = run(
+        *cloud_args,
+        "sweep",
+        "a crane",
+        "--x",
+        "seed=1,2",
+        "--size",
+        "1024x1024",
+        "--steps",
+        "10",
+        "--sampler",
+        "K_HEUN",
+        "--style-preset",
+        "line-art",
+        "--out",
+        str(tmp_path / "sheet"),
+    )
+    assert code == 0, err
+    with Library(dirs.data_dir) as library:
+        jobs = library.jobs()
+    assert len(jobs) == 2 and {job.family for job in jobs} == {"sdxl"}
+    bodies = [orjson.loads(uploaded(cloud, job.inference_id)) for job in jobs]
+    assert sorted(body["seed"] for body in bodies) == [1, 2]
+    assert {(body["sampler"], body["style_preset"]) for body in bodies} == {("K_HEUN", "line-art")}
+
+
 def test_python_m_app_sends_every_cli_command_to_the_cli():
     import argparse
 

@@ -25,6 +25,10 @@ class RecordingJobs:
         self.fields.append(fields)
         return Job(new_inference_id(), request, target="test")
 
+    def submit_many(self, requests, progress=None, *, extra=None, fields=None):
+        made = [GenerationRequest.from_dict(r) if isinstance(r, dict) else r for r in requests]
+        return [self.submit(request, fields=fields) for request in made]
+
 
 def make_composer(qtbot, context):
     composer = Composer(context)
@@ -328,6 +332,12 @@ def test_an_sdxl_target_shows_its_sampler_style_and_sizes_and_hides_the_image_co
     shot = tmp_path / "composer-sdxl.png"
     assert composer.grab().save(str(shot))
     print(f"screenshot: {shot}")
+
+    composer.prompt.set_text("a paper {crane|boat} on a desk")  # a dynamic prompt goes through explore: fields too
+    composer.generate()
+    qtbot.waitUntil(lambda: len(jobs.sent) == 3)
+    assert {r.prompt for r in jobs.sent[1:]} == {"a paper crane on a desk", "a paper boat on a desk"}
+    assert jobs.fields[1:] == [{"sampler": "K_DPMPP_2M", "style_preset": "origami"}] * 2
 
     _connect_family(offline_context, "text-to-image", instance_type="ml.g5.xlarge")
     assert composer.size_field.isVisible() and composer.images.isVisible() and not composer.sampler.isVisible()

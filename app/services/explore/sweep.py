@@ -386,8 +386,11 @@ def submit_sweep(
     plan: SweepPlan,
     progress: Callable[[Progress], None] | None = None,
     services: Mapping[str, Any] | None = None,
+    fields: Mapping[str, Any] | None = None,
 ) -> SweepRecord:
     """Record the sweep and all its jobs at once, then send them on the job service's bounded pool.
+
+    `fields` are the model family's own (SDXL's sampler and style preset), the same for every cell.
 
     A Deployment axis' cells are made and sent by their deployment's job service (`services`, by name), one
     deployment after the other; a cell not sent yet (the app closed meanwhile) is sent by the next session of
@@ -408,7 +411,7 @@ def submit_sweep(
     groups: dict[int, tuple[Any, list[Job]]] = {}
     for cell in plan.cells:
         owner = service_of(cell)
-        jobs[cell.position] = job = owner.prepare(cell.request, extra=cell.extra)
+        jobs[cell.position] = job = owner.prepare(cell.request, extra=cell.extra, fields=dict(fields or {}))
         groups.setdefault(id(owner), (owner, []))[1].append(job)
     total, sent = len(jobs), 0
 

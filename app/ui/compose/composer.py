@@ -432,7 +432,8 @@ class Composer(QFrame):
             return
         self.generate_error.hide()
         if self.explore.active(request.prompt):
-            self.explore.send(request.to_dict())  # a style, a dynamic prompt or a sweep: planned, maybe asked
+            # a style, a dynamic prompt or a sweep: planned, maybe asked; SDXL's sampler and style preset go with it
+            self.explore.send(request.to_dict(), self.family_fields())
             return
         fields = self.family_fields()  # SDXL's sampler and style preset; the service sends the family's request
         Task(

@@ -281,8 +281,9 @@ class ExplorePanel(QWidget):
         self.hint.setText(text)
         self.hint.setVisible(bool(text))
 
-    def send(self, values: dict[str, Any]) -> None:
-        """Plan on a worker (refusing bad input, nothing sent), ask above the threshold, then send."""
+    def send(self, values: dict[str, Any], fields: dict[str, Any] | None = None) -> None:
+        """Plan on a worker (refusing bad input, nothing sent), ask above the threshold, then send; `fields` are the
+        model family's own (SDXL's sampler and style preset) for every job."""
         jobs, target, library = self.context.jobs, self.context.target, self.context.library
         if jobs is None or target is None:
             self.refused.emit("Not connected yet: choose the sandbox or an AWS deployment in Settings.")
@@ -325,12 +326,14 @@ class ExplorePanel(QWidget):
                 by_deployment = [(name, guess(count, services[name].target)) for name, count in counts.items()]
             return Prepared(plan, requests, extra, guess(images, target), services, tuple(by_deployment))
 
-        Task(self, prepare, success=self._confirm_and_send, failure=self._refuse, busy=False).run()
+        Task(
+            self, prepare, success=lambda p: self._confirm_and_send(p, fields or {}), failure=self._refuse, busy=False
+        ).run()
 
     def _refuse(self, error: BaseException) -> None:
         self.refused.emit(f"Not sent: {error}" if isinstance(error, UserError) else f"Not sent ({error}).")
 
-    def _confirm_and_send(self, prepared: Prepared) -> None:
+    def _confirm_and_send(self, prepared: Prepared, fields: dict[str, Any]) -> None:
         if prepared.images > CONFIRM_ABOVE and not self.confirm(prepared):
             self.refused.emit("Not sent.")
             return
@@ -342,13 +345,13 @@ class ExplorePanel(QWidget):
             plan = prepared.plan
 
             def send() -> tuple[list[Any], Any]:
-                sweep = submit_sweep(jobs, plan, services=prepared.services)
+                sweep = submit_sweep(jobs, plan, services=prepared.services, fields=fields)
                 return jobs.library.jobs_by_id(list(sweep.cells.values())), sweep
 
         else:
 
             def send() -> tuple[list[Any], Any]:
-                return jobs.submit_many(prepared.requests, extra=prepared.extra), None
+                return jobs.submit_many(prepared.requests, extra=prepared.extra, fields=fields), None
 
         Task(self, send, success=lambda result: self.sent.emit(*result), failure=self._refuse, lane=Lane.NETWORK).run()
 
