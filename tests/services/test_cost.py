@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.request import Request, urlopen
 
@@ -24,7 +25,7 @@ from app.services.cost import (
     sweep_cost,
     waiting,
 )
-from app.services.cost.controls import applied
+from app.services.cost.controls import Control, applied
 from app.services.errors import UserError
 from app.services.local_cloud import SandboxEngine
 from app.services.local_cloud.replay import Span, replay
@@ -318,3 +319,84 @@ def test_the_cli_prints_the_report_and_runs_each_control(cloud, dirs):
     assert "Stop now: applied by AWS at" in out
     code, out, err = _cli(cloud, "max-instances", "0")
     assert code == 1 and "from 1 to 20 (Stop now sets 0), not 0" in err
+
+
+def test_companions_count_in_the_minutes_and_the_spend_each_at_its_own_price(cloud, day):
+    """An inpainting endpoint on its own GPU costs what it ran, at its own instance type's price."""
+    connection, target = day
+    inpaint = target.companions["inpaint"]
+    replay(
+        cloud.client("cloudwatch"),
+        cloud.cloud.scaling,
+        region=cloud.region,
+        endpoint=inpaint,
+        spans=[Span(_at(3, 11), 60), Span(_at(2, 11), 30)],
+    )
+    target = replace(target, companion_types={"inpaint": "ml.g4dn.xlarge"})
+
+    report = cost_report(connection, target, now=AT)
+
+    assert report.today.minutes == TODAY + 60 and report.month.minutes == MONTH + 90
+    assert report.today.activity_minutes == pytest.approx(TODAY + 60)
+    assert report.today.spend == pytest.approx(TODAY / 60 * PER_HOUR + 60 / 60 * 0.7364)
+    assert report.month.spend == pytest.approx(MONTH / 60 * PER_HOUR + 90 / 60 * 0.7364)
+    assert report.today.by_endpoint == {"main": TODAY, "upscale": 0, "inpaint": 60}
+    lines = report.lines()
+    assert f"Today (UTC): {TODAY + 60} instance-minutes ({TODAY} main, 60 inpainting), ≈ " in "\n".join(lines)
+    assert any(line.startswith("Companions: upscaler ") and "inpainting " + inpaint in line for line in lines)
+    assert "Price of inpainting: 0.7364 USD per instance-hour" in lines
+
+
+def test_a_companion_with_no_price_leaves_the_spend_unknown_not_under_reported(cloud, day):
+    connection, target = day
+    inpaint = target.companions["inpaint"]
+    replay(
+        cloud.client("cloudwatch"),
+        cloud.cloud.scaling,
+        region=cloud.region,
+        endpoint=inpaint,
+        spans=[Span(_at(3, 11), 60)],
+    )
+    target = replace(target, companion_types={"inpaint": "ml.p5.48xlarge"})
+
+    report = cost_report(connection, target, now=AT)
+
+    assert report.today.minutes == TODAY + 60 and report.today.spend is None
+    assert any(p.startswith("No price for ml.p5.48xlarge") for p in report.problems)
+
+
+def test_the_backlog_waiting_counts_every_endpoint(cloud, day):
+    connection, target = day
+    replay(
+        cloud.client("cloudwatch"),
+        cloud.cloud.scaling,
+        region=cloud.region,
+        endpoint=target.companions["upscale"],
+        spans=[Span(_at(3, 17, 50), 5, backlog=2)],
+    )
+
+    assert waiting(connection, target, now=AT) == 2
+    assert cost_report(connection, target, now=AT).now.backlog == 2
+
+
+def test_stop_now_is_not_applied_while_a_companion_still_runs(cloud):
+    connection = _connection(cloud)
+    target = load_target(connection, "test")
+    inpaint = target.companions["inpaint"]
+    emulator = cloud.cloud.emulator
+    cloud.client("application-autoscaling").register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=f"endpoint/{inpaint}/variant/AllTraffic",
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=1,
+        MaxCapacity=1,
+    )
+    _eventually(lambda: emulator.instance_count(inpaint) == 1)
+    control = Control("Stop now", datetime.now(UTC), wanted_instances=0)  # the main endpoint is at 0 already
+
+    state = applied(connection, target, control)
+
+    assert not state.done and "now 1 in service: 1 inpainting" in state.message
+    report = cost_report(connection, target)
+    assert report.now.instances == 1 and report.now.by_endpoint == {"main": 0, "upscale": 0, "inpaint": 1}
+    assert "Now: InService, 1 in service: 1 inpainting" in report.lines()[2]

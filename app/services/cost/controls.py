@@ -7,8 +7,8 @@
   when the time is up, so it ends by itself even when the app is closed.
 - Maximum instances: MaxCapacity N on every endpoint (each scales on its own within it).
 
-Each returns when the call was accepted; `applied` says whether AWS has carried it out (the scaling
-activity that followed it, and the endpoint's instance count).
+Each returns when the call was accepted; `applied` says whether AWS has carried it out on every endpoint it
+was asked of (the scaling activities that followed it, and each endpoint's instance count).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from app.services.cloud.aws import Connection, error_code
 from app.services.cloud.targets import Target
 from app.services.cost import usage
+from app.services.cost.report import role_label
 from app.services.errors import UserError
 from app.services.lanes import Lane, lane
 from contract import KEEP_WARM_ACTION
@@ -38,6 +39,8 @@ class Control:
     asked_at: datetime
     wanted_instances: int | None = None  # the count it leads to, when it leads to one
     until: datetime | None = None  # Keep warm's end
+    #: The endpoints it was asked of (Keep warm: the main one only); empty for every endpoint of the deployment.
+    endpoints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,18 +51,19 @@ class Applied:
 
 @lane(Lane.NETWORK)
 def waiting(connection: Connection, target: Target, now: datetime | None = None) -> int:
-    """The endpoint's backlog (ApproximateBacklogSize, the newest minute): what Stop now leaves waiting."""
-    value, _ = _call(
-        "cloudwatch:GetMetricStatistics",
-        lambda: usage.latest(
-            connection.client("cloudwatch"),
-            "ApproximateBacklogSize",
-            [{"Name": "EndpointName", "Value": target.endpoint_name}],
-            "Maximum",
-            now or datetime.now(UTC),
-        ),
-    )
-    return int(value)
+    """The backlog of every endpoint (ApproximateBacklogSize, the newest minute): what Stop now leaves waiting."""
+    at = now or datetime.now(UTC)
+    cloudwatch = connection.client("cloudwatch")
+    total = 0
+    for endpoint in endpoints(target):
+        value, _ = _call(
+            "cloudwatch:GetMetricStatistics",
+            lambda endpoint=endpoint: usage.latest(
+                cloudwatch, "ApproximateBacklogSize", [{"Name": "EndpointName", "Value": endpoint}], "Maximum", at
+            ),
+        )
+        total += int(value)
+    return total
 
 
 @lane(Lane.NETWORK)
@@ -93,7 +97,9 @@ def keep_warm(connection: Connection, target: Target, minutes: int) -> Control:
             ScalableTargetAction={"MinCapacity": 0},
         ),
     )
-    return Control(f"Keep warm for {minutes} minutes", asked, wanted_instances=1, until=until)
+    return Control(
+        f"Keep warm for {minutes} minutes", asked, wanted_instances=1, until=until, endpoints=(target.endpoint_name,)
+    )
 
 
 @lane(Lane.NETWORK)
@@ -101,7 +107,7 @@ def end_keep_warm(connection: Connection, target: Target) -> Control:
     asked = datetime.now(UTC)
     _register(connection, target, MinCapacity=0)
     _forget_keep_warm(connection, target)
-    return Control("Keep warm ended", asked)
+    return Control("Keep warm ended", asked, endpoints=(target.endpoint_name,))
 
 
 @lane(Lane.NETWORK)
@@ -120,24 +126,46 @@ def set_max_instances(connection: Connection, target: Target, count: int) -> Con
 
 @lane(Lane.NETWORK)
 def applied(connection: Connection, target: Target, control: Control) -> Applied:
-    """Whether AWS has carried out `control`: a scaling activity since it was asked, and the instance count."""
-    history = _call(
-        "application-autoscaling:DescribeScalingActivities",
-        lambda: usage.activities(connection.client("application-autoscaling"), target.endpoint_name, VARIANT),
-    )
-    after = [a for a in history if a.start >= control.asked_at - timedelta(seconds=1)]
-    described = _call(
-        "sagemaker:DescribeEndpoint",
-        lambda: connection.client("sagemaker").describe_endpoint(EndpointName=target.endpoint_name),
-    )
-    count = (described.get("ProductionVariants") or [{}])[0].get("CurrentInstanceCount")
-    if control.wanted_instances is None or count == control.wanted_instances:
-        done = [a for a in after if a.fulfilled]
+    """Whether AWS has carried out `control` on every endpoint: their scaling activities since it was asked,
+    and each one's instance count."""
+    scaling, sagemaker = connection.client("application-autoscaling"), connection.client("sagemaker")
+    after: list[usage.Activity] = []
+    counts: dict[str, int | None] = {}
+    for role, endpoint in _roles(target):
+        if control.endpoints and endpoint not in control.endpoints:
+            continue
+        history = _call(
+            "application-autoscaling:DescribeScalingActivities",
+            lambda endpoint=endpoint: usage.activities(scaling, endpoint, VARIANT),
+        )
+        after += [a for a in history if a.start >= control.asked_at - timedelta(seconds=1)]
+        described = _call(
+            "sagemaker:DescribeEndpoint", lambda endpoint=endpoint: sagemaker.describe_endpoint(EndpointName=endpoint)
+        )
+        counts[role] = (described.get("ProductionVariants") or [{}])[0].get("CurrentInstanceCount")
+    in_service = _in_service(counts)
+    if control.wanted_instances is None or all(c == control.wanted_instances for c in counts.values()):
+        done = sorted((a for a in after if a.fulfilled), key=lambda a: a.end)
         when = done[-1].end if done else datetime.now(UTC)
-        return Applied(True, f"{control.what}: applied by AWS at {when:%H:%M:%S} UTC ({count} in service).")
+        return Applied(True, f"{control.what}: applied by AWS at {when:%H:%M:%S} UTC ({in_service}).")
     if any(a.status in ("Pending", "InProgress") for a in after):
-        return Applied(False, f"{control.what}: AWS is applying it ({count} in service now).")
-    return Applied(False, f"{control.what}: accepted; waiting for AWS to act ({count} in service now).")
+        return Applied(False, f"{control.what}: AWS is applying it (now {in_service}).")
+    return Applied(False, f"{control.what}: accepted; waiting for AWS to act (now {in_service}).")
+
+
+def _in_service(counts: dict[str, int | None]) -> str:
+    """The instances in service, each companion that runs named: "2 in service: 1 main, 1 inpainting"."""
+    known = [c for c in counts.values() if c is not None]
+    words = f"{sum(known)} in service" if len(known) == len(counts) else "unknown instances in service"
+    if any(c != 0 for role, c in counts.items() if role != "main"):
+        words += ": " + ", ".join(
+            f"{'?' if c is None else c} {role_label(role)}" for role, c in counts.items() if c != 0
+        )
+    return words
+
+
+def _roles(target: Target) -> list[tuple[str, str]]:
+    return [("main", target.endpoint_name), *target.companions.items()]
 
 
 def endpoints(target: Target) -> list[str]:

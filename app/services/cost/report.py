@@ -25,6 +25,7 @@ from contract import DEPLOYMENT_TAG, KEEP_WARM_ACTION
 log = logging.getLogger(__name__)
 
 VARIANT = "AllTraffic"
+MAIN = "main"
 #: Target tracking scales in after 15 one-minute periods under its target (its scale-in alarm's default).
 SCALE_IN_MINUTES = 15
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException"}
@@ -42,6 +43,8 @@ class Now:
     keep_warm_until: datetime | None = None
     scale_in_expected: datetime | None = None
     last_change: str = ""  # the newest scaling activity, in words
+    #: Instances in service on each endpoint ("main", then each companion's family), when it has companions.
+    by_endpoint: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def stopped(self) -> bool:
@@ -56,13 +59,24 @@ class Period:
     start: datetime
     minutes: float | None  # from CloudWatch's host metrics
     activity_minutes: float | None  # from the scaling activities
-    spend: float | None  # minutes (CloudWatch's, else the activities') times the price
+    spend: float | None  # minutes (CloudWatch's, else the activities') times each endpoint's price
+    #: Instance-minutes on each endpoint ("main", then each companion's family), when it has companions.
+    by_endpoint: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
         if self.minutes is not None:
             return "CloudWatch host metrics"
         return "scaling activity history" if self.activity_minutes is not None else "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointPart:
+    """One endpoint of the deployment: its name, instance type and price (None when unknown)."""
+
+    endpoint: str
+    instance_type: str
+    price: Price | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +94,8 @@ class CostReport:
     seconds_per_job: float | None = None
     cold_start: float | None = None  # median seconds of the last cold starts
     problems: list[str] = field(default_factory=list)
+    #: Each endpoint of the deployment ("main", then each companion's family) and its instance type.
+    endpoints: dict[str, EndpointPart] = field(default_factory=dict)
 
     @property
     def per_hour(self) -> float | None:
@@ -101,17 +117,32 @@ class CostReport:
             f"in {self.region}, at {self.at:%Y-%m-%d %H:%M} UTC",
             f"Now: {now_words(now)}; {limits} instances allowed",
         ]
+        companions = {role: part for role, part in self.endpoints.items() if role != MAIN}
+        if companions:
+            found.insert(
+                1,
+                "Companions: "
+                + ", ".join(
+                    f"{role_label(role)} {part.endpoint} on {part.instance_type or 'an unknown instance type'}"
+                    for role, part in companions.items()
+                ),
+            )
         for period in (self.today, self.month):
             minutes = period.minutes if period.minutes is not None else period.activity_minutes
             if minutes is None:
                 found.append(f"{_first_up(period.label)}: unknown")
                 continue
             spend = f"≈ {period.spend:.2f} {money}" if period.spend is not None else "no price"
-            found.append(f"{_first_up(period.label)}: {minutes:.0f} instance-minutes, {spend} ({period.source})")
+            each = _each(period.by_endpoint, lambda m: f"{m:.0f}")
+            each = f" ({each})" if each else ""
+            found.append(f"{_first_up(period.label)}: {minutes:.0f} instance-minutes{each}, {spend} ({period.source})")
         billed = f"{self.billed:.2f} {money}" if self.billed is not None else "not available"
         found.append(f"Billed this month (Cost Explorer, by the tag {DEPLOYMENT_TAG}): {billed}")
         if self.price:
             found.append(f"Price: {self.price.per_hour:g} {money} per instance-hour ({self.price.source})")
+        for role, part in companions.items():
+            if part.price and part.price.per_hour != (self.price.per_hour if self.price else None):
+                found.append(f"Price of {role_label(role)}: {part.price.per_hour:g} {money} per instance-hour")
         cost = self.job_cost()
         if cost is not None and self.seconds_per_job is not None:
             found.append(f"Per job: ≈ {cost:.4f} {money} ({self.seconds_per_job:.0f} s on an instance, on average)")
@@ -130,6 +161,8 @@ class CostReport:
 def now_words(now: Now) -> str:
     """The endpoint now, in a designer's words."""
     count = "unknown instances" if now.instances is None else f"{now.instances} in service"
+    if now.instances and len(now.by_endpoint) > 1:
+        count += ": " + _each(now.by_endpoint, str)
     words = [f"{now.status}, {count}"]
     if now.backlog:
         words.append(f"{now.backlog} job{'s' if now.backlog != 1 else ''} waiting or running")
@@ -163,37 +196,37 @@ def cost_report(
     overrides: Mapping[str, float] | None = None,
     now: datetime | None = None,
 ) -> CostReport:
-    """Read everything the panel shows (worker thread)."""
+    """Read everything the panel shows (worker thread): every endpoint of the deployment, each at its own price."""
     at = now or datetime.now(UTC)
     problems: list[str] = []
-    price: Price | None = None
-    try:
-        price = price_for(table or PriceTable.load(), target.region, target.instance_type, overrides)
-    except NoPrice as exc:
-        problems.append(str(exc))
+    prices = table or PriceTable.load()
+    parts: dict[str, EndpointPart] = {}
+    for role, endpoint, instance_type in deployment_endpoints(target):
+        price: Price | None = None
+        try:
+            price = price_for(prices, target.region, instance_type, overrides)
+        except NoPrice as exc:
+            problems.append(str(exc))
+        parts[role] = EndpointPart(endpoint, instance_type, price)
     reader = _Reader(problems)
     cloudwatch = connection.client("cloudwatch")
     scaling = connection.client("application-autoscaling")
-    endpoint = target.endpoint_name
-    history = reader.read(
-        "application-autoscaling:DescribeScalingActivities",
-        "the scaling history",
-        list,
-        lambda: usage.activities(scaling, endpoint, VARIANT),
-    )
-    day, month = _day_start(at), _day_start(at).replace(day=1)
-    periods = []
-    for label, start in (("today (UTC)", day), ("this month", month)):
-        minutes = reader.read(
-            "cloudwatch:GetMetricStatistics",
-            "instance-minutes from CloudWatch",
-            lambda: None,
-            lambda start=start: usage.instance_minutes(cloudwatch, endpoint, VARIANT, start, at),
+    histories = {
+        role: reader.read(
+            "application-autoscaling:DescribeScalingActivities",
+            "the scaling history",
+            list,
+            lambda part=part: usage.activities(scaling, part.endpoint, VARIANT),
         )
-        from_history = usage.minutes_from_activities(history, start, at) if history is not None else None
-        used = minutes if minutes is not None else from_history
-        spend = price.of_minutes(used) if price is not None and used is not None else None
-        periods.append(Period(label, start, minutes, from_history, spend))
+        for role, part in parts.items()
+    }
+    day, month = _day_start(at), _day_start(at).replace(day=1)
+    periods = [
+        _period(reader, cloudwatch, parts, histories, label, start, at)
+        for label, start in (("today (UTC)", day), ("this month", month))
+    ]
+    endpoint = target.endpoint_name
+    history = histories[MAIN]
     return CostReport(
         target=target.name,
         endpoint=endpoint,
@@ -203,7 +236,7 @@ def cost_report(
         now=_now(connection, target, reader, history or [], at),
         today=periods[0],
         month=periods[1],
-        price=price,
+        price=parts[MAIN].price,
         billed=_billed(connection, target, reader, month, at),
         seconds_per_job=reader.read(
             "cloudwatch:GetMetricStatistics",
@@ -213,7 +246,68 @@ def cost_report(
         ),
         cold_start=usage.expected_cold_start(history or []),
         problems=_unique(problems),
+        endpoints=parts,
     )
+
+
+def deployment_endpoints(target: Target) -> list[tuple[str, str, str]]:
+    """(role, endpoint, instance type) of each endpoint: "main", then each companion's family (its own type
+    where it was read, else the main one's)."""
+    found = [(MAIN, target.endpoint_name, target.instance_type)]
+    for family, endpoint in target.companions.items():
+        found.append((family, endpoint, target.companion_types.get(family) or target.instance_type))
+    return found
+
+
+def role_label(role: str) -> str:
+    """How the report names an endpoint: "main", "upscaler", "inpainting"."""
+    return {"upscale": "upscaler", "inpaint": "inpainting"}.get(role, role)
+
+
+def _period(
+    reader: _Reader,
+    cloudwatch: Any,
+    parts: dict[str, EndpointPart],
+    histories: dict[str, list[usage.Activity] | None],
+    label: str,
+    start: datetime,
+    at: datetime,
+) -> Period:
+    """The period's instance-minutes summed over the endpoints, and its spend, each endpoint at its own price."""
+    metric: dict[str, float | None] = {}
+    from_history: dict[str, float | None] = {}
+    spends: list[float | None] = []
+    for role, part in parts.items():
+        metric[role] = reader.read(
+            "cloudwatch:GetMetricStatistics",
+            "instance-minutes from CloudWatch",
+            lambda: None,
+            lambda part=part: usage.instance_minutes(cloudwatch, part.endpoint, VARIANT, start, at),
+        )
+        history = histories[role]
+        from_history[role] = usage.minutes_from_activities(history, start, at) if history is not None else None
+        used = metric[role] if metric[role] is not None else from_history[role]
+        if used is None:
+            spends.append(None)
+        elif used == 0:
+            spends.append(0.0)
+        else:
+            spends.append(part.price.of_minutes(used) if part.price is not None else None)
+    used_by = {role: metric[role] if metric[role] is not None else from_history[role] for role in parts}
+    return Period(
+        label,
+        start,
+        _total(metric.values()),
+        _total(from_history.values()),
+        _total(spends),
+        by_endpoint=used_by if len(parts) > 1 else {},
+    )
+
+
+def _total(values: Any) -> float | None:
+    """The sum, or None when any part is unknown (a partial sum would under-report)."""
+    values = list(values)
+    return None if any(v is None for v in values) else float(sum(values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,15 +342,36 @@ def expected_cold_start(connection: Connection, target: Target) -> float | None:
 
 
 def _now(connection: Connection, target: Target, reader: _Reader, history: list[usage.Activity], at: datetime) -> Now:
+    """The main endpoint's state and limits; the instances and the backlog summed over every endpoint."""
     endpoint = target.endpoint_name
-    described = reader.read(
-        "sagemaker:DescribeEndpoint",
-        "the endpoint's state",
-        dict,
-        lambda: connection.client("sagemaker").describe_endpoint(EndpointName=endpoint),
-    )
-    variants = described.get("ProductionVariants") or [{}]
-    instances = variants[0].get("CurrentInstanceCount") if described else None
+    sagemaker = connection.client("sagemaker")
+    cloudwatch = connection.client("cloudwatch")
+    roles = deployment_endpoints(target)
+    described: dict[str, dict] = {}
+    counts: dict[str, int | None] = {}
+    backlogs: dict[str, float | None] = {}
+    last_job: datetime | None = None
+    for role, name, _ in roles:
+        described[role] = reader.read(
+            "sagemaker:DescribeEndpoint",
+            "the endpoint's state",
+            dict,
+            lambda name=name: sagemaker.describe_endpoint(EndpointName=name),
+        )
+        variants = described[role].get("ProductionVariants") or [{}]
+        counts[role] = variants[0].get("CurrentInstanceCount") if described[role] else None
+        backlogs[role], when = reader.read(
+            "cloudwatch:GetMetricStatistics",
+            "the backlog",
+            lambda: (None, None),
+            lambda name=name: usage.latest(
+                cloudwatch, "ApproximateBacklogSize", [{"Name": "EndpointName", "Value": name}], "Maximum", at
+            ),
+        )
+        if role == MAIN:
+            last_job = when
+    instances = _total(counts.values())
+    backlog = _total(backlogs.values())
     scaling = connection.client("application-autoscaling")
     resource = usage.resource_id(endpoint, VARIANT)
     targets = reader.read(
@@ -276,28 +391,16 @@ def _now(connection: Connection, target: Target, reader: _Reader, history: list[
             ServiceNamespace="sagemaker", ResourceId=resource, ScheduledActionNames=[KEEP_WARM_ACTION]
         )["ScheduledActions"],
     )
-    backlog, last_job = reader.read(
-        "cloudwatch:GetMetricStatistics",
-        "the backlog",
-        lambda: (None, None),
-        lambda: usage.latest(
-            connection.client("cloudwatch"),
-            "ApproximateBacklogSize",
-            [{"Name": "EndpointName", "Value": endpoint}],
-            "Maximum",
-            at,
-        ),
-    )
     pending = [a for a in history if not a.fulfilled and a.status in ("Pending", "InProgress")]
     keep_warm = _keep_warm_end(actions, at)
     minimum = limits.get("MinCapacity")
     scale_in = None
-    if instances and not backlog and not keep_warm and not minimum and last_job is not None:
+    if counts[MAIN] and not backlogs[MAIN] and not keep_warm and not minimum and last_job is not None:
         since = max([last_job, *(a.end for a in history[-1:] if a.end)])
         scale_in = since + timedelta(minutes=SCALE_IN_MINUTES)
     return Now(
-        status=described.get("EndpointStatus", "unknown"),
-        instances=instances,
+        status=described[MAIN].get("EndpointStatus", "unknown"),
+        instances=int(instances) if instances is not None else None,
         backlog=int(backlog) if backlog is not None else None,
         min_capacity=minimum,
         max_capacity=limits.get("MaxCapacity"),
@@ -305,6 +408,7 @@ def _now(connection: Connection, target: Target, reader: _Reader, history: list[
         keep_warm_until=keep_warm,
         scale_in_expected=scale_in,
         last_change=_words(history[-1]) if history else "",
+        by_endpoint=counts if len(roles) > 1 else {},
     )
 
 
@@ -364,6 +468,13 @@ def _words(activity: usage.Activity) -> str:
 
 def _day_start(at: datetime) -> datetime:
     return datetime.combine(at.date(), datetime.min.time(), UTC)
+
+
+def _each(by_endpoint: Mapping[str, Any], number: Callable[[Any], str]) -> str:
+    """The figure of each endpoint that has one ("225 main, 60 inpainting"), or "" when only the main one has."""
+    if not any(value for role, value in by_endpoint.items() if role != MAIN):
+        return ""
+    return ", ".join(f"{number(value)} {role_label(role)}" for role, value in by_endpoint.items() if value)
 
 
 def _unique(items: list[str]) -> list[str]:
