@@ -400,3 +400,31 @@ def test_stop_now_is_not_applied_while_a_companion_still_runs(cloud):
     report = cost_report(connection, target)
     assert report.now.instances == 1 and report.now.by_endpoint == {"main": 0, "upscale": 0, "inpaint": 1}
     assert "Now: InService, 1 in service: 1 inpainting" in report.lines()[2]
+
+
+def test_a_companion_without_a_scalable_target_does_not_keep_the_others_running(cloud):
+    """The upscaler's scalable target is gone: Stop now still stops the main endpoint and the inpainting one,
+    then says which could not be stopped; the maximum likewise."""
+    connection = _connection(cloud)
+    target = load_target(connection, "test")
+    scaling = cloud.client("application-autoscaling")
+    upscale, inpaint = target.companions["upscale"], target.companions["inpaint"]
+    scaling.deregister_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=f"endpoint/{upscale}/variant/AllTraffic",
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+    )
+
+    def limits() -> dict[str, tuple[int, int]]:
+        found = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+        return {t["ResourceId"].split("/")[1]: (t["MinCapacity"], t["MaxCapacity"]) for t in found}
+
+    with pytest.raises(UserError) as stopped:
+        stop_now(connection, target)
+    assert str(stopped.value).startswith(f"Could not stop upscaler ({upscale}): The endpoint {upscale} has no ")
+    assert "The others (main, inpainting) were stopped." in str(stopped.value)
+    assert limits() == {target.endpoint_name: (0, 0), inpaint: (0, 0)}  # and nothing new registered for the upscaler
+
+    with pytest.raises(UserError, match=r"Could not change upscaler .* The others \(main, inpainting\) were changed"):
+        set_max_instances(connection, target, 2)
+    assert limits() == {target.endpoint_name: (0, 2), inpaint: (0, 2)}

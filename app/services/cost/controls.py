@@ -68,11 +68,19 @@ def waiting(connection: Connection, target: Target, now: datetime | None = None)
 
 @lane(Lane.NETWORK)
 def stop_now(connection: Connection, target: Target) -> Control:
-    """Scale in to zero at once, even with a backlog; nothing scales out until the maximum is raised again."""
+    """Scale in to zero at once, even with a backlog; nothing scales out until the maximum is raised again.
+
+    Every endpoint's scalable target is read before any is changed: one that is missing (or refused) does
+    not keep the others running. They are stopped, and then the UserError names what could not be."""
     asked = datetime.now(UTC)
-    for endpoint in endpoints(target):
-        _register(connection, endpoint, MinCapacity=0, MaxCapacity=0)
-        _forget_keep_warm(connection, endpoint)
+    found, failed = _all_limits(connection, target)
+    for endpoint in found:
+        try:
+            _register(connection, endpoint, MinCapacity=0, MaxCapacity=0)
+            _forget_keep_warm(connection, endpoint)
+        except UserError as exc:
+            failed[endpoint] = exc
+    _say_failed(target, failed, "stop", "stopped")
     return Control("Stop now", asked, wanted_instances=0)
 
 
@@ -118,9 +126,14 @@ def set_max_instances(connection: Connection, target: Target, count: int) -> Con
             f"The maximum instances must be a whole number from 1 to {MOST_INSTANCES} (Stop now sets 0), not {count}."
         )
     asked = datetime.now(UTC)
-    for endpoint in endpoints(target):
-        limits = _limits(connection, endpoint)
-        _register(connection, endpoint, MaxCapacity=count, MinCapacity=min(int(limits.get("MinCapacity", 0)), count))
+    found, failed = _all_limits(connection, target)
+    for endpoint, limits in found.items():
+        try:
+            minimum = min(int(limits.get("MinCapacity", 0)), count)
+            _register(connection, endpoint, MaxCapacity=count, MinCapacity=minimum)
+        except UserError as exc:
+            failed[endpoint] = exc
+    _say_failed(target, failed, "change", "changed")
     return Control(f"At most {count} instance{'s' if count != 1 else ''}", asked)
 
 
@@ -166,6 +179,32 @@ def _in_service(counts: dict[str, int | None]) -> str:
 
 def _roles(target: Target) -> list[tuple[str, str]]:
     return [("main", target.endpoint_name), *target.companions.items()]
+
+
+def _all_limits(connection: Connection, target: Target) -> tuple[dict[str, dict], dict[str, UserError]]:
+    """Every endpoint's scalable target, read before anything changes: (found, failed), each by endpoint."""
+    found: dict[str, dict] = {}
+    failed: dict[str, UserError] = {}
+    for endpoint in endpoints(target):
+        try:
+            found[endpoint] = _limits(connection, endpoint)
+        except UserError as exc:
+            failed[endpoint] = exc
+    return found, failed
+
+
+def _say_failed(target: Target, failed: dict[str, UserError], verb: str, done: str) -> None:
+    """Raise a UserError naming each endpoint that could not be changed, and saying the others were."""
+    if not failed:
+        return
+    roles = {endpoint: role_label(role) for role, endpoint in _roles(target)}
+    why = "; ".join(
+        f"{roles[e]} ({e}): {str(exc.args[0] if exc.args else exc).rstrip('.')}" for e, exc in failed.items()
+    )
+    others = [roles[e] for e in endpoints(target) if e not in failed]
+    rest = f" The others ({', '.join(others)}) were {done}." if others else ""
+    hints = dict.fromkeys(exc.hint for exc in failed.values() if exc.hint)
+    raise UserError(f"Could not {verb} {why}.{rest}", hint=" ".join(hints) or None)
 
 
 def endpoints(target: Target) -> list[str]:
