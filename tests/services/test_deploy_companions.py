@@ -183,6 +183,7 @@ def test_sdxl_with_the_users_word_that_the_account_is_subscribed_deploys_as_the_
     pipeline.done()
     log = messages(events)
     assert f"{SDXL} is an AWS Marketplace model ({SDXL_LISTING}): you confirmed the account is subscribed" in log
+    assert "Warning: Diffusion Desk runs every model behind an asynchronous endpoint, and whether AWS runs" in log
     model = bundled_config(jumpstart)["model"]
     assert (model["id"], model["version"], model["instance_type"]) == (SDXL, "2.0.0", "ml.g5.2xlarge")
     assert deployer.options().model_id == SDXL

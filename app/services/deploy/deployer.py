@@ -209,6 +209,8 @@ class Deployer:
                 catalog, options, family_name, model_id, newest_model, step
             )
         warnings = []
+        if model.marketplace:
+            warnings.append(MARKETPLACE_ASYNC)
         for instance_type, endpoints in _endpoints_by_type(options).items():
             yield from self._check_quota(instance_type, endpoints, options.max_instances, warnings, step)
         for warning in warnings:
@@ -877,6 +879,15 @@ def _guard_line(config: Config) -> str:
         f"and when an instance has been in service {guard.in_service_hours} hours in a row (AWS first sends that "
         "address a confirmation link for the alarm's e-mails)"
     )
+
+
+#: What is not known of a Marketplace model package behind an asynchronous endpoint (no AWS account reachable here
+#: ran one): said before the deploy, so nobody pays for a pipeline run to find out.
+MARKETPLACE_ASYNC = (
+    "Diffusion Desk runs every model behind an asynchronous endpoint, and whether AWS runs a Marketplace model "
+    "package that way has not been verified. If it does not, the endpoint stack fails when its endpoint is "
+    "created, after the pipeline's build: CloudFormation rolls it back and the deploy reports the failure."
+)
 
 
 def _endpoints_by_type(options: DeployOptions) -> dict[str, int]:
