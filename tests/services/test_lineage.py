@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
+
+import pytest
 
 from app.services.library.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from app.services.library.store import DATABASE_NAME, Library
@@ -96,7 +99,7 @@ def test_a_library_of_schema_4_opens_and_its_jobs_are_text_to_image(tmp_path):
         new = _job()
         assert library.add_job(new) and library.job_body(new.inference_id) == new.body
     conn = sqlite3.connect(folder / DATABASE_NAME)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     conn.close()
 
 
@@ -133,3 +136,74 @@ def test_a_rebuilt_library_finds_each_tool_jobs_source_again(tmp_path):
         assert (job.operation, job.family) == ("extend", "inpaint")
         (lost,) = library.images_of_job(stray)  # a path out of the library is not followed
         assert library.made_from(lost.id) is None and library.get_job(stray).family == "upscale"
+
+
+BIG = b'{"prompt": "door", "image": "' + b"A" * 3_000_000 + b'"}'  # a 1024² PNG's base64, about as large
+
+
+def test_a_family_jobs_body_is_a_file_beside_the_index_and_goes_with_the_job(tmp_path):
+    """The index stays small whatever the bodies weigh (it is checked whole at every open)."""
+    with Library(tmp_path / "lib") as library:
+        jobs = [_job(body=BIG) for _ in range(3)]
+        for job in jobs:
+            assert library.add_job(job)
+        for job in jobs:
+            assert library.job_body(job.inference_id) == BIG
+            assert (tmp_path / "lib" / "requests" / f"{job.inference_id}.json").read_bytes() == BIG
+        library.remove_job(jobs[0].inference_id)
+        assert not (tmp_path / "lib" / "requests" / f"{jobs[0].inference_id}.json").exists()
+        assert library.job_body(jobs[0].inference_id) is None
+    assert (tmp_path / "lib" / DATABASE_NAME).stat().st_size < 1_000_000
+
+
+def test_a_family_job_whose_request_file_is_gone_or_changed_says_so(tmp_path):
+    from app.services.library.store import RequestMissing
+
+    with Library(tmp_path / "lib") as library:
+        gone, changed = _job(), _job()
+        library.add_job(gone)
+        library.add_job(changed)
+        (tmp_path / "lib" / "requests" / f"{gone.inference_id}.json").unlink()
+        (tmp_path / "lib" / "requests" / f"{changed.inference_id}.json").write_bytes(b'{"prompt": "other"}')
+        with pytest.raises(RequestMissing, match=f"The request of job {gone.inference_id} .* is missing"):
+            library.job_body(gone.inference_id)
+        with pytest.raises(RequestMissing, match="is not the request that was recorded"):
+            library.job_body(changed.inference_id)
+
+
+def test_a_job_not_recorded_leaves_no_request_file(tmp_path):
+    with Library(tmp_path / "lib") as library:
+        first = _job()
+        broken = dataclasses.replace(_job(), inference_id="not an id")
+        with pytest.raises(ValueError):
+            library.add_jobs([first, broken])  # one transaction: neither is recorded
+        assert library.jobs() == [] and list((tmp_path / "lib" / "requests").iterdir()) == []
+
+
+def test_a_schema_5_library_holding_bodies_opens_with_them_moved_out(tmp_path):
+    folder = tmp_path / "old"
+    folder.mkdir()
+    conn = sqlite3.connect(folder / DATABASE_NAME)
+    migrations = "".join(sql for version, sql in sorted(MIGRATIONS.items()) if version <= 5)
+    schema = SCHEMA  # as version 5 made it: job_bodies holds the bodies, no job_requests
+    conn.executescript(f"BEGIN;{schema}{migrations}PRAGMA user_version=5;COMMIT;")
+    inference_id = new_inference_id()
+    conn.execute(
+        "INSERT INTO jobs (inference_id, target, state, origin, created_at, updated_at, prompt, negative_prompt,"
+        " width, height, num_inference_steps, guidance_scale, num_images_per_prompt, seed, family)"
+        " VALUES (?, 'test', 'uploading', 'local', '2026-12-01', '2026-12-01', 'door', '', 64, 64, 20, 7.5, 1, 3,"
+        " 'inpaint')",
+        (inference_id,),
+    )
+    conn.execute("INSERT INTO job_bodies (inference_id, body) VALUES (?, ?)", (inference_id, BIG))
+    conn.commit()
+    conn.close()
+    before = (folder / DATABASE_NAME).stat().st_size
+    with Library(folder) as library:
+        assert library.job_body(inference_id) == BIG
+        assert (folder / "requests" / f"{inference_id}.json").read_bytes() == BIG
+    conn = sqlite3.connect(folder / DATABASE_NAME)
+    assert conn.execute("SELECT count(*) FROM job_bodies").fetchone()[0] == 0
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
+    conn.close()
+    assert before > 3_000_000 > (folder / DATABASE_NAME).stat().st_size

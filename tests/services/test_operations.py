@@ -205,6 +205,26 @@ def test_a_tool_job_killed_before_its_upload_is_resent_once_with_the_same_body(
     assert (image.width, image.height) == size
 
 
+def test_a_tool_job_whose_request_file_was_deleted_fails_on_resume_saying_so(
+    open_services, cloud, companions, tmp_path, hooks, dirs
+):
+    first = open_services()
+    source = library_source(first, tmp_path)
+    hooks.kill_at(first.connection.s3, "before-send.s3.PutObject")
+    with pytest.raises(hooks.Killed):
+        first.jobs.upscale(source)
+    (recorded,) = first.library.jobs()
+    first.close()
+    (dirs.data_dir / "requests" / f"{recorded.inference_id}.json").unlink()  # deleted outside the app
+
+    second = open_services()
+    second.tracker.refresh()
+    failed = second.library.get_job(recorded.inference_id)
+    assert failed.state == JobState.FAILED
+    assert f"Not sent: The request of job {recorded.inference_id}" in failed.message and "is missing" in failed.message
+    assert cloud.cloud.emulator.invocations == {}
+
+
 def test_a_tool_job_retried_sends_the_same_request_as_a_new_job(open_services, cloud, companions, tmp_path):
     ws = open_services()
     source = library_source(ws, tmp_path)

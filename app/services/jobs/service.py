@@ -29,7 +29,7 @@ from app.services.fields import field_message
 from app.services.jobs.operations import Plan, SourceImage, plan_extend, plan_inpaint, plan_upscale
 from app.services.lanes import Lane, lane
 from app.services.library.schema import SOURCE_IMAGE
-from app.services.library.store import Library
+from app.services.library.store import Library, RequestMissing
 from app.services.models import Job, JobState, Origin
 from app.services.progress import Progress
 from contract import (
@@ -424,7 +424,12 @@ class JobService:
         except KeyError:
             raise UserError(f"Job {job.inference_id} is of a model family this app does not know.") from None
         self._endpoint(family)
-        body = self.library.job_body(job.inference_id) or self._body_in_bucket(job, family)
+        try:
+            body = self.library.job_body(job.inference_id)
+        except RequestMissing as exc:  # the bucket holds what was uploaded, if it was
+            log.warning("job %s: %s; reading it from the bucket", job.inference_id, exc)
+            body = None
+        body = body or self._body_in_bucket(job, family)
         plan = Plan(family, job.request, body, job.operation, job.parent_image, dict(job.extra))
         return self._planned(plan, retry_of=job.inference_id)
 

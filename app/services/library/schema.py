@@ -17,8 +17,11 @@ from contract import GenerationRequest, Parameters, RequestError
 #: 3: jobs have `sent_at` and the states 'invoking' and 'lost'.
 #: 4: jobs have a send lease (`lease_owner`, `lease_until`), so two apps on one library never both send a job.
 #: 5: jobs have a model `family`, the `operation` that made them from an image and its `parent_image` (lineage);
-#:    a job of another family than text to image keeps its request body (base64 images) in `job_bodies`.
-SCHEMA_VERSION = 5
+#:    a job of another family than text to image kept its request body (base64 images) in `job_bodies`.
+#: 6: such a body is a file beside the index (`requests/<inference id>.json`), named in `job_requests` with its
+#:    size and SHA-256; the index stays small, so the check at open stays quick. Bodies a version-5 library holds
+#:    in `job_bodies` are moved out at open.
+SCHEMA_VERSION = 6
 #: What brings a library of an older version up to date, run once in order: {version: SQL}.
 #: (A column added by a migration is not in SCHEMA: a new library gets it from the migration too.)
 MIGRATIONS = {
@@ -31,6 +34,8 @@ MIGRATIONS = {
     5: "ALTER TABLE jobs ADD COLUMN family TEXT NOT NULL DEFAULT 'text-to-image';"
     " ALTER TABLE jobs ADD COLUMN operation TEXT; ALTER TABLE jobs ADD COLUMN parent_image INTEGER;"
     " CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_image) WHERE parent_image IS NOT NULL;",
+    6: "CREATE TABLE IF NOT EXISTS job_requests"
+    " (inference_id TEXT PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL);",
 }
 #: The PNG parameter naming a tool job's source file in the library (`images/<id>/0.png`): a rebuild reads it back.
 SOURCE_IMAGE = "Source image"
@@ -68,8 +73,10 @@ CREATE TABLE IF NOT EXISTS job_parameters (
     extra TEXT NOT NULL
 );
 
--- The request body of a job of another family than text to image (its base64 images), exactly as uploaded,
--- written with the job: a resend after a crash sends the same bytes.
+-- The request body of a job of another family than text to image (its base64 images, 1-20 MB), exactly as
+-- uploaded: a file (`requests/<inference id>.json`, synced before the job's row is committed), named here with
+-- its size and SHA-256, so a resend after a crash sends the same bytes. (The table is made by migration 6.)
+-- Version 5 kept the bodies themselves in job_bodies: read there while any is left (they are moved out at open).
 CREATE TABLE IF NOT EXISTS job_bodies (
     inference_id TEXT PRIMARY KEY,
     body BLOB NOT NULL

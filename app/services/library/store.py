@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from app.services.errors import DiskFull, LibraryDamaged, UserError
-from app.services.files import atomic_copy, replacing
+from app.services.files import atomic_copy, atomic_write, replacing
 from app.services.library.pixels import checked_size
 from app.services.library.pngmeta import open_png, parameters_of, parameters_text, write_parameters
 from app.services.library.schema import (
@@ -54,9 +54,44 @@ from contract.parameters import VALUE_MAX
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DATABASE_NAME", "ImportResult", "Library", "now", "request_as_sent", "unknown_fields"]
+__all__ = [
+    "DATABASE_NAME",
+    "REQUESTS_DIR",
+    "ImportResult",
+    "Library",
+    "RequestMissing",
+    "now",
+    "request_as_sent",
+    "unknown_fields",
+]
 
 DATABASE_NAME = "library.sqlite3"
+#: The folder beside the index holding each tool or SDXL job's request body as sent (`<inference id>.json`).
+REQUESTS_DIR = "requests"
+
+
+class RequestMissing(UserError):
+    """A job's recorded request file is gone or changed: it cannot be sent as it was recorded."""
+
+    def __init__(self, inference_id: str, path: Path, what: str) -> None:
+        super().__init__(
+            f"The request of job {inference_id} ({path}) {what}.",
+            hint="Make the job again from its source image.",
+        )
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk, where the system allows it (not on Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @functools.cache
@@ -194,6 +229,7 @@ class Library(SweepRecords):
         self._root = str(self.data_dir)
         self.images_dir = self.data_dir / "images"
         self.imports_dir = self.data_dir / "imports"
+        self.requests_dir = self.data_dir / REQUESTS_DIR
         self.thumbnails = ThumbnailCache(self.data_dir / "thumbnails")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._path = self.data_dir / DATABASE_NAME
@@ -204,6 +240,7 @@ class Library(SweepRecords):
         self._closed = False
         self._download_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        self._written: list[Path] = []  # request files written in the write transaction under way
         self._refuse_emptied()
         self._writer = self._connect()
         try:
@@ -212,6 +249,7 @@ class Library(SweepRecords):
         except BaseException:
             self._writer.close()
             raise
+        self._move_bodies_out()
 
     def _refuse_emptied(self) -> None:
         """A 0-byte index beside images (or a write-ahead log) is a library that was emptied, not a new one.
@@ -277,12 +315,15 @@ class Library(SweepRecords):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction at a time, committed (and synced) when the block ends."""
+        """One write transaction at a time, committed (and synced) when the block ends.
+
+        Request files written in it (`_write_request`) are removed when it is rolled back."""
         with self._write_lock:
             if self._closed:
                 raise RuntimeError("the library is closed")
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
+            self._written = []
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -290,7 +331,12 @@ class Library(SweepRecords):
                 if conn.in_transaction:  # SQLite has rolled back itself after some errors (a full disk)
                     with suppress(sqlite3.Error, UserError):
                         conn.execute("ROLLBACK")
+                for path in self._written:
+                    with suppress(OSError):
+                        path.unlink(missing_ok=True)
                 raise
+            finally:
+                self._written = []
 
     def close(self) -> None:
         """Close every connection; the library cannot be used afterwards."""
@@ -333,13 +379,63 @@ class Library(SweepRecords):
                 conn, "job_parameters", {"inference_id": job.inference_id, "extra": orjson.dumps(job.extra).decode()}
             )
         if added and job.body is not None:
-            _insert(conn, "job_bodies", {"inference_id": job.inference_id, "body": bytes(job.body)})
+            self._write_request(conn, job.inference_id, bytes(job.body))
         return added
 
+    def _write_request(self, conn: sqlite3.Connection, inference_id: str, body: bytes) -> None:
+        """Write a job's request body to its file, synced to disk, and name it in the transaction under way: the
+        file is whole on disk before the job's row is committed, and removed if that transaction is not."""
+        path = self.requests_dir / f"{check_inference_id(inference_id)}.json"
+        self.requests_dir.mkdir(parents=True, exist_ok=True)
+        self._written.append(path)
+        atomic_write(path, body, durable=True)
+        _sync_folder(self.requests_dir)  # the rename too: a crash after the commit must not lose the file
+        conn.execute(
+            "INSERT OR REPLACE INTO job_requests (inference_id, path, size, sha256) VALUES (?, ?, ?, ?)",
+            (inference_id, self._relative(path), len(body), hashlib.sha256(body).hexdigest()),
+        )
+
     def job_body(self, inference_id: str) -> bytes | None:
-        """The request body a job of another family than text to image is sent with (as recorded), or None."""
-        row = self._reader.execute("SELECT body FROM job_bodies WHERE inference_id = ?", (inference_id,)).fetchone()
-        return bytes(row[0]) if row else None
+        """The request body a job of another family than text to image is sent with (as recorded), or None when
+        the library has none (a job from elsewhere). RequestMissing when its file is gone or not what was written."""
+        row = self._reader.execute(
+            "SELECT path, size, sha256 FROM job_requests WHERE inference_id = ?", (inference_id,)
+        ).fetchone()
+        if row is None:  # a version-5 library's body not moved out yet
+            old = self._reader.execute("SELECT body FROM job_bodies WHERE inference_id = ?", (inference_id,)).fetchone()
+            return bytes(old[0]) if old else None
+        path = Path(self._absolute(row["path"]))
+        try:
+            body = path.read_bytes()
+        except FileNotFoundError:
+            raise RequestMissing(inference_id, path, "is missing") from None
+        except OSError as exc:
+            raise RequestMissing(inference_id, path, f"cannot be read ({exc.strerror or exc})") from None
+        if len(body) != row["size"] or hashlib.sha256(body).hexdigest() != row["sha256"]:
+            raise RequestMissing(inference_id, path, "is not the request that was recorded")
+        return body
+
+    def _move_bodies_out(self) -> None:
+        """Move the request bodies a version-5 library keeps in its index into their files, then compact the index
+        once. Left where they are (and read there) when the disk cannot take them now."""
+        if self._reader.execute("SELECT 1 FROM job_bodies LIMIT 1").fetchone() is None:
+            return
+        moved = 0
+        try:
+            for (inference_id,) in self._reader.execute("SELECT inference_id FROM job_bodies").fetchall():
+                with self._write() as conn:
+                    row = conn.execute("SELECT body FROM job_bodies WHERE inference_id = ?", (inference_id,)).fetchone()
+                    if row is None:  # another app on this library moved it first
+                        continue
+                    self._write_request(conn, inference_id, bytes(row[0]))
+                    conn.execute("DELETE FROM job_bodies WHERE inference_id = ?", (inference_id,))
+                    moved += 1
+            with self._write_lock:
+                self._writer.execute("VACUUM")
+        except (OSError, sqlite3.Error, UserError) as exc:
+            log.warning("request bodies left in the library index for now (%d moved out): %s", moved, exc)
+        else:
+            log.info("%d request bodies moved out of the library index into %s", moved, self.requests_dir)
 
     def made_from(self, image_id: int) -> ImageRecord | None:
         """The library image this image was made from (an upscale's, inpaint's or extend's source), or None."""
@@ -457,9 +553,13 @@ class Library(SweepRecords):
         ids = [row[0] for row in self._reader.execute("SELECT id FROM images WHERE inference_id = ?", (inference_id,))]
         self.delete_images(ids)
         with self._write() as conn:
+            request = conn.execute("SELECT path FROM job_requests WHERE inference_id = ?", (inference_id,)).fetchone()
             conn.execute("DELETE FROM jobs WHERE inference_id = ?", (inference_id,))
             conn.execute("DELETE FROM job_parameters WHERE inference_id = ?", (inference_id,))
             conn.execute("DELETE FROM job_bodies WHERE inference_id = ?", (inference_id,))
+            conn.execute("DELETE FROM job_requests WHERE inference_id = ?", (inference_id,))
+        if request is not None:
+            Path(self._absolute(request[0])).unlink(missing_ok=True)
         folder = self._job_folder(inference_id)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
