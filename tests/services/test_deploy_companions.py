@@ -240,3 +240,54 @@ def test_the_quota_counts_every_endpoint_on_the_type_companions_too(jumpstart, d
     apart = replace(with_both, companions={"upscale": UPSCALER}, companion_instance_types={"upscale": "ml.g4dn.xlarge"})
     with pytest.raises(UserError, match="no ml.g4dn.xlarge endpoint instances"):
         run(deployer.preflight(apart))
+
+
+def test_update_keeps_a_companions_own_instance_type_and_environment(jumpstart, deployer, dirs):
+    """The inpainting model runs on a g5.2xlarge with its own environment: an Update that names no instance type
+    for it (the Deploy tab's, the CLI's) keeps both, so its endpoint is not replaced on the main one's GPU."""
+    pipeline = Pipeline(deployer, jumpstart).succeeds()
+    with_types = DeployOptions(
+        MODEL,
+        "ml.g5.xlarge",
+        2,
+        companions={"upscale": UPSCALER, "inpaint": INPAINTER},
+        companion_instance_types={"inpaint": "ml.g5.2xlarge"},
+    )
+    run(deployer.deploy(with_types))
+    pipeline.done()
+    path = deploy_bundle.user_config_path(dirs)
+    path.write_text(path.read_text() + '\n[companions.inpaint.environment]\nMMS_MAX_RESPONSE_SIZE = "20000000"\n')
+    assert deployer.options().companion_instance_types == {"upscale": "ml.g5.xlarge", "inpaint": "ml.g5.2xlarge"}
+    pipeline = Pipeline(deployer, jumpstart).succeeds()
+
+    # As the Deploy tab sends it once a box was clicked: the companions by id, no instance types.
+    events, _ = run(deployer.update(DeployOptions(MODEL, "ml.g5.xlarge", 2, companions=dict(DEFAULT_COMPANIONS))))
+
+    pipeline.done()
+    assert bundled_config(jumpstart)["companions"] == {
+        "upscale": {"id": UPSCALER, "version": "1.1.0", "instance_type": "ml.g5.xlarge"},
+        "inpaint": {
+            "id": INPAINTER,
+            "version": "2.0.0",
+            "instance_type": "ml.g5.2xlarge",
+            "environment": {"MMS_MAX_RESPONSE_SIZE": "20000000"},
+        },
+    }
+    assert f"Inpainting companion {INPAINTER} version 2.0.0 on ml.g5.2xlarge" in messages(events)
+
+
+def test_a_companions_instance_type_is_kept_given_or_for_another_model_the_main_ones(dirs):
+    def configure(instance_type: str, companions: dict[str, str], types: dict[str, str] | None = None) -> dict:
+        options = DeployOptions(MODEL, instance_type, 2, companions=companions, companion_instance_types=types or {})
+        text, _ = deploy_bundle.configure(dirs, options, "us-east-1")
+        return {f: t["instance_type"] for f, t in tomllib.loads(text)["companions"].items()}
+
+    assert configure("ml.g5.xlarge", {"inpaint": INPAINTER}, {"inpaint": "ml.g5.2xlarge"}) == {
+        "inpaint": "ml.g5.2xlarge"
+    }
+    assert configure("ml.g5.4xlarge", {"inpaint": INPAINTER}) == {"inpaint": "ml.g5.2xlarge"}  # kept
+    assert configure("ml.g5.4xlarge", {"inpaint": INPAINTER}, {"inpaint": "ml.g5.xlarge"}) == {
+        "inpaint": "ml.g5.xlarge"
+    }
+    assert configure("ml.g5.4xlarge", {"inpaint": RUNWAY}) == {"inpaint": "ml.g5.4xlarge"}  # another model
+    assert deploy_bundle.load_options(dirs).companion_instance_types == {"inpaint": "ml.g5.4xlarge"}

@@ -129,6 +129,19 @@ def saved_companion_versions(text: str) -> dict[str, str]:
     return {family: str(table.get("version") or "*") for family, table in tables.items() if isinstance(table, dict)}
 
 
+def saved_companion_types(text: str) -> dict[str, str]:
+    """The instance types config.toml gives its companions (family → instance type), where it gives one."""
+    try:
+        tables = tomllib.loads(text).get(COMPANIONS_TABLE) or {}
+    except tomllib.TOMLDecodeError:
+        return {}
+    return {
+        family: table["instance_type"].strip()
+        for family, table in tables.items()
+        if isinstance(table, dict) and isinstance(table.get("instance_type"), str) and table["instance_type"].strip()
+    }
+
+
 def guard_problems(options: DeployOptions, *, email_required: bool = True) -> dict[str, str]:
     """What is wrong with the budget guard's fields, by field ("monthly_limit", "alert_email"); {} when nothing.
 
@@ -202,6 +215,7 @@ def load_options(dirs: AppDirs, source_dir: Path | None = None) -> DeployOptions
         float(config.guard.monthly_limit),
         config.guard.alert_email,
         companions=saved_companions(text),
+        companion_instance_types=saved_companion_types(text),
     )
 
 
@@ -233,8 +247,12 @@ def configure(
 
 
 def _write_companions(document: tomlkit.TOMLDocument, options: DeployOptions) -> None:
-    """One `[companions.<family>]` table per chosen companion; a table the user's copy had for another model
-    starts again from version "*" (the preflight pins the newest usable one), an unchosen one goes."""
+    """One `[companions.<family>]` table per chosen companion; an unchosen one goes.
+
+    A table kept for the same model keeps its version, its instance type (unless one is given: the endpoint's
+    name holds it, so a new type replaces the endpoint) and its `[companions.<family>.environment]`. A table
+    the user's copy had for another model starts again from version "*" (the preflight pins the newest usable
+    one) on the given instance type, else the main one's."""
     before = document.get(COMPANIONS_TABLE) or {}
     chosen = {family: model_id.strip() for family, model_id in (options.companions or {}).items()}
     if not chosen:
@@ -244,10 +262,18 @@ def _write_companions(document: tomlkit.TOMLDocument, options: DeployOptions) ->
     tables = tomlkit.table(is_super_table=True)
     for family, model_id in sorted(chosen.items(), key=lambda item: list(DEFAULT_COMPANIONS).index(item[0])):
         old = before.get(family) or {}
+        same = old.get("id") == model_id
+        given = (options.companion_instance_types.get(family) or "").strip()
         table = tomlkit.table()
         table["id"] = model_id
-        table["version"] = str(old.get("version") or "*") if old.get("id") == model_id else "*"
-        table["instance_type"] = (options.companion_instance_types.get(family) or options.instance_type).strip()
+        table["version"] = str(old.get("version") or "*") if same else "*"
+        kept = str(old.get("instance_type") or "").strip() if same else ""
+        table["instance_type"] = given or kept or options.instance_type.strip()
+        if same and isinstance(old.get("environment"), dict):
+            environment = tomlkit.table()
+            for name, value in old["environment"].items():
+                environment[name] = str(value)
+            table["environment"] = environment
         tables[family] = table
     document[COMPANIONS_TABLE] = tables
 

@@ -379,6 +379,8 @@ class Deployer:
         text, config = deploy_bundle.configure(
             self.dirs, options, self.region, self.source_dir, deployment=self.deployment
         )
+        # Each companion on the instance type config.toml now gives it (one kept from before, unless told another).
+        options = replace(options, companion_instance_types={f: m.instance_type for f, m in config.companions.items()})
         yield _at(
             "Saving your choices",
             0,
