@@ -261,6 +261,16 @@ BAD = {
         lambda jobs, src: jobs.upscale(SourceImage(png((640, 512)), name="big.png")),
         "big.png is 640×512 pixels; the ×4 upscaler takes images from 32×32 up to 512×512",
     ),
+    "larger than any tool takes, to the upscaler": (
+        lambda jobs, src: jobs.upscale(SourceImage(png((2100, 40)), name="wide.png")),
+        "wide.png is 2100×40 pixels; the ×4 upscaler takes images from 32×32 up to 512×512",
+    ),
+    "larger than any tool takes, to inpainting": (
+        lambda jobs, src: jobs.inpaint(
+            SourceImage(png((2056, 64)), name="wide.png"), mask_png((2056, 64), (0, 0, 9, 9)), "d"
+        ),
+        "wide.png is 2056×64 pixels; the inpainting model takes at most 2048×2048",
+    ),
     "inpaint of a size the model refuses": (
         lambda jobs, src: jobs.inpaint(
             SourceImage(png((60, 64)), name="odd.png"), mask_png((60, 64), (0, 0, 9, 9)), "d"

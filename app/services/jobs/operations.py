@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -88,15 +89,7 @@ def plan_upscale(
     noise_level: int,
     budget: Budget | None,
 ) -> Plan:
-    image = _source_image(source, UPSCALE_MAX_BYTES, UPSCALE.label)
-    low, high = INPUT_SIDES
-    if not (low <= image.width <= high and low <= image.height <= high):
-        raise UserError(
-            f"{source.name} is {image.size} pixels; the ×4 upscaler takes images from {low}×{low} up to "
-            f"{high}×{high} (4× {high} is {high * SCALE}, the largest side made here). Larger images are "
-            "refused, not tiled.",
-            hint="Upscale a smaller image, or crop this one first.",
-        )
+    image = _source_image(source, UPSCALE_MAX_BYTES, UPSCALE.label, _check_upscale_sides)
     shown = _shown(prompt, negative_prompt, seed, steps, guidance, UPSCALE, SCALE * image.width, SCALE * image.height)
     request = _family_request(UPSCALE, shown, budget, image=encode_image(source.data), noise_level=noise_level)
     return _plan(UPSCALE, shown, request, UPSCALE_OPERATION, source)
@@ -256,8 +249,22 @@ def _mask_image(mask_png: bytes, image: InputImage) -> InputImage:
     return mask
 
 
-def _source_image(source: SourceImage, max_bytes: int, label: str) -> InputImage:
-    """The source's format and size from its header, its pixels checked readable; UserError naming the file."""
+def _check_upscale_sides(name: str, image: InputImage) -> None:
+    low, high = INPUT_SIDES
+    if not (low <= image.width <= high and low <= image.height <= high):
+        raise UserError(
+            f"{name} is {image.size} pixels; the ×4 upscaler takes images from {low}×{low} up to "
+            f"{high}×{high} (4× {high} is {high * SCALE}, the largest side made here). Larger images are "
+            "refused, not tiled.",
+            hint="Upscale a smaller image, or crop this one first.",
+        )
+
+
+def _source_image(
+    source: SourceImage, max_bytes: int, label: str, check_sides: Callable[[str, InputImage], None] | None = None
+) -> InputImage:
+    """The source's format and size from its header, its sides checked (`check_sides`, the tool's own limit,
+    before anything is decoded) and its pixels checked readable; UserError naming the file and the tool's limit."""
     if len(source.data) > max_bytes:
         raise UserError(
             f"{source.name} is {len(source.data) / 1e6:.1f} MB; the {label} model takes files up to "
@@ -267,15 +274,17 @@ def _source_image(source: SourceImage, max_bytes: int, label: str) -> InputImage
         image = read_image("image", encode_image(source.data), max_bytes=max_bytes)
     except RequestError as exc:
         raise UserError(f"{source.name} {_detail(exc)}.", hint="Use a PNG or JPEG image.") from None
-    with _decoded(source.name, image):
+    if check_sides is not None:
+        check_sides(source.name, image)
+    with _decoded(source.name, image, label):
         pass
     return image
 
 
-def _decoded(name: str, image: InputImage) -> Any:
+def _decoded(name: str, image: InputImage, label: str = INPAINT.label) -> Any:
     low, high, _ = INPAINT_SIDES
     if image.width > high or image.height > high:
-        raise UserError(f"{name} is {image.size} pixels; the image tools take at most {high}×{high}.")
+        raise UserError(f"{name} is {image.size} pixels; the {label.lower()} model takes at most {high}×{high}.")
     try:
         return decoded("image", image)
     except RequestError as exc:
