@@ -124,6 +124,8 @@ def test_a_rebuilt_library_finds_each_tool_jobs_source_again(tmp_path):
     png(folder / "images" / made / "0.png")
     png(folder / "images" / tool / "0.png", Operation="extend", **{"Source image": f"images/{made}/0.png"})
     png(folder / "images" / stray / "0.png", Operation="upscale", **{"Source image": "../elsewhere.png"})
+    sdxl = new_inference_id()
+    png(folder / "images" / sdxl / "0.png", Operation="image to image", Sampler="Euler")  # as SDXL's PNGs say
     (folder / DATABASE_NAME).write_bytes(b"this is not SQLite, and far too short")
 
     rebuild_library(folder, target="test")
@@ -136,6 +138,8 @@ def test_a_rebuilt_library_finds_each_tool_jobs_source_again(tmp_path):
         assert (job.operation, job.family) == ("extend", "inpaint")
         (lost,) = library.images_of_job(stray)  # a path out of the library is not followed
         assert library.made_from(lost.id) is None and library.get_job(stray).family == "upscale"
+        again = library.get_job(sdxl)  # an SDXL job: a resend goes to the SDXL endpoint
+        assert (again.family, again.operation) == ("sdxl", None)
 
 
 BIG = b'{"prompt": "door", "image": "' + b"A" * 3_000_000 + b'"}'  # a 1024² PNG's base64, about as large

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.services.errors import LibraryDamaged, UserError
 from app.services.library.pngmeta import open_png, parameters_of
-from app.services.library.schema import OPERATION_FAMILIES, SOURCE_IMAGE
+from app.services.library.schema import OPERATION_FAMILIES, SOURCE_IMAGE, TOOL_OPERATIONS
 from app.services.library.store import DATABASE_NAME, Library, request_as_sent, unknown_fields
 from app.services.library.sweeps import kept_sweeps
 from app.services.models import ImageRecord, Job, JobState, Origin
@@ -203,5 +203,5 @@ def _job(inference_id: str, records: list[ImageRecord], target: str) -> Job:
         message=REBUILT,
         unknown_fields=unknown_fields(sent),
         family=OPERATION_FAMILIES.get(operation, "text-to-image") if operation else "text-to-image",
-        operation=operation if operation in OPERATION_FAMILIES else None,
+        operation=operation if operation in TOOL_OPERATIONS else None,
     )

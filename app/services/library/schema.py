@@ -39,8 +39,11 @@ MIGRATIONS = {
 }
 #: The PNG parameter naming a tool job's source file in the library (`images/<id>/0.png`): a rebuild reads it back.
 SOURCE_IMAGE = "Source image"
-#: The model family of each operation's jobs (a rebuilt job's, from its images' "Operation").
-OPERATION_FAMILIES = {"upscale": "upscale", "inpaint": "inpaint", "extend": "inpaint"}
+#: The model family of each operation's jobs (a rebuilt job's, from its images' "Operation"): this app's tools',
+#: and SDXL's image to image (its PNGs say so; sent from elsewhere, it is no tool of ours).
+OPERATION_FAMILIES = {"upscale": "upscale", "inpaint": "inpaint", "extend": "inpaint", "image to image": "sdxl"}
+#: The operations of this app's image tools: what a job's `operation` may be.
+TOOL_OPERATIONS = frozenset({"upscale", "inpaint", "extend"})
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     inference_id TEXT PRIMARY KEY,
