@@ -291,3 +291,49 @@ def test_a_companions_instance_type_is_kept_given_or_for_another_model_the_main_
     }
     assert configure("ml.g5.4xlarge", {"inpaint": RUNWAY}) == {"inpaint": "ml.g5.4xlarge"}  # another model
     assert deploy_bundle.load_options(dirs).companion_instance_types == {"inpaint": "ml.g5.4xlarge"}
+
+
+def test_update_keeps_a_custom_companion_model_deployed_from_another_computer(cloud, deployer, dirs):  # noqa: F811
+    """The inpainting endpoint runs the runwayml model (deployed elsewhere): Update without the user's
+    config.toml reads it from the endpoint's model instead of putting the default inpainting model in."""
+    publish(
+        cloud.client("s3"),
+        cloud.region,
+        [ReplicaModel(MODEL, PINNED), ReplicaModel(INPAINTER, "2.0.0"), ReplicaModel(RUNWAY, "1.0.0")],
+    )
+    pipeline = Pipeline(deployer, cloud).succeeds()
+    run(deployer.deploy(OPTIONS))
+    pipeline.done()
+    # The companion endpoint as the endpoint stack makes it: its model's data where BuildModel put it.
+    sagemaker, name = cloud.client("sagemaker"), f"diffusion-desk-{DEPLOYMENT}-endpoint-inpaint-ml-g5-xlarge"
+    sagemaker.create_model(
+        ModelName="InpaintAsyncModel",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/inpaint",
+        PrimaryContainer={
+            "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.21.0",
+            "ModelDataUrl": f"s3://models-bucket/models/{RUNWAY}/0123456789abcdef/model.tar.gz",
+        },
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="InpaintAsyncConfig",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "InpaintAsyncModel",
+                "InstanceType": "ml.g5.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName="InpaintAsyncConfig")
+    cloud.client("ssm").put_parameter(
+        Name=ssm_name(DEPLOYMENT, COMPANION_PARAMS["inpaint"]), Value=name, Type="String", Overwrite=True
+    )
+    deploy_bundle.user_config_path(dirs).unlink()
+
+    assert deployer.deployed_companions() == {"inpaint": RUNWAY}
+    pipeline = Pipeline(deployer, cloud).succeeds()
+    run(deployer.update(DeployOptions(MODEL, "ml.g5.xlarge", 2)))  # companions None: as deployed
+    pipeline.done()
+
+    assert bundled_config(cloud)["companions"]["inpaint"]["id"] == RUNWAY

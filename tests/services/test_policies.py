@@ -257,6 +257,30 @@ def test_the_deployer_policy_deploys_and_tears_down(cloud, dirs, templates):  # 
     assert list(cloud.cloud.iam.refusals) == []
 
 
+def test_the_deployer_policy_reads_the_model_a_companion_endpoint_runs(cloud, dirs, templates):  # noqa: F811
+    """Update keeps a companion model deployed elsewhere: the deployer may read it from the endpoint's model."""
+    from contract import COMPANION_PARAMS, ENDPOINT_PARAM, ssm_name
+
+    runway, name = "model-inpainting-runwayml-stable-diffusion-inpainting", "diffusion-desk-studio-endpoint-inpaint"
+    sagemaker, ssm = cloud.client("sagemaker"), cloud.client("ssm")
+    sagemaker.create_model(
+        ModelName="InpaintModel",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/inpaint",
+        PrimaryContainer={"Image": "engine:1", "ModelDataUrl": f"s3://b/models/{runway}/0123456789abcdef/model.tar.gz"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="InpaintConfig",
+        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": "InpaintModel", "InstanceType": "ml.g5.xlarge"}],
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName="InpaintConfig")
+    ssm.put_parameter(Name=ssm_name("studio", ENDPOINT_PARAM), Value="diffusion-desk-studio-endpoint", Type="String")
+    ssm.put_parameter(Name=ssm_name("studio", COMPANION_PARAMS["inpaint"]), Value=name, Type="String")
+    deployer = _deployer(cloud, dirs, templates, policy("deployer"))
+
+    assert deployer.deployed_companions() == {"inpaint": runway}
+    assert list(cloud.cloud.iam.refusals) == []
+
+
 def test_without_its_object_statement_the_deploy_stops_naming_the_refusal(cloud, dirs, templates):  # noqa: F811
     deployer = _deployer(cloud, dirs, templates, without(policy("deployer"), "UploadTheSourceAndEmptyTheBuckets"))
 

@@ -129,3 +129,13 @@ def test_the_deploy_tab_renders_tidily(qtbot, panel):
 
     assert panel.grab().save("/tmp/deploy_tab.png")
     assert any("extra endpoint that scales to zero on its own" in label.text() for label in panel.findChildren(QLabel))
+
+
+def test_a_box_clicked_keeps_the_companion_model_the_deployment_has(qtbot, panel):
+    """A custom inpainting model deployed from elsewhere stays when the user then also ticks the upscaler."""
+    runway = "model-inpainting-runwayml-stable-diffusion-inpainting"
+    panel.set_options(DeployOptions(SD21, "ml.g5.xlarge", 2, 50.0, EMAIL, companions={"inpaint": runway}))
+
+    qtbot.mouseClick(panel.companion_boxes["upscale"], Qt.MouseButton.LeftButton)
+
+    assert panel.options().companions == {"upscale": UPSCALER, "inpaint": runway}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import tempfile
 import time
@@ -37,7 +38,11 @@ from contract import COMPANION_PARAMS, ENDPOINT_PARAM, MODEL_DATA_PARAM, MODEL_I
 from contract.families import family_named
 from infra.config import Config
 
+log = logging.getLogger(__name__)
+
 BOOTSTRAP_STACK = "CDKToolkit"
+#: Where BuildModel puts a model's data (infra/model_build/resolve.destination_for): the id is its first folder.
+_MODEL_DATA = re.compile(r"^s3://[^/]+/models/([^/]+)/[^/]+/model\.tar\.gz$")
 BOOTSTRAP_TEMPLATE = "bootstrap-template.yaml"
 #: Where copies of templates too large to send inline go, in the CDK staging bucket.
 TEMPLATE_PREFIX = "diffusion-desk/templates/"
@@ -330,7 +335,9 @@ class Deployer:
     def deployed_companions(self) -> dict[str, str] | None:
         """The companions the deployment has (family → model id), from its SSM parameters; None if not deployed.
 
-        The model id is the one the user's config.toml names for the family, else the family's default.
+        The model id is the one the companion's endpoint runs (its model's data under `models/<id>/`, where
+        BuildModel put it), so a model deployed from another computer is kept; where that cannot be read,
+        the one the user's config.toml names for the family, else the family's default.
         """
         config = self.config()
         names = {ssm_name(config.deployment, p): f for f, p in COMPANION_PARAMS.items()}
@@ -339,13 +346,31 @@ class Deployer:
             found = self.connection.client("ssm").get_parameters(Names=[endpoint, *names])["Parameters"]
         except (BotoCoreError, ClientError) as exc:
             raise UserError(f"The deployment's SSM parameters could not be read ({error_code(exc)}).") from None
-        present = {p["Name"] for p in found if p.get("Value")}
-        if endpoint not in present:
+        values = {p["Name"]: p["Value"] for p in found if p.get("Value")}
+        if endpoint not in values:
             return None
         saved = deploy_bundle.saved_companions(deploy_bundle.read_config_text(self.dirs, self.source_dir))
         return {
-            family: saved.get(family) or DEFAULT_COMPANIONS[family] for name, family in names.items() if name in present
+            family: self._deployed_model_id(values[name]) or saved.get(family) or DEFAULT_COMPANIONS[family]
+            for name, family in names.items()
+            if name in values
         }
+
+    def _deployed_model_id(self, endpoint_name: str) -> str:
+        """The JumpStart model id an endpoint runs: DescribeEndpoint → its endpoint config → its model's data URL
+        (`s3://<bucket>/models/<id>/<digest>/model.tar.gz`); "" when it cannot be read or says no id."""
+        sagemaker = self.connection.client("sagemaker")
+        try:
+            config_name = sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"]
+            variants = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"]
+            model = sagemaker.describe_model(ModelName=variants[0]["ModelName"])
+        except (BotoCoreError, ClientError, KeyError, IndexError) as exc:
+            code = error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+            log.info("the model of %s is unknown: %s", endpoint_name, code)
+            return ""
+        url = (model.get("PrimaryContainer") or {}).get("ModelDataUrl") or ""
+        match = _MODEL_DATA.match(url)
+        return match[1] if match else ""
 
     @lane(Lane.LONG)
     def deploy(self, options: DeployOptions) -> Events:

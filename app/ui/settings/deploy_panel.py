@@ -91,6 +91,7 @@ class DeployPanel(QWidget):
         self.confirm_box: QMessageBox | None = None
         self._tips: dict[str, str] = {}
         self._companions_chosen = False  # the user clicked a companion box: say which; else the deployment's stay
+        self._companion_models: dict[str, str] = {}  # the deployed (or saved) companions' models, by family
         self._offer_asked = 0  # the newest catalog read; older answers are dropped
         self._marketplace: dict[str, str] = {}
         form = self._build_options()
@@ -316,12 +317,18 @@ class DeployPanel(QWidget):
         )
 
     def chosen_companions(self) -> dict[str, str]:
-        return {family: DEFAULT_COMPANIONS[family] for family, box in self.companion_boxes.items() if box.isChecked()}
+        """The ticked companions, each with the model it has (deployed or saved), else the family's default."""
+        return {
+            family: self._companion_models.get(family) or DEFAULT_COMPANIONS[family]
+            for family, box in self.companion_boxes.items()
+            if box.isChecked()
+        }
 
     def set_companions(self, companions: dict[str, str] | None) -> None:
         """Tick the boxes of the companions given (the saved or deployed ones), unless the user chose already."""
         if companions is None or self._companions_chosen:
             return
+        self._companion_models = dict(companions)
         for family, box in self.companion_boxes.items():
             box.setChecked(family in companions)
             if family in companions:
