@@ -543,6 +543,30 @@ def test_teardown_names_what_it_deletes_and_leaves_nothing_behind(cloud, deploye
     assert deployer.plan_teardown().empty
 
 
+def test_teardown_deletes_the_companion_endpoints_log_groups_too(cloud, deployer):
+    """SageMaker makes a log group for each endpoint it starts, the upscaler's and the inpainting one's too."""
+    from contract import COMPANION_PARAMS
+
+    pipeline = Pipeline(deployer, cloud).succeeds()
+    _, target = run(deployer.deploy(OPTIONS))
+    pipeline.done()
+    ssm, logs = cloud.client("ssm"), cloud.client("logs")
+    groups = [f"/aws/sagemaker/Endpoints/{target.endpoint_name}"]
+    for family, param in COMPANION_PARAMS.items():  # as the endpoint stack names a deployed companion
+        name = f"diffusion-desk-{DEPLOYMENT}-endpoint-{family}-ml-g5-xlarge"
+        ssm.put_parameter(Name=ssm_name(DEPLOYMENT, param), Value=name, Type="String", Overwrite=True)
+        groups.append(f"/aws/sagemaker/Endpoints/{name}")
+    for group in groups:
+        logs.create_log_group(logGroupName=group)
+
+    plan = deployer.plan_teardown()
+    run(deployer.teardown(plan))
+
+    assert len(plan.log_groups) == len(set(plan.log_groups))  # each named once
+    assert set(groups) <= set(plan.log_groups)
+    assert not [g for g in logs.describe_log_groups(logGroupNamePrefix="/aws/sagemaker/")["logGroups"]]
+
+
 def test_a_teardown_that_stops_part_way_says_so_and_a_second_one_finishes(cloud, deployer):
     pipeline = Pipeline(deployer, cloud).succeeds()
     run(deployer.deploy(OPTIONS))

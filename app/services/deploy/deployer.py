@@ -705,19 +705,25 @@ class Deployer:
             yield _at(step, percent, f"Deleted the bucket {bucket}")
 
     def _endpoint_log_groups(self, config: Config) -> list[str]:
-        """The endpoint's log group, which SageMaker creates and no stack owns."""
+        """The endpoints' log groups (the main one's and each companion's), which SageMaker creates and no stack
+        owns."""
+        params = [ssm_name(config.deployment, p) for p in (ENDPOINT_PARAM, *COMPANION_PARAMS.values())]
         try:
-            endpoint = self.connection.client("ssm").get_parameter(Name=ssm_name(config.deployment, ENDPOINT_PARAM))[
-                "Parameter"
-            ]["Value"]
+            found = self.connection.client("ssm").get_parameters(Names=params)["Parameters"]
         except ClientError:
             return []
-        name = f"/aws/sagemaker/Endpoints/{endpoint.rpartition('endpoint/')[2]}"
-        try:
-            groups = self.connection.client("logs").describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
-        except ClientError as exc:
-            raise UserError(f"The endpoint's log group could not be listed ({error_code(exc)}).") from None
-        return [g["logGroupName"] for g in groups if g["logGroupName"] == name]
+        values = {p["Name"]: p["Value"] for p in found if p.get("Value")}
+        logs, groups = self.connection.client("logs"), []
+        for param in params:
+            if param not in values:
+                continue
+            name = f"/aws/sagemaker/Endpoints/{values[param].rpartition('endpoint/')[2]}"
+            try:
+                listed = logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
+            except ClientError as exc:
+                raise UserError(f"The endpoint's log group could not be listed ({error_code(exc)}).") from None
+            groups += [g["logGroupName"] for g in listed if g["logGroupName"] == name]
+        return groups
 
     def _parameters(self, config: Config) -> list[str]:
         """Every SSM parameter of the deployment, including the model build's, which no stack owns."""
