@@ -195,7 +195,7 @@ class DeployPanel(QWidget):
             box.clicked.connect(self._companions_clicked)
             self.companion_boxes[family] = box
             row.addWidget(box)
-        self.companion_note = QLabel("same instance type, each its own endpoint")
+        self.companion_note = QLabel("each its own endpoint of this type")
         self.companion_note.setObjectName("hint")
         row.addWidget(self.companion_note)
         row.addStretch(1)
