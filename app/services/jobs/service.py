@@ -150,18 +150,17 @@ class JobService:
     ) -> Job:
         """Upscale `source` ×4 on the deployment's upscaler: checked, recorded, sent (UserError before anything
         is recorded when the upscaler is not deployed or the input is wrong)."""
-        self.target.endpoint_for(UPSCALE.name)
-        plan = plan_upscale(
+        return self._send_tool(
+            UPSCALE,
+            plan_upscale,
             source,
+            seed=seed,
             prompt=prompt,
             negative_prompt=negative_prompt,
-            seed=self._seed(seed, UPSCALE),
             steps=steps,
             guidance=guidance,
             noise_level=noise_level,
-            budget=self.target.budget_of(UPSCALE.name),
         )
-        return self._send_claimed(self._record(self._planned(plan), claim=True))
 
     @lane(Lane.NETWORK)
     def inpaint(
@@ -177,19 +176,18 @@ class JobService:
         images: int = 1,
     ) -> Job:
         """Repaint the white of `mask_png` (a PNG or JPEG of the source's size) in `source` after `prompt`."""
-        self.target.endpoint_for(INPAINT.name)
-        plan = plan_inpaint(
+        return self._send_tool(
+            INPAINT,
+            plan_inpaint,
             source,
             mask_png,
+            seed=seed,
             prompt=prompt,
             negative_prompt=negative_prompt,
-            seed=self._seed(seed, INPAINT),
             steps=steps,
             guidance=guidance,
             images=images,
-            budget=self.target.budget_of(INPAINT.name),
         )
-        return self._send_claimed(self._record(self._planned(plan), claim=True))
 
     @lane(Lane.NETWORK)
     def extend(
@@ -209,21 +207,28 @@ class JobService:
     ) -> Job:
         """Grow the canvas of `source` on the sides given (pixels) and fill the new area with the inpainting
         model after `prompt`; the original pixels are kept (operations.plan_extend)."""
-        self.target.endpoint_for(INPAINT.name)
-        plan = plan_extend(
+        sides = {"left": left, "right": right, "top": top, "bottom": bottom}
+        return self._send_tool(
+            INPAINT,
+            plan_extend,
             source,
-            left=left,
-            right=right,
-            top=top,
-            bottom=bottom,
+            seed=seed,
+            **sides,
             prompt=prompt,
             negative_prompt=negative_prompt,
-            seed=self._seed(seed, INPAINT),
             steps=steps,
             guidance=guidance,
             images=images,
-            budget=self.target.budget_of(INPAINT.name),
         )
+
+    def _send_tool(
+        self, family: Family, plan_with: Callable[..., Any], *args: Any, seed: int | None, **given: Any
+    ) -> Job:
+        """Check that the deployment serves `family` (UserError before anything is recorded), plan the tool's job
+        with its seed (chosen now when none is given) and the GPU budget of that family's endpoint, then record
+        and send it."""
+        self.target.endpoint_for(family.name)
+        plan = plan_with(*args, seed=self._seed(seed, family), budget=self.target.budget_of(family.name), **given)
         return self._send_claimed(self._record(self._planned(plan), claim=True))
 
     @staticmethod

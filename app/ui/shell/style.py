@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -149,6 +149,28 @@ def palette(c: Colors) -> QPalette:
     for r in (role.WindowText, role.Text, role.ButtonText):
         p.setColor(QPalette.ColorGroup.Disabled, r, QColor(c.disabled))
     return p
+
+
+class SchemeStyled:
+    """A widget mixin whose own style sheet (`scheme_sheet`) is set in the scheme's colours, and set again when the
+    OS switches between light and dark (a PaletteChange); call `_restyle()` once the widget is built."""
+
+    _colors: Colors | None = None
+
+    def scheme_sheet(self, c: Colors) -> str:
+        raise NotImplementedError
+
+    def _restyle(self) -> None:
+        c = colors()
+        if self._colors is c:
+            return  # setting the sheet changes the palette too: once per scheme
+        self._colors = c
+        self.setStyleSheet(self.scheme_sheet(c))  # type: ignore[attr-defined]
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)  # type: ignore[misc]
+        if event.type() == QEvent.Type.PaletteChange:
+            self._restyle()
 
 
 def style_sheet(c: Colors) -> str:

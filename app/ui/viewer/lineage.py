@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
@@ -124,7 +124,7 @@ class LineageSection(QWidget):
         self.links.append(link)
 
 
-class LineageLink(QPushButton):
+class LineageLink(style.SchemeStyled, QPushButton):
     """A flat row: the image's thumbnail, its prompt, and what made it, its size and seed in muted text."""
 
     def __init__(self, record: ImageRecord, thumbnail: QImage | None, operation: str | None) -> None:
@@ -164,13 +164,8 @@ class LineageLink(QPushButton):
         self.setFixedHeight(THUMB + 12)
         self._restyle()
 
-    def _restyle(self) -> None:
-        """In the scheme's colours (again when the OS switches between light and dark)."""
-        c = style.colors()
-        if getattr(self, "_colors", None) is c:
-            return  # setting the sheet changes the palette too: once per scheme
-        self._colors = c
-        self.setStyleSheet(
+    def scheme_sheet(self, c: style.Colors) -> str:
+        return (
             f"#lineageLink {{ border: 1px solid transparent; border-radius: 8px; background: transparent;"
             f" padding: 0; text-align: left; }}"
             f"#lineageLink:hover {{ background: {c.hover}; border-color: {c.border}; }}"
@@ -178,11 +173,6 @@ class LineageLink(QPushButton):
             f"#lineageTitle {{ color: {c.accent}; }}"
             f"#lineageNoPicture {{ background: {c.alt_base}; border-radius: 6px; }}"
         )
-
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:
-            self._restyle()
 
 
 class _ElidedLabel(QLabel):

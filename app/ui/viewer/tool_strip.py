@@ -13,7 +13,7 @@ MARGIN = 14  # from the canvas's bottom edge
 RESERVED = 56
 
 
-class ToolStrip(QFrame):
+class ToolStrip(style.SchemeStyled, QFrame):
     """A rounded bar over `canvas`, centred at its foot; it follows the canvas's size."""
 
     def __init__(self, canvas: QWidget) -> None:
@@ -31,13 +31,8 @@ class ToolStrip(QFrame):
         self._canvas = canvas
         canvas.installEventFilter(self)
 
-    def _restyle(self) -> None:
-        """In the scheme's colours (again when the OS switches between light and dark)."""
-        c = style.colors()
-        if getattr(self, "_colors", None) is c:
-            return  # setting the sheet changes the palette too: once per scheme
-        self._colors = c
-        self.setStyleSheet(
+    def scheme_sheet(self, c: style.Colors) -> str:
+        return (
             f"#viewerToolStrip {{ background: {c.panel}; border: 1px solid {c.border}; border-radius: 12px; }}"
             f"#viewerToolStrip QToolButton {{ border: 1px solid transparent; border-radius: 8px; padding: 5px 12px;"
             f" background: transparent; }}"
@@ -46,11 +41,6 @@ class ToolStrip(QFrame):
             f" color: {c.text}; }}"
             f"#viewerToolStrip QToolButton:disabled {{ color: {c.disabled}; }}"
         )
-
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:
-            self._restyle()
 
     def add(self, text: str, name: str, *, checkable: bool = False) -> QToolButton:
         button = QToolButton()
