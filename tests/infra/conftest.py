@@ -6,6 +6,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from infra_models import ALERT_EMAIL, SDXL_INSTANCE_TYPE, SDXL_MODEL_ID, companion_config, sdxl_config
 
 MODEL_ID = "model-txt2img-stabilityai-stable-diffusion-v2-1-base"
 IMAGE_URI = (
@@ -15,8 +16,6 @@ IMAGE_URI = (
 MODEL_KEY = "stabilityai-infer/infer-model-txt2img-stabilityai-stable-diffusion-v2-1-base.tar.gz"
 SCRIPT_KEY = "source-directory-tarballs/stabilityai/inference/txt2img/v1.2.3/sourcedir.tar.gz"
 JUMPSTART_BUCKET = "jumpstart-cache-prod-us-east-1"
-#: The session's synthesis has an alert address, as every deploy from the app or the CLI has.
-ALERT_EMAIL = "designer@example.com"
 
 #: A JumpStart spec in the shape of the real one for Stable Diffusion 2.1 base (fields we rely on).
 SPEC = {
@@ -102,35 +101,12 @@ def sandbox_synthesis(tmp_path_factory):
     return synthesize_sandbox(outdir=tmp_path_factory.mktemp("cdk.out-sandbox"))
 
 
-#: The companion models of the companion synthesis, as config.toml's commented examples name them.
-COMPANIONS = {
-    "upscale": "model-upscaling-stabilityai-stable-diffusion-x4-upscaler-fp16",
-    "inpaint": "model-inpainting-stabilityai-stable-diffusion-2-inpainting-fp16",
-}
-
-
-def companion_config():
-    """The shipped config with an alert address and both companions ([companions.upscale], [companions.inpaint])."""
-    from dataclasses import replace
-
-    from infra.config import ModelConfig, load_config
-
-    config = load_config()
-    companions = {family: ModelConfig(model_id, "2.0.0", "ml.g5.xlarge") for family, model_id in COMPANIONS.items()}
-    return replace(config, guard=replace(config.guard, alert_email=ALERT_EMAIL), companions=companions)
-
-
 @pytest.fixture(scope="session")
 def companion_synthesis(tmp_path_factory):
     """The app synthesized with both companion models (cdk-nag runs on it, as on every synthesis)."""
     from infra.templates import synthesize
 
     return synthesize(companion_config(), outdir=tmp_path_factory.mktemp("cdk.out-companions"))
-
-
-#: SDXL 1.0, a Marketplace model: the main model of the SDXL synthesis, on an instance type its spec lists.
-SDXL_MODEL_ID = "model-imagegeneration-stabilityai-stable-diffusion-xl-base-1-0"
-SDXL_INSTANCE_TYPE = "ml.g5.2xlarge"
 
 
 @pytest.fixture(scope="session")
@@ -153,17 +129,6 @@ def sdxl_resolved():
         script_source=None,
         model_package=spec["hosting_model_package_arns"]["us-east-1"],
     )
-
-
-def sdxl_config():
-    """The shipped config with SDXL 1.0 as its main model and an alert address."""
-    from dataclasses import replace
-
-    from infra.config import load_config
-
-    config = load_config()
-    model = replace(config.model, id=SDXL_MODEL_ID, version="2.0.0", instance_type=SDXL_INSTANCE_TYPE)
-    return replace(config, model=model, guard=replace(config.guard, alert_email=ALERT_EMAIL))
 
 
 @pytest.fixture(scope="session")

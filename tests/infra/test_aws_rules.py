@@ -193,7 +193,7 @@ def _endpoint_template(instance_type: str, *, companions: bool = False) -> dict:
     With `companions`, both companion models are deployed too, on that instance type as well.
     """
     import aws_cdk as cdk
-    from conftest import companion_config
+    from infra_models import companion_config
 
     from infra.app import FEATURE_FLAGS
     from infra.endpoint_stack import EndpointStack

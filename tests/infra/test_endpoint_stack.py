@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from conftest import COMPANIONS, SDXL_INSTANCE_TYPE
+from infra_models import COMPANIONS, SDXL_INSTANCE_TYPE
 
 from contract import (
     BUCKET_PARAM,
