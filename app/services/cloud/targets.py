@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GUIDANCE_LABEL = "AWS guidance"
+#: The role of a deployment's main endpoint among its endpoints (`Target.endpoints`); companions' are their families.
+MAIN_ROLE = "main"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +87,18 @@ class Target:
         """What one request may ask of the endpoint's GPU, or None when its instance type is unknown."""
         return budget_for(self.instance_type)
 
+    def endpoints(self) -> dict[str, str]:
+        """Every endpoint of the deployment by its role: "main", then each companion's family."""
+        return {MAIN_ROLE: self.endpoint_name, **self.companions}
+
+    def instance_type_of(self, role: str) -> str:
+        """The instance type of the endpoint in `role` (a companion's where it was read, else the main one's)."""
+        return self.companion_types.get(role) or self.instance_type
+
     def budget_of(self, family: str) -> Budget | None:
         """What one request may ask of the GPU of the endpoint serving `family` (a companion may run on another
         instance type than the main endpoint; when its type is unknown, the main one's is assumed)."""
-        return budget_for(self.companion_types.get(family) or self.instance_type)
+        return budget_for(self.instance_type_of(family))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

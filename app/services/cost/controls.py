@@ -55,7 +55,7 @@ def waiting(connection: Connection, target: Target, now: datetime | None = None)
     at = now or datetime.now(UTC)
     cloudwatch = connection.client("cloudwatch")
     total = 0
-    for endpoint in endpoints(target):
+    for endpoint in target.endpoints().values():
         value, _ = _call(
             "cloudwatch:GetMetricStatistics",
             lambda endpoint=endpoint: usage.latest(
@@ -144,7 +144,7 @@ def applied(connection: Connection, target: Target, control: Control) -> Applied
     scaling, sagemaker = connection.client("application-autoscaling"), connection.client("sagemaker")
     after: list[usage.Activity] = []
     counts: dict[str, int | None] = {}
-    for role, endpoint in _roles(target):
+    for role, endpoint in target.endpoints().items():
         if control.endpoints and endpoint not in control.endpoints:
             continue
         history = _call(
@@ -177,15 +177,11 @@ def _in_service(counts: dict[str, int | None]) -> str:
     return words
 
 
-def _roles(target: Target) -> list[tuple[str, str]]:
-    return [("main", target.endpoint_name), *target.companions.items()]
-
-
 def _all_limits(connection: Connection, target: Target) -> tuple[dict[str, dict], dict[str, UserError]]:
     """Every endpoint's scalable target, read before anything changes: (found, failed), each by endpoint."""
     found: dict[str, dict] = {}
     failed: dict[str, UserError] = {}
-    for endpoint in endpoints(target):
+    for endpoint in target.endpoints().values():
         try:
             found[endpoint] = _limits(connection, endpoint)
         except UserError as exc:
@@ -197,19 +193,14 @@ def _say_failed(target: Target, failed: dict[str, UserError], verb: str, done: s
     """Raise a UserError naming each endpoint that could not be changed, and saying the others were."""
     if not failed:
         return
-    roles = {endpoint: role_label(role) for role, endpoint in _roles(target)}
+    roles = {endpoint: role_label(role) for role, endpoint in target.endpoints().items()}
     why = "; ".join(
         f"{roles[e]} ({e}): {str(exc.args[0] if exc.args else exc).rstrip('.')}" for e, exc in failed.items()
     )
-    others = [roles[e] for e in endpoints(target) if e not in failed]
+    others = [roles[e] for e in target.endpoints().values() if e not in failed]
     rest = f" The others ({', '.join(others)}) were {done}." if others else ""
     hints = dict.fromkeys(exc.hint for exc in failed.values() if exc.hint)
     raise UserError(f"Could not {verb} {why}.{rest}", hint=" ".join(hints) or None)
-
-
-def endpoints(target: Target) -> list[str]:
-    """The deployment's endpoints: the main one, then its companions (×4 upscaler, inpainting)."""
-    return [target.endpoint_name, *target.companions.values()]
 
 
 def _target(target: Target | str) -> dict[str, str]:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.services.cloud.aws import Connection, error_code
-from app.services.cloud.targets import Target
+from app.services.cloud.targets import MAIN_ROLE, Target
 from app.services.cost import usage
 from app.services.cost.prices import NoPrice, Price, PriceTable, price_for
 from app.services.lanes import Lane, lane
@@ -25,7 +25,7 @@ from contract import DEPLOYMENT_TAG, KEEP_WARM_ACTION
 log = logging.getLogger(__name__)
 
 VARIANT = "AllTraffic"
-MAIN = "main"
+MAIN = MAIN_ROLE
 #: Target tracking scales in after 15 one-minute periods under its target (its scale-in alarm's default).
 SCALE_IN_MINUTES = 15
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException"}
@@ -251,12 +251,8 @@ def cost_report(
 
 
 def deployment_endpoints(target: Target) -> list[tuple[str, str, str]]:
-    """(role, endpoint, instance type) of each endpoint: "main", then each companion's family (its own type
-    where it was read, else the main one's)."""
-    found = [(MAIN, target.endpoint_name, target.instance_type)]
-    for family, endpoint in target.companions.items():
-        found.append((family, endpoint, target.companion_types.get(family) or target.instance_type))
-    return found
+    """(role, endpoint, instance type) of each endpoint: "main", then each companion's family."""
+    return [(role, endpoint, target.instance_type_of(role)) for role, endpoint in target.endpoints().items()]
 
 
 def role_label(role: str) -> str:
