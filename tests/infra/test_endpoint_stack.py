@@ -316,7 +316,12 @@ def test_extract_image_reads_outputs_and_requests_and_writes_only_images(templat
 def test_the_sagemaker_role_reads_requests_writes_results_and_pulls_only_its_image(template):
     roles = template.find_resources("AWS::IAM::Policy")
     (policy,) = [p for key, p in roles.items() if key.startswith("AsyncRole")]
-    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    _reads_requests_writes_results_pulls_only_its_image(policy["Properties"]["PolicyDocument"]["Statement"])
+
+
+def _reads_requests_writes_results_pulls_only_its_image(statements: list) -> None:
+    """An endpoint role's statements: requests read, output and failures written, those three listed, and one
+    image pulled by its own ARN."""
     assert _object_prefixes(statements, "s3:GetObject") == {f"/{REQUESTS}*"}
     assert _object_prefixes(statements, "s3:PutObject") == {f"/{OUTPUT}*", f"/{FAILURES}*"}
     assert _listed_prefixes(statements) == {f"{REQUESTS}*", f"{OUTPUT}*", f"{FAILURES}*"}
@@ -443,12 +448,7 @@ def test_each_companion_runs_its_own_model_under_its_own_role(companions):
     for key, policy in _of(companions, "AWS::IAM::Policy").items():
         if not key.startswith(("UpscaleAsyncRole", "InpaintAsyncRole")):
             continue
-        statements = policy["Properties"]["PolicyDocument"]["Statement"]
-        assert _object_prefixes(statements, "s3:GetObject") == {f"/{REQUESTS}*"}
-        assert _object_prefixes(statements, "s3:PutObject") == {f"/{OUTPUT}*", f"/{FAILURES}*"}
-        assert _listed_prefixes(statements) == {f"{REQUESTS}*", f"{OUTPUT}*", f"{FAILURES}*"}
-        (pull,) = [s for s in statements if "ecr:BatchGetImage" in s["Action"]]
-        assert "*" not in str(pull["Resource"])
+        _reads_requests_writes_results_pulls_only_its_image(policy["Properties"]["PolicyDocument"]["Statement"])
 
 
 def test_each_endpoint_scales_from_zero_on_its_own_with_its_own_policies_and_alarm(companions):

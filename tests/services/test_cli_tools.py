@@ -7,7 +7,7 @@ import io
 import orjson
 import pytest
 from PIL import Image
-from test_operations import companions, no_companions, png  # noqa: F401  (the companion endpoints' fixtures)
+from test_operations import companions, no_companions, png, sdxl_main  # noqa: F401  (fixtures)
 
 from app.__main__ import main as app_main
 from app.cli import main
@@ -109,14 +109,9 @@ def test_a_file_that_is_no_image_is_refused_by_name(cloud, cloud_args, companion
     assert code == 1 and "error: notes.png is not a PNG or JPEG image." in err
 
 
-def test_generate_on_an_sdxl_endpoint_sends_its_sampler_and_style(cloud, cloud_args, dirs):
+def test_generate_on_an_sdxl_endpoint_sends_its_sampler_and_style(cloud, cloud_args, sdxl_main, dirs):  # noqa: F811
     from test_operations import uploaded
 
-    from contract import FAMILY_PARAM, ssm_name
-
-    cloud.client("ssm").put_parameter(
-        Name=ssm_name(cloud.deployment.name, FAMILY_PARAM), Value="sdxl", Type="String", Overwrite=True
-    )
     code, out, err = run(
         *cloud_args,
         "generate",
@@ -141,14 +136,15 @@ def test_generate_on_an_sdxl_endpoint_sends_its_sampler_and_style(cloud, cloud_a
     assert code == 1 and "is not a size SDXL 1.0 makes" in err
 
 
-def test_a_sweep_on_an_sdxl_endpoint_sends_its_sampler_and_style_in_every_cell(cloud, cloud_args, dirs, tmp_path):
+def test_a_sweep_on_an_sdxl_endpoint_sends_its_sampler_and_style_in_every_cell(
+    cloud,
+    cloud_args,
+    sdxl_main,
+    dirs,
+    tmp_path,  # noqa: F811
+):
     from test_operations import uploaded
 
-    from contract import FAMILY_PARAM, ssm_name
-
-    cloud.client("ssm").put_parameter(
-        Name=ssm_name(cloud.deployment.name, FAMILY_PARAM), Value="sdxl", Type="String", Overwrite=True
-    )
     code, out, err = run(
         *cloud_args,
         "sweep",
