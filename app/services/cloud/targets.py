@@ -69,10 +69,8 @@ class Target:
     def endpoint_for(self, family: str) -> str:
         """The endpoint that serves `family`'s requests: the main one, or a companion; UserError when the
         deployment has no model of that family."""
-        if family == self.family:
-            return self.endpoint_name
-        if family in self.companions:
-            return self.companions[family]
+        if endpoint := self.serving(family):
+            return endpoint
         try:
             label = family_named(family).label
         except KeyError:
@@ -86,6 +84,10 @@ class Target:
     def budget(self) -> Budget | None:
         """What one request may ask of the endpoint's GPU, or None when its instance type is unknown."""
         return budget_for(self.instance_type)
+
+    def serving(self, family: str) -> str | None:
+        """The endpoint serving `family`'s requests (the main one or a companion), or None when none does."""
+        return self.endpoint_name if family == self.family else self.companions.get(family)
 
     def endpoints(self) -> dict[str, str]:
         """Every endpoint of the deployment by its role: "main", then each companion's family."""

@@ -257,9 +257,7 @@ class JobTracker:
     def _endpoint_of(self, job: Job) -> str | None:
         """The endpoint a job of this target went to: the one serving its family, the main one or a companion;
         None when the deployment no longer serves its family."""
-        if job.family == self.target.family:
-            return self.target.endpoint_name
-        return self.target.companions.get(job.family)
+        return self.target.serving(job.family)
 
     def _sent_jobs(self) -> list[Job]:
         return [
