@@ -22,7 +22,7 @@ class Cyclic:
 
 def test_garbage_made_on_a_worker_is_freed_on_the_gui_thread(qtbot, qapp):
     assert collector.install(qapp) is collector.install(qapp)  # one per application
-    gc.collect()
+    collector.install(qapp).collect_all()  # what earlier tests left is counted afresh
     Cyclic.freed_on.clear()
 
     def make_garbage() -> None:  # past gc's first threshold: left alone, gc would collect on this thread
@@ -46,6 +46,21 @@ def _quiet_ticks(gui_collector) -> None:
     """Ticks of an app that makes almost nothing new (fewer objects than gc's first threshold)."""
     for _ in range(collector.QUIET_TICKS + 1):
         gui_collector.check()
+
+
+def test_objects_freed_by_refcount_since_their_last_scan_do_not_get_new_garbage_frozen(qapp):
+    """Survivors of one tick freed right after (answered requests) do not count as young at the next."""
+    gui_collector = collector.install(qapp)
+    gui_collector.collect_all()
+    Cyclic.freed_on.clear()
+    answered = [[] for _ in range(collector.SCAN_LIMIT // 3)]
+    gui_collector.check()  # survive their first scan...
+    del answered  # ... then freed by refcount
+    burst = [[] for _ in range(collector.SCAN_LIMIT * 5 // 6)]  # with them, more than one tick may scan
+    Cyclic()
+    gui_collector.check()
+    assert Cyclic.freed_on == {threading.main_thread().name}  # scanned, not frozen
+    del burst
 
 
 def test_a_burst_of_survivors_is_frozen_not_scanned_on_the_gui_thread(qapp):

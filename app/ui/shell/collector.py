@@ -10,7 +10,9 @@ wherever it runs the GUI waits for all of it. Each tick therefore scans at most 
 - The generations are collected as gc would (its thresholds), a younger one earlier once it may
   hold half the limit. What a generation holds is bounded from what the collections that
   promoted into it scanned and found alive, never by walking the heap to count it (walking 500k
-  objects, as `gc.get_freeze_count` does, took 50–200 ms).
+  objects, as `gc.get_freeze_count` does, took 50–200 ms). Only when that bound says a tick would
+  scan too much are the young generations walked and counted: what died by refcount since (a
+  burst of requests, gone once answered) is then scanned, not frozen with the garbage among it.
 - What would take more than the limit to scan is frozen instead (`gc.freeze`: out of every scan
   but the full one). Before this a sweep's first seconds left ~430k survivors in the middle
   generation (the clients' and, in the sandbox, the local cloud's service models) and its one
@@ -67,9 +69,13 @@ class GuiThreadCollector(QObject):
         if generation is None:
             return
         scan = sum(self._held[: generation + 1])
-        if scan > SCAN_LIMIT:
-            self._freeze()
-            return
+        if scan > SCAN_LIMIT:  # the bound says too many; what died by refcount since may make it fewer
+            measured = [len(gc.get_objects(generation=young)) for young in range(3)]
+            scan = sum(measured[: generation + 1])
+            if scan > SCAN_LIMIT:
+                self._freeze(sum(measured))
+                return
+            self._held = measured
         alive = max(scan - gc.collect(generation), 0)  # at most: some of the scanned died by refcount
         if generation == 2:
             self._freeze()
@@ -108,9 +114,10 @@ class GuiThreadCollector(QObject):
         grown = self._long_lived is None or self._frozen_since > heap * (GROWTH - 1)
         return grown and self._quiet >= QUIET_TICKS
 
-    def _freeze(self) -> None:
+    def _freeze(self, young: int | None = None) -> None:
         """Every generation joins the long-lived, counted as they go (a walk of the young objects only)."""
-        young = sum(len(gc.get_objects(generation=generation)) for generation in range(3))
+        if young is None:
+            young = sum(len(gc.get_objects(generation=generation)) for generation in range(3))
         gc.freeze()
         self._frozen_since += young
         self._held = [0, 0, 0]
