@@ -56,3 +56,26 @@ def test_before_any_recorded_cold_start_the_line_says_the_wait_is_not_known(open
         f"{WARMING_UP}. This deployment has no recorded cold start yet, so how long it takes is not known."
     )
     assert "several minutes" not in job.message
+
+
+def test_a_tool_job_on_a_cold_companion_says_that_endpoints_own_cold_starts(open_services, cloud, tmp_path):
+    """An upscaler starts on its own instance with its own model: its wait is its cold starts', not the main one's."""
+    from test_operations import library_source
+
+    _history(cloud, [900, 840, 960])  # the main endpoint: 15 min
+    upscaler = cloud.deployment.companions["upscale"]
+    spans = [Span(_at(1 + n, 12), 10, cold_start=seconds) for n, seconds in enumerate([150, 90, 120])]
+    replay(cloud.client("cloudwatch"), cloud.cloud.scaling, region=cloud.region, endpoint=upscaler, spans=spans)
+    ws = open_services()
+
+    upscale = ws.jobs.upscale(library_source(ws, tmp_path), prompt="crisp")
+    inpaint = ws.jobs.extend(library_source(ws, tmp_path), right=16, top=16, prompt="more sky")
+
+    assert upscale.state == JobState.QUEUED, upscale.message
+    assert upscale.message == (
+        f"{WARMING_UP} (Upscale ×4); expect about 2 min (the median of the upscaler endpoint's last 3 cold starts)."
+    )
+    assert inpaint.message == (
+        f"{WARMING_UP} (Inpainting). The inpainting endpoint has no recorded cold start yet, "
+        "so how long it takes is not known."
+    )

@@ -316,13 +316,15 @@ class ColdStart:
 
 
 @lane(Lane.NETWORK)
-def cold_start_estimate(connection: Connection, target: Target, last: int = 5) -> ColdStart:
-    """The median of the endpoint's last `last` cold starts, from its scaling activity history."""
+def cold_start_estimate(connection: Connection, target: Target, last: int = 5, *, role: str = MAIN) -> ColdStart:
+    """The median of the last `last` cold starts of the endpoint in `role` ("main", or a companion's family: an
+    upscaler starts on its own instance type, with its own model), from its scaling activity history."""
+    endpoint = target.endpoints().get(role) or target.endpoint_name
     try:
-        history = usage.activities(connection.client("application-autoscaling"), target.endpoint_name, VARIANT)
+        history = usage.activities(connection.client("application-autoscaling"), endpoint, VARIANT)
     except (ClientError, BotoCoreError) as exc:
         code = error_code(exc)
-        log.info("no cold-start history for %s: %s", target.endpoint_name, code)
+        log.info("no cold-start history for %s: %s", endpoint, code)
         if code in _DENIED:
             why = "these credentials may not read the endpoint's scaling history "
             return ColdStart(None, problem=why + "(application-autoscaling:DescribeScalingActivities)")
@@ -332,9 +334,10 @@ def cold_start_estimate(connection: Connection, target: Target, last: int = 5) -
 
 
 @lane(Lane.NETWORK)
-def expected_cold_start(connection: Connection, target: Target) -> float | None:
-    """The median of this deployment's last cold starts in seconds (None before the first, or when refused)."""
-    return cold_start_estimate(connection, target).seconds
+def expected_cold_start(connection: Connection, target: Target, role: str = MAIN) -> float | None:
+    """The median of the last cold starts of the endpoint in `role`, in seconds (None before the first, or when
+    refused)."""
+    return cold_start_estimate(connection, target, role=role).seconds
 
 
 def _now(connection: Connection, target: Target, reader: _Reader, history: list[usage.Activity], at: datetime) -> Now:

@@ -22,8 +22,8 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as NotConnected
 
 from app.services.cloud.aws import Connection, error_code, is_transient
-from app.services.cloud.targets import Target, endpoint_state
-from app.services.cost.report import ColdStart, cold_start_estimate
+from app.services.cloud.targets import MAIN_ROLE, Target, endpoint_state
+from app.services.cost.report import ColdStart, cold_start_estimate, role_label
 from app.services.errors import UserError
 from app.services.fields import field_message
 from app.services.jobs.operations import Plan, SourceImage, plan_extend, plan_inpaint, plan_upscale
@@ -119,7 +119,7 @@ class JobService:
         self._said: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
         self._lock = threading.Lock()
         self._instances: dict[str, tuple[float, int | None]] = {}  # by endpoint: (monotonic time, count)
-        self._cold_start: tuple[float, ColdStart | None] = (0.0, None)
+        self._cold_starts: dict[str, tuple[float, ColdStart]] = {}  # by endpoint role: (monotonic time, estimate)
 
     @lane(Lane.NETWORK)
     def submit(
@@ -523,9 +523,9 @@ class JobService:
             if not cold:
                 queued = QUEUED
             elif endpoint == self.target.endpoint_name:
-                queued = warming_up(self._expected_cold_start())
+                queued = warming_up(self._expected_cold_start(MAIN_ROLE))
             else:
-                queued = f"{WARMING_UP} ({family.label})."
+                queued = warming_up(self._expected_cold_start(family.name), family)
             job = self._update(job, state=JobState.INVOKING, sent_at=self._now().isoformat(), message=INVOKING)
             # One attempt only (aws.ONE_ATTEMPT): botocore would send it again after a read timeout.
             reply = self.connection.client("sagemaker-runtime").invoke_endpoint_async(
@@ -606,13 +606,13 @@ class JobService:
         self._instances[endpoint] = (time.monotonic(), count)
         return count
 
-    def _expected_cold_start(self) -> ColdStart:
-        """This deployment's recorded cold starts, read at most every COLD_START_EVERY seconds (on the sender's
-        worker, never the GUI thread)."""
-        stamp, estimate = self._cold_start
+    def _expected_cold_start(self, role: str) -> ColdStart:
+        """The recorded cold starts of the endpoint in `role` (main, or a companion's family), read at most every
+        COLD_START_EVERY seconds for each (on the sender's worker, never the GUI thread)."""
+        stamp, estimate = self._cold_starts.get(role, (0.0, None))
         if estimate is None or time.monotonic() - stamp >= COLD_START_EVERY:
-            estimate = cold_start_estimate(self.connection, self.target)
-            self._cold_start = (time.monotonic(), estimate)
+            estimate = cold_start_estimate(self.connection, self.target, role=role)
+            self._cold_starts[role] = (time.monotonic(), estimate)
         return estimate
 
     def waiting(self) -> list[Job]:
@@ -856,16 +856,23 @@ def _them(n: int) -> str:
     return "them" if n != 1 else "it"
 
 
-def warming_up(estimate: ColdStart) -> str:
-    """The queue's line while an instance starts: the wait this deployment's cold starts measured, or why none."""
+def warming_up(estimate: ColdStart, companion: Family | None = None) -> str:
+    """The queue's line while an instance starts: the wait that endpoint's cold starts measured, or why none.
+
+    A companion (an upscale or inpainting job's endpoint) is named, and its own cold starts give the wait: it
+    starts on its own instance type with its own model, so the main endpoint's say nothing of it."""
+    line, who = WARMING_UP, "this deployment"
+    if companion is not None:
+        line, who = f"{WARMING_UP} ({companion.label})", f"the {role_label(companion.name)} endpoint"
+    whose = f"{who}'s"
     if estimate.seconds is not None:
         wait = _duration(estimate.seconds)
         if estimate.count == 1:
-            return f"{WARMING_UP}; expect about {wait} (this deployment's one recorded cold start took that long)."
-        return f"{WARMING_UP}; expect about {wait} (the median of this deployment's last {estimate.count} cold starts)."
+            return f"{line}; expect about {wait} ({whose} one recorded cold start took that long)."
+        return f"{line}; expect about {wait} (the median of {whose} last {estimate.count} cold starts)."
     if estimate.problem:
-        return f"{WARMING_UP}. How long it takes is not known: {estimate.problem}."
-    return f"{WARMING_UP}. This deployment has no recorded cold start yet, so how long it takes is not known."
+        return f"{line}. How long it takes is not known: {estimate.problem}."
+    return f"{line}. {who[:1].upper()}{who[1:]} has no recorded cold start yet, so how long it takes is not known."
 
 
 def _duration(seconds: float) -> str:
