@@ -210,6 +210,38 @@ def test_a_sweep_sent_from_the_cli_shows_as_its_one_row(qtbot, offline_context):
     assert queue.model.job(0).message == "Sweep 3: 0 of 3 done"
 
 
+def test_a_job_submitted_while_the_queue_still_reads_the_library_keeps_its_row(qtbot, offline_context, monkeypatch):
+    import threading
+
+    from app.services.models import Job
+    from app.ui.jobs.queue import JobQueue
+    from contract import GenerationRequest, new_inference_id
+
+    library, read, read_done = offline_context.library, threading.Event(), threading.Event()
+    reads = library.jobs
+
+    def slow_jobs(*args, **kwargs):  # the queue's first read: a large library on a slow disk
+        jobs = reads(*args, **kwargs)
+        read.set()
+        read_done.wait(10)
+        return jobs
+
+    monkeypatch.setattr(library, "jobs", slow_jobs)
+    queue = JobQueue(offline_context)
+    qtbot.addWidget(queue)
+    loaded, set_jobs = [], queue.model.set_jobs
+    monkeypatch.setattr(queue.model, "set_jobs", lambda jobs: (set_jobs(jobs), loaded.append(len(jobs))))
+    job = Job(new_inference_id(), GenerationRequest(prompt="a paper crane", seed=7), "team", JobState.QUEUED)
+    assert read.wait(10)
+    library.add_job(job)
+    queue.show_jobs([job])  # submitted meanwhile: its change comes first
+    qtbot.waitUntil(lambda: queue.model.rowCount() == 1)
+
+    read_done.set()  # the first read ends, with what the library held before the job
+    qtbot.waitUntil(lambda: loaded == [0])
+    assert [row.inference_id for row in queue.model.jobs()] == [job.inference_id]
+
+
 def test_lost_jobs_are_resent_with_one_click(qtbot, window, engine, tmp_path):
     from app.services.jobs.tracker import lost_message
     from app.services.models import Job

@@ -204,8 +204,10 @@ class JobQueue(QFrame):
         jobs, sweeps = loaded
         for sweep, members in sweeps:
             self.sweeps.add(sweep, members)
+        since = self.sweeps.fold(self.model.jobs())  # rows changes brought while the library was read: newer
         jobs = self.sweeps.fold(jobs)
         self.model.set_jobs(jobs)
+        self.model.update(since)
         self._after_change(jobs)
 
     def _sweep_added(self, sweep: Any) -> None:
