@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
+import pathlib
 import sqlite3
 
 import pytest
@@ -211,3 +214,74 @@ def test_a_schema_5_library_holding_bodies_opens_with_them_moved_out(tmp_path):
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
     conn.close()
     assert before > 3_000_000 > (folder / DATABASE_NAME).stat().st_size
+
+
+def _aged(path, hours=2):
+    """`path` as a crash `hours` ago would have left it."""
+    stamp = path.stat().st_mtime - hours * 3600
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def _orphan(folder, *, hours=2, name=None):
+    requests = folder / "requests"
+    requests.mkdir(parents=True, exist_ok=True)
+    path = requests / (name or f"{new_inference_id()}.json")
+    path.write_bytes(b'{"prompt": "secret door", "image": "..."}')
+    return _aged(path, hours) if hours else path
+
+
+def _refusing(monkeypatch, *names):
+    """Path.unlink fails for files of these names, as on a locked or read-only file."""
+    unlink = pathlib.Path.unlink
+
+    def refused(self, missing_ok=False):
+        if self.name in names:
+            raise PermissionError(13, "Permission denied", str(self))
+        return unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(pathlib.Path, "unlink", refused)
+
+
+def test_an_open_removes_old_request_files_no_job_names_and_keeps_the_others(tmp_path, caplog):
+    """A crash between writing a job's request and committing the job leaves a file nothing names."""
+    folder = tmp_path / "lib"
+    with Library(folder) as library:
+        kept = _job()
+        library.add_job(kept)
+        image = _image(library, tmp_path, kept)
+        library.delete_images([image.id])  # the job stays, so a retry still sends its body
+    _aged(folder / "requests" / f"{kept.inference_id}.json")
+    old, fresh = _orphan(folder), _orphan(folder, hours=0)  # fresh: another app may be committing its job now
+    part = _orphan(folder, name=f".{new_inference_id()}.json.x1y2.part")  # killed while writing it
+    stranger = _orphan(folder, name="notes.txt")
+    caplog.set_level(logging.INFO, logger="app.services.library.store")
+    with Library(folder) as library:
+        assert not old.exists() and not part.exists()
+        assert fresh.exists() and stranger.exists()
+        assert library.job_body(kept.inference_id) == kept.body
+    assert "2 request files no job names removed" in caplog.text and "secret door" not in caplog.text
+
+
+def test_a_request_file_that_cannot_be_removed_does_not_stop_the_open(tmp_path, caplog, monkeypatch):
+    folder = tmp_path / "lib"
+    Library(folder).close()
+    stuck, other = _orphan(folder), _orphan(folder)
+    _refusing(monkeypatch, stuck.name)
+    with Library(folder) as library:
+        assert library.jobs() == []
+    assert stuck.exists() and not other.exists()
+    assert f"{stuck.name}, which no job names, cannot be removed" in caplog.text
+
+
+def test_request_files_stay_while_a_rebuilds_set_aside_index_may_name_them(tmp_path):
+    folder = tmp_path / "lib"
+    Library(folder).close()
+    orphan = _orphan(folder)
+    damaged = folder / f"{DATABASE_NAME}.damaged-20261201T000000Z"
+    damaged.write_bytes(b"the index a rebuild set aside")
+    Library(folder).close()
+    assert orphan.exists()
+    damaged.unlink()
+    Library(folder).close()
+    assert not orphan.exists()

@@ -15,6 +15,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -68,6 +69,9 @@ __all__ = [
 DATABASE_NAME = "library.sqlite3"
 #: The folder beside the index holding each tool or SDXL job's request body as sent (`<inference id>.json`).
 REQUESTS_DIR = "requests"
+#: How old (seconds, by its mtime) a request file no job names must be before an open removes it: a crash between
+#: writing it and committing its job leaves one, and another app on the library may be in that transaction now.
+ORPHAN_AGE = 3600.0
 
 
 class RequestMissing(UserError):
@@ -250,6 +254,7 @@ class Library(SweepRecords):
             self._writer.close()
             raise
         self._move_bodies_out()
+        self._sweep_orphans()
 
     def _refuse_emptied(self) -> None:
         """A 0-byte index beside images (or a write-ahead log) is a library that was emptied, not a new one.
@@ -436,6 +441,58 @@ class Library(SweepRecords):
             log.warning("request bodies left in the library index for now (%d moved out): %s", moved, exc)
         else:
             log.info("%d request bodies moved out of the library index into %s", moved, self.requests_dir)
+
+    def _sweep_orphans(self) -> None:
+        """Remove the request files no job names once they are `ORPHAN_AGE` old: a crash between writing one and
+        committing its job leaves it (or a temp file, killed mid-write). Checked again holding the write lock, so
+        no other app on this library is between the two. Left while a rebuild's set-aside index is beside this
+        one (it names them). A file that cannot be removed is left, with a warning; nothing here stops the open."""
+        removed = 0
+        try:
+            old = self._old_request_files()
+            if old and any(self.data_dir.glob(f"{DATABASE_NAME}.damaged-*")):
+                old = [path for path in old if path.suffix == ".part"]
+            if old:
+                named = self._named_requests(self._reader)
+                old = [path for path in old if _path_key(path) not in named]
+            if not old:
+                return
+            with self._write() as conn:
+                named = self._named_requests(conn)
+                for path in old:
+                    if _path_key(path) in named:  # its job was committed meanwhile
+                        continue
+                    try:
+                        path.unlink(missing_ok=True)
+                    except OSError as exc:
+                        log.warning("the request file %s, which no job names, cannot be removed: %s", path, exc)
+                    else:
+                        removed += 1
+        except (OSError, sqlite3.Error, UserError) as exc:
+            log.warning("request files no job names are not looked for now: %s", exc)
+        finally:
+            if removed:
+                log.info("%d request files no job names removed from %s", removed, self.requests_dir)
+
+    def _old_request_files(self) -> list[Path]:
+        """The request files (and their temp files) in the requests folder older than `ORPHAN_AGE`."""
+        cutoff = time.time() - ORPHAN_AGE
+        old: list[Path] = []
+        try:
+            with os.scandir(self.requests_dir) as entries:
+                for entry in entries:
+                    if not _is_request_file(entry.name):
+                        continue
+                    with suppress(OSError):  # gone meanwhile: nothing to sweep
+                        if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime <= cutoff:
+                            old.append(Path(entry.path))
+        except FileNotFoundError:
+            pass
+        return old
+
+    def _named_requests(self, conn: sqlite3.Connection) -> set[str]:
+        """The files `job_requests` names, as `_path_key`s."""
+        return {_path_key(Path(self._absolute(row[0]))) for row in conn.execute("SELECT path FROM job_requests")}
 
     def made_from(self, image_id: int) -> ImageRecord | None:
         """The library image this image was made from (an upscale's, inpaint's or extend's source), or None."""
@@ -932,6 +989,24 @@ class Library(SweepRecords):
             return self.images_dir / check_inference_id(inference_id)
         except ValueError:
             return None
+
+
+def _is_request_file(name: str) -> bool:
+    """Whether a name in the requests folder is one the library writes: `<inference id>.json`, or its temp file."""
+    if name.startswith(".") and name.endswith(".part"):
+        return ".json." in name
+    if not name.endswith(".json"):
+        return False
+    try:
+        check_inference_id(name[: -len(".json")])
+    except ValueError:
+        return False
+    return True
+
+
+def _path_key(path: Path) -> str:
+    """A path as compared with another (case folded where the system does)."""
+    return os.path.normcase(os.path.normpath(path))
 
 
 def _with_extra(path: Path, params: Parameters, extra: dict[str, str]) -> Parameters:
