@@ -285,3 +285,19 @@ def test_request_files_stay_while_a_rebuilds_set_aside_index_may_name_them(tmp_p
     damaged.unlink()
     Library(folder).close()
     assert not orphan.exists()
+
+
+def test_a_removed_jobs_request_file_that_cannot_be_removed_goes_at_a_later_open(tmp_path, caplog, monkeypatch):
+    folder = tmp_path / "lib"
+    job = _job()
+    path = folder / "requests" / f"{job.inference_id}.json"
+    with Library(folder) as library:
+        library.add_job(job)
+        with monkeypatch.context() as patch:
+            _refusing(patch, path.name)
+            library.remove_job(job.inference_id)  # the job is gone all the same
+        assert library.get_job(job.inference_id) is None and library.job_body(job.inference_id) is None
+    assert path.exists() and "of the removed job cannot be removed now" in caplog.text
+    _aged(path)
+    Library(folder).close()
+    assert not path.exists()

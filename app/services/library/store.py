@@ -606,7 +606,7 @@ class Library(SweepRecords):
         return self._jobs_from_rows(rows)
 
     def remove_job(self, inference_id: str) -> None:
-        """Forget a job and delete its images (files, thumbnails and rows)."""
+        """Forget a job and delete its images (files, thumbnails and rows) and its request file."""
         ids = [row[0] for row in self._reader.execute("SELECT id FROM images WHERE inference_id = ?", (inference_id,))]
         self.delete_images(ids)
         with self._write() as conn:
@@ -615,8 +615,12 @@ class Library(SweepRecords):
             conn.execute("DELETE FROM job_parameters WHERE inference_id = ?", (inference_id,))
             conn.execute("DELETE FROM job_bodies WHERE inference_id = ?", (inference_id,))
             conn.execute("DELETE FROM job_requests WHERE inference_id = ?", (inference_id,))
-        if request is not None:
-            Path(self._absolute(request[0])).unlink(missing_ok=True)
+        if request is not None:  # after the commit: a crash before it leaves the job whole, with its body
+            path = Path(self._absolute(request[0]))
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:  # the job is gone all the same; an open later removes the file
+                log.warning("the request file %s of the removed job cannot be removed now: %s", path, exc)
         folder = self._job_folder(inference_id)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
