@@ -240,6 +240,19 @@ class Session:
         with self._lock:
             return self._follow(name)
 
+    def jobs_for(self, name: str) -> JobService:
+        """The job service that sends again what the deployment `name` made (worker thread: it may connect).
+
+        That deployment's own when it is saved here and takes the active one's requests; else (removed, of another
+        family) the active one's. UserError before connecting. (A sweep's cell is re-run on its own deployment
+        only, through `deployment_jobs`: the Deployment axis names it.)
+        """
+        if self.jobs is None:
+            raise UserError("Not connected yet, so no job can be sent again.")
+        if self.target is not None and name != self.target.name and name in self.deployment_names():
+            return self.deployment_jobs(name)
+        return self.jobs
+
     def deployment_names(self) -> list[str]:
         """The saved deployments whose model takes the active target's requests (its own name too), in the
         order they were saved; none in sandbox mode or before connecting. Memory only: any thread."""

@@ -103,6 +103,8 @@ def test_a_saved_deployment_gets_its_own_job_service_and_tracker_thread_until_cl
         assert session.deployment_jobs("second") is jobs and session.followed == ["second"]
         with pytest.raises(UserError, match="'nowhere' is not saved here"):
             session.deployment_jobs("nowhere")
+        assert session.jobs_for("second") is jobs  # what it made is sent again there
+        assert session.jobs_for("nowhere") is session.jobs  # a removed deployment's, by the active one
         job = jobs.submit({"prompt": "a quiet harbour", "width": 64, "height": 64})
         assert finished.wait(60), "nothing but the second deployment's own tracker polls its bucket"
         assert session.library.get_job(job.inference_id).state == JobState.COMPLETED

@@ -189,6 +189,29 @@ def test_a_deployment_axis_sends_each_cell_to_its_own_deployment_and_the_sheet_f
         _close(window)
 
 
+def test_a_job_retried_from_the_queue_goes_to_the_deployment_that_made_it(
+    qtbot, cloud, app_dirs, two_deployments, invocations, gui_thread_guard
+):
+    window = _open_window(qtbot, cloud, app_dirs)
+    try:
+        session, queue, other = window.context.session, window.queue, two_deployments
+        with gui_thread_guard.paused():  # made there earlier (a sweep's cell, or the CLI)
+            made = session.deployment_jobs("second").submit({"prompt": "a kite", "width": 64, "height": 64})
+        window.context.events.jobs_changed.emit([made])
+        qtbot.waitUntil(lambda: queue.model.row_of(made.inference_id) >= 0, timeout=10_000)
+        qtbot.waitUntil(lambda: queue.model.job(queue.model.row_of(made.inference_id)).state.finished, timeout=60_000)
+        assert invocations.to(other.endpoint_name) == [other.bucket]
+
+        queue.select_job(made.inference_id)
+        queue.retry_action.trigger()
+        qtbot.waitUntil(lambda: len(invocations.to(other.endpoint_name)) == 2, timeout=15_000)
+        assert invocations.to(cloud.deployment.endpoint_name) == []  # not the active deployment
+        again = next(job for job in window.context.library.jobs() if job.inference_id != made.inference_id)
+        assert again.target == "second" and again.request.prompt == "a kite"
+    finally:
+        _close(window)
+
+
 def test_the_deployment_axis_is_offered_only_with_two_deployments_of_the_family(
     qtbot, cloud, app_dirs, gui_thread_guard
 ):

@@ -375,11 +375,17 @@ class JobQueue(QFrame):
         self.message.emit("Cancelled. The endpoint may still finish it; its images will not be downloaded.")
 
     def retry_selected(self) -> None:
-        service = self.context.jobs
-        ids = [j.inference_id for j in self.selected_rows() if j.state.finished and not is_sweep_row(j)]
-        if not ids or service is None:
+        """Send the selected finished jobs again, each to the deployment that made it (`Session.jobs_for`)."""
+        session = self.context.session
+        jobs = [(j.inference_id, j.target) for j in self.selected_rows() if j.state.finished and not is_sweep_row(j)]
+        if not jobs or self.context.jobs is None:
             return
-        Task(self, lambda: [service.retry(i) for i in ids], success=self._retried, lane=Lane.NETWORK).run()
+        Task(
+            self,
+            lambda: [session.jobs_for(target).retry(inference_id) for inference_id, target in jobs],
+            success=self._retried,
+            lane=Lane.NETWORK,
+        ).run()
 
     def _retried(self, jobs: list[Job]) -> None:
         self.context.events.jobs_changed.emit(jobs)
