@@ -28,6 +28,7 @@ from app.services.cost import (
 from app.services.cost.controls import Control, applied
 from app.services.errors import UserError
 from app.services.local_cloud import SandboxEngine
+from app.services.local_cloud import endpoint_metrics as metrics
 from app.services.local_cloud.replay import Span, replay
 
 AT = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)
@@ -428,3 +429,74 @@ def test_a_companion_without_a_scalable_target_does_not_keep_the_others_running(
     with pytest.raises(UserError, match=r"Could not change upscaler .* The others \(main, inpainting\) were changed"):
         set_max_instances(connection, target, 2)
     assert limits() == {target.endpoint_name: (0, 2), inpaint: (0, 2)}
+
+
+def _jobs(cloud, endpoint: str, seconds: list[float], waited: float = 1.0) -> None:
+    """Finished invocations of `endpoint` on the 2nd, as SageMaker publishes them: each held an instance
+    `seconds` after waiting `waited` in the backlog."""
+    data = [
+        item
+        for n, held in enumerate(seconds)
+        for item in metrics.invocation_data(
+            endpoint, "AllTraffic", at=_at(2, 10, n), waited=waited, total=waited + held, outcome="processed"
+        )
+    ]
+    metrics.publish(cloud.client("cloudwatch"), {metrics.SAGEMAKER: data})
+
+
+def test_each_endpoint_has_its_own_time_per_job_and_cold_start(cloud, day):
+    """An upscale is not a text to image: the report gives each endpoint's own job time, job cost and cold start."""
+    connection, target = day
+    upscaler = target.companions["upscale"]
+    _jobs(cloud, target.endpoint_name, [9, 9, 9])
+    _jobs(cloud, upscaler, [2, 4])
+    spans = [Span(_at(2, 12), 10, cold_start=120), Span(_at(2, 15), 10, cold_start=60)]
+    replay(cloud.client("cloudwatch"), cloud.cloud.scaling, region=cloud.region, endpoint=upscaler, spans=spans)
+
+    report = cost_report(connection, target, now=AT)
+
+    assert report.seconds_per_job == pytest.approx(9) and report.cold_start == 270  # the main endpoint's
+    upscale, inpaint = report.endpoints["upscale"], report.endpoints["inpaint"]
+    assert upscale.seconds_per_job == pytest.approx(3) and upscale.cold_start == 90
+    assert inpaint.seconds_per_job is None and inpaint.cold_start is None  # nothing ran there yet
+    assert report.to_dict()["endpoints"]["upscale"]["seconds_per_job"] == pytest.approx(3)
+    lines = report.lines()
+    assert f"Per job: ≈ {9 * PER_HOUR / 3600:.4f} USD (9 s on an instance, on average)" in lines
+    assert f"Per upscaler job: ≈ {3 * PER_HOUR / 3600:.4f} USD (3 s on an instance)" in lines
+    assert "Cold start: 4.5 min main, 1.5 min upscaler (median of each endpoint's last ones)" in lines
+    assert not any("inpainting job" in line for line in lines)
+
+
+def _limits(cloud) -> dict[str, tuple[int, int]]:
+    found = cloud.client("application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")
+    return {t["ResourceId"].split("/")[1]: (t["MinCapacity"], t["MaxCapacity"]) for t in found["ScalableTargets"]}
+
+
+def _register(cloud, endpoint: str, **limits: int) -> None:
+    cloud.client("application-autoscaling").register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=f"endpoint/{endpoint}/variant/AllTraffic",
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        **limits,
+    )
+
+
+def test_a_companion_in_service_says_when_it_scales_in_by_itself(cloud):
+    """The inpainting endpoint ran and is idle: the report says when it goes back to zero, not only the main's."""
+    connection = _connection(cloud)
+    target = load_target(connection, "test")
+    inpaint = target.companions["inpaint"]
+    emulator = cloud.cloud.emulator
+    _register(cloud, inpaint, MinCapacity=1, MaxCapacity=1)
+    _eventually(lambda: emulator.instance_count(inpaint) == 1)
+    _register(cloud, inpaint, MinCapacity=0, MaxCapacity=1)  # idle, it stays a while, then scales in
+    started = cloud.client("application-autoscaling").describe_scaling_activities(
+        ServiceNamespace="sagemaker", ResourceId=f"endpoint/{inpaint}/variant/AllTraffic"
+    )["ScalingActivities"][0]["EndTime"]
+
+    report = cost_report(connection, target)
+
+    assert report.now.scale_in == {"inpaint": started + timedelta(minutes=15)}
+    assert report.now.scale_in_expected is None  # the main endpoint is at zero already
+    expected = f"inpainting scales in around {started + timedelta(minutes=15):%H:%M} UTC"
+    assert report.lines()[2] == f"Now: InService, 1 in service: 1 inpainting; {expected}; 0–1 instances allowed"

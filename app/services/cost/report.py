@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -45,6 +45,12 @@ class Now:
     last_change: str = ""  # the newest scaling activity, in words
     #: Instances in service on each endpoint ("main", then each companion's family), when it has companions.
     by_endpoint: dict[str, int | None] = field(default_factory=dict)
+    #: Each endpoint kept warm (MinCapacity 1 until Keep warm's scheduled action): its role and until when.
+    #: `keep_warm_until` is the main endpoint's.
+    kept_warm: dict[str, datetime] = field(default_factory=dict)
+    #: Each endpoint in service that will scale in to zero by itself: its role and about when.
+    #: `scale_in_expected` is the main endpoint's.
+    scale_in: dict[str, datetime] = field(default_factory=dict)
 
     @property
     def stopped(self) -> bool:
@@ -72,11 +78,19 @@ class Period:
 
 @dataclass(frozen=True, slots=True)
 class EndpointPart:
-    """One endpoint of the deployment: its name, instance type and price (None when unknown)."""
+    """One endpoint of the deployment: its name, instance type and price (None when unknown), and what its own
+    jobs and cold starts took (an upscale's time is not a text to image's; each starts its own instance)."""
 
     endpoint: str
     instance_type: str
     price: Price | None
+    seconds_per_job: float | None = None  # the average seconds one of its jobs held an instance this month
+    cold_start: float | None = None  # the median seconds of its last cold starts
+
+    def job_cost(self) -> float | None:
+        if self.price is None or self.seconds_per_job is None:
+            return None
+        return job_cost(self.price.per_hour, self.seconds_per_job)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +160,19 @@ class CostReport:
         cost = self.job_cost()
         if cost is not None and self.seconds_per_job is not None:
             found.append(f"Per job: ≈ {cost:.4f} {money} ({self.seconds_per_job:.0f} s on an instance, on average)")
-        if self.cold_start is not None:
+        for role, part in companions.items():
+            if (each := part.job_cost()) is not None and part.seconds_per_job is not None:
+                found.append(
+                    f"Per {role_label(role)} job: ≈ {each:.4f} {money} ({part.seconds_per_job:.0f} s on an instance)"
+                )
+        starts = {role: part.cold_start for role, part in companions.items() if part.cold_start is not None}
+        if starts:
+            main = {MAIN: self.cold_start} if self.cold_start is not None else {}
+            each = ", ".join(
+                f"{seconds / 60:.1f} min {role_label(role)}" for role, seconds in {**main, **starts}.items()
+            )
+            found.append(f"Cold start: {each} (median of each endpoint's last ones)")
+        elif self.cold_start is not None:
             found.append(f"Cold start: {self.cold_start / 60:.1f} min (median of this deployment's last ones)")
         return found + [f"! {problem}" for problem in self.problems]
 
@@ -170,11 +196,26 @@ def now_words(now: Now) -> str:
         words.append("stopped: nothing starts until the maximum instances is raised")
     if now.starting_since:
         words.append(f"an instance is starting since {now.starting_since:%H:%M:%S} UTC")
-    if now.keep_warm_until:
-        words.append(f"kept warm until {now.keep_warm_until:%H:%M} UTC")
-    if now.scale_in_expected:
-        words.append(f"scales in around {now.scale_in_expected:%H:%M} UTC")
+    named = len(now.by_endpoint) > 1  # the deployment has companions: say which endpoint
+    kept = now.kept_warm or ({MAIN: now.keep_warm_until} if now.keep_warm_until else {})
+    if kept:
+        words.append(_when_each(kept, "kept warm until", "until", named))
+    scale_in = now.scale_in or ({MAIN: now.scale_in_expected} if now.scale_in_expected else {})
+    if scale_in:
+        words.append(_when_each(scale_in, "scales in around", "around", named))
     return "; ".join(words)
+
+
+def _when_each(when: Mapping[str, datetime], verb: str, again: str, named: bool) -> str:
+    """ "kept warm until 18:15 UTC"; naming each endpoint: "main and inpainting kept warm until 18:15 UTC",
+    "main scales in around 18:15 UTC, upscaler around 18:20 UTC"."""
+    times: dict[str, list[str]] = {}
+    for role, at in sorted(when.items(), key=lambda item: item[1]):
+        times.setdefault(f"{at:%H:%M} UTC", []).append(role_label(role))
+    if not named:
+        return f"{verb} {next(iter(times))}"
+    parts = [f"{' and '.join(roles)} {verb if n == 0 else again} {at}" for n, (at, roles) in enumerate(times.items())]
+    return ", ".join(parts)
 
 
 def job_cost(per_hour: float, seconds: float) -> float:
@@ -221,30 +262,36 @@ def cost_report(
         for role, part in parts.items()
     }
     day, month = _day_start(at), _day_start(at).replace(day=1)
+    parts = {
+        role: replace(
+            part,
+            seconds_per_job=reader.read(
+                "cloudwatch:GetMetricStatistics",
+                "the time per job",
+                lambda: None,
+                lambda part=part: usage.seconds_per_job(cloudwatch, part.endpoint, VARIANT, month, at),
+            ),
+            cold_start=usage.expected_cold_start(histories[role] or []),
+        )
+        for role, part in parts.items()
+    }
     periods = [
         _period(reader, cloudwatch, parts, histories, label, start, at)
         for label, start in (("today (UTC)", day), ("this month", month))
     ]
-    endpoint = target.endpoint_name
-    history = histories[MAIN]
     return CostReport(
         target=target.name,
-        endpoint=endpoint,
+        endpoint=target.endpoint_name,
         region=target.region,
         instance_type=target.instance_type,
         at=at,
-        now=_now(connection, target, reader, history or [], at),
+        now=_now(connection, target, reader, histories, at),
         today=periods[0],
         month=periods[1],
         price=parts[MAIN].price,
         billed=_billed(connection, target, reader, month, at),
-        seconds_per_job=reader.read(
-            "cloudwatch:GetMetricStatistics",
-            "the time per job",
-            lambda: None,
-            lambda: usage.seconds_per_job(cloudwatch, endpoint, VARIANT, month, at),
-        ),
-        cold_start=usage.expected_cold_start(history or []),
+        seconds_per_job=parts[MAIN].seconds_per_job,
+        cold_start=parts[MAIN].cold_start,
         problems=_unique(problems),
         endpoints=parts,
     )
@@ -340,16 +387,22 @@ def expected_cold_start(connection: Connection, target: Target, role: str = MAIN
     return cold_start_estimate(connection, target, role=role).seconds
 
 
-def _now(connection: Connection, target: Target, reader: _Reader, history: list[usage.Activity], at: datetime) -> Now:
-    """The main endpoint's state and limits; the instances and the backlog summed over every endpoint."""
-    endpoint = target.endpoint_name
+def _now(
+    connection: Connection,
+    target: Target,
+    reader: _Reader,
+    histories: Mapping[str, list[usage.Activity] | None],
+    at: datetime,
+) -> Now:
+    """The main endpoint's state and limits; the instances and the backlog summed over every endpoint; each
+    endpoint's Keep warm and expected scale-in."""
     sagemaker = connection.client("sagemaker")
     cloudwatch = connection.client("cloudwatch")
     roles = deployment_endpoints(target)
     described: dict[str, dict] = {}
     counts: dict[str, int | None] = {}
     backlogs: dict[str, float | None] = {}
-    last_job: datetime | None = None
+    last_jobs: dict[str, datetime | None] = {}
     for role, name, _ in roles:
         described[role] = reader.read(
             "sagemaker:DescribeEndpoint",
@@ -359,7 +412,7 @@ def _now(connection: Connection, target: Target, reader: _Reader, history: list[
         )
         variants = described[role].get("ProductionVariants") or [{}]
         counts[role] = variants[0].get("CurrentInstanceCount") if described[role] else None
-        backlogs[role], when = reader.read(
+        backlogs[role], last_jobs[role] = reader.read(
             "cloudwatch:GetMetricStatistics",
             "the backlog",
             lambda: (None, None),
@@ -367,47 +420,59 @@ def _now(connection: Connection, target: Target, reader: _Reader, history: list[
                 cloudwatch, "ApproximateBacklogSize", [{"Name": "EndpointName", "Value": name}], "Maximum", at
             ),
         )
-        if role == MAIN:
-            last_job = when
     instances = _total(counts.values())
     backlog = _total(backlogs.values())
     scaling = connection.client("application-autoscaling")
-    resource = usage.resource_id(endpoint, VARIANT)
+    resources = {usage.resource_id(name, VARIANT): role for role, name, _ in roles}
     targets = reader.read(
         "application-autoscaling:DescribeScalableTargets",
         "the scaling limits",
         list,
-        lambda: scaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource])[
+        lambda: scaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=list(resources))[
             "ScalableTargets"
         ],
     )
-    limits = targets[0] if targets else {}
+    limits = {resources[t["ResourceId"]]: t for t in targets if t.get("ResourceId") in resources}
     actions = reader.read(
         "application-autoscaling:DescribeScheduledActions",
         "Keep warm",
         list,
-        lambda: scaling.describe_scheduled_actions(
-            ServiceNamespace="sagemaker", ResourceId=resource, ScheduledActionNames=[KEEP_WARM_ACTION]
-        )["ScheduledActions"],
+        lambda: [
+            action
+            for page in scaling.get_paginator("describe_scheduled_actions").paginate(
+                ServiceNamespace="sagemaker", ScheduledActionNames=[KEEP_WARM_ACTION]
+            )
+            for action in page["ScheduledActions"]
+        ],
     )
+    kept: dict[str, datetime] = {}
+    for role in counts:
+        end = _keep_warm_end([a for a in actions if resources.get(a.get("ResourceId", "")) == role], at)
+        if end is not None:
+            kept[role] = end
+    scale_in: dict[str, datetime] = {}
+    for role in counts:
+        history, last_job = histories.get(role) or [], last_jobs[role]
+        if counts[role] and not backlogs[role] and role not in kept and last_job is not None:
+            if not limits.get(role, {}).get("MinCapacity"):
+                since = max([last_job, *(a.end for a in history[-1:] if a.end)])
+                scale_in[role] = since + timedelta(minutes=SCALE_IN_MINUTES)
+    history = histories.get(MAIN) or []
     pending = [a for a in history if not a.fulfilled and a.status in ("Pending", "InProgress")]
-    keep_warm = _keep_warm_end(actions, at)
-    minimum = limits.get("MinCapacity")
-    scale_in = None
-    if counts[MAIN] and not backlogs[MAIN] and not keep_warm and not minimum and last_job is not None:
-        since = max([last_job, *(a.end for a in history[-1:] if a.end)])
-        scale_in = since + timedelta(minutes=SCALE_IN_MINUTES)
+    main = limits.get(MAIN, {})
     return Now(
         status=described[MAIN].get("EndpointStatus", "unknown"),
         instances=int(instances) if instances is not None else None,
         backlog=int(backlog) if backlog is not None else None,
-        min_capacity=minimum,
-        max_capacity=limits.get("MaxCapacity"),
+        min_capacity=main.get("MinCapacity"),
+        max_capacity=main.get("MaxCapacity"),
         starting_since=pending[-1].start if pending else None,
-        keep_warm_until=keep_warm,
-        scale_in_expected=scale_in,
+        keep_warm_until=kept.get(MAIN),
+        scale_in_expected=scale_in.get(MAIN),
         last_change=_words(history[-1]) if history else "",
         by_endpoint=counts if len(roles) > 1 else {},
+        kept_warm=kept,
+        scale_in=scale_in,
     )
 
 
