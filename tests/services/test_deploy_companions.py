@@ -225,6 +225,35 @@ def test_the_catalog_offers_sdxl_only_where_the_pipeline_can_deploy_it(jumpstart
     assert deployer.offer("ml.g5.xlarge").models == (MODEL,)
 
 
+def test_the_offer_lists_each_companions_models_and_a_chosen_one_is_what_deploys(cloud, deployer):  # noqa: F811
+    """The Deploy tab's companion lists come from the offer, as preflight judges them; the runwayml inpainting
+    model picked there goes through preflight into the bundle's `[companions.inpaint]`, as infra reads it."""
+    publish(
+        cloud.client("s3"),
+        cloud.region,
+        [
+            ReplicaModel(MODEL, PINNED),
+            ReplicaModel(UPSCALER, "1.1.0"),
+            ReplicaModel(INPAINTER, "2.0.0", instance_types=G5_ONLY),
+            ReplicaModel(RUNWAY, "1.0.0"),
+        ],
+    )
+
+    assert deployer.offer("ml.g5.xlarge").companions == {"upscale": (UPSCALER,), "inpaint": (RUNWAY, INPAINTER)}
+    assert deployer.offer("ml.g4dn.xlarge").companions == {"upscale": (UPSCALER,), "inpaint": (RUNWAY,)}
+
+    pipeline = Pipeline(deployer, cloud).succeeds()
+    events, _ = run(deployer.deploy(DeployOptions(MODEL, "ml.g4dn.xlarge", 2, companions={"inpaint": RUNWAY})))
+
+    pipeline.done()
+    assert f"Inpainting companion {RUNWAY} version 1.0.0 on ml.g4dn.xlarge" in messages(events)
+    assert bundled_config(cloud)["companions"] == {
+        "inpaint": {"id": RUNWAY, "version": "1.0.0", "instance_type": "ml.g4dn.xlarge"}
+    }
+    parsed = deploy_bundle.parse(source_zip(cloud).read("infra/config.toml").decode())
+    assert {f: (m.id, m.version) for f, m in parsed.companions.items()} == {"inpaint": (RUNWAY, "1.0.0")}
+
+
 def test_the_quota_counts_every_endpoint_on_the_type_companions_too(jumpstart, deployer):
     """Three endpoints of at most 2 instances each on one type may want 6 at once: a quota of 4 is a warning."""
     jumpstart.cloud.quotas.set("sagemaker", "ml.g5.xlarge for endpoint usage", 4)

@@ -90,6 +90,8 @@ class ModelOffer:
     marketplace: dict[str, str] = field(default_factory=dict)
     #: The companions the deployment has now (family → model id); None when it is not deployed.
     deployed: dict[str, str] | None = None
+    #: Each companion family's models usable on the type (family → JumpStart ids), as preflight judges them.
+    companions: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +322,8 @@ class Deployer:
 
     @lane(Lane.NETWORK)
     def offer(self, instance_type: str) -> ModelOffer:
-        """The main models JumpStart offers on the type and the companions the deployment has, for the Deploy tab."""
+        """The main and companion models JumpStart offers on the type and the companions the deployment has,
+        for the Deploy tab."""
         catalog = ModelCatalog(self.connection.s3, self.region, marketplace=self.deploys_model_packages)
         marketplace = {}
         for model_id in catalog.model_ids(MAIN_FAMILIES):
@@ -329,7 +332,10 @@ class Deployer:
                 marketplace[model_id] = (
                     "" if self.deploys_model_packages else "an AWS Marketplace model: the app cannot deploy it yet"
                 )
-        return ModelOffer(tuple(catalog.usable_models(instance_type)), marketplace, self.deployed_companions())
+        companions = {f: tuple(catalog.usable_models(instance_type, (family_named(f),))) for f in DEFAULT_COMPANIONS}
+        return ModelOffer(
+            tuple(catalog.usable_models(instance_type)), marketplace, self.deployed_companions(), companions
+        )
 
     @lane(Lane.NETWORK)
     def deployed_companions(self) -> dict[str, str] | None:
