@@ -7,6 +7,7 @@ from app.services.deploy.bundle import (
     DeployOptions,
     check_guard,
     check_models,
+    companion_models,
     guard_problems,
     load_options,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "Deployer",
     "check_guard",
     "check_models",
+    "companion_models",
     "guard_problems",
     "load_options",
 ]

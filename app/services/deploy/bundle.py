@@ -65,6 +65,13 @@ def companion_label(family_name: str) -> str:
     return {"upscale": "×4 upscaler", "inpaint": "Inpainting"}.get(family_name, family_name)
 
 
+def companion_models(family_name: str) -> tuple[str, ...]:
+    """The JumpStart models the contract knows for a companion family (its exact ids, not its prefixes)."""
+    from contract.families import family_named
+
+    return tuple(m for m in family_named(family_name).model_ids if not m.endswith("-"))
+
+
 #: A model of each family, as the refusals name it.
 _A_MODEL_OF = {
     "text-to-image": "a text-to-image model",
@@ -100,7 +107,7 @@ def check_models(options: DeployOptions) -> None:
         found = family_for_model(model_id.strip())
         if found is not wanted:
             what = f"{_A_MODEL_OF.get(found.name, found.label)}, not {_A_MODEL_OF[wanted.name]}" if found else _UNSPOKEN
-            known = ", ".join(m for m in wanted.model_ids if not m.endswith("-"))
+            known = ", ".join(companion_models(family_name))
             raise UserError(
                 f"{model_id} is {what}: the {companion_label(family_name)} companion takes {known}.",
                 hint="Nothing was deployed.",

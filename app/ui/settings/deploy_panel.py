@@ -2,7 +2,8 @@
 
 The model combo lists the main models JumpStart offers on the chosen instance type (read on a worker
 through the deployer's `offer`, the same catalog preflight judges with; MODELS until it answers, or
-when it cannot); two check boxes add the ×4 upscaler and inpainting companions.
+when it cannot); two check boxes add the ×4 upscaler and inpainting companions, each with a combo of its
+family's models the same read offers on the type (the models the contract knows, until it answers).
 
 The panel runs a deployer (app.services.deploy.deployer) on a worker through `tasks.Task`: every event the
 deployer yields moves the progress bar, sets the step line and adds one log line. `attach` gives it
@@ -36,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.cloud import ConnectionChoice, open_choice
-from app.services.deploy import DEFAULT_COMPANIONS, DeployOptions, guard_problems
+from app.services.deploy import DEFAULT_COMPANIONS, DeployOptions, companion_models, guard_problems
 from app.services.errors import UserError
 from app.ui.shell.context import AWS
 from app.ui.shell.icons import icon
@@ -58,12 +59,17 @@ MODEL_LABELS = {
     "model-txt2img-stabilityai-stable-diffusion-v1-4": "Stable Diffusion 1.4 (512 px)",
     "model-txt2img-stabilityai-stable-diffusion-v1-4-fp16": "Stable Diffusion 1.4, fp16 (512 px)",
     "model-imagegeneration-stabilityai-stable-diffusion-xl-base-1-0": "SDXL 1.0 (1024 px)",
+    "model-upscaling-stabilityai-stable-diffusion-x4-upscaler-fp16": "Stable Diffusion ×4 upscaler, fp16",
+    "model-inpainting-stabilityai-stable-diffusion-2-inpainting": "Stable Diffusion 2 inpainting",
+    "model-inpainting-stabilityai-stable-diffusion-2-inpainting-fp16": "Stable Diffusion 2 inpainting, fp16",
+    "model-inpainting-runwayml-stable-diffusion-inpainting": "Stable Diffusion inpainting (RunwayML)",
 }
-#: The companion check boxes: family name, label, what it adds.
+#: The companion check boxes (each with its model combo): family name, label, what it adds.
 COMPANIONS = (
     ("upscale", "×4 upscaler", "Upscale ×4 in the viewer"),
     ("inpaint", "Inpainting", "Inpaint and Extend canvas in the viewer"),
 )
+_COMPANION_NAMES = {family: label for family, label, _ in COMPANIONS}
 INSTANCE_TYPES = ("ml.g5.xlarge", "ml.g5.2xlarge", "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.p3.2xlarge")
 LOG_LINES = 5000
 COST_NOTE = (
@@ -92,6 +98,9 @@ class DeployPanel(QWidget):
         self._tips: dict[str, str] = {}
         self._companions_chosen = False  # the user clicked a companion box: say which; else the deployment's stay
         self._companion_models: dict[str, str] = {}  # the deployed (or saved) companions' models, by family
+        self._companion_picked: set[str] = set()  # the families whose model the user chose in its combo
+        self._companions_offered: dict[str, tuple[str, ...]] = {}  # the catalog's answer, by family
+        self._offered_on = ""  # the instance type of that answer
         self._offer_asked = 0  # the newest catalog read; older answers are dropped
         self._marketplace: dict[str, str] = {}
         form = self._build_options()
@@ -114,7 +123,7 @@ class DeployPanel(QWidget):
             self.model.addItem(label, model_id)
         self.model.setToolTip("The text-to-image models JumpStart offers on the instance type")
         self.model.currentIndexChanged.connect(self._model_changed)
-        companions = self._build_companions()
+        self._build_companions()
         self.marketplace = QCheckBox("My AWS account is subscribed to this model's Marketplace listing")
         self.marketplace.setObjectName("deployMarketplace")
         self.marketplace.hide()
@@ -173,7 +182,8 @@ class DeployPanel(QWidget):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)  # one edge with the heading
         form.addRow("Model", self.model)
         form.addRow("", self.marketplace)
-        form.addRow("Companions", companions)
+        for family, box in self.companion_boxes.items():
+            form.addRow(box, self.companion_models[family])
         form.addRow("Instance type", instances)
         form.addRow("Budget", self.monthly_limit)
         form.addRow("Alerts to", self.alert_email)
@@ -181,28 +191,70 @@ class DeployPanel(QWidget):
         form.addRow("Region", self.region)
         return form
 
-    def _build_companions(self) -> QHBoxLayout:
-        """One check box per companion endpoint, its model id in the tooltip."""
+    def _build_companions(self) -> None:
+        """One check box per companion endpoint, beside the combo of its model (enabled while it is ticked)."""
         self.companion_boxes: dict[str, QCheckBox] = {}
-        row = QHBoxLayout()
-        row.setSpacing(16)
+        self.companion_models: dict[str, QComboBox] = {}
         for family, label, adds in COMPANIONS:
             box = QCheckBox(label)
             box.setObjectName(f"deployCompanion-{family}")
-            box.setToolTip(
-                f"{adds}: its own endpoint, scaling to zero on its own.\nModel: {DEFAULT_COMPANIONS[family]}"
-            )
+            box.setToolTip(f"{adds}: its own endpoint of this instance type, scaling to zero on its own")
             box.clicked.connect(self._companions_clicked)
+            box.toggled.connect(self._enable_companion_models)
+            combo = QComboBox()
+            combo.setObjectName(f"deployCompanionModel-{family}")
+            combo.setMinimumWidth(320)
+            combo.activated.connect(lambda _, family=family: self._companion_model_picked(family))
+            combo.currentIndexChanged.connect(lambda _, family=family: self._show_companion_model(family))
+            box.setMinimumHeight(combo.sizeHint().height())  # its text on the combo's line, as the form's labels
             self.companion_boxes[family] = box
-            row.addWidget(box)
-        self.companion_note = QLabel("each its own endpoint of this type")
-        self.companion_note.setObjectName("hint")
-        row.addWidget(self.companion_note)
-        row.addStretch(1)
-        return row
+            self.companion_models[family] = combo
+            self._fill_companion_models(family)
+        self._enable_companion_models()
 
     def _companions_clicked(self) -> None:
         self._companions_chosen = True
+
+    def _companion_model_picked(self, family: str) -> None:
+        self._companions_chosen = True
+        self._companion_picked.add(family)
+
+    def _enable_companion_models(self) -> None:
+        for family, box in self.companion_boxes.items():
+            self.companion_models[family].setEnabled(box.isChecked() and box.isEnabled())
+
+    def _show_companion_model(self, family: str) -> None:
+        combo = self.companion_models[family]
+        model_id = combo.currentData()
+        name = _COMPANION_NAMES[family].lower()
+        combo.setToolTip(f"The {name} model JumpStart deploys: {model_id}" if model_id else "")
+
+    def _fill_companion_models(self, family: str, chosen: str | None = None) -> None:
+        """The family's models the catalog offers on the type (the known ones until it answers).
+
+        Shown: `chosen`, else the user's pick, else the deployed (or saved) one, else the default where it is
+        offered; one not offered on the type stays in the list, saying so, for preflight to judge.
+        """
+        combo = self.companion_models[family]
+        offered = self._companions_offered.get(family)
+        where = self._offered_on if offered is not None else ""
+        if offered is None:
+            offered = companion_models(family)
+        if chosen is None and family in self._companion_picked:
+            chosen = combo.currentData()
+        chosen = chosen or self._companion_models.get(family)
+        if chosen is None:
+            default = DEFAULT_COMPANIONS[family]
+            chosen = default if default in offered or not offered else offered[0]
+        combo.blockSignals(True)
+        combo.clear()
+        for model_id in (*offered, *(() if chosen in offered else (chosen,))):
+            label = MODEL_LABELS.get(model_id, model_id)
+            combo.addItem(label if model_id in offered or not where else f"{label} (not on {where})", model_id)
+            combo.setItemData(combo.count() - 1, model_id, Qt.ItemDataRole.ToolTipRole)
+        combo.setCurrentIndex(combo.findData(chosen))
+        combo.blockSignals(False)
+        self._show_companion_model(family)
 
     def _build_buttons(self) -> QHBoxLayout:
         self.deploy_button = QPushButton(icon("deploy"), "Deploy")
@@ -317,9 +369,9 @@ class DeployPanel(QWidget):
         )
 
     def chosen_companions(self) -> dict[str, str]:
-        """The ticked companions, each with the model it has (deployed or saved), else the family's default."""
+        """The ticked companions, each with the model its combo shows (the deployed one unless the user changed it)."""
         return {
-            family: self._companion_models.get(family) or DEFAULT_COMPANIONS[family]
+            family: self.companion_models[family].currentData()
             for family, box in self.companion_boxes.items()
             if box.isChecked()
         }
@@ -331,8 +383,7 @@ class DeployPanel(QWidget):
         self._companion_models = dict(companions)
         for family, box in self.companion_boxes.items():
             box.setChecked(family in companions)
-            if family in companions:
-                box.setToolTip(box.toolTip().rpartition("Model: ")[0] + f"Model: {companions[family]}")
+            self._fill_companion_models(family, companions.get(family))
 
     def refresh_models(self) -> None:
         """Ask JumpStart (on a worker) which models the instance type offers; the list stays until it answers."""
@@ -344,13 +395,14 @@ class DeployPanel(QWidget):
         Task(
             self,
             lambda: make().offer(instance_type),
-            success=lambda offer: self.set_offer(offer) if asked == self._offer_asked else None,
+            success=lambda offer: self.set_offer(offer, instance_type) if asked == self._offer_asked else None,
             failure=lambda error: None,  # offline or no credentials yet: the offline list stays, preflight says why
             busy=False,
         ).run()
 
-    def set_offer(self, offer: Any) -> None:
-        """The models preflight's catalog finds usable, Marketplace ones greyed with why; the choice is kept."""
+    def set_offer(self, offer: Any, instance_type: str = "") -> None:
+        """The models preflight's catalog finds usable on `instance_type`, Marketplace ones greyed with why, and
+        each companion's; the choices are kept."""
         current = self.model.currentData()
         self.model.blockSignals(True)
         self.model.clear()
@@ -373,6 +425,10 @@ class DeployPanel(QWidget):
         self.model.setCurrentIndex(index)
         self.model.blockSignals(False)
         self._model_changed()
+        self._companions_offered = dict(offer.companions)
+        self._offered_on = instance_type or self.instance_type.currentText().strip()
+        for family in self.companion_boxes:
+            self._fill_companion_models(family)
         self.set_companions(offer.deployed)
 
     def _model_changed(self) -> None:
@@ -435,6 +491,7 @@ class DeployPanel(QWidget):
             self.alert_email,
         ):
             widget.setEnabled(not busy)
+        self._enable_companion_models()
         self.stop_button.setVisible(busy)
         if busy:
             self.result.hide()
@@ -454,9 +511,10 @@ class DeployPanel(QWidget):
             f"{options.instance_type}, 0 to {options.max_instances} instances, in {self.region.text()}; "
             f"budget {options.monthly_limit:g} USD a month, alerts to {options.alert_email}; "
             + (
-                "companions as deployed"
+                # What the tab shows; the deployer reads the deployment's own and logs them next.
+                "companions as deployed (" + (_companions_text(self.chosen_companions()) or "none") + ")"
                 if options.companions is None
-                else "companions: " + (", ".join(sorted(options.companions.values())) or "none")
+                else "companions: " + (_companions_text(options.companions) or "none")
             )
         )
         self._start(lambda: getattr(make(), action)(options), self._succeeded)
@@ -610,6 +668,13 @@ def deployer_factory(context: Any, choose: Callable[[], ConnectionChoice]) -> De
         return build
 
     return factory
+
+
+def _companions_text(companions: dict[str, str]) -> str:
+    """The chosen companions as the log's first line names them: "×4 upscaler <id>, Inpainting <id>"."""
+    return ", ".join(
+        f"{name} {companions[family]}" for family, name in _COMPANION_NAMES.items() if family in companions
+    )
 
 
 def _cost_note() -> QFrame:
