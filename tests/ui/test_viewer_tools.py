@@ -297,6 +297,23 @@ def test_tools_without_their_companion_are_disabled_and_say_which_to_deploy(qtbo
         viewer.model.shutdown()
 
 
+def test_upscale_is_disabled_for_an_image_larger_than_the_upscaler_takes_and_says_its_limit(
+    qtbot, demo_library, jobs, monkeypatch
+):
+    monkeypatch.setattr("tools.demo.SIZES", ((768, 512),))  # an SDXL-sized image, or an upscaled one
+    large = demo_library(1)
+    viewer = open_viewer(qtbot, large, FakeContext(large, target(BOTH), jobs))
+    try:
+        assert not viewer.upscale_button.isEnabled()
+        assert (
+            "768×512 pixels" in viewer.upscale_button.toolTip() and "up to 512×512" in viewer.upscale_button.toolTip()
+        )
+        assert viewer.inpaint_button.isEnabled()  # the inpainting model takes it
+    finally:
+        manager().wait()
+        viewer.model.shutdown()
+
+
 def test_without_a_deployment_the_tools_are_disabled(qtbot, library):
     viewer = open_viewer(qtbot, library, FakeContext(library, None, None))
     try:

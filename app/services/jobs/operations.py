@@ -249,15 +249,22 @@ def _mask_image(mask_png: bytes, image: InputImage) -> InputImage:
     return mask
 
 
-def _check_upscale_sides(name: str, image: InputImage) -> None:
+def upscale_size_problem(name: str, width: int, height: int) -> str | None:
+    """Why the ×4 upscaler cannot take an image of this size (a sentence naming its limit), or None."""
     low, high = INPUT_SIDES
-    if not (low <= image.width <= high and low <= image.height <= high):
-        raise UserError(
-            f"{name} is {image.size} pixels; the ×4 upscaler takes images from {low}×{low} up to "
-            f"{high}×{high} (4× {high} is {high * SCALE}, the largest side made here). Larger images are "
-            "refused, not tiled.",
-            hint="Upscale a smaller image, or crop this one first.",
-        )
+    if low <= width <= high and low <= height <= high:
+        return None
+    return (
+        f"{name} is {width}×{height} pixels; the ×4 upscaler takes images from {low}×{low} up to "
+        f"{high}×{high} (4× {high} is {high * SCALE}, the largest side made here). Larger images are "
+        "refused, not tiled."
+    )
+
+
+def _check_upscale_sides(name: str, image: InputImage) -> None:
+    problem = upscale_size_problem(name, image.width, image.height)
+    if problem is not None:
+        raise UserError(problem, hint="Upscale a smaller image, or crop this one first.")
 
 
 def _source_image(

@@ -13,6 +13,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QWidget
 
 from app.services.errors import UserError
+from app.services.jobs.operations import upscale_size_problem
 from app.services.models import ImageRecord
 from app.ui.shell.tasks import Lane, Task, manager
 from app.ui.viewer.mask import png_bytes
@@ -41,8 +42,9 @@ class ImageTools(QObject):
         super().__init__(parent)
         self.context = context
 
-    def unavailable(self, tool: str) -> str | None:
-        """Why `tool` cannot be used now (a sentence for its tooltip), or None when it can."""
+    def unavailable(self, tool: str, size: tuple[int, int] | None = None) -> str | None:
+        """Why `tool` cannot be used now (a sentence for its tooltip), or None when it can; with the shown image's
+        `size`, also when the tool's model cannot take an image that large (the upscaler's input limit)."""
         context = self.context
         if context is None or context.target is None or context.jobs is None:
             return f"{LABELS[tool]} needs a deployment: connect to the sandbox or to AWS in Settings."
@@ -50,6 +52,8 @@ class ImageTools(QObject):
             context.target.endpoint_for(FAMILY[tool])
         except UserError as error:
             return str(error)
+        if tool == UPSCALE and size is not None:
+            return upscale_size_problem("This image", *size)
         return None
 
     def upscale(self, record: ImageRecord) -> Task:

@@ -418,12 +418,13 @@ class Viewer(QWidget):
     def _update_tools(self) -> None:
         """Each tool enabled when the image is on screen and the deployment has its model; else its tooltip says why."""
         shown = self.canvas.has_image() and self.record is not None
+        size = self.canvas.image_size()
         for tool, button in (
             (UPSCALE, self.upscale_button),
             (INPAINT, self.inpaint_button),
             (EXTEND, self.extend_button),
         ):
-            reason = self.tools.unavailable(tool)
+            reason = self.tools.unavailable(tool, (size.width(), size.height()) if shown else None)
             button.setEnabled(shown and reason is None and not (tool == UPSCALE and tool in self._busy_tools))
             button.setToolTip(reason or _TOOL_TIPS[tool])
         if self.mode is not None and not self._tool_ready(self.mode):
