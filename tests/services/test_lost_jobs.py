@@ -133,3 +133,24 @@ def test_a_full_disk_while_marking_jobs_lost_does_not_end_tracking(open_services
     monkeypatch.setattr(ws.tracker, "interval", lambda: 0.05)
 
     assert ws.tracker.run(until=lambda: len(looks) >= 2, deadline=time.monotonic() + 60)
+
+
+def test_a_job_sent_to_a_main_model_of_a_family_this_app_does_not_know_is_not_lost(open_services, cloud):
+    """A newer deployment's main model of a family this version does not know is sent text to image's requests
+    (`Target.model_family`); the tracker agrees that its endpoint serves them, so they are not lost."""
+    from contract import FAMILY_PARAM, ssm_name
+
+    cloud.client("ssm").put_parameter(
+        Name=ssm_name(cloud.deployment.name, FAMILY_PARAM), Value="stable-diffusion-9", Type="String", Overwrite=True
+    )
+    cloud.cloud.cold_start_seconds = 3600
+    ws = open_services()
+    assert ws.target.family == "stable-diffusion-9"
+    job = ws.jobs.submit({"prompt": "a boat", "width": 64, "height": 64})
+    assert job.state == JobState.QUEUED and job.family == "text-to-image"
+
+    ws.tracker.refresh()
+
+    after = ws.library.get_job(job.inference_id)
+    assert after.state == JobState.QUEUED, after.message
+    assert ws.target.endpoint_for(job.family) == ws.target.endpoint_name

@@ -86,8 +86,11 @@ class Target:
         return budget_for(self.instance_type)
 
     def serving(self, family: str) -> str | None:
-        """The endpoint serving `family`'s requests (the main one or a companion), or None when none does."""
-        return self.endpoint_name if family == self.family else self.companions.get(family)
+        """The endpoint serving `family`'s requests (the main one or a companion), or None when none does.
+
+        The main endpoint serves its `model_family`, as JobService sends: a family name this app does not know is
+        text to image's, so the jobs sent to it are served."""
+        return self.endpoint_name if family == self.model_family.name else self.companions.get(family)
 
     def endpoints(self) -> dict[str, str]:
         """Every endpoint of the deployment by its role: "main", then each companion's family."""
