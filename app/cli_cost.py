@@ -2,7 +2,9 @@
 
     python -m app cost [--json]           now, today, this month, per job; what each figure comes from
     python -m app stop-now [--yes]        scale in to zero at once (says what is waiting first)
-    python -m app keep-warm 15|30|60|off  at least one instance for that long, ended by AWS itself
+    python -m app keep-warm 15|30|60|off [--endpoint main|upscaler|inpainting|all]...
+                                          at least one instance for that long on each endpoint named (the
+                                          main one unless told; off: every endpoint unless told), ended by AWS
     python -m app max-instances N         at most N instances (1–20); after stop-now this resumes
 
 Each control prints when AWS applied it (waiting up to --wait seconds, 60 by default).
@@ -19,6 +21,8 @@ import orjson
 from app.services.settings import AppDirs
 
 EXIT_REFUSED = 2
+#: `keep-warm --endpoint`'s names (the report's) and the endpoint role each means.
+ENDPOINTS = {"main": "main", "upscaler": "upscale", "inpainting": "inpaint"}
 
 
 def add_commands(commands: Any, common: argparse.ArgumentParser, open_session: Any) -> None:
@@ -33,6 +37,13 @@ def add_commands(commands: Any, common: argparse.ArgumentParser, open_session: A
     stop.set_defaults(run=lambda args, dirs, ui: _stop(args, dirs, ui, open_session))
     warm = commands.add_parser("keep-warm", parents=[common, wait], help="keep one instance for 15, 30 or 60 minutes")
     warm.add_argument("minutes", choices=["15", "30", "60", "off"])
+    warm.add_argument(
+        "--endpoint",
+        action="append",
+        choices=[*ENDPOINTS, "all"],
+        help="which endpoint to keep warm, again for more than one (default: main; off: every endpoint); "
+        "each companion is its own GPU, billed while warm",
+    )
     warm.set_defaults(run=lambda args, dirs, ui: _keep_warm(args, dirs, ui, open_session))
     most = commands.add_parser("max-instances", parents=[common, wait], help="the most instances the endpoint runs")
     most.add_argument("count", type=int)
@@ -76,14 +87,24 @@ def _stop(args: argparse.Namespace, dirs: AppDirs, ui: Any, open_session: Any) -
 
 def _keep_warm(args: argparse.Namespace, dirs: AppDirs, ui: Any, open_session: Any) -> int:
     from app.services.cost import end_keep_warm, keep_warm
+    from app.services.cost.report import role_label
 
     session = open_session(args, dirs, ui)
     try:
+        target = session.target
+        chosen = args.endpoint or ([] if args.minutes == "off" else ["main"])
+        roles = None if not chosen or "all" in chosen else [ENDPOINTS[name] for name in chosen]
         if args.minutes == "off":
-            control = end_keep_warm(session.connection, session.target)
+            control = end_keep_warm(session.connection, target, roles)
         else:
-            control = keep_warm(session.connection, session.target, int(args.minutes))
-            ui.note(f"Kept warm until {control.until:%H:%M} UTC; AWS ends it by itself, even with the app closed.")
+            control = keep_warm(session.connection, target, int(args.minutes), roles or list(target.endpoints()))
+            which = ""
+            if len(target.endpoints()) > 1:
+                kept = [role_label(role) for role, name in target.endpoints().items() if name in control.endpoints]
+                which = f" ({', '.join(kept)})"
+            ui.note(
+                f"Kept warm until {control.until:%H:%M} UTC{which}; AWS ends it by itself, even with the app closed."
+            )
         return _follow(session, control, args.wait, ui)
     finally:
         session.close()

@@ -18,6 +18,7 @@ from app.services.cloud.targets import load_target
 from app.services.cost import (
     PriceTable,
     cost_report,
+    end_keep_warm,
     job_cost,
     keep_warm,
     set_max_instances,
@@ -312,7 +313,8 @@ def test_the_cli_prints_the_report_and_runs_each_control(cloud, dirs):
 
     code, out, err = _cli(cloud, "keep-warm", "15", "--wait", "20")
     assert code == 0, err
-    assert "Kept warm until" in err and "Keep warm for 15 minutes: applied by AWS at" in out
+    assert "Kept warm until" in err and "(main); AWS ends it by itself" in err
+    assert "Keep warm for 15 minutes (main): applied by AWS at" in out
     code, out, err = _cli(cloud, "max-instances", "2", "--wait", "5")
     assert code == 0 and "At most 2 instances: applied by AWS at" in out
     code, out, err = _cli(cloud, "stop-now", "--yes", "--wait", "20")
@@ -500,3 +502,76 @@ def test_a_companion_in_service_says_when_it_scales_in_by_itself(cloud):
     assert report.now.scale_in_expected is None  # the main endpoint is at zero already
     expected = f"inpainting scales in around {started + timedelta(minutes=15):%H:%M} UTC"
     assert report.lines()[2] == f"Now: InService, 1 in service: 1 inpainting; {expected}; 0–1 instances allowed"
+
+
+def test_keep_warm_on_a_chosen_companion_keeps_only_that_one_warm_and_says_so(cloud):
+    """About to inpaint: the designer keeps the inpainting endpoint warm, and pays for that GPU only."""
+    connection = _connection(cloud)
+    target = load_target(connection, "test")
+    inpaint, upscale = target.companions["inpaint"], target.companions["upscale"]
+    emulator = cloud.cloud.emulator
+
+    control = keep_warm(connection, target, 30, ["inpaint"])
+
+    assert control.what == "Keep warm for 30 minutes (inpainting)" and control.endpoints == (inpaint,)
+    _eventually(lambda: emulator.instance_count(inpaint) == 1)
+    _eventually(lambda: applied(connection, target, control).done)
+    assert applied(connection, target, control).message.endswith("(1 in service: 1 inpainting).")
+    assert _limits(cloud) == {target.endpoint_name: (0, 1), upscale: (0, 1), inpaint: (1, 1)}
+    assert emulator.instance_count(target.endpoint_name) == 0
+    report = cost_report(connection, target)
+    assert set(report.now.kept_warm) == {"inpaint"} and report.now.keep_warm_until is None
+    assert report.now.kept_warm["inpaint"] == control.until
+    assert f"inpainting kept warm until {control.until:%H:%M} UTC" in report.lines()[2]
+    assert "scales in" not in report.lines()[2]  # kept warm: it does not scale in before then
+
+    emulator.advance(31 * 60)  # AWS's own scheduled action ends it, on that endpoint
+    _eventually(lambda: _limits(cloud)[inpaint] == (0, 1))
+    _eventually(lambda: emulator.instance_count(inpaint) == 0)
+
+
+def test_keep_warm_on_several_endpoints_and_off_ends_it_on_every_one(cloud):
+    connection = _connection(cloud)
+    target = load_target(connection, "test")
+    upscale, inpaint = target.companions["upscale"], target.companions["inpaint"]
+    scaling = cloud.client("application-autoscaling")
+
+    control = keep_warm(connection, target, 15, ["upscale", "main"])
+
+    assert control.what == "Keep warm for 15 minutes (main, upscaler)"
+    assert _limits(cloud) == {target.endpoint_name: (1, 1), upscale: (1, 1), inpaint: (0, 1)}
+    report = cost_report(connection, target)
+    assert set(report.now.kept_warm) == {"main", "upscale"}
+    assert f"main and upscaler kept warm until {control.until:%H:%M} UTC" in report.lines()[2]
+
+    end_keep_warm(connection, target)
+
+    assert _limits(cloud) == {target.endpoint_name: (0, 1), upscale: (0, 1), inpaint: (0, 1)}
+    assert scaling.describe_scheduled_actions(ServiceNamespace="sagemaker")["ScheduledActions"] == []
+    assert cost_report(connection, target).now.kept_warm == {}
+
+
+def test_keep_warm_refuses_a_stopped_or_missing_endpoint_before_changing_any(cloud):
+    connection = _connection(cloud)
+    target = load_target(connection, "test")
+    upscale = target.companions["upscale"]
+    _register(cloud, upscale, MinCapacity=0, MaxCapacity=0)
+    before = _limits(cloud)
+
+    with pytest.raises(UserError, match=r"^The upscaler endpoint is stopped \(at most 0 instances\)"):
+        keep_warm(connection, target, 15, ["main", "upscale"])
+    with pytest.raises(UserError, match=r"has no sdxl endpoint \(it has: main, upscaler, inpainting\)"):
+        keep_warm(connection, target, 15, ["sdxl"])
+    assert _limits(cloud) == before
+
+
+def test_the_cli_keeps_a_chosen_endpoint_warm(cloud, dirs):
+    code, out, err = _cli(cloud, "keep-warm", "15", "--endpoint", "upscaler", "--wait", "20")
+    assert code == 0, err
+    assert "(upscaler); AWS ends it by itself" in err
+    assert "Keep warm for 15 minutes (upscaler): applied by AWS at" in out and "1 in service: 1 upscaler" in out
+    code, out, err = _cli(cloud, "cost")
+    assert code == 0 and "upscaler kept warm until " in out
+    code, out, err = _cli(cloud, "keep-warm", "off", "--endpoint", "upscaler", "--wait", "5")
+    assert code == 0 and "Keep warm ended (upscaler): applied by AWS at" in out, err
+    assert set(_limits(cloud).values()) == {(0, 1)}

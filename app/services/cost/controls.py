@@ -3,8 +3,9 @@
 - Stop now: MaxCapacity 0 (and MinCapacity 0) on every endpoint of the deployment, its companions too.
   Application Auto Scaling scales in to the new maximum at once, whatever the backlog; requests wait in
   the queue (until their TTL) and nothing scales out until `set_max_instances` raises the maximum again.
-- Keep warm: MinCapacity 1 on the main endpoint, and a one-time scheduled action that sets it back to 0
-  when the time is up, so it ends by itself even when the app is closed.
+- Keep warm: MinCapacity 1 on the endpoints chosen (the main one unless told: each companion is its own GPU,
+  billed while warm), and on each a one-time scheduled action that sets it back to 0 when the time is up, so it
+  ends by itself even when the app is closed. Ending it early ends it on every endpoint unless told which.
 - Maximum instances: MaxCapacity N on every endpoint (each scales on its own within it).
 
 Each returns when the call was accepted; `applied` says whether AWS has carried it out on every endpoint it
@@ -13,13 +14,14 @@ was asked of (the scaling activities that followed it, and each endpoint's insta
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.services.cloud.aws import Connection, error_code
-from app.services.cloud.targets import Target
+from app.services.cloud.targets import MAIN_ROLE, Target
 from app.services.cost import usage
 from app.services.cost.report import role_label
 from app.services.errors import UserError
@@ -39,7 +41,7 @@ class Control:
     asked_at: datetime
     wanted_instances: int | None = None  # the count it leads to, when it leads to one
     until: datetime | None = None  # Keep warm's end
-    #: The endpoints it was asked of (Keep warm: the main one only); empty for every endpoint of the deployment.
+    #: The endpoints it was asked of (Keep warm: the ones chosen); empty for every endpoint of the deployment.
     endpoints: tuple[str, ...] = ()
 
 
@@ -85,37 +87,79 @@ def stop_now(connection: Connection, target: Target) -> Control:
 
 
 @lane(Lane.NETWORK)
-def keep_warm(connection: Connection, target: Target, minutes: int) -> Control:
-    """At least one instance for `minutes` (15, 30 or 60), ended by a one-time scheduled action."""
+def keep_warm(connection: Connection, target: Target, minutes: int, roles: Iterable[str] = (MAIN_ROLE,)) -> Control:
+    """At least one instance for `minutes` (15, 30 or 60) on each endpoint in `roles` ("main", "upscale",
+    "inpaint"), ended by a one-time scheduled action on each. Every chosen endpoint's limits are read first:
+    one that is stopped or has no scalable target keeps none of them warm."""
     if minutes not in KEEP_WARM_MINUTES:
         raise UserError(f"Keep warm lasts 15, 30 or 60 minutes, not {minutes}.")
-    limits = _limits(connection, target)
-    if limits.get("MaxCapacity", 1) < 1:
-        raise UserError("The endpoint is stopped (at most 0 instances): set the maximum instances first.")
+    chosen = _chosen(target, roles)
+    for role, endpoint in chosen.items():
+        if _limits(connection, endpoint).get("MaxCapacity", 1) < 1:
+            whose = f"The {role_label(role)} endpoint" if len(target.endpoints()) > 1 else "The endpoint"
+            raise UserError(f"{whose} is stopped (at most 0 instances): set the maximum instances first.")
     asked = datetime.now(UTC)
     until = (asked + timedelta(minutes=minutes)).replace(microsecond=0)
-    _register(connection, target, MinCapacity=1)
-    _call(
-        "application-autoscaling:PutScheduledAction",
-        lambda: connection.client("application-autoscaling").put_scheduled_action(
-            **_target(target),
-            ScheduledActionName=KEEP_WARM_ACTION,
-            Schedule=f"at({until:%Y-%m-%dT%H:%M:%S})",
-            Timezone="UTC",
-            ScalableTargetAction={"MinCapacity": 0},
-        ),
-    )
+    for endpoint in chosen.values():
+        _register(connection, endpoint, MinCapacity=1)
+        _call(
+            "application-autoscaling:PutScheduledAction",
+            lambda endpoint=endpoint: connection.client("application-autoscaling").put_scheduled_action(
+                **_target(endpoint),
+                ScheduledActionName=KEEP_WARM_ACTION,
+                Schedule=f"at({until:%Y-%m-%dT%H:%M:%S})",
+                Timezone="UTC",
+                ScalableTargetAction={"MinCapacity": 0},
+            ),
+        )
     return Control(
-        f"Keep warm for {minutes} minutes", asked, wanted_instances=1, until=until, endpoints=(target.endpoint_name,)
+        f"Keep warm for {minutes} minutes{_naming(target, chosen)}",
+        asked,
+        wanted_instances=1,
+        until=until,
+        endpoints=tuple(chosen.values()),
     )
 
 
 @lane(Lane.NETWORK)
-def end_keep_warm(connection: Connection, target: Target) -> Control:
+def end_keep_warm(connection: Connection, target: Target, roles: Iterable[str] | None = None) -> Control:
+    """MinCapacity 0 again, and Keep warm's scheduled action gone, on each endpoint in `roles` (every endpoint
+    of the deployment when None)."""
     asked = datetime.now(UTC)
-    _register(connection, target, MinCapacity=0)
-    _forget_keep_warm(connection, target)
-    return Control("Keep warm ended", asked, endpoints=(target.endpoint_name,))
+    chosen = target.endpoints() if roles is None else _chosen(target, roles)
+    found, failed = _all_limits(connection, target, chosen.values())
+    for endpoint in found:
+        try:
+            _register(connection, endpoint, MinCapacity=0)
+            _forget_keep_warm(connection, endpoint)
+        except UserError as exc:
+            failed[endpoint] = exc
+    _say_failed(target, failed, "end Keep warm on", "ended", chosen.values())
+    naming = _naming(target, chosen) if roles is not None else ""
+    return Control(f"Keep warm ended{naming}", asked, endpoints=tuple(chosen.values()))
+
+
+def _chosen(target: Target, roles: Iterable[str]) -> dict[str, str]:
+    """The endpoints of `roles` by role, in the deployment's order; UserError for one it does not have."""
+    endpoints = target.endpoints()
+    wanted = list(dict.fromkeys(roles))
+    for role in wanted:
+        if role not in endpoints:
+            known = ", ".join(role_label(r) for r in endpoints)
+            raise UserError(
+                f"The deployment {target.deployment or target.name!r} has no {role_label(role)} endpoint "
+                f"(it has: {known})."
+            )
+    if not wanted:
+        raise UserError("Keep warm which endpoint? Choose at least one.")
+    return {role: endpoint for role, endpoint in endpoints.items() if role in wanted}
+
+
+def _naming(target: Target, chosen: dict[str, str]) -> str:
+    """ " (main)", " (main, inpainting)": which endpoints, said when the deployment has more than one."""
+    if len(target.endpoints()) < 2:
+        return ""
+    return f" ({', '.join(role_label(role) for role in chosen)})"
 
 
 @lane(Lane.NETWORK)
@@ -177,11 +221,14 @@ def _in_service(counts: dict[str, int | None]) -> str:
     return words
 
 
-def _all_limits(connection: Connection, target: Target) -> tuple[dict[str, dict], dict[str, UserError]]:
-    """Every endpoint's scalable target, read before anything changes: (found, failed), each by endpoint."""
+def _all_limits(
+    connection: Connection, target: Target, endpoints: Iterable[str] | None = None
+) -> tuple[dict[str, dict], dict[str, UserError]]:
+    """Every endpoint's (or those of `endpoints`) scalable target, read before anything changes: (found, failed),
+    each by endpoint."""
     found: dict[str, dict] = {}
     failed: dict[str, UserError] = {}
-    for endpoint in target.endpoints().values():
+    for endpoint in target.endpoints().values() if endpoints is None else endpoints:
         try:
             found[endpoint] = _limits(connection, endpoint)
         except UserError as exc:
@@ -189,7 +236,9 @@ def _all_limits(connection: Connection, target: Target) -> tuple[dict[str, dict]
     return found, failed
 
 
-def _say_failed(target: Target, failed: dict[str, UserError], verb: str, done: str) -> None:
+def _say_failed(
+    target: Target, failed: dict[str, UserError], verb: str, done: str, asked: Iterable[str] | None = None
+) -> None:
     """Raise a UserError naming each endpoint that could not be changed, and saying the others were."""
     if not failed:
         return
@@ -197,7 +246,7 @@ def _say_failed(target: Target, failed: dict[str, UserError], verb: str, done: s
     why = "; ".join(
         f"{roles[e]} ({e}): {str(exc.args[0] if exc.args else exc).rstrip('.')}" for e, exc in failed.items()
     )
-    others = [roles[e] for e in target.endpoints().values() if e not in failed]
+    others = [roles[e] for e in (target.endpoints().values() if asked is None else asked) if e not in failed]
     rest = f" The others ({', '.join(others)}) were {done}." if others else ""
     hints = dict.fromkeys(exc.hint for exc in failed.values() if exc.hint)
     raise UserError(f"Could not {verb} {why}.{rest}", hint=" ".join(hints) or None)
