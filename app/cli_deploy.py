@@ -27,6 +27,7 @@ from app.services.deploy.bundle import DEFAULT_COMPANIONS, companion_label
 from app.services.errors import UserError
 from app.services.progress import Progress
 from app.services.settings import AppDirs
+from contract.families import MARKETPLACE_FEE, family_for_model
 
 EXIT_REFUSED = 2  # as for a usage error: nothing was done
 #: `diffusion-desk-<name>-pipeline` must be a CloudFormation stack name: letters, digits, hyphens, 128 at most.
@@ -140,9 +141,12 @@ def _deploy(args: argparse.Namespace, dirs: AppDirs, ui: Any) -> int:
     base = deployed if deployed is not None else load_options(dirs).companions or {}
     options = dataclasses.replace(options, companions=apply_companions(base, told))
     name = deployer.config().deployment if deployer.deployment is None else deployer.deployment
+    family = family_for_model(options.model_id)
+    fee = f", {MARKETPLACE_FEE}," if family is not None and family.marketplace else ""
     question = (
         f"Deploy {name!r} into {deployer.region}: {options.model_id} on a SageMaker asynchronous endpoint on "
-        f"{options.instance_type} (0 to {options.max_instances} instances, billed per instance-hour while it runs; "
+        f"{options.instance_type} (0 to {options.max_instances} instances, billed per instance-hour{fee} while it "
+        "runs; "
         "it scales to zero when idle)"
         + "".join(
             f", {_a(companion_label(family))} endpoint ({model_id} on "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Family
+from .base import MARKETPLACE_FEE, Family
 from .inpaint import INPAINT, InpaintRequest
 from .sdxl import ACCEPT_PNG, SAMPLERS, SDXL_FAMILY, SIZES, STYLE_PRESETS, SDXLRequest
 from .text_to_image import TEXT_TO_IMAGE
@@ -56,6 +56,7 @@ __all__ = [
     "ACCEPT_PNG",
     "FAMILIES",
     "INPAINT",
+    "MARKETPLACE_FEE",
     "MAX_REQUEST_BYTES",
     "SAMPLERS",
     "SDXL",

@@ -47,6 +47,9 @@ class Family:
     sizes: ClassVar[tuple[tuple[int, int], ...] | None] = None
     #: Request fields holding images: kept out of manifests, which record the request's settings.
     image_fields: ClassVar[tuple[str, ...]] = ()
+    #: Its models run a seller's AWS Marketplace package: the listing's software fee per hour comes on top of
+    #: the instance's price (AWS Marketplace bills it), which no price here includes.
+    marketplace: ClassVar[bool] = False
 
     def __repr__(self) -> str:
         return f"<family {self.name}>"
@@ -265,3 +268,7 @@ def note_source_size(params: Parameters, body: Mapping[str, Any], max_bytes: int
     except RequestError:
         return
     params.extra["Source size"] = f"{source.width}x{source.height}"
+
+
+#: What a price of a Marketplace model's endpoint leaves out, said wherever its cost is.
+MARKETPLACE_FEE = "plus the seller's AWS Marketplace software fee per instance-hour, which its listing names"

@@ -200,6 +200,7 @@ class SDXL(Family):
     controls = (CONTROLS - {"images"}) | {"size"}
     sizes = SIZES
     image_fields = ("init_image",)
+    marketplace = True  # JumpStart serves it from Stability AI's model package
 
     def from_job(self, job: Any, **extra: Any) -> SDXLRequest:
         """Prompt, negative prompt, size, steps, guidance (cfg_scale) and seed from the job; sampler, style

@@ -44,6 +44,17 @@ def test_deploy_without_yes_asks_nobody_and_creates_nothing(cloud, dirs):
     assert not (dirs.config_dir / "cloud" / "config.toml").exists()  # the user's config is not touched either
 
 
+def test_deploying_a_marketplace_model_asks_with_its_software_fee_named(cloud, dirs):
+    code, _, err = run(
+        *cloud_args(cloud), "deploy", "--deployment", DEPLOYMENT, "--instance-type", "ml.g5.2xlarge",
+        "--model", "model-imagegeneration-stabilityai-stable-diffusion-xl-base-1-0", "--marketplace-subscribed",
+        "--alert-email", "designer@example.com",
+    )  # fmt: skip
+
+    assert code == 2 and "Nothing was created: add --yes" in err
+    assert "billed per instance-hour, plus the seller's AWS Marketplace software fee per instance-hour" in err
+
+
 def test_a_bad_deployment_name_is_refused_before_anything_is_asked(cloud, dirs):
     code, _, err = run(*cloud_args(cloud), "teardown", "--deployment", "no spaces allowed", "--yes")
     assert code == 1 and "--deployment 'no spaces allowed'" in err

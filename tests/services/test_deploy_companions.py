@@ -210,6 +210,7 @@ def test_a_marketplace_model_needs_the_users_word_that_the_account_is_subscribed
 
     assert preflight.model.marketplace and preflight.model.listing == SDXL_LISTING
     assert "you confirmed the account is subscribed" in messages(events)
+    assert "plus the seller's AWS Marketplace software fee per instance-hour" in messages(events)
 
 
 def test_the_catalog_offers_sdxl_only_where_the_pipeline_can_deploy_it(jumpstart, deployer):

@@ -35,7 +35,7 @@ from app.services.model_catalog import MAIN_FAMILIES, ModelCatalog, ModelChoice
 from app.services.progress import Progress
 from app.services.settings import AppDirs, Settings, load_settings, save_settings
 from contract import COMPANION_PARAMS, ENDPOINT_PARAM, MODEL_DATA_PARAM, MODEL_IMAGE_PARAM, ssm_name, ssm_prefix
-from contract.families import family_named
+from contract.families import MARKETPLACE_FEE, family_named
 from infra.config import Config
 
 log = logging.getLogger(__name__)
@@ -302,7 +302,7 @@ class Deployer:
                 step,
                 2,
                 f"{what} {choice.model_id} is an AWS Marketplace model ({choice.listing}): you confirmed the "
-                "account is subscribed",
+                f"account is subscribed; it is billed per instance-hour {MARKETPLACE_FEE}",
             )
         yield _at(step, 2, f"{what} {choice.model_id} version {choice.version} on {instance_type}")
         return choice
